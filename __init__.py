@@ -1,0 +1,1 @@
+"""specadmin: a configuration-driven admin generator for government data systems."""

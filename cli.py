@@ -1,0 +1,234 @@
+"""The specadmin command line: new, check, generate, migrate, serve, createuser, demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+SCAFFOLD_APP = """# {name}: a new specadmin app. Reference of every key: specs/REFERENCE.md
+app: {name}
+label: {name}
+modules: [main]
+"""
+SCAFFOLD_MODULE = """entities:
+  item:
+    label: 事项
+    fields:
+      name: {type: string, label: 名称, required: true}
+screens:
+  item_admin:
+    entity: item
+    label: 事项管理
+    actions: [create, update, delete]
+"""
+
+
+def cmd_new(args) -> int:
+    target = Path(args.dir)
+    if target.exists() and any(target.iterdir()):
+        print(f"{target} exists and is not empty", file=sys.stderr)
+        return 1
+    name = target.name.replace("-", "_").lower()
+    (target / "modules").mkdir(parents=True, exist_ok=True)
+    (target / "app.yaml").write_text(SCAFFOLD_APP.format(name=name), encoding="utf-8")
+    (target / "modules" / "main.yaml").write_text(SCAFFOLD_MODULE, encoding="utf-8")
+    print(f"created {target}; next: specadmin generate {target}")
+    return 0
+
+
+def _report(exc) -> int:
+    for error in exc.errors:
+        print(error, file=sys.stderr)
+    print(f"{len(exc.errors)} error(s)", file=sys.stderr)
+    return 1
+
+
+def cmd_check(args) -> int:
+    from specadmin.generator.build import load_app
+    from specadmin.generator.errors import SpecInvalid
+
+    try:
+        app = load_app(Path(args.dir))
+    except SpecInvalid as exc:
+        return _report(exc)
+    print(f"{app.name}: {len(app.entities)} entities, {len(app.screens)} screens, {len(app.roles)} roles: OK")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from specadmin.generator.errors import SpecInvalid
+    from specadmin.generator.writer import generate
+
+    try:
+        changed = generate(Path(args.dir), check=args.check)
+    except SpecInvalid as exc:
+        return _report(exc)
+    if args.check:
+        if changed:
+            print("generated code is stale; run `specadmin generate`:", file=sys.stderr)
+            for path in changed:
+                print(f"  {path}", file=sys.stderr)
+            return 1
+        print("generated code is current")
+        return 0
+    for path in changed:
+        print(f"wrote generated/{path}")
+    if not changed:
+        print("generated code is current")
+    return 0
+
+
+async def _migrate(app_dir: Path, allow_destructive: bool) -> list[str]:
+    from specadmin.migrations.apply import apply_migrations
+    from specadmin.runtime import db
+    from specadmin.runtime.admin_mount import AdminSession
+    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.seed import sync_roles
+
+    ctx = AppContext.open(app_dir)
+    await db.start(ctx.engine)
+    try:
+        applied = await apply_migrations(ctx, allow_destructive)
+        db.bind_tables([AdminSession], ctx.engine)
+        await AdminSession.create_table(if_not_exists=True)
+        await sync_roles(ctx)
+        return applied
+    finally:
+        await db.stop(ctx.engine)
+
+
+def cmd_migrate(args) -> int:
+    from specadmin.migrations.apply import DestructiveRefused
+
+    try:
+        applied = asyncio.run(_migrate(Path(args.dir), args.allow_destructive))
+    except DestructiveRefused as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    app_dir = Path(args.dir).resolve()
+    os.environ["SPECADMIN_APP_DIR"] = str(app_dir)
+    if asyncio.run(_pending(app_dir)):
+        print("database is behind the spec: run `specadmin migrate` first", file=sys.stderr)
+        return 1
+    print(f"serving {app_dir.name} at http://{args.host}:{args.port}/ (API docs: /schema, ops console: /admin/)")
+    uvicorn.run("specadmin.runtime.asgi:app", host=args.host, port=args.port, workers=args.workers,
+                log_level="warning", proxy_headers=False, server_header=False, access_log=False)
+    return 0
+
+
+async def _pending(app_dir: Path) -> bool:
+    from specadmin.migrations.apply import AppliedMigration
+    from specadmin.runtime import db
+    from specadmin.runtime.context import AppContext
+
+    ctx = AppContext.open(app_dir)
+    await db.start(ctx.engine)
+    try:
+        db.bind_tables([AppliedMigration], ctx.engine)
+        if not await AppliedMigration.table_exists():
+            return True
+        done = {r["migration_id"] for r in await AppliedMigration.select(AppliedMigration.migration_id)
+                .where(AppliedMigration.app == ctx.app.name)}
+        folder = Path(ctx.package.__file__).parent / "migrations"
+        wanted = {p.stem[1:5] for p in folder.glob("m[0-9][0-9][0-9][0-9]_*.py")}
+        return bool(wanted - done)
+    finally:
+        await db.stop(ctx.engine)
+
+
+async def _with_ctx(app_dir: Path, fn):
+    from specadmin.runtime import db
+    from specadmin.runtime.context import AppContext
+
+    ctx = AppContext.open(app_dir)
+    await db.start(ctx.engine)
+    try:
+        await ctx.refresh_caches()
+        return await fn(ctx)
+    finally:
+        await db.stop(ctx.engine)
+
+
+def cmd_createuser(args) -> int:
+    from specadmin.runtime.users import UserError, ensure_user
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("密码: ")
+    try:
+        user_id = asyncio.run(_with_ctx(Path(args.dir), lambda ctx: ensure_user(
+            ctx, args.user, password, name=args.name, org_code=args.org, roles=tuple(args.role or ()),
+            superuser=args.superuser)))
+    except (UserError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.user} ready (id {user_id})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    app_dir = Path(args.dir).resolve()
+    script = app_dir / "demo.py"
+    if not script.exists():
+        print(f"{app_dir.name} has no demo.py", file=sys.stderr)
+        return 1
+    spec = importlib.util.spec_from_file_location(f"specadmin_demo_{app_dir.name}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    summary = asyncio.run(_with_ctx(app_dir, lambda ctx: module.load(ctx, args.size)))
+    print(summary)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="specadmin", description="specadmin: YAML specs to a running admin app")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("new", help="scaffold an app spec")
+    p.add_argument("dir")
+    p.set_defaults(fn=cmd_new)
+    p = sub.add_parser("check", help="validate the specs; prints file:line errors")
+    p.add_argument("dir")
+    p.set_defaults(fn=cmd_check)
+    p = sub.add_parser("generate", help="emit generated/ code")
+    p.add_argument("dir")
+    p.add_argument("--check", action="store_true", help="exit 1 if generated/ is stale")
+    p.set_defaults(fn=cmd_generate)
+    p = sub.add_parser("migrate", help="apply generated migrations to the database")
+    p.add_argument("dir")
+    p.add_argument("--allow-destructive", action="store_true")
+    p.set_defaults(fn=cmd_migrate)
+    p = sub.add_parser("serve", help="run the app (SQLite in DIR/var/ unless DATABASE_URL)")
+    p.add_argument("dir")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(fn=cmd_serve)
+    p = sub.add_parser("createuser", help="create or update a user")
+    p.add_argument("dir")
+    p.add_argument("user")
+    p.add_argument("--org", help="org code")
+    p.add_argument("--role", action="append", help="role code (repeatable)")
+    p.add_argument("--name")
+    p.add_argument("--superuser", action="store_true")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(fn=cmd_createuser)
+    p = sub.add_parser("demo", help="load demo data and demo users")
+    p.add_argument("dir")
+    p.add_argument("--size", choices=["small", "large"], default="small")
+    p.set_defaults(fn=cmd_demo)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Load an app directory into the immutable model, or raise SpecInvalid with every error."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import model as m
+from .errors import SpecError, SpecInvalid
+from .loader import Document, load_yaml
+from .schema_check import validate_shape
+from .semantics import check_semantics
+
+SYSTEM_DIR = Path(__file__).resolve().parent.parent / "specs" / "system"
+SYSTEM_MODULES = ("system",)
+
+
+@dataclass
+class Located:
+    """A raw spec element and where it was written."""
+
+    module: str
+    name: str
+    raw: Any
+    doc: Document
+    path: tuple
+
+    def line(self, *sub) -> int:
+        return self.doc.line(self.path + tuple(sub))
+
+
+@dataclass
+class Registry:
+    app: Located
+    entities: dict[str, Located] = field(default_factory=dict)
+    screens: dict[str, Located] = field(default_factory=dict)
+    roles: dict[str, Located] = field(default_factory=dict)
+    dictionaries: dict[str, Located] = field(default_factory=dict)
+
+
+_SECTIONS = (("entities", "SA020", "entity"), ("screens", "SA021", "screen"),
+             ("roles", "SA022", "role"), ("dictionaries", "SA023", "dictionary"))
+
+
+def _register(reg: Registry, module: str, doc: Document, errors: list[SpecError]) -> None:
+    for section, code, noun in _SECTIONS:
+        table: dict[str, Located] = getattr(reg, section)
+        for name, raw in (doc.data.get(section) or {}).items():
+            here = Located(module, name, raw, doc, (section, name))
+            if name in table:
+                first = table[name]
+                errors.append(SpecError(doc.file, here.line(), code,
+                                        f"{noun} '{name}' is already defined in {first.doc.file}:{first.line()}"))
+                continue
+            table[name] = here
+
+
+def _display_name(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root.parent))
+    except ValueError:
+        return str(path)
+
+
+def load_registry(app_dir: Path) -> tuple[Registry | None, list[SpecError]]:
+    app_dir = Path(app_dir).resolve()
+    errors: list[SpecError] = []
+    app_doc, errs = load_yaml(app_dir / "app.yaml", _display_name(app_dir / "app.yaml", app_dir))
+    errors += errs
+    if app_doc is None:
+        return None, errors
+    shape = validate_shape(app_doc, "app.schema.json")
+    errors += shape
+    if shape:
+        return None, errors
+    reg = Registry(app=Located("app", app_doc.data["app"], app_doc.data, app_doc, ()))
+    sources = [(name, SYSTEM_DIR / f"{name}.yaml", None) for name in SYSTEM_MODULES]
+    for i, name in enumerate(app_doc.data["modules"]):
+        sources.append((name, app_dir / "modules" / f"{name}.yaml", app_doc.line(("modules", i))))
+    for module, path, listed_at in sources:
+        shown = _display_name(path, app_dir) if listed_at else f"specs/system/{path.name}"
+        if listed_at and not path.exists():
+            errors.append(SpecError(app_doc.file, listed_at, "SA003", f"module '{module}' has no file {shown}"))
+            continue
+        doc, errs = load_yaml(path, shown)
+        errors += errs
+        if doc is None:
+            continue
+        if not isinstance(doc.data, dict):
+            errors.append(SpecError(shown, 1, "SA011", "a module file must be a mapping"))
+            continue
+        shape = validate_shape(doc, "module.schema.json")
+        errors += shape
+        if not shape:
+            _register(reg, module, doc, errors)
+    return reg, errors
+
+
+def load_app(app_dir: Path) -> m.App:
+    """The validated model of the app in `app_dir`; raises SpecInvalid listing every error."""
+    reg, errors = load_registry(Path(app_dir))
+    if reg is not None and not errors:
+        errors += check_semantics(reg)
+    if errors:
+        raise SpecInvalid(errors)
+    return _to_model(reg)
+
+
+def _scope(raw: dict | None) -> m.Scope | None:
+    if raw is None:
+        return None
+    return m.Scope(mode=raw["mode"], field=raw.get("field"), user_attr=raw.get("user_attr"))
+
+
+def _field(name: str, raw: dict) -> m.Field:
+    return m.Field(name=name, **{k: m._freeze(v) for k, v in raw.items()})
+
+
+def _entity(loc: Located) -> m.Entity:
+    raw = loc.raw
+    fields = tuple(_field(n, f) for n, f in raw["fields"].items())
+    display = raw.get("display") or next((f.name for f in fields if f.type == "string"), "id")
+    return m.Entity(
+        name=loc.name, label=raw["label"], table=raw.get("table", loc.name), fields=fields,
+        display=display, module=loc.module, tree=raw.get("tree"), order_by=raw.get("order_by", "-id"),
+        auth_user=raw.get("auth_user", False),
+        checks=tuple(m.Check(c["expr"], c["message"]) for c in raw.get("checks", [])),
+    )
+
+
+def _screen(loc: Located, entity: m.Entity) -> m.Screen:
+    raw = loc.raw
+    list_cols = tuple(raw.get("list") or [f.name for f in entity.fields if f.type != "text"][:8])
+    detail = tuple(raw.get("detail") or [f.name for f in entity.fields])
+    actions = tuple(raw.get("actions", []))
+    if "form" in raw:
+        form = tuple(raw["form"])
+    elif {"create", "update"} & set(actions):
+        form = tuple(n for n in detail if "." not in n and entity.has_field(n) and entity.field(n).editable)
+    else:
+        form = ()
+    stat = None
+    if "stat" in raw:
+        s = raw["stat"]
+        stat = m.Stat(
+            group_by=tuple(s["group_by"]),
+            measures=tuple(m.Measure(name=n, agg=v["agg"], label=v["label"], field=v.get("field"))
+                           for n, v in s["measures"].items()),
+            columns=tuple(s.get("columns", [])), period=s.get("period"), default_days=s.get("default_days", 7),
+        )
+    return m.Screen(
+        name=loc.name, entity=raw["entity"], label=raw["label"], module=loc.module, menu=raw.get("menu"),
+        order=raw.get("order", 0),
+        tabs=tuple(m.Tab(n, t["label"], m._freeze(t["where"])) for n, t in (raw.get("tabs") or {}).items()),
+        list=list_cols, detail=detail, form=form, filters=tuple(raw.get("filters", [])),
+        search=tuple(raw.get("search", [])), sort=raw.get("sort"), page_size=raw.get("page_size", 20),
+        actions=actions,
+        custom_actions=tuple(
+            m.CustomAction(name=n, label=a["label"], set=m._freeze(a["set"]), when=m._freeze(a.get("when")), batch=a.get("batch", False),
+                           confirm=a.get("confirm"))
+            for n, a in (raw.get("custom_actions") or {}).items()
+        ),
+        scope=_scope(raw.get("scope")) or m.Scope(), stat=stat,
+    )
+
+
+def _role(loc: Located, screens: dict[str, m.Screen]) -> m.Role:
+    grants = []
+    for screen_name, g in (loc.raw.get("grants") or {}).items():
+        screen = screens[screen_name]
+        if g == "all":
+            grants.append(m.Grant(screen=screen_name, actions=screen.offered_actions))
+        else:
+            grants.append(m.Grant(
+                screen=screen_name, actions=tuple(g.get("actions", ("list", "read"))),
+                fields=tuple(g["fields"]) if "fields" in g else None, scope=_scope(g.get("scope")),
+                clear_view=g.get("clear_view", False),
+            ))
+    return m.Role(name=loc.name, label=loc.raw["label"], module=loc.module,
+                  superuser=loc.raw.get("superuser", False), grants=tuple(grants))
+
+
+def _to_model(reg: Registry) -> m.App:
+    raw = reg.app.raw
+    entities = {n: _entity(loc) for n, loc in reg.entities.items()}
+    screens = {n: _screen(loc, entities[loc.raw["entity"]]) for n, loc in reg.screens.items()}
+    return m.App(
+        name=raw["app"], label=raw["label"], short_label=raw.get("short_label", raw["label"]),
+        theme=raw.get("theme", "default"),
+        org_levels=tuple(raw.get("org_levels", ["city", "district", "street", "community", "grid"])),
+        menus=tuple(m.MenuGroup(g["name"], g["label"]) for g in raw.get("menus", [])),
+        entities=tuple(entities.values()),
+        screens=tuple(screens.values()),
+        roles=tuple(_role(loc, screens) for loc in reg.roles.values()),
+        dictionaries=tuple(m.Dictionary(n, loc.raw["label"], tuple(loc.raw["items"].items()))
+                           for n, loc in reg.dictionaries.items()),
+        security=m._freeze(dict(raw.get("security", {}))),
+    )

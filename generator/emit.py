@@ -1,0 +1,233 @@
+"""Render the app model into the files of `generated/` (deterministic: same model, same bytes)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from specadmin.migrations.diff import plan_migration, snapshot_of
+
+from .model import App, Entity, Field, Screen
+from .physical import Column, PhysicalTable, class_name, physical_tables
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+HEADER_JSON_INDENT = 1
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"], undefined=jinja2.StrictUndefined, autoescape=False,
+    )
+    env.filters["py"] = _py_literal
+    return env
+
+
+def _py_literal(v: Any) -> str:
+    """A one-line Python literal; dicts keep their key order."""
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_py_literal(k)}: {_py_literal(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_py_literal(x) for x in v) + "]"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    return repr(v)
+
+
+# -- tables ---------------------------------------------------------------
+
+def _literal(v: Any) -> str:
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    return repr(v)
+
+
+def column_code(c: Column, table: PhysicalTable, emitted: list[str]) -> str:
+    args = []
+    if c.kind == "ForeignKey":
+        if c.references == table.class_name:
+            args.append('references="self"')
+        elif c.references in emitted:
+            args.append(f"references={c.references}")
+        else:
+            args.append(f'references=LazyTableReference("{c.references}", module_path=__name__)')
+    for k, v in c.params:
+        if k == "on_delete":
+            args.append(f"on_delete=OnDelete.{v}")
+        elif k == "digits":
+            args.append(f"digits={tuple(v)!r}")
+        else:
+            args.append(f"{k}={_literal(v)}")
+    if c.label:
+        args.append(f"verbose_name={_literal(c.label)}")
+    return f"{c.kind}({', '.join(args)})"
+
+
+def _column_imports(tables) -> list[str]:
+    kinds = {c.kind for t in tables for c in t.columns if not c.inherited}
+    return sorted(kinds)
+
+
+# -- api ------------------------------------------------------------------
+
+PARAM_TYPES = {"integer": "int", "decimal": "float", "boolean": "bool", "date": "datetime.date",
+               "datetime": "datetime.date", "string": "str", "text": "str", "dict": "str"}
+
+
+# Handler argument names a filter must not shadow.
+RESERVED_PARAMS = {"request", "screen", "tab", "q", "sort", "page", "page_size", "data", "row_id", "action", "self"}
+
+
+def filter_params(app: App, entity: Entity) -> list[dict]:
+    names: list[str] = []
+    for screen in app.screens_of(entity.name):
+        for n in screen.filters:
+            if n not in names:
+                names.append(n)
+    params = []
+    for n in names:
+        f = entity.field(n)
+        if f.type == "ref":
+            ptype = "str" if f.key else "int"
+        else:
+            ptype = PARAM_TYPES[f.type]
+        if f.type in ("date", "datetime"):
+            keys = [(f"{n}_from", f"{f.label}（起）"), (f"{n}_to", f"{f.label}（止）")]
+        else:
+            keys = [(n, f.label)]
+        for key, label in keys:
+            name = f"filter_{key}" if key in RESERVED_PARAMS else key
+            params.append({"name": name, "key": key, "type": ptype, "label": label})
+    return params
+
+
+# -- screens --------------------------------------------------------------
+
+def resolve_path(app: App, entity: Entity, path: str) -> Field:
+    current = entity
+    parts = path.split(".")
+    for part in parts[:-1]:
+        current = app.entity(current.field(part).to)
+    if parts[-1] == "id":
+        return Field(name="id", type="integer", label="ID")
+    return current.field(parts[-1])
+
+
+def column_def(app: App, entity: Entity, path: str) -> dict:
+    own = resolve_path(app, entity, path)
+    final = own
+    if own.type == "lookup":
+        final = resolve_path(app, entity, own.path)
+    d = {"name": path, "label": own.label, "type": final.type}
+    for key in ("dict", "to", "sensitive", "empty_label", "required", "min", "max", "max_length", "help", "pattern"):
+        value = getattr(own, key, None) or getattr(final, key, None)
+        if value not in (None, False):
+            d[key] = value
+    if final.type == "ref" and final.key:
+        d["key"] = final.key
+    if final.type == "multi_ref":
+        d["multi"] = True
+    return d
+
+
+def screen_context(app: App, s: Screen) -> dict:
+    e = app.entity(s.entity)
+    list_cols = s.list
+    if s.stat:
+        list_cols = tuple(g[5:-1] if g.startswith("date(") else g for g in s.stat.group_by) + s.stat.columns
+    listed = [column_def(app, e, p) for p in list_cols]
+    if s.stat:
+        for g, col in zip(s.stat.group_by, listed):
+            if g.startswith("date("):
+                col.update({"name": "day", "label": "日期", "type": "date"})
+        listed += [{"name": m.name, "label": m.label, "type": "integer"} for m in s.stat.measures]
+    return {
+        "name": s.name, "entity": s.entity, "label": s.label, "menu": s.menu, "order": s.order,
+        "kind": "stat" if s.stat else "crud", "tabs": s.tabs,
+        "list": listed, "detail": [column_def(app, e, p) for p in s.detail],
+        "form": [column_def(app, e, p) for p in s.form],
+        "filters": [column_def(app, e, p) for p in s.filters], "search": list(s.search),
+        "actions": list(s.actions),
+        "custom_actions": [{"name": a.name, "label": a.label, "batch": a.batch, "confirm": a.confirm}
+                           for a in s.custom_actions],
+    }
+
+
+def menus_context(app: App) -> list[dict]:
+    groups = [{"name": g.name, "label": g.label, "screens": []} for g in app.menus]
+    if not any(g["name"] == "system" for g in groups):
+        groups.append({"name": "system", "label": "系统管理", "screens": []})
+    by_name = {g["name"]: g for g in groups}
+    for s in sorted(app.screens, key=lambda s: (s.order, s.name)):
+        by_name.get(s.menu or "system", by_name["system"])["screens"].append(s.name)
+    return groups
+
+
+# -- admin ----------------------------------------------------------------
+
+def admin_context(app: App, tables: tuple[PhysicalTable, ...]) -> list[dict]:
+    out = []
+    module_labels = {}
+    for e in app.entities:
+        module_labels[e.name] = "系统管理" if e.module == "system" else e.label
+    for t in tables:
+        if not t.entity:
+            continue
+        entity = app.entity(t.entity)
+        visible = [c.name for c in t.columns if not c.name.endswith("_bidx") and c.kind != "Secret"
+                   and c.name not in ("created_by", "created_at", "updated_at", "first_name", "last_name", "email",
+                                      "last_login")][:10]
+        filters = [f.name for f in entity.fields if f.type in ("dict", "ref", "boolean") and not f.key
+                   and not f.sensitive and f.name in {c.name for c in t.columns}][:6]
+        out.append({"class_name": t.class_name, "menu_group": "系统管理" if entity.module == "system" else app.short_label,
+                    "visible": ["id"] + visible, "filters": filters})
+    return out
+
+
+# -- all files ------------------------------------------------------------
+
+def render(app: App, existing: dict[str, str]) -> dict[str, str]:
+    """Every file of generated/, keyed by path relative to it.
+
+    `existing` holds the migration files already generated, which are history and
+    are kept byte for byte; a new migration is added when the schema changed.
+    """
+    env = _env()
+    tables = physical_tables(app)
+    files: dict[str, str] = {}
+    files["__init__.py"] = env.get_template("init.py.jinja").render(app=app)
+    files["app_model.json"] = json.dumps(app.to_dict(), ensure_ascii=False, indent=HEADER_JSON_INDENT, sort_keys=False) + "\n"
+    files["tables.py"] = env.get_template("tables.py.jinja").render(
+        app=app, tables=tables, column_imports=_column_imports(tables),
+        column_code=column_code, emitted=[])
+    entities = [{"name": e.name, "label": e.label, "class_name": class_name(e.name), "filter_params": filter_params(app, e)}
+                for e in app.entities]
+    files["api.py"] = env.get_template("api.py.jinja").render(app=app, entities=entities)
+    files["screens.py"] = env.get_template("screens.py.jinja").render(
+        app=app, screens=[screen_context(app, s) for s in app.screens], menus=menus_context(app))
+    files["admin.py"] = env.get_template("admin.py.jinja").render(app=app, tables=admin_context(app, tables))
+    files["migrations/__init__.py"] = '"""Piccolo migrations of this app, generated by specadmin."""\n'
+    files.update(_migrations(app, tables, existing, env))
+    return files
+
+
+def _migrations(app: App, tables, existing: dict[str, str], env) -> dict[str, str]:
+    out = {k: v for k, v in existing.items() if k.startswith("migrations/m") and k.endswith(".py")}
+    snapshot_key = "migrations/schema.json"
+    old = json.loads(existing[snapshot_key]) if snapshot_key in existing else None
+    new = snapshot_of(tables)
+    plan = plan_migration(old, new)
+    if not plan.empty:
+        number = len([k for k in out]) + 1
+        migration_id = f"{number:04d}"
+        description = "initial schema" if old is None else "; ".join(plan.summary)[:300]
+        name = "initial" if old is None else "auto"
+        out[f"migrations/m{migration_id}_{name}.py"] = env.get_template("migration.py.jinja").render(
+            app_name=app.name, migration_id=migration_id, description=description.replace('"', "'"),
+            destructive=plan.destructive, ops=plan.ops,
+            column_imports=sorted(plan.column_kinds | {"Serial"}),
+            stubs=[{"class_name": k, "tablename": v} for k, v in sorted(plan.stubs.items())])
+    out[snapshot_key] = json.dumps(new, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    return out

@@ -1,0 +1,60 @@
+"""Spec errors: every problem found in a spec, with file, line and a stable code."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class SpecError:
+    file: str
+    line: int
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: [{self.code}] {self.message}"
+
+
+class SpecInvalid(Exception):
+    """Raised with every error found, so the user fixes them in one pass."""
+
+    def __init__(self, errors: list[SpecError]):
+        self.errors = sorted(set(errors))
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+# Stable codes, documented in specs/REFERENCE.md.
+CODES = {
+    "SA001": "YAML syntax error",
+    "SA002": "duplicate key in a YAML mapping",
+    "SA003": "module file listed in app.yaml is missing",
+    "SA010": "unknown key",
+    "SA011": "value has the wrong type",
+    "SA012": "required key missing",
+    "SA013": "value not allowed (enum, pattern or range)",
+    "SA020": "entity defined twice",
+    "SA021": "screen defined twice",
+    "SA022": "role defined twice",
+    "SA023": "dictionary defined twice",
+    "SA030": "ref to an entity that does not exist",
+    "SA031": "dict field names a dictionary that does not exist",
+    "SA032": "lookup path does not resolve",
+    "SA033": "ref key is not a unique field of the target",
+    "SA034": "tree parent field is not a ref to the same entity",
+    "SA040": "screen names an entity that does not exist",
+    "SA041": "screen column is not a field of its entity",
+    "SA042": "filter or search field cannot be used that way",
+    "SA043": "form field is not editable",
+    "SA050": "scope names a field that does not exist",
+    "SA051": "scope field does not lead to an org or user",
+    "SA060": "grant names a screen that does not exist",
+    "SA061": "grant names a field the screen cannot edit",
+    "SA062": "grant names an action the screen does not offer",
+    "SA070": "check expression is invalid",
+    "SA071": "bounds contradict each other",
+    "SA072": "default value does not fit the field",
+    "SA080": "where clause names an unknown field or operator",
+    "SA081": "action sets an unknown field or bad value",
+    "SA090": "stat names an unknown field",
+    "SA100": "display field does not exist",
+}

@@ -1,0 +1,288 @@
+"""Meaning checks run after the shape is valid, in the style of Django's system checks.
+
+Every check appends to one list, so a user sees all problems at once.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from . import expr
+from .errors import SpecError
+
+if TYPE_CHECKING:
+    from .build import Located, Registry
+
+ORG_SCOPES = ("own_unit", "own_and_sub", "sub_only", "self_only")
+WHERE_OPS = ("not", "in", "gte", "lte", "gt", "lt", "contains")
+FILTERABLE = ("string", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref")
+SEARCHABLE = ("string", "text")
+SET_SPECIALS = ("$user", "$now", "$today", "$user.org")
+REQUIRED_BY_TYPE = {"dict": "dict", "ref": "to", "multi_ref": "to", "lookup": "path"}
+
+
+class Checker:
+    def __init__(self, reg: "Registry"):
+        self.reg = reg
+        self.errors: list[SpecError] = []
+
+    def err(self, loc: "Located", sub: tuple, code: str, message: str) -> None:
+        self.errors.append(SpecError(loc.doc.file, loc.line(*sub), code, message))
+
+    # -- paths ------------------------------------------------------------
+    def fields_of(self, entity: str) -> dict[str, Any]:
+        loc = self.reg.entities.get(entity)
+        fields = dict(loc.raw["fields"]) if loc else {}
+        fields.setdefault("id", {"type": "integer", "label": "ID"})
+        return fields
+
+    def resolve(self, entity: str, path: str) -> tuple[dict | None, str]:
+        """Follow `a.b.c` through refs; returns (final field, error text)."""
+        current = entity
+        parts = path.split(".")
+        for i, part in enumerate(parts):
+            fields = self.fields_of(current)
+            if part not in fields:
+                return None, f"'{part}' is not a field of entity '{current}'"
+            f = fields[part]
+            if i == len(parts) - 1:
+                return f, ""
+            if f.get("type") != "ref" or f.get("to") not in self.reg.entities:
+                return None, f"'{part}' of '{current}' is not a ref, so '{'.'.join(parts[i + 1:])}' cannot follow it"
+            current = f["to"]
+        return None, "empty path"
+
+    # -- entities ---------------------------------------------------------
+    def check_entity(self, loc: "Located") -> None:
+        raw = loc.raw
+        fields = raw["fields"]
+        for name, f in fields.items():
+            self.check_field(loc, name, f)
+        display = raw.get("display")
+        if display and display not in fields:
+            self.err(loc, ("display",), "SA100", f"display field '{display}' is not a field of '{loc.name}'")
+        tree = raw.get("tree")
+        if tree:
+            f = fields.get(tree)
+            if not f or f.get("type") != "ref" or f.get("to") != loc.name:
+                self.err(loc, ("tree",), "SA034", f"tree parent '{tree}' must be a ref field to '{loc.name}' itself")
+        for i, check in enumerate(raw.get("checks", [])):
+            try:
+                parsed = expr.parse(check["expr"])
+            except expr.ExprError as exc:
+                self.err(loc, ("checks", i, "expr"), "SA070", f"check '{check['expr']}': {exc}")
+                continue
+            for name in sorted(parsed.fields - set(fields)):
+                self.err(loc, ("checks", i, "expr"), "SA070", f"check '{check['expr']}' names unknown field '{name}'")
+
+    def check_field(self, loc: "Located", name: str, f: dict) -> None:
+        at = ("fields", name)
+        ftype = f["type"]
+        needed = REQUIRED_BY_TYPE.get(ftype)
+        if needed and needed not in f:
+            self.err(loc, at, "SA012", f"field '{name}' of type {ftype} needs '{needed}'")
+            return
+        if ftype == "dict" and f["dict"] not in self.reg.dictionaries:
+            self.err(loc, at + ("dict",), "SA031", f"field '{name}': no dictionary named '{f['dict']}'")
+        if ftype in ("ref", "multi_ref"):
+            target = f["to"]
+            if target not in self.reg.entities:
+                known = ", ".join(sorted(self.reg.entities))
+                self.err(loc, at + ("to",), "SA030", f"field '{name}' refers to unknown entity '{target}' (known: {known})")
+            elif "key" in f:
+                key_field = self.fields_of(target).get(f["key"])
+                if not key_field or not key_field.get("unique"):
+                    self.err(loc, at + ("key",), "SA033",
+                             f"field '{name}': key '{f['key']}' must be a unique field of '{target}'")
+        if ftype == "lookup":
+            final, problem = self.resolve(loc.name, f["path"])
+            if final is None:
+                self.err(loc, at + ("path",), "SA032", f"lookup '{name}': {problem}")
+            elif "." not in f["path"]:
+                self.err(loc, at + ("path",), "SA032", f"lookup '{name}' must go through a ref (a.b)")
+        for low, high in (("min", "max"), ("min_length", "max_length")):
+            if low in f and high in f and f[low] > f[high]:
+                self.err(loc, at + (low,), "SA071", f"field '{name}': {low} {f[low]} is greater than {high} {f[high]}")
+        if "pattern" in f:
+            try:
+                re.compile(f["pattern"])
+            except re.error as exc:
+                self.err(loc, at + ("pattern",), "SA013", f"field '{name}': bad pattern: {exc}")
+        if "sensitive" in f and ftype not in ("string", "text"):
+            self.err(loc, at + ("sensitive",), "SA013", f"field '{name}': only string and text fields can be sensitive")
+        if "sensitive" in f and f.get("unique"):
+            self.err(loc, at + ("unique",), "SA013", f"field '{name}': sensitive fields are unique through their blind index; drop 'unique'")
+        if "default" in f:
+            problem = self.default_problem(f)
+            if problem:
+                self.err(loc, at + ("default",), "SA072", f"field '{name}': default {f['default']!r} {problem}")
+
+    def default_problem(self, f: dict) -> str | None:
+        value, ftype = f["default"], f["type"]
+        expected = {"string": str, "text": str, "integer": int, "decimal": (int, float), "boolean": bool,
+                    "date": (date, str), "datetime": (datetime, str)}.get(ftype)
+        if ftype in ("ref", "multi_ref", "lookup", "file", "geo"):
+            return f"is not allowed on a {ftype} field"
+        if ftype == "dict":
+            loc = self.reg.dictionaries.get(f["dict"])
+            if loc and str(value) not in loc.raw["items"]:
+                return f"is not a key of dictionary '{f['dict']}'"
+            return None
+        if expected and (not isinstance(value, expected) or (ftype == "integer" and isinstance(value, bool))):
+            return f"is not a {ftype}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if "min" in f and value < f["min"] or "max" in f and value > f["max"]:
+                return "is outside min/max"
+        if isinstance(value, str) and "max_length" in f and len(value) > f["max_length"]:
+            return "is longer than max_length"
+        return None
+
+    # -- where clauses, scopes --------------------------------------------
+    def check_where(self, loc: "Located", sub: tuple, entity: str, where: Any) -> None:
+        if not isinstance(where, dict):
+            self.err(loc, sub, "SA080", "a where clause must be a mapping of field: condition")
+            return
+        fields = self.fields_of(entity)
+        for key, cond in where.items():
+            if key in ("or", "and"):
+                if not isinstance(cond, list) or not cond:
+                    self.err(loc, sub + (key,), "SA080", f"'{key}' needs a list of where clauses")
+                    continue
+                for i, part in enumerate(cond):
+                    self.check_where(loc, sub + (key, i), entity, part)
+                continue
+            f = fields.get(key)
+            if f is None or f.get("type") in ("lookup", "multi_ref"):
+                self.err(loc, sub + (key,), "SA080", f"where: '{key}' is not a stored field of '{entity}'")
+                continue
+            if isinstance(cond, dict):
+                for op in cond:
+                    if op not in WHERE_OPS:
+                        self.err(loc, sub + (key, op), "SA080",
+                                 f"where: unknown operator '{op}' (expected one of {', '.join(WHERE_OPS)})")
+
+    def check_scope(self, loc: "Located", sub: tuple, entity: str, scope: dict) -> None:
+        mode = scope["mode"]
+        if mode == "all":
+            return
+        default_field = {"own_records": "created_by"}.get(mode, "org")
+        path = scope.get("field", default_field)
+        final, problem = self.resolve(entity, path)
+        if final is None:
+            self.err(loc, sub + ("field",), "SA050", f"scope {mode} on '{entity}': {problem}")
+            return
+        if mode in ORG_SCOPES and (final.get("type") != "ref" or final.get("to") != "org"):
+            self.err(loc, sub + ("field",), "SA051", f"scope {mode} needs a ref to org, but '{path}' is {final.get('type')}")
+        if mode == "own_records" and (final.get("type") != "ref" or final.get("to") != "user"):
+            self.err(loc, sub + ("field",), "SA051", f"scope own_records needs a ref to user, but '{path}' is not")
+        if mode == "field_equals_user":
+            attr = scope.get("user_attr")
+            if not attr or attr not in self.fields_of("user"):
+                self.err(loc, sub + ("user_attr",), "SA051", f"scope field_equals_user needs user_attr naming a user field, got {attr!r}")
+
+    # -- screens ----------------------------------------------------------
+    def check_screen(self, loc: "Located") -> None:
+        raw = loc.raw
+        entity = raw["entity"]
+        if entity not in self.reg.entities:
+            self.err(loc, ("entity",), "SA040", f"screen '{loc.name}' names unknown entity '{entity}'")
+            return
+        fields = self.fields_of(entity)
+        for section in ("list", "detail"):
+            for i, path in enumerate(raw.get(section, [])):
+                final, problem = self.resolve(entity, path)
+                if final is None:
+                    self.err(loc, (section, i), "SA041", f"{section} column '{path}': {problem}")
+        for i, name in enumerate(raw.get("form", [])):
+            f = fields.get(name)
+            if f is None:
+                self.err(loc, ("form", i), "SA041", f"form field '{name}' is not a field of '{entity}'")
+            elif f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or name == "id":
+                self.err(loc, ("form", i), "SA043", f"form field '{name}' is read-only, computed or set by the system")
+        for section, allowed in (("filters", FILTERABLE), ("search", SEARCHABLE)):
+            for i, name in enumerate(raw.get(section, [])):
+                f = fields.get(name)
+                if f is None:
+                    self.err(loc, (section, i), "SA041", f"{section} field '{name}' is not a field of '{entity}'")
+                elif f.get("type") not in allowed or (section == "search" and f.get("sensitive")):
+                    self.err(loc, (section, i), "SA042", f"'{name}' ({f.get('type')}) cannot be used in {section}")
+        sort = raw.get("sort")
+        if sort and sort.lstrip("-") not in fields:
+            self.err(loc, ("sort",), "SA041", f"sort field '{sort.lstrip('-')}' is not a field of '{entity}'")
+        for tab, t in (raw.get("tabs") or {}).items():
+            self.check_where(loc, ("tabs", tab, "where"), entity, t["where"])
+        for name, action in (raw.get("custom_actions") or {}).items():
+            if "when" in action:
+                self.check_where(loc, ("custom_actions", name, "when"), entity, action["when"])
+            for field_name, value in action["set"].items():
+                f = fields.get(field_name)
+                if f is None or f.get("type") in ("lookup", "multi_ref"):
+                    self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
+                             f"action '{name}' sets unknown field '{field_name}'")
+                elif isinstance(value, str) and value.startswith("$") and value not in SET_SPECIALS:
+                    self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
+                             f"action '{name}': unknown value {value!r} (expected one of {', '.join(SET_SPECIALS)})")
+        if "scope" in raw:
+            self.check_scope(loc, ("scope",), entity, raw["scope"])
+        if "stat" in raw:
+            self.check_stat(loc, entity, raw["stat"])
+
+    def check_stat(self, loc: "Located", entity: str, stat: dict) -> None:
+        fields = self.fields_of(entity)
+        for i, g in enumerate(stat["group_by"]):
+            name = g[5:-1] if g.startswith("date(") else g
+            if name not in fields:
+                self.err(loc, ("stat", "group_by", i), "SA090", f"stat groups by unknown field '{name}'")
+        for i, col in enumerate(stat.get("columns", [])):
+            final, problem = self.resolve(entity, col)
+            if final is None:
+                self.err(loc, ("stat", "columns", i), "SA090", f"stat column '{col}': {problem}")
+        period = stat.get("period")
+        if period and fields.get(period, {}).get("type") not in ("date", "datetime"):
+            self.err(loc, ("stat", "period"), "SA090", f"stat period '{period}' must be a date or datetime field")
+        for name, measure in stat["measures"].items():
+            if measure["agg"] != "count":
+                f = fields.get(measure.get("field", ""))
+                if not f or f.get("type") not in ("integer", "decimal"):
+                    self.err(loc, ("stat", "measures", name), "SA090",
+                             f"measure '{name}': {measure['agg']} needs a numeric 'field'")
+
+    # -- roles ------------------------------------------------------------
+    def check_role(self, loc: "Located") -> None:
+        for screen_name, grant in (loc.raw.get("grants") or {}).items():
+            at = ("grants", screen_name)
+            sloc = self.reg.screens.get(screen_name)
+            if sloc is None:
+                self.err(loc, at, "SA060", f"role '{loc.name}' grants unknown screen '{screen_name}'")
+                continue
+            if grant == "all":
+                continue
+            screen = sloc.raw
+            offered = {"list", "read", *screen.get("actions", []), *(screen.get("custom_actions") or {})}
+            for i, action in enumerate(grant.get("actions", [])):
+                if action not in offered:
+                    self.err(loc, at + ("actions", i), "SA062",
+                             f"screen '{screen_name}' does not offer action '{action}' (offers {', '.join(sorted(offered))})")
+            entity = screen["entity"]
+            if entity not in self.reg.entities:
+                continue
+            editable = set(screen["form"]) if "form" in screen else {
+                n for n, f in self.fields_of(entity).items()
+                if f.get("type") not in ("lookup", "multi_ref") and not f.get("readonly") and not f.get("system") and n != "id"}
+            for i, name in enumerate(grant.get("fields", [])):
+                if name not in editable:
+                    self.err(loc, at + ("fields", i), "SA061", f"grant on '{screen_name}' names field '{name}' that its form cannot edit")
+            if "scope" in grant:
+                self.check_scope(loc, at + ("scope",), entity, grant["scope"])
+
+
+def check_semantics(reg: "Registry") -> list[SpecError]:
+    checker = Checker(reg)
+    for loc in reg.entities.values():
+        checker.check_entity(loc)
+    for loc in reg.screens.values():
+        checker.check_screen(loc)
+    for loc in reg.roles.values():
+        checker.check_role(loc)
+    return checker.errors

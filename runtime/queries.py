@@ -1,0 +1,76 @@
+"""Turn list parameters (tab, filters, keyword, sort) into Piccolo conditions and orderings."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from specadmin.generator.model import Entity, Screen
+from specadmin.generator.physical import blind_index_column
+
+from .errors import BadRequest
+from .where import combine_or, where_of
+
+if TYPE_CHECKING:
+    from .context import AppContext
+
+
+def tab_condition(ctx: "AppContext", screens: list[Screen], tab: str | None, table) -> Any:
+    if not tab:
+        return None
+    for screen in screens:
+        for t in screen.tabs:
+            if t.name == tab:
+                return where_of(table, t.where)
+    raise BadRequest(f"未知的页签 {tab}")
+
+
+def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[str, Any]) -> list:
+    parts = []
+    for name, value in filters.items():
+        if value is None or value == "":
+            continue
+        if name.endswith("_from") and entity.has_field(name[:-5]):
+            f, column = entity.field(name[:-5]), getattr(table, name[:-5])
+            parts.append(column >= _start(value, f.type))
+        elif name.endswith("_to") and entity.has_field(name[:-3]):
+            f, column = entity.field(name[:-3]), getattr(table, name[:-3])
+            if f.type == "datetime":
+                parts.append(column < _start(value, f.type) + dt.timedelta(days=1))
+            else:
+                parts.append(column <= value)
+        else:
+            f = entity.field(name)
+            if f.sensitive:
+                parts.append(getattr(table, blind_index_column(name)) == ctx.sensitive.index_of(str(value)))
+            else:
+                parts.append(getattr(table, name) == value)
+    return parts
+
+
+def _start(value: Any, ftype: str) -> Any:
+    if ftype == "datetime" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, dt.time.min)
+    return value
+
+
+def keyword_condition(entity: Entity, screens: list[Screen], table, q: str | None) -> Any:
+    if not q or not q.strip():
+        return None
+    names: list[str] = []
+    for s in screens:
+        names += [n for n in s.search if n not in names]
+    if not names:
+        names = [entity.display] if entity.has_field(entity.display) else []
+    if not names:
+        raise BadRequest("该列表不支持关键字查询")
+    text = q.strip()
+    return combine_or([getattr(table, n).ilike(f"%{text}%") for n in names])
+
+
+def ordering(entity: Entity, screens: list[Screen], table, sort: str | None) -> tuple[Any, bool]:
+    spec = sort or next((s.sort for s in screens if s.sort), None) or entity.order_by
+    name = spec.lstrip("-")
+    if name != "id":
+        if not entity.has_field(name) or not entity.field(name).stored or entity.field(name).sensitive:
+            raise BadRequest(f"不能按 {name} 排序")
+    return getattr(table, name), not spec.startswith("-")

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Run the specadmin test suite against real services (fresh-machine command 2).
+#
+#   bash scripts/test.sh [pytest args...]
+#
+# Installs apt packages and the venv (scripts/setup.sh), starts a private
+# PostgreSQL cluster on 127.0.0.1 and redis-server on 127.0.0.1:6379 (reusing
+# them when already running), exports SPECADMIN_TEST_* and runs pytest.
+# Any service that cannot be started is a hard failure, never a skip.
+set -euo pipefail
+# shellcheck source=scripts/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$SPECADMIN_ROOT"
+
+specadmin_setup postgresql redis-server chromium fonts-wqy-zenhei
+
+PG_BASE="${SPECADMIN_PG_DIR:-/var/tmp/specadmin-pg}"   # socket dir + log
+PG_DATA="$PG_BASE/data"                                 # our own initdb cluster
+# shellcheck disable=SC2012  # version dirs are plain numbers
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+[ -x "$PG_BIN/initdb" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+
+# The cluster belongs to the postgres OS user (the server refuses to run as root).
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@")
+    else "$@"; fi
+}
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_postgres() {
+    mkdir -p "$PG_BASE"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_BASE"
+    chmod 700 "$PG_BASE"
+    # A data dir from another major version (or half-initialised) is rebuilt.
+    if [ -e "$PG_DATA" ] && [ "$(cat "$PG_DATA/PG_VERSION" 2>/dev/null)" != "$(basename "$(dirname "$PG_BIN")")" ]; then
+        log "discarding incompatible cluster in $PG_DATA"
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$PG_DATA"
+    fi
+    if [ ! -e "$PG_DATA" ]; then
+        log "initdb $PG_DATA"
+        as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --no-locale \
+            --auth-local=trust --auth-host=scram-sha-256 >"$PG_BASE/initdb.log" 2>&1 \
+            || { cat "$PG_BASE/initdb.log" >&2; die "initdb failed"; }
+        # Local socket lives in the 0700 $PG_BASE, so trust there is safe.
+        # Durability is pointless for a throw-away test cluster: trade it for speed.
+        cat >>"$PG_DATA/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_BASE'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+    fi
+    PG_PORT=""
+    if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        # "running" may also be a just-killed postmaster not yet reaped, so
+        # only reuse a server that actually answers on TCP.
+        local pid port st _
+        pid="$(sed -n 1p "$PG_DATA/postmaster.pid")"; port="$(sed -n 4p "$PG_DATA/postmaster.pid")"
+        for _ in $(seq 10); do
+            "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 2 && { PG_PORT=$port; break; }
+            st=Z; read -r _ _ st _ 2>/dev/null <"/proc/$pid/stat" || true
+            [ "$st" = Z ] && break          # gone or zombie: no point waiting
+            sleep 1
+        done
+        if [ -n "$PG_PORT" ]; then log "reusing PostgreSQL on 127.0.0.1:$PG_PORT"
+        else
+            log "PostgreSQL in $PG_DATA is not answering; restarting it"
+            as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -t 10 stop >/dev/null 2>&1 9>&- || true
+        fi
+    fi
+    if [ -z "$PG_PORT" ]; then
+        for p in 5432 5433 5434 5435 5436 5437 5438 5439 55432; do
+            port_busy "$p" || { PG_PORT=$p; break; }
+        done
+        [ -n "$PG_PORT" ] || die "no free port for PostgreSQL"
+        log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+        # 9>&- : the daemon must not inherit (and hold forever) our lock fd.
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_BASE/server.log" -w -t 60 \
+            -o "-p $PG_PORT" start >/dev/null 9>&- \
+            || { tail -n 30 "$PG_BASE/server.log" >&2; die "PostgreSQL did not start"; }
+    fi
+    psql_su() { as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_BASE" -p "$PG_PORT" -U postgres -d postgres "$@"; }
+    psql_su -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'specadmin')
+                THEN CREATE ROLE specadmin; END IF; END \$\$;
+                ALTER ROLE specadmin LOGIN CREATEDB PASSWORD 'specadmin';" || die "creating role failed"
+    # CI gets a brand-new database each run (same as a fresh machine); locally it
+    # is kept, since other sessions may be running tests against it right now.
+    if [ "${CI:-}" = true ] || [ "${SPECADMIN_FRESH_TEST_DB:-0}" = 1 ]; then
+        log "recreating database specadmin_test"
+        psql_su -c "DROP DATABASE IF EXISTS specadmin_test WITH (FORCE);" || die "dropping database failed"
+    fi
+    if [ -z "$(psql_su -tAc "SELECT 1 FROM pg_database WHERE datname = 'specadmin_test'")" ]; then
+        psql_su -c "CREATE DATABASE specadmin_test OWNER specadmin;" || die "creating database failed"
+    fi
+    # Prove the exact URL the tests get works: TCP + password auth.
+    PGPASSWORD=specadmin "$PG_BIN/psql" -X -q -tA -h 127.0.0.1 -p "$PG_PORT" -U specadmin \
+        -d specadmin_test -c 'select 1' >/dev/null || die "cannot log in to specadmin_test over TCP"
+}
+
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+start_redis() {
+    if redis_up; then log "reusing redis on 127.0.0.1:6379"; return 0; fi
+    # A redis that is starting up or dying may hold the port for a moment.
+    for _ in $(seq 25); do port_busy 6379 || break; redis_up && return 0; sleep 0.2; done
+    port_busy 6379 && die "127.0.0.1:6379 is in use but does not answer redis PING"
+    log "starting redis on 127.0.0.1:6379"
+    redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no \
+        --dir /var/tmp --logfile /var/tmp/specadmin-redis.log 9>&- || die "redis-server failed"
+    for _ in $(seq 50); do redis_up && return 0; sleep 0.2; done
+    tail -n 20 /var/tmp/specadmin-redis.log >&2
+    die "redis did not answer PING within 10 s"
+}
+
+# Serialise service start-up between concurrent runs on this machine.
+exec 9>/var/tmp/specadmin-services.lock
+flock -w 300 9 || die "timed out waiting for the services lock"
+start_postgres
+start_redis
+exec 9>&-
+
+export SPECADMIN_TEST_DATABASE_URL="postgresql://specadmin:specadmin@127.0.0.1:$PG_PORT/specadmin_test"
+export SPECADMIN_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
+export SPECADMIN_CHROMIUM="${SPECADMIN_CHROMIUM:-/usr/bin/chromium}"
+[ -x "$SPECADMIN_CHROMIUM" ] || die "Chromium not found at $SPECADMIN_CHROMIUM"
+log "DB=$SPECADMIN_TEST_DATABASE_URL REDIS=$SPECADMIN_TEST_REDIS_URL CHROMIUM=$SPECADMIN_CHROMIUM"
+
+rc=0
+"$SPECADMIN_VENV/bin/python" -m pytest -p no:cacheprovider "$@" || rc=$?
+if [ "$rc" = 5 ]; then
+    die "pytest collected no tests (exit 5): treating as failure"
+fi
+exit "$rc"
