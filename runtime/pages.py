@@ -22,30 +22,42 @@ from .errors import BadRequest, Conflict, Denied, NotFound
 from .pages_forms import (defaults_for_create, form_columns, other_errors, parse_form, values_from_item,
                           widgets)
 from .pages_support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, clean_qs,
-                            ctx_of, flash, layout, list_url, read_filters, session_of, with_params)
+                            ctx_of, flash, layout, list_url, pop_flash, read_filters, with_params)
 from .values import Invalid
 
-__all__ = ["PAGE_HANDLERS", "TEMPLATE_DIRS", "STATIC_DIR", "STATIC_DIRS", "STATIC_URL"]
+__all__ = ["PAGE_HANDLERS", "TEMPLATE_DIRS", "STATIC_DIR", "STATIC_DIRS", "STATIC_URL", "render_error"]
 
 LOGIN_FAILED = "用户名或密码错误"
 
 
 # -- errors -------------------------------------------------------------------
-def _error_page(request: Request, status: int, title: str, message: str) -> Template:
+ERROR_TITLES = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "页面不存在", 405: "请求方式不正确",
+                409: "操作冲突", 422: "数据校验失败", 429: "请求过于频繁", 500: "服务器错误"}
+
+
+def render_error(request: Request, status: int, message: str | None = None) -> Response:
+    """An HTML error page; works for anonymous requests too (then without menu and user)."""
     try:
         context = layout(request)
-    except Exception:  # no user on this request (should not happen behind the auth middleware)
-        context = {"menus": [], "flashes": [], "static": STATIC_URL, "app_title": "", "short_title": ""}
-    context.update(status=status, title=title, message=message)
+    except Exception:  # no user on this request (route not found, error before authentication)
+        context = {"menus": [], "flashes": [], "static": STATIC_URL, "user_name": "", "org_name": "",
+                   "app_title": "", "short_title": "", "current": None}
+        try:
+            ctx = ctx_of(request)
+            context.update(app_title=ctx.app.label, short_title=ctx.app.short_label or ctx.app.label)
+        except Exception:
+            pass
+    title = ERROR_TITLES.get(status, "出错了")
+    context.update(status=status, title=title, message=message or title)
     return Template(template_name="error.html", context=context, status_code=status)
 
 
 def _denied(request: Request, exc: Exception) -> Response:
-    return _error_page(request, 403, "无权访问", getattr(exc, "message", None) or "无权执行此操作")
+    return render_error(request, 403, getattr(exc, "message", None) or "无权执行此操作")
 
 
 def _not_found(request: Request, exc: Exception) -> Response:
-    return _error_page(request, 404, "页面不存在", getattr(exc, "message", None) or "记录不存在或无权访问")
+    return render_error(request, 404, getattr(exc, "message", None) or "记录不存在或无权访问")
 
 
 PAGE_ERRORS = {Denied: _denied, NotFound: _not_found}
@@ -101,34 +113,55 @@ def _applies(action: dict[str, Any], item: dict[str, Any]) -> bool:
 
 
 # -- login / logout / home ------------------------------------------------------
-def _login_page(request: Request, username: str = "", error: str = "", status: int = 200) -> Template:
+def _safe_next(raw: str | None) -> str:
+    """Only a local page path may follow a login (no scheme, no host, no API)."""
+    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw or raw.startswith(("/api/", "/login", "/logout")):
+        return "/"
+    if any(c in raw for c in "\r\n\t") or len(raw) > 500:
+        return "/"
+    return raw
+
+
+def _login_page(request: Request, username: str = "", error: str = "", next_url: str = "/",
+                status: int = 200) -> Template:
     ctx = ctx_of(request)
     return Template(template_name="login.html", status_code=status, context={
         "app_title": ctx.app.label, "short_title": ctx.app.short_label or ctx.app.label,
-        "static": STATIC_URL, "username": username, "error": error, "flashes": []})
+        "static": STATIC_URL, "username": username, "error": error, "flashes": pop_flash(request),
+        "next_url": next_url if next_url != "/" else ""})
 
 
 @get("/login", exclude_from_auth=True, name="page_login")
 async def login_form(request: Request) -> Template:
-    return _login_page(request)
+    return _login_page(request, next_url=_safe_next(request.query_params.get("next")))
 
 
 @post("/login", exclude_from_auth=True, name="page_login_post")
 async def login_submit(request: Request) -> Response:
+    from .auth import start_session, verify_password
+
     form = await request.form()
     username = (form.get("username") or "").strip()[:100]
-    password = form.get("password") or ""
-    user_id = None
-    if username and password:
-        user_id = await ctx_of(request).table("user").login(username, password)
+    password = (form.get("password") or "")[:200]
+    next_url = _safe_next(form.get("next"))
+    user_id = await verify_password(ctx_of(request), username, password) if username and password else None
     if not user_id:
-        return _login_page(request, username, LOGIN_FAILED, 200)
-    request.set_session({"uid": user_id, "seen": int(time.time())})
-    return Redirect("/", status_code=303)
+        return _login_page(request, username, LOGIN_FAILED, next_url, 200)
+    # start_session stores {"uid", "seen"} in the session and writes the login to the operation log.
+    await start_session(request, user_id)
+    return Redirect(next_url, status_code=303)
 
 
 @post("/logout", name="page_logout")
 async def logout(request: Request) -> Response:
+    from . import audit
+
+    user = request.scope.get("user")
+    if user is not None:
+        try:
+            await audit.record(ctx_of(request), user, "logout", "user", user.user_id, user.username)
+        except Exception:  # the log must not keep anyone logged in
+            pass
     request.clear_session()
     return Redirect("/login", status_code=303)
 
@@ -297,7 +330,7 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
               for c in screen.get("detail") or screen["list"]]
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, fields=fields,
-        back_qs=back, list_url=list_url(name, back), here=f"/s/{name}/{row_id}" + (f"?r={_q(back)}" if back else ""),
+        back_qs=back, list_url=list_url(name, back), r_param=(f"?r={_q(back)}" if back else ""),
         can_update=_can(grant, "update") and bool(form_columns(ctx_of(request), screen, grant)),
         can_delete=_can(grant, "delete"), row_actions=actions)
     return Template(template_name="detail.html", context=context)
