@@ -12,7 +12,7 @@ from .schema_check import validate_shape
 from .semantics import check_semantics
 
 SYSTEM_DIR = Path(__file__).resolve().parent.parent / "specs" / "system"
-SYSTEM_MODULES = ("system",)
+SYSTEM_MODULES = ("system", "logs")
 
 
 @dataclass
@@ -123,7 +123,7 @@ def _entity(loc: Located) -> m.Entity:
     return m.Entity(
         name=loc.name, label=raw["label"], table=raw.get("table", loc.name), fields=fields,
         display=display, module=loc.module, tree=raw.get("tree"), order_by=raw.get("order_by", "-id"),
-        auth_user=raw.get("auth_user", False),
+        auth_user=raw.get("auth_user", False), append_only=raw.get("append_only", False),
         checks=tuple(m.Check(c["expr"], c["message"]) for c in raw.get("checks", [])),
     )
 

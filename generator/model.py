@@ -70,6 +70,7 @@ class Entity:
     tree: str | None = None
     order_by: str = "-id"
     auth_user: bool = False
+    append_only: bool = False
     checks: tuple[Check, ...] = ()
 
     def field(self, name: str) -> Field:

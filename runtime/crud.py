@@ -39,6 +39,8 @@ class EntityService:
 
     # -- grants -----------------------------------------------------------
     def grants(self, principal: Principal, action: str, screen: str | None) -> list[tuple[Screen, EffectiveGrant]]:
+        if self.entity.append_only and action in ("create", "update", "delete"):
+            raise Denied(f"“{self.entity.label}”只能由系统追加，任何人不能新增、修改或删除")
         if screen is not None and screen not in self.screens:
             raise NotFound(f"没有名为 {screen} 的页面")
         names = [screen] if screen else list(self.screens)

@@ -89,7 +89,7 @@ def menu_groups(request: "Request", current: str | None = None) -> list[dict[str
         items = [{"name": s, "label": ctx.screens[s]["label"], "url": f"/s/{s}", "active": s == current}
                  for s in menu["screens"] if s in ctx.screens and principal.can(s, "list")]
         if items:
-            groups.append({"name": menu["name"], "label": menu["label"], "items": items,
+            groups.append({"name": menu["name"], "label": menu["label"], "entries": items,
                            "active": any(i["active"] for i in items)})
     return groups
 

@@ -39,7 +39,7 @@ TABLE_CONFIGS = [
     ),
     TableConfig(
         Oplog,
-        menu_group="系统管理",
+        menu_group="疫情防控监管专区",
         visible_columns=[Oplog.id, Oplog.at, Oplog.operator, Oplog.op_type, Oplog.subject_type, Oplog.subject_id, Oplog.subject_name, Oplog.before, Oplog.after],
         visible_filters=[Oplog.operator, Oplog.op_type],
     ),
