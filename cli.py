@@ -6,7 +6,6 @@ import asyncio
 import getpass
 import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 

@@ -65,6 +65,17 @@ def column_code(c: Column, table: PhysicalTable, emitted: list[str]) -> str:
     return f"{c.kind}({', '.join(args)})"
 
 
+def _needs_lazy(tables) -> bool:
+    """True when some foreign key points at a table emitted later (a reference cycle)."""
+    seen: set[str] = set()
+    for t in tables:
+        for c in t.columns:
+            if c.references and c.references != t.class_name and c.references not in seen:
+                return True
+        seen.add(t.class_name)
+    return False
+
+
 def _column_imports(tables) -> list[str]:
     kinds = {c.kind for t in tables for c in t.columns if not c.inherited}
     return sorted(kinds)
@@ -200,11 +211,13 @@ def render(app: App, existing: dict[str, str]) -> dict[str, str]:
     files["__init__.py"] = env.get_template("init.py.jinja").render(app=app)
     files["app_model.json"] = json.dumps(app.to_dict(), ensure_ascii=False, indent=HEADER_JSON_INDENT, sort_keys=False) + "\n"
     files["tables.py"] = env.get_template("tables.py.jinja").render(
-        app=app, tables=tables, column_imports=_column_imports(tables),
-        column_code=column_code, emitted=[])
+        app=app, tables=tables, column_imports=_column_imports(tables), column_code=column_code, emitted=[],
+        needs_base_user=any(t.auth_user for t in tables), needs_lazy=_needs_lazy(tables),
+        needs_on_delete=any(c.kind == "ForeignKey" for t in tables for c in t.columns))
     entities = [{"name": e.name, "label": e.label, "class_name": class_name(e.name), "filter_params": filter_params(app, e)}
                 for e in app.entities]
-    files["api.py"] = env.get_template("api.py.jinja").render(app=app, entities=entities)
+    uses_dates = any(p["type"].startswith("datetime.") for e in entities for p in e["filter_params"])
+    files["api.py"] = env.get_template("api.py.jinja").render(app=app, entities=entities, uses_dates=uses_dates)
     files["screens.py"] = env.get_template("screens.py.jinja").render(
         app=app, screens=[screen_context(app, s) for s in app.screens], menus=menus_context(app))
     files["admin.py"] = env.get_template("admin.py.jinja").render(app=app, tables=admin_context(app, tables))

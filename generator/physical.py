@@ -5,7 +5,7 @@ the migration diff all read it, so they cannot disagree.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .model import App, Entity, Field
 

@@ -11,7 +11,6 @@ import io
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from specadmin.generator.model import Entity, Screen
-from specadmin.generator.physical import BASE_USER_NAMES
 
 from . import audit
 from .errors import BadRequest, Conflict, Denied, NotFound

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from piccolo.columns.combination import And, Or, Where
+from piccolo.columns.combination import And, Or
 from piccolo.table import Table
 
 
