@@ -1,6 +1,12 @@
-"""Sessions and who is logged in: JSON login/logout, the principal loader and the auth middleware."""
+"""Sessions and who is logged in: JSON login/logout, the principal loader and the auth middleware.
+
+Login goes through identity.lockout (failed-attempt count and lock); a session ends after
+`security.session_idle_minutes` without a request. Visitors without a session reach only the
+pages and API of 无需登录可访问 functions; disabled API/URL resources answer 403 to everyone.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -8,17 +14,22 @@ from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from piccolo.columns.combination import Or
-
 from . import audit
-from .principal import Principal, effective_grants
+from .identity.access import build_principal
+from .identity.api import IDENTITY_HANDLERS
+from .identity.functions import anonymous_principal, check_address
+from .identity.lockout import FAILED, attempt_login
+from .principal import Principal
 
 if TYPE_CHECKING:
     from .context import AppContext
 
 PRINCIPAL_TTL = 10.0  # seconds a loaded principal is reused; writes to users/grants clear it at once
 SEEN_RESOLUTION = 60  # refresh the session's last-seen stamp at most once a minute
-PUBLIC_PREFIXES = ("/login", "/api/auth/login", "/static/", "/favicon.ico", "/admin")
+# Anchored regexes: Litestar matches exclude patterns anywhere in the path, so an unanchored
+# "/admin" would also open a future "/api/admin_division" to anonymous requests.
+PUBLIC_PATHS = ("^/login$", "^/api/auth/login$", "^/static/", "^/favicon.ico$", "^/admin")
+clock = time.time  # tests move it to prove the idle timeout and the lock expiry
 
 
 async def load_principal(ctx: "AppContext", user_id: int) -> Principal | None:
@@ -29,25 +40,7 @@ async def load_principal(ctx: "AppContext", user_id: int) -> Principal | None:
     rows = await user.select().where(user.id == user_id, user.active == True)  # noqa: E712
     if not rows:
         return None
-    row = rows[0]
-    roles_join = ctx.join_table("user", "roles")
-    role = ctx.table("role")
-    role_rows = await role.select(role.id, role.code).where(
-        role.id.is_in(roles_join.select(roles_join.target).where(roles_join.owner == user_id)), role.active == True)  # noqa: E712
-    role_ids = [r["id"] for r in role_rows]
-    grant = ctx.table("grant")
-    condition = grant.user == user_id
-    if role_ids:
-        condition = Or(condition, grant.role.is_in(role_ids))
-    stored = [(g["screen"], g["actions"]) for g in await grant.select(grant.screen, grant.actions).where(condition)]
-    codes = tuple(r["code"] for r in role_rows)
-    org_id = row.get("org")
-    principal = Principal(
-        user_id=row["id"], username=row["username"], name=row.get("name") or row["username"], org_id=org_id,
-        org_name=ctx.org_names.get(org_id, "") if org_id else "", superuser=bool(row["superuser"]), roles=codes,
-        grants=effective_grants(ctx.app, codes, bool(row["superuser"]), stored),
-        attrs={k: v for k, v in row.items() if k not in ("password",)},
-    )
+    principal = await build_principal(ctx, rows[0])
     ctx.principals[user_id] = (time.monotonic(), principal)
     return principal
 
@@ -64,8 +57,11 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
         session = connection.scope.get("session") or {}
         uid = session.get("uid")
         if not uid:
-            raise NotAuthorizedException("请先登录")
-        now = int(time.time())
+            visitor = await anonymous_principal(ctx, connection.scope.get("method", "GET"), connection.scope["path"])
+            if visitor is None:
+                raise NotAuthorizedException("请先登录")
+            return AuthenticationResult(user=visitor, auth=None)
+        now = int(clock())
         if now - int(session.get("seen", 0)) > idle_limit(ctx):
             connection.scope["session"] = {}
             raise NotAuthorizedException("登录已超时，请重新登录")
@@ -76,23 +72,30 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
         if principal is None:
             connection.scope["session"] = {}
             raise NotAuthorizedException("账号已停用")
+        await check_address(ctx, connection.scope["path"])
         return AuthenticationResult(user=principal, auth=uid)
 
 
 def user_summary(ctx: "AppContext", p: Principal) -> dict[str, Any]:
     return {"id": p.user_id, "username": p.username, "name": p.name, "org": p.org_id, "org_label": p.org_name,
-            "roles": list(p.roles), "superuser": p.superuser,
+            "roles": list(p.roles), "superuser": p.superuser, "org_admin": p.org_admin,
             "screens": {name: sorted(g.actions) for name, g in sorted(p.grants.items())}}
 
 
+async def login_attempt(ctx: "AppContext", username: str, password: str) -> tuple[int | None, str]:
+    """(user id, "") or (None, message): 用户名或密码错误, 账号已锁定…, 账号已停用."""
+    if not username or not password:
+        return None, FAILED
+    return await attempt_login(ctx, username, password, dt.datetime.fromtimestamp(clock()))
+
+
 async def verify_password(ctx: "AppContext", username: str, password: str) -> int | None:
-    user = ctx.table("user")
-    return await user.login(username=username, password=password)
+    return (await login_attempt(ctx, username, password))[0]
 
 
 async def start_session(request: Request, user_id: int) -> Principal | None:
     ctx: AppContext = request.app.state.ctx
-    request.scope["session"] = {"uid": user_id, "seen": int(time.time())}
+    request.scope["session"] = {"uid": user_id, "seen": int(clock())}
     principal = await load_principal(ctx, user_id)
     await audit.record(ctx, principal, "login", "user", user_id, principal.username if principal else user_id)
     return principal
@@ -102,9 +105,9 @@ async def start_session(request: Request, user_id: int) -> Principal | None:
 async def api_login(request: Request, data: dict[str, Any]) -> dict[str, Any]:
     ctx: AppContext = request.app.state.ctx
     username, password = str(data.get("username", "")), str(data.get("password", ""))
-    user_id = await verify_password(ctx, username, password) if username and password else None
+    user_id, message = await login_attempt(ctx, username[:100], password[:200])
     if user_id is None:
-        raise NotAuthorizedException("用户名或密码错误")
+        raise NotAuthorizedException(message)
     principal = await start_session(request, user_id)
     return {"user": user_summary(ctx, principal)}
 
@@ -122,4 +125,4 @@ async def api_me(request: Request) -> dict[str, Any]:
     return {"user": user_summary(request.app.state.ctx, request.user)}
 
 
-AUTH_HANDLERS = [api_login, api_logout, api_me]
+AUTH_HANDLERS = [api_login, api_logout, api_me, *IDENTITY_HANDLERS]

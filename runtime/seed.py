@@ -1,4 +1,7 @@
-"""Keep the database's roles in step with the spec (roles are declared; grants may be added at run time)."""
+"""Keep the database in step with the spec at migrate time: roles (declared; grants may be
+added at run time), function resources (one per menu group and screen, policies editable at
+run time) and system-maintained fields of rows written outside the API (pinyin initials).
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -8,6 +11,7 @@ if TYPE_CHECKING:
 
 
 async def sync_roles(ctx: "AppContext") -> None:
+    """Roles of the spec, then functions and derived fields (called by `specadmin migrate`)."""
     role = ctx.table("role")
     existing = {r["code"]: r for r in await role.select(role.id, role.code, role.label)}
     for spec_role in ctx.app.roles:
@@ -15,3 +19,25 @@ async def sync_roles(ctx: "AppContext") -> None:
             await role.insert(role(code=spec_role.name, label=spec_role.label, active=True))
         elif existing[spec_role.name]["label"] != spec_role.label:
             await role.update({role.label: spec_role.label}).where(role.code == spec_role.name)
+    from .identity.functions import seed_functions
+
+    await seed_functions(ctx)
+    await fill_initials(ctx)
+
+
+async def fill_initials(ctx: "AppContext") -> int:
+    """Fill `initials_of` fields left empty by bulk loads (demo data, imports). Returns rows changed."""
+    from .identity.pinyin import initials
+
+    changed = 0
+    for entity in ctx.app.entities:
+        for f in entity.fields:
+            if not f.initials_of:
+                continue
+            table = ctx.table(entity.name)
+            column, source = getattr(table, f.name), getattr(table, f.initials_of)
+            for row in await table.select(table._meta.primary_key, source).where(column.is_null(), source.is_not_null()):
+                await table.update({column: initials(row[f.initials_of], f.max_length)}).where(
+                    table._meta.primary_key == row["id"])
+                changed += 1
+    return changed

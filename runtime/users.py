@@ -1,7 +1,10 @@
-"""Create and update user accounts outside the web UI (CLI, demo data)."""
+"""Create and update user accounts outside the web UI (CLI, demo data); the password policy applies."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from .identity.passwords import problem as password_problem
+from .identity.pinyin import initials
 
 if TYPE_CHECKING:
     from .context import AppContext
@@ -16,6 +19,9 @@ async def ensure_user(ctx: "AppContext", username: str, password: str, *, name: 
     """Create the user, or bring an existing one in line (idempotent). Returns the user id."""
     user, org, role = ctx.table("user"), ctx.table("org"), ctx.table("role")
     join = ctx.join_table("user", "roles")
+    problem = password_problem(password, ctx.app.security, username)
+    if problem:
+        raise UserError(problem)
     user._validate_password(password)
     org_id = None
     if org_code:
@@ -29,7 +35,8 @@ async def ensure_user(ctx: "AppContext", username: str, password: str, *, name: 
         if not rows:
             raise UserError(f"角色 {code} 不存在（可选：{', '.join(r.name for r in ctx.app.roles)}）")
         role_ids.append(rows[0]["id"])
-    values = {"name": name or username, "org": org_id, "active": True, "superuser": superuser, "admin": superuser}
+    values = {"name": name or username, "org": org_id, "active": True, "superuser": superuser, "admin": superuser,
+              "name_initials": initials(name or username, 50), "failed_logins": 0, "locked_until": None}
     existing = await user.select(user.id).where(user.username == username)
     if existing:
         user_id = existing[0]["id"]

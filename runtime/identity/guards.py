@@ -1,0 +1,92 @@
+"""Checks on writes to the identity entities that a data scope alone cannot express.
+
+EntityService calls `check_write` before every create and update. It keeps people from
+raising their own power: only superusers make superusers, roles can be handed out only by
+someone who can see them (or who sits below an org that shares them with its children), and
+a grant can pass on only actions its author holds on that screen.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+from piccolo.columns.combination import And
+
+from ..errors import Denied
+from ..values import Invalid
+from ..where import combine_or
+
+if TYPE_CHECKING:
+    from ..context import AppContext
+    from ..crud import EntityService
+    from ..principal import Principal
+
+
+def superuser_codes(ctx: "AppContext") -> set[str]:
+    return {r.name for r in ctx.app.roles if r.superuser}
+
+
+def ancestor_ids(ctx: "AppContext", org_id: int | None) -> list[int]:
+    path = ctx.org_path(org_id) if org_id else None
+    return [int(p) for p in path.strip("/").split("/") if p] if path else ([org_id] if org_id else [])
+
+
+async def assignable_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[int]) -> set[int]:
+    """The subset of `ids` this principal may hand out."""
+    from ..crud import EntityService
+
+    ids = sorted(set(ids))
+    if not ids:
+        return set()
+    role = ctx.table("role")
+    if principal.superuser:
+        return {r["id"] for r in await role.select(role.id).where(role.id.is_in(ids))}
+    service = EntityService(ctx, "role")
+    try:
+        seen = service.scope_of(principal, service.grants(principal, "list", None))
+        if seen is None:
+            seen = role.id.is_in(ids)
+    except Denied:  # no role screen: the roles of its own org subtree
+        own = ctx.org_path(principal.org_id) if principal.org_id else None
+        org = ctx.table("org")
+        seen = role.org.is_in(org.select(org.id).where(org.path.like(f"{own}%"))) if own else role.id < 0
+    shared = And(role.visible_to_children == True, role.org.is_in(ancestor_ids(ctx, principal.org_id) or [-1]))  # noqa: E712
+    forbidden = superuser_codes(ctx) or {"-"}
+    rows = await role.select(role.id, role.code, role.template).where(role.id.is_in(ids), combine_or([seen, shared]))
+    return {r["id"] for r in rows if r["code"] not in forbidden and r["template"] not in forbidden}
+
+
+async def check_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[int], field: str = "roles",
+                      owner: tuple[str, int] | None = None) -> None:
+    """Refuse roles being added that the principal may not hand out (roles kept as they were pass)."""
+    ids = set(ids or ())
+    if owner is not None:
+        join = ctx.join_table(owner[0], "roles")
+        ids -= {r["target"] for r in await join.select(join.target).where(join.owner == owner[1])}
+    refused = ids - await assignable_roles(ctx, principal, ids)
+    if refused:
+        raise Invalid({field: f"无权分配角色（编号 {', '.join(map(str, sorted(refused)))}）"})
+
+
+def check_grant(principal: "Principal", screen: str, actions: str) -> None:
+    if principal.superuser:
+        return
+    own = principal.grant(screen)
+    wanted = {a.strip() for a in (actions or "").split(",") if a.strip()}
+    missing = wanted - set(own.actions if own else ())
+    if missing:
+        raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(sorted(missing))}"})
+
+
+async def check_write(service: "EntityService", principal: "Principal", clean: dict[str, Any],
+                      before: dict[str, Any] | None) -> None:
+    ctx, name = service.ctx, service.entity.name
+    if name == "user":
+        if clean.get("superuser") and not principal.superuser:
+            raise Invalid({"superuser": "只有超级管理员才能设置超级管理员"})
+        if "roles" in clean:
+            await check_roles(ctx, principal, clean["roles"] or (), owner=("user", before["id"]) if before else None)
+    elif name == "role_group" and "roles" in clean:
+        await check_roles(ctx, principal, clean["roles"] or (), owner=("role_group", before["id"]) if before else None)
+    elif name == "grant":
+        merged = {**(before or {}), **clean}
+        check_grant(principal, merged.get("screen") or "", merged.get("actions") or "")

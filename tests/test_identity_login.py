@@ -1,0 +1,161 @@
+"""Sessions: lockout after repeated failures and unlock, password policy, idle timeout; on
+SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import BACKENDS
+from identity_fixture import add_user, client, identity_env, login, try_login
+from kaiping_fixture import PASSWORD
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def env(request, tmp_path_factory):
+    async with identity_env(request.param, tmp_path_factory) as e:
+        yield e
+
+
+async def test_five_failures_lock_the_account_even_for_the_right_password(env):
+    await add_user(env, "lockme", "S1")
+    for attempt in range(4):
+        r = await try_login(env, "lockme", "Wrong@2026x")
+        assert (r.status_code, r.json()["detail"]) == (401, "用户名或密码错误"), attempt
+    r = await try_login(env, "lockme", "Wrong@2026x")
+    assert r.status_code == 401 and r.json()["detail"].startswith("账号已锁定")
+    r = await try_login(env, "lockme", PASSWORD)
+    assert r.status_code == 401 and r.json()["detail"].startswith("账号已锁定")
+    user = env["ctx"].table("user")
+    row = (await user.select(user.locked_until).where(user.username == "lockme"))[0]
+    assert row["locked_until"] is not None
+
+
+async def test_unlock_action_restores_login(env):
+    user_id = await add_user(env, "unlockme", "S1")
+    for _ in range(5):
+        await try_login(env, "unlockme", "Wrong@2026x")
+    assert (await try_login(env, "unlockme", PASSWORD)).json()["detail"].startswith("账号已锁定")
+    root = await login(env, "root")
+    locked = (await root.get("/api/user", params={"screen": "user_admin", "tab": "locked"})).json()
+    assert "unlockme" in {i["username"] for i in locked["items"]}
+    r = await root.post("/api/user/actions/unlock", json={"ids": [user_id]}, params={"screen": "user_admin"})
+    assert r.status_code == 200 and r.json()["done"] == [user_id]
+    assert (await try_login(env, "unlockme", PASSWORD)).status_code == 200
+
+
+async def test_lock_expires_after_the_lock_period(env, monkeypatch):
+    from specadmin.runtime import auth
+
+    await add_user(env, "waitme", "S1")
+    for _ in range(5):
+        await try_login(env, "waitme", "Wrong@2026x")
+    assert (await try_login(env, "waitme", PASSWORD)).status_code == 401
+    start = auth.clock()
+    monkeypatch.setattr(auth, "clock", lambda: start + 31 * 60)
+    assert (await try_login(env, "waitme", PASSWORD)).status_code == 200
+
+
+async def test_success_resets_the_failure_count(env):
+    await add_user(env, "resetme", "S1")
+    for _ in range(4):
+        await try_login(env, "resetme", "Wrong@2026x")
+    assert (await try_login(env, "resetme", PASSWORD)).status_code == 200
+    for _ in range(4):
+        await try_login(env, "resetme", "Wrong@2026x")
+    assert (await try_login(env, "resetme", PASSWORD)).status_code == 200
+
+
+async def test_login_page_says_the_account_is_locked(env):
+    await add_user(env, "pagelock", "S1")
+    for _ in range(5):
+        await try_login(env, "pagelock", "Wrong@2026x")
+    c = client(env)
+    await c.get("/login")
+    r = await c.post("/login", data={"username": "pagelock", "password": PASSWORD},
+                     headers={"x-csrftoken": c.cookies.get("csrftoken", "")})
+    assert r.status_code == 200 and "账号已锁定" in r.text
+
+
+async def test_disabled_user_cannot_log_in_and_enabling_restores_it(env):
+    user_id = await add_user(env, "offme", "S1")
+    root = await login(env, "root")
+    r = await root.post("/api/user/actions/disable", json={"ids": [user_id]}, params={"screen": "user_admin"})
+    assert r.json()["done"] == [user_id]
+    r = await try_login(env, "offme", PASSWORD)
+    assert (r.status_code, r.json()["detail"]) == (401, "账号已停用")
+    await root.post("/api/user/actions/enable", json={"ids": [user_id]}, params={"screen": "user_admin"})
+    assert (await try_login(env, "offme", PASSWORD)).status_code == 200
+
+
+@pytest.mark.parametrize("weak,message", [
+    ("Ab1!", "密码长度不能少于 8 位"),
+    ("abcdefgh1", "密码须包含大写字母、小写字母、数字、特殊符号中的至少三类"),
+    ("ABCDEFGH!", "密码须包含大写字母、小写字母、数字、特殊符号中的至少三类"),
+])
+async def test_creating_a_user_with_a_weak_password_is_refused(env, weak, message):
+    root = await login(env, "root")
+    r = await root.post("/api/user", params={"screen": "user_admin"},
+                        json={"username": f"weak{len(weak)}{weak[0]}", "name": "弱口令", "password": weak})
+    assert r.status_code == 422 and r.json()["errors"] == {"password": message}
+
+
+async def test_creating_a_user_with_a_strong_password_lets_them_log_in(env):
+    root = await login(env, "root")
+    r = await root.post("/api/user", params={"screen": "user_admin"},
+                        json={"username": "strong", "name": "强口令", "password": "Strong#Pass9", "org": env["ids"]["S1"]})
+    assert r.status_code == 201, r.text
+    assert (await try_login(env, "strong", "Strong#Pass9")).status_code == 200
+
+
+async def test_reset_password_checks_the_policy_and_generates_a_strong_one(env):
+    from specadmin.runtime.identity.passwords import problem
+
+    user_id = await add_user(env, "resetpw", "S1")
+    root = await login(env, "root")
+    r = await root.post("/api/user/actions/reset_password", params={"screen": "user_admin"},
+                        json={"ids": [user_id], "params": {"password": "password"}})
+    assert r.status_code == 422 and "至少三类" in r.json()["errors"]["password"]
+    assert (await try_login(env, "resetpw", PASSWORD)).status_code == 200
+    r = await root.post("/api/user/actions/reset_password", params={"screen": "user_admin"}, json={"ids": [user_id]})
+    generated = r.json()["results"][str(user_id)]["password"]
+    assert problem(generated) is None
+    assert (await try_login(env, "resetpw", PASSWORD)).status_code == 401
+    assert (await try_login(env, "resetpw", generated)).status_code == 200
+    oplog = env["ctx"].table("oplog")
+    logged = await oplog.select(oplog.after).where(oplog.subject_type == "user", oplog.subject_id == str(user_id))
+    assert logged and all(generated not in (row["after"] or "") for row in logged)
+
+
+async def test_createuser_command_refuses_a_weak_password(env):
+    environment = dict(os.environ)
+    if env["url"]:
+        environment["DATABASE_URL"] = env["url"]
+    command = [sys.executable, "-m", "specadmin.cli", "createuser", str(env["dir"]), "cliuser", "--org", "S1",
+               "--password-stdin"]
+    weak = subprocess.run(command, input="password1\n", capture_output=True, text=True, env=environment, timeout=120)
+    assert weak.returncode == 1 and "至少三类" in weak.stderr
+    strong = subprocess.run(command, input="Cli@User2026\n", capture_output=True, text=True, env=environment,
+                            timeout=120)
+    assert strong.returncode == 0, strong.stderr
+    assert (await try_login(env, "cliuser", "Cli@User2026")).status_code == 200
+
+
+async def test_idle_session_is_logged_out(env, monkeypatch):
+    from specadmin.runtime import auth
+
+    c = await login(env, "s1clerk")
+    assert (await c.get("/api/auth/me")).status_code == 200
+    start = auth.clock()
+    monkeypatch.setattr(auth, "clock", lambda: start + 29 * 60)
+    assert (await c.get("/api/auth/me")).status_code == 200
+    monkeypatch.setattr(auth, "clock", lambda: start + 29 * 60 + 31 * 60)
+    r = await c.get("/api/auth/me")
+    assert (r.status_code, r.json()["detail"]) == (401, "登录已超时，请重新登录")
+    monkeypatch.setattr(auth, "clock", lambda: start + 29 * 60 + 31 * 60 + 1)
+    assert (await c.get("/api/auth/me")).status_code == 401
