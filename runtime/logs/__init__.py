@@ -1,0 +1,14 @@
+"""Built-in logs at run time: the exception log, log charts, and the read-only admin guard.
+
+- exceptions.py: `record_exception` (called by the app's crash handler) names each
+  unhandled error with a short id and stores it with its stack trace.
+- charts.py / handlers.py: per-day and per-hour counts as JSON (/api/charts/*) and pages
+  (/logs/exceptions, /logs/oplog).
+- admin.py: piccolo-admin refuses writes to append-only tables.
+The operation log itself is written by runtime/audit.py; both tables are declared in
+specs/system/logs.yaml.
+"""
+from .exceptions import record_exception
+from .handlers import LOG_HANDLERS, add_template_globals
+
+__all__ = ["LOG_HANDLERS", "add_template_globals", "record_exception"]
