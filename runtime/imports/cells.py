@@ -1,0 +1,135 @@
+"""What Excel and CSV cells really contain, turned into what runtime/values.coerce expects.
+
+Full-width digits and letters, stray spaces, numbers stored as text (or text stored as
+numbers), Excel serial dates, dates typed in common Chinese formats, dictionary labels
+instead of keys, and 身份证号 (15 or 18 digits; the GB 11643 checksum on 18 digits).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from specadmin.generator.model import Field
+
+from ..values import check_rules, coerce
+
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+_DATE = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]*(\d{1,2})\s*[:：时点]\s*(\d{1,2})\s*(?:[:：分]\s*(\d{1,2})(?:\.\d+)?\s*秒?)?\s*分?)?$")
+_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:\s*(\d{2}):?(\d{2}):?(\d{2})?)?$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def text(value: Any) -> str | None:
+    """A cell as trimmed half-width text; None when empty. Integral floats lose their '.0'."""
+    if type(value) is str:  # the common case (every CSV cell): no other checks
+        if not value.isascii():
+            value = unicodedata.normalize("NFKC", value).replace("\u3000", " ")
+        return value.strip() or None
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    s = str(value)
+    if not s.isascii():
+        s = unicodedata.normalize("NFKC", s).replace("\u3000", " ")
+    s = s.strip()
+    return s or None
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    """Excel serial numbers, datetime cells and text such as 2026/11/1 8:05 or 2026年11月1日."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 1 <= value < 2958466:
+            raise ValueError("不是有效的日期")
+        return (EXCEL_EPOCH + dt.timedelta(days=float(value))).replace(microsecond=0)
+    s = text(value) or ""
+    if len(s) in (10, 16, 19) and s[4:5] == "-" and s[7:8] == "-":
+        try:  # ISO text (what most exports carry) parses in C
+            return dt.datetime.fromisoformat(s)
+        except ValueError:
+            pass
+    m = _DATE.match(s) or _COMPACT.match(s)
+    if m is None:
+        try:
+            serial = float(s)
+        except ValueError:
+            raise ValueError("日期格式不正确（应如 2026-11-01 08:00）") from None
+        return parse_datetime(serial)
+    y, mo, d, h, mi, sec = (int(x) if x else 0 for x in m.groups())
+    try:
+        return dt.datetime(y, mo, d, h, mi, sec)
+    except ValueError:
+        raise ValueError("不是有效的日期") from None
+
+
+def id_number_problem(value: str) -> str | None:
+    """GB 11643: 18 characters (17 digits + check digit or X) or the old 15 digits."""
+    if len(value) == 15:
+        return None if value.isdigit() else "身份证号应为15或18位"
+    if len(value) != 18 or not value[:17].isdigit():
+        return "身份证号应为15或18位"
+    total = sum(int(c) * w for c, w in zip(value[:17], _ID_WEIGHTS))
+    if _ID_CHECK[total % 11] != value[17].upper():
+        return "身份证号校验位不正确"
+    try:
+        dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return "身份证号中的出生日期不正确"
+    return None
+
+
+def converter(field: Field, dict_items: dict[str, str] | None) -> Callable[[Any], Any]:
+    """One column's cell -> stored value function; raises ValueError with the reason."""
+    by_label = {label: key for key, label in (dict_items or {}).items()}
+    if field.type == "string" and field.check is None:
+        has_rules = field.max_length is not None or field.min_length is not None or field.pattern \
+            or not field.sensitive
+
+        def convert_string(cell: Any) -> Any:
+            # coerce() of a string is text(); only the field's own rules remain to be checked.
+            s = text(cell)
+            if s is not None and has_rules:
+                problem = check_rules(field, s)
+                if problem:
+                    raise ValueError(problem)
+            return s
+
+        return convert_string
+
+    def convert(cell: Any) -> Any:
+        if field.type in ("date", "datetime"):
+            if cell is None or (isinstance(cell, str) and not cell.strip()):
+                return None
+            value = parse_datetime(cell)
+            value = value.date() if field.type == "date" else value
+        else:
+            s = text(cell)
+            if s is None:
+                return None
+            if field.type == "dict":
+                s = by_label.get(s, s)  # the label a person typed, or the key itself
+            if field.check == "id_number":
+                s = s.upper()
+                problem = id_number_problem(s)
+                if problem:
+                    raise ValueError(problem)
+            value = coerce(field, s, dict_items if field.type == "dict" else None)
+        if value is not None:
+            problem = check_rules(field, value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    return convert

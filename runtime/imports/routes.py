@@ -1,0 +1,230 @@
+"""HTTP routes, generic per entity (registered by app_factory, not generated per entity):
+
+GET  /api/{entity}/import/template?screen=      the .xlsx template
+POST /api/{entity}/import?screen=&mode=&force=  multipart `file` -> job (runs in the background)
+GET  /api/imports/{job}                         progress and result (counts, error workbook link)
+GET  /api/imports/{job}/errors                  the error workbook
+GET  /api/{entity}/delete-range?field=&start=&end=&screen=   count preview
+POST /api/{entity}/delete-range                 {field, start, end, screen, confirm, expected}
+GET  /api/{entity}/latest?field=&screen=        newest value of a date field (newest 采集时间)
+GET  /api/{entity}/export.xlsx | export.csv     streaming export; background=1 -> job
+GET  /api/exports/{job}, /api/exports/{job}/file
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import File
+
+from .. import exports
+from ..errors import BadRequest, Denied, NotFound
+from . import ranges
+from .engine import Job, execute, finish, prepare
+from .template import build_template
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+INLINE_BYTES = 512 * 1024  # smaller uploads finish inside the request; larger ones run in the background
+JOBS: dict[str, Job] = {}
+UPLOAD_BLOCK = 1 << 20
+MAX_UPLOAD = 1 << 30  # Litestar's default 10 MB body limit would refuse real provincial exports
+
+
+def _entity(request: Request) -> str:
+    return request.url.path.split("/")[2]  # /api/<entity>/...: static paths, one per entity
+
+
+def _service(request: Request, entity: str | None = None):
+    entity = entity or _entity(request)
+    service = request.app.state.services.get(entity)
+    if service is None:
+        raise NotFound(f"没有名为 {entity} 的数据对象")
+    return service
+
+
+async def import_template(request: Request, screen: str | None = None) -> Response:
+    service = _service(request)
+    from .plan import import_screen
+
+    entity = service.entity.name
+    chosen, _ = import_screen(service.ctx, entity, screen)
+    service.grants(request.user, "import", chosen.name)
+    name, data = build_template(service.ctx, entity, chosen.name)
+    from urllib.parse import quote
+
+    return Response(data, media_type=XLSX,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+
+
+def _run_in_thread(job: Job) -> None:
+    """A private event loop on a worker thread: the import's own connection lives there."""
+    asyncio.run(execute(job))
+
+
+async def import_file(request: Request, data: dict[str, UploadFile] = Body(media_type=RequestEncodingType.MULTI_PART),
+                      screen: str | None = None, mode: str | None = None, force: bool = False) -> dict[str, Any]:
+    service = _service(request)
+    entity = service.entity.name
+    upload = data.get("file")
+    if upload is None:
+        raise BadRequest("请选择要导入的文件")
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise BadRequest("只支持 .xlsx 和 .csv 文件")
+    folder = service.ctx.app_dir / "var" / "imports" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
+    with open(path, "wb") as fh:  # copied block by block: the upload never sits in memory whole
+        while block := await upload.read(UPLOAD_BLOCK):
+            fh.write(block)
+    try:
+        job = await prepare(service.ctx, request.user, entity, path, screen=screen, mode=mode, force=force,
+                            file_name=upload.filename)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    JOBS[job.id] = job
+
+    async def background() -> None:
+        try:
+            await asyncio.to_thread(_run_in_thread, job)
+            await finish(job)
+        except Exception as exc:  # recorded on the job for the page; the data is rolled back
+            job.status = "error"
+            job.message = job.message or f"导入出错：{type(exc).__name__}"
+        finally:
+            path.unlink(missing_ok=True)
+
+    task = asyncio.get_running_loop().create_task(background())
+    job.task = task  # type: ignore[attr-defined]
+    if os.path.getsize(path) <= INLINE_BYTES:
+        await asyncio.shield(task)
+    return _public(job)
+
+
+def _public(job: Job) -> dict[str, Any]:
+    out = job.summary()
+    out["error_file"] = f"/api/imports/{job.id}/errors" if job.error_file else None
+    return out
+
+
+def _own_job(request: Request, job_id: str) -> Job:
+    job = JOBS.get(job_id)
+    if job is None:
+        raise NotFound("没有这个导入任务")
+    if job.principal.user_id != request.user.user_id and not request.user.superuser:
+        raise Denied()
+    return job
+
+
+@get("/api/imports/{job_id:str}")
+async def import_status(request: Request, job_id: str) -> dict[str, Any]:
+    return _public(_own_job(request, job_id))
+
+
+@get("/api/imports/{job_id:str}/errors")
+async def import_errors(request: Request, job_id: str) -> File:
+    job = _own_job(request, job_id)
+    if not job.error_file:
+        raise NotFound("没有错误报告")
+    return File(job.error_file, filename=f"导入错误-{job.file_name}.xlsx", media_type=XLSX)
+
+
+async def delete_range_preview(request: Request, field: str, start: str, end: str,
+                               screen: str | None = None) -> dict[str, Any]:
+    return await ranges.preview(_service(request), request.user, screen=screen, field=field,
+                                start=start, end=end)
+
+
+async def delete_range(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("confirm") is not True:
+        raise BadRequest("请先预览数量并确认删除")
+    expected = data.get("expected")
+    return await ranges.delete(_service(request), request.user, screen=data.get("screen"),
+                               field=str(data.get("field")), start=data.get("start"), end=data.get("end"),
+                               expected=int(expected) if expected is not None else None)
+
+
+async def latest_value(request: Request, field: str, screen: str | None = None) -> dict[str, Any]:
+    service = _service(request)
+    if not service.entity.has_field(field) or service.entity.field(field).type not in ("date", "datetime"):
+        raise BadRequest("只能查询日期字段的最新值")
+    return {"field": field, "latest": await ranges.latest(service, request.user, screen=screen, field=field)}
+
+
+async def _export(request: Request, fmt: str) -> Any:
+    service = _service(request)
+    params = dict(request.query_params)
+    screen, tab, q = params.pop("screen", None), params.pop("tab", None), params.pop("q", None)
+    background = params.pop("background", None) in ("1", "true")
+    filters = exports.typed_filters(service, screen, params)
+    if background:
+        job = exports.start_background(service, request.user, fmt, screen=screen, tab=tab, q=q, filters=filters)
+        return exports.public(job)
+    path = exports.temp_path(f".{fmt}")
+    try:
+        await exports.write_export(service, request.user, path, screen=screen, tab=tab, q=q, filters=filters)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    from litestar.background_tasks import BackgroundTask
+
+    name = f"{service.entity.label}.{fmt}"
+    return File(path, filename=name, media_type=XLSX if fmt == "xlsx" else "text/csv; charset=utf-8",
+                background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+async def export_xlsx(request: Request) -> Any:
+    return await _export(request, "xlsx")
+
+
+async def export_csv_file(request: Request) -> Any:
+    return await _export(request, "csv")
+
+
+def _own_export(request: Request, job_id: str) -> dict[str, Any]:
+    job = exports.JOBS.get(job_id)
+    if job is None:
+        raise NotFound("没有这个导出任务")
+    if job["owner"] != request.user.user_id and not request.user.superuser:
+        raise Denied()
+    return job
+
+
+@get("/api/exports/{job_id:str}")
+async def export_status(request: Request, job_id: str) -> dict[str, Any]:
+    return exports.public(_own_export(request, job_id))
+
+
+@get("/api/exports/{job_id:str}/file")
+async def export_file(request: Request, job_id: str) -> File:
+    job = _own_export(request, job_id)
+    if job["status"] != "done":
+        raise NotFound("导出尚未完成")
+    return File(job["file"], filename=job["name"],
+                media_type=XLSX if job["name"].endswith("xlsx") else "text/csv; charset=utf-8")
+
+
+def transfer_handlers(entities: list[str]) -> list:
+    """Static paths per entity: /api/<entity>/... would otherwise be taken by the generated
+    controllers' /{row_id:int} routes (Litestar's router does not backtrack)."""
+    def paths(suffix: str) -> list[str]:
+        return [f"/api/{e}/{suffix}" for e in entities]
+
+    return [
+        get(paths("import/template"))(import_template),
+        post(paths("import"), status_code=200, request_max_body_size=MAX_UPLOAD)(import_file),
+        get(paths("delete-range"))(delete_range_preview),
+        post(paths("delete-range"), status_code=200)(delete_range),
+        get(paths("latest"))(latest_value),
+        get(paths("export.xlsx"))(export_xlsx),
+        get(paths("export.csv"))(export_csv_file),
+        import_status, import_errors, export_status, export_file,
+    ]
