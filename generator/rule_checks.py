@@ -1,0 +1,200 @@
+"""Meaning checks for `rules:` and `jobs:` (runtime/rules, runtime/jobs), kept apart from semantics.py.
+
+A rule names entities and fields in several places (source, bounds, target, creates); each
+must exist with a usable type, and `creates` mappings may only use the tokens its kind
+provides, so a typo is a spec error at generate time instead of a failed nightly job.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .build import Located
+    from .semantics import Checker
+
+NUMERIC = ("integer", "decimal")
+DATED = ("date", "datetime")
+KEYS = ("string", "integer", "ref")
+# Tokens a `creates.fields` value may use, per rule kind; anything not starting with $ is a literal.
+TOKENS = {
+    "consecutive_days": {"$bound", "$key", "$start", "$end", "$period", "$reason"},
+    "threshold": {"$bound", "$key", "$date", "$value", "$reason", "$source"},
+    "missing_reference": {"$key"},
+}
+DAY_TOKENS = {"$parent", "$date", "$value"}
+
+
+def check_rules(ck: "Checker") -> None:
+    for loc in ck.reg.rules.values():
+        RuleCheck(ck, loc).run()
+    for loc in ck.reg.jobs.values():
+        check_job(ck, loc)
+    for loc in ck.reg.notifications.values():
+        check_notification(ck, loc)
+
+
+def check_notification(ck: "Checker", loc: "Located") -> None:
+    """group_by must end in a ref (the group, e.g. the supervising unit); `to` in a text field."""
+    raw = loc.raw
+    entity = raw["when"]["entity"]
+    if entity not in ck.reg.entities:
+        ck.err(loc, ("when", "entity"), "SA123", f"notification '{loc.name}': unknown entity '{entity}'")
+        return
+    if raw["when"].get("where"):
+        ck.check_where(loc, ("when", "where"), entity, raw["when"]["where"])
+    for key, types in (("group_by", ("ref",)), ("to", ("string",))):
+        final, problem = ck.resolve(entity, raw[key])
+        if final is None:
+            ck.err(loc, (key,), "SA123", f"notification '{loc.name}' {key} '{raw[key]}': {problem}")
+        elif final.get("type") not in types:
+            ck.err(loc, (key,), "SA123", f"notification '{loc.name}' {key} '{raw[key]}' must end in a {types[0]} field")
+
+
+def _schedule_problem(expr: str) -> str | None:
+    from celery.schedules import crontab
+
+    minute, hour, dom, month, dow = expr.split()
+    try:
+        crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+    except Exception as exc:  # celery raises ValueError/ParseException for bad fields
+        return f"schedule '{expr}' is not a valid cron expression ({exc})"
+    return None
+
+
+def check_job(ck: "Checker", loc: "Located") -> None:
+    from .semantics import handler_problem
+
+    raw = loc.raw
+    if sum(k in raw for k in ("rule", "function", "notification")) != 1:
+        ck.err(loc, (), "SA122", f"job '{loc.name}' must name exactly one of 'rule', 'function' or 'notification'")
+    if "rule" in raw and raw["rule"] not in ck.reg.rules:
+        ck.err(loc, ("rule",), "SA122", f"job '{loc.name}' names unknown rule '{raw['rule']}'")
+    if "notification" in raw and raw["notification"] not in ck.reg.notifications:
+        ck.err(loc, ("notification",), "SA122", f"job '{loc.name}' names unknown notification '{raw['notification']}'")
+    if "function" in raw and (problem := handler_problem(raw["function"])):
+        ck.err(loc, ("function",), "SA122", problem)
+    if problem := _schedule_problem(raw["schedule"]):
+        ck.err(loc, ("schedule",), "SA122", problem)
+
+
+class RuleCheck:
+    def __init__(self, ck: "Checker", loc: "Located"):
+        self.ck, self.loc, self.raw = ck, loc, loc.raw
+        self.kind = loc.raw["kind"]
+
+    def err(self, sub: tuple, code: str, message: str) -> None:
+        self.ck.err(self.loc, sub, code, f"rule '{self.loc.name}': {message}")
+
+    def need(self, key: str) -> Any:
+        if key not in self.raw:
+            self.err((), "SA012", f"kind {self.kind} needs '{key}'")
+        return self.raw.get(key)
+
+    def field(self, sub: tuple, entity: str, name: str | None, types: tuple[str, ...], what: str) -> dict | None:
+        if name is None:
+            return None
+        fields = self.ck.fields_of(entity)
+        f = fields.get(name)
+        if f is None:
+            self.err(sub, "SA120", f"{what} '{name}' is not a field of '{entity}'")
+        elif f.get("type") not in types:
+            self.err(sub, "SA120", f"{what} '{name}' of '{entity}' must be {' or '.join(types)}, not {f.get('type')}")
+        return f
+
+    def entity(self, sub: tuple, name: str) -> bool:
+        if name not in self.ck.reg.entities:
+            self.err(sub, "SA120", f"unknown entity '{name}'")
+            return False
+        return True
+
+    def run(self) -> None:
+        from .semantics import handler_problem
+
+        if self.kind == "custom":
+            if fn := self.need("function"):
+                if problem := handler_problem(fn):
+                    self.err(("function",), "SA120", problem)
+            return
+        source = self.need("source")
+        if source and self.entity(("source", "entity"), source["entity"]):
+            ent = source["entity"]
+            self.field(("source", "key"), ent, source["key"], KEYS, "source key")
+            if self.kind in ("consecutive_days", "threshold") and "date" not in source:
+                self.err(("source",), "SA012", "source needs 'date'")
+            self.field(("source", "date"), ent, source.get("date"), DATED, "source date")
+            self.field(("source", "newest"), ent, source.get("newest"), DATED, "source newest")
+            if self.kind == "threshold":
+                if "value" not in source:
+                    self.err(("source",), "SA012", "threshold source needs 'value'")
+                self.field(("source", "value"), ent, source.get("value"), NUMERIC, "source value")
+            if self.kind == "consecutive_days" and isinstance(self.raw.get("measure"), dict):
+                self.field(("measure", "sum"), ent, self.raw["measure"]["sum"], NUMERIC, "measure field")
+        if self.kind in ("consecutive_days", "threshold"):
+            self.check_bounds()
+        if self.kind == "missing_reference":
+            target = self.need("target")
+            if target and self.entity(("target", "entity"), target["entity"]):
+                self.field(("target", "key"), target["entity"], target["key"], KEYS, "target key")
+        self.check_creates()
+
+    def check_bounds(self) -> None:
+        bounds = self.need("bounds")
+        if not bounds or not self.entity(("bounds", "entity"), bounds["entity"]):
+            return
+        ent = bounds["entity"]
+        key = self.field(("bounds", "key"), ent, bounds["key"], KEYS, "bounds key")
+        if key is not None and not key.get("unique") and bounds["key"] != "id":
+            self.err(("bounds", "key"), "SA120", f"bounds key '{bounds['key']}' must be unique in '{ent}'")
+        if "min" not in bounds and "max" not in bounds:
+            self.err(("bounds",), "SA012", "bounds need 'min' or 'max'")
+        for side in ("min", "max"):
+            self.field(("bounds", side), ent, bounds.get(side), NUMERIC, f"bounds {side}")
+        reasons = self.need("reasons") or {}
+        for reason, side in (("below", "min"), ("above", "max")):
+            if reason in reasons and side not in bounds:
+                self.err(("reasons", reason), "SA121", f"reason '{reason}' needs bounds '{side}'")
+
+    def check_creates(self) -> None:
+        creates = self.need("creates")
+        if not creates or not self.entity(("creates", "entity"), creates["entity"]):
+            return
+        self.mapping(("creates", "fields"), creates["entity"], creates["fields"], TOKENS[self.kind])
+        days = creates.get("days")
+        if days is not None:
+            if self.kind != "consecutive_days":
+                self.err(("creates", "days"), "SA121", "only consecutive_days rules create per-day rows")
+            elif self.entity(("creates", "days", "entity"), days["entity"]):
+                self.mapping(("creates", "days", "fields"), days["entity"], days["fields"], DAY_TOKENS)
+                parent = next((n for n, v in days["fields"].items() if v == "$parent"), None)
+                fields = self.ck.fields_of(days["entity"])
+                if parent is None or fields.get(parent, {}).get("to") != creates["entity"]:
+                    self.err(("creates", "days", "fields"), "SA121",
+                             f"per-day rows need a ref to '{creates['entity']}' mapped to $parent")
+
+    def mapping(self, sub: tuple, entity: str, mapping: dict, tokens: set[str]) -> None:
+        fields = self.ck.fields_of(entity)
+        source_fields = self.ck.fields_of(self.raw["source"]["entity"]) if self.raw.get("source") else {}
+        for name, value in mapping.items():
+            f = fields.get(name)
+            if f is None or f.get("type") in ("lookup", "multi_ref") or name == "id":
+                self.err(sub + (name,), "SA121", f"'{name}' is not a stored field of '{entity}'")
+                continue
+            if not isinstance(value, str) or not value.startswith("$"):
+                continue
+            if value.startswith("$row.") and self.kind == "missing_reference":
+                if value[5:] not in source_fields:
+                    self.err(sub + (name,), "SA121", f"'{value}': '{value[5:]}' is not a field of the source")
+            elif value not in tokens:
+                self.err(sub + (name,), "SA121", f"'{value}' is not available here (use {', '.join(sorted(tokens))})")
+            elif value == "$reason":
+                self.check_reasons(sub + (name,), f)
+
+    def check_reasons(self, sub: tuple, f: dict) -> None:
+        if f.get("type") != "dict":
+            self.err(sub, "SA121", "the field mapped to $reason must be a dict field")
+            return
+        loc = self.ck.reg.dictionaries.get(f.get("dict"))
+        keys = set((loc.raw.get("items") or {}).keys()) if loc else set()
+        for reason, key in (self.raw.get("reasons") or {}).items():
+            if key not in keys:
+                self.err(("reasons", reason), "SA121", f"reason '{key}' is not a key of dictionary '{f.get('dict')}'")

@@ -1,0 +1,1 @@
+"""Notifications (spec key `notifications:`): SMS through an HTTP gateway, with an outbox."""

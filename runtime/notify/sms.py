@@ -1,0 +1,120 @@
+"""Send one message per group per day while the group has matching rows (requirements §2.9).
+
+Kaiping: every supervising unit with ≥1 未接收 “扫码”预警 gets the fixed text on its head's
+mobile once a day. The recipients come from one query joining the spec paths (alert → place →
+supervisor → head_phone, decrypted). The outbox row is the claim: its `dedupe_key`
+("<notification>:<group id>:<day>") is unique, so a second run, a restart or a second worker
+finds the key taken and sends nothing. A failed row is claimed again (status failed → pending)
+by the next run of the day; each run tries up to `retries` times with doubling pauses.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..where import where_of
+from .gateway import HttpGateway
+
+if TYPE_CHECKING:
+    from ..context import AppContext
+
+log = logging.getLogger("specadmin.notify")
+
+
+def _column(table, path: str):
+    col = table
+    for part in path.split("."):
+        col = getattr(col, part)
+    return col
+
+
+def _final_field(ctx: "AppContext", entity: str, path: str):
+    parts = path.split(".")
+    for part in parts[:-1]:
+        entity = ctx.app.entity(entity).field(part).to
+    return ctx.app.entity(entity).field(parts[-1]), ctx.app.entity(entity)
+
+
+async def recipients(ctx: "AppContext", name: str) -> dict[int, tuple[str | None, str | None]]:
+    """{group id: (group label, recipient)} for groups that currently have matching rows."""
+    n = ctx.app.notification(name)
+    table = ctx.table(n.entity)
+    query = table.select(_column(table, n.group_by).as_alias("g"), _column(table, n.to).as_alias("to")).distinct()
+    if n.where:
+        query = query.where(where_of(table, n.where))
+    to_field, _ = _final_field(ctx, n.entity, n.to)
+    group_field, _ = _final_field(ctx, n.entity, n.group_by)
+    target = ctx.app.entity(group_field.to)
+    gt = ctx.table(target.name)
+    out: dict[int, tuple[str | None, str | None]] = {}
+    rows = [r for r in await query if r["g"] is not None]
+    labels = {}
+    if rows:
+        labels = {r["id"]: r["label"] for r in await gt.select(gt.id, getattr(gt, target.display).as_alias("label"))
+                  .where(gt.id.is_in(sorted({r["g"] for r in rows})))}
+    for r in rows:
+        phone = ctx.sensitive.decode(r["to"]) if to_field.sensitive else r["to"]
+        out[r["g"]] = (labels.get(r["g"]), phone)
+    return out
+
+
+async def _claim(ctx: "AppContext", name: str, group: int, label: str | None, phone: str | None, text: str,
+                 day: dt.date) -> int | None:
+    """The outbox row id this process may send, or None when the message is someone else's or done."""
+    n = ctx.app.notification(name)
+    box = ctx.table("notification_outbox")
+    key = f"{name}:{group}:{day.isoformat()}"
+    existing = await box.select(box.id, box.status).where(box.dedupe_key == key).first()
+    if existing is None:
+        values = ctx.sensitive.encode(ctx.app.entity("notification_outbox"), {
+            "notification": name, "channel": n.channel, "dedupe_key": key, "group_id": group, "group_label": label,
+            "recipient": phone, "body": text, "day": day, "status": "pending", "attempts": 0})
+        try:
+            return (await box.insert(box(**values)).returning(box.id))[0]["id"]
+        except Exception:  # unique dedupe_key: another run or worker inserted it first
+            return None
+    if existing["status"] != "failed":
+        return None
+    claimed = await box.update({box.status: "pending"}).where(box.id == existing["id"], box.status == "failed").returning(box.id)
+    return existing["id"] if claimed else None
+
+
+async def send_notification(ctx: "AppContext", name: str, day: dt.date | None = None,
+                            gateway: HttpGateway | None = None) -> dict[str, Any]:
+    n = ctx.app.notification(name)
+    day = day or dt.date.today()
+    gateway = gateway or HttpGateway.from_env()
+    box = ctx.table("notification_outbox")
+    sent = failed = skipped = 0
+    for group, (label, phone) in sorted((await recipients(ctx, name)).items()):
+        row_id = await _claim(ctx, name, group, label, phone, n.text, day)
+        if row_id is None:
+            skipped += 1
+            continue
+        attempts = (await box.select(box.attempts).where(box.id == row_id).first())["attempts"] or 0
+        ok = False
+        for attempt in range(gateway.retries):
+            error = None
+            try:
+                if not phone:
+                    raise ValueError("接收单位没有负责人手机号")
+                await gateway.send(phone, n.text)
+                ok = True
+            except Exception as exc:
+                error = str(exc) or exc.__class__.__name__
+            attempts += 1
+            await box.update({box.attempts: attempts, box.last_error: error,
+                              box.status: "sent" if ok else ("failed" if attempt == gateway.retries - 1 else "pending"),
+                              box.sent_at: dt.datetime.now().replace(microsecond=0) if ok else None}
+                             ).where(box.id == row_id)
+            if ok or not phone:
+                break
+            await asyncio.sleep(gateway.backoff * 2 ** attempt)
+        if not ok:
+            await box.update({box.status: "failed"}).where(box.id == row_id)
+            log.warning("notification %s to group %s failed: %s", name, group, error)
+        sent += ok
+        failed += not ok
+    return {"created": sent, "sent": sent, "failed": failed, "skipped": skipped}
