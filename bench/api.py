@@ -10,7 +10,7 @@ subprocess and both targets are driven by ``wrk`` against the same server and da
 
 * generated:     GET /api/place?screen=threshold_admin&street=changsha&page=1&page_size=20
                  as ``unit1`` (its scope adds ``supervisor = <KP-JYJ id>``)
-* piccolo-admin: GET /admin/api/tables/place/?street=changsha&supervisor=<KP-JYJ id>&__page=1&__page_size=20
+* piccolo-admin: GET /admin/api/tables/place/?street=changsha&street__match=exact&supervisor=<KP-JYJ id>&__page=1&__page_size=20
                  as ``admin`` (our superuser session + piccolo-admin's own session)
 
 Prints req/s, p50, p99 and errors (non-2xx + socket errors) per target and the ratio.
@@ -258,7 +258,7 @@ def bench_backend(backend: str, args, workdir: Path) -> list[dict]:
         gen_cookie = cookie_header(login_generated(base, "unit1"), ["specadmin_session"])
         pic_cookie = login_piccolo(base)
         gen_url = f"{base}/api/place?screen=threshold_admin&street=changsha&page=1&page_size=20"
-        pic_url = f"{base}/admin/api/tables/place/?street=changsha&supervisor={org_id}&__page=1&__page_size=20"
+        pic_url = f"{base}/admin/api/tables/place/?street=changsha&street__match=exact&supervisor={org_id}&__page=1&__page_size=20"
         check(gen_url, gen_cookie, "items")
         check(pic_url, pic_cookie, "rows")
         results = []

@@ -12,7 +12,7 @@ from .schema_check import validate_shape
 from .semantics import check_semantics
 
 SYSTEM_DIR = Path(__file__).resolve().parent.parent / "specs" / "system"
-SYSTEM_MODULES = ("system", "logs")
+SYSTEM_MODULES = ("system", "logs", "integration", "imports", "jobs")
 
 
 @dataclass
@@ -36,10 +36,14 @@ class Registry:
     screens: dict[str, Located] = field(default_factory=dict)
     roles: dict[str, Located] = field(default_factory=dict)
     dictionaries: dict[str, Located] = field(default_factory=dict)
+    rules: dict[str, Located] = field(default_factory=dict)
+    jobs: dict[str, Located] = field(default_factory=dict)
+    notifications: dict[str, Located] = field(default_factory=dict)
 
 
 _SECTIONS = (("entities", "SA020", "entity"), ("screens", "SA021", "screen"),
-             ("roles", "SA022", "role"), ("dictionaries", "SA023", "dictionary"))
+             ("roles", "SA022", "role"), ("dictionaries", "SA023", "dictionary"),
+             ("rules", "SA024", "rule"), ("jobs", "SA025", "job"), ("notifications", "SA026", "notification"))
 
 
 def _register(reg: Registry, module: str, doc: Document, errors: list[SpecError]) -> None:
@@ -156,12 +160,26 @@ def _screen(loc: Located, entity: m.Entity) -> m.Screen:
         search=tuple(raw.get("search", [])), sort=raw.get("sort"), page_size=raw.get("page_size", 20),
         actions=actions,
         custom_actions=tuple(
-            m.CustomAction(name=n, label=a["label"], set=m._freeze(a["set"]), when=m._freeze(a.get("when")), batch=a.get("batch", False),
-                           confirm=a.get("confirm"))
+            m.CustomAction(name=n, label=a["label"], set=m._freeze(a.get("set", {})), when=m._freeze(a.get("when")),
+                           batch=a.get("batch", False), confirm=a.get("confirm"), handler=a.get("handler"))
             for n, a in (raw.get("custom_actions") or {}).items()
         ),
         scope=_scope(raw.get("scope")) or m.Scope(), stat=stat,
+        import_spec=_import_spec(raw, entity, list_cols), export_columns=tuple(raw.get("export_columns", [])),
+        delete_by_range=tuple(raw.get("delete_by_range", [])),
     )
+
+
+def _import_spec(raw: dict, entity: m.Entity, list_cols: tuple[str, ...]) -> m.ImportSpec | None:
+    """Defaults: the list columns a user can type (stored, not system-set, not computed)."""
+    spec = raw.get("import")
+    if spec is None and "import" not in raw.get("actions", []):
+        return None
+    spec = spec or {}
+    columns = spec.get("columns") or [n for n in list_cols if "." not in n and entity.has_field(n)
+                                      and entity.field(n).editable]
+    return m.ImportSpec(enabled=spec.get("enabled", True), columns=tuple(columns), key=tuple(spec.get("key", [])),
+                        mode=spec.get("mode", "all_or_nothing"))
 
 
 def _role(loc: Located, screens: dict[str, m.Screen]) -> m.Role:
@@ -195,4 +213,28 @@ def _to_model(reg: Registry) -> m.App:
         dictionaries=tuple(m.Dictionary(n, loc.raw["label"], tuple(loc.raw["items"].items()))
                            for n, loc in reg.dictionaries.items()),
         security=m._freeze(dict(raw.get("security", {}))),
+        rules=tuple(_rule(loc) for loc in reg.rules.values()),
+        jobs=tuple(m.Job(name=loc.name, label=loc.raw["label"], module=loc.module, schedule=loc.raw["schedule"],
+                         rule=loc.raw.get("rule"), function=loc.raw.get("function"),
+                         enabled=loc.raw.get("enabled", True), notification=loc.raw.get("notification"))
+                     for loc in reg.jobs.values()),
+        notifications=tuple(m.Notification(
+            name=loc.name, label=loc.raw.get("label", loc.name), module=loc.module, channel=loc.raw["channel"],
+            entity=loc.raw["when"]["entity"], where=m._freeze(loc.raw["when"].get("where")),
+            group_by=loc.raw["group_by"], to=loc.raw["to"], text=loc.raw["text"],
+            once_per=loc.raw.get("once_per", "day")) for loc in reg.notifications.values()),
+    )
+
+
+def _rule(loc: Located) -> m.Rule:
+    raw = loc.raw
+    measure = raw.get("measure", "count")
+    return m.Rule(
+        name=loc.name, kind=raw["kind"], label=raw.get("label", loc.name), module=loc.module,
+        source=m._freeze(raw.get("source")), days=raw.get("days", 7),
+        measure="count" if measure == "count" else "sum",
+        measure_field=None if measure == "count" else measure["sum"], any_day=raw.get("any_day", False),
+        bounds=m._freeze(raw.get("bounds")), target=m._freeze(raw.get("target")),
+        reasons=m._freeze(raw.get("reasons")), creates=m._freeze(raw.get("creates")),
+        function=raw.get("function"),
     )

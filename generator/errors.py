@@ -57,4 +57,13 @@ CODES = {
     "SA081": "action sets an unknown field or bad value",
     "SA090": "stat names an unknown field",
     "SA100": "display field does not exist",
+    "SA110": "import, export or delete-by-range names a field that cannot be used that way",
+    "SA111": "field check does not fit the field type",
+    "SA024": "rule defined twice",
+    "SA025": "job defined twice",
+    "SA026": "notification defined twice",
+    "SA123": "notification path does not resolve or leads to the wrong kind of field",
+    "SA120": "rule names an unknown entity or field, or a field of the wrong type",
+    "SA121": "rule mapping or reason does not fit the created entity",
+    "SA122": "job names an unknown rule, a bad function or a bad schedule",
 }

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 STORED_TYPES = ("string", "text", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref", "file", "geo")
-ACTIONS = ("list", "read", "create", "update", "delete", "export")
+ACTIONS = ("list", "read", "create", "update", "delete", "export", "import")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Field:
     sensitive: str | None = None
     system: str | None = None
     help: str | None = None
+    initials_of: str | None = None  # kept equal to the pinyin initials of that field (开平市 → kps)
+    check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
 
     @property
     def stored(self) -> bool:
@@ -50,7 +52,7 @@ class Field:
 
     @property
     def editable(self) -> bool:
-        return self.stored and not self.readonly and self.system is None
+        return self.stored and not self.readonly and self.system is None and self.initials_of is None
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,11 @@ class Tab:
 class CustomAction:
     name: str
     label: str
-    set: Any
+    set: Any = None
     when: Any = None
     batch: bool = False
     confirm: str | None = None
+    handler: str | None = None  # dotted path of an async function for changes `set` cannot express
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,15 @@ class Stat:
     columns: tuple[str, ...] = ()
     period: str | None = None
     default_days: int = 7
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """Spreadsheet import of a screen; enabled=False also switches off delete (a live feed owns the data)."""
+    enabled: bool = True
+    columns: tuple[str, ...] = ()  # template/import columns: stored fields, in order
+    key: tuple[str, ...] = ()  # duplicate detection inside a file, and the upsert key
+    mode: str = "all_or_nothing"  # all_or_nothing | skip_bad_rows | upsert
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,9 @@ class Screen:
     custom_actions: tuple[CustomAction, ...] = ()
     scope: Scope = Scope()
     stat: Stat | None = None
+    import_spec: ImportSpec | None = None
+    export_columns: tuple[str, ...] = ()  # empty: the list columns
+    delete_by_range: tuple[str, ...] = ()  # date/datetime fields a range delete may use
 
     @property
     def offered_actions(self) -> tuple[str, ...]:
@@ -188,6 +203,57 @@ class MenuGroup:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A declarative rule (runtime/rules): consecutive_days, threshold, missing_reference or custom.
+
+    Sub-mappings stay frozen mappings as written in the spec: source {entity, key, date, value,
+    newest}, bounds {entity, key, min, max}, target {entity, key}, reasons {below, above},
+    creates {entity, fields, days: {entity, fields}}."""
+    name: str
+    kind: str
+    label: str
+    module: str
+    source: Any = None
+    days: int = 7
+    measure: str = "count"  # count | sum
+    measure_field: str | None = None
+    any_day: bool = False  # False: every day of the window breaches; True: at least one day
+    bounds: Any = None
+    target: Any = None
+    reasons: Any = None
+    creates: Any = None
+    function: str | None = None  # custom: dotted path of an async function (ctx, rule, day) -> dict
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job (runtime/jobs): runs a rule or a plugin function on a cron schedule."""
+    name: str
+    label: str
+    module: str
+    schedule: str
+    rule: str | None = None
+    function: str | None = None
+    enabled: bool = True
+    notification: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message sent per group (e.g. supervising unit) while rows match `where` (runtime/notify)."""
+    name: str
+    label: str
+    module: str
+    channel: str
+    entity: str
+    where: Any
+    group_by: str  # path from the entity to a ref, e.g. place.supervisor
+    to: str  # path to the recipient, e.g. place.supervisor.head_phone (decrypted when sensitive)
+    text: str
+    once_per: str = "day"
+
+
+@dataclass(frozen=True)
 class App:
     name: str
     label: str
@@ -200,6 +266,9 @@ class App:
     roles: tuple[Role, ...]
     dictionaries: tuple[Dictionary, ...]
     security: Any = field(default_factory=lambda: MappingProxyType({}))
+    rules: tuple[Rule, ...] = ()
+    jobs: tuple[Job, ...] = ()
+    notifications: tuple[Notification, ...] = ()
 
     def entity(self, name: str) -> Entity:
         for e in self.entities:
@@ -223,6 +292,24 @@ class App:
         for d in self.dictionaries:
             if d.name == name:
                 return d
+        raise KeyError(name)
+
+    def rule(self, name: str) -> Rule:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def notification(self, name: str) -> Notification:
+        for n in self.notifications:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def job(self, name: str) -> Job:
+        for j in self.jobs:
+            if j.name == name:
+                return j
         raise KeyError(name)
 
     def screens_of(self, entity: str) -> tuple[Screen, ...]:

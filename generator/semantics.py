@@ -22,6 +22,21 @@ SET_SPECIALS = ("$user", "$now", "$today", "$user.org")
 REQUIRED_BY_TYPE = {"dict": "dict", "ref": "to", "multi_ref": "to", "lookup": "path"}
 
 
+def handler_problem(path: str) -> str | None:
+    """A custom-action handler must be an importable async function."""
+    import importlib
+    import inspect
+
+    module_name, _, attr = path.rpartition(".")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        return f"handler '{path}' cannot be imported ({exc.__class__.__name__})"
+    if not inspect.iscoroutinefunction(fn):
+        return f"handler '{path}' is not an async function"
+    return None
+
+
 class Checker:
     def __init__(self, reg: "Registry"):
         self.reg = reg
@@ -109,6 +124,13 @@ class Checker:
                 re.compile(f["pattern"])
             except re.error as exc:
                 self.err(loc, at + ("pattern",), "SA013", f"field '{name}': bad pattern: {exc}")
+        if "initials_of" in f:
+            source = loc.raw["fields"].get(f["initials_of"])
+            if ftype != "string" or not source or source.get("type") not in ("string", "text") or source.get("sensitive"):
+                self.err(loc, at + ("initials_of",), "SA013",
+                         f"field '{name}': initials_of needs a string field and must name a plain string field of '{loc.name}'")
+        if f.get("check") == "id_number" and ftype != "string":
+            self.err(loc, at + ("check",), "SA111", f"field '{name}': check id_number needs a string field")
         if "sensitive" in f and ftype not in ("string", "text"):
             self.err(loc, at + ("sensitive",), "SA013", f"field '{name}': only string and text fields can be sensitive")
         if "sensitive" in f and f.get("unique"):
@@ -198,7 +220,7 @@ class Checker:
             f = fields.get(name)
             if f is None:
                 self.err(loc, ("form", i), "SA041", f"form field '{name}' is not a field of '{entity}'")
-            elif f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or name == "id":
+            elif f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or f.get("initials_of") or name == "id":
                 self.err(loc, ("form", i), "SA043", f"form field '{name}' is read-only, computed or set by the system")
         for section, allowed in (("filters", FILTERABLE), ("search", SEARCHABLE)):
             for i, name in enumerate(raw.get(section, [])):
@@ -213,9 +235,16 @@ class Checker:
         for tab, t in (raw.get("tabs") or {}).items():
             self.check_where(loc, ("tabs", tab, "where"), entity, t["where"])
         for name, action in (raw.get("custom_actions") or {}).items():
+            if name in ("list", "read", "create", "update", "delete", "export", "import"):
+                self.err(loc, ("custom_actions", name), "SA081",
+                         f"custom action '{name}' has the name of a built-in action (batch delete is /actions/delete)")
             if "when" in action:
                 self.check_where(loc, ("custom_actions", name, "when"), entity, action["when"])
-            for field_name, value in action["set"].items():
+            if "handler" in action:
+                problem = handler_problem(action["handler"])
+                if problem:
+                    self.err(loc, ("custom_actions", name, "handler"), "SA081", f"action '{name}': {problem}")
+            for field_name, value in (action.get("set") or {}).items():
                 f = fields.get(field_name)
                 if f is None or f.get("type") in ("lookup", "multi_ref"):
                     self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
@@ -225,8 +254,32 @@ class Checker:
                              f"action '{name}': unknown value {value!r} (expected one of {', '.join(SET_SPECIALS)})")
         if "scope" in raw:
             self.check_scope(loc, ("scope",), entity, raw["scope"])
+        self.check_transfer(loc, raw, fields)
         if "stat" in raw:
             self.check_stat(loc, entity, raw["stat"])
+
+    def check_transfer(self, loc: "Located", raw: dict, fields: dict) -> None:
+        """import / export_columns / delete_by_range (runtime/imports, runtime/exports)."""
+        spec = raw.get("import") or {}
+        for section in ("columns", "key"):
+            for i, name in enumerate(spec.get(section, [])):
+                f = fields.get(name)
+                if f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
+                    self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is not a stored, typed-in field")
+        for i, name in enumerate(spec.get("key", [])):
+            if spec.get("columns") and name not in spec["columns"]:
+                self.err(loc, ("import", "key", i), "SA110", f"import key '{name}' is not one of the import columns")
+        if "import" in raw and "import" not in raw.get("actions", []):
+            self.err(loc, ("import",), "SA110", "an import block needs 'import' in actions")
+        for i, path in enumerate(raw.get("export_columns", [])):
+            final, problem = self.resolve(raw["entity"], path)
+            if final is None:
+                self.err(loc, ("export_columns", i), "SA110", f"export column '{path}': {problem}")
+        for i, name in enumerate(raw.get("delete_by_range", [])):
+            if fields.get(name, {}).get("type") not in ("date", "datetime"):
+                self.err(loc, ("delete_by_range", i), "SA110", f"delete_by_range '{name}' must be a date or datetime field")
+        if raw.get("delete_by_range") and "delete" not in raw.get("actions", []):
+            self.err(loc, ("delete_by_range",), "SA110", "delete_by_range needs 'delete' in actions")
 
     def check_stat(self, loc: "Located", entity: str, stat: dict) -> None:
         fields = self.fields_of(entity)
@@ -285,4 +338,7 @@ def check_semantics(reg: "Registry") -> list[SpecError]:
         checker.check_screen(loc)
     for loc in reg.roles.values():
         checker.check_role(loc)
+    from .rule_checks import check_rules
+
+    check_rules(checker)
     return checker.errors

@@ -58,6 +58,8 @@ async def apply_migrations(ctx, allow_destructive: bool = False, log=print) -> l
             backup(ctx, module.ID, log)
         manager = await module.forwards()
         await manager.run()
+        if hasattr(module, "change_indexes"):
+            await module.change_indexes()
         log("")
         await AppliedMigration.insert(AppliedMigration(app=ctx.app.name, migration_id=module.ID,
                                                        description=module.DESCRIPTION,

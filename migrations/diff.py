@@ -19,6 +19,7 @@ def snapshot_of(tables: tuple[PhysicalTable, ...]) -> dict[str, Any]:
                 "class_name": t.class_name,
                 "columns": {c.name: {"kind": c.kind, "params": {k: _jsonable(v) for k, v in c.params},
                                      "references": c.references} for c in t.columns},
+                "indexes": [list(ix) for ix in t.indexes],
             }
             for t in tables
         }
@@ -36,10 +37,12 @@ class Plan:
     stubs: dict[str, str] = field(default_factory=dict)  # class name -> tablename referenced by FKs
     destructive: bool = False
     summary: list[str] = field(default_factory=list)
+    new_indexes: list[tuple[str, list[str]]] = field(default_factory=list)  # (class name, columns)
+    dropped_indexes: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.ops
+        return not (self.ops or self.new_indexes or self.dropped_indexes)
 
 
 def _py(v: Any) -> str:
@@ -112,6 +115,18 @@ def plan_migration(old: dict[str, Any] | None, new: dict[str, Any]) -> Plan:
                 plan.summary.append(f"drop column {tn}.{name}")
                 plan.ops.append(f'manager.drop_column(table_class_name="{t["class_name"]}", tablename="{tn}", '
                                 f'column_name="{name}", db_column_name="{name}")')
+    for tn, t in new_tables.items():
+        before = old_tables.get(tn, {}).get("indexes", [])
+        for ix in t.get("indexes", []):
+            if ix not in before:
+                plan.new_indexes.append((t["class_name"], ix))
+                plan.stubs[t["class_name"]] = tn
+                plan.summary.append(f"add index {tn}({', '.join(ix)})")
+        for ix in before:
+            if ix not in t.get("indexes", []):
+                plan.dropped_indexes.append((t["class_name"], ix))
+                plan.stubs[t["class_name"]] = tn
+                plan.summary.append(f"drop index {tn}({', '.join(ix)})")
     for tn, t in old_tables.items():
         if tn not in new_tables:
             plan.destructive = True

@@ -16,6 +16,7 @@ class ListPage(msgspec.Struct):
 
 class ActionRequest(msgspec.Struct):
     ids: list[int]
+    params: dict[str, Any] = {}  # for actions with a handler, e.g. the target org of 调整组织
 
 
 def entity_service(request: Request, entity: str):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,14 @@ from litestar.template.config import TemplateConfig
 
 from . import db
 from .admin_mount import admin_handlers
-from .auth import AUTH_HANDLERS, PUBLIC_PREFIXES, SessionAuthMiddleware
+from .api_callers import ext_router
+from .auth import AUTH_HANDLERS, PUBLIC_PATHS, SessionAuthMiddleware
 from .context import AppContext
 from .crud import EntityService
 from .errors import BadRequest, Conflict, Denied, NotFound
+from .imports.routes import transfer_handlers
+from .logs import LOG_HANDLERS, add_template_globals, record_exception
+from .logs.admin import guard_append_only
 from .security_headers import SecurityHeadersMiddleware
 from .stats import STATS_HANDLERS, StatsService
 from .values import Invalid
@@ -31,7 +34,7 @@ log = logging.getLogger("specadmin")
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+    return request.url.path.startswith(("/api/", "/ext/")) or "application/json" in request.headers.get("accept", "")
 
 
 def _error(request: Request, status: int, message: str, errors: dict | None = None) -> Response:
@@ -73,17 +76,32 @@ def _handlers() -> dict:
         return _error(request, exc.status_code, exc.detail)
 
     def crash(request: Request, exc: Exception) -> Response:
-        # Full details go to the log (the exception log comes with the security issue); never to the client.
-        log.error("unhandled error on %s %s\n%s", request.method, request.url.path, traceback.format_exc())
-        return _error(request, 500, "服务器内部错误，请稍后再试")
+        # The stack trace goes to the exception log (and stderr), never to the client: it gets the error id.
+        error_id, store = record_exception(request, exc)
+        message = f"服务器内部错误，请稍后再试（错误编号 {error_id}）"
+        if _wants_json(request):
+            response = Response({"detail": message, "error_id": error_id, "status_code": 500}, status_code=500,
+                                media_type=MediaType.JSON)
+        else:
+            response = _error(request, 500, message)
+        response.background = store
+        return response
+
+    def bad_value(request: Request, exc: Exception) -> Response:
+        # PostgreSQL's "data exception" class (a NUL in text, a number out of range): the client sent a
+        # value no column can hold. Its own fault, answered 400 without the driver's words.
+        log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return _error(request, 400, "请求参数不正确")
+
+    from asyncpg.exceptions import DataError as PgDataError
 
     return {Denied: denied, NotFound: not_found, Invalid: invalid, Conflict: conflict, BadRequest: bad_request,
             NotAuthorizedException: not_authorized, ValidationException: validation, HTTPException: http,
-            Exception: crash}
+            PgDataError: bad_value, Exception: crash}
 
 
 def create_app(app_dir: Path | str, database_url: str | None = None, *, with_admin: bool = True,
-               secure_cookies: bool | None = None) -> Litestar:
+               secure_cookies: bool | None = None, run_jobs: bool | None = None) -> Litestar:
     import os
 
     from .pages import PAGE_HANDLERS, STATIC_DIR, TEMPLATE_DIRS
@@ -93,31 +111,45 @@ def create_app(app_dir: Path | str, database_url: str | None = None, *, with_adm
     if secure_cookies is None:
         secure_cookies = os.environ.get("SPECADMIN_SECURE_COOKIES", "0") == "1"
 
+    if run_jobs is None:  # `specadmin serve` sets SPECADMIN_RUN_JOBS=1; tests and imports leave it off
+        run_jobs = os.environ.get("SPECADMIN_RUN_JOBS", "0") == "1"
+    from .jobs.embedded import EmbeddedScheduler
+
+    scheduler = EmbeddedScheduler(ctx)
+
     async def on_startup(app: Litestar) -> None:
         await db.start(ctx.engine)
         await ctx.refresh_caches()
+        if run_jobs:
+            scheduler.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        await scheduler.stop()
         await db.stop(ctx.engine)
 
     session = CookieBackendConfig(
         secret=ctx.session_secret[:32], key="specadmin_session", max_age=8 * 3600, httponly=True,
-        samesite="lax", secure=secure_cookies, exclude=["/static"],
+        samesite="lax", secure=secure_cookies, exclude=["^/static/", "^/ext/"],
     )
-    auth = DefineMiddleware(SessionAuthMiddleware, exclude=[p.rstrip("/") for p in PUBLIC_PREFIXES] + ["/schema"])
+    # /ext/: API callers authenticate per request (api_callers), never with a session or CSRF token.
+    auth = DefineMiddleware(SessionAuthMiddleware, exclude=[*PUBLIC_PATHS, "^/ext/"])
     csrf = CSRFConfig(secret=ctx.session_secret.hex(), cookie_name="csrftoken", header_name="x-csrftoken",
                       cookie_secure=secure_cookies, cookie_httponly=False, safe_methods={"GET", "HEAD", "OPTIONS"},
-                      exclude=["/api/auth/login", "/admin"])
-    handlers: list[Any] = [*ctx.package.api.CONTROLLERS, *AUTH_HANDLERS, *STATS_HANDLERS, *PAGE_HANDLERS,
-                           create_static_files_router(path="/static", directories=[STATIC_DIR(ctx.app.theme)])]
+                      exclude=["^/api/auth/login$", "^/admin", "^/ext/"])
+    handlers: list[Any] = [*ctx.package.api.CONTROLLERS, *AUTH_HANDLERS, *STATS_HANDLERS, *PAGE_HANDLERS, *LOG_HANDLERS,
+                           *transfer_handlers([e.name for e in ctx.app.entities if ctx.app.screens_of(e.name)]),
+                           create_static_files_router(path="/static", directories=[STATIC_DIR(ctx.app.theme)]),
+                           ext_router()]
     if with_admin:
+        guard_append_only(ctx, ctx.package.admin.TABLE_CONFIGS)  # logs stay read-only in /admin/ too
         handlers += admin_handlers(ctx)
     app = Litestar(
         route_handlers=handlers,
         on_startup=[on_startup], on_shutdown=[on_shutdown],
         middleware=[DefineMiddleware(SecurityHeadersMiddleware), session.middleware, auth],
         csrf_config=csrf,
-        template_config=TemplateConfig(directory=TEMPLATE_DIRS(ctx.app.theme), engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=TEMPLATE_DIRS(ctx.app.theme), engine=JinjaTemplateEngine,
+                                       engine_callback=add_template_globals),
         openapi_config=OpenAPIConfig(title=f"{ctx.app.label} API", version="1.0.0", path="/schema"),
         exception_handlers=_handlers(),
         debug=False,
@@ -125,4 +157,5 @@ def create_app(app_dir: Path | str, database_url: str | None = None, *, with_adm
     app.state.ctx = ctx
     app.state.services = services
     app.state.stats = StatsService(ctx)
+    app.state.scheduler = scheduler
     return app

@@ -17,7 +17,15 @@ from piccolo.table import Table
 from specadmin.generator.model import App
 
 from . import db
+from .keys import FieldKeys, load_field_keys
 from .sensitive import SensitiveFields
+
+
+def _sensitive(keys: FieldKeys) -> SensitiveFields:
+    """SensitiveFields over the whole keyring (it builds a single-key cipher; the keyring replaces it)."""
+    sensitive = SensitiveFields(keys.current)
+    sensitive.cipher = keys.cipher()
+    return sensitive
 
 
 def load_generated(app_dir: Path) -> ModuleType:
@@ -78,12 +86,11 @@ class AppContext:
         engine = db.make_engine(url, str(var / "app.sqlite3"))
         tables = package.tables.TABLES
         db.bind_tables(tables, engine)
-        sm4_key = os.environ.get("SPECADMIN_SM4_KEY")
-        key = bytes.fromhex(sm4_key) if sm4_key else read_or_create_secret(var / "keys" / "sm4.key", 32)
+        keys = load_field_keys(var)  # current + previous (mid-rotation) SM4 keys; see runtime/keys.py
         session = os.environ.get("SPECADMIN_SESSION_SECRET")
         session_secret = bytes.fromhex(session) if session else read_or_create_secret(var / "keys" / "session.key", 32)
         return cls(app_dir=app_dir, app=package.MODEL, package=package, engine=engine,
-                   sensitive=SensitiveFields(key), session_secret=session_secret)
+                   sensitive=_sensitive(keys), session_secret=session_secret)
 
     # -- lookups ----------------------------------------------------------
     def table(self, entity: str) -> type[Table]:

@@ -14,19 +14,23 @@ from specadmin.generator.model import Entity, Screen
 
 from . import audit
 from .errors import BadRequest, Conflict, Denied, NotFound
+from .identity import guards
+from .identity.passwords import problem as password_problem
+from .identity.pinyin import initials
 from .principal import EffectiveGrant, Principal
 from .queries import filter_conditions, keyword_condition, ordering, tab_condition
 from .rows import RowShape
 from .scope import scopes_condition
-from .values import Invalid, validate
+from .values import Invalid, fits_column, validate
 from .where import combine_and, matches
 
 if TYPE_CHECKING:
     from .context import AppContext
 
 EXPORT_BATCH = 1000
+MAX_OFFSET = 2**62  # far beyond any table, well inside the 64-bit OFFSET of SQLite and PostgreSQL
 # Writes to these invalidate the dictionary, org-tree and principal caches.
-CACHED_ENTITIES = ("org", "dict_item", "grant", "role", "user")
+CACHED_ENTITIES = ("org", "dict_item", "grant", "role", "user", "role_group", "function", "api_resource")
 
 
 class EntityService:
@@ -46,6 +50,9 @@ class EntityService:
         found = []
         for name in names:
             g = principal.grant(name)
+            spec = self.screens[name].import_spec
+            if action in ("import", "delete") and spec is not None and not spec.enabled:
+                continue  # the spec switch (e.g. a live provincial feed) closes import and delete
             if g and action in g.actions:
                 found.append((self.screens[name], g))
         if not found:
@@ -81,6 +88,8 @@ class EntityService:
                         filters=None) -> dict[str, Any]:
         principal: Principal = request.user
         grants = self.grants(principal, "list", screen)
+        if (page - 1) * page_size > MAX_OFFSET:  # the databases' OFFSET is a 64-bit integer
+            raise BadRequest("页码超出范围")
         where = self._conditions(principal, grants, tab, q, filters)
         shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants))
         column, ascending = ordering(self.entity, [s for s, _ in grants], self.table, sort)
@@ -97,6 +106,8 @@ class EntityService:
         return {"items": items, "total": total, "page": page, "page_size": page_size}
 
     async def _fetch_raw(self, principal, grants, row_id: int) -> dict[str, Any]:
+        if not fits_column(self.table._meta.primary_key, row_id):  # no such row; the driver would fail on it
+            raise NotFound()
         pk = self.table._meta.primary_key
         query = self.table.select().where(pk == row_id)
         scope = self.scope_of(principal, grants)
@@ -113,6 +124,8 @@ class EntityService:
         return await self._read(principal, grants, row_id)
 
     async def _read(self, principal, grants, row_id) -> dict[str, Any]:
+        if not fits_column(self.table._meta.primary_key, row_id):
+            raise NotFound()
         shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants))
         query = self.table.select(*shape.columns).where(self.table._meta.primary_key == row_id)
         scope = self.scope_of(principal, grants)
@@ -161,6 +174,14 @@ class EntityService:
             values["updated_at"] = now
         return values
 
+    def _derived(self, clean: dict[str, Any]) -> dict[str, Any]:
+        """System-maintained fields: `initials_of` follows its source field."""
+        out = {}
+        for f in self.entity.fields:
+            if f.initials_of and f.initials_of in clean:
+                out[f.name] = initials(clean[f.initials_of], f.max_length)
+        return out
+
     def _split(self, clean: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[int]]]:
         columns, multi = {}, {}
         for name, value in clean.items():
@@ -197,13 +218,21 @@ class EntityService:
         principal: Principal = request.user
         grants = self.grants(principal, "create", screen)
         defaults = {f.name: f.default for f in self.entity.fields if f.default is not None and f.stored}
+        password = data.get("password") if self.entity.auth_user else None
+        if self.entity.auth_user:
+            data = {k: v for k, v in data.items() if k != "password"}
         clean = validate(self.entity, data, self._editable(grants, True), None, self._dict_keys)
+        if password is not None:
+            problem = password_problem(str(password), self.ctx.app.security, clean.get("username"))
+            if problem:
+                raise Invalid({"password": problem})
         await self._check_unique(clean, None)
-        columns, multi = self._split({**defaults, **clean})
+        await guards.check_write(self, principal, clean, None)
+        columns, multi = self._split({**defaults, **clean, **self._derived({**defaults, **clean})})
         columns.update(self._system_values(principal, True))
         if self.entity.auth_user:
             columns.setdefault("email", f"{columns.get('username')}@users.invalid")
-            columns["password"] = self.table.hash_password(data.get("password") or _random_password())
+            columns["password"] = self.table.hash_password(password or _random_password())
         async with self.table._meta.db.transaction():
             result = await self.table.insert(self.table(**columns)).returning(self.table._meta.primary_key)
             row_id = result[0]["id"]
@@ -234,7 +263,8 @@ class EntityService:
         plain_before = self._plain(before)
         clean = validate(self.entity, data, self._editable(covering, False), plain_before, self._dict_keys)
         await self._check_unique(clean, row_id)
-        columns, multi = self._split(clean)
+        await guards.check_write(self, principal, clean, plain_before)
+        columns, multi = self._split({**clean, **self._derived(clean)})
         columns.update(self._system_values(principal, False))
         async with self.table._meta.db.transaction():
             if columns:
@@ -256,6 +286,25 @@ class EntityService:
     async def delete(self, request, row_id: int, *, screen=None) -> None:
         principal: Principal = request.user
         grants = self.grants(principal, "delete", screen)
+        await self._delete_one(principal, grants, row_id)
+
+    async def delete_many(self, request, ids: list[int], *, screen=None) -> dict[str, Any]:
+        """Batch delete through the same grants and scope as one delete; each row on its own,
+        so one row still referenced elsewhere does not keep the others."""
+        principal: Principal = request.user
+        grants = self.grants(principal, "delete", screen)
+        done, skipped, failed = [], [], {}
+        for row_id in dict.fromkeys(ids):
+            try:
+                await self._delete_one(principal, grants, row_id)
+                done.append(row_id)
+            except NotFound:
+                skipped.append(row_id)
+            except Conflict as exc:
+                failed[row_id] = exc.message
+        return {"action": "delete", "done": done, "skipped": skipped, "failed": failed}
+
+    async def _delete_one(self, principal: Principal, grants, row_id: int) -> None:
         before = await self._fetch_raw(principal, grants, row_id)
         try:
             async with self.table._meta.db.transaction():
@@ -268,7 +317,10 @@ class EntityService:
             raise
         await self._after_delete(row_id)
 
-    async def run_action(self, request, action: str, ids: list[int], *, screen=None) -> dict[str, Any]:
+    async def run_action(self, request, action: str, ids: list[int], *, screen=None,
+                         params: dict[str, Any] | None = None) -> dict[str, Any]:
+        if action == "delete":
+            return await self.delete_many(request, ids, screen=screen)
         principal: Principal = request.user
         grants = self.grants(principal, action, screen)
         spec = next((a for s, _ in grants for a in s.custom_actions if a.name == action), None)
@@ -278,7 +330,10 @@ class EntityService:
             raise BadRequest(f"“{spec.label}”不支持批量操作")
         values = {}
         now = dt.datetime.now().replace(microsecond=0)
-        for name, value in spec.set.items():
+        handler = _import(spec.handler) if spec.handler else None
+        scope = self.scope_of(principal, grants)
+        results: dict[int, Any] = {}
+        for name, value in (spec.set or {}).items():
             values[name] = {"$user": principal.user_id, "$now": now, "$today": now.date(),
                             "$user.org": principal.org_id}.get(value, value) if isinstance(value, str) else value
         done, skipped = [], []
@@ -292,12 +347,28 @@ class EntityService:
                 if not matches(before, spec.when):
                     skipped.append(row_id)
                     continue
-                await self.table.update(values, force=True).where(self.table._meta.primary_key == row_id)
+                changed = dict(values)
+                if handler is not None:
+                    outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(params or {})))
+                    changed = (outcome or {}).get("changed", {})
+                    if (outcome or {}).get("result") is not None:
+                        results[row_id] = outcome["result"]
+                else:
+                    await self.table.update(values, force=True).where(self.table._meta.primary_key == row_id)
+                # A changed row must stay inside the actor's scope (e.g. 调整组织 to another street).
+                if scope is not None and not await self.table.exists().where(self.table._meta.primary_key == row_id, scope):
+                    raise Denied("操作后的记录将超出数据权限范围")
                 await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
                                    before.get(self.entity.display), {"action": action},
-                                   {k: before.get(k) for k in values} | {"after": values})
+                                   self._audit_view({k: self._plain(before).get(k) for k in changed})
+                                   | {"after": {**changed, **self._audit_view(changed)}})
                 done.append(row_id)
-        return {"action": action, "done": done, "skipped": skipped}
+        if done and self.entity.name in CACHED_ENTITIES:
+            await self.ctx.refresh_caches()
+        out = {"action": action, "done": done, "skipped": skipped}
+        if results:
+            out["results"] = results
+        return out
 
     # -- export -----------------------------------------------------------
     async def export_rows(self, principal: Principal, *, screen=None, tab=None, q=None, sort=None,
@@ -355,6 +426,8 @@ class EntityService:
                 await self.ctx.refresh_caches()
             return
         if before is not None and tree not in columns:
+            if self.entity.name in CACHED_ENTITIES:
+                await self.ctx.refresh_caches()
             return
         parent_id = columns.get(tree) if tree in columns else None
         parent_path = ""
@@ -391,3 +464,21 @@ def _random_password() -> str:
     import secrets
 
     return secrets.token_urlsafe(24)
+
+
+class ActionCall:
+    """What a custom-action handler gets for one row: the service (its scoped code path),
+    who acts, their grants for the action, the row as stored (sensitive values decoded) and
+    the request's params. The handler returns {"changed": {...}, "result": ...} or None."""
+
+    def __init__(self, service: "EntityService", principal: Principal, grants, row: dict[str, Any],
+                 params: dict[str, Any]):
+        self.service, self.principal, self.grants, self.row, self.params = service, principal, grants, row, params
+        self.ctx = service.ctx
+
+
+def _import(path: str):
+    import importlib
+
+    module_name, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attr)

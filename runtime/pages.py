@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+from decimal import Decimal
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -138,15 +139,15 @@ async def login_form(request: Request) -> Template:
 
 @post("/login", exclude_from_auth=True, name="page_login_post")
 async def login_submit(request: Request) -> Response:
-    from .auth import start_session, verify_password
+    from .auth import login_attempt, start_session
 
     form = await request.form()
     username = (form.get("username") or "").strip()[:100]
     password = (form.get("password") or "")[:200]
     next_url = _safe_next(form.get("next"))
-    user_id = await verify_password(ctx_of(request), username, password) if username and password else None
+    user_id, message = await login_attempt(ctx_of(request), username, password)
     if not user_id:
-        return _login_page(request, username, LOGIN_FAILED, next_url, 200)
+        return _login_page(request, username, message or LOGIN_FAILED, next_url, 200)
     # start_session stores {"uid", "seen"} in the session and writes the login to the operation log.
     await start_session(request, user_id)
     return Redirect(next_url, status_code=303)
@@ -223,10 +224,7 @@ async def list_page(request: Request, name: str) -> Response:
     page = _page_number(params.get("page"))
     bar = await _filter_bar(request, screen, params)
     problems = list(bar["problems"])
-    try:
-        page_size = ctx.app.screen(name).page_size or 20
-    except KeyError:
-        page_size = 20
+    page_size = _page_size(request, name)
     base = ([("tab", tab)] if tab else []) + ([("q", q)] if q else []) + bar["echo"]
     result: dict[str, Any] = {"items": [], "total": 0}
     try:
@@ -261,6 +259,9 @@ async def list_page(request: Request, name: str) -> Response:
         search_hint=_search_hint(ctx, screen), can_read=_can(grant, "read"), can_create=_can(grant, "create"),
         can_update=_can(grant, "update"), can_delete=_can(grant, "delete"), export_url=export_url,
         row_actions=actions, batch_actions=[a for a in actions if a.get("batch")], problems=problems)
+    from .imports.page import list_extras
+
+    context["transfer"] = await list_extras(request, name, grant)  # 导入 form, newest 采集时间
     return Template(template_name="list.html", context=context)
 
 
@@ -268,6 +269,31 @@ def _search_hint(ctx, screen: dict[str, Any]) -> str:
     entity = ctx.app.entity(screen["entity"])
     labels = [entity.field(n).label if entity.has_field(n) else n for n in screen.get("search", [])]
     return "/".join(labels)
+
+
+def _page_size(request: Request, name: str) -> int:
+    try:
+        return max(1, min(int(ctx_of(request).app.screen(name).page_size or 20), 500))
+    except (KeyError, TypeError, ValueError):
+        return 20
+
+
+def _column_sums(columns: list[dict[str, Any]], items: list[dict[str, Any]]) -> list[str] | None:
+    """A 合计 row for the numeric (measure) columns of a statistics table."""
+    out, any_sum = [], False
+    for col in columns:
+        if col.get("type") in ("integer", "decimal") and "." not in col["name"]:
+            total = Decimal(0)
+            for item in items:
+                try:
+                    total += Decimal(str(item.get(col["name"]) or 0))
+                except ArithmeticError:
+                    pass
+            out.append(str(total.normalize()) if total != total.to_integral() else str(int(total)))
+            any_sum = True
+        else:
+            out.append("")
+    return out if any_sum else None
 
 
 def _stat_days(request: Request, name: str) -> int:
@@ -308,12 +334,22 @@ async def _stat_page(request: Request, name: str, screen: dict[str, Any]) -> Res
             result = await stats.run(request, name, date_from, date_to, bar["filters"])
         except (BadRequest, Conflict) as exc:
             problems.append(exc.message)
+    items = list(result.get("items", []))
+    total = len(items)
+    page_size = _page_size(request, name)
+    pages = max(1, math.ceil(total / page_size))
+    page = min(_page_number(params.get("page")), pages)
     rows = [{"id": item.get("id"), "cells": [cell_text(item, c) for c in screen["list"]]}
-            for item in result.get("items", [])]
+            for item in items[(page - 1) * page_size: page * page_size]]
+    sums = _column_sums(screen["list"], items) if items else None
+    base = [("date_from", date_from.isoformat()), ("date_to", date_to.isoformat())] + bar["echo"]
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name,
         date_from=date_from.isoformat(), date_to=date_to.isoformat(), filter_widgets=bar["widgets"],
-        columns=screen["list"], rows=rows, total=result.get("total", len(rows)), problems=problems,
+        columns=screen["list"], rows=rows, total=total, problems=problems, sums=sums,
+        page=page, pages=pages, page_size=page_size,
+        prev_url=f"/s/{name}?" + with_params(base, page=page - 1 if page > 2 else None) if page > 1 else None,
+        next_url=f"/s/{name}?" + with_params(base, page=page + 1) if page < pages else None,
         reset_url=f"/s/{name}")
     return Template(template_name="stat.html", context=context)
 

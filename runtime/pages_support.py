@@ -114,7 +114,7 @@ def layout(request: "Request", current: str | None = None, **extra: Any) -> dict
 # -- cells --------------------------------------------------------------------
 def cell_text(item: dict[str, Any], column: dict[str, Any]) -> str:
     name = column["name"]
-    label = item.get(f"{name}_label")
+    label = None if column.get("key") else item.get(f"{name}_label")  # a business key reads as itself
     value = label if label is not None else item.get(name)
     if value is None:
         return column.get("empty_label") or ""

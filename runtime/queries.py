@@ -8,6 +8,7 @@ from specadmin.generator.model import Entity, Screen
 from specadmin.generator.physical import blind_index_column
 
 from .errors import BadRequest
+from .values import fits_column
 from .where import combine_or, where_of
 
 if TYPE_CHECKING:
@@ -29,6 +30,12 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
     for name, value in filters.items():
         if value is None or value == "":
             continue
+        base = name[:-5] if name.endswith("_from") else name[:-3] if name.endswith("_to") else name
+        column = getattr(table, base, None)
+        if isinstance(value, int) and not isinstance(value, bool) and not fits_column(column, value):
+            raise BadRequest(f"查询条件 {name} 的数值超出范围")
+        if isinstance(value, str) and "\x00" in value:  # no stored text holds NUL; PostgreSQL rejects it
+            raise BadRequest(f"查询条件 {name} 不能包含空字符")
         if name.endswith("_from") and entity.has_field(name[:-5]):
             f, column = entity.field(name[:-5]), getattr(table, name[:-5])
             parts.append(column >= _start(value, f.type))
@@ -64,6 +71,8 @@ def keyword_condition(entity: Entity, screens: list[Screen], table, q: str | Non
     if not names:
         raise BadRequest("该列表不支持关键字查询")
     text = q.strip()
+    if "\x00" in text:
+        raise BadRequest("关键字不能包含空字符")
     return combine_or([getattr(table, n).ilike(f"%{text}%") for n in names])
 
 

@@ -21,6 +21,23 @@ class Invalid(Exception):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+INT32 = (-(2**31), 2**31 - 1)  # Integer, Serial (ids) and their foreign keys in PostgreSQL
+INT64 = (-(2**63), 2**63 - 1)  # BigInt; every SQLite integer
+
+
+def fits_column(column, value: int) -> bool:
+    """False for an integer the column cannot hold or be compared with (asyncpg and sqlite3 would
+    fail with a 500): the bound of the PostgreSQL type, kept on SQLite too so both answer alike."""
+    low, high = INT64 if type(column).__name__ in ("BigInt", "BigSerial") else INT32
+    return low <= value <= high
+
+
+def _int_field_fits(field: Field, value: int) -> bool:
+    # generator/physical.py makes an integer field BigInt only when its max exceeds 2**31.
+    low, high = INT64 if (field.max or 0) > 2**31 else INT32
+    return low <= value <= high
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
@@ -29,6 +46,8 @@ def coerce(field: Field, value: Any, dict_keys: dict[str, str] | None) -> Any:
     """Return the stored form of `value`, or raise ValueError with a message for the user."""
     if _empty(value):
         return None
+    if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold NUL; the driver would fail
+        raise ValueError("不能包含空字符")
     t = field.type
     if t in ("string", "text", "file"):
         return str(value).strip() if t == "string" else str(value)
@@ -41,6 +60,8 @@ def coerce(field: Field, value: Any, dict_keys: dict[str, str] | None) -> Any:
             raise ValueError("应为整数") from None
         if number != number.to_integral_value():
             raise ValueError("应为整数")
+        if not _int_field_fits(field, int(number)):
+            raise ValueError("数值超出范围")
         return int(number)
     if t == "decimal":
         try:
@@ -81,9 +102,12 @@ def coerce(field: Field, value: Any, dict_keys: dict[str, str] | None) -> Any:
         if field.key:
             return str(value).strip()
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             raise ValueError("应为记录编号") from None
+        if not INT32[0] <= number <= INT32[1]:  # ids are Serial
+            raise ValueError("应为记录编号")
+        return number
     if t == "multi_ref":
         items = value if isinstance(value, (list, tuple)) else str(value).split(",")
         try:

@@ -86,11 +86,33 @@ sys.exit(not all(map(u.find_spec, ["specadmin", "pytest", "playwright", "asyncpg
     echo "$want" >"$stamp"
 }
 
+# ECharts for the log chart pages (/logs/*), from the npm registry into a cache outside the
+# repository, copied to themes/default/static/vendor/ (gitignored). Skipped when present.
+# Optional: without it the pages show the same numbers as tables, so a failure only warns.
+ensure_echarts() {
+    local target="$SPECADMIN_ROOT/themes/default/static/vendor/echarts.min.js"
+    local cache="${SPECADMIN_NPM_PREFIX:-$HOME/.cache/specadmin/npm}"
+    [ -s "$target" ] && return 0
+    if [ ! -s "$cache/node_modules/echarts/dist/echarts.min.js" ]; then
+        # A subshell: ensure_apt_packages exits on failure, which must not end the whole set-up.
+        if ! command -v npm >/dev/null && ! (ensure_apt_packages nodejs npm); then
+            log "WARNING: npm unavailable; log charts will show tables only"; return 0
+        fi
+        log "npm install echarts@5 (into $cache)"
+        mkdir -p "$cache"
+        npm install --prefix "$cache" --no-audit --no-fund --loglevel=error echarts@5 </dev/null \
+            || { log "WARNING: echarts not installed; log charts will show tables only"; return 0; }
+    fi
+    mkdir -p "$(dirname "$target")"
+    cp "$cache/node_modules/echarts/dist/echarts.min.js" "$target"
+}
+
 # Full set-up: optional apt packages, then venv and Python dependencies.
 specadmin_setup() {
     if [ $# -gt 0 ]; then ensure_apt_packages "$@"; fi
     ensure_venv
     ensure_python_deps
+    ensure_echarts
 }
 
 # Executed directly (not sourced): run the full set-up.

@@ -81,7 +81,7 @@ def _login(browser, base: str, username: str):
     page.goto(f"{base}/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("form.login-box button[type=submit]")
     page.wait_for_url(f"{base}/")
     return page
 
@@ -99,7 +99,7 @@ def test_ops_creates_place_assigns_unit_and_units_see_only_their_own(server, bro
     ops.fill("input[name=place_code]", "P-BROWSER")
     ops.fill("input[name=name]", "浏览器测试场所")
     ops.select_option("select[name=category]", label="餐饮场所")
-    ops.click("button[type=submit]")
+    ops.click("form.edit-form button[type=submit]")
     ops.goto(f"{server}/s/place_admin?tab=unset")
     assert "P-BROWSER" in _codes_on(ops)
     ops.goto(f"{server}/s/place_admin?tab=set")
@@ -109,7 +109,7 @@ def test_ops_creates_place_assigns_unit_and_units_see_only_their_own(server, bro
     ops.click("tr.row:has-text('P-BROWSER') a.row-link")
     ops.click("text=编辑")
     ops.select_option("select[name=supervisor]", label="开平市教育局")
-    ops.click("button[type=submit]")
+    ops.click("form.edit-form button[type=submit]")
     ops.goto(f"{server}/s/place_admin?tab=set")
     assert "P-BROWSER" in _codes_on(ops)
     ops.goto(f"{server}/s/place_admin?tab=unset")
@@ -136,7 +136,7 @@ def test_supervisor_sees_field_error_for_min_above_max(server, browser):
     assert unit1.locator("input[name=name]").count() == 0
     unit1.fill("input[name=min_daily]", "90")
     unit1.fill("input[name=max_daily]", "9")
-    unit1.click("button[type=submit]")
+    unit1.click("form.edit-form button[type=submit]")
     error = unit1.locator(".field-error[data-field=max_daily]")
     assert "不能大于" in error.inner_text()
     assert unit1.locator("input[name=min_daily]").input_value() == "90"

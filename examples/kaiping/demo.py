@@ -65,10 +65,12 @@ async def _orgs(ctx) -> dict[str, int]:
 
 
 async def load(ctx, size: str = "small") -> str:
+    from specadmin.runtime.seed import fill_initials
     from specadmin.runtime.users import ensure_user
 
     rng = random.Random(2026)
     orgs = await _orgs(ctx)
+    await fill_initials(ctx)  # orgs are inserted directly: fill their pinyin initials for search
     await ctx.refresh_caches()
     await ensure_user(ctx, "admin", PASSWORD, name="系统管理员", org_code="KP-ZSJ", roles=("sysadmin",), superuser=True)
     await ensure_user(ctx, "ops", PASSWORD, name="专区运维", org_code="KP-ZSJ", roles=("ops",))
@@ -77,6 +79,14 @@ async def load(ctx, size: str = "small") -> str:
     place = ctx.table("place")
     if not await place.count():
         await _load_data(ctx, rng, orgs, 200 if size == "small" else 10000, 60)
+        # Run the declared jobs once over the loaded days (windows ending on each day up to
+        # yesterday), so 场所比对 and the “扫码”预警 inbox show what the nightly jobs would produce.
+        # (SMS jobs are left to the schedule: a demo has no gateway.)
+        from specadmin.runtime.jobs.runner import run_job, yesterday
+
+        for job in ctx.app.jobs:
+            if job.rule:
+                await run_job(ctx, job.name, date_from=dt.date.today() - dt.timedelta(days=54), date_to=yesterday())
     counts = {name: await ctx.table(name).count() for name in ("place", "scan_record", "scan_alert")}
     lines = ["开平 demo data: " + ", ".join(f"{k}={v}" for k, v in counts.items()),
              "Demo-only logins (password Kaiping@2026):",
@@ -127,7 +137,7 @@ async def _load_data(ctx, rng: random.Random, orgs: dict[str, int], n_places: in
                     "health_code": rng.choice(["绿码", "绿码", "绿码", "黄码"]),
                     "collector_location": p["location"], "scanned_at": at, "imported_at": dt.datetime.now().replace(microsecond=0),
                 })
-                if len(batch) >= 2000:
+                if len(batch) >= 1000:  # PostgreSQL allows 32,767 parameters per statement
                     await _insert_scans(ctx, scan, scan_entity, batch)
                     batch = []
     if batch:

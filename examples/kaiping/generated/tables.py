@@ -8,6 +8,21 @@ from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
 
+class Division(Table, tablename="sys_division"):
+    """行政区划"""
+
+    name = Varchar(length=100, null=False, verbose_name="区划名称")
+    code = Varchar(length=12, null=False, unique=True, verbose_name="区划代码")
+    parent = ForeignKey(references="self", default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="上级区划")
+    level = Varchar(default=None, index=True, length=32, null=True, verbose_name="区划级别")
+    sort = Integer(default=0, null=True, verbose_name="排序")
+    active = Boolean(default=True, null=False, verbose_name="是否有效")
+    path = Varchar(default=None, index=True, length=500, null=True, verbose_name="层级路径")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
 class Org(Table, tablename="sys_org"):
     """组织机构"""
 
@@ -16,18 +31,31 @@ class Org(Table, tablename="sys_org"):
     parent = ForeignKey(references="self", default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="上级组织")
     level = Varchar(index=True, length=32, null=False, verbose_name="层级")
     org_type = Varchar(default="unit", index=True, length=32, null=True, verbose_name="组织类型")
+    division = ForeignKey(references=Division, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="行政区划")
+    custom_code = Varchar(default=None, index=True, length=50, null=True, verbose_name="自定义编码")
+    org_code = Varchar(default=None, length=18, null=True, verbose_name="组织机构代码")
     head_name = Varchar(default=None, length=50, null=True, verbose_name="负责人")
     head_phone = Text(default=None, null=True, verbose_name="负责人手机号")
     head_phone_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="负责人手机号（检索索引）")
     contact = Varchar(default=None, length=50, null=True, verbose_name="联系人")
+    contact_phone = Text(default=None, null=True, verbose_name="联系电话")
+    contact_phone_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="联系电话（检索索引）")
     address = Text(default=None, null=True, verbose_name="地址")
     address_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="地址（检索索引）")
     tags = Varchar(default=None, length=200, null=True, verbose_name="标签")
     active = Boolean(default=True, null=False, verbose_name="是否有效")
+    name_initials = Varchar(default=None, index=True, length=100, null=True, verbose_name="拼音简码")
     path = Varchar(default=None, index=True, length=500, null=True, verbose_name="层级路径")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class OrgSuperiors(Table, tablename="sys_org_superiors"):
+    """组织机构-上级业务部门"""
+
+    owner = ForeignKey(references=Org, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="组织机构")
+    target = ForeignKey(references=Org, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="上级业务部门")
 
 
 class Role(Table, tablename="sys_role"):
@@ -35,10 +63,37 @@ class Role(Table, tablename="sys_role"):
 
     code = Varchar(length=50, null=False, unique=True, verbose_name="角色编码")
     label = Varchar(length=100, null=False, verbose_name="角色名称")
+    org = ForeignKey(references=Org, default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="所属组织")
+    visible_to_children = Boolean(default=False, null=False, verbose_name="对子组织可见")
+    valid_from = Date(default=None, null=True, verbose_name="生效日期")
+    valid_to = Date(default=None, null=True, verbose_name="失效日期")
+    admin_org_scope = Boolean(default=False, null=False, verbose_name="组织管理员")
+    template = Varchar(default=None, length=50, null=True, verbose_name="继承内置角色")
+    description = Text(default=None, null=True, verbose_name="描述")
     active = Boolean(default=True, null=False, verbose_name="是否有效")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class RoleGroup(Table, tablename="sys_role_group"):
+    """角色组"""
+
+    code = Varchar(length=50, null=False, unique=True, verbose_name="角色组编码")
+    label = Varchar(length=100, null=False, verbose_name="角色组名称")
+    org = ForeignKey(references=Org, default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="所属组织")
+    description = Text(default=None, null=True, verbose_name="描述")
+    active = Boolean(default=True, null=False, verbose_name="是否有效")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class RoleGroupRoles(Table, tablename="sys_role_group_roles"):
+    """角色组-成员角色"""
+
+    owner = ForeignKey(references=RoleGroup, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="角色组")
+    target = ForeignKey(references=Role, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="成员角色")
 
 
 class User(BaseUser, tablename="sys_user"):
@@ -46,9 +101,16 @@ class User(BaseUser, tablename="sys_user"):
 
     name = Varchar(length=50, null=False, verbose_name="姓名")
     org = ForeignKey(references=Org, default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="所属组织")
-    sex = Varchar(default=None, length=32, null=True, verbose_name="性别")
+    sex = Varchar(default=None, index=True, length=32, null=True, verbose_name="性别")
+    employee_no = Varchar(default=None, length=50, null=True, verbose_name="工号")
+    id_type = Varchar(default="resident_id", length=32, null=True, verbose_name="证件类型")
+    id_number = Text(default=None, null=True, verbose_name="证件号码")
+    id_number_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="证件号码（检索索引）")
     mobile = Text(default=None, null=True, verbose_name="手机号")
     mobile_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="手机号（检索索引）")
+    name_initials = Varchar(default=None, index=True, length=50, null=True, verbose_name="拼音简码")
+    failed_logins = Integer(default=0, null=True, verbose_name="连续登录失败次数")
+    locked_until = Timestamp(default=None, index=True, null=True, verbose_name="锁定至")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
@@ -65,9 +127,55 @@ class Grant(Table, tablename="sys_grant"):
     """菜单授权"""
 
     role = ForeignKey(references=Role, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="角色")
+    role_group = ForeignKey(references=RoleGroup, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="角色组")
     user = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="人员")
     screen = Varchar(index=True, length=40, null=False, verbose_name="菜单")
     actions = Varchar(length=200, null=False, verbose_name="操作权限")
+    valid_until = Date(default=None, null=True, verbose_name="有效期至")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class Function(Table, tablename="sys_function"):
+    """功能资源"""
+
+    parent = ForeignKey(references="self", default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="上级功能")
+    name = Varchar(length=100, null=False, verbose_name="功能名称")
+    code = Varchar(length=60, null=False, unique=True, verbose_name="自定义编码")
+    page_url = Varchar(default=None, length=200, null=True, verbose_name="页面地址")
+    service_url = Varchar(default=None, length=200, null=True, verbose_name="后台服务地址")
+    sort = Integer(default=0, null=True, verbose_name="排序")
+    policy = Varchar(default="authorized", index=True, length=32, null=False, verbose_name="安全策略")
+    level = Varchar(default="1", index=True, length=32, null=False, verbose_name="安全认证级别")
+    active = Boolean(default=True, null=False, verbose_name="是否有效")
+    icon = Varchar(default=None, length=50, null=True, verbose_name="图标")
+    path = Varchar(default=None, index=True, length=500, null=True, verbose_name="层级路径")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class ApiResource(Table, tablename="sys_api_resource"):
+    """接口服务网址资源"""
+
+    name = Varchar(length=100, null=False, verbose_name="资源名称")
+    address = Varchar(length=200, null=False, unique=True, verbose_name="地址")
+    res_type = Varchar(default="service", index=True, length=32, null=False, verbose_name="类型")
+    created = Timestamp(default=None, null=True, verbose_name="创建时间")
+    active = Boolean(default=True, null=False, verbose_name="是否有效")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class SavedSearch(Table, tablename="sys_saved_search"):
+    """保存的查询"""
+
+    user = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="用户")
+    screen = Varchar(length=40, null=False, verbose_name="页面")
+    name = Varchar(length=50, null=False, verbose_name="名称")
+    query = Varchar(default=None, length=1000, null=True, verbose_name="查询条件")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
@@ -97,6 +205,113 @@ class Oplog(Table, tablename="sys_oplog"):
     subject_name = Varchar(default=None, length=200, null=True, verbose_name="对象名称")
     before = Text(default=None, null=True, verbose_name="修改前")
     after = Text(default=None, null=True, verbose_name="修改后")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class ExceptionLog(Table, tablename="sys_exception_log"):
+    """系统异常"""
+
+    error_id = Varchar(default=None, index=True, length=16, null=True, verbose_name="异常编号")
+    at = Timestamp(default=None, index=True, null=True, verbose_name="发生时间")
+    exc_type = Varchar(default=None, index=True, length=200, null=True, verbose_name="异常类型")
+    method = Varchar(default=None, length=10, null=True, verbose_name="请求方式")
+    url = Varchar(default=None, length=500, null=True, verbose_name="请求地址")
+    operator = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="用户")
+    message = Varchar(default=None, length=500, null=True, verbose_name="异常信息")
+    detail = Text(default=None, null=True, verbose_name="异常详情")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class ApiCaller(Table, tablename="sys_api_caller"):
+    """接入系统"""
+
+    code = Varchar(length=64, null=False, unique=True, verbose_name="调用方编码")
+    name = Varchar(length=100, null=False, verbose_name="调用方名称")
+    role = ForeignKey(references=Role, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="授权角色")
+    org = ForeignKey(references=Org, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="所属组织")
+    valid_from = Date(default=None, null=True, verbose_name="有效期起")
+    valid_to = Date(default=None, null=True, verbose_name="有效期止")
+    rate_limit_per_minute = Integer(default=60, null=True, verbose_name="每分钟调用上限")
+    enabled = Boolean(default=True, null=False, verbose_name="是否启用")
+    public_key = Text(default=None, null=True, verbose_name="SM2公钥")
+    token_hash = Varchar(default=None, length=64, null=True, unique=True, verbose_name="令牌摘要")
+    remark = Text(default=None, null=True, verbose_name="备注")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class ApiNonce(Table, tablename="sys_api_nonce"):
+    """接口请求随机串"""
+
+    caller = ForeignKey(references=ApiCaller, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="调用方")
+    nonce = Varchar(length=100, null=False, unique=True, verbose_name="随机串")
+    seen_at = Timestamp(default=None, index=True, null=True, verbose_name="收到时间")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class ImportBatch(Table, tablename="sys_import_batch"):
+    """导入批次"""
+
+    file_name = Varchar(default=None, length=255, null=True, verbose_name="文件名")
+    file_hash = Varchar(default=None, index=True, length=64, null=True, verbose_name="文件SHA-256")
+    entity = Varchar(default=None, length=60, null=True, verbose_name="导入对象")
+    screen = Varchar(default=None, length=60, null=True, verbose_name="页面")
+    mode = Varchar(default=None, length=20, null=True, verbose_name="导入方式")
+    importer = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="导入人")
+    started_at = Timestamp(default=None, index=True, null=True, verbose_name="导入时间")
+    total = Integer(default=None, null=True, verbose_name="总行数")
+    ok_count = Integer(default=None, null=True, verbose_name="成功行数")
+    bad_count = Integer(default=None, null=True, verbose_name="错误行数")
+    status = Varchar(default=None, length=32, null=True, verbose_name="状态")
+    error_file = Varchar(default=None, length=255, null=True, verbose_name="错误报告")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class JobRun(Table, tablename="sys_job_run"):
+    """任务运行记录"""
+
+    job = Varchar(default=None, index=True, length=60, null=True, verbose_name="任务")
+    job_label = Varchar(default=None, length=100, null=True, verbose_name="任务名称")
+    run_date = Date(default=None, null=True, verbose_name="业务日期")
+    date_to = Date(default=None, null=True, verbose_name="截止业务日期")
+    trigger = Varchar(default=None, index=True, length=32, null=True, verbose_name="触发方式")
+    slot = Varchar(default=None, length=100, null=True, unique=True, verbose_name="调度时点")
+    started_at = Timestamp(default=None, index=True, null=True, verbose_name="开始时间")
+    finished_at = Timestamp(default=None, null=True, verbose_name="结束时间")
+    status = Varchar(default=None, index=True, length=32, null=True, verbose_name="状态")
+    created = Integer(default=None, null=True, verbose_name="新增记录数")
+    summary = Text(default=None, null=True, verbose_name="运行结果")
+    error = Text(default=None, null=True, verbose_name="错误信息")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class NotificationOutbox(Table, tablename="sys_notify_outbox"):
+    """消息发送记录"""
+
+    notification = Varchar(default=None, index=True, length=60, null=True, verbose_name="通知")
+    channel = Varchar(default=None, length=20, null=True, verbose_name="渠道")
+    dedupe_key = Varchar(default=None, length=200, null=True, unique=True, verbose_name="去重键")
+    group_id = Integer(default=None, null=True, verbose_name="分组ID")
+    group_label = Varchar(default=None, length=200, null=True, verbose_name="接收单位")
+    recipient = Text(default=None, null=True, verbose_name="接收号码")
+    recipient_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="接收号码（检索索引）")
+    body = Text(default=None, null=True, verbose_name="内容")
+    day = Date(default=None, index=True, null=True, verbose_name="日期")
+    status = Varchar(default=None, index=True, length=32, null=True, verbose_name="状态")
+    attempts = Integer(default=None, null=True, verbose_name="尝试次数")
+    last_error = Text(default=None, null=True, verbose_name="最近错误")
+    sent_at = Timestamp(default=None, null=True, verbose_name="发送时间")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
@@ -152,7 +367,7 @@ class ScanRecord(Table, tablename="scan_record"):
 class ScanAlert(Table, tablename="scan_alert"):
     """“扫码”预警"""
 
-    place = ForeignKey(references=Place, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="公共场所ID")
+    place = ForeignKey(references=Place, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="公共场所")
     period_start = Date(default=None, null=False, verbose_name="预警开始日期")
     period_end = Date(default=None, index=True, null=False, verbose_name="预警结束日期")
     period_label = Varchar(default=None, length=30, null=True, verbose_name="预警时间段")
@@ -177,30 +392,56 @@ class ScanAlertDay(Table, tablename="scan_alert_day"):
 
 
 TABLES = [
+    Division,
     Org,
+    OrgSuperiors,
     Role,
+    RoleGroup,
+    RoleGroupRoles,
     User,
     UserRoles,
     Grant,
+    Function,
+    ApiResource,
+    SavedSearch,
     DictItem,
     Oplog,
+    ExceptionLog,
+    ApiCaller,
+    ApiNonce,
+    ImportBatch,
+    JobRun,
+    NotificationOutbox,
     Place,
     ScanRecord,
     ScanAlert,
     ScanAlertDay,
 ]
 ENTITY_TABLES = {
+    "division": Division,
     "org": Org,
     "role": Role,
+    "role_group": RoleGroup,
     "user": User,
     "grant": Grant,
+    "function": Function,
+    "api_resource": ApiResource,
+    "saved_search": SavedSearch,
     "dict_item": DictItem,
     "oplog": Oplog,
+    "exception_log": ExceptionLog,
+    "api_caller": ApiCaller,
+    "api_nonce": ApiNonce,
+    "import_batch": ImportBatch,
+    "job_run": JobRun,
+    "notification_outbox": NotificationOutbox,
     "place": Place,
     "scan_record": ScanRecord,
     "scan_alert": ScanAlert,
     "scan_alert_day": ScanAlertDay,
 }
 JOIN_TABLES = {
+    ("org", "superiors"): OrgSuperiors,
+    ("role_group", "roles"): RoleGroupRoles,
     ("user", "roles"): UserRoles,
 }
