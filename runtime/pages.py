@@ -35,6 +35,10 @@ LOGIN_FAILED = "用户名或密码错误"
 ERROR_TITLES = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "页面不存在", 405: "请求方式不正确",
                 409: "操作冲突", 422: "数据校验失败", 429: "请求过于频繁", 500: "服务器错误"}
 
+ERROR_MESSAGES = {400: "请求参数不正确", 401: "请先登录", 403: "无权执行此操作", 404: "您访问的页面不存在",
+                  405: "不支持的请求方式", 413: "提交的内容过大", 429: "请求过于频繁，请稍后再试",
+                  500: "服务器内部错误，请稍后再试"}
+
 
 def render_error(request: Request, status: int, message: str | None = None) -> Response:
     """An HTML error page; works for anonymous requests too (then without menu and user)."""
@@ -49,7 +53,11 @@ def render_error(request: Request, status: int, message: str | None = None) -> R
         except Exception:
             pass
     title = ERROR_TITLES.get(status, "出错了")
-    context.update(status=status, title=title, message=message or title)
+    if message and "csrf" in message.lower():
+        message = "页面已过期，请返回刷新后重试"
+    elif not message or message.isascii():  # framework details ("Not Found") are English: say it in Chinese
+        message = ERROR_MESSAGES.get(status, title)
+    context.update(status=status, title=title, message=message)
     return Template(template_name="error.html", context=context, status_code=status)
 
 
@@ -389,6 +397,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
         fields=await widgets(Options(ctx), columns, values, errors, editing),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
+        has_field_errors=any(c["name"] in errors for c in columns),
         action_url=(f"/s/{name}/{row_id}/edit" if editing else f"/s/{name}/new"),
         back_qs=back,
         cancel_url=(f"/s/{name}/{row_id}" + (f"?r={_q(back)}" if back else "")
@@ -416,7 +425,7 @@ async def new_submit(request: Request, name: str) -> Response:
     try:
         row = await _service(request, screen).create(request, data, screen=name)
     except Invalid as exc:
-        return await _form_page(request, name, screen, columns, echo, exc.errors, None, back, 400)
+        return await _form_page(request, name, screen, columns, echo, exc.errors, None, back, 422)
     except (Conflict, BadRequest) as exc:
         errors = getattr(exc, "errors", None) or {}
         return await _form_page(request, name, screen, columns, echo, errors, None, back, 409, exc.message)
@@ -449,7 +458,7 @@ async def edit_submit(request: Request, name: str, row_id: int) -> Response:
     try:
         await _service(request, screen).update(request, row_id, data, screen=name)
     except Invalid as exc:
-        return await _form_page(request, name, screen, columns, echo, exc.errors, row_id, back, 400)
+        return await _form_page(request, name, screen, columns, echo, exc.errors, row_id, back, 422)
     except (Conflict, BadRequest) as exc:
         errors = getattr(exc, "errors", None) or {}
         return await _form_page(request, name, screen, columns, echo, errors, row_id, back, 409, exc.message)

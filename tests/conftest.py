@@ -6,6 +6,7 @@ is missing the postgres half of the suite fails instead of quietly skipping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -61,3 +62,40 @@ def chromium_path() -> str:
     if not path:
         pytest.fail("SPECADMIN_CHROMIUM is not set: run the suite with `bash scripts/test.sh`")
     return path
+
+
+@contextlib.contextmanager
+def database_env(url: str | None):
+    """Point DATABASE_URL at `url` for the duration (the CLI helpers read the environment)."""
+    old = os.environ.get("DATABASE_URL")
+    if url:
+        os.environ["DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if url:
+            if old is None:
+                os.environ.pop("DATABASE_URL", None)
+            else:
+                os.environ["DATABASE_URL"] = old
+
+
+async def start_app(app_dir: Path, backend: str):
+    """Migrate a copied app on `backend` and run its start-up hooks on the test loop.
+
+    asyncpg pools are bound to the loop that made them, so the lifespan runs here rather
+    than in a test client's own loop. Returns (app, database url or None).
+    """
+    from specadmin.cli import _migrate
+    from specadmin.runtime.app_factory import create_app
+
+    url = None
+    if backend == "postgres":
+        url = postgres_url()
+        await reset_postgres(url)
+    with database_env(url):
+        await _migrate(app_dir, False)
+        app = create_app(app_dir, url)
+    for hook in app.on_startup:
+        await hook(app)
+    return app, url

@@ -8,13 +8,12 @@ non-superuser user with a role is one of the app's "role users" (for Kaiping: op
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import EXAMPLES, ROOT, copy_app, postgres_url, reset_postgres
+from conftest import start_app, EXAMPLES, ROOT, copy_app
 
 APPS = sorted(p.parent.name for p in EXAMPLES.glob("*/app.yaml"))
 ROOT_USER, NOGRANT_USER = "sec_root", "sec_nogrant"
@@ -84,30 +83,10 @@ class AppEnv:
 
 
 async def open_env(app_name: str, backend: str, tmp_path_factory) -> AppEnv:
-    from specadmin.cli import _migrate
-    from specadmin.runtime.app_factory import create_app
     from specadmin.runtime.users import ensure_user
 
     app_dir = copy_app(app_name, tmp_path_factory.mktemp(f"sec-{app_name}-{backend}"))
-    url = None
-    if backend == "postgres":
-        url = postgres_url()
-        await reset_postgres(url)
-    old = os.environ.get("DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-    try:
-        await _migrate(app_dir, False)
-        app = create_app(app_dir, url)
-    finally:
-        if url:
-            if old is None:
-                os.environ.pop("DATABASE_URL", None)
-            else:
-                os.environ["DATABASE_URL"] = old
-    # Lifespan hooks on the test loop: asyncpg pools are bound to their loop.
-    for hook in app.on_startup:
-        await hook(app)
+    app, url = await start_app(app_dir, backend)
     ctx = app.state.ctx
     try:
         load, password = data_provider(app_name)

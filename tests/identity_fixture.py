@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 
 import httpx
-from conftest import copy_app, postgres_url, reset_postgres
+from conftest import start_app, copy_app
 from kaiping_fixture import PASSWORD, build
 
 STREET_ADMIN_GRANTS = {"user_admin": "list,read,create,update,delete,enable,disable,unlock,reset_password,change_org,"
@@ -22,28 +21,9 @@ STREET_ADMIN_GRANTS = {"user_admin": "list,read,create,update,delete,enable,disa
 
 @contextlib.asynccontextmanager
 async def identity_env(backend: str, tmp_path_factory):
-    from specadmin.cli import _migrate
-    from specadmin.runtime.app_factory import create_app
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"identity-{backend}"))
-    url = None
-    if backend == "postgres":
-        url = postgres_url()
-        await reset_postgres(url)
-    old = os.environ.get("DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-    try:
-        await _migrate(app_dir, False)
-        app = create_app(app_dir, url)
-    finally:
-        if url:
-            if old is None:
-                os.environ.pop("DATABASE_URL", None)
-            else:
-                os.environ["DATABASE_URL"] = old
-    for hook in app.on_startup:
-        await hook(app)
+    app, url = await start_app(app_dir, backend)
     try:
         ctx = app.state.ctx
         ids = await build(ctx)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import BACKENDS, ROOT, copy_app, postgres_url, reset_postgres
+from conftest import start_app, database_env, BACKENDS, ROOT, copy_app
 from kaiping_fixture import PASSWORD, build
 from specadmin.runtime.crypto import (
     canonical_query,
@@ -48,37 +48,12 @@ def add_partner_role(app_dir: Path) -> None:
     generate(app_dir)
 
 
-@contextlib.contextmanager
-def database_env(url: str | None):
-    old = os.environ.get("DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-    try:
-        yield
-    finally:
-        if url:
-            if old is None:
-                os.environ.pop("DATABASE_URL", None)
-            else:
-                os.environ["DATABASE_URL"] = old
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
-    from specadmin.cli import _migrate
-    from specadmin.runtime.app_factory import create_app
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"callers-{request.param}"))
     add_partner_role(app_dir)
-    url = None
-    if request.param == "postgres":
-        url = postgres_url()
-        await reset_postgres(url)
-    with database_env(url):
-        await _migrate(app_dir, False)
-        app = create_app(app_dir, url)
-    for hook in app.on_startup:
-        await hook(app)
+    app, url = await start_app(app_dir, request.param)
     try:
         ids = await build(app.state.ctx)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")

@@ -2,11 +2,10 @@
 scan clerk role, migrated on SQLite or PostgreSQL; ID numbers with known checksums."""
 from __future__ import annotations
 
-import os
 
 import httpx
 import pytest
-from conftest import BACKENDS, copy_app, postgres_url, reset_postgres
+from conftest import start_app, BACKENDS, copy_app
 from kaiping_fixture import PASSWORD, build
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -59,29 +58,10 @@ def prepare_app(target):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 async def kaiping(request, tmp_path_factory):
-    from specadmin.cli import _migrate
-    from specadmin.runtime.app_factory import create_app
     from specadmin.runtime.users import ensure_user
 
     app_dir = prepare_app(tmp_path_factory.mktemp(f"kaiping-import-{request.param}"))
-    url = None
-    if request.param == "postgres":
-        url = postgres_url()
-        await reset_postgres(url)
-    old = os.environ.get("DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-    try:
-        await _migrate(app_dir, False)
-        app = create_app(app_dir, url)
-    finally:
-        if url:
-            if old is None:
-                os.environ.pop("DATABASE_URL", None)
-            else:
-                os.environ["DATABASE_URL"] = old
-    for hook in app.on_startup:
-        await hook(app)
+    app, url = await start_app(app_dir, request.param)
     try:
         ctx = app.state.ctx
         ids = await build(ctx)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import BACKENDS, copy_app, postgres_url, reset_postgres
+from conftest import start_app, BACKENDS, copy_app
 from kaiping_fixture import PASSWORD, build
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -39,29 +39,13 @@ async def flaky_job(ctx, job, date_from, date_to):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
-    from specadmin.cli import _migrate
     from specadmin.generator.writer import generate
-    from specadmin.runtime.app_factory import create_app
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"jobs-{request.param}"))
     alerts = app_dir / "modules" / "alerts.yaml"
     alerts.write_text(alerts.read_text(encoding="utf-8").replace("\njobs:\n", "\njobs:" + FLAKY_JOB, 1), encoding="utf-8")
     generate(app_dir)
-    url = None
-    if request.param == "postgres":
-        url = postgres_url()
-        await reset_postgres(url)
-    old = os.environ.get("DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-    try:
-        await _migrate(app_dir, False)
-        app = create_app(app_dir, url)
-    finally:
-        if url:
-            os.environ.pop("DATABASE_URL", None) if old is None else os.environ.__setitem__("DATABASE_URL", old)
-    for hook in app.on_startup:
-        await hook(app)
+    app, url = await start_app(app_dir, request.param)
     ctx = app.state.ctx
     ids = await build(ctx)
     from specadmin.runtime.users import ensure_user

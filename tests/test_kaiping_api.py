@@ -9,7 +9,7 @@ import io
 
 import httpx
 import pytest
-from conftest import BACKENDS, copy_app, postgres_url, reset_postgres
+from conftest import start_app, BACKENDS, copy_app
 from kaiping_fixture import PASSWORD, build
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -17,31 +17,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest.fixture(scope="module", params=BACKENDS)
 async def kaiping(request, tmp_path_factory):
-    from specadmin.cli import _migrate
-    from specadmin.runtime.app_factory import create_app
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"kaiping-{request.param}"))
-    url = None
-    if request.param == "postgres":
-        url = postgres_url()
-        await reset_postgres(url)
-    import os
-
-    old = os.environ.get("DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-    try:
-        await _migrate(app_dir, False)
-        app = create_app(app_dir, url)
-    finally:
-        if url:
-            if old is None:
-                os.environ.pop("DATABASE_URL", None)
-            else:
-                os.environ["DATABASE_URL"] = old
-    # Run the app's lifespan hooks on this test loop (asyncpg pools are bound to their loop).
-    for hook in app.on_startup:
-        await hook(app)
+    app, url = await start_app(app_dir, request.param)
     try:
         ids = await build(app.state.ctx)
         yield {"app": app, "ids": ids, "ctx": app.state.ctx}

@@ -1,7 +1,6 @@
 """Broken specs report the right file, line and code; all errors at once; exit 1 from the CLI."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest

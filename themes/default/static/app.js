@@ -48,6 +48,24 @@
     if (!window.confirm(text)) event.preventDefault();
   }, true);
 
+  // GET filter forms: leave empty fields out of the address (restored when coming back).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.classList || !form.classList.contains("filter-bar")) return;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (el.name && !el.disabled && el.value === "" && el.type !== "submit") {
+        el.disabled = true;
+        el.setAttribute("data-was-empty", "1");
+      }
+    });
+  });
+  window.addEventListener("pageshow", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-was-empty]"), function (el) {
+      el.disabled = false;
+      el.removeAttribute("data-was-empty");
+    });
+  });
+
   // Links with data-confirm.
   document.addEventListener("click", function (event) {
     var link = event.target.closest ? event.target.closest("a[data-confirm]") : null;
