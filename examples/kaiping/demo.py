@@ -106,7 +106,7 @@ async def _load_data(ctx, rng: random.Random, orgs: dict[str, int], n_places: in
         category = rng.choice(list(CATEGORIES))
         street_i = rng.randrange(len(STREETS))
         assigned = i % 7 != 0  # about one in seven places waits under 未设置
-        low = rng.choice([5, 10, 20]) if assigned and i % 5 else None
+        low = rng.choice([5, 10, 20]) if assigned and i % 3 else None  # every unit has places with thresholds
         values = {
             "place_code": f"44078{i:06d}", "name": f"开平{STREET_NAMES[street_i][:2]}{rng.choice(CATEGORIES[category])}{i:03d}",
             "category": category, "city": "开平市", "street": STREETS[street_i], "manager": _name(rng),
