@@ -104,7 +104,7 @@ def create_app(app_dir: Path | str, database_url: str | None = None, *, with_adm
                secure_cookies: bool | None = None, run_jobs: bool | None = None) -> Litestar:
     import os
 
-    from .pages import PAGE_HANDLERS, STATIC_DIR, TEMPLATE_DIRS
+    from .pages import PAGE_HANDLERS, STATIC_DIRS, TEMPLATE_DIRS
 
     ctx = AppContext.open(Path(app_dir), database_url)
     services = {e.name: EntityService(ctx, e.name) for e in ctx.app.entities}
@@ -138,7 +138,7 @@ def create_app(app_dir: Path | str, database_url: str | None = None, *, with_adm
                       exclude=["^/api/auth/login$", "^/admin", "^/ext/"])
     handlers: list[Any] = [*ctx.package.api.CONTROLLERS, *AUTH_HANDLERS, *STATS_HANDLERS, *PAGE_HANDLERS, *LOG_HANDLERS,
                            *transfer_handlers([e.name for e in ctx.app.entities if ctx.app.screens_of(e.name)]),
-                           create_static_files_router(path="/static", directories=[STATIC_DIR(ctx.app.theme)]),
+                           create_static_files_router(path="/static", directories=STATIC_DIRS(ctx.app.theme)),
                            ext_router()]
     if with_admin:
         guard_append_only(ctx, ctx.package.admin.TABLE_CONFIGS)  # logs stay read-only in /admin/ too
