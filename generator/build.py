@@ -12,7 +12,7 @@ from .schema_check import validate_shape
 from .semantics import check_semantics
 
 SYSTEM_DIR = Path(__file__).resolve().parent.parent / "specs" / "system"
-SYSTEM_MODULES = ("system", "logs", "integration", "imports", "jobs")
+SYSTEM_MODULES = ("system", "logs", "integration", "imports", "jobs", "feeds", "messages")
 
 
 @dataclass

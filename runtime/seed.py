@@ -41,3 +41,22 @@ async def fill_initials(ctx: "AppContext") -> int:
                     table._meta.primary_key == row["id"])
                 changed += 1
     return changed
+
+
+async def ensure_org(ctx: "AppContext", code: str, name: str, level: str, parent: int | None, org_type: str,
+                     head: str | None = None, phone: str | None = None) -> int:
+    """Create the org `code` under `parent` (id) unless it exists, keeping its tree path; returns its id.
+
+    For demo and fixture data loaded outside the API; call `fill_initials` afterwards.
+    """
+    org = ctx.table("org")
+    found = await org.select(org.id).where(org.code == code)
+    if found:
+        return found[0]["id"]
+    values = ctx.sensitive.encode(ctx.app.entity("org"), {"head_phone": phone}) if phone else {}
+    result = await org.insert(org(code=code, name=name, level=level, parent=parent, org_type=org_type,
+                                  head_name=head, active=True, **values)).returning(org.id)
+    new_id = result[0]["id"]
+    parent_path = (await org.select(org.path).where(org.id == parent))[0]["path"] if parent else "/"
+    await org.update({org.path: f"{parent_path}{new_id}/"}).where(org.id == new_id)
+    return new_id

@@ -39,21 +39,13 @@ def _name(rng: random.Random) -> str:
 
 
 async def _orgs(ctx) -> dict[str, int]:
-    org = ctx.table("org")
-    service = ctx.sensitive
-    ids = {r["code"]: r["id"] for r in await org.select(org.code, org.id)}
+    from specadmin.runtime.seed import ensure_org
+
+    ids: dict[str, int] = {}
 
     async def ensure(code, name, level, parent, org_type, head=None, phone=None):
-        if code in ids:
-            return ids[code]
-        values = service.encode(ctx.app.entity("org"), {"head_phone": phone}) if phone else {}
-        result = await org.insert(org(code=code, name=name, level=level, parent=parent, org_type=org_type,
-                                      head_name=head, active=True, **values)).returning(org.id)
-        new_id = result[0]["id"]
-        parent_path = (await org.select(org.path).where(org.id == parent))[0]["path"] if parent else "/"
-        await org.update({org.path: f"{parent_path}{new_id}/"}).where(org.id == new_id)
-        ids[code] = new_id
-        return new_id
+        ids[code] = await ensure_org(ctx, code, name, level, parent, org_type, head, phone)
+        return ids[code]
 
     city = await ensure("KP", "开平市", "city", None, "government", "开平市人民政府", None)
     await ensure("KP-ZSJ", "开平市政务服务数据管理局", "city", city, "department", "区伟强", "13800000001")

@@ -1,0 +1,1 @@
+"""Bulk queries: look up a batch of keys (e.g. ID numbers) in a results table (see specs/REFERENCE.md)."""
