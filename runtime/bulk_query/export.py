@@ -1,0 +1,39 @@
+"""导出结果 / 未查询导出 of one batch: the items screen's export (its grant, street scope, export
+columns, masking unless clear_view — EntityService.export_rows), written by the fast writer."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import audit
+from ..crud import EntityService, _cell
+from ..errors import NotFound
+from ..exports import _columns
+from .engine import bulk_screen
+from .xlsx import XlsxWriter
+
+if TYPE_CHECKING:
+    from ..context import AppContext
+    from ..principal import Principal
+
+
+async def export_batch(ctx: AppContext, principal: Principal, screen_name: str, batch_id: int, path: Path, *,
+                       pending_only: bool = False) -> int:
+    """Write the batch's items (only the ones not matched with pending_only) to `path`; returns the row count."""
+    screen, spec = bulk_screen(ctx, screen_name)
+    if not spec.items_screen:
+        raise NotFound("该批量查询没有配置结果页面")
+    batches = EntityService(ctx, screen.entity)
+    await batches._fetch_raw(principal, batches.grants(principal, "list", screen.name), batch_id)  # 404 outside scope
+    service = EntityService(ctx, spec.items)
+    filters = {spec.batch_field: batch_id} | ({"queried": False} if pending_only else {})
+    columns, chunks = await service.export_rows(principal, screen=spec.items_screen, filters=filters)
+    columns = _columns(service, columns, spec.items_screen)
+    await audit.record(ctx, principal, "action", spec.items, None, service.entity.label, None,
+                       {"export": spec.items_screen, "format": "xlsx", "batch": batch_id, "pending_only": pending_only})
+    with XlsxWriter(path, ("未查询" if pending_only else "") + service.entity.label) as writer:
+        writer.row([c["label"] for c in columns])
+        async for rows in chunks:
+            writer.rows([_cell(item, c) for c in columns] for item in rows)
+            writer.count += len(rows)
+    return writer.count - 1

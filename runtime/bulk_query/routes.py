@@ -1,0 +1,152 @@
+"""HTTP routes of bulk-query batch screens (registered by app_factory via `bulk_query_handlers`):
+
+POST /api/bulk_query/{screen}/upload      multipart `file` (.xlsx/.csv) -> a new batch (import grant)
+GET  /api/bulk_query/{screen}/template    the upload template (.xlsx with the upload columns)
+GET  /api/bulk_query/{screen}/export.xlsx?batch=&pending=   导出结果 / 未查询导出 of one batch
+GET  /api/bulk_query/errors/{job_id}      the error workbook of an upload (its uploader only)
+GET  /s/{screen}                          the batch page: the list page plus upload, links and exports
+
+查询/重新查询 and 删除 go through EntityService (custom actions, batch delete), so grants and the
+street scope apply as on every screen; results are exported by the items screen's export.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import File, Template
+
+from ..errors import BadRequest, Denied, NotFound
+from .engine import bulk_screen
+from .upload import upload
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+UPLOADS: dict[str, dict[str, Any]] = {}  # job id -> {owner, error_file, name}
+MAX_UPLOAD = 256 << 20
+
+
+@post("/api/bulk_query/{screen:str}/upload", status_code=200, request_max_body_size=MAX_UPLOAD,
+      tags=["批量查询"], summary="上传批量查询文件")
+async def upload_batch(request: Request, screen: str,
+                       data: dict[str, UploadFile] = Body(media_type=RequestEncodingType.MULTI_PART),
+                       mode: str = "all_or_nothing") -> dict[str, Any]:
+    ctx = request.app.state.ctx
+    chosen, _ = bulk_screen(ctx, screen)
+    request.app.state.services[chosen.entity].grants(request.user, "import", chosen.name)  # before reading
+    file = data.get("file") if isinstance(data, dict) else None
+    if file is None or not isinstance(file, UploadFile):
+        raise BadRequest("请选择要上传的文件")
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise BadRequest("只支持 .xlsx 和 .csv 文件")
+    folder = ctx.app_dir / "var" / "imports" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
+    with open(path, "wb") as fh:
+        while block := await file.read(1 << 20):
+            fh.write(block)
+    try:
+        result = await upload(ctx, request.user, screen, path, file_name=file.filename or path.name, mode=mode)
+    except ValueError as exc:  # no header row, a missing key column, an unknown mode
+        raise BadRequest(str(exc)) from exc
+    finally:
+        path.unlink(missing_ok=True)
+    job = uuid.uuid4().hex
+    if result["error_file"]:
+        UPLOADS[job] = {"owner": request.user.user_id, "error_file": result["error_file"], "name": file.filename}
+    return {**result, "job": job,
+            "error_file": f"/api/bulk_query/errors/{job}" if result["error_file"] else None}
+
+
+@get("/api/bulk_query/{screen:str}/template", tags=["批量查询"], summary="批量查询上传模板")
+async def upload_template(request: Request, screen: str) -> Response:
+    from openpyxl import Workbook
+    import io
+
+    ctx = request.app.state.ctx
+    chosen, spec = bulk_screen(ctx, screen)
+    request.app.state.services[chosen.entity].grants(request.user, "import", chosen.name)
+    entity = ctx.app.entity(spec.items)
+    book = Workbook()
+    book.active.title = "批量查询"
+    book.active.append([entity.field(n).label for n in spec.upload])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    name = f"{chosen.label}模板.xlsx"
+    return Response(buffer.getvalue(), media_type=XLSX,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+
+
+@get("/api/bulk_query/{screen:str}/export.xlsx", tags=["批量查询"], summary="导出批次结果（未查询导出：pending=true）")
+async def export_results(request: Request, screen: str, batch: int, pending: bool = False) -> File:
+    from litestar.background_tasks import BackgroundTask
+
+    from ..exports import temp_path
+    from .export import export_batch
+
+    ctx = request.app.state.ctx
+    path = temp_path(".xlsx")
+    try:
+        await export_batch(ctx, request.user, screen, batch, path, pending_only=pending)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    batch_entity = ctx.table(bulk_screen(ctx, screen)[0].entity)
+    rows = await batch_entity.select(batch_entity.batch_no).where(batch_entity._meta.primary_key == batch)
+    name = f"{rows[0]['batch_no'] if rows else batch}-{'未查询' if pending else '查询结果'}.xlsx"
+    return File(path, filename=name, media_type=XLSX, background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@get("/api/bulk_query/errors/{job_id:str}", tags=["批量查询"], summary="上传错误报告")
+async def upload_errors(request: Request, job_id: str) -> File:
+    job = UPLOADS.get(job_id)
+    if job is None:
+        raise NotFound("没有这个错误报告")
+    if job["owner"] != request.user.user_id and not request.user.superuser:
+        raise Denied()
+    return File(job["error_file"], filename=f"上传错误-{job['name']}.xlsx", media_type=XLSX)
+
+
+async def batch_page(request: Request) -> Response:
+    """The generic list page of the batch screen, shown with bulk_batches.html: 上传 form, and
+    per batch the links to its results, 导出结果, 未查询导出 (each only with the grant it needs)."""
+    from ..pages_lists import list_page
+
+    name = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    ctx = request.app.state.ctx
+    _, spec = bulk_screen(ctx, name)
+    response = await list_page.fn(request, name)
+    if not isinstance(response, Template):
+        return response
+    context = dict(response.context)
+    principal = request.user
+    context["transfer"] = ({"import_url": f"/api/bulk_query/{name}/upload?screen={name}",
+                            "template_url": f"/api/bulk_query/{name}/template"}
+                           if principal.can(name, "import") else None)
+    items = spec.items_screen
+    context["bulk"] = {
+        "items_url": f"/s/{items}?batch=" if items and principal.can(items, "list") else None,
+        "export_url": f"/api/bulk_query/{name}/export.xlsx?batch=" if items and principal.can(items, "export")
+        else None,
+        "stats": [{"url": f"/s/{s.name}", "label": s.label} for s in ctx.app.screens_of(spec.items)
+                  if s.stat is not None and principal.can(s.name, "list")],
+    }
+    return Template(template_name="bulk_batches.html", context=context)
+
+
+def bulk_query_handlers(app) -> list:
+    """The API routes, and a static /s/<screen> page per bulk-query screen (static paths win
+    over the generic /s/{name} in Litestar's router)."""
+    from ..pages_common import PAGE_ERRORS
+
+    pages = [f"/s/{s.name}" for s in app.screens if s.bulk_query is not None]
+    handlers = [upload_batch, upload_template, export_results, upload_errors]
+    if pages:
+        handlers.append(get(pages, name="bulk_batch_page", exception_handlers=PAGE_ERRORS)(batch_page))
+    return handlers
