@@ -1,0 +1,100 @@
+"""Meaning checks for `feeds:` (runtime/feeds), kept apart from semantics.py.
+
+An inbound feed writes through EntityService, so its fields must be stored fields a caller can
+send (not lookups, system-filled values or pinyin initials), its key must identify one row
+(one unique field, or several fields together) and it needs a grant source: a screen of the
+same entity (the caller needs the op's grant there) or a role (`caller_role`). An outbound
+feed may only push to targets declared in app.yaml `feed_targets`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .build import Located
+    from .semantics import Checker
+
+UNSENDABLE = ("lookup", "multi_ref")
+KEY_TYPES = ("string", "integer", "ref", "date")
+
+
+def check_feeds(ck: "Checker") -> None:
+    for loc in ck.reg.feeds.values():
+        raw = loc.raw
+        entity = raw["entity"]
+        if entity not in ck.reg.entities:
+            ck.err(loc, ("entity",), "SA140", f"feed '{loc.name}': unknown entity '{entity}'")
+            continue
+        fields = ck.fields_of(entity)
+        for i, name in enumerate(raw.get("fields") or []):
+            f = fields.get(name)
+            if f is None:
+                ck.err(loc, ("fields", i), "SA140", f"feed '{loc.name}': '{name}' is not a field of '{entity}'")
+            elif raw["kind"] == "inbound" and (f.get("type") in UNSENDABLE or f.get("system") or f.get("initials_of")
+                                              or name == "id"):
+                ck.err(loc, ("fields", i), "SA140",
+                       f"feed '{loc.name}': '{name}' is filled by the system and cannot be sent")
+        if raw["kind"] == "inbound":
+            _check_inbound(ck, loc, fields)
+        else:
+            _check_outbound(ck, loc, entity)
+
+
+def _check_inbound(ck: "Checker", loc: "Located", fields: dict) -> None:
+    raw = loc.raw
+    ops = raw.get("ops") or []
+    if not ops:
+        ck.err(loc, ("ops",), "SA141", f"inbound feed '{loc.name}' needs ops (create, update, delete, upsert)")
+    key = raw.get("key")
+    keys = [key] if isinstance(key, str) else list(key or [])
+    if not keys and set(ops) - {"create"}:
+        ck.err(loc, ("ops",), "SA141", f"inbound feed '{loc.name}': update, delete and upsert need a key")
+    for name in keys:
+        f = fields.get(name)
+        if f is None or f.get("type") not in KEY_TYPES or f.get("sensitive"):
+            ck.err(loc, ("key",), "SA141",
+                   f"inbound feed '{loc.name}': key '{name}' must be a plain string, integer, date or ref field")
+    if len(keys) == 1 and keys[0] in fields and not fields[keys[0]].get("unique"):
+        ck.err(loc, ("key",), "SA141", f"inbound feed '{loc.name}': key '{keys[0]}' is not unique (mark it unique, "
+                                        "or name several fields that identify a row together)")
+    sent = set(raw.get("fields") or fields)
+    for name in keys:
+        if raw.get("fields") and name not in sent:
+            ck.err(loc, ("key",), "SA141", f"inbound feed '{loc.name}': key '{name}' must be one of its fields")
+    for name, target_field in (raw.get("ref_keys") or {}).items():
+        f = fields.get(name)
+        if f is None or f.get("type") != "ref" or f.get("key"):
+            ck.err(loc, ("ref_keys", name), "SA141",
+                   f"inbound feed '{loc.name}': '{name}' is not a ref by id (refs with `key:` take the key already)")
+        elif target_field == "id" or ck.fields_of(f["to"]).get(target_field, {}).get("type") not in ("string", "integer"):
+            ck.err(loc, ("ref_keys", name), "SA141", f"'{target_field}' is not a string or integer field of '{f['to']}'")
+        elif ck.fields_of(f["to"])[target_field].get("sensitive"):
+            ck.err(loc, ("ref_keys", name), "SA141", f"'{target_field}' of '{f['to']}' is encrypted and cannot be matched")
+    screen, role = raw.get("screen"), raw.get("caller_role")
+    if bool(screen) == bool(role):
+        ck.err(loc, (), "SA142", f"inbound feed '{loc.name}' needs exactly one of `screen` (grant screen) and `caller_role`")
+    if screen:
+        sloc = ck.reg.screens.get(screen)
+        if sloc is None or sloc.raw["entity"] != raw["entity"]:
+            ck.err(loc, ("screen",), "SA142", f"inbound feed '{loc.name}': '{screen}' is not a screen of '{raw['entity']}'")
+    if role and role not in ck.reg.roles:
+        ck.err(loc, ("caller_role",), "SA142", f"inbound feed '{loc.name}': unknown role '{role}'")
+    for key_name in ("events", "targets", "where"):
+        if key_name in raw:
+            ck.err(loc, (key_name,), "SA140", f"inbound feed '{loc.name}': '{key_name}' belongs to outbound feeds")
+
+
+def _check_outbound(ck: "Checker", loc: "Located", entity: str) -> None:
+    raw = loc.raw
+    declared = ck.reg.app.raw.get("feed_targets") or {}
+    if not raw.get("events") or not raw.get("targets"):
+        ck.err(loc, (), "SA143", f"outbound feed '{loc.name}' needs `events` and `targets`")
+    for i, target in enumerate(raw.get("targets") or []):
+        if target not in declared:
+            ck.err(loc, ("targets", i), "SA143", f"outbound feed '{loc.name}': target '{target}' is not in app.yaml "
+                                                 f"feed_targets ({', '.join(sorted(declared)) or 'none declared'})")
+    if raw.get("where"):
+        ck.check_where(loc, ("where",), entity, raw["where"])
+    for key_name in ("ops", "key", "screen", "caller_role", "ref_keys", "batch"):
+        if key_name in raw:
+            ck.err(loc, (key_name,), "SA140", f"outbound feed '{loc.name}': '{key_name}' belongs to inbound feeds")

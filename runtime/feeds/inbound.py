@@ -1,0 +1,232 @@
+"""Inbound feeds: records pushed by API callers, written through EntityService.
+
+`FeedService` is an EntityService whose grants come from the feed: either the caller's grant
+on the feed's `screen` (with that grant's scope and field limits), or, with `caller_role`,
+holding that role (scope all). Every record then takes the service's own create/update/delete
+path: value rules (runtime/values), unique values, checks, data scope, SM4 encryption of
+sensitive fields, the operation log and the outbound-feed outbox.
+
+A batch is one transaction unless the feed says `batch: per_record`: each record runs in a
+savepoint so that all records are checked and reported, and when any is bad the whole batch
+rolls back (and with it any delivery rows its good records wrote).
+"""
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from specadmin.generator.model import Scope, Screen
+
+from ..crud import EntityService
+from ..errors import BadRequest, Conflict, Denied, NotFound
+from ..principal import EffectiveGrant
+from ..values import Invalid, coerce
+
+if TYPE_CHECKING:
+    from specadmin.generator.model import Feed
+
+    from ..context import AppContext
+    from ..principal import Principal
+
+log = logging.getLogger("specadmin.feeds")
+MAX_RECORDS = 1000
+VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
+class RecordError(Exception):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+class _Rollback(Exception):
+    pass
+
+
+class FeedService(EntityService):
+    def __init__(self, ctx: "AppContext", feed: "Feed"):
+        super().__init__(ctx, feed.entity)
+        self.feed = feed
+        names = tuple(dict.fromkeys(feed.fields + feed.key))
+        self.pseudo = Screen(name=f"feed:{feed.name}", entity=feed.entity, label=feed.label, module=feed.module,
+                             list=names, detail=names, form=names)
+
+    def grants(self, principal: "Principal", action: str, screen: str | None):
+        if self.feed.screen:
+            return super().grants(principal, action, self.feed.screen)
+        if self.feed.caller_role not in principal.roles:
+            raise Denied()
+        grant = EffectiveGrant(self.pseudo.name, frozenset({action, "list", "read"}), None, (Scope("all"),))
+        return [(self.pseudo, grant)]
+
+    def visible_fields(self, principal, grants) -> set[str] | None:
+        return set(self.pseudo.list)  # what the answer may echo: the feed's own fields
+
+    def _editable(self, grant_pairs, creating: bool) -> set[str]:
+        # The feed's fields, readonly ones included (an external source owns e.g. the reported
+        # count); a screen grant that limits fields still limits them.
+        names = set(self.feed.fields)
+        for _, g in grant_pairs:
+            if g.fields is not None:
+                names &= set(g.fields) | set(self.feed.key)
+        return names
+
+
+def resolve_op(feed: "Feed", method: str) -> str:
+    """POST creates (upserts when only upsert is declared); PUT upserts when declared, else updates."""
+    preference = {"POST": ("create", "upsert"), "PUT": ("upsert", "update"), "DELETE": ("delete",)}[method]
+    for op in preference:
+        if op in feed.ops:
+            return op
+    raise BadRequest(f"接口“{feed.label}”不支持{ {'POST': '新增', 'PUT': '修改', 'DELETE': '删除'}[method] }")
+
+
+def records_of(body: Any) -> list[Any]:
+    if isinstance(body, dict) and isinstance(body.get("records"), list):
+        body = body["records"]
+    records = body if isinstance(body, list) else [body]
+    if not records:
+        raise BadRequest("没有要处理的记录")
+    if len(records) > MAX_RECORDS:
+        raise BadRequest(f"每批最多 {MAX_RECORDS} 条记录")
+    return records
+
+
+class Intake:
+    """Process the records of one call for one feed and principal."""
+
+    def __init__(self, ctx: "AppContext", feed: "Feed", principal: "Principal"):
+        self.ctx, self.feed = ctx, feed
+        self.service = FeedService(ctx, feed)
+        self.request = SimpleNamespace(user=principal)
+
+    def authorize(self, op: str) -> None:
+        """Refuse the whole call up front when the caller may not do the op at all (per-record
+        checks, e.g. data scope, still follow)."""
+        for action in (("create", "update") if op == "upsert" else (op,)):
+            try:
+                self.service.grants(self.request.user, action, None)
+                return
+            except Denied:
+                continue
+        raise Denied(f"无权调用接口“{self.feed.label}”")
+
+    async def _translate(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Refs sent by a business value (e.g. a street by name) become row ids."""
+        out, errors = dict(record), {}
+        for name, target_field in (self.feed.ref_keys or {}).items():
+            value = record.get(name)
+            if value is None or value == "":
+                continue
+            target_name = self.service.entity.field(name).to
+            target = self.ctx.table(target_name)
+            try:
+                value = coerce(self.ctx.app.entity(target_name).field(target_field), value, None)
+            except ValueError as exc:
+                errors[name] = str(exc)
+                continue
+            rows = await target.select(target._meta.primary_key).where(getattr(target, target_field) == value).limit(2)
+            if len(rows) != 1:
+                errors[name] = f"“{value}”不存在" if not rows else f"“{value}”不唯一"
+                continue
+            out[name] = rows[0]["id"]
+        if errors:
+            raise RecordError(errors)
+        return out
+
+    async def _existing(self, record: dict[str, Any]) -> int | None:
+        if not self.feed.key:
+            return None
+        table, errors, where = self.service.table, {}, []
+        for name in self.feed.key:
+            field = self.service.entity.field(name)
+            try:
+                value = coerce(field, record.get(name), self.ctx.dict_labels.get(field.dict or "", {}))
+            except ValueError as exc:
+                errors[name] = str(exc)
+                continue
+            if value is None:
+                errors[name] = "必填（用于识别记录）"
+                continue
+            where.append(getattr(table, name) == value)
+        if errors:
+            raise RecordError(errors)
+        rows = await table.select(table._meta.primary_key).where(*where).limit(1)
+        return rows[0]["id"] if rows else None
+
+    async def one(self, op: str, record: Any) -> dict[str, Any]:
+        if not isinstance(record, dict):
+            raise RecordError({"__all__": "记录应为 JSON 对象"})
+        data = await self._translate(record)
+        row_id = await self._existing(data)
+        if op == "upsert":
+            op = "create" if row_id is None else "update"
+        if op == "create":
+            if row_id is not None:
+                raise RecordError({"__all__": "记录已存在"})
+            row = await self.service.create(self.request, data)
+            return {"status": "created", "id": row["id"]}
+        if row_id is None:
+            raise RecordError({"__all__": "记录不存在"})
+        if op == "update":
+            await self.service.update(self.request, row_id, data)
+        else:
+            await self.service.delete(self.request, row_id)
+        return {"status": VERBS[op], "id": row_id}
+
+    async def _guarded(self, op: str, record: Any) -> dict[str, Any]:
+        try:
+            return await self.one(op, record)
+        except RecordError as exc:
+            return {"status": "error", "errors": exc.errors}
+        except Invalid as exc:
+            return {"status": "error", "errors": exc.errors}
+        except (Denied, NotFound, Conflict, BadRequest) as exc:
+            return {"status": "error", "errors": {"__all__": exc.message, **getattr(exc, "errors", {})}}
+
+    async def run(self, op: str, records: list[Any]) -> tuple[int, dict[str, Any]]:
+        """Returns (HTTP status, body with one result per record, in order)."""
+        keys = [{k: r.get(k) for k in self.feed.key} if isinstance(r, dict) else None for r in records]
+        if self.feed.batch == "per_record":
+            results = [await self._guarded(op, r) for r in records]
+        else:
+            results = await self._atomic(op, records)
+        for i, result in enumerate(results):
+            result["index"] = i
+            if self.feed.key:
+                result["key"] = keys[i]
+        bad = sum(r["status"] == "error" for r in results)
+        written = self.feed.batch == "per_record" or not bad
+        body = {"feed": self.feed.name, "op": op, "total": len(records), "errors": bad, "written": written,
+                "results": results}
+        if bad and not written:
+            body["detail"] = f"{bad} 条记录有误，整批未写入"
+            return 422, body
+        return 200, body
+
+    async def _atomic(self, op: str, records: list[Any]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        try:
+            async with self.service.table._meta.db.transaction() as tx:
+                for record in records:
+                    savepoint = await tx.savepoint()
+                    try:
+                        result = await self._guarded(op, record)
+                    except Exception:
+                        # A database refusal (e.g. a value no column holds): this record fails; the
+                        # savepoint keeps the transaction usable (PostgreSQL aborts it otherwise).
+                        log.exception("feed %s: record refused by the database", self.feed.name)
+                        result = {"status": "error", "errors": {"__all__": "数据库拒绝写入该记录"}}
+                    if result["status"] == "error":
+                        await savepoint.rollback_to()
+                    else:
+                        await savepoint.release()
+                    results.append(result)
+                if any(r["status"] == "error" for r in results):
+                    raise _Rollback()
+        except _Rollback:
+            for r in results:
+                if r["status"] != "error":
+                    r.update(status="not_written", reason="批次中有错误记录，整批未写入")
+        return results
