@@ -1,0 +1,45 @@
+"""A street user in headless Chromium opens a statistics page, sees the chart (or, without
+ECharts, the table of the same numbers) and downloads the export of its own street only."""
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from conftest import copy_app
+from xicheng_data import PASSWORD, demo_module, load_core
+
+MASS = demo_module("demo_mass_testing")
+
+
+async def _browser_data(ctx) -> None:
+    orgs = await load_core(ctx, seed=5)
+    await MASS.load(ctx, random.Random(6), orgs)
+
+
+@pytest.mark.browser
+def test_street_user_sees_stat_chart_or_table_and_downloads_the_export(chromium_path, tmp_path_factory):
+    from browser_support import chromium, login, serve
+
+    app_dir = copy_app("xicheng", tmp_path_factory.mktemp("stats-browser"))
+    with serve(app_dir, _browser_data) as base, chromium(chromium_path) as browser:
+        page = login(browser, base, "street1", PASSWORD)
+        page.click("text=大规模核酸实检统计")
+        page.wait_for_selector("table.list.stat tr.row")
+        cells = page.locator("table.list.stat tr.row td:nth-child(3)").all_inner_texts()
+        assert cells and set(cells) == {"西长安街街道"}
+        assert "合计" in page.locator("tr.sum-row").inner_text()
+        chart = page.locator("#stat-chart")
+        assert chart.count() == 1  # drawn by ECharts when installed, else the table alone carries the numbers
+        if page.evaluate("() => !!window.echarts"):
+            page.wait_for_selector("#stat-chart[data-drawn='1'] canvas")
+        with page.expect_download() as info:
+            page.click("#btn-export-xlsx")
+        download = info.value
+        assert download.suggested_filename.endswith(".xlsx")
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(download.path().read_bytes())).active
+        values = list(sheet.values)
+        assert values[0][:3] == ("计划编号", "街道", "计划名称")
+        assert {v[1] for v in values[1:-1]} == {"西长安街街道"} and values[-1][0] == "合计"
