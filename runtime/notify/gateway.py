@@ -1,4 +1,9 @@
-"""The HTTP SMS gateway adapter (httpx), configured by environment:
+"""The HTTP SMS gateway adapter (httpx), configured in app.yaml and/or by environment.
+
+app.yaml `sms: {url, auth, body, timeout, retries, backoff}`; a `${NAME}` inside a value is
+replaced by the environment variable NAME when the gateway is built (so secrets stay out of the
+spec and out of the generated model). Each SPECADMIN_SMS_* variable below, when set, overrides
+the app.yaml value:
 
 SPECADMIN_SMS_URL      gateway endpoint (POST, JSON body); unset: sending fails with 未配置短信网关
 SPECADMIN_SMS_AUTH     value of the Authorization header, e.g. "Bearer <token>" (optional)
@@ -13,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +28,16 @@ import httpx
 DEFAULT_BODY = '{"phone": "{phone}", "text": "{text}"}'
 
 
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 class GatewayError(Exception):
     pass
+
+
+def substitute(value: str, env: Mapping[str, str]) -> str:
+    """`${NAME}` → the variable's value (empty when unset: a missing secret reads as 未配置)."""
+    return ENV_REF.sub(lambda m: env.get(m.group(1), ""), value)
 
 
 def fill(template: Any, values: dict[str, str]) -> Any:
@@ -49,17 +64,26 @@ class HttpGateway:
     backoff: float = 2.0
 
     @classmethod
-    def from_env(cls) -> "HttpGateway":
-        env = os.environ
-        return cls(url=env.get("SPECADMIN_SMS_URL") or None, auth=env.get("SPECADMIN_SMS_AUTH") or None,
-                   body=env.get("SPECADMIN_SMS_BODY") or DEFAULT_BODY,
-                   timeout=float(env.get("SPECADMIN_SMS_TIMEOUT", "10")),
-                   retries=max(1, int(env.get("SPECADMIN_SMS_RETRIES", "3"))),
-                   backoff=float(env.get("SPECADMIN_SMS_BACKOFF", "2")))
+    def from_env(cls) -> HttpGateway:
+        return cls.from_config({})
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> HttpGateway:
+        """app.yaml `sms:` with ${ENV} filled in, each key overridden by its SPECADMIN_SMS_* variable."""
+        env = os.environ if env is None else env
+        values = {key: substitute(str(value), env) for key, value in (config or {}).items() if value is not None}
+        for key in ("url", "auth", "body", "timeout", "retries", "backoff"):
+            if env.get(f"SPECADMIN_SMS_{key.upper()}"):
+                values[key] = env[f"SPECADMIN_SMS_{key.upper()}"]
+        return cls(url=values.get("url") or None, auth=values.get("auth") or None,
+                   body=values.get("body") or DEFAULT_BODY,
+                   timeout=float(values.get("timeout") or 10),
+                   retries=max(1, int(float(values.get("retries") or 3))),
+                   backoff=float(values.get("backoff") or 2))
 
     async def send(self, phone: str, text: str) -> None:
         if not self.url:
-            raise GatewayError("未配置短信网关（SPECADMIN_SMS_URL）")
+            raise GatewayError("未配置短信网关（app.yaml sms.url 或 SPECADMIN_SMS_URL）")
         body = fill(json.loads(self.body), {"phone": phone, "text": text})
         headers = {"Authorization": self.auth} if self.auth else {}
         try:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..where import where_of
 from .gateway import HttpGateway
+from .inapp import DUPLICATE, send_inapp
+from .paths import column_of, final_field
 
 if TYPE_CHECKING:
     from ..context import AppContext
@@ -23,29 +25,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("specadmin.notify")
 
 
-def _column(table, path: str):
-    col = table
-    for part in path.split("."):
-        col = getattr(col, part)
-    return col
-
-
-def _final_field(ctx: "AppContext", entity: str, path: str):
-    parts = path.split(".")
-    for part in parts[:-1]:
-        entity = ctx.app.entity(entity).field(part).to
-    return ctx.app.entity(entity).field(parts[-1]), ctx.app.entity(entity)
-
-
-async def recipients(ctx: "AppContext", name: str) -> dict[int, tuple[str | None, str | None]]:
+async def recipients(ctx: AppContext, name: str) -> dict[int, tuple[str | None, str | None]]:
     """{group id: (group label, recipient)} for groups that currently have matching rows."""
     n = ctx.app.notification(name)
     table = ctx.table(n.entity)
-    query = table.select(_column(table, n.group_by).as_alias("g"), _column(table, n.to).as_alias("to")).distinct()
+    query = table.select(column_of(table, n.group_by).as_alias("g"), column_of(table, n.to).as_alias("to")).distinct()
     if n.where:
         query = query.where(where_of(table, n.where))
-    to_field, _ = _final_field(ctx, n.entity, n.to)
-    group_field, _ = _final_field(ctx, n.entity, n.group_by)
+    to_field, _ = final_field(ctx, n.entity, n.to)
+    group_field, _ = final_field(ctx, n.entity, n.group_by)
     target = ctx.app.entity(group_field.to)
     gt = ctx.table(target.name)
     out: dict[int, tuple[str | None, str | None]] = {}
@@ -60,7 +48,7 @@ async def recipients(ctx: "AppContext", name: str) -> dict[int, tuple[str | None
     return out
 
 
-async def _claim(ctx: "AppContext", name: str, group: int, label: str | None, phone: str | None, text: str,
+async def _claim(ctx: AppContext, name: str, group: int, label: str | None, phone: str | None, text: str,
                  day: dt.date) -> int | None:
     """The outbox row id this process may send, or None when the message is someone else's or done."""
     n = ctx.app.notification(name)
@@ -73,7 +61,7 @@ async def _claim(ctx: "AppContext", name: str, group: int, label: str | None, ph
             "recipient": phone, "body": text, "day": day, "status": "pending", "attempts": 0})
         try:
             return (await box.insert(box(**values)).returning(box.id))[0]["id"]
-        except Exception:  # unique dedupe_key: another run or worker inserted it first
+        except DUPLICATE:  # unique dedupe_key: another run or worker inserted it first
             return None
     if existing["status"] != "failed":
         return None
@@ -81,11 +69,13 @@ async def _claim(ctx: "AppContext", name: str, group: int, label: str | None, ph
     return existing["id"] if claimed else None
 
 
-async def send_notification(ctx: "AppContext", name: str, day: dt.date | None = None,
+async def send_notification(ctx: AppContext, name: str, day: dt.date | None = None,
                             gateway: HttpGateway | None = None) -> dict[str, Any]:
     n = ctx.app.notification(name)
     day = day or dt.date.today()
-    gateway = gateway or HttpGateway.from_env()
+    if n.channel == "inapp":  # same job and dedupe idea, but rows in `message` instead of an SMS
+        return await send_inapp(ctx, name, day)
+    gateway = gateway or HttpGateway.from_config(ctx.app.sms)
     box = ctx.table("notification_outbox")
     sent = failed = skipped = 0
     for group, (label, phone) in sorted((await recipients(ctx, name)).items()):
@@ -102,7 +92,7 @@ async def send_notification(ctx: "AppContext", name: str, day: dt.date | None = 
                     raise ValueError("接收单位没有负责人手机号")
                 await gateway.send(phone, n.text)
                 ok = True
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure (gateway, network, no phone) is a failed attempt
                 error = str(exc) or exc.__class__.__name__
             attempts += 1
             await box.update({box.attempts: attempts, box.last_error: error,
