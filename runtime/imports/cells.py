@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
+from operator import mul
 from typing import Any
 
 from specadmin.generator.model import Field
@@ -23,12 +24,14 @@ _DATE = re.compile(
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:\s*(\d{2}):?(\d{2}):?(\d{2})?)?$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_ID_ZERO = 48 * sum(_ID_WEIGHTS)  # what ord("0") contributes to the weighted byte sum
 
 
 def text(value: Any) -> str | None:
     """A cell as trimmed half-width text; None when empty. Integral floats lose their '.0'."""
     if type(value) is str:  # the common case (every CSV cell): no other checks
-        if not value.isascii():
+        # NFKC already maps U+3000 to a space; the quick check spares normalising plain Chinese.
+        if not value.isascii() and not unicodedata.is_normalized("NFKC", value):
             value = unicodedata.normalize("NFKC", value).replace("\u3000", " ")
         return value.strip() or None
     if value is None:
@@ -80,7 +83,10 @@ def id_number_problem(value: str) -> str | None:
         return None if value.isdigit() else "身份证号应为15或18位"
     if len(value) != 18 or not value[:17].isdigit():
         return "身份证号应为15或18位"
-    total = sum(int(c) * w for c, w in zip(value[:17], _ID_WEIGHTS))
+    if value.isascii():  # ASCII digits: weigh the bytes directly (3x faster than int() per digit)
+        total = sum(map(mul, value[:17].encode(), _ID_WEIGHTS)) - _ID_ZERO
+    else:
+        total = sum(int(c) * w for c, w in zip(value[:17], _ID_WEIGHTS))
     if _ID_CHECK[total % 11] != value[17].upper():
         return "身份证号校验位不正确"
     try:
@@ -91,16 +97,24 @@ def id_number_problem(value: str) -> str | None:
 
 
 def converter(field: Field, dict_items: dict[str, str] | None) -> Callable[[Any], Any]:
-    """One column's cell -> stored value function; raises ValueError with the reason."""
-    by_label = {label: key for key, label in (dict_items or {}).items()}
-    if field.type == "string" and field.check is None:
-        has_rules = field.max_length is not None or field.min_length is not None or field.pattern \
-            or not field.sensitive
+    """One column's cell -> stored value function; raises ValueError with the reason.
 
+    Compiled once per column: the hot types (plain strings, 身份证号, dates) get a closure
+    with the field's rules resolved up front; everything else goes through coerce()."""
+    by_label = {label: key for key, label in (dict_items or {}).items()}
+    # check_rules() can only object to a string when one of these is set (255: plain strings).
+    limit = field.max_length if field.max_length is not None else \
+        (255 if field.type == "string" and not field.sensitive else None)
+    string_rules = limit is not None or field.min_length is not None or bool(field.pattern)
+    if field.type == "string" and field.check is None:
         def convert_string(cell: Any) -> Any:
             # coerce() of a string is text(); only the field's own rules remain to be checked.
-            s = text(cell)
-            if s is not None and has_rules:
+            if type(cell) is str and cell.isascii():
+                s = cell.strip() or None
+            else:
+                s = text(cell)
+            if s is not None and string_rules and (
+                    (limit is not None and len(s) > limit) or field.min_length is not None or field.pattern):
                 problem = check_rules(field, s)
                 if problem:
                     raise ValueError(problem)
@@ -108,24 +122,58 @@ def converter(field: Field, dict_items: dict[str, str] | None) -> Callable[[Any]
 
         return convert_string
 
-    def convert(cell: Any) -> Any:
-        if field.type in ("date", "datetime"):
-            if cell is None or (isinstance(cell, str) and not cell.strip()):
-                return None
-            value = parse_datetime(cell)
-            value = value.date() if field.type == "date" else value
-        else:
+    if field.type == "string" and field.check == "id_number":
+        def convert_id_number(cell: Any) -> Any:
             s = text(cell)
             if s is None:
                 return None
-            if field.type == "dict":
-                s = by_label.get(s, s)  # the label a person typed, or the key itself
-            if field.check == "id_number":
-                s = s.upper()
-                problem = id_number_problem(s)
+            s = s.upper()
+            problem = id_number_problem(s)
+            if problem:
+                raise ValueError(problem)
+            value = coerce(field, s, None)
+            if value is not None and string_rules:
+                problem = check_rules(field, value)
                 if problem:
                     raise ValueError(problem)
-            value = coerce(field, s, dict_items if field.type == "dict" else None)
+            return value
+
+        return convert_id_number
+
+    if field.type in ("date", "datetime"):
+        as_date = field.type == "date"
+
+        def convert_when(cell: Any) -> Any:
+            # check_rules() has nothing to say about dates, so only parsing remains.
+            if type(cell) is str and cell.isascii():
+                s = cell.strip()
+                if not s:
+                    return None
+                if len(s) in (10, 16, 19) and s[4] == "-" and s[7] == "-":
+                    try:  # ISO text (what most exports carry) parses in C
+                        value = dt.datetime.fromisoformat(s)
+                        return value.date() if as_date else value
+                    except ValueError:
+                        pass
+            elif cell is None or (isinstance(cell, str) and not cell.strip()):
+                return None
+            value = parse_datetime(cell)
+            return value.date() if as_date else value
+
+        return convert_when
+
+    def convert(cell: Any) -> Any:
+        s = text(cell)
+        if s is None:
+            return None
+        if field.type == "dict":
+            s = by_label.get(s, s)  # the label a person typed, or the key itself
+        if field.check == "id_number":
+            s = s.upper()
+            problem = id_number_problem(s)
+            if problem:
+                raise ValueError(problem)
+        value = coerce(field, s, dict_items if field.type == "dict" else None)
         if value is not None:
             problem = check_rules(field, value)
             if problem:

@@ -9,22 +9,25 @@ streamed to disk, and the in-file duplicate check keeps one 64-bit hash per row.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specadmin.generator import expr
 from specadmin.generator.physical import blind_index_column
 
 from .. import audit
 from ..crud import EntityService
 from ..errors import Conflict
+from ..feeds.outbox import import_deliveries
+from . import parallel
 from .bulk import BulkWriter, key_text
 from .plan import Plan, allowed_values, make_plan
 from .readers import find_header, rows_of, sha256_of
 from .report import ErrorReport
+from .rows import Chunk, RowWork
 
 if TYPE_CHECKING:
     from ..context import AppContext
@@ -84,6 +87,8 @@ async def finish(job: Job) -> None:
 
 
 class _Run:
+    """The main process's half: in-file and in-database duplicate keys, the error report, writes."""
+
     def __init__(self, job: Job):
         self.job, self.plan = job, job.plan
         self.writer = BulkWriter(job.ctx, self.plan.entity.name)
@@ -92,104 +97,107 @@ class _Run:
         self.report = ErrorReport(reports / f"{job.id}-errors.xlsx")
         self.seen: set[int] = set()
         self.mapped: list[str] = []
-        self.cipher = job.ctx.sensitive.cipher
         self.sensitive = [n for n in self.plan.columns if self.plan.entity.field(n).sensitive]
-        self.checks = [(expr.parse(c.expr), c.message) for c in self.plan.entity.checks]
         self.required = [f.name for f in self.plan.entity.fields
                          if f.required and f.stored and not f.system and f.name not in self.plan.defaults]
-
-    def convert(self, number: int, cells: list[Any], mapping: dict[int, str]) -> dict[str, Any] | None:
-        plan, values, errors = self.plan, dict(self.plan.defaults), []
-        for index, name in mapping.items():
-            cell = cells[index] if index < len(cells) else None
-            try:
-                value = plan.converters[name](cell)
-            except ValueError as exc:
-                errors.append((name, cell, str(exc)))
-                continue
-            if value is not None:
-                values[name] = value
-        for name in self.required:
-            if values.get(name) is None and not any(e[0] == name for e in errors):
-                errors.append((name, None, "必填"))
-        if not errors and self.checks:
-            for parsed, message in self.checks:
-                if not parsed.holds(values):
-                    errors.append((next(iter(parsed.fields & set(plan.columns)), plan.columns[0]), None, message))
-        if not errors and self.job.allowed is not None:
-            name, permitted = self.job.allowed
-            if str(values.get(name)) not in permitted:
-                errors.append((name, values.get(name), "超出您的数据权限范围"))
-        key = plan.key_of(values)
-        if not errors and key is not None:
-            digest = hash(key)  # one machine word per row; a false match needs a 64-bit collision
-            if digest in self.seen:
-                errors.append((plan.spec.key[0], values.get(plan.spec.key[0]), "与文件中前面的行重复"))
-            else:
-                self.seen.add(digest)
-        if errors:
-            self.reject(number, errors)
-            return None
-        return values
+        self.probe_db = True  # False once we know the table held no row before this import
 
     def reject(self, number: int, errors: list[tuple[str, Any, str]]) -> None:
         self.job.bad += 1
         for name, value, reason in errors:
             self.report.add(number, self.plan.headers.get(name, name), value, reason)
 
-    async def flush(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
-        if not chunk:
-            return
+    async def apply(self, chunk: Chunk) -> None:
+        """Check one converted chunk's keys, then write it (unless the batch is already lost)."""
         plan, job = self.plan, self.job
-        for name in self.sensitive:  # one OpenSSL context per column per chunk
-            present = [(i, str(v[name])) for i, (_, v) in enumerate(chunk) if v.get(name) is not None]
-            tokens = self.cipher.encrypt_many(p for _, p in present)
-            indexes = self.cipher.blind_index_many(p for _, p in present)
-            for (i, _), token, index in zip(present, tokens, indexes):
-                values = chunk[i][1]
-                values[blind_index_column(name)] = index
-                values["__plain_" + name] = values[name]
-                values[name] = token
-        updates = []
+        job.total += chunk.rows
+        bad = list(chunk.bad)
+        good = chunk.good
         if plan.spec.key:
-            existing = await self.existing_keys(chunk)
-            kept = [] if existing else chunk
-            for number, values in (chunk if existing else ()):
-                row_id = existing.get(self.stored_key(values))
-                if row_id is None:
-                    kept.append((number, values))
-                elif plan.mode == "upsert":
-                    updates.append((row_id, values))
+            name = plan.spec.key[0]
+            kept = []
+            seen = self.seen
+            for item in good:
+                digest = hash(item[2])  # one machine word per row; a false match needs a 64-bit collision
+                if digest in seen:
+                    bad.append((item[0], [(name, item[3], "与文件中前面的行重复")]))
                 else:
-                    name = plan.spec.key[0]
-                    self.reject(number, [(name, values.get("__plain_" + name, values.get(name)), "与已有数据重复")])
-            chunk = kept
+                    seen.add(digest)
+                    kept.append(item)
+            good = kept
+        updates = []
+        if plan.spec.key and self.probe_db and good:
+            existing = await self.existing_keys(good)
+            if existing:
+                kept = []
+                for item in good:
+                    row_id = existing.get(item[2])
+                    if row_id is None:
+                        kept.append(item)
+                    elif plan.mode == "upsert":
+                        updates.append((row_id, item[1]))
+                    else:
+                        bad.append((item[0], [(plan.spec.key[0], item[3], "与已有数据重复")]))
+                good = kept
+        bad.sort(key=lambda b: b[0])  # the report lists a chunk's problems in file order
+        for number, errors in bad:
+            self.reject(number, errors)
         if job.bad and plan.mode == "all_or_nothing":
             return  # the batch will be rolled back: only keep validating
-        names = self.writer.columns
-        base = {**job.system_values}
-        defaults = [(n, base.get(n)) for n in names]
-        await self.writer.insert_rows([tuple([v.get(n, d) for n, d in defaults]) for _, v in chunk])
+        await self.writer.insert_rows([item[1] for item in good])
+        # Outbound data feeds (runtime/feeds): delivery rows commit with the imported rows.
+        await self.writer.insert_rows(*import_deliveries(job.ctx, plan.entity.name, self.writer.columns,
+                                                         [item[1] for item in good]))
         if updates:
             # Only what the file carries (and updated_at) changes; who first imported the row stays.
+            names = self.writer.columns
             cols = [n for n in self.mapped] + [blind_index_column(n) for n in self.mapped if n in self.sensitive]
-            extra = {"updated_at": base["updated_at"]} if "updated_at" in base else {}
-            await self.writer.update_rows([(row_id, {n: v.get(n) for n in cols} | extra) for row_id, v in updates])
-        job.ok += len(chunk) + len(updates)
+            at = [(n, names.index(n)) for n in cols]
+            extra = {"updated_at": job.system_values["updated_at"]} if "updated_at" in job.system_values else {}
+            await self.writer.update_rows([(row_id, {n: row[i] for n, i in at} | extra) for row_id, row in updates])
+        job.ok += len(good) + len(updates)
 
-    def stored_key(self, values: dict[str, Any]) -> tuple:
-        return tuple(key_text(values.get(self.plan.key_column(k))) for k in self.plan.spec.key)
-
-    async def existing_keys(self, chunk) -> dict[tuple, int]:
+    async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> dict[tuple, int]:
+        """Rows already stored under the chunk's keys, by key text. Every key column is narrowed
+        with IN (its distinct values in the chunk), so the database returns (nearly) only true
+        matches; the exact tuple comparison happens here."""
         table, plan = self.writer.table, self.plan
-        first = plan.key_column(plan.spec.key[0])
-        probe = list({v.get(first) for _, v in chunk if v.get(first) is not None})
-        if not probe:
-            return {}
         cols = [plan.key_column(k) for k in plan.spec.key]
-        query = table.select(table._meta.primary_key, *[getattr(table, c) for c in cols]).where(
-            getattr(table, first).is_in(probe))
-        return {tuple(key_text(x) for x in row[1:]): row[0] for row in await self.writer.fetch(query)}
+        positions = [self.writer.columns.index(c) for c in cols]
+        found: dict[tuple, int] = {}
+        step = max(1, PROBE_PARAMS // len(cols))
+        for start in range(0, len(good), step):
+            part = good[start:start + step]
+            where = None
+            for number, (col, pos) in enumerate(zip(cols, positions)):
+                values = {item[1][pos] for item in part}
+                if None in values:
+                    if number == 0 and len(values) == 1:
+                        break  # no row has the first key part: nothing stored can match
+                    if number > 0:
+                        continue  # a stored NULL matches an empty part: do not narrow on this one
+                    values.discard(None)
+                cond = getattr(table, col).is_in(list(values))
+                where = cond if where is None else where & cond
+            else:
+                query = table.select(table._meta.primary_key, *[getattr(table, c) for c in cols]).where(where)
+                for row in await self.writer.fetch(query):
+                    found[tuple(key_text(x) for x in row[1:])] = row[0]
+        return found
+
+
+PROBE_PARAMS = 6000  # bound parameters per existence probe (SQLite allows 32766, asyncpg 32767)
+
+
+def _chunks(rows: Iterable[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:
+    chunk: list[tuple[int, list[Any]]] = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 async def execute(job: Job) -> Job:
@@ -198,6 +206,7 @@ async def execute(job: Job) -> Job:
     batch = job.ctx.table("import_batch")
     writer = run.writer
     committed = False
+    pool = None
     await writer.open()
     try:
         job.batch_id = await writer.insert_one(batch, dict(
@@ -210,25 +219,19 @@ async def execute(job: Job) -> Job:
         missing = [job.plan.headers[n] for n in run.required if n not in mapping.values()]
         if missing:
             raise ValueError(f"文件缺少必填列：{'、'.join(missing)}")
-        chunk: list[tuple[int, dict]] = []
-
-        def body():
-            yield from buffered
-            yield from rows
-
-        for number, cells in body():
-            if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
-                continue  # empty rows are not data
-            job.total += 1
-            values = run.convert(number, cells, mapping)
-            if values is not None:
-                chunk.append((number, values))
-            if len(chunk) >= CHUNK:
-                await run.flush(chunk)
-                chunk = []
-                if job.progress:
-                    job.progress(job.total, job.bad)
-        await run.flush(chunk)
+        run.probe_db = await writer.has_rows()
+        work = RowWork(job.plan, mapping, writer.columns, job.system_values, job.allowed, job.ctx.sensitive.cipher)
+        chunks = _chunks(itertools.chain(buffered, rows), CHUNK)
+        workers = parallel.workers_for(job.path)
+        if workers:
+            pool = parallel.Pool(work, workers)
+            results = pool.map(chunks)
+        else:
+            results = parallel.inline(work, chunks)
+        async for chunk in results:
+            await run.apply(chunk)
+            if job.progress:
+                job.progress(job.total, job.bad)
         job.error_file = run.report.close()
         failed = job.bad > 0 and job.plan.mode == "all_or_nothing"
         # The status a poller sees changes only after the commit or rollback happened.
@@ -251,6 +254,8 @@ async def execute(job: Job) -> Job:
         job.message = str(exc) if isinstance(exc, (ValueError, Conflict)) else f"导入出错：{type(exc).__name__}"
         raise
     finally:
+        if pool is not None:
+            pool.close()
         if not committed:
             await writer.close(rollback=True)
         else:

@@ -20,8 +20,6 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import File
 
 from .. import exports
@@ -68,12 +66,26 @@ def _run_in_thread(job: Job) -> None:
     asyncio.run(execute(job))
 
 
-async def import_file(request: Request, data: dict[str, UploadFile] = Body(media_type=RequestEncodingType.MULTI_PART),
-                      screen: str | None = None, mode: str | None = None, force: bool = False) -> dict[str, Any]:
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+async def import_file(request: Request) -> dict[str, Any]:
+    """The grant is checked before the body or the parameters are parsed: a user who may not
+    import gets 403 whatever they send, and learns nothing from validation messages."""
     service = _service(request)
     entity = service.entity.name
-    upload = data.get("file")
-    if upload is None:
+    params = request.query_params
+    screen, mode = params.get("screen") or None, params.get("mode") or None
+    from .plan import import_screen
+
+    chosen, _ = import_screen(service.ctx, entity, screen)
+    service.grants(request.user, "import", chosen.name)
+    force = _FLAGS.get(str(params.get("force", "false")).lower())
+    if force is None:
+        raise BadRequest("force 参数应为 true 或 false")
+    form = await request.form()  # a malformed body fails here with Litestar's own 400 / 413
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
         raise BadRequest("请选择要导入的文件")
     suffix = Path(upload.filename or "").suffix.lower()
     if suffix not in (".xlsx", ".csv"):
