@@ -17,7 +17,7 @@ Prints req/s, p50, p99 and errors (non-2xx + socket errors) per target and the r
 Targets for the generated API: zero errors, p99 <= 1 s, throughput >= 2x piccolo-admin's.
 Exits 1 if a target is missed.  The server and wrk share the machine's cores: note it when
 reading the figures.  PostgreSQL: DATABASE_URL-style base URL from --pg-url; the database
-``specadmin_bench`` is dropped and re-created.
+``specadmin_bench`` (or --pg-db) is dropped and re-created.
 """
 
 from __future__ import annotations
@@ -111,10 +111,11 @@ def load_sqlite(db_path: Path, n: int) -> int:
 async def pg_recreate(base_url: str) -> None:
     import asyncpg
 
+    name = base_url.rsplit("/", 1)[1]
     con = await asyncpg.connect(base_url.rsplit("/", 1)[0] + "/postgres")
     try:
-        await con.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        await con.execute(f"CREATE DATABASE {PG_DB}")
+        await con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await con.execute(f"CREATE DATABASE {name}")
     finally:
         await con.close()
 
@@ -236,7 +237,7 @@ def bench_backend(backend: str, args, workdir: Path) -> list[dict]:
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
     if backend == "postgres":
-        url = args.pg_url.rsplit("/", 1)[0] + "/" + PG_DB
+        url = args.pg_url.rsplit("/", 1)[0] + "/" + args.pg_db
         asyncio.run(pg_recreate(url))
         env["DATABASE_URL"] = url
     run([SPECADMIN, "migrate", str(app)], env)
@@ -283,19 +284,26 @@ def bench_backend(backend: str, args, workdir: Path) -> list[dict]:
             log(f"server stderr (tail):\n{err[-2000:]}")
         if backend == "postgres" and not args.keep:
             try:
-                asyncio.run(pg_recreate_drop(args.pg_url))
+                asyncio.run(pg_recreate_drop(args.pg_url, args.pg_db))
             except Exception as exc:  # noqa: BLE001
-                log(f"could not drop {PG_DB}: {exc}")
+                log(f"could not drop {args.pg_db}: {exc}")
 
 
-async def pg_recreate_drop(base_url: str) -> None:
+async def pg_recreate_drop(base_url: str, name: str) -> None:
     import asyncpg
 
     con = await asyncpg.connect(base_url.rsplit("/", 1)[0] + "/postgres")
     try:
-        await con.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        await con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await con.close()
+
+
+def db_name(text: str) -> str:
+    """A plain identifier only: the name goes into DROP/CREATE DATABASE."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", text):
+        raise argparse.ArgumentTypeError("database name: lower-case letters, digits and _ only")
+    return text
 
 
 def main() -> int:
@@ -306,6 +314,7 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=200)
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL",
                                                       "postgresql://specadmin:specadmin@127.0.0.1:5432/postgres"))
+    p.add_argument("--pg-db", default=PG_DB, type=db_name, help="database the PostgreSQL run drops, re-creates and fills")
     p.add_argument("--keep", action="store_true", help="keep the /tmp app copies and the PostgreSQL database")
     args = p.parse_args()
     if not shutil.which("wrk"):
