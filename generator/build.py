@@ -39,11 +39,13 @@ class Registry:
     rules: dict[str, Located] = field(default_factory=dict)
     jobs: dict[str, Located] = field(default_factory=dict)
     notifications: dict[str, Located] = field(default_factory=dict)
+    feeds: dict[str, Located] = field(default_factory=dict)
 
 
 _SECTIONS = (("entities", "SA020", "entity"), ("screens", "SA021", "screen"),
              ("roles", "SA022", "role"), ("dictionaries", "SA023", "dictionary"),
-             ("rules", "SA024", "rule"), ("jobs", "SA025", "job"), ("notifications", "SA026", "notification"))
+             ("rules", "SA024", "rule"), ("jobs", "SA025", "job"), ("notifications", "SA026", "notification"),
+             ("feeds", "SA027", "feed"))
 
 
 def _register(reg: Registry, module: str, doc: Document, errors: list[SpecError]) -> None:
@@ -148,9 +150,14 @@ def _screen(loc: Located, entity: m.Entity) -> m.Screen:
         s = raw["stat"]
         stat = m.Stat(
             group_by=tuple(s["group_by"]),
-            measures=tuple(m.Measure(name=n, agg=v["agg"], label=v["label"], field=v.get("field"))
+            measures=tuple(m.Measure(name=n, agg="expr" if "expr" in v else v["agg"], label=v["label"],
+                                     field=v.get("field"), expr=v.get("expr"), coalesce=tuple(v.get("coalesce", [])),
+                                     source=v.get("from"), match=tuple((v.get("match") or {}).items()))
                            for n, v in s["measures"].items()),
             columns=tuple(s.get("columns", [])), period=s.get("period"), default_days=s.get("default_days", 7),
+            sort=s.get("sort"), api=s.get("api", False),
+            chart=m.Chart(type=s["chart"].get("type", "bar"), x=s["chart"].get("x"),
+                          series=tuple(s["chart"].get("series", []))) if "chart" in s else None,
         )
     return m.Screen(
         name=loc.name, entity=raw["entity"], label=raw["label"], module=loc.module, menu=raw.get("menu"),
@@ -166,8 +173,29 @@ def _screen(loc: Located, entity: m.Entity) -> m.Screen:
         ),
         scope=_scope(raw.get("scope")) or m.Scope(), stat=stat,
         import_spec=_import_spec(raw, entity, list_cols), export_columns=tuple(raw.get("export_columns", [])),
-        delete_by_range=tuple(raw.get("delete_by_range", [])),
+        delete_by_range=tuple(raw.get("delete_by_range", [])), bulk_query=_bulk_query(raw.get("bulk_query")),
+        related=tuple(_related(n, r) for n, r in (raw.get("related") or {}).items()),
     )
+
+
+def _related(name: str, spec: dict) -> m.Related:
+    chart = spec.get("chart")
+    return m.Related(name=name, label=spec["label"], entity=spec["entity"], via=spec["via"],
+                     columns=tuple(spec["columns"]), sort=spec.get("sort"),
+                     chart=m.Chart(type=chart.get("type", "bar"), x=chart.get("x"), series=tuple(chart.get("series", [])))
+                     if chart is not None else None)
+
+
+def _bulk_query(spec: dict | None) -> m.BulkQuery | None:
+    """Defaults: the items' ref `batch`, the same key name in the source, upload columns = [key]."""
+    if spec is None:
+        return None
+    return m.BulkQuery(
+        items=spec["items"], batch_field=spec.get("batch_field", "batch"), key=spec["key"], source=spec["source"],
+        source_key=spec.get("source_key", spec["key"]), newest=spec["newest"], items_screen=spec.get("items_screen"),
+        upload=tuple(spec.get("upload") or [spec["key"]]), copy=m._freeze(dict(spec.get("copy") or {})),
+        inherit=tuple(spec.get("inherit", [])), recent_days=spec.get("recent_days", 3),
+        recent_count=spec.get("recent_count"))
 
 
 def _import_spec(raw: dict, entity: m.Entity, list_cols: tuple[str, ...]) -> m.ImportSpec | None:
@@ -221,9 +249,31 @@ def _to_model(reg: Registry) -> m.App:
         notifications=tuple(m.Notification(
             name=loc.name, label=loc.raw.get("label", loc.name), module=loc.module, channel=loc.raw["channel"],
             entity=loc.raw["when"]["entity"], where=m._freeze(loc.raw["when"].get("where")),
-            group_by=loc.raw["group_by"], to=loc.raw["to"], text=loc.raw["text"],
-            once_per=loc.raw.get("once_per", "day")) for loc in reg.notifications.values()),
+            group_by=loc.raw["group_by"], to=loc.raw.get("to"), text=loc.raw["text"],
+            once_per=loc.raw.get("once_per", "day"), to_users=loc.raw.get("to_users"),
+            roles=tuple(loc.raw.get("roles", ())), title=loc.raw.get("title"), link=loc.raw.get("link"))
+            for loc in reg.notifications.values()),
+        feeds=tuple(_feed(loc, entities) for loc in reg.feeds.values()),
+        feed_targets=m._freeze(dict(raw.get("feed_targets", {}))),
+        sms=m._freeze(dict(raw.get("sms", {}))),
     )
+
+
+def _feed(loc: Located, entities: dict[str, m.Entity]) -> m.Feed:
+    """Inbound fields default to the entity's editable fields; outbound to every stored field."""
+    raw, entity = loc.raw, entities[loc.raw["entity"]]
+    key = raw.get("key") or ()
+    key = (key,) if isinstance(key, str) else tuple(key)
+    if raw["kind"] == "inbound":
+        default = [f.name for f in entity.fields if f.editable and f.type != "multi_ref"]
+    else:
+        default = [f.name for f in entity.fields if f.stored]
+    return m.Feed(name=loc.name, kind=raw["kind"], label=raw.get("label", loc.name), module=loc.module,
+                  entity=entity.name, fields=tuple(raw.get("fields") or default), key=key,
+                  ops=tuple(raw.get("ops", ())), screen=raw.get("screen"), caller_role=raw.get("caller_role"),
+                  ref_keys=m._freeze(raw.get("ref_keys")), batch=raw.get("batch", "all_or_nothing"),
+                  events=tuple(raw.get("events", ())), targets=tuple(raw.get("targets", ())),
+                  where=m._freeze(raw.get("where")))
 
 
 def _rule(loc: Located) -> m.Rule:

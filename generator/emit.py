@@ -144,16 +144,20 @@ def column_def(app: App, entity: Entity, path: str) -> dict:
 
 
 def screen_context(app: App, s: Screen) -> dict:
+    from .stat_names import dim_key, dim_parts
+
     e = app.entity(s.entity)
     list_cols = s.list
     if s.stat:
-        list_cols = tuple(g[5:-1] if g.startswith("date(") else g for g in s.stat.group_by) + s.stat.columns
+        list_cols = tuple(dim_parts(g)[1] for g in s.stat.group_by) + s.stat.columns
     listed = [column_def(app, e, p) for p in list_cols]
     if s.stat:
         for g, col in zip(s.stat.group_by, listed):
-            if g.startswith("date("):
-                col.update({"name": "day", "label": "日期", "type": "date"})
-        listed += [{"name": m.name, "label": m.label, "type": "integer"} for m in s.stat.measures]
+            if dim_parts(g)[0]:
+                day = dim_key(g) == "day"
+                col.update({"name": dim_key(g), "label": "日期" if day else "月份", "type": "date" if day else "string"})
+        listed += [{"name": m.name, "label": m.label, "type": "decimal" if m.agg == "avg" else "integer"}
+                   for m in s.stat.measures]
     return {
         "name": s.name, "entity": s.entity, "label": s.label, "menu": s.menu, "order": s.order,
         "kind": "stat" if s.stat else "crud", "tabs": s.tabs,

@@ -43,6 +43,7 @@ class Field:
     system: str | None = None
     help: str | None = None
     initials_of: str | None = None  # kept equal to the pinyin initials of that field (开平市 → kps)
+    stamp_on: tuple[str, ...] = ()  # system current_user/now set when a user writes one of these fields
     check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
 
     @property
@@ -120,6 +121,17 @@ class Measure:
     agg: str
     label: str
     field: str | None = None
+    expr: str | None = None  # derived: arithmetic over earlier measures (agg "expr"), runtime/stats_expr.py
+    coalesce: tuple[str, ...] = ()  # aggregate the first non-null of these fields (street-edited else original)
+    source: str | None = None  # aggregate another entity, matched on this stat's group keys
+    match: tuple[tuple[str, str], ...] = ()  # (field of source, group key of this stat)
+
+
+@dataclass(frozen=True)
+class Chart:
+    type: str = "bar"  # bar | line
+    x: str | None = None  # a group key; default the first
+    series: tuple[str, ...] = ()  # measures; default the first
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,9 @@ class Stat:
     columns: tuple[str, ...] = ()
     period: str | None = None
     default_days: int = 7
+    sort: str | None = None  # a group key or measure, "-" for descending
+    chart: Chart | None = None
+    api: bool = False  # also served as a big-screen feed: /api/bigscreen/<screen>, /ext/api/bigscreen/<screen>
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,35 @@ class ImportSpec:
     columns: tuple[str, ...] = ()  # template/import columns: stored fields, in order
     key: tuple[str, ...] = ()  # duplicate detection inside a file, and the upsert key
     mode: str = "all_or_nothing"  # all_or_nothing | skip_bad_rows | upsert
+
+
+@dataclass(frozen=True)
+class Related:
+    """Child rows on a detail page: rows of `entity` whose ref `via` points at the shown row."""
+    name: str
+    label: str
+    entity: str
+    via: str
+    columns: tuple[str, ...]
+    sort: str | None = None
+    chart: Chart | None = None
+
+
+@dataclass(frozen=True)
+class BulkQuery:
+    """Batch look-up (runtime/bulk_query): upload keys into `items`, copy the newest matching `source` row."""
+    items: str
+    batch_field: str  # the items' ref to the batch entity
+    key: str
+    source: str
+    source_key: str
+    newest: str
+    items_screen: str | None = None
+    upload: tuple[str, ...] = ()
+    copy: Any = None  # item field -> source field
+    inherit: tuple[str, ...] = ()  # item fields copied from the batch row at upload
+    recent_days: int = 3
+    recent_count: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +207,8 @@ class Screen:
     import_spec: ImportSpec | None = None
     export_columns: tuple[str, ...] = ()  # empty: the list columns
     delete_by_range: tuple[str, ...] = ()  # date/datetime fields a range delete may use
+    bulk_query: BulkQuery | None = None
+    related: tuple["Related", ...] = ()
 
     @property
     def offered_actions(self) -> tuple[str, ...]:
@@ -248,9 +294,35 @@ class Notification:
     entity: str
     where: Any
     group_by: str  # path from the entity to a ref, e.g. place.supervisor
-    to: str  # path to the recipient, e.g. place.supervisor.head_phone (decrypted when sensitive)
+    to: str | None  # sms: path to the recipient, e.g. place.supervisor.head_phone (decrypted when sensitive)
     text: str
     once_per: str = "day"
+    # inapp: users of the org (or the user) at the end of `to_users`, optionally only holders of `roles`;
+    # title/text/link may use {count}, {group}, {group_id}, {day}.
+    to_users: str | None = None
+    roles: tuple[str, ...] = ()
+    title: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A data feed (runtime/feeds): inbound push API (/ext/feeds/<name>) or outbound push after commit."""
+    name: str
+    kind: str  # inbound | outbound
+    label: str
+    module: str
+    entity: str
+    fields: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()  # inbound: the external key (one unique field, or several together)
+    ops: tuple[str, ...] = ()  # inbound: create, update, delete, upsert
+    screen: str | None = None  # inbound: the caller needs the op's grant on this screen…
+    caller_role: str | None = None  # …or this role (scope all)
+    ref_keys: Any = None  # inbound: {ref field: field of the target matched against the sent value}
+    batch: str = "all_or_nothing"  # inbound: | per_record
+    events: tuple[str, ...] = ()  # outbound: create, update, delete
+    targets: tuple[str, ...] = ()  # outbound: names in app.yaml feed_targets
+    where: Any = None  # outbound: only rows matching this clause
 
 
 @dataclass(frozen=True)
@@ -269,6 +341,9 @@ class App:
     rules: tuple[Rule, ...] = ()
     jobs: tuple[Job, ...] = ()
     notifications: tuple[Notification, ...] = ()
+    feeds: tuple[Feed, ...] = ()
+    feed_targets: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `feed_targets:`
+    sms: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `sms:` gateway settings
 
     def entity(self, name: str) -> Entity:
         for e in self.entities:

@@ -42,12 +42,28 @@ def check_notification(ck: "Checker", loc: "Located") -> None:
         return
     if raw["when"].get("where"):
         ck.check_where(loc, ("when", "where"), entity, raw["when"]["where"])
-    for key, types in (("group_by", ("ref",)), ("to", ("string",))):
+    # sms sends to a phone (`to`); inapp to the users of an org or a user (`to_users`, runtime/notify/inapp).
+    sms = raw["channel"] == "sms"
+    need, other = ("to", "to_users") if sms else ("to_users", "to")
+    for key in (need, "title") if not sms else (need,):
+        if key not in raw:
+            ck.err(loc, (), "SA123", f"notification '{loc.name}' (channel {raw['channel']}) needs '{key}'")
+    for key in (other, "title", "link", "roles") if sms else (other,):
+        if key in raw:
+            ck.err(loc, (key,), "SA123", f"notification '{loc.name}': '{key}' does not apply to channel {raw['channel']}")
+    for role in raw.get("roles", ()):
+        if role not in ck.reg.roles:
+            ck.err(loc, ("roles",), "SA123", f"notification '{loc.name}' names unknown role '{role}'")
+    for key, types in (("group_by", ("ref",)), ("to", ("string",)), ("to_users", ("ref",))):
+        if key not in raw:
+            continue
         final, problem = ck.resolve(entity, raw[key])
         if final is None:
             ck.err(loc, (key,), "SA123", f"notification '{loc.name}' {key} '{raw[key]}': {problem}")
         elif final.get("type") not in types:
             ck.err(loc, (key,), "SA123", f"notification '{loc.name}' {key} '{raw[key]}' must end in a {types[0]} field")
+        elif key == "to_users" and final.get("to") not in ("org", "user"):
+            ck.err(loc, (key,), "SA123", f"notification '{loc.name}' to_users '{raw[key]}' must end in a ref to org or user")
 
 
 def _schedule_problem(expr: str) -> str | None:

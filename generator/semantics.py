@@ -129,6 +129,15 @@ class Checker:
             if ftype != "string" or not source or source.get("type") not in ("string", "text") or source.get("sensitive"):
                 self.err(loc, at + ("initials_of",), "SA013",
                          f"field '{name}': initials_of needs a string field and must name a plain string field of '{loc.name}'")
+        if "stamp_on" in f:
+            others = loc.raw["fields"]
+            if f.get("system") not in ("current_user", "now"):
+                self.err(loc, at + ("stamp_on",), "SA112", f"field '{name}': stamp_on needs system: current_user or now")
+            for i, other in enumerate(f["stamp_on"]):
+                o = others.get(other)
+                if not o or o.get("system") or o.get("readonly") or o.get("type") == "lookup":
+                    self.err(loc, at + ("stamp_on", i), "SA112",
+                             f"field '{name}': stamp_on names '{other}', which is not an editable field of '{loc.name}'")
         if f.get("check") == "id_number" and ftype != "string":
             self.err(loc, at + ("check",), "SA111", f"field '{name}': check id_number needs a string field")
         if "sensitive" in f and ftype not in ("string", "text"):
@@ -257,6 +266,34 @@ class Checker:
         self.check_transfer(loc, raw, fields)
         if "stat" in raw:
             self.check_stat(loc, entity, raw["stat"])
+        if "bulk_query" in raw:
+            from .bulk_checks import check_bulk_query
+
+            check_bulk_query(self, loc, raw)
+        for name, rel in (raw.get("related") or {}).items():
+            self.check_related(loc, entity, name, rel)
+
+    def check_related(self, loc: "Located", entity: str, name: str, rel: dict) -> None:
+        """A related list: an entity with a ref `via` to the screen's entity, and its own columns."""
+        here = ("related", name)
+        child = self.fields_of(rel["entity"]) if rel["entity"] in self.reg.entities else None
+        if child is None:
+            self.err(loc, here + ("entity",), "SA044", f"related '{name}' names unknown entity '{rel['entity']}'")
+            return
+        via = child.get(rel["via"])
+        if not via or via.get("type") != "ref" or via.get("to") != entity or via.get("key"):
+            self.err(loc, here + ("via",), "SA044",
+                     f"related '{name}': '{rel['via']}' is not a ref (by id) of '{rel['entity']}' to '{entity}'")
+        for i, col in enumerate(rel["columns"]):
+            f = child.get(col)
+            if f is None or f.get("type") in ("lookup", "multi_ref", "geo"):
+                self.err(loc, here + ("columns", i), "SA044", f"related '{name}': '{col}' is not a stored field of '{rel['entity']}'")
+        if rel.get("sort") and rel["sort"].lstrip("-") not in child:
+            self.err(loc, here + ("sort",), "SA044", f"related '{name}': sort field '{rel['sort'].lstrip('-')}' is unknown")
+        chart = rel.get("chart") or {}
+        for i, col in enumerate([chart.get("x")] + list(chart.get("series", []))):
+            if col is not None and col not in rel["columns"]:
+                self.err(loc, here + ("chart",), "SA044", f"related '{name}': chart column '{col}' is not one of its columns")
 
     def check_transfer(self, loc: "Located", raw: dict, fields: dict) -> None:
         """import / export_columns / delete_by_range (runtime/imports, runtime/exports)."""
@@ -282,24 +319,11 @@ class Checker:
             self.err(loc, ("delete_by_range",), "SA110", "delete_by_range needs 'delete' in actions")
 
     def check_stat(self, loc: "Located", entity: str, stat: dict) -> None:
-        fields = self.fields_of(entity)
-        for i, g in enumerate(stat["group_by"]):
-            name = g[5:-1] if g.startswith("date(") else g
-            if name not in fields:
-                self.err(loc, ("stat", "group_by", i), "SA090", f"stat groups by unknown field '{name}'")
-        for i, col in enumerate(stat.get("columns", [])):
-            final, problem = self.resolve(entity, col)
-            if final is None:
-                self.err(loc, ("stat", "columns", i), "SA090", f"stat column '{col}': {problem}")
-        period = stat.get("period")
-        if period and fields.get(period, {}).get("type") not in ("date", "datetime"):
-            self.err(loc, ("stat", "period"), "SA090", f"stat period '{period}' must be a date or datetime field")
-        for name, measure in stat["measures"].items():
-            if measure["agg"] != "count":
-                f = fields.get(measure.get("field", ""))
-                if not f or f.get("type") not in ("integer", "decimal"):
-                    self.err(loc, ("stat", "measures", name), "SA090",
-                             f"measure '{name}': {measure['agg']} needs a numeric 'field'")
+        """SA090: group keys (fields, ref paths, date()/month()), measures, derived expressions, chart, sort."""
+        from .stat_names import check_stat_spec
+
+        for at, text in check_stat_spec(self, entity, stat):
+            self.err(loc, ("stat", *at), "SA090", text)
 
     # -- roles ------------------------------------------------------------
     def check_role(self, loc: "Located") -> None:
@@ -341,4 +365,7 @@ def check_semantics(reg: "Registry") -> list[SpecError]:
     from .rule_checks import check_rules
 
     check_rules(checker)
+    from .feed_checks import check_feeds
+
+    check_feeds(checker)
     return checker.errors

@@ -20,12 +20,17 @@ from . import db
 from .admin_mount import admin_handlers
 from .api_callers import ext_router
 from .auth import AUTH_HANDLERS, PUBLIC_PATHS, SessionAuthMiddleware
+from .bulk_query.routes import bulk_query_handlers
 from .context import AppContext
 from .crud import EntityService
 from .errors import BadRequest, Conflict, Denied, NotFound
+from .feeds.dispatcher import FeedDispatcher
+from .feeds.routes import feeds_router
 from .imports.routes import transfer_handlers
 from .logs import LOG_HANDLERS, add_template_globals, record_exception
 from .logs.admin import guard_append_only
+from .notify.inapp_routes import INAPP_HANDLERS, unread_badge
+from .related import RELATED_HANDLERS
 from .security_headers import SecurityHeadersMiddleware
 from .stats import STATS_HANDLERS, StatsService
 from .values import Invalid
@@ -116,15 +121,18 @@ def create_app(app_dir: Path | str, database_url: str | None = None, *, with_adm
     from .jobs.embedded import EmbeddedScheduler
 
     scheduler = EmbeddedScheduler(ctx)
+    feed_dispatcher = FeedDispatcher(ctx)
 
     async def on_startup(app: Litestar) -> None:
         await db.start(ctx.engine)
         await ctx.refresh_caches()
         if run_jobs:
             scheduler.start()
+            feed_dispatcher.start()  # outbound feeds: deliver committed rows (runtime/feeds)
 
     async def on_shutdown(app: Litestar) -> None:
         await scheduler.stop()
+        await feed_dispatcher.stop()
         await db.stop(ctx.engine)
 
     session = CookieBackendConfig(
@@ -138,8 +146,9 @@ def create_app(app_dir: Path | str, database_url: str | None = None, *, with_adm
                       exclude=["^/api/auth/login$", "^/admin", "^/ext/"])
     handlers: list[Any] = [*ctx.package.api.CONTROLLERS, *AUTH_HANDLERS, *STATS_HANDLERS, *PAGE_HANDLERS, *LOG_HANDLERS,
                            *transfer_handlers([e.name for e in ctx.app.entities if ctx.app.screens_of(e.name)]),
+                           *bulk_query_handlers(ctx.app), *RELATED_HANDLERS,
                            create_static_files_router(path="/static", directories=STATIC_DIRS(ctx.app.theme)),
-                           ext_router()]
+                           ext_router(), feeds_router(), *INAPP_HANDLERS]
     if with_admin:
         guard_append_only(ctx, ctx.package.admin.TABLE_CONFIGS)  # logs stay read-only in /admin/ too
         handlers += admin_handlers(ctx)
@@ -152,10 +161,12 @@ def create_app(app_dir: Path | str, database_url: str | None = None, *, with_adm
                                        engine_callback=add_template_globals),
         openapi_config=OpenAPIConfig(title=f"{ctx.app.label} API", version="1.0.0", path="/schema"),
         exception_handlers=_handlers(),
+        before_request=unread_badge,  # 站内消息 badge count for the page header
         debug=False,
     )
     app.state.ctx = ctx
     app.state.services = services
     app.state.stats = StatsService(ctx)
     app.state.scheduler = scheduler
+    app.state.feed_dispatcher = feed_dispatcher
     return app

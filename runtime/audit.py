@@ -19,8 +19,11 @@ def _dump(values: dict[str, Any] | None) -> str | None:
 async def record(ctx: "AppContext", principal: "Principal | None", op_type: str, subject_type: str,
                  subject_id: Any, subject_name: Any, before: dict | None = None, after: dict | None = None) -> None:
     oplog = ctx.table("oplog")
+    if principal is not None and not principal.user_id and principal.attrs.get("api_caller"):
+        # An API caller (data feeds) has no user row: keep who it was in the entry instead.
+        after = {**(after or {}), "api_caller": principal.username}
     await oplog.insert(oplog(
-        at=dt.datetime.now().replace(microsecond=0), operator=principal.user_id if principal else None,
+        at=dt.datetime.now().replace(microsecond=0), operator=(principal.user_id or None) if principal else None,
         op_type=op_type, subject_type=subject_type, subject_id=str(subject_id) if subject_id is not None else None,
         subject_name=str(subject_name)[:200] if subject_name is not None else None,
         before=_dump(before), after=_dump(after),

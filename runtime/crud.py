@@ -14,11 +14,13 @@ from specadmin.generator.model import Entity, Screen
 
 from . import audit
 from .errors import BadRequest, Conflict, Denied, NotFound
+from .feeds import record_change
 from .identity import guards
 from .identity.passwords import problem as password_problem
 from .identity.pinyin import initials
 from .principal import EffectiveGrant, Principal
-from .queries import filter_conditions, keyword_condition, ordering, tab_condition
+from .queries import filter_conditions, keyword_condition, ordering, page_with_total, tab_condition
+from .ref_scope import check_refs
 from .rows import RowShape
 from .scope import scopes_condition
 from .values import Invalid, fits_column, validate
@@ -100,8 +102,8 @@ class EntityService:
         if where is not None:
             query = query.where(where)
             count = count.where(where)
-        rows = await query.limit(page_size).offset((page - 1) * page_size)
-        total = await count
+        offset = (page - 1) * page_size
+        rows, total = await page_with_total(query.limit(page_size).offset(offset), count, offset)
         items = await shape.convert(rows, self.clear_view(grants))
         return {"items": items, "total": total, "page": page, "page_size": page_size}
 
@@ -160,11 +162,14 @@ class EntityService:
         if errors:
             raise Invalid(errors)
 
-    def _system_values(self, principal: Principal, creating: bool) -> dict[str, Any]:
+    def _system_values(self, principal: Principal, creating: bool, written: Any = ()) -> dict[str, Any]:
         now = dt.datetime.now().replace(microsecond=0)
         values: dict[str, Any] = {}
         for f in self.entity.fields:
-            if f.system == "current_user" and creating:
+            if f.stamp_on:  # who/when of a user's change to those fields only (e.g. 街道修改后实检人数)
+                if set(f.stamp_on) & set(written):
+                    values[f.name] = principal.user_id if f.system == "current_user" else now
+            elif f.system == "current_user" and creating:
                 values[f.name] = principal.user_id
             elif f.system in ("now", "created_at") and creating or f.system == "updated_at":
                 values[f.name] = now
@@ -228,8 +233,9 @@ class EntityService:
                 raise Invalid({"password": problem})
         await self._check_unique(clean, None)
         await guards.check_write(self, principal, clean, None)
+        await check_refs(self.ctx, principal, self.entity, clean)
         columns, multi = self._split({**defaults, **clean, **self._derived({**defaults, **clean})})
-        columns.update(self._system_values(principal, True))
+        columns.update(self._system_values(principal, True, clean))
         if self.entity.auth_user:
             columns.setdefault("email", f"{columns.get('username')}@users.invalid")
             columns["password"] = self.table.hash_password(password or _random_password())
@@ -264,8 +270,9 @@ class EntityService:
         clean = validate(self.entity, data, self._editable(covering, False), plain_before, self._dict_keys)
         await self._check_unique(clean, row_id)
         await guards.check_write(self, principal, clean, plain_before)
+        await check_refs(self.ctx, principal, self.entity, clean)
         columns, multi = self._split({**clean, **self._derived(clean)})
-        columns.update(self._system_values(principal, False))
+        columns.update(self._system_values(principal, False, clean))
         async with self.table._meta.db.transaction():
             if columns:
                 await self.table.update(columns, force=True).where(self.table._meta.primary_key == row_id)
@@ -308,6 +315,7 @@ class EntityService:
         before = await self._fetch_raw(principal, grants, row_id)
         try:
             async with self.table._meta.db.transaction():
+                await record_change(self, "delete", row_id)  # before the row goes: its values are the payload
                 await self.table.delete().where(self.table._meta.primary_key == row_id)
                 await audit.record(self.ctx, principal, "delete", self.entity.name, row_id,
                                    before.get(self.entity.display), self._audit_view(self._plain(before)), None)
@@ -362,6 +370,7 @@ class EntityService:
                                    before.get(self.entity.display), {"action": action},
                                    self._audit_view({k: self._plain(before).get(k) for k in changed})
                                    | {"after": {**changed, **self._audit_view(changed)}})
+                await record_change(self, "update", row_id)
                 done.append(row_id)
         if done and self.entity.name in CACHED_ENTITIES:
             await self.ctx.refresh_caches()
@@ -420,6 +429,7 @@ class EntityService:
 
     # -- tree paths -------------------------------------------------------
     async def _after_write(self, row_id: int, before: dict | None, columns: dict[str, Any]) -> None:
+        await record_change(self, "create" if before is None else "update", row_id)  # outbound feeds, same transaction
         tree = self.entity.tree
         if not tree or not self.entity.has_field("path"):
             if self.entity.name in CACHED_ENTITIES:

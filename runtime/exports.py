@@ -35,7 +35,8 @@ def typed_filters(service: EntityService, screen: str | None, params: dict[str, 
         base = key[:-5] if key.endswith("_from") else key.removesuffix("_to")
         if base in names and raw not in (None, ""):
             f = service.entity.field(base)
-            out[key] = raw if f.type in ("ref", "dict", "string") else coerce(f, raw, None)
+            # refs too: PostgreSQL will not compare an integer id with text (coerce keeps keyed refs as text)
+            out[key] = raw if f.type in ("dict", "string") else coerce(f, raw, None)
     return out
 
 

@@ -19,10 +19,11 @@ from .errors import BadRequest, Conflict, Denied, NotFound
 from .pages_common import (PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, render_error,
                            screen_of, service_for)
 from .pages_forms import (defaults_for_create, form_columns, other_errors, parse_form, values_from_item,
-                          widgets)
+                          widgets, with_initial_password)
 from .pages_lists import list_page
-from .pages_support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, clean_qs,
-                            ctx_of, flash, layout, list_url, pop_flash)
+from .pages_support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, chart_assets,
+                            clean_qs, ctx_of, flash, layout, list_url, pop_flash)
+from .related import related_for
 from .values import Invalid
 
 __all__ = ["PAGE_HANDLERS", "TEMPLATE_DIRS", "STATIC_DIR", "STATIC_DIRS", "STATIC_URL", "render_error"]
@@ -102,7 +103,10 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
         request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, fields=fields,
         back_qs=back, list_url=list_url(name, back), r_param=(f"?r={quote_qs(back)}" if back else ""),
         can_update=can(grant, "update") and bool(form_columns(ctx_of(request), screen, grant)),
-        can_delete=can(grant, "delete"), row_actions=actions)
+        can_delete=can(grant, "delete"), row_actions=actions,
+        related=[{**r, "rows": [[cell_text(i, c) for c in r["columns"]] for i in r["items"]]}
+                 for r in await related_for(request, name, row_id, read_checked=True)])
+    context.update(chart_assets(ctx_of(request)) if any(r["chart"] for r in context["related"]) else {})
     return Template(template_name="detail.html", context=context)
 
 
@@ -115,7 +119,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
     labels = {f.name: f.label for f in entity.fields}
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
-        fields=await widgets(Options(ctx), columns, values, errors, editing),
+        fields=await widgets(Options(ctx, request.user), columns, values, errors, editing),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),
         action_url=(f"/s/{name}/{row_id}/edit" if editing else f"/s/{name}/new"),
@@ -129,7 +133,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
 async def new_form(request: Request, name: str) -> Response:
     screen = screen_of(request, name)
     grant = grant_for(request, name, "create")
-    columns = form_columns(ctx_of(request), screen, grant)
+    columns = with_initial_password(ctx_of(request), screen, form_columns(ctx_of(request), screen, grant))
     values = defaults_for_create(ctx_of(request), screen, columns)
     return await _form_page(request, name, screen, columns, values, {}, None, clean_qs(request.query_params.get("r")))
 
@@ -138,7 +142,7 @@ async def new_form(request: Request, name: str) -> Response:
 async def new_submit(request: Request, name: str) -> Response:
     screen = screen_of(request, name)
     grant = grant_for(request, name, "create")
-    columns = form_columns(ctx_of(request), screen, grant)
+    columns = with_initial_password(ctx_of(request), screen, form_columns(ctx_of(request), screen, grant))
     form = await request.form()
     back = clean_qs(form.get("r"))
     data, echo = parse_form(form, columns, editing=False)

@@ -19,6 +19,19 @@ if TYPE_CHECKING:
 SENSITIVE_PLACEHOLDER = "不修改请留空"
 
 
+# On the create form of the login-user entity (人员管理): the initial password, checked by the
+# password policy; left empty, the service sets a random one (then 重置密码 gives a known one).
+INITIAL_PASSWORD = {"name": "password", "label": "初始密码", "type": "password",
+                    "help": "留空则生成随机密码，之后可用“重置密码”设置"}
+
+
+def with_initial_password(ctx: "AppContext", screen: dict[str, Any], columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The create form's columns, plus the initial password for the login-user entity."""
+    if ctx.app.entity(screen["entity"]).auth_user:
+        return [*columns, INITIAL_PASSWORD]
+    return columns
+
+
 def form_columns(ctx: "AppContext", screen: dict[str, Any], grant: "EffectiveGrant") -> list[dict[str, Any]]:
     """The screen's form columns this grant may write (read-only and system fields left out)."""
     entity = ctx.app.entity(screen["entity"])
@@ -63,6 +76,9 @@ def defaults_for_create(ctx: "AppContext", screen: dict[str, Any], columns: list
     entity = ctx.app.entity(screen["entity"])
     values: dict[str, Any] = {}
     for col in columns:
+        if not entity.has_field(col["name"]):  # the initial password
+            values[col["name"]] = ""
+            continue
         field = entity.field(col["name"])
         if col.get("type") == "boolean":
             values[col["name"]] = bool(field.default) if field.default is not None else False
@@ -107,6 +123,8 @@ def parse_form(form, columns: list[dict[str, Any]], editing: bool) -> tuple[dict
 
 def _widget_kind(col: dict[str, Any], options: list | None) -> str:
     ftype = col.get("type")
+    if ftype == "password":
+        return "password"
     if ftype == "boolean":
         return "checkbox"
     if ftype == "multi_ref":

@@ -1,9 +1,7 @@
 """List and statistics pages (GET /s/{screen}): tabs, filter bar, keyword, table, paging, 合计 row."""
 from __future__ import annotations
 
-import datetime as dt
 import math
-from decimal import Decimal
 from typing import Any
 
 from litestar import Request, Response, get
@@ -37,7 +35,7 @@ def _filter_widgets(options_by_name: dict[str, Any], columns, echo: dict[str, st
 
 async def _filter_bar(request: Request, screen: dict[str, Any], params) -> dict[str, Any]:
     filters, echo_pairs, problems = read_filters(screen.get("filters", []), params)
-    options = Options(ctx_of(request))
+    options = Options(ctx_of(request), request.user)
     by_name = {c["name"]: await options.for_column(c) for c in screen.get("filters", [])
                if c.get("type") in ("dict", "ref")}
     return {"filters": filters, "echo": echo_pairs, "problems": problems,
@@ -55,8 +53,10 @@ def _page_number(raw: str | None) -> int:
 async def list_page(request: Request, name: str) -> Response:
     screen = screen_of(request, name)
     grant = grant_for(request, name, "list")
-    if screen.get("kind") == "stat":
-        return await _stat_page(request, name, screen)
+    if screen.get("kind") == "stat":  # runtime/stats_page.py: chart, SQL paging, totals, export
+        from .stats_page import stat_page
+
+        return await stat_page(request, name, screen, await _filter_bar(request, screen, request.query_params), grant)
     ctx, params = ctx_of(request), request.query_params
     tabs = screen.get("tabs", [])
     tab = params.get("tab") or (tabs[0]["name"] if tabs else None)
@@ -118,79 +118,3 @@ def _page_size(request: Request, name: str) -> int:
         return max(1, min(int(ctx_of(request).app.screen(name).page_size or 20), 500))
     except (KeyError, TypeError, ValueError):
         return 20
-
-
-def _column_sums(columns: list[dict[str, Any]], items: list[dict[str, Any]]) -> list[str] | None:
-    """A 合计 row for the numeric (measure) columns of a statistics table."""
-    out, any_sum = [], False
-    for col in columns:
-        if col.get("type") in ("integer", "decimal") and "." not in col["name"]:
-            total = Decimal(0)
-            for item in items:
-                try:
-                    total += Decimal(str(item.get(col["name"]) or 0))
-                except ArithmeticError:
-                    pass
-            out.append(str(total.normalize()) if total != total.to_integral() else str(int(total)))
-            any_sum = True
-        else:
-            out.append("")
-    return out if any_sum else None
-
-
-def _stat_days(request: Request, name: str) -> int:
-    try:
-        stat = ctx_of(request).app.screen(name).stat
-        return max(1, int(stat.default_days)) if stat else 7
-    except (KeyError, TypeError, ValueError):
-        return 7
-
-
-async def _stat_page(request: Request, name: str, screen: dict[str, Any]) -> Response:
-    params = request.query_params
-    bar = await _filter_bar(request, screen, params)
-    problems = list(bar["problems"])
-    today = dt.date.today()
-    default_from = today - dt.timedelta(days=_stat_days(request, name) - 1)
-    date_from, date_to = default_from, today
-    for key in ("date_from", "date_to"):
-        raw = (params.get(key) or "").strip()
-        if raw:
-            try:
-                value = dt.date.fromisoformat(raw[:10])
-            except ValueError:
-                problems.append(("开始日期" if key == "date_from" else "结束日期") + "格式应为 YYYY-MM-DD")
-                continue
-            if key == "date_from":
-                date_from = value
-            else:
-                date_to = value
-    if date_from > date_to:
-        problems.append("开始日期不能晚于结束日期")
-    result: dict[str, Any] = {"items": [], "total": 0}
-    stats = getattr(request.app.state, "stats", None)
-    if stats is None:
-        problems.append("统计服务尚未启用")
-    elif date_from <= date_to:
-        try:
-            result = await stats.run(request, name, date_from, date_to, bar["filters"])
-        except (BadRequest, Conflict) as exc:
-            problems.append(exc.message)
-    items = list(result.get("items", []))
-    total = len(items)
-    page_size = _page_size(request, name)
-    pages = max(1, math.ceil(total / page_size))
-    page = min(_page_number(params.get("page")), pages)
-    rows = [{"id": item.get("id"), "cells": [cell_text(item, c) for c in screen["list"]]}
-            for item in items[(page - 1) * page_size: page * page_size]]
-    sums = _column_sums(screen["list"], items) if items else None
-    base = [("date_from", date_from.isoformat()), ("date_to", date_to.isoformat())] + bar["echo"]
-    context = layout(
-        request, name, title=screen["label"], screen=screen, screen_name=name,
-        date_from=date_from.isoformat(), date_to=date_to.isoformat(), filter_widgets=bar["widgets"],
-        columns=screen["list"], rows=rows, total=total, problems=problems, sums=sums,
-        page=page, pages=pages, page_size=page_size,
-        prev_url=f"/s/{name}?" + with_params(base, page=page - 1 if page > 2 else None) if page > 1 else None,
-        next_url=f"/s/{name}?" + with_params(base, page=page + 1) if page < pages else None,
-        reset_url=f"/s/{name}")
-    return Template(template_name="stat.html", context=context)

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import specadmin.themes
 
+from .ref_scope import target_condition
+
 if TYPE_CHECKING:
     from litestar import Request
 
@@ -54,6 +56,15 @@ def STATIC_DIR(theme: str | None = None) -> Path:  # noqa: N802
 
 
 # -- session and flash --------------------------------------------------------
+ECHARTS = "vendor/echarts.min.js"  # installed by scripts/setup.sh; pages fall back to tables without it
+
+
+def chart_assets(ctx: "AppContext") -> dict[str, Any]:
+    """Template values for pages with charts: whether the ECharts file is served, and its path."""
+    return {"has_echarts": any((folder / ECHARTS).is_file() for folder in STATIC_DIRS(ctx.app.theme)),
+            "echarts_path": ECHARTS}
+
+
 def session_of(request: "Request") -> dict[str, Any]:
     session = request.scope.get("session")
     if not isinstance(session, dict):
@@ -210,8 +221,9 @@ def read_filters(columns: list[dict[str, Any]], params) -> tuple[dict[str, Any],
 class Options:
     """Choices for dict and ref widgets, loaded once per request."""
 
-    def __init__(self, ctx: "AppContext"):
+    def __init__(self, ctx: "AppContext", principal: Any = None):
         self.ctx = ctx
+        self.principal = principal  # options of refs are limited to the rows this user may reference
         self._refs: dict[tuple[str, str | None], list[tuple[str, str]] | None] = {}
 
     def dict_options(self, dict_name: str | None) -> list[tuple[str, str]]:
@@ -243,6 +255,9 @@ class Options:
         if label_name:
             columns.append(getattr(table, label_name).as_alias("l"))
         query = table.select(*columns).order_by(getattr(table, order_name) if order_name else pk)
+        visible = target_condition(ctx, self.principal, to)
+        if visible is not None:
+            query = query.where(visible)
         rows = await query.limit(REF_OPTIONS_LIMIT + 1)
         if len(rows) > REF_OPTIONS_LIMIT:
             return None

@@ -97,6 +97,8 @@ class RowShape:
     async def convert(self, rows: list[dict], clear_view: bool) -> list[dict]:
         await self._fill_post_lookups(rows)
         await self._fill_multi(rows)
+        sensitive = [f.name for f in self.fields if self.final_field(f).sensitive and f.type != "multi_ref"]
+        plain = self.ctx.sensitive.decode_many(r.get(n) for r in rows for n in sensitive) if sensitive else {}
         out = []
         for row in rows:
             item: dict[str, Any] = {"id": row["id"]}
@@ -108,7 +110,7 @@ class RowShape:
                     continue
                 value = row.get(f.name)
                 if final.sensitive and f.type != "multi_ref":
-                    value = self.ctx.sensitive.decode(value)
+                    value = plain.get(value) if value is not None else None
                     if not clear_view:
                         value = self.ctx.sensitive.masked(value, final.sensitive)
                 item[f.name] = json_value(value)

@@ -37,6 +37,11 @@ class SensitiveFields:
         except CryptoError:
             return UNREADABLE
 
+    def decode_many(self, tokens) -> dict[str, str]:
+        """token → plaintext for many tokens at once (OpenSSL contexts reused across them)."""
+        unique = sorted({t for t in tokens if t is not None})
+        return {t: (p if p is not None else UNREADABLE) for t, p in zip(unique, self.cipher.try_decrypt_many(unique))}
+
     def index_of(self, value: str) -> str:
         return self.cipher.blind_index(value)
 

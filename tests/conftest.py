@@ -99,3 +99,26 @@ async def start_app(app_dir: Path, backend: str):
     for hook in app.on_startup:
         await hook(app)
     return app, url
+
+
+@contextlib.asynccontextmanager
+async def running_app(name: str, tmp_path_factory, backend: str, label: str):
+    """A copied example app migrated and started on `backend`; shut down on exit. Yields the app."""
+    app, _ = await start_app(copy_app(name, tmp_path_factory.mktemp(f"{label}-{backend}")), backend)
+    try:
+        yield app
+    finally:
+        for hook in app.on_shutdown:
+            await hook(app)
+
+
+async def api_login(app, username: str, password: str):
+    """An httpx client logged in through the API, carrying the CSRF header for writes."""
+    import httpx
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    r = await client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    assert (await client.get("/api/auth/me")).status_code == 200  # a GET hands out the csrftoken cookie
+    client.headers["x-csrftoken"] = client.cookies["csrftoken"]
+    return client

@@ -24,6 +24,12 @@ OTHER_ALLOWED = {
     ("GET", "/api/auth/me"): "只返回调用者本人",
     ("GET", "/"): "首页只列出调用者被授权的菜单",
     ("GET", "/api/identity/saved-searches"): "只返回调用者本人保存的查询",
+    # 站内消息 (runtime/notify/inapp_routes.py): every query is filtered on recipient = the caller.
+    **{(m, p): "只读取或标记调用者本人的站内消息" for m, p in (
+        ("GET", "/api/messages"), ("GET", "/api/messages/unread-count"), ("GET", "/api/messages/{message_id}"),
+        ("POST", "/api/messages/{message_id}/read"), ("POST", "/api/messages/read-all"), ("GET", "/messages"),
+        ("POST", "/messages/{message_id}/open"), ("POST", "/messages/{message_id}/read"),
+        ("POST", "/messages/read-all"))},
 }
 
 
@@ -53,10 +59,31 @@ async def check_allowed_other(env, client, method: str, path: str) -> None:
         principal = await env.principal(NOGRANT_USER)
         shown = set(re.findall(r'href="/s/([A-Za-z0-9_]+)', r.text))
         assert shown <= set(principal.grants), f"home page links screens without a grant: {shown}"
+    elif "/messages" in path:
+        await check_own_messages(env, client, method, path)
     elif (method, path) == ("GET", "/api/identity/saved-searches"):
         screen = env.model.screens[0].name
         r = await client.get(path, params={"screen": screen})
         assert r.status_code == 200 and r.json()["items"] == [], r.text
+
+
+async def check_own_messages(env, client, method: str, path: str) -> None:
+    """A role-less user's message endpoints show and change only their own (here: no) messages;
+    any other message id (another user's, or none) answers 404."""
+    m = env.ctx.table("message")
+    others = [r["id"] for r in await m.select(m.id).limit(1)] or [1]
+    url = path.replace("{message_id}", str(others[0]))
+    r = await client.request(method, url)
+    if "{message_id}" in path:
+        assert r.status_code == 404, f"{method} {url}: {r.status_code}"
+    elif path == "/api/messages":
+        assert r.status_code == 200 and r.json()["items"] == [] and r.json()["total"] == 0, r.text
+    elif path == "/api/messages/unread-count":
+        assert r.json() == {"unread": 0}, r.text
+    elif path == "/api/messages/read-all":
+        assert r.json() == {"updated": 0}, r.text
+    else:
+        assert r.status_code in (200, 303), f"{method} {url}: {r.status_code}"
 
 
 GENERATED_OPS = ("list", "get", "create", "update", "delete", "action", "export")

@@ -732,3 +732,13 @@ def test_signed_request_round_trip(keypair):
     assert verify(public_hex, msg, sig)
     replay = signing_string("POST", "/api/sync", [("page", 1)], b"[]", "1700000000", "abd")
     assert not verify(public_hex, replay, sig)
+
+
+def test_decode_many_opens_what_it_can_and_marks_the_rest():
+    from specadmin.runtime.sensitive import UNREADABLE, SensitiveFields
+
+    mine, other = SensitiveFields(bytes(range(16))), SensitiveFields(bytes(range(1, 17)))
+    good = [mine.cipher.encrypt(v) for v in ("110102199003071234", "13800000000")]
+    stranger = other.cipher.encrypt("北京市西城区")
+    got = mine.decode_many([good[0], None, stranger, good[1], good[0]])
+    assert got == {good[0]: "110102199003071234", good[1]: "13800000000", stranger: UNREADABLE}

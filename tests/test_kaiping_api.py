@@ -9,7 +9,7 @@ import io
 
 import httpx
 import pytest
-from conftest import start_app, BACKENDS, copy_app
+from conftest import api_login, BACKENDS, copy_app, start_app
 from kaiping_fixture import PASSWORD, build
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -29,12 +29,7 @@ async def kaiping(request, tmp_path_factory):
 
 
 async def login(env, username: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=env["app"]), base_url="http://testserver")
-    r = await client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    assert (await client.get("/api/auth/me")).status_code == 200
-    client.headers["x-csrftoken"] = client.cookies["csrftoken"]
-    return client
+    return await api_login(env["app"], username, PASSWORD)
 
 
 def codes(page: dict) -> set[str]:

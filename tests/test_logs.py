@@ -225,10 +225,11 @@ async def test_chart_endpoints_need_the_log_screens_list_grant(env):
 
 async def test_chart_pages_show_tables_and_draw_only_from_static_scripts(env, monkeypatch):
     from specadmin.runtime.logs import handlers
+    from specadmin.runtime.pages_support import ECHARTS
 
     admin = await login(env, "admin")
     api = (await admin.get("/api/charts/exceptions", params={"by": "day"})).json()
-    monkeypatch.setattr(handlers, "has_echarts", lambda request: True)
+    monkeypatch.setattr(handlers, "chart_assets", lambda ctx: {"has_echarts": True, "echarts_path": ECHARTS})
     r = await admin.get("/logs/exceptions")
     assert r.status_code == 200
     html = r.text
@@ -241,7 +242,7 @@ async def test_chart_pages_show_tables_and_draw_only_from_static_scripts(env, mo
     assert [(k, int(n)) for k, n in day_rows] == list(zip(api["keys"], api["series"][0]["data"]))
     assert len(re.findall(r'data-key="\d{4}-\d\d-\d\d \d\d"', html)) == 24
     # Without the ECharts file the page still works: same tables, no reference to the missing file.
-    monkeypatch.setattr(handlers, "has_echarts", lambda request: False)
+    monkeypatch.setattr(handlers, "chart_assets", lambda ctx: {"has_echarts": False, "echarts_path": ECHARTS})
     r = await admin.get("/logs/oplog")
     assert r.status_code == 200 and "echarts" not in r.text and r.text.count('class="list chart-table"') == 2
     assert (await admin.get("/static/charts.js")).status_code == 200

@@ -15,16 +15,42 @@ from sql_string_checker import check_source, looks_like_sql
 # (file, constant template) -> why it is safe. A template only ever receives Piccolo columns (quoted
 # identifiers) or parameters through its {} placeholders, never text from a request.
 REVIEWED_TEMPLATES = {
-    ("runtime/stats.py", "date({})"):
-        "统计按日分组：date(列)，占位符只接收 Piccolo 列对象（标识符），不接收用户输入",
+    ("runtime/stats_query.py", "({})"):
+        "统计的关联子查询：占位符只接收 Piccolo 生成的 select 查询（值均为参数）",
+    ("runtime/stats_query.py", "EXISTS ({})"):
+        "合计行的跨实体度量：占位符只接收 Piccolo 生成的 select 查询",
+    ("runtime/stats_expr.py", "{}"):
+        "派生度量表达式中的整数常量：作为参数传入，语法白名单见 stats_expr.py",
     ("runtime/logs/charts.py", "date({})"):
         "日志图表按日分组：同上，占位符是日志表的 at 列",
     ("runtime/logs/charts.py", "EXTRACT(HOUR FROM {})"):
         "PostgreSQL 按小时分组：占位符是日志表的时间列",
     ("runtime/logs/charts.py", "CAST(strftime({}, {}) AS INTEGER)"):
         "SQLite 按小时分组：第一个占位符是常量格式 '%H'（作为参数传入），第二个是时间列",
+    ("runtime/queries.py", "({})"):
+        "列表总数作为标量子查询随分页查询返回：占位符只接收 Piccolo 生成的 COUNT 查询",
     ("runtime/rules/consecutive.py", "date({})"):
         "连续天数规则按日分组：占位符是规则声明的日期列",
+    ("runtime/rules/consecutive.py", "SELECT set_config({}, {}, true)"):
+        "连续天数规则（PostgreSQL）：仅对本事务设置 work_mem，设置名与值都作为参数传入",
+    ("runtime/rules/breaches_pg.py",
+     "unnest({}::bigint[], {}::text[], {}::numeric[], {}::numeric[]) AS b(bid, k, lo, hi)"):
+        "连续天数规则（PostgreSQL）：阈值行以四个数组参数传入",
+    ("runtime/rules/breaches_pg.py",
+     "{} CROSS JOIN generate_series(0, {}) AS g(i) LEFT JOIN ({}) AS d ON CAST(d.k AS text) = b.k AND d.day = {}::date + g.i"):
+        "同上：阈值行 × 日历，左连接按日聚合（嵌套的 Piccolo 查询），天数与起始日为参数",
+    ("runtime/rules/breaches_pg.py",
+     "SUM(CASE WHEN COALESCE(d.n, 0) > b.hi THEN 1 ELSE 0 END) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts"):
+        "同上：窗口内高于上限的天数与逐日数值，无占位符",
+    ("runtime/rules/breaches_pg.py",
+     "WINDOW w AS (PARTITION BY b.bid ORDER BY g.i ROWS BETWEEN {} PRECEDING AND CURRENT ROW)"):
+        "同上：连续天数窗口，天数为参数",
+    ("runtime/rules/breaches_pg.py",
+     "SELECT b.bid, g.i, SUM(CASE WHEN COALESCE(d.n, 0) < b.lo THEN 1 ELSE 0 END) OVER w AS lows, {} FROM {} {}"):
+        "同上：占位符只接收本模块的常量 QueryString",
+    ("runtime/rules/breaches_pg.py",
+     "SELECT x.bid, x.i, x.lows, x.highs, x.counts FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i"):
+        "同上：只返回超限窗口，起始序号与天数为参数",
 }
 
 

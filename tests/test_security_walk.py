@@ -79,7 +79,8 @@ async def test_user_without_roles_is_refused_by_every_other_endpoint(pool, app, 
     model = env.model
     values = {"screen": [s.name for s in model.screens if s.stat] + ["sec_no_such_screen"],
               "code": ["440783"], "row_id": [1], "entity": [e.name for e in model.entities],
-              "job_id": ["sec-no-such-job"]}
+              "job_id": ["sec-no-such-job"],
+              "feed_name": [f.name for f in model.feeds if f.kind == "inbound"] + ["sec_no_such_feed"]}
     if any(e.name == "division" for e in model.entities):
         division = env.ctx.table("division")
         rows = await division.select(division.code).limit(1)

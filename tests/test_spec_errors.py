@@ -88,6 +88,14 @@ CASES = [
     ("screen on missing entity", "    entity: shop\n", "    entity: shops\n", "SA040", "entity: shops"),
     ("duplicate key", "      high:   {type: integer, label: 最大值}", "      high:   {type: integer, label: 最大值}\n      high:   {type: integer, label: 又一个}", "SA002", "label: 又一个"),
     ("bad check expression", "      high:   {type: integer, label: 最大值}\n", "      high:   {type: integer, label: 最大值}\n    checks:\n      - {expr: \"low <= \", message: 错}\n", "SA070", "expr: \"low <= \""),
+    ("related list via a field that is no ref here", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    related:\n      others: {label: 其他, entity: shop, via: name, columns: [code]}\n",
+     "SA044", "others: {label"),
+    ("related list with an unknown column", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    related:\n      staff: {label: 店员, entity: user, via: org, columns: [nickname]}\n",
+     "SA044", "staff: {label"),
+    ("stamp_on without a system value", "{type: integer, label: 最大值}", "{type: integer, label: 最大值, stamp_on: [low]}",
+     "SA112", "stamp_on: [low]"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
 

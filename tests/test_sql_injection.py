@@ -161,12 +161,12 @@ async def _other_payloads(env, root) -> int:
             continue
         if path.startswith("/api/auth/"):
             continue  # login, logout, me: no data parameters
-        names = [n for n in ("screen", "code", "job_id", "row_id") if "{" + n in path]
+        names = [n for n in ("screen", "code", "job_id", "row_id", "message_id") if "{" + n in path]
         for payload in PATH_PAYLOADS:
             url = fill_path(path, {n: quote(payload, safe="") for n in names})
             await _probe(root, "GET", url, required_query(op), None, None, f"GET {url}")
             sent += 1
-        if "{screen" in path:  # statistics: their filters are read from the query, not listed in the schema
+        if names == ["screen"]:  # statistics: their filters are read from the query, not listed in the schema
             for screen in [s for s in model.screens if s.stat]:
                 url = fill_path(path, {"screen": screen.name})
                 params = [{"name": n, "in": "query", "schema": {"type": "string"}} for n in screen.filters]

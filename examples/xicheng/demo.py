@@ -61,6 +61,8 @@ async def load(ctx, size: str = "small") -> str:
     lines = []
     if not await ctx.table("testing_site").count():
         await _load_sites(ctx, rng, orgs)
+    if not await ctx.table("hotline_ticket").count():
+        await load_hotline(ctx, rng, orgs)
     for path in sorted(Path(__file__).parent.glob("demo_*.py")):
         spec = importlib.util.spec_from_file_location(f"xicheng_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
@@ -112,13 +114,49 @@ async def _load_sites(ctx, rng: random.Random, orgs: dict[str, int]) -> None:
             await place.insert(place(name=f"{street[:-2]}公共厕所{j + 1}", kind="public_toilet",
                                                  street=orgs[street_code(i)], address=f"北京市西城区{street[:-2]}胡同{j + 1}号",
                                                  provider="线下摸排"))
+            network_id = f"110102{i:02d}{j:04d}"
             await camera.insert(camera(code=f"CAM{i + 1:02d}{j + 1:02d}", name=f"{street[:-2]}公厕{j + 1}周边摄像头",
-                                       street=orgs[street_code(i)], network_id=f"110102{i:02d}{j:04d}",
-                                       source="offline_survey", playable=j != 2, reconciled=False))
+                                       street=orgs[street_code(i)], network_id=network_id,
+                                       source="offline_survey", playable=False, reconciled=False))
+            if j < 2:  # the video network knows the first two cameras; the second is offline in odd streets
+                await camera.insert(camera(code=f"VN{network_id}", name=f"{street[:-2]}专网摄像头{network_id}", street=orgs[street_code(i)],
+                                           network_id=network_id, source="video_net", online=j == 0 or i % 2 == 0))
     binding = ctx.table("camera_binding")
     places = {r["name"]: r["id"] for r in await place.select(place.id, place.name)}
-    cameras = {r["code"]: r["id"] for r in await camera.select(camera.id, camera.code).where(camera.playable == True)}  # noqa: E712
+    cameras = {r["code"]: r["id"] for r in await camera.select(camera.id, camera.code)}
     for i, street in enumerate(STREETS[:5]):
-        for j in range(2):  # the third camera of each street is not playable, so it stays unbound
+        for j in range(2):  # the third camera of each street is unknown to the video network: left unbound
             await binding.insert(binding(place=places[f"{street[:-2]}公共厕所{j + 1}"], camera=cameras[f"CAM{i + 1:02d}{j + 1:02d}"],
                                          bound_at=dt.datetime.now().replace(microsecond=0)))
+
+
+HOTLINE_CATEGORIES = [("核酸检测", "核酸、采样、检测点、检测结果"), ("隔离管控", "隔离、封控、管控区、弹窗"),
+                      ("健康码", "健康码、黄码、红码、行程码"), ("疫苗接种", "疫苗、接种、加强针")]
+HOTLINE_TEXTS = ["{w}排队时间太长，希望增加{w}点", "小区{w}后买菜困难", "{w}一直不变绿，影响上班", "老人{w}预约不上",
+                 "楼道灯坏了请物业维修", "路边违章停车无人管理"]
+
+
+async def load_hotline(ctx, rng: random.Random, orgs: dict[str, int]) -> None:
+    """12345 categories, two weeks of tickets (some not about the epidemic), the city↔district site
+    matches, then the nightly extraction over those days."""
+    from specadmin.runtime.jobs.runner import run_job, yesterday
+
+    category, ticket, match = ctx.table("hotline_category"), ctx.table("hotline_ticket"), ctx.table("site_match")
+    for i, (name, words) in enumerate(HOTLINE_CATEGORIES):
+        await category.insert(category(name=name, keywords=words, sort=i + 1, active=True))
+    words = [w for _, ws in HOTLINE_CATEGORIES for w in ws.split("、")]
+    today = dt.date.today()
+    rows = []
+    for n in range(300):
+        text = rng.choice(HOTLINE_TEXTS).format(w=rng.choice(words))
+        at = dt.datetime.combine(today - dt.timedelta(days=rng.randint(1, 14)), dt.time(rng.randint(7, 22), rng.randint(0, 59)))
+        rows.append(ticket(**ctx.sensitive.encode(ctx.app.entity("hotline_ticket"), {
+            "ticket_no": f"12345-{at:%Y%m%d}-{n:04d}", "received_at": at, "street": orgs[street_code(n % len(STREETS))],
+            "caller_phone": f"139{rng.randint(10000000, 99999999)}", "content": text})))
+    await ticket.insert(*rows)
+    site = ctx.table("testing_site")
+    sites = await site.select(site.id, site.site_code, site.name).order_by(site.site_code).limit(20)
+    for i, row in enumerate(sites):
+        await match.insert(match(city_site_id=f"BJ-NS-{i + 1:05d}", city_site_name=f"{row['name']}（市级）",
+                                 site=row["id"] if i % 4 else None, matched_at=dt.datetime.now().replace(microsecond=0)))
+    await run_job(ctx, "hotline_extract", date_from=today - dt.timedelta(days=14), date_to=yesterday())

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.model import Scope
 
-from ..identity.access import _groups, in_force, stored_grants
+from ..identity.access import groups_of_roles, in_force, stored_grants
 from ..identity.functions import function_rules
 from ..principal import EffectiveGrant, FunctionRule, Principal, effective_grants
 
@@ -59,7 +59,7 @@ async def caller_principal(ctx: "AppContext", caller: dict[str, Any]) -> Princip
         rows = await role.select(role.id, role.code, role.org, role.admin_org_scope, role.template, role.valid_from,
                                  role.valid_to).where(role.id == caller["role"], role.active == True)  # noqa: E712
         roles = [r for r in rows if in_force(r, today)]
-    groups = await _groups(ctx, roles)
+    groups = await groups_of_roles(ctx, roles)
     stored = await stored_grants(ctx, CALLER_USER_ID, roles, groups, today)
     codes = tuple(dict.fromkeys(c for r in roles for c in (r["code"], r["template"]) if c))
     scoped_codes = {c for r in roles if _scoped(r) for c in (r["code"], r["template"]) if c}

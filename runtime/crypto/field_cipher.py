@@ -269,6 +269,17 @@ class FieldCipher:
         decryptors: dict = {}
         return [self._open(t, decryptors) for t in tokens]
 
+    def try_decrypt_many(self, tokens: Iterable[str]) -> list[str | None]:
+        """Like :meth:`decrypt_many`, but None for a token this key cannot open (pages show a marker)."""
+        decryptors: dict = {}
+        out: list[str | None] = []
+        for t in tokens:
+            try:
+                out.append(self._open(t, decryptors))
+            except CryptoError:
+                out.append(None)
+        return out
+
     def needs_rotation(self, token: str) -> bool:
         """True if ``token`` was not written under the current key (cheap: reads the key id only)."""
         return _parse(token)[1:_HEADER_SIZE] != self._current.keys.key_id

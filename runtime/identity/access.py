@@ -33,7 +33,7 @@ async def _roles(ctx: "AppContext", user_id: int, today: dt.date) -> list[dict[s
     return [r for r in rows if in_force(r, today)]
 
 
-async def _groups(ctx: "AppContext", roles: list[dict[str, Any]]) -> dict[int, bool]:
+async def groups_of_roles(ctx: "AppContext", roles: list[dict[str, Any]]) -> dict[int, bool]:
     """Active groups holding any of the roles → whether their grants are confined."""
     if not roles:
         return {}
@@ -78,7 +78,7 @@ async def build_principal(ctx: "AppContext", row: dict[str, Any], auth_level: in
     today = dt.date.today()
     user_id = row["id"]
     roles = await _roles(ctx, user_id, today)
-    groups = await _groups(ctx, roles)
+    groups = await groups_of_roles(ctx, roles)
     stored = await stored_grants(ctx, user_id, roles, groups, today)
     codes = tuple(dict.fromkeys([r["code"] for r in roles] + [r["template"] for r in roles if r["template"]]))
     global_codes = {c for r in roles if not _scoped(r) for c in (r["code"], r["template"]) if c}

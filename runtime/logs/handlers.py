@@ -15,10 +15,9 @@ from litestar import Request, get
 from litestar.response import Template
 
 from ..errors import Denied
-from ..pages_support import STATIC_DIRS, ctx_of, layout
+from ..pages_support import chart_assets, ctx_of, layout
 from .charts import EXCEPTION_SCREEN, OPLOG_SCREEN, exception_chart, oplog_chart
 
-ECHARTS = "vendor/echarts.min.js"
 # The log screens' list pages link to their chart page (list.html reads this template global).
 CHART_PAGES = {EXCEPTION_SCREEN: "/logs/exceptions", OPLOG_SCREEN: "/logs/oplog"}
 
@@ -38,10 +37,6 @@ async def oplog_json(request: Request, by: str = "op_type") -> dict[str, Any]:
     return await oplog_chart(ctx_of(request), request.user, by)
 
 
-def has_echarts(request: Request) -> bool:
-    """Whether setup.sh installed the ECharts file into a served static folder."""
-    return any((folder / ECHARTS).is_file() for folder in STATIC_DIRS(ctx_of(request).app.theme))
-
 
 def _panel(chart: dict[str, Any]) -> dict[str, Any]:
     """A chart plus its table rows (one per x value) and the JSON handed to charts.js."""
@@ -57,7 +52,7 @@ def _page(request: Request, screen: str, title: str, charts: list[dict[str, Any]
         raise Denied()
     context = layout(request, screen, title=title, heading=title, list_url=f"/s/{screen}",
                      list_label=ctx_of(request).screens[screen]["label"], charts=[_panel(c) for c in charts],
-                     has_echarts=has_echarts(request), echarts_path=ECHARTS)
+                     **chart_assets(ctx_of(request)))
     return Template(template_name="logs_charts.html", context=context)
 
 

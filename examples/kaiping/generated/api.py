@@ -1325,6 +1325,150 @@ class NotificationOutboxController(Controller):
 
 
 
+class FeedDeliveryController(Controller):
+    """推送记录"""
+
+    path = "/api/feed_delivery"
+    tags = ["推送记录"]
+
+    @get("/", operation_id="list_feed_delivery", summary="推送记录：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+        feed: Optional[str] = Parameter(default=None, description="推送"),
+        target: Optional[str] = Parameter(default=None, description="推送目标"),
+        status: Optional[str] = Parameter(default=None, description="状态"),
+    ) -> ListPage:
+        filters = {
+            "feed": feed,
+            "target": target,
+            "status": status,
+        }
+        return await entity_service(request, "feed_delivery").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_feed_delivery", summary="推送记录：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_feed_delivery", summary="推送记录：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_feed_delivery", summary="推送记录：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_feed_delivery", summary="推送记录：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "feed_delivery").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_feed_delivery", summary="推送记录：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_feed_delivery", summary="推送记录：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+        feed: Optional[str] = None,
+        target: Optional[str] = None,
+        status: Optional[str] = None,
+    ) -> Stream:
+        filters = {
+            "feed": feed,
+            "target": target,
+            "status": status,
+        }
+        return await entity_service(request, "feed_delivery").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
+class MessageController(Controller):
+    """站内消息"""
+
+    path = "/api/message"
+    tags = ["站内消息"]
+
+    @get("/", operation_id="list_message", summary="站内消息：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+    ) -> ListPage:
+        filters = {
+        }
+        return await entity_service(request, "message").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_message", summary="站内消息：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "message").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_message", summary="站内消息：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "message").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_message", summary="站内消息：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "message").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_message", summary="站内消息：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "message").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_message", summary="站内消息：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "message").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_message", summary="站内消息：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+    ) -> Stream:
+        filters = {
+        }
+        return await entity_service(request, "message").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
 class PlaceController(Controller):
     """公共场所"""
 
@@ -1643,6 +1787,8 @@ CONTROLLERS = [
     ImportBatchController,
     JobRunController,
     NotificationOutboxController,
+    FeedDeliveryController,
+    MessageController,
     PlaceController,
     ScanRecordController,
     ScanAlertController,

@@ -680,6 +680,56 @@ SCREENS = {
         "custom_actions": [
         ],
     },
+    "feed_delivery_admin": {
+        "entity": "feed_delivery",
+        "label": "推送记录",
+        "menu": "system",
+        "order": 99,
+        "kind": "crud",
+        "tabs": [
+            {"name": "waiting", "label": "待推送"},
+            {"name": "sent", "label": "已推送"},
+            {"name": "dead", "label": "死信"},
+        ],
+        "list": [
+            {"name": "feed", "label": "推送", "type": "string", "max_length": 60},
+            {"name": "target", "label": "推送目标", "type": "string", "max_length": 60},
+            {"name": "entity_name", "label": "数据对象", "type": "string", "max_length": 60},
+            {"name": "row_id", "label": "记录ID", "type": "integer"},
+            {"name": "op", "label": "变更类型", "type": "dict", "dict": "feed_op"},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "feed_status"},
+            {"name": "attempts", "label": "尝试次数", "type": "integer"},
+            {"name": "next_try_at", "label": "下次推送时间", "type": "datetime"},
+            {"name": "sent_at", "label": "推送成功时间", "type": "datetime"},
+            {"name": "last_error", "label": "最近错误", "type": "text"},
+        ],
+        "detail": [
+            {"name": "feed", "label": "推送", "type": "string", "max_length": 60},
+            {"name": "target", "label": "推送目标", "type": "string", "max_length": 60},
+            {"name": "entity_name", "label": "数据对象", "type": "string", "max_length": 60},
+            {"name": "row_id", "label": "记录ID", "type": "integer"},
+            {"name": "op", "label": "变更类型", "type": "dict", "dict": "feed_op"},
+            {"name": "payload", "label": "推送内容", "type": "text"},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "feed_status"},
+            {"name": "attempts", "label": "尝试次数", "type": "integer"},
+            {"name": "http_status", "label": "响应状态码", "type": "integer"},
+            {"name": "next_try_at", "label": "下次推送时间", "type": "datetime"},
+            {"name": "sent_at", "label": "推送成功时间", "type": "datetime"},
+            {"name": "last_error", "label": "最近错误", "type": "text"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "feed", "label": "推送", "type": "string", "max_length": 60},
+            {"name": "target", "label": "推送目标", "type": "string", "max_length": 60},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "feed_status"},
+        ],
+        "search": ["feed", "target"],
+        "actions": ["export"],
+        "custom_actions": [
+            {"name": "replay", "label": "重新推送", "batch": True, "confirm": "确定重新推送选中的记录吗？"},
+        ],
+    },
     "place_admin": {
         "entity": "place",
         "label": "场所信息管理",
@@ -995,5 +1045,5 @@ SCREENS = {
 
 MENUS = [
     {"name": "zone", "label": "疫情防控专区", "screens": ["place_admin", "threshold_admin", "scan_admin", "scan_query", "scan_stats", "alert_inbox"]},
-    {"name": "system", "label": "系统管理", "screens": ["division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin"]},
+    {"name": "system", "label": "系统管理", "screens": ["division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
 ]

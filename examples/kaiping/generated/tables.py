@@ -317,6 +317,43 @@ class NotificationOutbox(Table, tablename="sys_notify_outbox"):
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
 
 
+class FeedDelivery(Table, tablename="sys_feed_delivery"):
+    """推送记录"""
+
+    feed = Varchar(default=None, index=True, length=60, null=True, verbose_name="推送")
+    target = Varchar(default=None, index=True, length=60, null=True, verbose_name="推送目标")
+    entity_name = Varchar(default=None, length=60, null=True, verbose_name="数据对象")
+    row_id = Integer(default=None, null=True, verbose_name="记录ID")
+    op = Varchar(default=None, length=32, null=True, verbose_name="变更类型")
+    payload = Text(default=None, null=True, verbose_name="推送内容")
+    status = Varchar(default=None, index=True, length=32, null=True, verbose_name="状态")
+    attempts = Integer(default=0, null=True, verbose_name="尝试次数")
+    http_status = Integer(default=None, null=True, verbose_name="响应状态码")
+    last_error = Text(default=None, null=True, verbose_name="最近错误")
+    next_try_at = Timestamp(default=None, index=True, null=True, verbose_name="下次推送时间")
+    sent_at = Timestamp(default=None, null=True, verbose_name="推送成功时间")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class Message(Table, tablename="sys_message"):
+    """站内消息"""
+
+    recipient = ForeignKey(references=User, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="接收人")
+    title = Varchar(length=200, null=False, verbose_name="标题")
+    body = Text(default=None, null=True, verbose_name="内容")
+    link = Varchar(default=None, length=500, null=True, verbose_name="链接")
+    sent_at = Timestamp(default=None, null=True, verbose_name="发送时间")
+    read_at = Timestamp(default=None, null=True, verbose_name="阅读时间")
+    notification = Varchar(default=None, length=60, null=True, verbose_name="来源通知")
+    day = Date(default=None, null=True, verbose_name="日期")
+    dedupe_key = Varchar(default=None, length=200, null=True, unique=True, verbose_name="去重键")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
 class Place(Table, tablename="place"):
     """公共场所"""
 
@@ -412,6 +449,8 @@ TABLES = [
     ImportBatch,
     JobRun,
     NotificationOutbox,
+    FeedDelivery,
+    Message,
     Place,
     ScanRecord,
     ScanAlert,
@@ -435,6 +474,8 @@ ENTITY_TABLES = {
     "import_batch": ImportBatch,
     "job_run": JobRun,
     "notification_outbox": NotificationOutbox,
+    "feed_delivery": FeedDelivery,
+    "message": Message,
     "place": Place,
     "scan_record": ScanRecord,
     "scan_alert": ScanAlert,

@@ -1325,6 +1325,150 @@ class NotificationOutboxController(Controller):
 
 
 
+class FeedDeliveryController(Controller):
+    """推送记录"""
+
+    path = "/api/feed_delivery"
+    tags = ["推送记录"]
+
+    @get("/", operation_id="list_feed_delivery", summary="推送记录：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+        feed: Optional[str] = Parameter(default=None, description="推送"),
+        target: Optional[str] = Parameter(default=None, description="推送目标"),
+        status: Optional[str] = Parameter(default=None, description="状态"),
+    ) -> ListPage:
+        filters = {
+            "feed": feed,
+            "target": target,
+            "status": status,
+        }
+        return await entity_service(request, "feed_delivery").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_feed_delivery", summary="推送记录：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_feed_delivery", summary="推送记录：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_feed_delivery", summary="推送记录：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_feed_delivery", summary="推送记录：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "feed_delivery").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_feed_delivery", summary="推送记录：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "feed_delivery").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_feed_delivery", summary="推送记录：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+        feed: Optional[str] = None,
+        target: Optional[str] = None,
+        status: Optional[str] = None,
+    ) -> Stream:
+        filters = {
+            "feed": feed,
+            "target": target,
+            "status": status,
+        }
+        return await entity_service(request, "feed_delivery").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
+class MessageController(Controller):
+    """站内消息"""
+
+    path = "/api/message"
+    tags = ["站内消息"]
+
+    @get("/", operation_id="list_message", summary="站内消息：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+    ) -> ListPage:
+        filters = {
+        }
+        return await entity_service(request, "message").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_message", summary="站内消息：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "message").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_message", summary="站内消息：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "message").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_message", summary="站内消息：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "message").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_message", summary="站内消息：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "message").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_message", summary="站内消息：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "message").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_message", summary="站内消息：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+    ) -> Stream:
+        filters = {
+        }
+        return await entity_service(request, "message").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
 class TestingSiteController(Controller):
     """核酸点位"""
 
@@ -1715,6 +1859,72 @@ class TransportController(Controller):
 
 
 
+class SiteMatchController(Controller):
+    """东软核酸点位匹配"""
+
+    path = "/api/site_match"
+    tags = ["东软核酸点位匹配"]
+
+    @get("/", operation_id="list_site_match", summary="东软核酸点位匹配：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+    ) -> ListPage:
+        filters = {
+        }
+        return await entity_service(request, "site_match").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_site_match", summary="东软核酸点位匹配：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "site_match").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_site_match", summary="东软核酸点位匹配：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "site_match").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_site_match", summary="东软核酸点位匹配：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "site_match").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_site_match", summary="东软核酸点位匹配：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "site_match").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_site_match", summary="东软核酸点位匹配：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "site_match").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_site_match", summary="东软核酸点位匹配：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+    ) -> Stream:
+        filters = {
+        }
+        return await entity_service(request, "site_match").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
 class MassTestPlanController(Controller):
     """大规模核酸计划"""
 
@@ -1797,8 +2007,12 @@ class MassTestShouldController(Controller):
         sort: Optional[str] = None,
         page: int = Parameter(default=1, ge=1),
         page_size: int = Parameter(default=20, ge=1, le=500),
+        plan: Optional[str] = Parameter(default=None, description="计划编号"),
+        street: Optional[int] = Parameter(default=None, description="街道"),
     ) -> ListPage:
         filters = {
+            "plan": plan,
+            "street": street,
         }
         return await entity_service(request, "mass_test_should").list_page(
             request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
@@ -1838,8 +2052,12 @@ class MassTestShouldController(Controller):
         tab: Optional[str] = None,
         q: Optional[str] = Parameter(default=None, max_length=100),
         sort: Optional[str] = None,
+        plan: Optional[str] = None,
+        street: Optional[int] = None,
     ) -> Stream:
         filters = {
+            "plan": plan,
+            "street": street,
         }
         return await entity_service(request, "mass_test_should").export_csv(
             request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
@@ -1863,8 +2081,12 @@ class MassTestActualController(Controller):
         sort: Optional[str] = None,
         page: int = Parameter(default=1, ge=1),
         page_size: int = Parameter(default=20, ge=1, le=500),
+        plan: Optional[str] = Parameter(default=None, description="计划编号"),
+        street: Optional[int] = Parameter(default=None, description="街道"),
     ) -> ListPage:
         filters = {
+            "plan": plan,
+            "street": street,
         }
         return await entity_service(request, "mass_test_actual").list_page(
             request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
@@ -1904,10 +2126,252 @@ class MassTestActualController(Controller):
         tab: Optional[str] = None,
         q: Optional[str] = Parameter(default=None, max_length=100),
         sort: Optional[str] = None,
+        plan: Optional[str] = None,
+        street: Optional[int] = None,
     ) -> Stream:
         filters = {
+            "plan": plan,
+            "street": street,
         }
         return await entity_service(request, "mass_test_actual").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
+class TestResultController(Controller):
+    """核酸检测结果"""
+
+    path = "/api/test_result"
+    tags = ["核酸检测结果"]
+
+    @get("/", operation_id="list_test_result", summary="核酸检测结果：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+        id_number: Optional[str] = Parameter(default=None, description="身份证号码"),
+        tested_at_from: Optional[datetime.date] = Parameter(default=None, description="检测时间（起）"),
+        tested_at_to: Optional[datetime.date] = Parameter(default=None, description="检测时间（止）"),
+    ) -> ListPage:
+        filters = {
+            "id_number": id_number,
+            "tested_at_from": tested_at_from,
+            "tested_at_to": tested_at_to,
+        }
+        return await entity_service(request, "test_result").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_test_result", summary="核酸检测结果：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "test_result").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_test_result", summary="核酸检测结果：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "test_result").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_test_result", summary="核酸检测结果：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "test_result").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_test_result", summary="核酸检测结果：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "test_result").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_test_result", summary="核酸检测结果：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "test_result").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_test_result", summary="核酸检测结果：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+        id_number: Optional[str] = None,
+        tested_at_from: Optional[datetime.date] = None,
+        tested_at_to: Optional[datetime.date] = None,
+    ) -> Stream:
+        filters = {
+            "id_number": id_number,
+            "tested_at_from": tested_at_from,
+            "tested_at_to": tested_at_to,
+        }
+        return await entity_service(request, "test_result").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
+class QueryBatchController(Controller):
+    """批量查询批次"""
+
+    path = "/api/query_batch"
+    tags = ["批量查询批次"]
+
+    @get("/", operation_id="list_query_batch", summary="批量查询批次：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+        street: Optional[int] = Parameter(default=None, description="街道"),
+        status: Optional[str] = Parameter(default=None, description="状态"),
+        uploaded_at_from: Optional[datetime.date] = Parameter(default=None, description="上传时间（起）"),
+        uploaded_at_to: Optional[datetime.date] = Parameter(default=None, description="上传时间（止）"),
+    ) -> ListPage:
+        filters = {
+            "street": street,
+            "status": status,
+            "uploaded_at_from": uploaded_at_from,
+            "uploaded_at_to": uploaded_at_to,
+        }
+        return await entity_service(request, "query_batch").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_query_batch", summary="批量查询批次：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "query_batch").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_query_batch", summary="批量查询批次：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "query_batch").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_query_batch", summary="批量查询批次：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "query_batch").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_query_batch", summary="批量查询批次：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "query_batch").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_query_batch", summary="批量查询批次：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "query_batch").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_query_batch", summary="批量查询批次：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+        street: Optional[int] = None,
+        status: Optional[str] = None,
+        uploaded_at_from: Optional[datetime.date] = None,
+        uploaded_at_to: Optional[datetime.date] = None,
+    ) -> Stream:
+        filters = {
+            "street": street,
+            "status": status,
+            "uploaded_at_from": uploaded_at_from,
+            "uploaded_at_to": uploaded_at_to,
+        }
+        return await entity_service(request, "query_batch").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
+class QueryItemController(Controller):
+    """批量查询明细"""
+
+    path = "/api/query_item"
+    tags = ["批量查询明细"]
+
+    @get("/", operation_id="list_query_item", summary="批量查询明细：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+        batch: Optional[int] = Parameter(default=None, description="批次"),
+        queried: Optional[bool] = Parameter(default=None, description="已查到"),
+        street: Optional[int] = Parameter(default=None, description="街道"),
+    ) -> ListPage:
+        filters = {
+            "batch": batch,
+            "queried": queried,
+            "street": street,
+        }
+        return await entity_service(request, "query_item").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_query_item", summary="批量查询明细：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "query_item").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_query_item", summary="批量查询明细：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "query_item").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_query_item", summary="批量查询明细：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "query_item").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_query_item", summary="批量查询明细：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "query_item").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_query_item", summary="批量查询明细：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "query_item").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_query_item", summary="批量查询明细：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+        batch: Optional[int] = None,
+        queried: Optional[bool] = None,
+        street: Optional[int] = None,
+    ) -> Stream:
+        filters = {
+            "batch": batch,
+            "queried": queried,
+            "street": street,
+        }
+        return await entity_service(request, "query_item").export_csv(
             request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
         )
 
@@ -2143,6 +2607,154 @@ class CameraBindingController(Controller):
 
 
 
+class HotlineCategoryController(Controller):
+    """接诉即办问题分类"""
+
+    path = "/api/hotline_category"
+    tags = ["接诉即办问题分类"]
+
+    @get("/", operation_id="list_hotline_category", summary="接诉即办问题分类：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+    ) -> ListPage:
+        filters = {
+        }
+        return await entity_service(request, "hotline_category").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_hotline_category", summary="接诉即办问题分类：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "hotline_category").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_hotline_category", summary="接诉即办问题分类：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "hotline_category").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_hotline_category", summary="接诉即办问题分类：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "hotline_category").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_hotline_category", summary="接诉即办问题分类：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "hotline_category").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_hotline_category", summary="接诉即办问题分类：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "hotline_category").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_hotline_category", summary="接诉即办问题分类：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+    ) -> Stream:
+        filters = {
+        }
+        return await entity_service(request, "hotline_category").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
+class HotlineTicketController(Controller):
+    """接诉即办工单"""
+
+    path = "/api/hotline_ticket"
+    tags = ["接诉即办工单"]
+
+    @get("/", operation_id="list_hotline_ticket", summary="接诉即办工单：列表")
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=500),
+        category: Optional[int] = Parameter(default=None, description="问题分类"),
+        street: Optional[int] = Parameter(default=None, description="所属街道"),
+        received_at_from: Optional[datetime.date] = Parameter(default=None, description="接诉时间（起）"),
+        received_at_to: Optional[datetime.date] = Parameter(default=None, description="接诉时间（止）"),
+    ) -> ListPage:
+        filters = {
+            "category": category,
+            "street": street,
+            "received_at_from": received_at_from,
+            "received_at_to": received_at_to,
+        }
+        return await entity_service(request, "hotline_ticket").list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size, filters=filters
+        )
+
+    @get("/{row_id:int}", operation_id="get_hotline_ticket", summary="接诉即办工单：详情")
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "hotline_ticket").get(request, row_id, screen=screen)
+
+    @post("/", operation_id="create_hotline_ticket", summary="接诉即办工单：新增")
+    async def create_row(self, request: Request, data: dict[str, Any], screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, "hotline_ticket").create(request, data, screen=screen)
+
+    @patch("/{row_id:int}", operation_id="update_hotline_ticket", summary="接诉即办工单：修改")
+    async def update_row(
+        self, request: Request, row_id: int, data: dict[str, Any], screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "hotline_ticket").update(request, row_id, data, screen=screen)
+
+    @delete("/{row_id:int}", operation_id="delete_hotline_ticket", summary="接诉即办工单：删除", status_code=204)
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, "hotline_ticket").delete(request, row_id, screen=screen)
+
+    @post("/actions/{action:str}", operation_id="action_hotline_ticket", summary="接诉即办工单：操作", status_code=200)
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, "hotline_ticket").run_action(
+            request, action, data.ids, screen=screen, params=data.params
+        )
+
+    @get("/export", operation_id="export_hotline_ticket", summary="接诉即办工单：导出 CSV")
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=100),
+        sort: Optional[str] = None,
+        category: Optional[int] = None,
+        street: Optional[int] = None,
+        received_at_from: Optional[datetime.date] = None,
+        received_at_to: Optional[datetime.date] = None,
+    ) -> Stream:
+        filters = {
+            "category": category,
+            "street": street,
+            "received_at_from": received_at_from,
+            "received_at_to": received_at_to,
+        }
+        return await entity_service(request, "hotline_ticket").export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=filters
+        )
+
+
+
 CONTROLLERS = [
     DivisionController,
     OrgController,
@@ -2161,15 +2773,23 @@ CONTROLLERS = [
     ImportBatchController,
     JobRunController,
     NotificationOutboxController,
+    FeedDeliveryController,
+    MessageController,
     TestingSiteController,
     SiteScanStatController,
     CheckInController,
     SamplingController,
     TransportController,
+    SiteMatchController,
     MassTestPlanController,
     MassTestShouldController,
     MassTestActualController,
+    TestResultController,
+    QueryBatchController,
+    QueryItemController,
     LedgerPlaceController,
     CameraController,
     CameraBindingController,
+    HotlineCategoryController,
+    HotlineTicketController,
 ]

@@ -680,6 +680,56 @@ SCREENS = {
         "custom_actions": [
         ],
     },
+    "feed_delivery_admin": {
+        "entity": "feed_delivery",
+        "label": "推送记录",
+        "menu": "system",
+        "order": 99,
+        "kind": "crud",
+        "tabs": [
+            {"name": "waiting", "label": "待推送"},
+            {"name": "sent", "label": "已推送"},
+            {"name": "dead", "label": "死信"},
+        ],
+        "list": [
+            {"name": "feed", "label": "推送", "type": "string", "max_length": 60},
+            {"name": "target", "label": "推送目标", "type": "string", "max_length": 60},
+            {"name": "entity_name", "label": "数据对象", "type": "string", "max_length": 60},
+            {"name": "row_id", "label": "记录ID", "type": "integer"},
+            {"name": "op", "label": "变更类型", "type": "dict", "dict": "feed_op"},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "feed_status"},
+            {"name": "attempts", "label": "尝试次数", "type": "integer"},
+            {"name": "next_try_at", "label": "下次推送时间", "type": "datetime"},
+            {"name": "sent_at", "label": "推送成功时间", "type": "datetime"},
+            {"name": "last_error", "label": "最近错误", "type": "text"},
+        ],
+        "detail": [
+            {"name": "feed", "label": "推送", "type": "string", "max_length": 60},
+            {"name": "target", "label": "推送目标", "type": "string", "max_length": 60},
+            {"name": "entity_name", "label": "数据对象", "type": "string", "max_length": 60},
+            {"name": "row_id", "label": "记录ID", "type": "integer"},
+            {"name": "op", "label": "变更类型", "type": "dict", "dict": "feed_op"},
+            {"name": "payload", "label": "推送内容", "type": "text"},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "feed_status"},
+            {"name": "attempts", "label": "尝试次数", "type": "integer"},
+            {"name": "http_status", "label": "响应状态码", "type": "integer"},
+            {"name": "next_try_at", "label": "下次推送时间", "type": "datetime"},
+            {"name": "sent_at", "label": "推送成功时间", "type": "datetime"},
+            {"name": "last_error", "label": "最近错误", "type": "text"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "feed", "label": "推送", "type": "string", "max_length": 60},
+            {"name": "target", "label": "推送目标", "type": "string", "max_length": 60},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "feed_status"},
+        ],
+        "search": ["feed", "target"],
+        "actions": ["export"],
+        "custom_actions": [
+            {"name": "replay", "label": "重新推送", "batch": True, "confirm": "确定重新推送选中的记录吗？"},
+        ],
+    },
     "site_info": {
         "entity": "testing_site",
         "label": "核酸点位信息",
@@ -953,6 +1003,634 @@ SCREENS = {
         "custom_actions": [
         ],
     },
+    "site_match_admin": {
+        "entity": "site_match",
+        "label": "东软核酸数据匹配",
+        "menu": "data_services",
+        "order": 10,
+        "kind": "crud",
+        "tabs": [
+            {"name": "unmatched", "label": "未匹配"},
+            {"name": "matched", "label": "已匹配"},
+        ],
+        "list": [
+            {"name": "city_site_id", "label": "市级点位编号", "type": "string", "required": True, "max_length": 64},
+            {"name": "city_site_name", "label": "市级点位名称", "type": "string", "max_length": 200},
+            {"name": "site", "label": "区级点位", "type": "ref", "to": "testing_site"},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "matched_by", "label": "匹配人", "type": "ref", "to": "user"},
+            {"name": "matched_at", "label": "匹配时间", "type": "datetime"},
+        ],
+        "detail": [
+            {"name": "city_site_id", "label": "市级点位编号", "type": "string", "required": True, "max_length": 64},
+            {"name": "city_site_name", "label": "市级点位名称", "type": "string", "max_length": 200},
+            {"name": "site", "label": "区级点位", "type": "ref", "to": "testing_site"},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "matched_by", "label": "匹配人", "type": "ref", "to": "user"},
+            {"name": "matched_at", "label": "匹配时间", "type": "datetime"},
+        ],
+        "form": [
+            {"name": "city_site_id", "label": "市级点位编号", "type": "string", "required": True, "max_length": 64},
+            {"name": "city_site_name", "label": "市级点位名称", "type": "string", "max_length": 200},
+            {"name": "site", "label": "区级点位", "type": "ref", "to": "testing_site"},
+        ],
+        "filters": [
+        ],
+        "search": ["city_site_id", "city_site_name"],
+        "actions": ["create", "update", "delete", "export", "import"],
+        "custom_actions": [
+        ],
+    },
+    "mass_should_stats": {
+        "entity": "mass_test_should",
+        "label": "大规模核酸应检统计",
+        "menu": "street_stats",
+        "order": 6,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "plan.plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "planned", "label": "应检人数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "planned_count", "label": "应检人数", "type": "integer", "required": True},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "mass_should_query": {
+        "entity": "mass_test_should",
+        "label": "大规模核酸应检查询",
+        "menu": "street_stats",
+        "order": 7,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "planned_count", "label": "应检人数", "type": "integer", "required": True},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "planned_count", "label": "应检人数", "type": "integer", "required": True},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "mass_actual_stats": {
+        "entity": "mass_test_actual",
+        "label": "大规模核酸实检统计",
+        "menu": "street_stats",
+        "order": 8,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "plan.plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "actual", "label": "实检人数（上报）", "type": "integer"},
+            {"name": "final", "label": "实检人数（街道修改后）", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+        ],
+        "search": [],
+        "actions": ["export"],
+        "custom_actions": [
+        ],
+    },
+    "mass_actual_query": {
+        "entity": "mass_test_actual",
+        "label": "大规模核酸实检查询",
+        "menu": "street_stats",
+        "order": 9,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "form": [
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+        ],
+        "search": [],
+        "actions": ["update", "export"],
+        "custom_actions": [
+        ],
+    },
+    "district_should_stats": {
+        "entity": "mass_test_should",
+        "label": "应检计划统计",
+        "menu": "district_stats",
+        "order": 2,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan.plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "plan.start_time", "label": "开始时间", "type": "datetime"},
+            {"name": "plan.end_time", "label": "截止时间", "type": "datetime"},
+            {"name": "streets", "label": "街道数", "type": "integer"},
+            {"name": "planned", "label": "应检人数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "planned_count", "label": "应检人数", "type": "integer", "required": True},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+        ],
+        "search": [],
+        "actions": ["export"],
+        "custom_actions": [
+        ],
+    },
+    "district_actual_stats": {
+        "entity": "mass_test_actual",
+        "label": "实检统计",
+        "menu": "district_stats",
+        "order": 3,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual", "label": "实检人数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+        ],
+        "search": [],
+        "actions": ["export"],
+        "custom_actions": [
+        ],
+    },
+    "district_edited_stats": {
+        "entity": "mass_test_actual",
+        "label": "街道修改后的实检统计",
+        "menu": "district_stats",
+        "order": 4,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "plan.plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "planned", "label": "应检人数", "type": "integer"},
+            {"name": "actual", "label": "实检人数（上报）", "type": "integer"},
+            {"name": "final", "label": "实检人数（街道修改后）", "type": "integer"},
+            {"name": "difference", "label": "差值（应检-实检）", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+        ],
+        "search": [],
+        "actions": ["export"],
+        "custom_actions": [
+        ],
+    },
+    "bigscreen_mass_by_street": {
+        "entity": "mass_test_actual",
+        "label": "大屏：各街道应检实检",
+        "menu": "data_services",
+        "order": 20,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "planned", "label": "应检人数", "type": "integer"},
+            {"name": "actual", "label": "实检人数", "type": "integer"},
+            {"name": "difference", "label": "差值", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "bigscreen_mass_by_plan": {
+        "entity": "mass_test_actual",
+        "label": "大屏：各计划应检实检",
+        "menu": "data_services",
+        "order": 21,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan.plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "plan.start_time", "label": "开始时间", "type": "datetime"},
+            {"name": "plan.end_time", "label": "截止时间", "type": "datetime"},
+            {"name": "planned", "label": "应检人数", "type": "integer"},
+            {"name": "actual", "label": "实检人数", "type": "integer"},
+            {"name": "difference", "label": "差值", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "bigscreen_emb_street": {
+        "entity": "mass_test_actual",
+        "label": "大屏：应急局街道实时统计",
+        "menu": "data_services",
+        "order": 22,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "plan.plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "plan.start_time", "label": "开始时间", "type": "datetime"},
+            {"name": "plan.end_time", "label": "截止时间", "type": "datetime"},
+            {"name": "planned", "label": "计划", "type": "integer"},
+            {"name": "actual", "label": "实际", "type": "integer"},
+            {"name": "difference", "label": "差值", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "plan_name", "label": "计划名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+            {"name": "actual_count", "label": "实检人数", "type": "integer", "required": True},
+            {"name": "street_edited_count", "label": "街道修改后实检人数", "type": "integer"},
+            {"name": "edited_by", "label": "修改人", "type": "ref", "to": "user"},
+            {"name": "edited_at", "label": "修改时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "plan", "label": "计划编号", "type": "ref", "to": "mass_test_plan", "required": True, "key": "plan_no"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org", "required": True},
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "bigscreen_sites_by_street": {
+        "entity": "testing_site",
+        "label": "大屏：各街道核酸点位数",
+        "menu": "data_services",
+        "order": 23,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "sites", "label": "点位数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "site_code", "label": "点位编码", "type": "string", "required": True, "max_length": 64},
+            {"name": "name", "label": "点位名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "address", "label": "点位地址", "type": "string", "max_length": 200},
+            {"name": "location", "label": "点位坐标", "type": "geo"},
+            {"name": "site_kind", "label": "点位类型", "type": "dict", "dict": "site_kind"},
+            {"name": "active", "label": "是否启用", "type": "boolean"},
+        ],
+        "form": [
+        ],
+        "filters": [
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "bigscreen_checkins_by_street": {
+        "entity": "check_in",
+        "label": "大屏：各街道打卡次数",
+        "menu": "data_services",
+        "order": 24,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "checkins", "label": "打卡次数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "site", "label": "点位编码", "type": "ref", "to": "testing_site", "required": True, "key": "site_code"},
+            {"name": "site_name", "label": "点位名称", "type": "string", "required": True, "max_length": 200},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "checkin_time", "label": "打卡时间", "type": "datetime", "required": True},
+            {"name": "reporter", "label": "打卡人", "type": "string", "max_length": 50},
+            {"name": "location", "label": "打卡位置", "type": "geo"},
+        ],
+        "form": [
+        ],
+        "filters": [
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "bigscreen_sampling_by_street": {
+        "entity": "sampling",
+        "label": "大屏：各街道取样",
+        "menu": "data_services",
+        "order": 25,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "site.street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "day", "label": "日期", "type": "date", "required": True},
+            {"name": "samples", "label": "取样次数", "type": "integer"},
+            {"name": "persons", "label": "取样人数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "sample_no", "label": "取样编号", "type": "string", "required": True, "max_length": 64},
+            {"name": "site", "label": "点位编码", "type": "ref", "to": "testing_site", "required": True, "key": "site_code"},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org", "required": True},
+            {"name": "sample_time", "label": "取样时间", "type": "datetime", "required": True},
+            {"name": "tube_no", "label": "试管编号", "type": "string", "max_length": 64},
+            {"name": "person_count", "label": "取样人数", "type": "integer"},
+        ],
+        "form": [
+        ],
+        "filters": [
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
+    "personal_query": {
+        "entity": "test_result",
+        "label": "个人核酸查询",
+        "menu": "results",
+        "order": 1,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "name", "label": "姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "id_number", "label": "身份证号码", "type": "string", "sensitive": "id_number", "required": True, "max_length": 18},
+            {"name": "institution", "label": "检测机构", "type": "string", "max_length": 200},
+            {"name": "tested_at", "label": "检测时间", "type": "datetime", "required": True},
+            {"name": "result", "label": "检测结果", "type": "dict", "dict": "test_outcome"},
+        ],
+        "detail": [
+            {"name": "name", "label": "姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "id_number", "label": "身份证号码", "type": "string", "sensitive": "id_number", "required": True, "max_length": 18},
+            {"name": "institution", "label": "检测机构", "type": "string", "max_length": 200},
+            {"name": "tested_at", "label": "检测时间", "type": "datetime", "required": True},
+            {"name": "result", "label": "检测结果", "type": "dict", "dict": "test_outcome"},
+            {"name": "street", "label": "采样街道", "type": "ref", "to": "org", "required": True},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "id_number", "label": "身份证号码", "type": "string", "sensitive": "id_number", "required": True, "max_length": 18},
+            {"name": "tested_at", "label": "检测时间", "type": "datetime", "required": True},
+        ],
+        "search": [],
+        "actions": ["export"],
+        "custom_actions": [
+        ],
+    },
+    "batch_admin": {
+        "entity": "query_batch",
+        "label": "批量核酸查询",
+        "menu": "results",
+        "order": 2,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "batch_no", "label": "批次号", "type": "string", "max_length": 64},
+            {"name": "file_name", "label": "文件名", "type": "string", "max_length": 255},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+            {"name": "uploaded_at", "label": "上传时间", "type": "datetime"},
+            {"name": "row_count", "label": "数量", "type": "integer"},
+            {"name": "queried_count", "label": "已查到数量", "type": "integer"},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "query_batch_status"},
+            {"name": "last_queried_at", "label": "最近查询时间", "type": "datetime"},
+        ],
+        "detail": [
+            {"name": "batch_no", "label": "批次号", "type": "string", "max_length": 64},
+            {"name": "file_name", "label": "文件名", "type": "string", "max_length": 255},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+            {"name": "uploaded_by", "label": "上传人", "type": "ref", "to": "user"},
+            {"name": "uploaded_at", "label": "上传时间", "type": "datetime"},
+            {"name": "row_count", "label": "数量", "type": "integer"},
+            {"name": "queried_count", "label": "已查到数量", "type": "integer"},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "query_batch_status"},
+            {"name": "last_queried_at", "label": "最近查询时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "query_batch_status"},
+            {"name": "uploaded_at", "label": "上传时间", "type": "datetime"},
+        ],
+        "search": ["batch_no", "file_name"],
+        "actions": ["delete", "export", "import"],
+        "custom_actions": [
+            {"name": "run_query", "label": "查询", "batch": True, "confirm": None},
+            {"name": "requery", "label": "重新查询", "batch": True, "confirm": None},
+        ],
+    },
+    "batch_items": {
+        "entity": "query_item",
+        "label": "批量查询结果",
+        "menu": "results",
+        "order": 3,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "batch", "label": "批次", "type": "ref", "to": "query_batch", "required": True},
+            {"name": "id_number", "label": "身份证号码", "type": "string", "sensitive": "id_number", "required": True, "max_length": 18},
+            {"name": "name", "label": "姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "result_name", "label": "检测姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "institution", "label": "检测机构", "type": "string", "max_length": 200},
+            {"name": "tested_at", "label": "检测时间", "type": "datetime"},
+            {"name": "result", "label": "检测结果", "type": "dict", "dict": "test_outcome"},
+            {"name": "recent_3d_count", "label": "近3天核查次数", "type": "integer"},
+            {"name": "queried", "label": "已查到", "type": "boolean"},
+            {"name": "queried_at", "label": "查询时间", "type": "datetime"},
+        ],
+        "detail": [
+            {"name": "batch", "label": "批次", "type": "ref", "to": "query_batch", "required": True},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+            {"name": "id_number", "label": "身份证号码", "type": "string", "sensitive": "id_number", "required": True, "max_length": 18},
+            {"name": "name", "label": "姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "result_name", "label": "检测姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "institution", "label": "检测机构", "type": "string", "max_length": 200},
+            {"name": "tested_at", "label": "检测时间", "type": "datetime"},
+            {"name": "result", "label": "检测结果", "type": "dict", "dict": "test_outcome"},
+            {"name": "recent_3d_count", "label": "近3天核查次数", "type": "integer"},
+            {"name": "queried", "label": "已查到", "type": "boolean"},
+            {"name": "queried_at", "label": "查询时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "batch", "label": "批次", "type": "ref", "to": "query_batch", "required": True},
+            {"name": "queried", "label": "已查到", "type": "boolean"},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+        ],
+        "search": [],
+        "actions": ["export"],
+        "custom_actions": [
+        ],
+    },
+    "batch_stats": {
+        "entity": "query_item",
+        "label": "批次核查统计",
+        "menu": "results",
+        "order": 4,
+        "kind": "stat",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+            {"name": "batch", "label": "批次", "type": "ref", "to": "query_batch", "required": True},
+            {"name": "people", "label": "人数", "type": "integer"},
+            {"name": "recent_checks", "label": "近3天核查次数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "batch", "label": "批次", "type": "ref", "to": "query_batch", "required": True},
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+            {"name": "id_number", "label": "身份证号码", "type": "string", "sensitive": "id_number", "required": True, "max_length": 18},
+            {"name": "name", "label": "姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "result_name", "label": "检测姓名", "type": "string", "sensitive": "name", "max_length": 50},
+            {"name": "institution", "label": "检测机构", "type": "string", "max_length": 200},
+            {"name": "tested_at", "label": "检测时间", "type": "datetime"},
+            {"name": "result", "label": "检测结果", "type": "dict", "dict": "test_outcome"},
+            {"name": "recent_3d_count", "label": "近3天核查次数", "type": "integer"},
+            {"name": "queried", "label": "已查到", "type": "boolean"},
+            {"name": "queried_at", "label": "查询时间", "type": "datetime"},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "street", "label": "街道", "type": "ref", "to": "org"},
+        ],
+        "search": [],
+        "actions": [],
+        "custom_actions": [
+        ],
+    },
     "ledger_admin": {
         "entity": "ledger_place",
         "label": "场所台账",
@@ -1009,8 +1687,10 @@ SCREENS = {
             {"name": "street", "label": "所属街道", "type": "ref", "to": "org"},
             {"name": "network_id", "label": "视频专网编号", "type": "string", "max_length": 64},
             {"name": "source", "label": "数据来源", "type": "dict", "dict": "camera_source"},
+            {"name": "online", "label": "专网在线", "type": "boolean"},
             {"name": "playable", "label": "可播放", "type": "boolean"},
             {"name": "reconciled", "label": "已核对", "type": "boolean"},
+            {"name": "reconcile_note", "label": "核对结果", "type": "string", "max_length": 50},
         ],
         "detail": [
             {"name": "code", "label": "摄像头编码", "type": "string", "required": True, "max_length": 64},
@@ -1019,8 +1699,11 @@ SCREENS = {
             {"name": "location", "label": "坐标", "type": "geo"},
             {"name": "network_id", "label": "视频专网编号", "type": "string", "max_length": 64},
             {"name": "source", "label": "数据来源", "type": "dict", "dict": "camera_source"},
+            {"name": "online", "label": "专网在线", "type": "boolean"},
             {"name": "playable", "label": "可播放", "type": "boolean"},
             {"name": "reconciled", "label": "已核对", "type": "boolean"},
+            {"name": "reconcile_note", "label": "核对结果", "type": "string", "max_length": 50},
+            {"name": "reconciled_at", "label": "核对时间", "type": "datetime"},
         ],
         "form": [
             {"name": "code", "label": "摄像头编码", "type": "string", "required": True, "max_length": 64},
@@ -1029,8 +1712,7 @@ SCREENS = {
             {"name": "location", "label": "坐标", "type": "geo"},
             {"name": "network_id", "label": "视频专网编号", "type": "string", "max_length": 64},
             {"name": "source", "label": "数据来源", "type": "dict", "dict": "camera_source"},
-            {"name": "playable", "label": "可播放", "type": "boolean"},
-            {"name": "reconciled", "label": "已核对", "type": "boolean"},
+            {"name": "online", "label": "专网在线", "type": "boolean"},
         ],
         "filters": [
             {"name": "street", "label": "所属街道", "type": "ref", "to": "org"},
@@ -1041,7 +1723,7 @@ SCREENS = {
         "search": ["code", "name", "network_id"],
         "actions": ["create", "update", "delete", "export", "import"],
         "custom_actions": [
-            {"name": "reconcile", "label": "核对一致", "batch": True, "confirm": None},
+            {"name": "reconcile", "label": "核对", "batch": True, "confirm": None},
         ],
     },
     "binding_admin": {
@@ -1079,13 +1761,85 @@ SCREENS = {
         "custom_actions": [
         ],
     },
+    "hotline_category_admin": {
+        "entity": "hotline_category",
+        "label": "接诉即办分类",
+        "menu": "data_services",
+        "order": 20,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "name", "label": "分类名称", "type": "string", "required": True, "max_length": 50},
+            {"name": "keywords", "label": "关键词", "type": "text", "required": True, "help": "每行一个，或以逗号、顿号分隔"},
+            {"name": "sort", "label": "匹配顺序", "type": "integer"},
+            {"name": "active", "label": "启用", "type": "boolean"},
+        ],
+        "detail": [
+            {"name": "name", "label": "分类名称", "type": "string", "required": True, "max_length": 50},
+            {"name": "keywords", "label": "关键词", "type": "text", "required": True, "help": "每行一个，或以逗号、顿号分隔"},
+            {"name": "sort", "label": "匹配顺序", "type": "integer"},
+            {"name": "active", "label": "启用", "type": "boolean"},
+        ],
+        "form": [
+            {"name": "name", "label": "分类名称", "type": "string", "required": True, "max_length": 50},
+            {"name": "keywords", "label": "关键词", "type": "text", "required": True, "help": "每行一个，或以逗号、顿号分隔"},
+            {"name": "sort", "label": "匹配顺序", "type": "integer"},
+            {"name": "active", "label": "启用", "type": "boolean"},
+        ],
+        "filters": [
+        ],
+        "search": ["name", "keywords"],
+        "actions": ["create", "update", "delete"],
+        "custom_actions": [
+        ],
+    },
+    "hotline_ticket_query": {
+        "entity": "hotline_ticket",
+        "label": "接诉即办工单抽取",
+        "menu": "data_services",
+        "order": 21,
+        "kind": "crud",
+        "tabs": [
+            {"name": "epidemic", "label": "涉疫工单"},
+            {"name": "unmatched", "label": "未匹配"},
+        ],
+        "list": [
+            {"name": "ticket_no", "label": "工单编号", "type": "string", "required": True, "max_length": 64},
+            {"name": "received_at", "label": "接诉时间", "type": "datetime", "required": True},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org"},
+            {"name": "category", "label": "问题分类", "type": "ref", "to": "hotline_category"},
+            {"name": "matched_keyword", "label": "匹配关键词", "type": "string", "max_length": 50},
+            {"name": "content", "label": "诉求内容", "type": "text", "required": True},
+        ],
+        "detail": [
+            {"name": "ticket_no", "label": "工单编号", "type": "string", "required": True, "max_length": 64},
+            {"name": "received_at", "label": "接诉时间", "type": "datetime", "required": True},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org"},
+            {"name": "caller_phone", "label": "来电号码", "type": "string", "sensitive": "phone"},
+            {"name": "category", "label": "问题分类", "type": "ref", "to": "hotline_category"},
+            {"name": "matched_keyword", "label": "匹配关键词", "type": "string", "max_length": 50},
+            {"name": "content", "label": "诉求内容", "type": "text", "required": True},
+        ],
+        "form": [
+        ],
+        "filters": [
+            {"name": "category", "label": "问题分类", "type": "ref", "to": "hotline_category"},
+            {"name": "street", "label": "所属街道", "type": "ref", "to": "org"},
+            {"name": "received_at", "label": "接诉时间", "type": "datetime", "required": True},
+        ],
+        "search": ["ticket_no", "content"],
+        "actions": ["export", "import"],
+        "custom_actions": [
+        ],
+    },
 }
 
 MENUS = [
-    {"name": "street_stats", "label": "点位核酸街道统计查询", "screens": ["site_info", "site_scan_stats", "site_scan_detail", "checkin_query", "street_checkin_stats"]},
-    {"name": "district_stats", "label": "点位区级统计查询", "screens": ["district_site_scan_stats"]},
-    {"name": "results", "label": "核酸数据查询服务", "screens": []},
-    {"name": "data_services", "label": "疫情核酸数据服务", "screens": ["sampling_query", "transport_query"]},
+    {"name": "street_stats", "label": "点位核酸街道统计查询", "screens": ["site_info", "site_scan_stats", "site_scan_detail", "checkin_query", "street_checkin_stats", "mass_should_stats", "mass_should_query", "mass_actual_stats", "mass_actual_query"]},
+    {"name": "district_stats", "label": "点位区级统计查询", "screens": ["district_site_scan_stats", "district_should_stats", "district_actual_stats", "district_edited_stats"]},
+    {"name": "results", "label": "核酸数据查询服务", "screens": ["personal_query", "batch_admin", "batch_items", "batch_stats"]},
+    {"name": "data_services", "label": "疫情核酸数据服务", "screens": ["sampling_query", "transport_query", "site_match_admin", "bigscreen_mass_by_street", "hotline_category_admin", "bigscreen_mass_by_plan", "hotline_ticket_query", "bigscreen_emb_street", "bigscreen_sites_by_street", "bigscreen_checkins_by_street", "bigscreen_sampling_by_street"]},
     {"name": "video", "label": "疫情防控视频图像服务", "screens": ["ledger_admin", "camera_admin", "binding_admin"]},
-    {"name": "system", "label": "系统管理", "screens": ["division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin"]},
+    {"name": "system", "label": "系统管理", "screens": ["division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
 ]

@@ -317,6 +317,43 @@ class NotificationOutbox(Table, tablename="sys_notify_outbox"):
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
 
 
+class FeedDelivery(Table, tablename="sys_feed_delivery"):
+    """推送记录"""
+
+    feed = Varchar(default=None, index=True, length=60, null=True, verbose_name="推送")
+    target = Varchar(default=None, index=True, length=60, null=True, verbose_name="推送目标")
+    entity_name = Varchar(default=None, length=60, null=True, verbose_name="数据对象")
+    row_id = Integer(default=None, null=True, verbose_name="记录ID")
+    op = Varchar(default=None, length=32, null=True, verbose_name="变更类型")
+    payload = Text(default=None, null=True, verbose_name="推送内容")
+    status = Varchar(default=None, index=True, length=32, null=True, verbose_name="状态")
+    attempts = Integer(default=0, null=True, verbose_name="尝试次数")
+    http_status = Integer(default=None, null=True, verbose_name="响应状态码")
+    last_error = Text(default=None, null=True, verbose_name="最近错误")
+    next_try_at = Timestamp(default=None, index=True, null=True, verbose_name="下次推送时间")
+    sent_at = Timestamp(default=None, null=True, verbose_name="推送成功时间")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class Message(Table, tablename="sys_message"):
+    """站内消息"""
+
+    recipient = ForeignKey(references=User, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="接收人")
+    title = Varchar(length=200, null=False, verbose_name="标题")
+    body = Text(default=None, null=True, verbose_name="内容")
+    link = Varchar(default=None, length=500, null=True, verbose_name="链接")
+    sent_at = Timestamp(default=None, null=True, verbose_name="发送时间")
+    read_at = Timestamp(default=None, null=True, verbose_name="阅读时间")
+    notification = Varchar(default=None, length=60, null=True, verbose_name="来源通知")
+    day = Date(default=None, null=True, verbose_name="日期")
+    dedupe_key = Varchar(default=None, length=200, null=True, unique=True, verbose_name="去重键")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
 class TestingSite(Table, tablename="testing_site"):
     """核酸点位"""
 
@@ -384,6 +421,19 @@ class Transport(Table, tablename="transport"):
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
 
 
+class SiteMatch(Table, tablename="site_match"):
+    """东软核酸点位匹配"""
+
+    city_site_id = Varchar(length=64, null=False, unique=True, verbose_name="市级点位编号")
+    city_site_name = Varchar(default=None, length=200, null=True, verbose_name="市级点位名称")
+    site = ForeignKey(references=TestingSite, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="区级点位")
+    matched_by = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="匹配人")
+    matched_at = Timestamp(default=None, null=True, verbose_name="匹配时间")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
 class MassTestPlan(Table, tablename="mass_test_plan"):
     """大规模核酸计划"""
 
@@ -421,6 +471,61 @@ class MassTestActual(Table, tablename="mass_test_actual"):
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
 
 
+class TestResult(Table, tablename="test_result"):
+    """核酸检测结果"""
+
+    id_number = Text(default=None, null=True, verbose_name="身份证号码")
+    id_number_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="身份证号码（检索索引）")
+    name = Text(default=None, null=True, verbose_name="姓名")
+    name_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="姓名（检索索引）")
+    institution = Varchar(default=None, length=200, null=True, verbose_name="检测机构")
+    tested_at = Timestamp(default=None, index=True, null=False, verbose_name="检测时间")
+    result = Varchar(default="negative", length=32, null=True, verbose_name="检测结果")
+    street = ForeignKey(references=Org, default=None, index=True, null=False, on_delete=OnDelete.restrict, verbose_name="采样街道")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class QueryBatch(Table, tablename="query_batch"):
+    """批量查询批次"""
+
+    batch_no = Varchar(default=None, length=64, null=True, unique=True, verbose_name="批次号")
+    file_name = Varchar(default=None, length=255, null=True, verbose_name="文件名")
+    street = ForeignKey(references=Org, default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="街道")
+    uploaded_by = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="上传人")
+    uploaded_at = Timestamp(default=None, index=True, null=True, verbose_name="上传时间")
+    row_count = Integer(default=0, null=True, verbose_name="数量")
+    queried_count = Integer(default=0, null=True, verbose_name="已查到数量")
+    status = Varchar(default="imported", index=True, length=32, null=True, verbose_name="状态")
+    last_queried_at = Timestamp(default=None, null=True, verbose_name="最近查询时间")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class QueryItem(Table, tablename="query_item"):
+    """批量查询明细"""
+
+    batch = ForeignKey(references=QueryBatch, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="批次")
+    street = ForeignKey(references=Org, default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="街道")
+    id_number = Text(default=None, null=True, verbose_name="身份证号码")
+    id_number_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="身份证号码（检索索引）")
+    name = Text(default=None, null=True, verbose_name="姓名")
+    name_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="姓名（检索索引）")
+    result_name = Text(default=None, null=True, verbose_name="检测姓名")
+    result_name_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="检测姓名（检索索引）")
+    institution = Varchar(default=None, length=200, null=True, verbose_name="检测机构")
+    tested_at = Timestamp(default=None, null=True, verbose_name="检测时间")
+    result = Varchar(default=None, length=32, null=True, verbose_name="检测结果")
+    recent_3d_count = Integer(default=0, null=True, verbose_name="近3天核查次数")
+    queried = Boolean(default=False, null=False, verbose_name="已查到")
+    queried_at = Timestamp(default=None, null=True, verbose_name="查询时间")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
 class LedgerPlace(Table, tablename="ledger_place"):
     """台账场所"""
 
@@ -446,8 +551,11 @@ class Camera(Table, tablename="camera"):
     location_lat = DoublePrecision(default=None, null=True, verbose_name="坐标（纬度）")
     network_id = Varchar(default=None, length=64, null=True, verbose_name="视频专网编号")
     source = Varchar(default="offline_survey", index=True, length=32, null=True, verbose_name="数据来源")
+    online = Boolean(default=False, null=False, verbose_name="专网在线")
     playable = Boolean(default=False, null=False, verbose_name="可播放")
     reconciled = Boolean(default=False, null=False, verbose_name="已核对")
+    reconcile_note = Varchar(default=None, length=50, null=True, verbose_name="核对结果")
+    reconciled_at = Timestamp(default=None, null=True, verbose_name="核对时间")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
@@ -460,6 +568,34 @@ class CameraBinding(Table, tablename="camera_binding"):
     camera = ForeignKey(references=Camera, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="摄像头")
     bound_by = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="绑定人")
     bound_at = Timestamp(default=None, null=True, verbose_name="绑定时间")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class HotlineCategory(Table, tablename="hotline_category"):
+    """接诉即办问题分类"""
+
+    name = Varchar(length=50, null=False, unique=True, verbose_name="分类名称")
+    keywords = Text(null=False, verbose_name="关键词")
+    sort = Integer(default=100, null=True, verbose_name="匹配顺序")
+    active = Boolean(default=True, null=False, verbose_name="启用")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+
+
+class HotlineTicket(Table, tablename="hotline_ticket"):
+    """接诉即办工单"""
+
+    ticket_no = Varchar(length=64, null=False, unique=True, verbose_name="工单编号")
+    received_at = Timestamp(default=None, index=True, null=False, verbose_name="接诉时间")
+    street = ForeignKey(references=Org, default=None, index=True, null=True, on_delete=OnDelete.restrict, verbose_name="所属街道")
+    caller_phone = Text(default=None, null=True, verbose_name="来电号码")
+    caller_phone_bidx = Varchar(default=None, index=True, length=64, null=True, verbose_name="来电号码（检索索引）")
+    content = Text(null=False, verbose_name="诉求内容")
+    category = ForeignKey(references=HotlineCategory, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="问题分类")
+    matched_keyword = Varchar(default=None, length=50, null=True, verbose_name="匹配关键词")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
@@ -486,17 +622,25 @@ TABLES = [
     ImportBatch,
     JobRun,
     NotificationOutbox,
+    FeedDelivery,
+    Message,
     TestingSite,
     SiteScanStat,
     CheckIn,
     Sampling,
     Transport,
+    SiteMatch,
     MassTestPlan,
     MassTestShould,
     MassTestActual,
+    TestResult,
+    QueryBatch,
+    QueryItem,
     LedgerPlace,
     Camera,
     CameraBinding,
+    HotlineCategory,
+    HotlineTicket,
 ]
 ENTITY_TABLES = {
     "division": Division,
@@ -516,17 +660,25 @@ ENTITY_TABLES = {
     "import_batch": ImportBatch,
     "job_run": JobRun,
     "notification_outbox": NotificationOutbox,
+    "feed_delivery": FeedDelivery,
+    "message": Message,
     "testing_site": TestingSite,
     "site_scan_stat": SiteScanStat,
     "check_in": CheckIn,
     "sampling": Sampling,
     "transport": Transport,
+    "site_match": SiteMatch,
     "mass_test_plan": MassTestPlan,
     "mass_test_should": MassTestShould,
     "mass_test_actual": MassTestActual,
+    "test_result": TestResult,
+    "query_batch": QueryBatch,
+    "query_item": QueryItem,
     "ledger_place": LedgerPlace,
     "camera": Camera,
     "camera_binding": CameraBinding,
+    "hotline_category": HotlineCategory,
+    "hotline_ticket": HotlineTicket,
 }
 JOIN_TABLES = {
     ("org", "superiors"): OrgSuperiors,

@@ -36,11 +36,35 @@ class Function(Table, tablename="sys_function"):
     id = Serial(null=False, primary_key=True)
 
 
+class HotlineCategory(Table, tablename="hotline_category"):
+    id = Serial(null=False, primary_key=True)
+
+
+class HotlineTicket(Table, tablename="hotline_ticket"):
+    id = Serial(null=False, primary_key=True)
+
+
 class LedgerPlace(Table, tablename="ledger_place"):
     id = Serial(null=False, primary_key=True)
 
 
+class MassTestActual(Table, tablename="mass_test_actual"):
+    id = Serial(null=False, primary_key=True)
+
+
+class MassTestShould(Table, tablename="mass_test_should"):
+    id = Serial(null=False, primary_key=True)
+
+
 class Org(Table, tablename="sys_org"):
+    id = Serial(null=False, primary_key=True)
+
+
+class QueryBatch(Table, tablename="query_batch"):
+    id = Serial(null=False, primary_key=True)
+
+
+class QueryItem(Table, tablename="query_item"):
     id = Serial(null=False, primary_key=True)
 
 
@@ -57,6 +81,10 @@ class Sampling(Table, tablename="sampling"):
 
 
 class SiteScanStat(Table, tablename="site_scan_stat"):
+    id = Serial(null=False, primary_key=True)
+
+
+class TestResult(Table, tablename="test_result"):
     id = Serial(null=False, primary_key=True)
 
 
@@ -312,6 +340,35 @@ async def forwards() -> MigrationManager:
     manager.add_column(table_class_name="NotificationOutbox", tablename="sys_notify_outbox", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
     manager.add_column(table_class_name="NotificationOutbox", tablename="sys_notify_outbox", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     manager.add_column(table_class_name="NotificationOutbox", tablename="sys_notify_outbox", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="FeedDelivery", tablename="sys_feed_delivery")
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="feed", db_column_name="feed", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 60, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="target", db_column_name="target", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 60, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="entity_name", db_column_name="entity_name", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 60, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="row_id", db_column_name="row_id", column_class_name="Integer", column_class=Integer, params={"default": None, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="op", db_column_name="op", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 32, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="payload", db_column_name="payload", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="status", db_column_name="status", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 32, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="attempts", db_column_name="attempts", column_class_name="Integer", column_class=Integer, params={"default": 0, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="http_status", db_column_name="http_status", column_class_name="Integer", column_class=Integer, params={"default": None, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="last_error", db_column_name="last_error", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="next_try_at", db_column_name="next_try_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="sent_at", db_column_name="sent_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="FeedDelivery", tablename="sys_feed_delivery", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="Message", tablename="sys_message")
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="recipient", db_column_name="recipient", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": False, "on_delete": OnDelete.cascade, "references": User})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="title", db_column_name="title", column_class_name="Varchar", column_class=Varchar, params={"length": 200, "null": False})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="body", db_column_name="body", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="link", db_column_name="link", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 500, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="sent_at", db_column_name="sent_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="read_at", db_column_name="read_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="notification", db_column_name="notification", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 60, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="day", db_column_name="day", column_class_name="Date", column_class=Date, params={"default": None, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="dedupe_key", db_column_name="dedupe_key", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 200, "null": True, "unique": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="Message", tablename="sys_message", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     manager.add_table(class_name="TestingSite", tablename="testing_site")
     manager.add_column(table_class_name="TestingSite", tablename="testing_site", column_name="site_code", db_column_name="site_code", column_class_name="Varchar", column_class=Varchar, params={"length": 64, "null": False, "unique": True})
     manager.add_column(table_class_name="TestingSite", tablename="testing_site", column_name="name", db_column_name="name", column_class_name="Varchar", column_class=Varchar, params={"length": 200, "null": False})
@@ -359,6 +416,83 @@ async def forwards() -> MigrationManager:
     manager.add_column(table_class_name="Transport", tablename="transport", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
     manager.add_column(table_class_name="Transport", tablename="transport", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     manager.add_column(table_class_name="Transport", tablename="transport", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="SiteMatch", tablename="site_match")
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="city_site_id", db_column_name="city_site_id", column_class_name="Varchar", column_class=Varchar, params={"length": 64, "null": False, "unique": True})
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="city_site_name", db_column_name="city_site_name", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 200, "null": True})
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="site", db_column_name="site", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.set_null, "references": TestingSite})
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="matched_by", db_column_name="matched_by", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.set_null, "references": User})
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="matched_at", db_column_name="matched_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="SiteMatch", tablename="site_match", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="MassTestPlan", tablename="mass_test_plan")
+    manager.add_column(table_class_name="MassTestPlan", tablename="mass_test_plan", column_name="plan_no", db_column_name="plan_no", column_class_name="Varchar", column_class=Varchar, params={"length": 64, "null": False, "unique": True})
+    manager.add_column(table_class_name="MassTestPlan", tablename="mass_test_plan", column_name="plan_name", db_column_name="plan_name", column_class_name="Varchar", column_class=Varchar, params={"length": 200, "null": False})
+    manager.add_column(table_class_name="MassTestPlan", tablename="mass_test_plan", column_name="start_time", db_column_name="start_time", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="MassTestPlan", tablename="mass_test_plan", column_name="end_time", db_column_name="end_time", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="MassTestPlan", tablename="mass_test_plan", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="MassTestPlan", tablename="mass_test_plan", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="MassTestPlan", tablename="mass_test_plan", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="MassTestShould", tablename="mass_test_should")
+    manager.add_column(table_class_name="MassTestShould", tablename="mass_test_should", column_name="plan", db_column_name="plan", column_class_name="Varchar", column_class=Varchar, params={"default": '', "index": True, "length": 64, "null": False})
+    manager.add_column(table_class_name="MassTestShould", tablename="mass_test_should", column_name="street", db_column_name="street", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": False, "on_delete": OnDelete.restrict, "references": Org})
+    manager.add_column(table_class_name="MassTestShould", tablename="mass_test_should", column_name="planned_count", db_column_name="planned_count", column_class_name="Integer", column_class=Integer, params={"null": False})
+    manager.add_column(table_class_name="MassTestShould", tablename="mass_test_should", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="MassTestShould", tablename="mass_test_should", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="MassTestShould", tablename="mass_test_should", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="MassTestActual", tablename="mass_test_actual")
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="plan", db_column_name="plan", column_class_name="Varchar", column_class=Varchar, params={"default": '', "index": True, "length": 64, "null": False})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="street", db_column_name="street", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": False, "on_delete": OnDelete.restrict, "references": Org})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="actual_count", db_column_name="actual_count", column_class_name="Integer", column_class=Integer, params={"null": False})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="street_edited_count", db_column_name="street_edited_count", column_class_name="Integer", column_class=Integer, params={"default": None, "null": True})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="edited_by", db_column_name="edited_by", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.set_null, "references": User})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="edited_at", db_column_name="edited_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="MassTestActual", tablename="mass_test_actual", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="TestResult", tablename="test_result")
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="id_number", db_column_name="id_number", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="id_number_bidx", db_column_name="id_number_bidx", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 64, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="name", db_column_name="name", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="name_bidx", db_column_name="name_bidx", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 64, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="institution", db_column_name="institution", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 200, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="tested_at", db_column_name="tested_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "index": True, "null": False})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="result", db_column_name="result", column_class_name="Varchar", column_class=Varchar, params={"default": 'negative', "length": 32, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="street", db_column_name="street", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": False, "on_delete": OnDelete.restrict, "references": Org})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="TestResult", tablename="test_result", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="QueryBatch", tablename="query_batch")
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="batch_no", db_column_name="batch_no", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 64, "null": True, "unique": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="file_name", db_column_name="file_name", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 255, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="street", db_column_name="street", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.restrict, "references": Org})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="uploaded_by", db_column_name="uploaded_by", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.set_null, "references": User})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="uploaded_at", db_column_name="uploaded_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="row_count", db_column_name="row_count", column_class_name="Integer", column_class=Integer, params={"default": 0, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="queried_count", db_column_name="queried_count", column_class_name="Integer", column_class=Integer, params={"default": 0, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="status", db_column_name="status", column_class_name="Varchar", column_class=Varchar, params={"default": 'imported', "index": True, "length": 32, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="last_queried_at", db_column_name="last_queried_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryBatch", tablename="query_batch", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="QueryItem", tablename="query_item")
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="batch", db_column_name="batch", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": False, "on_delete": OnDelete.cascade, "references": QueryBatch})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="street", db_column_name="street", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.restrict, "references": Org})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="id_number", db_column_name="id_number", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="id_number_bidx", db_column_name="id_number_bidx", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 64, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="name", db_column_name="name", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="name_bidx", db_column_name="name_bidx", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 64, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="result_name", db_column_name="result_name", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="result_name_bidx", db_column_name="result_name_bidx", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 64, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="institution", db_column_name="institution", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 200, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="tested_at", db_column_name="tested_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="result", db_column_name="result", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 32, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="recent_3d_count", db_column_name="recent_3d_count", column_class_name="Integer", column_class=Integer, params={"default": 0, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="queried", db_column_name="queried", column_class_name="Boolean", column_class=Boolean, params={"default": False, "null": False})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="queried_at", db_column_name="queried_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="QueryItem", tablename="query_item", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     manager.add_table(class_name="LedgerPlace", tablename="ledger_place")
     manager.add_column(table_class_name="LedgerPlace", tablename="ledger_place", column_name="name", db_column_name="name", column_class_name="Varchar", column_class=Varchar, params={"length": 200, "null": False})
     manager.add_column(table_class_name="LedgerPlace", tablename="ledger_place", column_name="kind", db_column_name="kind", column_class_name="Varchar", column_class=Varchar, params={"index": True, "length": 32, "null": False})
@@ -378,8 +512,11 @@ async def forwards() -> MigrationManager:
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="location_lat", db_column_name="location_lat", column_class_name="DoublePrecision", column_class=DoublePrecision, params={"default": None, "null": True})
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="network_id", db_column_name="network_id", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 64, "null": True})
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="source", db_column_name="source", column_class_name="Varchar", column_class=Varchar, params={"default": 'offline_survey', "index": True, "length": 32, "null": True})
+    manager.add_column(table_class_name="Camera", tablename="camera", column_name="online", db_column_name="online", column_class_name="Boolean", column_class=Boolean, params={"default": False, "null": False})
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="playable", db_column_name="playable", column_class_name="Boolean", column_class=Boolean, params={"default": False, "null": False})
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="reconciled", db_column_name="reconciled", column_class_name="Boolean", column_class=Boolean, params={"default": False, "null": False})
+    manager.add_column(table_class_name="Camera", tablename="camera", column_name="reconcile_note", db_column_name="reconcile_note", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 50, "null": True})
+    manager.add_column(table_class_name="Camera", tablename="camera", column_name="reconciled_at", db_column_name="reconciled_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     manager.add_column(table_class_name="Camera", tablename="camera", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
@@ -391,6 +528,26 @@ async def forwards() -> MigrationManager:
     manager.add_column(table_class_name="CameraBinding", tablename="camera_binding", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
     manager.add_column(table_class_name="CameraBinding", tablename="camera_binding", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     manager.add_column(table_class_name="CameraBinding", tablename="camera_binding", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="HotlineCategory", tablename="hotline_category")
+    manager.add_column(table_class_name="HotlineCategory", tablename="hotline_category", column_name="name", db_column_name="name", column_class_name="Varchar", column_class=Varchar, params={"length": 50, "null": False, "unique": True})
+    manager.add_column(table_class_name="HotlineCategory", tablename="hotline_category", column_name="keywords", db_column_name="keywords", column_class_name="Text", column_class=Text, params={"null": False})
+    manager.add_column(table_class_name="HotlineCategory", tablename="hotline_category", column_name="sort", db_column_name="sort", column_class_name="Integer", column_class=Integer, params={"default": 100, "null": True})
+    manager.add_column(table_class_name="HotlineCategory", tablename="hotline_category", column_name="active", db_column_name="active", column_class_name="Boolean", column_class=Boolean, params={"default": True, "null": False})
+    manager.add_column(table_class_name="HotlineCategory", tablename="hotline_category", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="HotlineCategory", tablename="hotline_category", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="HotlineCategory", tablename="hotline_category", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_table(class_name="HotlineTicket", tablename="hotline_ticket")
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="ticket_no", db_column_name="ticket_no", column_class_name="Varchar", column_class=Varchar, params={"length": 64, "null": False, "unique": True})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="received_at", db_column_name="received_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "index": True, "null": False})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="street", db_column_name="street", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.restrict, "references": Org})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="caller_phone", db_column_name="caller_phone", column_class_name="Text", column_class=Text, params={"default": None, "null": True})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="caller_phone_bidx", db_column_name="caller_phone_bidx", column_class_name="Varchar", column_class=Varchar, params={"default": None, "index": True, "length": 64, "null": True})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="content", db_column_name="content", column_class_name="Text", column_class=Text, params={"null": False})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="category", db_column_name="category", column_class_name="ForeignKey", column_class=ForeignKey, params={"default": None, "index": True, "null": True, "on_delete": OnDelete.set_null, "references": HotlineCategory})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="matched_keyword", db_column_name="matched_keyword", column_class_name="Varchar", column_class=Varchar, params={"default": None, "length": 50, "null": True})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="created_by", db_column_name="created_by", column_class_name="Integer", column_class=Integer, params={"default": None, "index": True, "null": True})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="created_at", db_column_name="created_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
+    manager.add_column(table_class_name="HotlineTicket", tablename="hotline_ticket", column_name="updated_at", db_column_name="updated_at", column_class_name="Timestamp", column_class=Timestamp, params={"default": None, "null": True})
     return manager
 
 
@@ -403,8 +560,17 @@ async def change_indexes() -> None:
     await CheckIn.create_index(["street", "checkin_time"], if_not_exists=True)
     await Sampling.create_index(["site", "sample_time"], if_not_exists=True)
     await Transport.create_index(["from_site", "transfer_time"], if_not_exists=True)
+    await MassTestShould.create_index(["street", "plan"], if_not_exists=True)
+    await MassTestActual.create_index(["street", "plan"], if_not_exists=True)
+    await TestResult.create_index(["street", "tested_at"], if_not_exists=True)
+    await QueryBatch.create_index(["street", "status"], if_not_exists=True)
+    await QueryBatch.create_index(["street", "uploaded_at"], if_not_exists=True)
+    await QueryItem.create_index(["street", "batch"], if_not_exists=True)
+    await QueryItem.create_index(["street", "queried"], if_not_exists=True)
     await LedgerPlace.create_index(["street", "kind"], if_not_exists=True)
     await Camera.create_index(["street", "source"], if_not_exists=True)
     await Camera.create_index(["street", "playable"], if_not_exists=True)
     await Camera.create_index(["street", "reconciled"], if_not_exists=True)
     await CameraBinding.create_index(["place", "camera"], if_not_exists=True)
+    await HotlineTicket.create_index(["street", "category"], if_not_exists=True)
+    await HotlineTicket.create_index(["street", "received_at"], if_not_exists=True)
