@@ -4,17 +4,12 @@ page header shows the unread count, and (in Chromium) clicking a message opens t
 inbox's 未接收 tab and lowers the badge. Spec checks for `channel: inapp` are covered too."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
 import re
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
-from conftest import api_login, BACKENDS, copy_app, ROOT, start_app
+from conftest import api_login, BACKENDS, copy_app, start_app
 from kaiping_fixture import PASSWORD, build
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
@@ -188,82 +183,25 @@ def test_inapp_spec_needs_to_users_ending_at_org_or_user_and_known_roles(tmp_pat
 
 
 # -- in Chromium ---------------------------------------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _prepare(app_dir) -> None:
-    from specadmin.cli import _migrate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
-
-    await _migrate(app_dir, False)
-    ctx = AppContext.open(app_dir, database_url="")
-    await db.start(ctx.engine)
-    try:
-        await ctx.refresh_caches()
-        await add_data(ctx, await build(ctx))
-        await run_inapp(ctx, DAY)
-        await run_inapp(ctx, DAY + dt.timedelta(days=1))
-    finally:
-        await db.stop(ctx.engine)
+async def _browser_data(ctx) -> None:
+    await add_data(ctx, await build(ctx))
+    await run_inapp(ctx, DAY)
+    await run_inapp(ctx, DAY + dt.timedelta(days=1))
 
 
 @pytest.mark.browser
 def test_unit_clicks_message_lands_on_unreceived_tab_and_badge_drops(tmp_path, chromium_path):
-    from playwright.sync_api import sync_playwright
+    from browser_support import chromium, login, serve
 
-    app_dir = copy_app("kaiping", tmp_path / "app")
-    saved = os.environ.pop("DATABASE_URL", None)
-    try:
-        asyncio.run(_prepare(app_dir))
-    finally:
-        if saved is not None:
-            os.environ["DATABASE_URL"] = saved
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "specadmin.cli", "serve", str(app_dir), "--port", str(port),
-                             "--workers", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-            time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path,
-                                        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-            try:
-                page = browser.new_context(locale="zh-CN").new_page()
-                page.goto(f"{base}/login")
-                page.fill("input[name=username]", "unit1")
-                page.fill("input[name=password]", PASSWORD)
-                page.click("form.login-box button[type=submit]")
-                page.wait_for_url(f"{base}/")
-                assert page.inner_text("#message-badge").strip() == "2"
-                page.click("#message-link")
-                page.wait_for_url(f"{base}/messages")
-                assert page.locator("tr.message.unread").count() == 2
-                page.locator("tr.message.unread button.message-open").first.click()
-                page.wait_for_url(f"{base}{LINK}")
-                assert page.inner_text("a.tab.active").strip() == "未接收"
-                assert page.inner_text("#message-badge").strip() == "1"
-                page.click("#message-link")
-                assert page.locator("tr.message.unread").count() == 1
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve(copy_app("kaiping", tmp_path / "app"), _browser_data) as base, chromium(chromium_path) as browser:
+        page = login(browser, base, "unit1", PASSWORD)
+        assert page.inner_text("#message-badge").strip() == "2"
+        page.click("#message-link")
+        page.wait_for_url(f"{base}/messages")
+        assert page.locator("tr.message.unread").count() == 2
+        page.locator("tr.message.unread button.message-open").first.click()
+        page.wait_for_url(f"{base}{LINK}")
+        assert page.inner_text("a.tab.active").strip() == "未接收"
+        assert page.inner_text("#message-badge").strip() == "1"
+        page.click("#message-link")
+        assert page.locator("tr.message.unread").count() == 1
