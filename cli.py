@@ -84,10 +84,10 @@ def cmd_generate(args) -> int:
 
 async def _migrate(app_dir: Path, allow_destructive: bool) -> list[str]:
     from specadmin.migrations.apply import apply_migrations
-    from specadmin.runtime import db
-    from specadmin.runtime.admin_mount import AdminSession
-    from specadmin.runtime.context import AppContext
-    from specadmin.runtime.seed import sync_roles
+    from specadmin.runtime.data import db
+    from specadmin.runtime.console.mount import AdminSession
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.identity.seed import sync_roles
 
     ctx = AppContext.open(app_dir)
     await db.start(ctx.engine)
@@ -124,15 +124,15 @@ def cmd_serve(args) -> int:
         print("database is behind the spec: run `specadmin migrate` first", file=sys.stderr)
         return 1
     print(f"serving {app_dir.name} at http://{args.host}:{args.port}/ (API docs: /schema, ops console: /admin/)")
-    uvicorn.run("specadmin.runtime.asgi:app", host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("specadmin.runtime.app.asgi:app", host=args.host, port=args.port, workers=args.workers,
                 log_level="warning", proxy_headers=False, server_header=False, access_log=False)
     return 0
 
 
 async def _pending(app_dir: Path) -> bool:
     from specadmin.migrations.apply import AppliedMigration
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
     ctx = AppContext.open(app_dir)
     await db.start(ctx.engine)
@@ -150,8 +150,8 @@ async def _pending(app_dir: Path) -> bool:
 
 
 async def _with_ctx(app_dir: Path, fn):
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
     ctx = AppContext.open(app_dir)
     await db.start(ctx.engine)
@@ -163,7 +163,7 @@ async def _with_ctx(app_dir: Path, fn):
 
 
 def cmd_createuser(args) -> int:
-    from specadmin.runtime.users import UserError, ensure_user
+    from specadmin.runtime.identity.users import UserError, ensure_user
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("密码: ")
     try:
@@ -180,8 +180,8 @@ def cmd_createuser(args) -> int:
 def cmd_rotate_key(args) -> int:
     """Re-encrypt every sensitive column under a new SM4 key (protocol: runtime/key_rotation.py)."""
     from specadmin.runtime.crypto import CryptoError
-    from specadmin.runtime.key_rotation import RotationError, rotate_key
-    from specadmin.runtime.keys import ENV_NEW, ENV_PREVIOUS, parse_key
+    from specadmin.runtime.keyring.rotation import RotationError, rotate_key
+    from specadmin.runtime.keyring.keys import ENV_NEW, ENV_PREVIOUS, parse_key
 
     try:
         if args.new_key_file:
@@ -225,7 +225,7 @@ def cmd_import(args) -> int:
 
 def cmd_export(args) -> int:
     """Export ENTITY as seen on SCREEN by USER (scope and masking apply) to .xlsx or .csv."""
-    from specadmin.runtime.exports import run_cli
+    from specadmin.runtime.exports.background import run_cli
 
     return asyncio.run(_with_ctx(Path(args.dir), lambda ctx: run_cli(
         ctx, args.entity, Path(args.out), screen=args.screen, username=args.user)))

@@ -75,7 +75,7 @@ async def street_user(ctx) -> int:
     spec = importlib.util.spec_from_file_location("xicheng_demo", EXAMPLE / "demo.py")
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     orgs = await demo._orgs(ctx)
     await ctx.refresh_caches()
@@ -143,12 +143,12 @@ def write_batch_file(path: Path, people: int, size: int) -> int:
 
 async def run(app_dir: Path, url: str | None, rows: int, size: int) -> dict:
     from specadmin.cli import _migrate
-    from specadmin.runtime import db
-    from specadmin.runtime.auth import load_principal
+    from specadmin.runtime.data import db
+    from specadmin.runtime.security.auth import load_principal
     from specadmin.runtime.bulk_query.export import export_batch
     from specadmin.runtime.bulk_query.upload import upload
-    from specadmin.runtime.context import AppContext
-    from specadmin.runtime.crud import EntityService
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.data.service import EntityService
 
     if url:
         await reset_postgres(url)

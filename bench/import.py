@@ -86,8 +86,8 @@ def write_xlsx(path: Path, n: int) -> None:
 
 # -- measurements (run in a subprocess each) ---------------------------------------------
 async def _ctx(app_dir: Path, url: str | None):
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
     ctx = AppContext.open(app_dir, url)
     await db.start(ctx.engine)
@@ -96,9 +96,9 @@ async def _ctx(app_dir: Path, url: str | None):
 
 
 async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int) -> dict:
-    from specadmin.runtime import db
-    from specadmin.runtime.auth import load_principal
-    from specadmin.runtime.imports import execute, prepare
+    from specadmin.runtime.data import db
+    from specadmin.runtime.security.auth import load_principal
+    from specadmin.runtime.imports.engine import execute, prepare
     from specadmin.runtime.imports.bulk import BulkWriter
 
     ctx = await _ctx(app_dir, url)
@@ -165,7 +165,7 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int)
 # -- orchestration -----------------------------------------------------------------------
 def prepare_backend(backend: str, work: Path, database_url: str | None) -> tuple[Path, str | None]:
     from specadmin.cli import _migrate
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     app_dir = work / f"kaiping-{backend}"
     shutil.copytree(EXAMPLE, app_dir, ignore=shutil.ignore_patterns("var", "__pycache__"))
@@ -178,7 +178,7 @@ def prepare_backend(backend: str, work: Path, database_url: str | None) -> tuple
         asyncio.run(_migrate(app_dir, False))
 
         async def admin():
-            from specadmin.runtime import db
+            from specadmin.runtime.data import db
 
             ctx = await _ctx(app_dir, url)
             try:

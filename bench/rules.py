@@ -137,8 +137,8 @@ async def run(backend: str, n_places: int, n_scans: int, skip_naive: bool) -> No
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import copy_app, reset_postgres
     from specadmin.cli import _migrate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.rules import evaluate
 
     url = os.environ.get("SPECADMIN_BENCH_DATABASE_URL") if backend == "postgres" else None

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import model as m
-from .errors import SpecError, SpecInvalid
-from .loader import Document, load_yaml
-from .schema_check import validate_shape
-from .semantics import check_semantics
+from specadmin.specs import model as m
+from specadmin.generator.errors import SpecError, SpecInvalid
+from specadmin.generator.loader import Document, load_yaml
+from specadmin.generator.schema_check import validate_shape
+from specadmin.generator.semantics import check_semantics
 
 SYSTEM_DIR = Path(__file__).resolve().parent.parent / "specs" / "system"
 SYSTEM_MODULES = ("system", "logs", "integration", "imports", "jobs", "feeds", "messages")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .build import Located
-    from .semantics import Checker
+    from specadmin.generator.build import Located
+    from specadmin.generator.semantics import Checker
 
 # Fields the runtime maintains on the batch entity and on each item, by convention.
 BATCH_FIELDS = {"batch_no": ("string",), "status": ("dict",), "row_count": ("integer",),

@@ -9,8 +9,8 @@ import jinja2
 
 from specadmin.migrations.diff import plan_migration, snapshot_of
 
-from .model import App, Entity, Field, Screen
-from .physical import Column, PhysicalTable, class_name, physical_tables
+from specadmin.specs.model import App, Entity, Field, Screen
+from specadmin.specs.physical import Column, PhysicalTable, class_name, physical_tables
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADER_JSON_INDENT = 1
@@ -144,7 +144,7 @@ def column_def(app: App, entity: Entity, path: str) -> dict:
 
 
 def screen_context(app: App, s: Screen) -> dict:
-    from .stat_names import dim_key, dim_parts
+    from specadmin.specs.stat_names import dim_key, dim_parts
 
     e = app.entity(s.entity)
     list_cols = s.list

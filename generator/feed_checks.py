@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .build import Located
-    from .semantics import Checker
+    from specadmin.generator.build import Located
+    from specadmin.generator.semantics import Checker
 
 UNSENDABLE = ("lookup", "multi_ref")
 KEY_TYPES = ("string", "integer", "ref", "date")

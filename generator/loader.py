@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecError
+from specadmin.generator.errors import SpecError
 
 Path_ = tuple  # a path of keys/indexes into the document
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .build import Located
-    from .semantics import Checker
+    from specadmin.generator.build import Located
+    from specadmin.generator.semantics import Checker
 
 NUMERIC = ("integer", "decimal")
 DATED = ("date", "datetime")
@@ -78,7 +78,7 @@ def _schedule_problem(expr: str) -> str | None:
 
 
 def check_job(ck: "Checker", loc: "Located") -> None:
-    from .semantics import handler_problem
+    from specadmin.generator.semantics import handler_problem
 
     raw = loc.raw
     if sum(k in raw for k in ("rule", "function", "notification")) != 1:
@@ -124,7 +124,7 @@ class RuleCheck:
         return True
 
     def run(self) -> None:
-        from .semantics import handler_problem
+        from specadmin.generator.semantics import handler_problem
 
         if self.kind == "custom":
             if fn := self.need("function"):

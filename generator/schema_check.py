@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jsonschema
 
-from .errors import SpecError
-from .loader import Document
+from specadmin.generator.errors import SpecError
+from specadmin.generator.loader import Document
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "specs"
 

@@ -8,11 +8,11 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import expr
-from .errors import SpecError
+from specadmin.specs import expr
+from specadmin.generator.errors import SpecError
 
 if TYPE_CHECKING:
-    from .build import Located, Registry
+    from specadmin.generator.build import Located, Registry
 
 ORG_SCOPES = ("own_unit", "own_and_sub", "sub_only", "self_only")
 WHERE_OPS = ("not", "in", "gte", "lte", "gt", "lt", "contains")
@@ -267,7 +267,7 @@ class Checker:
         if "stat" in raw:
             self.check_stat(loc, entity, raw["stat"])
         if "bulk_query" in raw:
-            from .bulk_checks import check_bulk_query
+            from specadmin.generator.bulk_checks import check_bulk_query
 
             check_bulk_query(self, loc, raw)
         for name, rel in (raw.get("related") or {}).items():
@@ -320,7 +320,7 @@ class Checker:
 
     def check_stat(self, loc: "Located", entity: str, stat: dict) -> None:
         """SA090: group keys (fields, ref paths, date()/month()), measures, derived expressions, chart, sort."""
-        from .stat_names import check_stat_spec
+        from specadmin.specs.stat_names import check_stat_spec
 
         for at, text in check_stat_spec(self, entity, stat):
             self.err(loc, ("stat", *at), "SA090", text)
@@ -362,10 +362,10 @@ def check_semantics(reg: "Registry") -> list[SpecError]:
         checker.check_screen(loc)
     for loc in reg.roles.values():
         checker.check_role(loc)
-    from .rule_checks import check_rules
+    from specadmin.generator.rule_checks import check_rules
 
     check_rules(checker)
-    from .feed_checks import check_feeds
+    from specadmin.generator.feed_checks import check_feeds
 
     check_feeds(checker)
     return checker.errors

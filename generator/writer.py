@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .build import load_app
-from .emit import render
+from specadmin.generator.build import load_app
+from specadmin.generator.emit import render
 
 
 def _existing(out_dir: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from piccolo.columns import Timestamp, Varchar
 from piccolo.table import Table
 
-from specadmin.runtime import db
+from specadmin.runtime.data import db
 
 
 class AppliedMigration(Table, tablename="specadmin_migration"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from specadmin.generator.physical import PhysicalTable
+from specadmin.specs.physical import PhysicalTable
 
 
 def snapshot_of(tables: tuple[PhysicalTable, ...]) -> dict[str, Any]:

@@ -28,8 +28,8 @@ def free_port() -> int:
 
 async def _prepare(app_dir: Path, load: Callable[..., Awaitable]) -> None:
     from specadmin.cli import _migrate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
     await _migrate(app_dir, False)
     ctx = AppContext.open(app_dir, database_url="")

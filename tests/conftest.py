@@ -87,7 +87,7 @@ async def start_app(app_dir: Path, backend: str):
     than in a test client's own loop. Returns (app, database url or None).
     """
     from specadmin.cli import _migrate
-    from specadmin.runtime.app_factory import create_app
+    from specadmin.runtime.app.factory import create_app
 
     url = None
     if backend == "postgres":

@@ -21,7 +21,7 @@ ROOT_USER, NOGRANT_USER = "sec_root", "sec_nogrant"
 
 def model_of(app_name: str):
     """The app's model as generated (read at collection time to parametrise the tests)."""
-    from specadmin.generator.model import load_model
+    from specadmin.specs.model import load_model
 
     return load_model(EXAMPLES / app_name / "generated" / "app_model.json")
 
@@ -74,7 +74,7 @@ class AppEnv:
         return self.clients[username]
 
     async def principal(self, username: str):
-        from specadmin.runtime.auth import load_principal
+        from specadmin.runtime.security.auth import load_principal
 
         user = self.ctx.table("user")
         rows = await user.select(user.id).where(user.username == username)
@@ -83,7 +83,7 @@ class AppEnv:
 
 
 async def open_env(app_name: str, backend: str, tmp_path_factory) -> AppEnv:
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     app_dir = copy_app(app_name, tmp_path_factory.mktemp(f"sec-{app_name}-{backend}"))
     app, url = await start_app(app_dir, backend)

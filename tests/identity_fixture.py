@@ -67,7 +67,7 @@ async def add_role(env, code: str, grants: dict[str, str], *, org_code: str | No
 
 async def add_user(env, username: str, org_code: str | None, roles: tuple[str, ...] = (), *, name: str | None = None,
                    superuser: bool = False) -> int:
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     user_id = await ensure_user(env["ctx"], username, PASSWORD, name=name or username, org_code=org_code, roles=roles,
                                 superuser=superuser)

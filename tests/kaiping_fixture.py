@@ -8,7 +8,7 @@ PASSWORD = "Kaiping@2026"
 
 async def build(ctx) -> dict:
     """Create orgs, users, places, scans and alerts; return their ids for the tests."""
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     org = ctx.table("org")
     ids: dict = {}
@@ -28,7 +28,7 @@ async def build(ctx) -> dict:
     await add_org("U1", "开平市教育局", "city", city, "13900000001")
     await add_org("U2", "开平市卫生健康局", "city", city, "13900000002")
     await ctx.refresh_caches()
-    from specadmin.runtime.seed import sync_roles
+    from specadmin.runtime.identity.seed import sync_roles
 
     await sync_roles(ctx)
     ids["user_ops"] = await ensure_user(ctx, "ops", PASSWORD, name="运维", org_code="OPS", roles=("ops",))

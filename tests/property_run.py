@@ -30,8 +30,8 @@ def run_property_checks(app_dir, database_url: str | None, username: str, passwo
     from schemathesis.checks import not_a_server_error
     from schemathesis.python import asgi
 
-    from specadmin.runtime import db
-    from specadmin.runtime.app_factory import create_app
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.factory import create_app
 
     tables = list(test_ctx.package.tables.TABLES)
     engines = {t: t._meta._db for t in tables}

@@ -347,7 +347,7 @@ async def test_every_caller_request_is_in_the_operation_log_with_its_reason(env)
 async def run_cli(env, *argv: str) -> str:
     """cli.main in a thread (it runs its own event loop), then give the tables back to the app's engine."""
     from specadmin import cli
-    from specadmin.runtime import db
+    from specadmin.runtime.data import db
 
     out = io.StringIO()
     with database_env(env["url"]), contextlib.redirect_stdout(out):

@@ -735,7 +735,7 @@ def test_signed_request_round_trip(keypair):
 
 
 def test_decode_many_opens_what_it_can_and_marks_the_rest():
-    from specadmin.runtime.sensitive import UNREADABLE, SensitiveFields
+    from specadmin.runtime.keyring.sensitive import UNREADABLE, SensitiveFields
 
     mine, other = SensitiveFields(bytes(range(16))), SensitiveFields(bytes(range(1, 17)))
     good = [mine.cipher.encrypt(v) for v in ("110102199003071234", "13800000000")]

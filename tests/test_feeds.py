@@ -96,8 +96,8 @@ def site_lookup(ctx, url):
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
     from specadmin.runtime.api_callers.keys import issue_token, register_key
-    from specadmin.runtime.seed import ensure_org
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.seed import ensure_org
+    from specadmin.runtime.identity.users import ensure_user
 
     app_dir = copy_app("xicheng", tmp_path_factory.mktemp(f"feeds-{request.param}"))
     app, url = await start_app(app_dir, request.param)

@@ -58,7 +58,7 @@ def prepare_app(target):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 async def kaiping(request, tmp_path_factory):
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     app_dir = prepare_app(tmp_path_factory.mktemp(f"kaiping-import-{request.param}"))
     app, url = await start_app(app_dir, request.param)

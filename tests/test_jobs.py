@@ -48,7 +48,7 @@ async def env(request, tmp_path_factory):
     app, url = await start_app(app_dir, request.param)
     ctx = app.state.ctx
     ids = await build(ctx)
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     await ensure_user(ctx, "root", PASSWORD, name="管理员", org_code="OPS", superuser=True)
     yield {"app": app, "ctx": ctx, "ids": ids, "dir": app_dir, "url": url}
@@ -191,7 +191,7 @@ async def test_celery_worker_runs_job_from_redis_and_records_it(env):
 
 
 async def test_embedded_scheduler_starts_only_when_asked(env):
-    from specadmin.runtime.app_factory import create_app
+    from specadmin.runtime.app.factory import create_app
 
     assert env["app"].state.scheduler.task is None  # tests and plain create_app: off
     app = create_app(env["dir"], env["url"], run_jobs=True, with_admin=False)

@@ -29,10 +29,10 @@ def new_key() -> bytes:
 async def make_env(request, tmp_path, monkeypatch):
     """Factory: a migrated Kaiping copy whose rows are encrypted under key A (optionally a pinned index key)."""
     from specadmin.cli import _migrate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
-    from specadmin.runtime.keys import ENV_INDEX, ENV_KEY, ENV_NEW, ENV_PREVIOUS
+    from specadmin.runtime.keyring.keys import ENV_INDEX, ENV_KEY, ENV_NEW, ENV_PREVIOUS
 
     for name in (ENV_KEY, ENV_PREVIOUS, ENV_INDEX, ENV_NEW):
         monkeypatch.delenv(name, raising=False)
@@ -67,8 +67,8 @@ async def make_env(request, tmp_path, monkeypatch):
 
 async def values(ctx) -> dict[tuple[str, int, str], tuple[str, str]]:
     """(entity, id, field) -> (token, blind index) of every non-empty sensitive value."""
-    from specadmin.generator.physical import blind_index_column
-    from specadmin.runtime.key_rotation import sensitive_columns
+    from specadmin.specs.physical import blind_index_column
+    from specadmin.runtime.keyring.rotation import sensitive_columns
 
     out = {}
     for entity, names in sensitive_columns(ctx):
@@ -89,7 +89,7 @@ def opens(key: bytes, token: str) -> bool:
 
 
 async def test_rotation_re_encrypts_every_sensitive_value_for_the_new_key_only(make_env):
-    from specadmin.runtime.key_rotation import rotate_key
+    from specadmin.runtime.keyring.rotation import rotate_key
 
     env = await make_env()
     ctx, key_a, key_b = env["ctx"], env["a"], new_key()
@@ -115,11 +115,11 @@ async def test_rotation_re_encrypts_every_sensitive_value_for_the_new_key_only(m
 
 
 async def test_blind_index_search_finds_rows_after_rotation(make_env):
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
-    from specadmin.runtime.key_rotation import rotate_key
-    from specadmin.runtime.queries import filter_conditions
-    from specadmin.runtime.where import combine_and
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.keyring.rotation import rotate_key
+    from specadmin.runtime.data.queries import filter_conditions
+    from specadmin.runtime.data.where import combine_and
 
     env = await make_env()
     assert (await rotate_key(env["ctx"], new_key(), batch_size=3)).complete
@@ -136,8 +136,8 @@ async def test_blind_index_search_finds_rows_after_rotation(make_env):
 
 
 async def test_crash_after_first_batch_leaves_rows_readable_and_rerun_completes(make_env):
-    from specadmin.runtime.key_rotation import rotate_key
-    from specadmin.runtime.keys import load_field_keys
+    from specadmin.runtime.keyring.rotation import rotate_key
+    from specadmin.runtime.keyring.keys import load_field_keys
 
     env = await make_env()
     ctx, key_a, key_b = env["ctx"], env["a"], new_key()
@@ -167,7 +167,7 @@ async def test_crash_after_first_batch_leaves_rows_readable_and_rerun_completes(
 
 
 async def test_pinned_index_key_keeps_blind_indexes_unchanged(make_env):
-    from specadmin.runtime.key_rotation import rotate_key
+    from specadmin.runtime.keyring.rotation import rotate_key
 
     env = await make_env(index_key=new_key())
     before = await values(env["ctx"])
@@ -179,7 +179,7 @@ async def test_pinned_index_key_keeps_blind_indexes_unchanged(make_env):
 
 
 async def test_reindex_recomputes_blind_indexes_once_an_index_key_is_configured(make_env):
-    from specadmin.runtime.key_rotation import rotate_key
+    from specadmin.runtime.keyring.rotation import rotate_key
 
     env = await make_env()
     before = await values(env["ctx"])
@@ -195,7 +195,7 @@ async def test_reindex_recomputes_blind_indexes_once_an_index_key_is_configured(
 
 
 async def test_env_configured_key_is_not_rewritten_but_rotates_with_env_keyring(make_env, monkeypatch):
-    from specadmin.runtime.key_rotation import RotationError, rotate_key
+    from specadmin.runtime.keyring.rotation import RotationError, rotate_key
 
     env = await make_env()
     key_a, key_b = env["a"], new_key()
@@ -212,7 +212,7 @@ async def test_env_configured_key_is_not_rewritten_but_rotates_with_env_keyring(
 
 
 async def test_cli_rotate_key_takes_the_new_key_from_a_file_or_the_environment(make_env, tmp_path):
-    from specadmin.runtime import db
+    from specadmin.runtime.data import db
 
     env = await make_env()
     await db.stop(env["ctx"].engine)  # the command runs as its own process, like in production

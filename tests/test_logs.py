@@ -36,8 +36,8 @@ def crash_page() -> str:
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
     from specadmin.cli import _migrate
-    from specadmin.runtime.app_factory import create_app
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.app.factory import create_app
+    from specadmin.runtime.identity.users import ensure_user
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"logs-{request.param}"))
     url = None
@@ -78,7 +78,7 @@ async def login(env, username: str, accept_json: bool = True) -> httpx.AsyncClie
 
 
 async def principal(env, key: str):
-    from specadmin.runtime.auth import load_principal
+    from specadmin.runtime.security.auth import load_principal
 
     return await load_principal(env["ctx"], env["ids"][key])
 
@@ -225,7 +225,7 @@ async def test_chart_endpoints_need_the_log_screens_list_grant(env):
 
 async def test_chart_pages_show_tables_and_draw_only_from_static_scripts(env, monkeypatch):
     from specadmin.runtime.logs import handlers
-    from specadmin.runtime.pages_support import ECHARTS
+    from specadmin.runtime.pages.support import ECHARTS
 
     admin = await login(env, "admin")
     api = (await admin.get("/api/charts/exceptions", params={"by": "day"})).json()

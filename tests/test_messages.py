@@ -19,7 +19,7 @@ LINK = "/s/alert_inbox?tab=unreceived"
 
 async def add_data(ctx, ids) -> None:
     """A second unreceived alert for unit 1, a second and a disabled supervisor in unit 1."""
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     alert = ctx.table("scan_alert")
     await alert.insert(alert(place=ids["P1"], period_start=dt.date(2026, 10, 8), period_end=dt.date(2026, 10, 14),

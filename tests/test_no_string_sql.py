@@ -15,11 +15,11 @@ from sql_string_checker import check_source, looks_like_sql
 # (file, constant template) -> why it is safe. A template only ever receives Piccolo columns (quoted
 # identifiers) or parameters through its {} placeholders, never text from a request.
 REVIEWED_TEMPLATES = {
-    ("runtime/stats_query.py", "({})"):
+    ("runtime/stats/query.py", "({})"):
         "统计的关联子查询：占位符只接收 Piccolo 生成的 select 查询（值均为参数）",
-    ("runtime/stats_query.py", "EXISTS ({})"):
+    ("runtime/stats/query.py", "EXISTS ({})"):
         "合计行的跨实体度量：占位符只接收 Piccolo 生成的 select 查询",
-    ("runtime/stats_expr.py", "{}"):
+    ("runtime/stats/expr.py", "{}"):
         "派生度量表达式中的整数常量：作为参数传入，语法白名单见 stats_expr.py",
     ("runtime/logs/charts.py", "date({})"):
         "日志图表按日分组：同上，占位符是日志表的 at 列",
@@ -27,7 +27,7 @@ REVIEWED_TEMPLATES = {
         "PostgreSQL 按小时分组：占位符是日志表的时间列",
     ("runtime/logs/charts.py", "CAST(strftime({}, {}) AS INTEGER)"):
         "SQLite 按小时分组：第一个占位符是常量格式 '%H'（作为参数传入），第二个是时间列",
-    ("runtime/queries.py", "({})"):
+    ("runtime/data/queries.py", "({})"):
         "列表总数作为标量子查询随分页查询返回：占位符只接收 Piccolo 生成的 COUNT 查询",
     ("runtime/rules/consecutive.py", "date({})"):
         "连续天数规则按日分组：占位符是规则声明的日期列",

@@ -23,8 +23,8 @@ SPAN = 14  # days of generated scans
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
     from specadmin.cli import _migrate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"rules-{request.param}"))
     url = None

@@ -33,8 +33,8 @@ def day(n: int, hour: int = 9) -> dt.datetime:
 async def ctx(request, tmp_path_factory):
     from specadmin.cli import _migrate
     from specadmin.generator.writer import generate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
     app_dir = tmp_path_factory.mktemp(f"kinds-{request.param}")
     (app_dir / "modules").mkdir()

@@ -57,8 +57,8 @@ class Gateway:
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
     from specadmin.cli import _migrate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"sms-{request.param}"))
     url = None

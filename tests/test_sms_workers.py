@@ -113,8 +113,8 @@ class Worker:
 async def env(request, tmp_path_factory):
     from specadmin.cli import _migrate
     from specadmin.generator.writer import generate
-    from specadmin.runtime import db
-    from specadmin.runtime.context import AppContext
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.jobs.celery_app import make_celery
 
     broker = os.environ.get("SPECADMIN_TEST_REDIS_URL")

@@ -213,7 +213,7 @@ async def test_only_streets_correct_their_figures_not_the_district(xc):
 
 
 async def test_expression_grammar_refuses_sql_and_unknown_names():
-    from specadmin.runtime.stats_expr import ExprError, evaluate, names, parse
+    from specadmin.runtime.stats.expr import ExprError, evaluate, names, parse
 
     tree = parse("(planned - actual) * 2 + 1")
     assert names(tree) == {"planned", "actual"} and evaluate(tree, {"planned": 10, "actual": 4}) == 13
@@ -286,8 +286,8 @@ async def test_stat_spec_mistakes_are_reported_as_sa090(tmp_path, old, new, need
 
 
 async def test_month_groups_match_python_and_too_many_groups_are_refused(xc, monkeypatch):
-    from specadmin.generator import model as m
-    from specadmin.runtime import stats_query
+    from specadmin.specs import model as m
+    from specadmin.runtime.stats import query as stats_query
     from specadmin.runtime.errors import BadRequest
 
     ctx = xc["ctx"]
@@ -315,7 +315,7 @@ async def test_bigscreen_page_shows_only_the_feeds_the_user_may_read(xc):
     assert own.status_code == 200
     assert set(re.findall(r'data-feed="(\w+)"', own.text)) == {"bigscreen_mass_by_street"}
     assert "新街口街道" not in own.text and "西长安街街道" in own.text
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.users import ensure_user
 
     await ensure_user(xc["ctx"], "stats_nobody", PASSWORD, org_code="XC-S01")
     nobody = await login(xc, "stats_nobody")

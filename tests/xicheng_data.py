@@ -25,8 +25,8 @@ PASSWORD = DEMO.PASSWORD
 
 async def load_core(ctx, seed: int = 7) -> dict[str, int]:
     """Orgs, users district/street1/street2 and the sites part of the demo; returns org ids by code."""
-    from specadmin.runtime.seed import fill_initials
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.seed import fill_initials
+    from specadmin.runtime.identity.users import ensure_user
 
     orgs = await DEMO._orgs(ctx)
     await fill_initials(ctx)

@@ -39,7 +39,7 @@ def _name(rng: random.Random) -> str:
 
 
 async def _orgs(ctx) -> dict[str, int]:
-    from specadmin.runtime.seed import ensure_org
+    from specadmin.runtime.identity.seed import ensure_org
 
     ids: dict[str, int] = {}
 
@@ -57,8 +57,8 @@ async def _orgs(ctx) -> dict[str, int]:
 
 
 async def load(ctx, size: str = "small") -> str:
-    from specadmin.runtime.seed import fill_initials
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.seed import fill_initials
+    from specadmin.runtime.identity.users import ensure_user
 
     rng = random.Random(2026)
     orgs = await _orgs(ctx)

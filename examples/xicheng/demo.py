@@ -35,7 +35,7 @@ def id_number(rng: random.Random, area: str = "110102") -> str:
 
 
 async def _orgs(ctx) -> dict[str, int]:
-    from specadmin.runtime.seed import ensure_org
+    from specadmin.runtime.identity.seed import ensure_org
 
     ids = {"XC": await ensure_org(ctx, "XC", "西城区", "district", None, "government", "西城区人民政府")}
     ids["XC-YQB"] = await ensure_org(ctx, "XC-YQB", "西城区疫情防控工作领导小组办公室", "district", ids["XC"],
@@ -47,8 +47,8 @@ async def _orgs(ctx) -> dict[str, int]:
 
 
 async def load(ctx, size: str = "small") -> str:
-    from specadmin.runtime.seed import fill_initials
-    from specadmin.runtime.users import ensure_user
+    from specadmin.runtime.identity.seed import fill_initials
+    from specadmin.runtime.identity.users import ensure_user
 
     rng = random.Random(2020)
     orgs = await _orgs(ctx)

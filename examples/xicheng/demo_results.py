@@ -25,7 +25,7 @@ def _demo():
 async def load(ctx, rng, orgs) -> str:
     from specadmin.runtime.bulk_query.engine import run_query
     from specadmin.runtime.bulk_query.upload import _write
-    from specadmin.runtime.principal import Principal
+    from specadmin.runtime.security.principal import Principal
 
     results = ctx.table("test_result")
     if await results.count():

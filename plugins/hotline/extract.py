@@ -12,8 +12,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Rule
-    from specadmin.runtime.context import AppContext
+    from specadmin.specs.model import Rule
+    from specadmin.runtime.app.context import AppContext
 
 SEPARATORS = re.compile(r"[\s,，、;；]+")
 UNMATCHED = "未匹配"

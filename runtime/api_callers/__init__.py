@@ -7,6 +7,3 @@
 - `routes`: the /ext/api router; `keys`: key pairs and tokens for the CLI.
 Protocol and client example: docs/api-signing.md.
 """
-from .routes import EXT_PREFIX, ext_router
-
-__all__ = ["EXT_PREFIX", "ext_router"]

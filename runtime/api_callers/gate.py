@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from ..crypto import signing_string, sm3_hex, verify
-from .grants import caller_principal
-from .limits import InProcessLimiter, RedisLimiter, make_limiter
+from specadmin.runtime.crypto import signing_string, sm3_hex, verify
+from specadmin.runtime.api_callers.grants import caller_principal
+from specadmin.runtime.api_callers.limits import InProcessLimiter, RedisLimiter, make_limiter
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
 
-    from ..context import AppContext
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 WINDOW_SECONDS = 300
 # A nonce only matters while its timestamp is inside the window: at most 2 x 300 s after it was

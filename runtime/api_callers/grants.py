@@ -17,14 +17,14 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.generator.model import Scope
+from specadmin.specs.model import Scope
 
-from ..identity.access import groups_of_roles, in_force, stored_grants
-from ..identity.functions import function_rules
-from ..principal import EffectiveGrant, FunctionRule, Principal, effective_grants
+from specadmin.runtime.identity.access import groups_of_roles, in_force, stored_grants
+from specadmin.runtime.identity.functions import function_rules
+from specadmin.runtime.security.principal import EffectiveGrant, FunctionRule, Principal, effective_grants
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 CALLER_USER_ID = 0  # no sys_user row has id 0; the operation log stores NULL as operator instead
 

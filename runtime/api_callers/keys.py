@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from ..crypto import generate_keypair
-from .gate import new_token, token_hash
+from specadmin.runtime.crypto import generate_keypair
+from specadmin.runtime.api_callers.gate import new_token, token_hash
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 
 class CallerError(Exception):

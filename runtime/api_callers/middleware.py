@@ -16,10 +16,10 @@ from typing import Any
 from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import audit
-from ..errors import Denied
-from ..identity.functions import check_address
-from .gate import CallerGate, Rejected, request_path
+from specadmin.runtime.logs import audit
+from specadmin.runtime.errors import Denied
+from specadmin.runtime.identity.functions import check_address
+from specadmin.runtime.api_callers.gate import CallerGate, Rejected, request_path
 
 log = logging.getLogger("specadmin.api_callers")
 

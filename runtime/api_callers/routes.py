@@ -14,9 +14,9 @@ from litestar.middleware import DefineMiddleware
 from litestar.params import Parameter
 from specadmin.generator.emit import filter_params
 
-from ..api_support import ListPage
-from ..errors import BadRequest, NotFound
-from .middleware import CallerAuthMiddleware
+from specadmin.runtime.api.support import ListPage
+from specadmin.runtime.errors import BadRequest, NotFound
+from specadmin.runtime.api_callers.middleware import CallerAuthMiddleware
 
 EXT_PREFIX = "/ext/api"
 LIST_PARAMS = {"screen", "tab", "q", "sort", "page", "page_size"}

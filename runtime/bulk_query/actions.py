@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import run_query
+from specadmin.runtime.bulk_query.engine import run_query
 
 
 def _screen_of(call) -> str:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.generator.model import BulkQuery, Screen
-from specadmin.generator.physical import blind_index_column
+from specadmin.specs.model import BulkQuery, Screen
+from specadmin.specs.physical import blind_index_column
 
-from ..db import is_sqlite
-from ..errors import NotFound
+from specadmin.runtime.data.db import is_sqlite
+from specadmin.runtime.errors import NotFound
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 CHUNK = 1000  # bound parameters per IN (): far below SQLite's and asyncpg's limits
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import audit
-from ..crud import EntityService, _cell
-from ..errors import NotFound
-from ..exports import _columns
-from .engine import bulk_screen
-from .xlsx import XlsxWriter
+from specadmin.runtime.logs import audit
+from specadmin.runtime.data.service import EntityService, _cell
+from specadmin.runtime.errors import NotFound
+from specadmin.runtime.exports.background import _columns
+from specadmin.runtime.bulk_query.engine import bulk_screen
+from specadmin.runtime.bulk_query.xlsx import XlsxWriter
 
 if TYPE_CHECKING:
-    from ..context import AppContext
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 
 async def export_batch(ctx: AppContext, principal: Principal, screen_name: str, batch_id: int, path: Path, *,

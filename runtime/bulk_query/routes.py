@@ -22,9 +22,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import File, Template
 
-from ..errors import BadRequest, Denied, NotFound
-from .engine import bulk_screen
-from .upload import upload
+from specadmin.runtime.errors import BadRequest, Denied, NotFound
+from specadmin.runtime.bulk_query.engine import bulk_screen
+from specadmin.runtime.bulk_query.upload import upload
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOADS: dict[str, dict[str, Any]] = {}  # job id -> {owner, error_file, name}
@@ -87,8 +87,8 @@ async def upload_template(request: Request, screen: str) -> Response:
 async def export_results(request: Request, screen: str, batch: int, pending: bool = False) -> File:
     from litestar.background_tasks import BackgroundTask
 
-    from ..exports import temp_path
-    from .export import export_batch
+    from specadmin.runtime.exports.background import temp_path
+    from specadmin.runtime.bulk_query.export import export_batch
 
     ctx = request.app.state.ctx
     path = temp_path(".xlsx")
@@ -116,7 +116,7 @@ async def upload_errors(request: Request, job_id: str) -> File:
 async def batch_page(request: Request) -> Response:
     """The generic list page of the batch screen, shown with bulk_batches.html: 上传 form, and
     per batch the links to its results, 导出结果, 未查询导出 (each only with the grant it needs)."""
-    from ..pages_lists import list_page
+    from specadmin.runtime.pages.lists import list_page
 
     name = request.url.path.rstrip("/").rsplit("/", 1)[-1]
     ctx = request.app.state.ctx
@@ -143,7 +143,7 @@ async def batch_page(request: Request) -> Response:
 def bulk_query_handlers(app) -> list:
     """The API routes, and a static /s/<screen> page per bulk-query screen (static paths win
     over the generic /s/{name} in Litestar's router)."""
-    from ..pages_common import PAGE_ERRORS
+    from specadmin.runtime.pages.common import PAGE_ERRORS
 
     pages = [f"/s/{s.name}" for s in app.screens if s.bulk_query is not None]
     handlers = [upload_batch, upload_template, export_results, upload_errors]

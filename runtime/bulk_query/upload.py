@@ -15,19 +15,19 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specadmin.generator.physical import blind_index_column
+from specadmin.specs.physical import blind_index_column
 
-from .. import audit
-from ..crud import EntityService
-from ..imports.bulk import BulkWriter
-from ..imports.cells import converter
-from ..imports.readers import find_header, rows_of
-from ..imports.report import ErrorReport
-from .engine import bulk_screen
+from specadmin.runtime.logs import audit
+from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.imports.bulk import BulkWriter
+from specadmin.runtime.imports.cells import converter
+from specadmin.runtime.imports.readers import find_header, rows_of
+from specadmin.runtime.imports.report import ErrorReport
+from specadmin.runtime.bulk_query.engine import bulk_screen
 
 if TYPE_CHECKING:
-    from ..context import AppContext
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 MODES = ("all_or_nothing", "skip_bad_rows")
 CHUNK = 5000

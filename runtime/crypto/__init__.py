@@ -12,7 +12,7 @@ Typical use::
     shown = mask(id_number, "id_number")                   # "110***********1234"
 """
 
-from .field_cipher import (
+from specadmin.runtime.crypto.field_cipher import (
     DerivedKeys,
     FieldCipher,
     GmsslReferenceCipher,
@@ -21,10 +21,10 @@ from .field_cipher import (
     normalize_for_index,
     token_length,
 )
-from .masking import mask
-from .sm2 import canonical_query, generate_keypair, sign, signing_string, verify
-from .sm3 import HmacSM3, hmac_sm3, sm3_digest, sm3_hex, sm3_kdf
-from .sm4 import CryptoError
+from specadmin.runtime.crypto.masking import mask
+from specadmin.runtime.crypto.sm2 import canonical_query, generate_keypair, sign, signing_string, verify
+from specadmin.runtime.crypto.sm3 import HmacSM3, hmac_sm3, sm3_digest, sm3_hex, sm3_kdf
+from specadmin.runtime.crypto.sm4 import CryptoError
 
 __all__ = [
     "CryptoError",

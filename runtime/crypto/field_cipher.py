@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .sm3 import HmacSM3, gmssl_hmac_sm3, gmssl_sm3_kdf, sm3_kdf
-from .sm4 import (
+from specadmin.runtime.crypto.sm3 import HmacSM3, gmssl_hmac_sm3, gmssl_sm3_kdf, sm3_kdf
+from specadmin.runtime.crypto.sm4 import (
     BLOCK_SIZE,
     CryptoError,
     gmssl_cbc_decrypt,

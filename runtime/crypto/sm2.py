@@ -26,8 +26,8 @@ from urllib.parse import quote
 
 from gmssl import sm2 as _gmssl_sm2
 
-from .sm3 import sm3_hex
-from .sm4 import CryptoError
+from specadmin.runtime.crypto.sm3 import sm3_hex
+from specadmin.runtime.crypto.sm4 import CryptoError
 
 _TABLE = _gmssl_sm2.default_ecc_table
 _N = int(_TABLE["n"], 16)

@@ -9,6 +9,3 @@
 - `targets`: app.yaml `feed_targets` with ${ENV} substitution.
 The delivery screen 推送记录 and its 重新推送 action live in specs/system/feeds.yaml.
 """
-from .outbox import record_change
-
-__all__ = ["record_change"]

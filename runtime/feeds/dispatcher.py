@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .targets import target
+from specadmin.runtime.feeds.targets import target
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 log = logging.getLogger("specadmin.feeds")
 BATCH = 100

@@ -16,18 +16,18 @@ import logging
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from specadmin.generator.model import Scope, Screen
+from specadmin.specs.model import Scope, Screen
 
-from ..crud import EntityService
-from ..errors import BadRequest, Conflict, Denied, NotFound
-from ..principal import EffectiveGrant
-from ..values import Invalid, coerce
+from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
+from specadmin.runtime.security.principal import EffectiveGrant
+from specadmin.runtime.data.values import Invalid, coerce
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Feed
+    from specadmin.specs.model import Feed
 
-    from ..context import AppContext
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 log = logging.getLogger("specadmin.feeds")
 MAX_RECORDS = 1000

@@ -13,13 +13,13 @@ import decimal
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..rows import RowShape
-from ..where import matches
+from specadmin.runtime.data.rows import RowShape
+from specadmin.runtime.data.where import matches
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import App, Feed
+    from specadmin.specs.model import App, Feed
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 DELIVERY = "feed_delivery"
 _INDEX: dict[int, dict[tuple[str, str], tuple["Feed", ...]]] = {}

@@ -11,9 +11,9 @@ from __future__ import annotations
 from litestar import MediaType, Request, Response, Router, delete, post, put
 from litestar.middleware import DefineMiddleware
 
-from ..api_callers.middleware import CallerAuthMiddleware
-from ..errors import BadRequest, NotFound
-from .inbound import Intake, records_of, resolve_op
+from specadmin.runtime.api_callers.middleware import CallerAuthMiddleware
+from specadmin.runtime.errors import BadRequest, NotFound
+from specadmin.runtime.feeds.inbound import Intake, records_of, resolve_op
 
 FEEDS_PREFIX = "/ext/feeds"
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.columns.combination import And, Or
 
-from ..principal import Principal, StoredGrant, effective_grants
-from .functions import function_rules
+from specadmin.runtime.security.principal import Principal, StoredGrant, effective_grants
+from specadmin.runtime.identity.functions import function_rules
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 
 def in_force(row: dict[str, Any], today: dt.date) -> bool:

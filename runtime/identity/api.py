@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request, delete, get, post
 from litestar.params import Parameter
 
-from ..errors import Denied, NotFound
-from ..values import Invalid
-from .divisions import DivisionFileError, descendants_condition, normalise
-from .guards import assignable_roles
+from specadmin.runtime.errors import Denied, NotFound
+from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.identity.divisions import DivisionFileError, descendants_condition, normalise
+from specadmin.runtime.identity.guards import assignable_roles
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 TAGS = ["系统管理"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 SEGMENTS = (2, 4, 6, 9, 12)  # significant lengths: province, city, district, street, community
 LEVELS = {2: "province", 4: "city", 6: "district", 9: "street", 12: "community"}

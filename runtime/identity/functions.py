@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import Denied
-from ..principal import FunctionRule, Principal, anonymous_grants
+from specadmin.runtime.errors import Denied
+from specadmin.runtime.security.principal import FunctionRule, Principal, anonymous_grants
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 MENU_PREFIX = "menu:"  # function codes of menu groups; screens use their own name
 RULES_TTL = 10.0

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from piccolo.columns.combination import And
 
-from ..errors import Denied
-from ..values import Invalid
-from ..where import combine_or
+from specadmin.runtime.errors import Denied
+from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.data.where import combine_or
 
 if TYPE_CHECKING:
-    from ..context import AppContext
-    from ..crud import EntityService
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.data.service import EntityService
+    from specadmin.runtime.security.principal import Principal
 
 
 def superuser_codes(ctx: "AppContext") -> set[str]:
@@ -32,7 +32,7 @@ def ancestor_ids(ctx: "AppContext", org_id: int | None) -> list[int]:
 
 async def assignable_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[int]) -> set[int]:
     """The subset of `ids` this principal may hand out."""
-    from ..crud import EntityService
+    from specadmin.runtime.data.service import EntityService
 
     ids = sorted(set(ids))
     if not ids:

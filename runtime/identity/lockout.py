@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from .. import audit
+from specadmin.runtime.logs import audit
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 FAILED = "用户名或密码错误"
 LOCKED = "账号已锁定，请稍后再试或联系管理员解锁"

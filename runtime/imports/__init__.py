@@ -4,6 +4,3 @@ prepare() checks grants, the screen's import switch, the file hash and the impor
 on the app's loop; execute() streams the file through a private connection in one
 transaction; jobs.start() runs large files in the background and keeps their progress.
 """
-from .engine import Job, execute, finish, prepare
-
-__all__ = ["Job", "execute", "finish", "prepare"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from piccolo.table import Table
 
-from ..db import is_sqlite
+from specadmin.runtime.data.db import is_sqlite
 
 
 def _compiled(query, engine_type: str) -> str:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from operator import mul
 from typing import Any
 
-from specadmin.generator.model import Field
+from specadmin.specs.model import Field
 
-from ..values import check_rules, coerce
+from specadmin.runtime.data.values import check_rules, coerce
 
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _DATE = re.compile(

@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import Conflict, Denied, NotFound
+from specadmin.runtime.errors import Conflict, Denied, NotFound
 
 
 async def run_cli(ctx, entity: str, file: Path, *, screen: str | None, mode: str | None, force: bool,
                   username: str | None) -> int:
-    from ..auth import load_principal
+    from specadmin.runtime.security.auth import load_principal
 
     user = ctx.table("user")
     query = user.select(user.id).where(user.username == username) if username else \
@@ -24,7 +24,7 @@ async def run_cli(ctx, entity: str, file: Path, *, screen: str | None, mode: str
         print(f"error: 没有用户 {username or '（超级管理员）'}", file=sys.stderr)
         return 1
     principal = await load_principal(ctx, rows[0]["id"])
-    from .engine import execute, finish, prepare
+    from specadmin.runtime.imports.engine import execute, finish, prepare
 
     started = time.monotonic()
 

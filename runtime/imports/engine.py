@@ -16,22 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specadmin.generator.physical import blind_index_column
+from specadmin.specs.physical import blind_index_column
 
-from .. import audit
-from ..crud import EntityService
-from ..errors import Conflict
-from ..feeds.outbox import import_deliveries
-from . import parallel
-from .bulk import BulkWriter, key_text
-from .plan import Plan, allowed_values, make_plan
-from .readers import find_header, rows_of, sha256_of
-from .report import ErrorReport
-from .rows import Chunk, RowWork
+from specadmin.runtime.logs import audit
+from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.errors import Conflict
+from specadmin.runtime.feeds.outbox import import_deliveries
+from specadmin.runtime.imports import parallel
+from specadmin.runtime.imports.bulk import BulkWriter, key_text
+from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
+from specadmin.runtime.imports.readers import find_header, rows_of, sha256_of
+from specadmin.runtime.imports.report import ErrorReport
+from specadmin.runtime.imports.rows import Chunk, RowWork
 
 if TYPE_CHECKING:
-    from ..context import AppContext
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 CHUNK = 5000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ranges
+from specadmin.runtime.imports import ranges
 
 
 async def list_extras(request, name: str, grant) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .rows import Chunk, RowWork
+from specadmin.runtime.imports.rows import Chunk, RowWork
 
 MIN_BYTES = 4 << 20  # below ~30,000 rows the fork costs more than the overlap wins
 _WORK: dict[int, RowWork] = {}

@@ -5,16 +5,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from specadmin.generator.model import Entity, ImportSpec, Scope, Screen
-from specadmin.generator.physical import blind_index_column
+from specadmin.specs.model import Entity, ImportSpec, Scope, Screen
+from specadmin.specs.physical import blind_index_column
 
-from ..errors import Denied, NotFound
-from ..scope import DEFAULT_FIELD, scope_condition
-from .cells import converter
+from specadmin.runtime.errors import Denied, NotFound
+from specadmin.runtime.security.scope import DEFAULT_FIELD, scope_condition
+from specadmin.runtime.imports.cells import converter
 
 if TYPE_CHECKING:
-    from ..context import AppContext
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 MODES = ("all_or_nothing", "skip_bad_rows", "upsert")
 

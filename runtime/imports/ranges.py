@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .. import audit
-from ..crud import EntityService
-from ..errors import BadRequest
-from ..where import combine_and
-from .cells import parse_datetime
+from specadmin.runtime.logs import audit
+from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.errors import BadRequest
+from specadmin.runtime.data.where import combine_and
+from specadmin.runtime.imports.cells import parse_datetime
 
 
 def _condition(service: EntityService, principal, screen: str | None, field: str, start: Any, end: Any):

@@ -75,7 +75,7 @@ def rows_of(path: Path) -> Iterator[tuple[int, list[Any]]]:
 
 
 def _norm(value: Any) -> str:
-    from .cells import text
+    from specadmin.runtime.imports.cells import text
 
     return (text(value) or "").replace(" ", "").lower()
 

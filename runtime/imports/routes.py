@@ -22,11 +22,11 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import File
 
-from .. import exports
-from ..errors import BadRequest, Denied, NotFound
-from . import ranges
-from .engine import Job, execute, finish, prepare
-from .template import build_template
+from specadmin.runtime.exports import background as exports
+from specadmin.runtime.errors import BadRequest, Denied, NotFound
+from specadmin.runtime.imports import ranges
+from specadmin.runtime.imports.engine import Job, execute, finish, prepare
+from specadmin.runtime.imports.template import build_template
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 INLINE_BYTES = 512 * 1024  # smaller uploads finish inside the request; larger ones run in the background
@@ -49,7 +49,7 @@ def _service(request: Request, entity: str | None = None):
 
 async def import_template(request: Request, screen: str | None = None) -> Response:
     service = _service(request)
-    from .plan import import_screen
+    from specadmin.runtime.imports.plan import import_screen
 
     entity = service.entity.name
     chosen, _ = import_screen(service.ctx, entity, screen)
@@ -76,7 +76,7 @@ async def import_file(request: Request) -> dict[str, Any]:
     entity = service.entity.name
     params = request.query_params
     screen, mode = params.get("screen") or None, params.get("mode") or None
-    from .plan import import_screen
+    from specadmin.runtime.imports.plan import import_screen
 
     chosen, _ = import_screen(service.ctx, entity, screen)
     service.grants(request.user, "import", chosen.name)

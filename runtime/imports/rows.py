@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from specadmin.generator import expr
-from specadmin.generator.physical import blind_index_column
+from specadmin.specs import expr
+from specadmin.specs.physical import blind_index_column
 
-from .bulk import key_text
-from .plan import Plan
+from specadmin.runtime.imports.bulk import key_text
+from specadmin.runtime.imports.plan import Plan
 
 Errors = list[tuple[str, Any, str]]  # (field, value shown in the report, reason)
 

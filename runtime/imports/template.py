@@ -13,10 +13,10 @@ from openpyxl.comments import Comment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .plan import make_plan
+from specadmin.runtime.imports.plan import make_plan
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 TYPE_NAMES = {"string": "文本", "text": "长文本", "integer": "整数", "decimal": "数字", "boolean": "是/否",
               "date": "日期（如 2026-11-01）", "datetime": "时间（如 2026-11-01 08:00:00）", "dict": "下拉选择",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..errors import BadRequest
-from .runner import run_job
+from specadmin.runtime.errors import BadRequest
+from specadmin.runtime.jobs.runner import run_job
 
 
 async def retry(call) -> dict:

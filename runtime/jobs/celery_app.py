@@ -14,13 +14,13 @@ from pathlib import Path
 
 from celery import Celery
 
-from . import cron
+from specadmin.runtime.jobs import cron
 
 TASK = "specadmin.run_job"
 
 
 def make_celery(app_dir: Path | str, broker: str, database_url: str | None = None) -> Celery:
-    from ..context import load_generated
+    from specadmin.runtime.app.context import load_generated
 
     app_dir = Path(app_dir).resolve()
     model = load_generated(app_dir).MODEL
@@ -46,9 +46,9 @@ def make_celery(app_dir: Path | str, broker: str, database_url: str | None = Non
 
 async def _run(app_dir: Path, database_url: str | None, name: str, date_from: str | None, date_to: str | None,
                scheduled: bool) -> dict:
-    from .. import db
-    from ..context import AppContext
-    from .runner import run_job
+    from specadmin.runtime.data import db
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.jobs.runner import run_job
 
     ctx = AppContext.open(app_dir, database_url)
     await db.start(ctx.engine)

@@ -40,7 +40,7 @@ def _dates(args) -> tuple[dt.date | None, dt.date | None]:
 def cmd_jobs(args) -> int:
     from specadmin.cli import _with_ctx
 
-    from .runner import run_all, run_job
+    from specadmin.runtime.jobs.runner import run_all, run_job
 
     date_from, date_to = _dates(args)
 
@@ -72,7 +72,7 @@ def cmd_worker(args) -> int:
     if not broker:
         print("REDIS_URL is not set: `specadmin serve` runs the jobs itself without Redis", file=sys.stderr)
         return 1
-    from .celery_app import make_celery
+    from specadmin.runtime.jobs.celery_app import make_celery
 
     app_dir = Path(args.dir).resolve()
     celery = make_celery(app_dir, broker, os.environ.get("DATABASE_URL"))

@@ -15,11 +15,11 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from . import cron
-from .runner import run_job
+from specadmin.runtime.jobs import cron
+from specadmin.runtime.jobs.runner import run_job
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 log = logging.getLogger("specadmin.jobs")
 

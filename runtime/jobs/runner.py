@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from specadmin.runtime.rules import evaluate
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Job
+    from specadmin.specs.model import Job
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 log = logging.getLogger("specadmin.jobs")
 
@@ -37,7 +37,7 @@ async def execute(ctx: "AppContext", job: "Job", date_from: dt.date, date_to: dt
     if job.rule:
         return await evaluate(ctx, ctx.app.rule(job.rule), date_from, date_to)
     if job.notification:
-        from ..notify.sms import send_notification
+        from specadmin.runtime.notify.sms import send_notification
 
         return await send_notification(ctx, job.notification, date_to)
     module_name, _, attr = job.function.rpartition(".")

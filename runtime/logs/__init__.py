@@ -8,7 +8,3 @@
 The operation log itself is written by runtime/audit.py; both tables are declared in
 specs/system/logs.yaml.
 """
-from .exceptions import record_exception
-from .handlers import LOG_HANDLERS, add_template_globals
-
-__all__ = ["LOG_HANDLERS", "add_template_globals", "record_exception"]

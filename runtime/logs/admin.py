@@ -12,7 +12,7 @@ from piccolo_api.crud.validators import Validators
 from starlette.exceptions import HTTPException
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 APPEND_ONLY_MESSAGE = "日志只能由系统追加，任何人不能新增、修改或删除"
 

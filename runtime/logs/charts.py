@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 from piccolo.query.functions.aggregate import Count
 from piccolo.querystring import QueryString
 
-from ..errors import BadRequest, Denied
-from ..scope import scopes_condition
-from ..stats import DateOf
-from ..where import combine_and
+from specadmin.runtime.errors import BadRequest, Denied
+from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.stats.routes import DateOf
+from specadmin.runtime.data.where import combine_and
 
 if TYPE_CHECKING:
-    from ..context import AppContext
-    from ..principal import Principal
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 DAYS = 7
 HOURS = 24

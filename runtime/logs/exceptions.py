@@ -19,7 +19,7 @@ from litestar.background_tasks import BackgroundTask
 if TYPE_CHECKING:
     from litestar import Request
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 log = logging.getLogger("specadmin")
 

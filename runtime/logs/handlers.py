@@ -14,9 +14,9 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Template
 
-from ..errors import Denied
-from ..pages_support import chart_assets, ctx_of, layout
-from .charts import EXCEPTION_SCREEN, OPLOG_SCREEN, exception_chart, oplog_chart
+from specadmin.runtime.errors import Denied
+from specadmin.runtime.pages.support import chart_assets, ctx_of, layout
+from specadmin.runtime.logs.charts import EXCEPTION_SCREEN, OPLOG_SCREEN, exception_chart, oplog_chart
 
 # The log screens' list pages link to their chart page (list.html reads this template global).
 CHART_PAGES = {EXCEPTION_SCREEN: "/logs/exceptions", OPLOG_SCREEN: "/logs/oplog"}

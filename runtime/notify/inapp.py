@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ..where import where_of
-from .paths import column_of, target_of
+from specadmin.runtime.data.where import where_of
+from specadmin.runtime.notify.paths import column_of, target_of
 
 # What a unique-key clash raises: sqlite3 through aiosqlite, asyncpg on PostgreSQL.
 DUPLICATE = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 log = logging.getLogger("specadmin.notify")
 

@@ -15,9 +15,9 @@ from litestar import Request, get, post
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
-from ..errors import Denied, NotFound
-from ..pages_common import PAGE_ERRORS
-from ..pages_support import ctx_of, layout
+from specadmin.runtime.errors import Denied, NotFound
+from specadmin.runtime.pages.common import PAGE_ERRORS
+from specadmin.runtime.pages.support import ctx_of, layout
 
 TAGS = ["站内消息"]
 PAGE_SIZE = 20

@@ -14,13 +14,13 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..where import where_of
-from .gateway import HttpGateway
-from .inapp import DUPLICATE, send_inapp
-from .paths import column_of, final_field
+from specadmin.runtime.data.where import where_of
+from specadmin.runtime.notify.gateway import HttpGateway
+from specadmin.runtime.notify.inapp import DUPLICATE, send_inapp
+from specadmin.runtime.notify.paths import column_of, final_field
 
 if TYPE_CHECKING:
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 log = logging.getLogger("specadmin.notify")
 

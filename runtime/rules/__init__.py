@@ -9,12 +9,12 @@ import datetime as dt
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import consecutive, missing, threshold
+from specadmin.runtime.rules import consecutive, missing, threshold
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Rule
+    from specadmin.specs.model import Rule
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 KINDS = {"consecutive_days": consecutive.evaluate, "missing_reference": missing.evaluate,
          "threshold": threshold.evaluate}

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Rule
+    from specadmin.specs.model import Rule
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 async def breaches(ctx: "AppContext", rule: "Rule", bounds: list[dict], daily: Any, span_first: dt.date,
                    n_days: int) -> list[tuple[dict, int, str, list]]:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from piccolo.columns import Column
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Entity
+    from specadmin.specs.model import Entity
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 
 def as_date(value: Any) -> dt.date:

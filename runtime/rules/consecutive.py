@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 from piccolo.query.functions.aggregate import Count, Sum
 from piccolo.querystring import QueryString
 
-from ..db import is_sqlite
-from ..stats import DateOf
-from . import breaches_pg
-from .common import as_date, build_values, day_range, period_label, token_field
+from specadmin.runtime.data.db import is_sqlite
+from specadmin.runtime.stats.routes import DateOf
+from specadmin.runtime.rules import breaches_pg
+from specadmin.runtime.rules.common import as_date, build_values, day_range, period_label, token_field
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Rule
+    from specadmin.specs.model import Rule
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 REASON_SIDES = (("below", "min"), ("above", "max"))
 LONG_SPAN = 14  # days; see daily_measures

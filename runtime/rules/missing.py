@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from .common import build_values, decoded
+from specadmin.runtime.rules.common import build_values, decoded
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Rule
+    from specadmin.specs.model import Rule
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 
 async def missing_keys(ctx: "AppContext", rule: "Rule") -> list[Any]:

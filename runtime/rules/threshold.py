@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from .common import as_date, build_values, day_range, token_field
-from .consecutive import bound_rows
+from specadmin.runtime.rules.common import as_date, build_values, day_range, token_field
+from specadmin.runtime.rules.consecutive import bound_rows
 
 if TYPE_CHECKING:
-    from specadmin.generator.model import Rule
+    from specadmin.specs.model import Rule
 
-    from ..context import AppContext
+    from specadmin.runtime.app.context import AppContext
 
 
 async def evaluate(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.date) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from specadmin.runtime.api_support import ActionRequest, ListPage, entity_service
+from specadmin.runtime.api.support import ActionRequest, ListPage, entity_service
 
 
 

@@ -1,0 +1,1 @@
+"""The JSON API surface generated controllers build on: request/response shapes and the service lookup."""

@@ -1,0 +1,1 @@
+"""The running app: its context (model, engine, caches), the Litestar factory and the ASGI entry point."""

@@ -1,0 +1,135 @@
+"""AppContext: one running app — its model, generated package, engine, caches and cipher."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from piccolo.engine.base import Engine
+from piccolo.table import Table
+from specadmin.runtime.data import db
+from specadmin.runtime.keyring.keys import FieldKeys, load_field_keys
+from specadmin.runtime.keyring.sensitive import SensitiveFields
+from specadmin.specs.model import App
+
+
+def _sensitive(keys: FieldKeys) -> SensitiveFields:
+    """SensitiveFields over the whole keyring (it builds a single-key cipher; the keyring replaces it)."""
+    sensitive = SensitiveFields(keys.current)
+    sensitive.cipher = keys.cipher()
+    return sensitive
+
+
+def load_generated(app_dir: Path) -> ModuleType:
+    """Import DIR/generated as package `specadmin_apps.<name>` (fresh for each app dir)."""
+    gen = Path(app_dir).resolve() / "generated"
+    if not (gen / "__init__.py").exists():
+        raise FileNotFoundError(f"{gen} is missing: run `specadmin generate {app_dir}` first")
+    name = f"specadmin_apps.{Path(app_dir).resolve().name}_{abs(hash(str(gen))) % 10**8}"
+    if name in sys.modules:
+        return sys.modules[name]
+    if "specadmin_apps" not in sys.modules:
+        parent = ModuleType("specadmin_apps")
+        parent.__path__ = []  # type: ignore[attr-defined]
+        sys.modules["specadmin_apps"] = parent
+    spec = importlib.util.spec_from_file_location(name, gen / "__init__.py", submodule_search_locations=[str(gen)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    for sub in ("tables", "api", "screens", "admin"):
+        importlib.import_module(f"{name}.{sub}")
+    return module
+
+
+def read_or_create_secret(path: Path, nbytes: int) -> bytes:
+    """A per-installation secret kept under var/ (never in the repository)."""
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value.hex())
+    return value
+
+
+@dataclass
+class AppContext:
+    app_dir: Path
+    app: App
+    package: ModuleType
+    engine: Engine
+    sensitive: SensitiveFields
+    session_secret: bytes
+    dict_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    org_paths: dict[int, str] = field(default_factory=dict)
+    org_names: dict[int, str] = field(default_factory=dict)
+    caches_loaded_at: float = 0.0
+    principals: dict[int, tuple[float, Any]] = field(default_factory=dict)
+
+    # -- construction -----------------------------------------------------
+    @classmethod
+    def open(cls, app_dir: Path, database_url: str | None = None) -> "AppContext":
+        app_dir = Path(app_dir).resolve()
+        package = load_generated(app_dir)
+        var = app_dir / "var"
+        var.mkdir(exist_ok=True)
+        url = database_url if database_url is not None else os.environ.get("DATABASE_URL")
+        engine = db.make_engine(url, str(var / "app.sqlite3"))
+        tables = package.tables.TABLES
+        db.bind_tables(tables, engine)
+        keys = load_field_keys(var)  # current + previous (mid-rotation) SM4 keys; see runtime/keys.py
+        session = os.environ.get("SPECADMIN_SESSION_SECRET")
+        session_secret = bytes.fromhex(session) if session else read_or_create_secret(var / "keys" / "session.key", 32)
+        return cls(app_dir=app_dir, app=package.MODEL, package=package, engine=engine,
+                   sensitive=_sensitive(keys), session_secret=session_secret)
+
+    # -- lookups ----------------------------------------------------------
+    def table(self, entity: str) -> type[Table]:
+        return self.package.tables.ENTITY_TABLES[entity]
+
+    def join_table(self, entity: str, field_name: str) -> type[Table]:
+        return self.package.tables.JOIN_TABLES[(entity, field_name)]
+
+    @property
+    def screens(self) -> dict[str, dict]:
+        return self.package.screens.SCREENS
+
+    @property
+    def menus(self) -> list[dict]:
+        return self.package.screens.MENUS
+
+    def org_path(self, org_id: int) -> str | None:
+        return self.org_paths.get(org_id)
+
+    def dict_label(self, dict_name: str, key: Any) -> str | None:
+        if key is None:
+            return None
+        return self.dict_labels.get(dict_name, {}).get(str(key), str(key))
+
+    # -- caches -----------------------------------------------------------
+    async def refresh_caches(self) -> None:
+        """Dictionaries (keys stored, labels shown) and the org tree, read once and kept."""
+        labels = {d.name: dict(d.items) for d in self.app.dictionaries}
+        item = self.table("dict_item")
+        for row in await item.select(item.dict_name, item.key, item.label, item.active).order_by(item.sort):
+            if row["active"]:
+                labels.setdefault(row["dict_name"], {})[row["key"]] = row["label"]
+        self.dict_labels = labels
+        org = self.table("org")
+        rows = await org.select(org.id, org.path, org.name)
+        self.org_paths = {r["id"]: r["path"] for r in rows if r["path"]}
+        self.org_names = {r["id"]: r["name"] for r in rows}
+        self.caches_loaded_at = time.monotonic()
+        self.principals.clear()
+
+    async def caches_fresh(self, max_age: float = 30.0) -> None:
+        """Other worker processes may have written; re-read caches when they grow old."""
+        if time.monotonic() - self.caches_loaded_at > max_age:
+            await self.refresh_caches()

@@ -1,6 +1,0 @@
-"""ASGI entry point for `specadmin serve` workers: the app directory comes from the environment."""
-import os
-
-from .app_factory import create_app
-
-app = create_app(os.environ["SPECADMIN_APP_DIR"])

@@ -1,0 +1,1 @@
+"""The ops console: piccolo-admin mounted at /admin/ for superusers."""

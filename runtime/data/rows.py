@@ -1,0 +1,166 @@
+"""Which columns a read selects, and how stored rows become JSON for the API and pages.
+
+Keys are stored, labels shown: every dict and ref value is returned with a `<name>_label`
+companion; sensitive values are decrypted and masked unless the grant allows clear view.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from specadmin.specs.model import Entity, Field
+from specadmin.specs.physical import BASE_USER_NAMES
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+
+HIDDEN_USER_COLUMNS = BASE_USER_NAMES - {"username", "active", "superuser"}
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+class RowShape:
+    """The select list and output conversion for one entity and a set of visible fields."""
+
+    def __init__(self, ctx: "AppContext", entity: Entity, visible: set[str] | None):
+        self.ctx = ctx
+        self.entity = entity
+        self.table = ctx.table(entity.name)
+        self.visible = visible
+        self.columns: list = [self.table._meta.primary_key]
+        self.fields: list[Field] = []
+        self.post_lookups: list[tuple[Field, Field, list[str]]] = []  # (lookup field, key-ref hop, rest of path)
+        self.multi: list[Field] = []
+        for f in entity.fields:
+            if visible is not None and f.name not in visible:
+                continue
+            if entity.auth_user and f.name in HIDDEN_USER_COLUMNS:
+                continue
+            self._add(f)
+
+    def _display_column(self, target_entity: str, base) -> Any:
+        target = self.ctx.app.entity(target_entity)
+        return getattr(base, target.display)
+
+    def _add(self, f: Field) -> None:
+        t = self.table
+        if f.type == "geo":
+            self.columns += [getattr(t, f"{f.name}_lng"), getattr(t, f"{f.name}_lat")]
+        elif f.type == "multi_ref":
+            self.multi.append(f)
+        elif f.type == "lookup":
+            self._add_lookup(f)
+            return
+        elif f.stored:
+            self.columns.append(getattr(t, f.name))
+            if f.type == "ref" and not f.key:
+                self.columns.append(self._display_column(f.to, getattr(t, f.name)).as_alias(f"{f.name}_label"))
+        self.fields.append(f)
+
+    def _add_lookup(self, f: Field) -> None:
+        parts = f.path.split(".")
+        current = self.entity
+        column = self.table
+        for i, part in enumerate(parts):
+            hop = current.field(part)
+            if hop.type == "ref" and hop.key and i < len(parts) - 1:
+                self.post_lookups.append((f, hop, parts[i + 1:]))
+                self.fields.append(f)
+                return
+            column = getattr(column, part)
+            if i < len(parts) - 1:
+                current = self.ctx.app.entity(hop.to)
+        final = current.field(parts[-1])
+        self.columns.append(column.as_alias(f.name))
+        if final.type == "ref" and not final.key:
+            self.columns.append(self._display_column(final.to, column).as_alias(f"{f.name}_label"))
+        self.fields.append(f)
+
+    def final_field(self, f: Field) -> Field:
+        if f.type != "lookup":
+            return f
+        current = self.entity
+        parts = f.path.split(".")
+        for part in parts[:-1]:
+            current = self.ctx.app.entity(current.field(part).to)
+        return current.field(parts[-1])
+
+    async def convert(self, rows: list[dict], clear_view: bool) -> list[dict]:
+        await self._fill_post_lookups(rows)
+        await self._fill_multi(rows)
+        sensitive = [f.name for f in self.fields if self.final_field(f).sensitive and f.type != "multi_ref"]
+        plain = self.ctx.sensitive.decode_many(r.get(n) for r in rows for n in sensitive) if sensitive else {}
+        out = []
+        for row in rows:
+            item: dict[str, Any] = {"id": row["id"]}
+            for f in self.fields:
+                final = self.final_field(f)
+                if f.type == "geo":
+                    lng, lat = row.get(f"{f.name}_lng"), row.get(f"{f.name}_lat")
+                    item[f.name] = None if lng is None else {"lng": lng, "lat": lat}
+                    continue
+                value = row.get(f.name)
+                if final.sensitive and f.type != "multi_ref":
+                    value = plain.get(value) if value is not None else None
+                    if not clear_view:
+                        value = self.ctx.sensitive.masked(value, final.sensitive)
+                item[f.name] = json_value(value)
+                if final.type == "dict":
+                    item[f"{f.name}_label"] = self.ctx.dict_label(final.dict, value)
+                elif final.type == "ref" or f.type == "multi_ref":
+                    label = row.get(f"{f.name}_label")
+                    if value is None and f.empty_label:
+                        label = f.empty_label
+                    item[f"{f.name}_label"] = label
+                elif f.type == "lookup" and value is None and f.empty_label:
+                    item[f"{f.name}_label"] = f.empty_label
+            out.append(item)
+        return out
+
+    async def _fill_post_lookups(self, rows: list[dict]) -> None:
+        for f, hop, rest in self.post_lookups:
+            keys = sorted({r[hop.name] for r in rows if r.get(hop.name) is not None})
+            target_entity = self.ctx.app.entity(hop.to)
+            target = self.ctx.table(hop.to)
+            found: dict[Any, dict] = {}
+            if keys:
+                column = target
+                current = target_entity
+                for i, part in enumerate(rest):
+                    column = getattr(column, part)
+                    if i < len(rest) - 1:
+                        current = self.ctx.app.entity(current.field(part).to)
+                final = current.field(rest[-1])
+                select = [getattr(target, hop.key), column.as_alias("value")]
+                if final.type == "ref" and not final.key:
+                    select.append(self._display_column(final.to, column).as_alias("label"))
+                for r in await target.select(*select).where(getattr(target, hop.key).is_in(keys)):
+                    found[r[hop.key]] = r
+            for r in rows:
+                hit = found.get(r.get(hop.name))
+                r[f.name] = hit["value"] if hit else None
+                if hit and "label" in hit:
+                    r[f"{f.name}_label"] = hit["label"]
+
+    async def _fill_multi(self, rows: list[dict]) -> None:
+        for f in self.multi:
+            join = self.ctx.join_table(self.entity.name, f.name)
+            ids = [r["id"] for r in rows]
+            by_owner: dict[int, list[tuple[int, str]]] = {}
+            if ids:
+                label_col = self._display_column(f.to, join.target).as_alias("label")
+                for r in await join.select(join.owner, join.target, label_col).where(join.owner.is_in(ids)).order_by(join.target):
+                    by_owner.setdefault(r["owner"], []).append((r["target"], r["label"]))
+            for r in rows:
+                pairs = by_owner.get(r["id"], [])
+                r[f.name] = [p[0] for p in pairs]
+                r[f"{f.name}_label"] = "，".join(str(p[1]) for p in pairs)

@@ -1,0 +1,1 @@
+"""End-user HTML pages: login, home, lists, forms, details and actions, per screen."""

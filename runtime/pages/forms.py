@@ -1,0 +1,182 @@
+"""Edit forms of the end-user pages: which fields a user may fill in, their widgets, and
+turning a POSTed form back into the dict the EntityService expects.
+
+POSTed values are strings. They go to the service as they are, except: an empty string
+becomes None for a non-required field, a boolean checkbox is True when ticked and False
+when absent, a multi_ref is a list of ids, and an empty sensitive field in an edit form is
+left out (the stored value stays).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from specadmin.runtime.pages.support import Options
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import EffectiveGrant
+
+SENSITIVE_PLACEHOLDER = "不修改请留空"
+
+
+# On the create form of the login-user entity (人员管理): the initial password, checked by the
+# password policy; left empty, the service sets a random one (then 重置密码 gives a known one).
+INITIAL_PASSWORD = {"name": "password", "label": "初始密码", "type": "password",
+                    "help": "留空则生成随机密码，之后可用“重置密码”设置"}
+
+
+def with_initial_password(ctx: "AppContext", screen: dict[str, Any], columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The create form's columns, plus the initial password for the login-user entity."""
+    if ctx.app.entity(screen["entity"]).auth_user:
+        return [*columns, INITIAL_PASSWORD]
+    return columns
+
+
+def form_columns(ctx: "AppContext", screen: dict[str, Any], grant: "EffectiveGrant") -> list[dict[str, Any]]:
+    """The screen's form columns this grant may write (read-only and system fields left out)."""
+    entity = ctx.app.entity(screen["entity"])
+    out = []
+    for col in screen.get("form", []):
+        name = col["name"]
+        if "." in name or not entity.has_field(name):
+            continue
+        field = entity.field(name)
+        if not (field.editable or field.type == "multi_ref"):
+            continue
+        if grant.fields is not None and name not in grant.fields:
+            continue
+        out.append(col)
+    return out
+
+
+def values_from_item(columns: list[dict[str, Any]], item: dict[str, Any]) -> dict[str, Any]:
+    """Initial input values of an edit form from a row the service returned."""
+    values: dict[str, Any] = {}
+    for col in columns:
+        name, ftype = col["name"], col.get("type")
+        value = item.get(name)
+        if col.get("sensitive"):
+            values[name] = ""
+        elif ftype == "boolean":
+            values[name] = bool(value)
+        elif ftype == "multi_ref":
+            values[name] = [str(v) for v in (value or [])]
+        elif value is None:
+            values[name] = ""
+        elif ftype == "datetime":
+            values[name] = str(value).replace(" ", "T")[:19]
+        elif ftype == "geo" and isinstance(value, dict):
+            values[name] = f"{value.get('lng')},{value.get('lat')}"
+        else:
+            values[name] = str(value)
+    return values
+
+
+def defaults_for_create(ctx: "AppContext", screen: dict[str, Any], columns: list[dict[str, Any]]) -> dict[str, Any]:
+    entity = ctx.app.entity(screen["entity"])
+    values: dict[str, Any] = {}
+    for col in columns:
+        if not entity.has_field(col["name"]):  # the initial password
+            values[col["name"]] = ""
+            continue
+        field = entity.field(col["name"])
+        if col.get("type") == "boolean":
+            values[col["name"]] = bool(field.default) if field.default is not None else False
+        elif col.get("type") == "multi_ref":
+            values[col["name"]] = []
+        else:
+            values[col["name"]] = "" if field.default is None else str(field.default)
+    return values
+
+
+def parse_form(form, columns: list[dict[str, Any]], editing: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data for the service, values to echo back into the form)."""
+    data: dict[str, Any] = {}
+    echo: dict[str, Any] = {}
+    for col in columns:
+        name, ftype = col["name"], col.get("type")
+        if ftype == "boolean":
+            checked = (form.get(name) or "").lower() in ("on", "1", "true", "是")
+            data[name] = echo[name] = checked
+            continue
+        if ftype == "multi_ref":
+            raw_list = [str(v).strip() for v in form.getall(name)] if name in form else []
+            raw_list = [v for v in raw_list if v]
+            echo[name] = raw_list
+            data[name] = [int(v) if v.isdigit() else v for v in raw_list]
+            continue
+        raw = form.get(name)
+        raw = "" if raw is None else str(raw)
+        echo[name] = raw
+        if col.get("sensitive") and editing and raw.strip() == "":
+            continue
+        if ftype == "datetime" and raw:
+            raw = raw.replace("T", " ")
+            if len(raw) == 16:
+                raw += ":00"
+        if raw.strip() == "":
+            data[name] = "" if col.get("required") else None
+        else:
+            data[name] = raw
+    return data, echo
+
+
+def _widget_kind(col: dict[str, Any], options: list | None) -> str:
+    ftype = col.get("type")
+    if ftype == "password":
+        return "password"
+    if ftype == "boolean":
+        return "checkbox"
+    if ftype == "multi_ref":
+        return "checkboxes" if options is not None else "text"
+    if ftype in ("dict", "ref"):
+        return "select" if options is not None else "text"
+    return {"text": "textarea", "integer": "number", "date": "date", "datetime": "datetime"}.get(ftype or "", "text")
+
+
+async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[str, Any],
+                  errors: dict[str, str], editing: bool) -> list[dict[str, Any]]:
+    """Everything a template needs to draw each field of a form."""
+    out = []
+    for col in columns:
+        name = col["name"]
+        opts = await options.for_column(col)
+        kind = _widget_kind(col, opts)
+        value = values.get(name)
+        if kind == "text" and col.get("type") == "multi_ref" and isinstance(value, list):
+            value = ",".join(value)
+        hint = col.get("help") or ""
+        if kind == "text" and col.get("type") == "ref":
+            hint = hint or ("请输入编码" if col.get("key") else "请输入记录编号")
+        elif col.get("type") == "geo":
+            hint = hint or "格式：经度,纬度"
+        out.append({
+            "name": name,
+            "label": col["label"],
+            "type": col.get("type"),
+            "kind": kind,
+            "required": bool(col.get("required")),
+            "value": value if value is not None else "",
+            "selected": set(value) if isinstance(value, list) else {str(value)} if value not in (None, "") else set(),
+            "options": opts or [],
+            "help": hint,
+            "error": errors.get(name),
+            "placeholder": SENSITIVE_PLACEHOLDER if col.get("sensitive") and editing else "",
+            "maxlength": col.get("max_length"),
+            "min": col.get("min"),
+            "max": col.get("max"),
+            "decimal": col.get("type") == "decimal",
+        })
+    return out
+
+
+def other_errors(columns: list[dict[str, Any]], errors: dict[str, str], labels: dict[str, str]) -> list[str]:
+    """Messages for fields that are not on the form (checks, hidden required fields)."""
+    shown = {c["name"] for c in columns}
+    out = []
+    for name, message in errors.items():
+        if name in shown:
+            continue
+        label = labels.get(name)
+        out.append(f"{label}：{message}" if label else message)
+    return out

@@ -1,0 +1,120 @@
+"""List and statistics pages (GET /s/{screen}): tabs, filter bar, keyword, table, paging, 合计 row."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.response import Template
+
+from specadmin.runtime.errors import BadRequest, Conflict
+from specadmin.runtime.pages.common import PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, screen_of, service_for
+from specadmin.runtime.pages.support import Options, cell_text, ctx_of, layout, read_filters, with_params
+from specadmin.runtime.data.values import Invalid
+
+
+def _filter_widgets(options_by_name: dict[str, Any], columns, echo: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for col in columns:
+        name, ftype = col["name"], col.get("type")
+        if ftype in ("date", "datetime"):
+            out.append({"name": name, "label": col["label"], "kind": "daterange",
+                        "from": echo.get(f"{name}_from", ""), "to": echo.get(f"{name}_to", "")})
+            continue
+        opts = options_by_name.get(name)
+        if ftype == "boolean":
+            kind, opts = "select", [("true", "是"), ("false", "否")]
+        elif opts is not None:
+            kind = "select"
+        else:
+            kind = "number" if ftype == "integer" or (ftype == "ref" and not col.get("key")) else "text"
+        out.append({"name": name, "label": col["label"], "kind": kind, "options": opts or [],
+                    "value": echo.get(name, "")})
+    return out
+
+
+async def _filter_bar(request: Request, screen: dict[str, Any], params) -> dict[str, Any]:
+    filters, echo_pairs, problems = read_filters(screen.get("filters", []), params)
+    options = Options(ctx_of(request), request.user)
+    by_name = {c["name"]: await options.for_column(c) for c in screen.get("filters", [])
+               if c.get("type") in ("dict", "ref")}
+    return {"filters": filters, "echo": echo_pairs, "problems": problems,
+            "widgets": _filter_widgets(by_name, screen.get("filters", []), dict(echo_pairs))}
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        return max(1, min(int(raw or 1), 100000))
+    except ValueError:
+        return 1
+
+
+@get("/s/{name:str}", name="page_list", exception_handlers=PAGE_ERRORS)
+async def list_page(request: Request, name: str) -> Response:
+    screen = screen_of(request, name)
+    grant = grant_for(request, name, "list")
+    if screen.get("kind") == "stat":  # runtime/stats_page.py: chart, SQL paging, totals, export
+        from specadmin.runtime.stats.page import stat_page
+
+        return await stat_page(request, name, screen, await _filter_bar(request, screen, request.query_params), grant)
+    ctx, params = ctx_of(request), request.query_params
+    tabs = screen.get("tabs", [])
+    tab = params.get("tab") or (tabs[0]["name"] if tabs else None)
+    if tabs and tab not in {t["name"] for t in tabs}:
+        tab = tabs[0]["name"]
+    q = (params.get("q") or "").strip()[:100]
+    page = _page_number(params.get("page"))
+    bar = await _filter_bar(request, screen, params)
+    problems = list(bar["problems"])
+    page_size = _page_size(request, name)
+    base = ([("tab", tab)] if tab else []) + ([("q", q)] if q else []) + bar["echo"]
+    result: dict[str, Any] = {"items": [], "total": 0}
+    try:
+        result = await service_for(request, screen).list_page(
+            request, screen=name, tab=tab, q=q or None, page=page, page_size=page_size, filters=bar["filters"])
+    except (BadRequest, Conflict) as exc:
+        problems.append(exc.message)
+    except Invalid as exc:
+        problems += list(exc.errors.values())
+    total = int(result.get("total") or 0)
+    pages = max(1, math.ceil(total / page_size))
+    here = with_params(base, page=page if page > 1 else None)
+    actions = custom_actions(request, name, screen, grant)
+    rows = []
+    for item in result["items"]:
+        rows.append({"id": item["id"],
+                     "cells": [cell_text(item, c) for c in screen["list"]],
+                     "actions": [a for a in actions if applies(a, item)]})
+    export_url = None
+    if can(grant, "export") and "export" in screen.get("actions", []):
+        export_url = f"/api/{screen['entity']}/export?" + with_params(base, screen=name)
+    context = layout(
+        request, name, title=screen["label"], screen=screen, screen_name=name, tab=tab,
+        tabs=[{**t, "url": f"/s/{name}?" + with_params(base, tab=t["name"]), "active": t["name"] == tab}
+              for t in tabs],
+        q=q, has_search=bool(screen.get("search")), filter_widgets=bar["widgets"],
+        columns=screen["list"], rows=rows, total=total, page=page, pages=pages,
+        prev_url=f"/s/{name}?" + with_params(base, page=page - 1 if page > 2 else None) if page > 1 else None,
+        next_url=f"/s/{name}?" + with_params(base, page=page + 1) if page < pages else None,
+        reset_url=f"/s/{name}" + (f"?tab={tab}" if tab else ""),
+        here_qs=here, r_param=(f"?r={quote_qs(here)}" if here else ""), page_size=page_size,
+        search_hint=_search_hint(ctx, screen), can_read=can(grant, "read"), can_create=can(grant, "create"),
+        can_update=can(grant, "update"), can_delete=can(grant, "delete"), export_url=export_url,
+        row_actions=actions, batch_actions=[a for a in actions if a.get("batch")], problems=problems)
+    from specadmin.runtime.imports.page import list_extras
+
+    context["transfer"] = await list_extras(request, name, grant)  # 导入 form, newest 采集时间
+    return Template(template_name="list.html", context=context)
+
+
+def _search_hint(ctx, screen: dict[str, Any]) -> str:
+    entity = ctx.app.entity(screen["entity"])
+    labels = [entity.field(n).label if entity.has_field(n) else n for n in screen.get("search", [])]
+    return "/".join(labels)
+
+
+def _page_size(request: Request, name: str) -> int:
+    try:
+        return max(1, min(int(ctx_of(request).app.screen(name).page_size or 20), 500))
+    except (KeyError, TypeError, ValueError):
+        return 20

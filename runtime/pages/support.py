@@ -1,0 +1,282 @@
+"""Helpers shared by the end-user pages: theme folders, layout, flash messages, cells, filters.
+
+Rows are turned into display strings here so the Jinja templates stay dumb: a cell shows
+the `<field>_label` companion when the service sent one, else the value; None is empty and
+booleans read 是/否.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+import specadmin.themes
+
+from specadmin.runtime.security.ref_scope import target_condition
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+    from specadmin.runtime.app.context import AppContext
+
+THEMES_DIR = Path(specadmin.themes.__file__).resolve().parent
+DEFAULT_THEME = "default"
+STATIC_URL = "/static"  # where the app mounts STATIC_DIRS(theme)
+REF_OPTIONS_LIMIT = 500  # above this many target rows a ref is typed in, not picked
+RESERVED_PARAMS = ("tab", "q", "page", "sort", "r")
+
+
+# -- theme folders ----------------------------------------------------------
+def _theme_dir(theme: str | None) -> Path:
+    name = theme or DEFAULT_THEME
+    path = THEMES_DIR / name
+    if "/" in name or "\\" in name or name.startswith(".") or not path.is_dir():
+        return THEMES_DIR / DEFAULT_THEME
+    return path
+
+
+def TEMPLATE_DIRS(theme: str | None = None) -> list[Path]:  # noqa: N802 (public contract name)
+    """Template folders to search, the theme's own first, then the default theme's."""
+    own = _theme_dir(theme) / "templates"
+    default = THEMES_DIR / DEFAULT_THEME / "templates"
+    return [own] if own == default else [own, default]
+
+
+def STATIC_DIRS(theme: str | None = None) -> list[Path]:  # noqa: N802
+    """Static folders to serve at STATIC_URL, the theme's own first (app.js lives in default)."""
+    own = _theme_dir(theme) / "static"
+    default = THEMES_DIR / DEFAULT_THEME / "static"
+    return [own] if own == default else [p for p in (own, default) if p.is_dir()]
+
+
+def STATIC_DIR(theme: str | None = None) -> Path:  # noqa: N802
+    """The theme's own static folder (prefer STATIC_DIRS: other themes reuse default's app.js)."""
+    return STATIC_DIRS(theme)[0]
+
+
+# -- session and flash --------------------------------------------------------
+ECHARTS = "vendor/echarts.min.js"  # installed by scripts/setup.sh; pages fall back to tables without it
+
+
+def chart_assets(ctx: "AppContext") -> dict[str, Any]:
+    """Template values for pages with charts: whether the ECharts file is served, and its path."""
+    return {"has_echarts": any((folder / ECHARTS).is_file() for folder in STATIC_DIRS(ctx.app.theme)),
+            "echarts_path": ECHARTS}
+
+
+def session_of(request: "Request") -> dict[str, Any]:
+    session = request.scope.get("session")
+    if not isinstance(session, dict):
+        session = {}
+        request.set_session(session)
+    return session
+
+
+def flash(request: "Request", text: str, kind: str = "success") -> None:
+    session = session_of(request)
+    messages = list(session.get("flash") or [])
+    messages.append({"kind": kind, "text": text})
+    session["flash"] = messages[-5:]
+
+
+def pop_flash(request: "Request") -> list[dict[str, str]]:
+    session = request.scope.get("session")
+    if not isinstance(session, dict) or not session.get("flash"):
+        return []
+    messages = session.pop("flash")
+    return [m for m in messages if isinstance(m, dict) and "text" in m]
+
+
+# -- layout -------------------------------------------------------------------
+def ctx_of(request: "Request") -> "AppContext":
+    return request.app.state.ctx
+
+
+def menu_groups(request: "Request", current: str | None = None) -> list[dict[str, Any]]:
+    ctx, principal = ctx_of(request), request.user
+    groups = []
+    for menu in ctx.menus:
+        items = [{"name": s, "label": ctx.screens[s]["label"], "url": f"/s/{s}", "active": s == current}
+                 for s in menu["screens"] if s in ctx.screens and principal.can(s, "list")]
+        if items:
+            groups.append({"name": menu["name"], "label": menu["label"], "entries": items,
+                           "active": any(i["active"] for i in items)})
+    return groups
+
+
+def layout(request: "Request", current: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Context every logged-in page needs: titles, user, menu, flash messages."""
+    ctx, principal = ctx_of(request), request.user
+    context = {
+        "app_title": ctx.app.label,
+        "short_title": ctx.app.short_label or ctx.app.label,
+        "user_name": principal.name or principal.username,
+        "org_name": principal.org_name or "",
+        "menus": menu_groups(request, current),
+        "current": current,
+        "flashes": pop_flash(request),
+        "static": STATIC_URL,
+    }
+    context.update(extra)
+    return context
+
+
+# -- cells --------------------------------------------------------------------
+def cell_text(item: dict[str, Any], column: dict[str, Any]) -> str:
+    name = column["name"]
+    label = None if column.get("key") else item.get(f"{name}_label")  # a business key reads as itself
+    value = label if label is not None else item.get(name)
+    if value is None:
+        return column.get("empty_label") or ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, (list, tuple)):
+        return "，".join(str(v) for v in value)
+    if isinstance(value, dict) and "lng" in value:
+        return f"{value.get('lng')}, {value.get('lat')}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+# -- list query strings ---------------------------------------------------------
+def clean_qs(raw: str | None) -> str:
+    """A list page query string carried through forms, rebuilt so it cannot smuggle anything."""
+    if not raw:
+        return ""
+    pairs = [(k, v) for k, v in parse_qsl(raw, keep_blank_values=False)[:50] if len(k) <= 64 and len(v) <= 200]
+    return urlencode(pairs)
+
+
+def list_url(screen: str, qs: str = "") -> str:
+    qs = clean_qs(qs)
+    return f"/s/{screen}" + (f"?{qs}" if qs else "")
+
+
+def with_params(params: list[tuple[str, str]], **changes: Any) -> str:
+    """Query string of `params` with some keys replaced (None drops the key)."""
+    out = [(k, v) for k, v in params if k not in changes]
+    out += [(k, str(v)) for k, v in changes.items() if v is not None and v != ""]
+    return urlencode(out)
+
+
+# -- filters --------------------------------------------------------------------
+def _parse_date(raw: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(raw.strip()[:10])
+    except ValueError:
+        return None
+
+
+def read_filters(columns: list[dict[str, Any]], params) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
+    """Filter values from query params.
+
+    Returns (filters for the service, (param, raw string) pairs to echo into links and
+    inputs, problems to show).
+    """
+    filters: dict[str, Any] = {}
+    echo: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for col in columns:
+        name, ftype = col["name"], col.get("type")
+        if ftype in ("date", "datetime"):
+            for suffix in ("_from", "_to"):
+                raw = (params.get(name + suffix) or "").strip()
+                if not raw:
+                    continue
+                day = _parse_date(raw)
+                if day is None:
+                    problems.append(f"{col['label']}：日期格式应为 YYYY-MM-DD")
+                    continue
+                filters[name + suffix] = day
+                echo.append((name + suffix, day.isoformat()))
+            continue
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            continue
+        if ftype == "ref" and not col.get("key") or ftype == "integer":
+            try:
+                filters[name] = int(raw)
+            except ValueError:
+                problems.append(f"{col['label']}：应为数字")
+                continue
+        elif ftype == "boolean":
+            if raw.lower() in ("true", "1", "on", "是"):
+                filters[name] = True
+            elif raw.lower() in ("false", "0", "off", "否"):
+                filters[name] = False
+            else:
+                continue
+            raw = "true" if filters[name] else "false"
+        else:
+            filters[name] = raw[:200]
+        echo.append((name, raw[:200]))
+    return filters, echo, problems
+
+
+# -- ref and dict options --------------------------------------------------------
+class Options:
+    """Choices for dict and ref widgets, loaded once per request."""
+
+    def __init__(self, ctx: "AppContext", principal: Any = None):
+        self.ctx = ctx
+        self.principal = principal  # options of refs are limited to the rows this user may reference
+        self._refs: dict[tuple[str, str | None], list[tuple[str, str]] | None] = {}
+
+    def dict_options(self, dict_name: str | None) -> list[tuple[str, str]]:
+        return list(self.ctx.dict_labels.get(dict_name or "", {}).items())
+
+    async def ref_options(self, to: str, key: str | None = None) -> list[tuple[str, str]] | None:
+        """(value, label) pairs of the target rows, or None when there are too many to list."""
+        memo = (to, key)
+        if memo not in self._refs:
+            self._refs[memo] = await self._load(to, key)
+        return self._refs[memo]
+
+    async def _load(self, to: str, key: str | None) -> list[tuple[str, str]] | None:
+        ctx = self.ctx
+        try:
+            target = ctx.app.entity(to)
+            table = ctx.table(to)
+        except KeyError:
+            return None
+        pk = table._meta.primary_key
+        value_col = getattr(table, key) if key else pk
+        label_name = target.display if target.has_field(target.display) and target.field(target.display).stored \
+            and not target.field(target.display).sensitive else None
+        order_name = "code" if to == "org" and target.has_field("code") else target.order_by.lstrip("-")
+        if not (target.has_field(order_name) and target.field(order_name).stored
+                and not target.field(order_name).sensitive):
+            order_name = None
+        columns = [value_col.as_alias("v")]
+        if label_name:
+            columns.append(getattr(table, label_name).as_alias("l"))
+        query = table.select(*columns).order_by(getattr(table, order_name) if order_name else pk)
+        visible = target_condition(ctx, self.principal, to)
+        if visible is not None:
+            query = query.where(visible)
+        rows = await query.limit(REF_OPTIONS_LIMIT + 1)
+        if len(rows) > REF_OPTIONS_LIMIT:
+            return None
+        out = []
+        for r in rows:
+            value, label = r["v"], r.get("l")
+            if value is None:
+                continue
+            text = str(label) if label not in (None, "") else str(value)
+            if key and label not in (None, "") and str(label) != str(value):
+                text = f"{label}（{value}）"
+            out.append((str(value), text))
+        return out
+
+    async def for_column(self, col: dict[str, Any]) -> list[tuple[str, str]] | None:
+        """Options of a select for this column, or None when it is typed in."""
+        ftype = col.get("type")
+        if ftype == "dict":
+            return self.dict_options(col.get("dict"))
+        if ftype in ("ref", "multi_ref") and col.get("to"):
+            return await self.ref_options(col["to"], col.get("key"))
+        return None

@@ -1,0 +1,1 @@
+"""Related lists on detail pages (screen key `related:`)."""

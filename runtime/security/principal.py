@@ -1,0 +1,161 @@
+"""Who is asking, and what the grants say they may do: screens, actions, fields, scopes.
+
+Grants come from spec roles, from grants stored at run time (per role, role group or person,
+each with an optional expiry), and from function security policies (登录均可访问 opens a
+screen's list and read to every logged-in user). Grants on the identity screens (orgs, people,
+roles, role groups, grants) from an org-admin source are confined to the holder's org subtree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from specadmin.specs.model import App, Grant, Scope, Screen
+
+# Entities whose screens manage identity: an org admin manages them only inside its org subtree.
+IDENTITY_ENTITIES = ("org", "user", "role", "role_group", "grant")
+OPEN_ACTIONS = frozenset(("list", "read"))
+
+
+@dataclass(frozen=True)
+class EffectiveGrant:
+    screen: str
+    actions: frozenset[str]
+    fields: frozenset[str] | None  # None: every form field of the screen
+    scopes: tuple[Scope, ...]
+    clear_view: bool = False
+
+
+@dataclass(frozen=True)
+class StoredGrant:
+    """A grant stored at run time; org_scoped when it came from an org-admin source."""
+    screen: str
+    actions: str
+    org_scoped: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionRule:
+    """The security policy of one function (menu) resource, keyed by screen name."""
+    policy: str = "authorized"  # anonymous | logged_in | authorized
+    level: int = 1
+    active: bool = True
+
+
+@dataclass
+class Principal:
+    user_id: int
+    username: str
+    name: str
+    org_id: int | None
+    org_name: str
+    superuser: bool
+    roles: tuple[str, ...]
+    grants: dict[str, EffectiveGrant] = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+    auth_level: int = 1  # 1: password login; functions of a higher level stay closed
+    org_admin: bool = False  # some identity grant is confined to the org subtree
+    anonymous: bool = False
+
+    def grant(self, screen: str) -> EffectiveGrant | None:
+        return self.grants.get(screen)
+
+    def can(self, screen: str, action: str) -> bool:
+        g = self.grants.get(screen)
+        return bool(g and action in g.actions)
+
+
+def _merge(a: EffectiveGrant | None, b: EffectiveGrant) -> EffectiveGrant:
+    if a is None:
+        return b
+    fields = None if a.fields is None or b.fields is None else a.fields | b.fields
+    scopes = tuple(dict.fromkeys(a.scopes + b.scopes))
+    return EffectiveGrant(a.screen, a.actions | b.actions, fields, scopes, a.clear_view or b.clear_view)
+
+
+def _from_spec(screen: Screen, grant: Grant) -> EffectiveGrant:
+    return EffectiveGrant(screen.name, frozenset(grant.actions),
+                          frozenset(grant.fields) if grant.fields is not None else None,
+                          (grant.scope or screen.scope,), grant.clear_view)
+
+
+def org_admin_scopes(app: App, screen: Screen) -> tuple[Scope, ...] | None:
+    """The holder's org subtree, expressed on the screen's entity; None for non-identity screens."""
+    entity = app.entity(screen.entity)
+    if entity.name not in IDENTITY_ENTITIES:
+        return None
+    if entity.name == "org":
+        return (Scope("own_and_sub", "id"),)
+    if entity.name == "grant":
+        return (Scope("own_and_sub", "role.org"), Scope("own_and_sub", "user.org"),
+                Scope("own_and_sub", "role_group.org"))
+    return (Scope("own_and_sub", "org"),)
+
+
+def confine(app: App, screen: Screen, grant: EffectiveGrant) -> EffectiveGrant:
+    """An org admin's grant: its scope becomes the holder's subtree and it cannot make superusers."""
+    scopes = org_admin_scopes(app, screen)
+    if scopes is None:
+        return grant
+    fields = grant.fields if grant.fields is not None else frozenset(screen.form)
+    return EffectiveGrant(grant.screen, grant.actions, fields - {"superuser"}, scopes, grant.clear_view)
+
+
+def _stored(item) -> StoredGrant:
+    return item if isinstance(item, StoredGrant) else StoredGrant(item[0], item[1])
+
+
+def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
+                     stored: Iterable[tuple[str, str] | StoredGrant], *, scoped_codes: Iterable[str] = (),
+                     functions: Mapping[str, FunctionRule] | None = None, auth_level: int = 1
+                     ) -> dict[str, EffectiveGrant]:
+    """Spec role grants plus grants stored at run time (screen, comma-separated actions).
+
+    Stored grants (menu authorisation per role, group or person) take the screen's own
+    default scope and form fields: they open a menu, they do not widen a scope. Spec grants
+    of roles in `scoped_codes` and org-scoped stored grants are confined (see `confine`).
+    Function rules then close invalid functions and those above `auth_level`, and open
+    list/read of 登录均可访问 functions to everyone.
+    """
+    screens = {s.name: s for s in app.screens}
+    result: dict[str, EffectiveGrant] = {}
+    if superuser or any(r.superuser for r in app.roles if r.name in role_codes):
+        for s in app.screens:
+            result[s.name] = EffectiveGrant(s.name, frozenset(s.offered_actions), None, (Scope("all"),), True)
+        return result
+    scoped = set(scoped_codes)
+    for role in app.roles:
+        if role.name in role_codes:
+            for g in role.grants:
+                screen = screens[g.screen]
+                grant = _from_spec(screen, g)
+                if role.name in scoped:
+                    grant = confine(app, screen, grant)
+                result[g.screen] = _merge(result.get(g.screen), grant)
+    for item in map(_stored, stored):
+        screen = screens.get(item.screen)
+        if screen is None:
+            continue
+        allowed = frozenset(a.strip() for a in item.actions.split(",") if a.strip()) & frozenset(screen.offered_actions)
+        if allowed:
+            grant = EffectiveGrant(item.screen, allowed, None, (screen.scope,))
+            if item.org_scoped:
+                grant = confine(app, screen, grant)
+            result[item.screen] = _merge(result.get(item.screen), grant)
+    for name, rule in (functions or {}).items():
+        screen = screens.get(name)
+        if screen is None:
+            continue
+        if not rule.active or rule.level > auth_level:
+            result.pop(name, None)
+        elif rule.policy in ("logged_in", "anonymous"):
+            result[name] = _merge(result.get(name), EffectiveGrant(name, OPEN_ACTIONS, frozenset(), (screen.scope,)))
+    return result
+
+
+def anonymous_grants(app: App, functions: Mapping[str, FunctionRule]) -> dict[str, EffectiveGrant]:
+    """What a visitor without a session may do: list and read the 无需登录可访问 functions."""
+    screens = {s.name: s for s in app.screens}
+    return {name: EffectiveGrant(name, OPEN_ACTIONS, frozenset(), (screens[name].scope,))
+            for name, rule in functions.items()
+            if name in screens and rule.active and rule.policy == "anonymous" and rule.level <= 1}

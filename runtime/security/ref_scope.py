@@ -1,0 +1,63 @@
+"""Data scope on references: what a user may point a ref field at, and pick in a drop-down.
+
+A user who holds grants on screens of the target entity (e.g. a street user on 摄像头台账) sees
+only the target rows inside those grants' scopes, so a ref written by that user must point at one
+of those rows (otherwise binding one's own place to another street's camera would reveal that
+camera through the binding's lookups), and the form's drop-down lists only those rows. A user
+without any grant on the target's screens (reference tables such as orgs for most users) is not
+restricted here: the written row's own scope check still applies.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.data.where import combine_and
+
+if TYPE_CHECKING:
+    from specadmin.specs.model import Entity
+
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
+
+UNRESTRICTED = None
+
+
+def target_condition(ctx: "AppContext", principal: "Principal | None", target: str) -> Any:
+    """Condition on the target table's rows the principal may reference; None when unrestricted."""
+    if principal is None or getattr(principal, "superuser", False):
+        return UNRESTRICTED
+    scopes = []
+    for screen in ctx.app.screens_of(target):
+        grant = principal.grant(screen.name)
+        if grant and ("list" in grant.actions or "read" in grant.actions):
+            scopes.extend(grant.scopes)
+    if not scopes:
+        return UNRESTRICTED
+    return scopes_condition(ctx, target, tuple(scopes), principal)
+
+
+async def check_refs(ctx: "AppContext", principal: "Principal", entity: "Entity", clean: dict[str, Any]) -> None:
+    """Refuse ref and multi_ref values (being written) that point outside the principal's view."""
+    errors: dict[str, str] = {}
+    for name, value in clean.items():
+        if value in (None, "", []) or not entity.has_field(name):
+            continue
+        field = entity.field(name)
+        if field.type not in ("ref", "multi_ref"):
+            continue
+        condition = target_condition(ctx, principal, field.to)
+        if condition is UNRESTRICTED:
+            continue
+        table = ctx.table(field.to)
+        column = getattr(table, field.key) if field.key else table._meta.primary_key
+        wanted = set(value) if field.type == "multi_ref" else {value}
+        visible = await table.count().where(combine_and([column.is_in(sorted(wanted)), condition]))
+        # A business-key ref may name a row that does not exist yet (soft reference): only rows
+        # that exist and lie outside the view are refused.
+        expected = await table.count().where(column.is_in(sorted(wanted))) if field.key else len(wanted)
+        if visible < expected:
+            errors[name] = "所选记录不在您的数据权限范围内"
+    if errors:
+        raise Invalid(errors)

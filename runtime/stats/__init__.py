@@ -1,0 +1,1 @@
+"""Statistics screens: SQL queries, derived measures, pages, exports and big-screen feeds."""

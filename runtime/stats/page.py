@@ -1,0 +1,106 @@
+"""The statistics page (GET /s/<stat screen>): period and filters, a chart, the table paged in SQL,
+the 合计 row from SQL totals, and export links for users with the `export` grant.
+
+The chart (`stat.chart`, default a bar of the first measure by the first group key) is drawn by
+static/charts.js with ECharts when scripts/setup.sh installed it; the table is always there.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Any
+
+from litestar import Request, Response
+from litestar.response import Template
+
+from specadmin.runtime.errors import BadRequest, Conflict
+from specadmin.runtime.pages.support import cell_text, chart_assets, ctx_of, layout, with_params
+
+
+
+def chart_of(ctx, name: str, columns: list[dict], items: list[dict]) -> dict[str, Any] | None:
+    """{kind, x, series: [{label, data}]} for charts.js: the declared (or default) measures by one key."""
+    stat = ctx.app.screen(name).stat
+    by_name = {c["name"]: c for c in columns}
+    measures = [m.name for m in stat.measures]
+    spec = stat.chart
+    x_name = (spec.x if spec and spec.x else None) or columns[0]["name"]
+    series = list(spec.series) if spec and spec.series else measures[:1]
+    if not items or x_name not in by_name:
+        return None
+    data = []
+    for s in series:
+        values = []
+        for item in items:
+            try:
+                values.append(float(item.get(s) or 0))
+            except (TypeError, ValueError):
+                values.append(0)
+        data.append({"name": s, "label": by_name[s]["label"], "data": values})
+    return {"kind": spec.type if spec else "bar", "x": [cell_text(i, by_name[x_name]) for i in items],
+            "series": data, "title": f"{'、'.join(d['label'] for d in data)}（按{by_name[x_name]['label']}）"}
+
+
+def _dates(params, default_days: int, problems: list[str]) -> tuple[dt.date, dt.date]:
+    today = dt.date.today()
+    values = {"date_from": today - dt.timedelta(days=default_days - 1), "date_to": today}
+    for key in values:
+        raw = (params.get(key) or "").strip()
+        if raw:
+            try:
+                values[key] = dt.date.fromisoformat(raw[:10])
+            except ValueError:
+                problems.append(("开始日期" if key == "date_from" else "结束日期") + "格式应为 YYYY-MM-DD")
+    if values["date_from"] > values["date_to"]:
+        problems.append("开始日期不能晚于结束日期")
+    return values["date_from"], values["date_to"]
+
+
+def _page_no(raw: str | None) -> int:
+    try:
+        return max(1, min(int(raw or 1), 100000))
+    except ValueError:
+        return 1
+
+
+async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: dict[str, Any], grant) -> Response:
+    ctx, params = ctx_of(request), request.query_params
+    spec = ctx.app.screen(name)
+    problems = list(bar["problems"])
+    date_from, date_to = _dates(params, max(1, spec.stat.default_days), problems)
+    page, page_size = _page_no(params.get("page")), max(1, min(int(spec.page_size or 20), 500))
+    sort = (params.get("sort") or "").strip()[:64] or None
+    result: dict[str, Any] = {"items": [], "total": 0, "totals": {}}
+    if date_from <= date_to:
+        try:
+            result = await request.app.state.stats.run(request, name, date_from, date_to, bar["filters"],
+                                                       page=page, page_size=page_size, sort=sort)
+        except (BadRequest, Conflict) as exc:
+            problems.append(exc.message)
+    columns = screen["list"]
+    items = list(result.get("items", []))
+    total = int(result.get("total") or 0)
+    pages = max(1, math.ceil(total / page_size))
+    rows = [{"id": None, "cells": [cell_text(item, c) for c in columns]} for item in items]
+    totals = result.get("totals") or {}
+    sums = [cell_text(totals, c) if c["name"] in totals else "" for c in columns] if items else None
+    base = ([("date_from", date_from.isoformat()), ("date_to", date_to.isoformat())] if spec.stat.period else []) \
+        + bar["echo"] + ([("sort", sort)] if sort else [])
+    export_urls = None
+    if "export" in grant.actions:
+        qs = with_params(base)
+        export_urls = {fmt: f"/api/stats/{name}/export.{fmt}" + (f"?{qs}" if qs else "") for fmt in ("xlsx", "csv")}
+    chart = chart_of(ctx, name, columns, items)
+    context = layout(
+        request, name, title=screen["label"], screen=screen, screen_name=name, has_period=bool(spec.stat.period),
+        date_from=date_from.isoformat(), date_to=date_to.isoformat(), filter_widgets=bar["widgets"],
+        columns=columns, rows=rows, total=total, problems=problems, sums=sums,
+        page=page, pages=pages, page_size=page_size, export_urls=export_urls,
+        chart=chart, chart_json=json.dumps(chart, ensure_ascii=False, separators=(",", ":")) if chart else "",
+        **chart_assets(ctx),
+        prev_url=f"/s/{name}?" + with_params(base, page=page - 1 if page > 2 else None) if page > 1 else None,
+        next_url=f"/s/{name}?" + with_params(base, page=page + 1) if page < pages else None,
+        reset_url=f"/s/{name}")
+    return Template(template_name="stat.html", context=context)
+

@@ -1,0 +1,230 @@
+"""SQL for one statistic: group keys, measures, derived measures, sort, paging and a totals row.
+
+Everything is built from Piccolo columns and QueryString arithmetic, with values as parameters:
+- a group key through refs (`site.street`, or a lookup field) is a correlated scalar subquery
+  `(SELECT street FROM testing_site WHERE site_code = site_scan_stat.site)`, so no row is loaded;
+- `date(x)` is `date(x)`; `month(x)` is year*100+month (Piccolo's portable Year/Month);
+- `coalesce: [a, b]` aggregates COALESCE(a, b); `from: E, match: {f: key}` aggregates another entity
+  in a correlated subquery on the group keys, inside the same data scope;
+- `expr:` measures combine other measures (runtime/stats_expr.py).
+Builders return fresh objects each time: Piccolo keeps the alias on the object.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from piccolo.columns.combination import WhereRaw
+from piccolo.query.functions.aggregate import Avg, Count, Max, Min, Sum
+from piccolo.query.functions.base import Function
+from piccolo.query.functions.conditional import Coalesce
+from piccolo.query.functions.datetime import Month, Year
+from piccolo.querystring import QueryString
+from specadmin.specs.stat_names import dim_key, dim_parts
+
+from specadmin.runtime.stats import expr as stats_expr
+from specadmin.runtime.errors import BadRequest
+from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.data.where import combine_and, never
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+
+MAX_GROUPS = 20000
+AGGREGATES = {"count": Count, "sum": Sum, "avg": Avg, "min": Min, "max": Max}
+
+
+class DateOf(Function):
+    """`date(x)`: the calendar day of a timestamp, in SQLite and PostgreSQL alike."""
+
+    function_name = "date"
+
+
+def _wrap(select) -> QueryString:
+    """A select query as a parenthesised scalar subquery."""
+    return QueryString("({})", select.querystrings[0])
+
+
+def expand_path(ctx: AppContext, entity, path: str) -> list[str]:
+    """The path with lookup fields replaced by the path they stand for."""
+    out, current = [], entity
+    for part in path.split("."):
+        f = current.field(part)
+        while f.type == "lookup":
+            first, _, rest = f.path.partition(".")
+            out.append(first)
+            current = ctx.app.entity(current.field(first).to)
+            part = rest
+            while "." in part:
+                head, _, part = part.partition(".")
+                out.append(head)
+                current = ctx.app.entity(current.field(head).to)
+            f = current.field(part)
+        out.append(part)
+        if f.type == "ref":
+            current = ctx.app.entity(f.to)
+    return out
+
+
+def path_expression(ctx: AppContext, entity, path: str) -> tuple[Any, Any]:
+    """(SQL expression, final field) for a field path; each ref hop is a correlated subquery."""
+    parts = expand_path(ctx, entity, path)
+    table = ctx.table(entity.name)
+    expr: Any = getattr(table, parts[0])
+    current = entity
+    field = current.field(parts[0])
+    for part in parts[1:]:
+        target, target_table = ctx.app.entity(field.to), ctx.table(field.to)
+        key = getattr(target_table, field.key) if field.key else target_table._meta.primary_key
+        expr = _wrap(target_table.select(getattr(target_table, part)).where(key == expr).limit(1))
+        current, field = target, target.field(part)
+    return expr, field
+
+
+class Dim:
+    def __init__(self, ctx: AppContext, entity, group: str):
+        self.group, self.key = group, dim_key(group)
+        self.fn, path = dim_parts(group)
+        self.stored = self.fn is None and "." not in path and entity.field(path).type not in ("lookup", "multi_ref")
+        self.column = getattr(ctx.table(entity.name), path) if self.stored else None
+        self._ctx, self._entity, self._path = ctx, entity, path
+        self.field = path_expression(ctx, entity, path)[1]
+
+    def exprs(self) -> list[Any]:
+        """The SQL expressions to group and order by (a month is its year and its month: no
+        parameter may appear in a group expression, or PostgreSQL cannot match it to the select)."""
+        if self.stored:
+            return [self.column]
+        base = path_expression(self._ctx, self._entity, self._path)[0]
+        if self.fn == "date":
+            return [DateOf(base)]
+        if self.fn == "month":
+            return [Year(base), Month(base)]
+        return [base]
+
+    def selects(self) -> list[Any]:
+        if self.stored:
+            return [self.column]
+        if self.fn == "month":
+            year, month = self.exprs()
+            return [year.as_alias(f"{self.key}__y"), month.as_alias(f"{self.key}__m")]
+        return [self.exprs()[0].as_alias(self.key)]
+
+
+class StatQuery:
+    """One statistic over the rows `where` selects (scope, period and filters already in it)."""
+
+    def __init__(self, ctx: AppContext, screen, where: Any, scope_of: Callable[[str], Any]):
+        self.ctx, self.stat = ctx, screen.stat
+        self.entity = ctx.app.entity(screen.entity)
+        self.table = ctx.table(self.entity.name)
+        self.where = where
+        self.scope_of = scope_of  # entity name -> the user's scope condition on it (for `from` measures)
+        self.dims = [Dim(ctx, self.entity, g) for g in self.stat.group_by]
+        self.dim_by_key = {d.key: d for d in self.dims}
+        self.measures = {m.name: m for m in self.stat.measures}
+        self.trees = {m.name: stats_expr.parse(m.expr) for m in self.stat.measures if m.expr}
+
+    # -- expressions ------------------------------------------------------
+    def _operand(self, table, m) -> Any:
+        cols = [getattr(table, f) for f in (m.coalesce or ((m.field,) if m.field else ()))]
+        return Coalesce(*cols) if len(cols) > 1 else (cols[0] if cols else None)
+
+    def measure(self, name: str, grouped: bool = True) -> Any:
+        m = self.measures[name]
+        if m.expr:
+            return stats_expr.build(self.trees[name], lambda n: self.measure(n, grouped))
+        if m.source:
+            return self._source_measure(m, grouped)
+        operand = self._operand(self.table, m)
+        agg = AGGREGATES[m.agg]
+        return agg() if operand is None else agg(operand)
+
+    def _source_measure(self, m, grouped: bool) -> Any:
+        """Aggregate of another entity's rows that share this group's keys (and lie in the user's scope)."""
+        src = self.ctx.table(m.source)
+        operand = self._operand(src, m)
+        agg = AGGREGATES[m.agg]
+        conds = [self.scope_of(m.source)]
+        if grouped:
+            conds += [getattr(src, theirs) == self.dim_by_key[ours].column for theirs, ours in m.match]
+        else:  # totals: the other entity's rows whose keys occur among the counted rows
+            inner = combine_and([self.where] + [self.dim_by_key[ours].column == getattr(src, theirs)
+                                                for theirs, ours in m.match])
+            conds.append(WhereRaw("EXISTS ({})", self.table.select(self.table._meta.primary_key)
+                                     .where(inner).querystrings[0]))
+        query = src.select(agg() if operand is None else agg(operand))
+        where = combine_and([c for c in conds if c is not None])
+        if where is not None:
+            query = query.where(where)
+        value = _wrap(query)
+        return Coalesce(value, 0) if m.agg in ("sum", "count") else value
+
+    def _order(self, sort: str | None) -> list[tuple[Any, bool]]:
+        out = []
+        sort = sort or self.stat.sort
+        if sort:
+            name, asc = sort.lstrip("-"), not sort.startswith("-")
+            if name in self.measures:
+                out.append((self.measure(name), asc))
+            elif name in self.dim_by_key:
+                out += [(e, asc) for e in self.dim_by_key[name].exprs()]
+            else:
+                raise BadRequest(f"不能按 {name} 排序")
+        return out + [(e, True) for d in self.dims for e in d.exprs()]
+
+    # -- queries ----------------------------------------------------------
+    def _grouped(self, *select: Any):
+        query = self.table.select(*select).group_by(*[e for d in self.dims for e in d.exprs()])
+        return query.where(self.where) if self.where is not None else query
+
+    async def count_groups(self) -> int:
+        rows = await self._grouped(*[s for d in self.dims for s in d.selects()]).limit(MAX_GROUPS + 1)
+        if len(rows) > MAX_GROUPS:
+            raise BadRequest(f"统计结果超过 {MAX_GROUPS} 组，请缩小日期范围或增加筛选条件")
+        return len(rows)
+
+    async def page(self, page: int, page_size: int, sort: str | None = None) -> list[dict[str, Any]]:
+        select = [s for d in self.dims for s in d.selects()] + [self.measure(n).as_alias(n) for n in self.measures]
+        query = self._grouped(*select)
+        for expr, asc in self._order(sort):
+            query = query.order_by(expr, ascending=asc)
+        rows = await query.limit(page_size).offset((page - 1) * page_size)
+        return [self._clean(r) for r in rows]
+
+    async def totals(self) -> dict[str, Any]:
+        """合计: every plain measure over all counted rows; derived ones recomputed from these."""
+        plain = [n for n, m in self.measures.items() if not m.expr]
+        query = self.table.select(*[self.measure(n, grouped=False).as_alias(n) for n in plain])
+        if self.where is not None:
+            query = query.where(self.where)
+        row = self._clean((await query)[0])
+        for name in self.measures:
+            if name in self.trees:
+                row[name] = stats_expr.evaluate(self.trees[name], row)
+        return row
+
+    def _clean(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for d in self.dims:
+            if d.fn == "month" and f"{d.key}__y" in out:
+                year, month = out.pop(f"{d.key}__y"), out.pop(f"{d.key}__m")
+                out[d.key] = None if year is None else f"{int(year):04d}-{int(month):02d}"
+        for n, m in self.measures.items():
+            v = out.get(n)
+            if v is not None and m.agg != "avg" and not isinstance(v, int):
+                try:
+                    out[n] = int(v) if int(v) == v else v
+                except (TypeError, ValueError):
+                    pass
+        return out
+
+
+def scope_for(ctx: AppContext, grant, principal) -> Callable[[str], Any]:
+    """The user's grant scopes applied to another entity (a `from` measure); no such path: nothing."""
+    def of(entity_name: str) -> Any:
+        try:
+            return scopes_condition(ctx, entity_name, grant.scopes, principal)
+        except (KeyError, AttributeError, ValueError):
+            return never(ctx.table(entity_name))
+    return of

@@ -1,0 +1,209 @@
+"""The physical schema: which tables and columns the model needs in the database.
+
+One place derives columns from fields; the table template, the migration emitter and
+the migration diff all read it, so they cannot disagree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specadmin.specs.model import App, Entity, Field
+
+# Columns piccolo's BaseUser brings; an auth_user entity inherits them instead of declaring them.
+BASE_USER_COLUMNS = (
+    ("username", "Varchar", {"length": 100, "unique": True}),
+    ("password", "Secret", {"length": 255}),
+    ("first_name", "Varchar", {"length": 255, "null": True}),
+    ("last_name", "Varchar", {"length": 255, "null": True}),
+    ("email", "Varchar", {"length": 255, "unique": True}),
+    ("active", "Boolean", {"default": False}),
+    ("admin", "Boolean", {"default": False}),
+    ("superuser", "Boolean", {"default": False}),
+    ("last_login", "Timestamp", {"null": True, "default": None}),
+)
+BASE_USER_NAMES = {c[0] for c in BASE_USER_COLUMNS}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # piccolo column class name
+    params: tuple[tuple[str, object], ...] = ()
+    references: str | None = None  # class name of the referenced table, for ForeignKey
+    label: str = ""
+    inherited: bool = False  # comes from BaseUser, not declared in the table class
+
+    @property
+    def param_dict(self) -> dict:
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class PhysicalTable:
+    class_name: str
+    tablename: str
+    label: str
+    entity: str | None
+    columns: tuple[Column, ...]
+    auth_user: bool = False
+    join_of: tuple[str, str] | None = None  # (entity, field) for multi_ref join tables
+    indexes: tuple[tuple[str, ...], ...] = ()  # multi-column indexes
+
+
+def class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def blind_index_column(name: str) -> str:
+    return f"{name}_bidx"
+
+
+def _params(**kw) -> tuple[tuple[str, object], ...]:
+    return tuple(sorted(kw.items()))
+
+
+def columns_for(field: Field, entity: Entity, app: App, indexed: set[str]) -> list[Column]:
+    f = field
+    null = not f.required
+    base: dict = {"null": null}
+    if f.unique:
+        base["unique"] = True
+    if f.index or f.name in indexed:
+        base["index"] = True
+    if f.default is not None and f.type not in ("date", "datetime"):
+        base["default"] = f.default
+    elif null:
+        base["default"] = None
+    t = f.type
+    if f.sensitive:
+        base.pop("default", None)
+        base.pop("unique", None)
+        return [
+            Column(f.name, "Text", _params(null=True, default=None), label=f.label),
+            Column(blind_index_column(f.name), "Varchar", _params(length=64, null=True, default=None, index=True),
+                   label=f"{f.label}（检索索引）"),
+        ]
+    if t == "string":
+        return [Column(f.name, "Varchar", _params(length=f.max_length or 255, **base), label=f.label)]
+    if t in ("dict",):
+        return [Column(f.name, "Varchar", _params(length=32, **base), label=f.label)]
+    if t == "file":
+        return [Column(f.name, "Varchar", _params(length=255, **base), label=f.label)]
+    if t == "text":
+        return [Column(f.name, "Text", _params(**base), label=f.label)]
+    if t == "integer":
+        return [Column(f.name, "BigInt" if (f.max or 0) > 2**31 else "Integer", _params(**base), label=f.label)]
+    if t == "decimal":
+        return [Column(f.name, "Numeric", _params(digits=(f.digits or 18, f.places if f.places is not None else 2), **base),
+                       label=f.label)]
+    if t == "boolean":
+        return [Column(f.name, "Boolean", _params(default=bool(f.default), null=False), label=f.label)]
+    if t == "date":
+        return [Column(f.name, "Date", _params(**{**base, "default": None}), label=f.label)]
+    if t == "datetime":
+        return [Column(f.name, "Timestamp", _params(**{**base, "default": None}), label=f.label)]
+    if t == "geo":
+        return [Column(f"{f.name}_lng", "DoublePrecision", _params(null=True, default=None), label=f"{f.label}（经度）"),
+                Column(f"{f.name}_lat", "DoublePrecision", _params(null=True, default=None), label=f"{f.label}（纬度）")]
+    if t == "ref":
+        target = app.entity(f.to)
+        if f.key:  # soft reference by business key: a plain column, no constraint
+            key = target.field(f.key)
+            length = key.max_length or 255
+            return [Column(f.name, "Varchar", _params(length=length, null=null, default=None if null else "", index=True),
+                           label=f.label)]
+        on_delete = {"restrict": "restrict", "set_null": "set_null", "cascade": "cascade"}[f.on_delete or "restrict"]
+        return [Column(f.name, "ForeignKey", _params(null=null, index=True, on_delete=on_delete, default=None),
+                       references=class_name(target.name), label=f.label)]
+    return []  # lookup and multi_ref have no column of their own
+
+
+def indexed_fields(app: App, entity: Entity) -> set[str]:
+    """Fields screens filter or scope on get an index, so scoped lists stay fast."""
+    names: set[str] = set()
+    for screen in app.screens_of(entity.name):
+        names.update(screen.filters)
+        if screen.scope.field:
+            names.add(screen.scope.field.split(".")[0])
+    for role in app.roles:
+        for grant in role.grants:
+            if grant.scope and grant.scope.field and app.screen(grant.screen).entity == entity.name:
+                names.add(grant.scope.field.split(".")[0])
+    return {n for n in names if entity.has_field(n) and entity.field(n).type in ("string", "dict", "integer", "date",
+                                                                                 "datetime", "boolean", "decimal")}
+
+
+def composite_indexes(app: App, entity: Entity) -> tuple[tuple[str, ...], ...]:
+    """(scope field, filter field) pairs: a scoped, filtered list reads one narrow index range.
+
+    Measured on 100,000 places: a supervising unit's list filtered by street went from
+    ~12 ms (street index, then filter and sort ~6,700 rows) to well under 1 ms.
+    """
+    found: list[tuple[str, ...]] = []
+    for screen in app.screens_of(entity.name):
+        scope_fields = {screen.scope.field} if screen.scope.field else set()
+        for role in app.roles:
+            for grant in role.grants:
+                if grant.screen == screen.name and grant.scope and grant.scope.field:
+                    scope_fields.add(grant.scope.field)
+        leads = sorted({f.split(".")[0] for f in scope_fields})
+        for lead in leads:
+            for name in screen.filters:
+                f = entity.field(name)
+                if name != lead and f.stored and not f.sensitive and f.type not in ("text", "geo"):
+                    pair = (lead, name)
+                    if pair not in found:
+                        found.append(pair)
+    return tuple(found)
+
+
+def physical_tables(app: App) -> tuple[PhysicalTable, ...]:
+    tables: list[PhysicalTable] = []
+    for entity in app.entities:
+        cols: list[Column] = []
+        if entity.auth_user:
+            cols += [Column(n, k, _params(**p), inherited=True) for n, k, p in BASE_USER_COLUMNS]
+        indexed = indexed_fields(app, entity)
+        for f in entity.fields:
+            if entity.auth_user and f.name in BASE_USER_NAMES:
+                continue
+            cols += columns_for(f, entity, app, indexed)
+        cols += [
+            Column("created_by", "Integer", _params(null=True, default=None, index=True), label="创建人"),
+            Column("created_at", "Timestamp", _params(null=True, default=None), label="创建时间"),
+            Column("updated_at", "Timestamp", _params(null=True, default=None), label="更新时间"),
+        ] if not entity.has_field("created_by") else []
+        tables.append(PhysicalTable(class_name(entity.name), entity.table, entity.label, entity.name, tuple(cols),
+                                    auth_user=entity.auth_user, indexes=composite_indexes(app, entity)))
+        for f in entity.fields:
+            if f.type == "multi_ref":
+                owner, target = class_name(entity.name), class_name(f.to)
+                tables.append(PhysicalTable(
+                    class_name(f"{entity.name}_{f.name}"), f"{entity.table}_{f.name}", f"{entity.label}-{f.label}",
+                    None,
+                    (Column("owner", "ForeignKey", _params(null=False, index=True, on_delete="cascade", default=None),
+                            references=owner, label=entity.label),
+                     Column("target", "ForeignKey", _params(null=False, index=True, on_delete="cascade", default=None),
+                            references=target, label=f.label)),
+                    join_of=(entity.name, f.name)))
+    return tuple(_topological(tables))
+
+
+def _topological(tables: list[PhysicalTable]) -> list[PhysicalTable]:
+    """Referenced tables first, so generated classes need no forward references."""
+    by_name = {t.class_name: t for t in tables}
+    done: list[PhysicalTable] = []
+    seen: set[str] = set()
+
+    def visit(t: PhysicalTable, stack: tuple[str, ...]) -> None:
+        if t.class_name in seen:
+            return
+        for c in t.columns:
+            if c.references and c.references != t.class_name and c.references not in stack:
+                visit(by_name[c.references], stack + (t.class_name,))
+        seen.add(t.class_name)
+        done.append(t)
+
+    for t in tables:
+        visit(t, ())
+    return done

@@ -1,0 +1,94 @@
+"""Statistics spec helpers shared by the checker, the emitter and the runtime.
+
+A group key is a stored field, a path through refs (`site.street`), a lookup field (its path),
+`date(x)` or `month(x)`; its result column is named by `dim_key` (the path, `day`, `month`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+DATE_DIM = re.compile(r"^(date|month)\(([a-z][a-z0-9_]*)\)$")
+DIM_KEYS = {"date": "day", "month": "month"}
+
+
+def dim_parts(group: str) -> tuple[str | None, str]:
+    """('date'|'month'|None, field path)."""
+    m = DATE_DIM.match(group)
+    return (m.group(1), m.group(2)) if m else (None, group)
+
+
+def dim_key(group: str) -> str:
+    fn, path = dim_parts(group)
+    return DIM_KEYS[fn] if fn else path
+
+
+def check_stat_spec(checker: Any, entity: str, stat: dict) -> Iterator[tuple[tuple, str]]:
+    """(location below `stat`, message) for every problem of one `stat:` block."""
+    from specadmin.runtime.stats.expr import ExprError, names, parse
+
+    fields = checker.fields_of(entity)
+    keys, stored_keys = [], set()
+    for i, g in enumerate(stat["group_by"]):
+        fn, path = dim_parts(g)
+        final, problem = checker.resolve(entity, path)
+        if final is None:
+            yield ("group_by", i), f"stat group '{g}': {problem}"
+            continue
+        if fn and final.get("type") not in ("date", "datetime"):
+            yield ("group_by", i), f"stat group '{g}': {fn}() needs a date or datetime field"
+        if not fn and "." not in path and final.get("type") not in ("lookup", "multi_ref"):
+            stored_keys.add(path)
+        keys.append(dim_key(g))
+    for i, col in enumerate(stat.get("columns", [])):
+        final, problem = checker.resolve(entity, col)
+        if final is None:
+            yield ("columns", i), f"stat column '{col}': {problem}"
+    period = stat.get("period")
+    if period and fields.get(period, {}).get("type") not in ("date", "datetime"):
+        yield ("period",), f"stat period '{period}' must be a date or datetime field"
+    seen: list[str] = []
+    for name, measure in stat["measures"].items():
+        if "expr" in measure:
+            try:
+                unknown = names(parse(measure["expr"])) - set(seen)
+            except ExprError as exc:
+                yield ("measures", name, "expr"), f"measure '{name}': {exc}"
+            else:
+                if unknown:
+                    yield ("measures", name, "expr"), (f"measure '{name}' uses {', '.join(sorted(unknown))}, "
+                                                       "which are not measures declared before it")
+            seen.append(name)
+            continue
+        source = measure.get("from")
+        src_fields = checker.fields_of(source) if source in checker.reg.entities else None
+        if source and src_fields is None:
+            yield ("measures", name, "from"), f"measure '{name}': unknown entity '{source}'"
+            continue
+        if source and source == entity:
+            yield ("measures", name, "from"), f"measure '{name}': 'from' must name another entity"
+        if source and not measure.get("match"):
+            yield ("measures", name), f"measure '{name}': 'from' needs 'match' (its field: this stat's group key)"
+        for theirs, ours in (measure.get("match") or {}).items():
+            if theirs not in src_fields or src_fields[theirs].get("type") in ("lookup", "multi_ref"):
+                yield ("measures", name, "match"), f"measure '{name}': '{theirs}' is not a stored field of '{source}'"
+            if ours not in stored_keys:
+                yield ("measures", name, "match"), f"measure '{name}': '{ours}' is not a stored group key"
+        if measure.get("match") and not source:
+            yield ("measures", name, "match"), f"measure '{name}': 'match' needs 'from'"
+        own = src_fields if source else fields
+        operands = measure.get("coalesce") or ([measure["field"]] if measure.get("field") else [])
+        if measure["agg"] != "count" or operands:
+            if not operands:
+                yield ("measures", name), f"measure '{name}': {measure['agg']} needs a numeric 'field' or 'coalesce'"
+            for f in operands:
+                if own.get(f, {}).get("type") not in ("integer", "decimal"):
+                    yield ("measures", name), f"measure '{name}': '{f}' is not a numeric field"
+        seen.append(name)
+    for where, ref in (("sort", (stat.get("sort") or "").lstrip("-")), ("chart", (stat.get("chart") or {}).get("x"))):
+        if ref and ref not in keys and ref not in seen:
+            yield (where,), f"stat {where} '{ref}' is neither a group key ({', '.join(keys)}) nor a measure"
+    for i, s in enumerate((stat.get("chart") or {}).get("series", [])):
+        if s not in seen:
+            yield ("chart", "series", i), f"chart series '{s}' is not a measure"
