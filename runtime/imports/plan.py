@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.model import Entity, ImportSpec, Scope, Screen
+from specadmin.specs.paths import resolve
 from specadmin.specs.physical import blind_index_column
 
 from specadmin.runtime.errors import Denied, NotFound
-from specadmin.runtime.security.scope import DEFAULT_FIELD, scope_condition
+from specadmin.runtime.security.scope import scope_condition, scope_path
 from specadmin.runtime.imports.cells import converter
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ async def allowed_values(ctx: AppContext, plan: Plan, principal: Principal, scop
     for scope in scopes:
         if scope.mode == "all":
             return None
-        path = (scope.field or DEFAULT_FIELD.get(scope.mode, "org")).split(".")
-        f = plan.entity.field(path[0])
+        path = resolve(ctx.app, plan.entity, scope_path(scope))
+        f = path.first
         if first_field not in (None, f.name):
             return None  # mixed scope fields: fall back to no pre-check (rare; spec-level roles)
         first_field = f.name
@@ -97,7 +98,7 @@ async def allowed_values(ctx: AppContext, plan: Plan, principal: Principal, scop
                 values.add(str(value))
             continue
         target = ctx.table(f.to)
-        rest = ".".join(path[1:]) or target._meta.primary_key._meta.name
+        rest = path.rest() or target._meta.primary_key._meta.name
         cond = scope_condition(ctx, f.to, Scope(mode=scope.mode, field=rest, user_attr=scope.user_attr), principal)
         key = getattr(target, f.key) if f.key else target._meta.primary_key
         query = target.select(key)
