@@ -1,16 +1,16 @@
 """导出结果 / 未查询导出 of one batch: the items screen's export (its grant, street scope, export
-columns, masking unless clear_view — EntityService.export_rows), written by the fast writer."""
+columns, masking unless clear_view — EntityService.export_rows), written by runtime.sheets.writer."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from specadmin.runtime.logs import audit
-from specadmin.runtime.data.service import EntityService, _cell
+from specadmin.runtime.data import audit
+from specadmin.runtime.data.export import write_batches
+from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import NotFound
-from specadmin.runtime.exports.background import _columns
 from specadmin.runtime.bulk_query.engine import bulk_screen
-from specadmin.runtime.bulk_query.xlsx import XlsxWriter
+from specadmin.runtime.sheets.writer import SheetWriter
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -28,12 +28,8 @@ async def export_batch(ctx: AppContext, principal: Principal, screen_name: str, 
     service = EntityService(ctx, spec.items)
     filters = {spec.batch_field: batch_id} | ({"queried": False} if pending_only else {})
     columns, chunks = await service.export_rows(principal, screen=spec.items_screen, filters=filters)
-    columns = _columns(service, columns, spec.items_screen)
     await audit.record(ctx, principal, "action", spec.items, None, service.entity.label, None,
                        {"export": spec.items_screen, "format": "xlsx", "batch": batch_id, "pending_only": pending_only})
-    with XlsxWriter(path, ("未查询" if pending_only else "") + service.entity.label) as writer:
-        writer.row([c["label"] for c in columns])
-        async for rows in chunks:
-            writer.rows([_cell(item, c) for c in columns] for item in rows)
-            writer.count += len(rows)
-    return writer.count - 1
+    title = ("未查询" if pending_only else "") + service.entity.label
+    with SheetWriter(path, "xlsx", [c["label"] for c in columns], title=title) as writer:
+        return await write_batches(writer, columns, chunks)

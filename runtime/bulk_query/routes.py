@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -25,8 +24,8 @@ from litestar.response import File, Template
 from specadmin.runtime.errors import BadRequest, Denied, NotFound
 from specadmin.runtime.bulk_query.engine import bulk_screen
 from specadmin.runtime.bulk_query.upload import upload
+from specadmin.runtime.sheets.writer import bytes_response, file_response, write_sheet
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOADS: dict[str, dict[str, Any]] = {}  # job id -> {owner, error_file, name}
 MAX_UPLOAD = 256 << 20
 
@@ -66,27 +65,16 @@ async def upload_batch(request: Request, screen: str,
 
 @get("/api/bulk_query/{screen:str}/template", tags=["批量查询"], summary="批量查询上传模板")
 async def upload_template(request: Request, screen: str) -> Response:
-    from openpyxl import Workbook
-    import io
-
     ctx = request.app.state.ctx
     chosen, spec = bulk_screen(ctx, screen)
     request.app.state.services[chosen.entity].grants(request.user, "import", chosen.name)
     entity = ctx.app.entity(spec.items)
-    book = Workbook()
-    book.active.title = "批量查询"
-    book.active.append([entity.field(n).label for n in spec.upload])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    name = f"{chosen.label}模板.xlsx"
-    return Response(buffer.getvalue(), media_type=XLSX,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+    data = write_sheet(None, "xlsx", [entity.field(n).label for n in spec.upload], [], title="批量查询")
+    return bytes_response(data, f"{chosen.label}模板.xlsx")
 
 
 @get("/api/bulk_query/{screen:str}/export.xlsx", tags=["批量查询"], summary="导出批次结果（未查询导出：pending=true）")
 async def export_results(request: Request, screen: str, batch: int, pending: bool = False) -> File:
-    from litestar.background_tasks import BackgroundTask
-
     from specadmin.runtime.exports.background import temp_path
     from specadmin.runtime.bulk_query.export import export_batch
 
@@ -100,7 +88,7 @@ async def export_results(request: Request, screen: str, batch: int, pending: boo
     batch_entity = ctx.table(bulk_screen(ctx, screen)[0].entity)
     rows = await batch_entity.select(batch_entity.batch_no).where(batch_entity._meta.primary_key == batch)
     name = f"{rows[0]['batch_no'] if rows else batch}-{'未查询' if pending else '查询结果'}.xlsx"
-    return File(path, filename=name, media_type=XLSX, background=BackgroundTask(path.unlink, missing_ok=True))
+    return file_response(path, name, delete=True)
 
 
 @get("/api/bulk_query/errors/{job_id:str}", tags=["批量查询"], summary="上传错误报告")
@@ -110,7 +98,7 @@ async def upload_errors(request: Request, job_id: str) -> File:
         raise NotFound("没有这个错误报告")
     if job["owner"] != request.user.user_id and not request.user.superuser:
         raise Denied()
-    return File(job["error_file"], filename=f"上传错误-{job['name']}.xlsx", media_type=XLSX)
+    return file_response(job["error_file"], f"上传错误-{Path(job['name'] or 'upload').stem}.xlsx")
 
 
 async def batch_page(request: Request) -> Response:

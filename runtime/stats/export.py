@@ -6,21 +6,20 @@ to the operation log like entity exports.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get
 
-from specadmin.runtime.logs import audit
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from specadmin.runtime.data import audit
+from specadmin.runtime.data.export import export_columns
+from specadmin.runtime.sheets.writer import bytes_response, write_sheet
 
 
 def columns_of(request: Request, screen_name: str) -> list[dict[str, Any]]:
-    return list(request.app.state.ctx.screens[screen_name]["list"])
+    """The statistic's columns as every export decides them (its export_columns, else its list)."""
+    ctx = request.app.state.ctx
+    return export_columns(ctx, ctx.app.screen(screen_name))
 
 
 def cell(item: dict[str, Any], column: dict[str, Any]) -> Any:
@@ -43,28 +42,12 @@ def table_rows(columns: list[dict], result: dict[str, Any]) -> list[list[Any]]:
 
 
 def render(fmt: str, title: str, columns: list[dict], rows: list[list[Any]]) -> bytes:
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow([c["label"] for c in columns])
-        writer.writerows(rows)
-        return buffer.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8 Chinese
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = title[:31]
-    sheet.append([c["label"] for c in columns])
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return write_sheet(None, fmt, [c["label"] for c in columns], rows, title=title)
 
 
 async def _export(request: Request, screen: str, fmt: str, date_from: dt.date | None,
                   date_to: dt.date | None) -> Response:
-    from specadmin.runtime.stats.routes import stat_params
+    from specadmin.runtime.stats.params import stat_params
 
     p = stat_params(request, screen)
     service = request.app.state.stats
@@ -76,9 +59,7 @@ async def _export(request: Request, screen: str, fmt: str, date_from: dt.date | 
     await audit.record(request.app.state.ctx, request.user, "action", spec.entity, None, spec.label, None,
                        {"export": screen, "format": fmt, "date_from": result["date_from"], "date_to": result["date_to"],
                         "filters": {k: str(v) for k, v in p["filters"].items() if v not in (None, "")}})
-    name = quote(f"{spec.label}.{fmt}")
-    return Response(body, media_type=XLSX if fmt == "xlsx" else "text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
+    return bytes_response(body, f"{spec.label}.{fmt}")
 
 
 @get("/api/stats/{screen:str}/export.xlsx", tags=["统计"], summary="统计导出（Excel）")
