@@ -1,25 +1,23 @@
 """Caller endpoints under /ext/api/<entity>: list and read through EntityService.
 
 The same parameters as the browser API (/api/<entity>): screen, tab, q, sort, page,
-page_size and the entity's declared filters (typed here from the model, as the
-generated controllers do). Write endpoints come with the data-feed issue.
+page_size and the entity's declared filters (read by runtime/data/list_query.py, as
+the pages and exports are). Write endpoints come with the data-feed issue.
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Optional
 
 from litestar import Request, Router, get
 from litestar.middleware import DefineMiddleware
 from litestar.params import Parameter
-from specadmin.generator.emit import filter_params
 
 from specadmin.runtime.api.support import ListPage
-from specadmin.runtime.errors import BadRequest, NotFound
+from specadmin.runtime.data.list_query import ListQuery, parse
+from specadmin.runtime.errors import NotFound
 from specadmin.runtime.api_callers.middleware import CallerAuthMiddleware
 
 EXT_PREFIX = "/ext/api"
-LIST_PARAMS = {"screen", "tab", "q", "sort", "page", "page_size"}
 
 
 def _service(request: Request, entity: str):
@@ -29,40 +27,11 @@ def _service(request: Request, entity: str):
     return service
 
 
-def _filter_types(app_model, entity_name: str) -> dict[str, tuple[str, str]]:
-    """Query parameter -> (filter key, type) for the entity's declared filters."""
-    entity = app_model.entity(entity_name)
-    return {p["name"]: (p["key"], p["type"]) for p in filter_params(app_model, entity)}
-
-
-def _coerce(value: str, kind: str) -> Any:
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    if kind == "bool":
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(value)
-        return value.lower() in ("true", "1")
-    if kind == "datetime.date":
-        return dt.date.fromisoformat(value)
-    return value
-
-
-def _filters(request: Request, entity: str) -> dict[str, Any]:
-    known = _filter_types(request.app.state.ctx.app, entity)
-    filters: dict[str, Any] = {}
-    for name, value in request.query_params.items():
-        if name in LIST_PARAMS:
-            continue
-        if name not in known:
-            raise BadRequest(f"未知的查询参数 {name}")
-        key, kind = known[name]
-        try:
-            filters[key] = _coerce(value, kind)
-        except ValueError:
-            raise BadRequest(f"查询参数 {name} 的值不正确") from None
-    return filters
+def _query(request: Request, entity: str) -> ListQuery:
+    """The list request, typed from the model; an unknown parameter or a wrong value is a 400."""
+    app_model = request.app.state.ctx.app
+    return parse(app_model.entity(entity), app_model.screens_of(entity), request.query_params).check(
+        allow_unknown=False)
 
 
 @get("/{entity:str}", operation_id="ext_list", summary="外部调用：列表", tags=["外部接口"])
@@ -78,7 +47,7 @@ async def ext_list(
 ) -> ListPage:
     service = _service(request, entity)
     return await service.list_page(request, screen=screen, tab=tab, q=q, sort=sort, page=page,
-                                   page_size=page_size, filters=_filters(request, entity))
+                                   page_size=page_size, filters=_query(request, entity).filters)
 
 
 @get("/{entity:str}/{row_id:int}", operation_id="ext_get", summary="外部调用：详情", tags=["外部接口"])

@@ -10,6 +10,7 @@ from litestar.response import Template
 from specadmin.runtime.errors import BadRequest, Conflict
 from specadmin.runtime.pages.common import PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, screen_of, service_for
 from specadmin.runtime.pages.support import Options, cell_text, ctx_of, layout, read_filters, with_params
+from specadmin.runtime.data.list_query import param_name
 from specadmin.runtime.data.values import Invalid
 
 
@@ -22,6 +23,7 @@ def _filter_widgets(options_by_name: dict[str, Any], columns, echo: dict[str, st
                         "from": echo.get(f"{name}_from", ""), "to": echo.get(f"{name}_to", "")})
             continue
         opts = options_by_name.get(name)
+        name = param_name(name)  # the query parameter (filter_<name> for a reserved name such as page)
         if ftype == "boolean":
             kind, opts = "select", [("true", "是"), ("false", "否")]
         elif opts is not None:
@@ -33,8 +35,8 @@ def _filter_widgets(options_by_name: dict[str, Any], columns, echo: dict[str, st
     return out
 
 
-async def _filter_bar(request: Request, screen: dict[str, Any], params) -> dict[str, Any]:
-    filters, echo_pairs, problems = read_filters(screen.get("filters", []), params)
+async def _filter_bar(request: Request, name: str, screen: dict[str, Any], params) -> dict[str, Any]:
+    filters, echo_pairs, problems = read_filters(ctx_of(request), name, params)
     options = Options(ctx_of(request), request.user)
     by_name = {c["name"]: await options.for_column(c) for c in screen.get("filters", [])
                if c.get("type") in ("dict", "ref")}
@@ -53,10 +55,11 @@ def _page_number(raw: str | None) -> int:
 async def list_page(request: Request, name: str) -> Response:
     screen = screen_of(request, name)
     grant = grant_for(request, name, "list")
-    if screen.get("kind") == "stat":  # runtime/stats_page.py: chart, SQL paging, totals, export
-        from specadmin.runtime.stats.page import stat_page
+    if screen.get("kind") == "stat":  # runtime/pages/stat_page.py: chart, SQL paging, totals, export
+        from specadmin.runtime.pages.stat_page import stat_page
 
-        return await stat_page(request, name, screen, await _filter_bar(request, screen, request.query_params), grant)
+        bar = await _filter_bar(request, name, screen, request.query_params)
+        return await stat_page(request, name, screen, bar, grant)
     ctx, params = ctx_of(request), request.query_params
     tabs = screen.get("tabs", [])
     tab = params.get("tab") or (tabs[0]["name"] if tabs else None)
@@ -64,7 +67,7 @@ async def list_page(request: Request, name: str) -> Response:
         tab = tabs[0]["name"]
     q = (params.get("q") or "").strip()[:100]
     page = _page_number(params.get("page"))
-    bar = await _filter_bar(request, screen, params)
+    bar = await _filter_bar(request, name, screen, params)
     problems = list(bar["problems"])
     page_size = _page_size(request, name)
     base = ([("tab", tab)] if tab else []) + ([("q", q)] if q else []) + bar["echo"]

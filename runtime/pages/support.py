@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import specadmin.themes
 
+from specadmin.runtime.data.list_query import parse
 from specadmin.runtime.security.ref_scope import target_condition
 
 if TYPE_CHECKING:
@@ -164,57 +165,17 @@ def with_params(params: list[tuple[str, str]], **changes: Any) -> str:
 
 
 # -- filters --------------------------------------------------------------------
-def _parse_date(raw: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(raw.strip()[:10])
-    except ValueError:
-        return None
+def read_filters(ctx: "AppContext", screen_name: str,
+                 params) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
+    """Filter values of the screen from query params, read by runtime/data/list_query.py.
 
-
-def read_filters(columns: list[dict[str, Any]], params) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
-    """Filter values from query params.
-
-    Returns (filters for the service, (param, raw string) pairs to echo into links and
-    inputs, problems to show).
+    Returns (filters for the service, (param, text) pairs to echo into links and inputs,
+    problems to show).
     """
-    filters: dict[str, Any] = {}
-    echo: list[tuple[str, str]] = []
-    problems: list[str] = []
-    for col in columns:
-        name, ftype = col["name"], col.get("type")
-        if ftype in ("date", "datetime"):
-            for suffix in ("_from", "_to"):
-                raw = (params.get(name + suffix) or "").strip()
-                if not raw:
-                    continue
-                day = _parse_date(raw)
-                if day is None:
-                    problems.append(f"{col['label']}：日期格式应为 YYYY-MM-DD")
-                    continue
-                filters[name + suffix] = day
-                echo.append((name + suffix, day.isoformat()))
-            continue
-        raw = (params.get(name) or "").strip()
-        if not raw:
-            continue
-        if ftype == "ref" and not col.get("key") or ftype == "integer":
-            try:
-                filters[name] = int(raw)
-            except ValueError:
-                problems.append(f"{col['label']}：应为数字")
-                continue
-        elif ftype == "boolean":
-            if raw.lower() in ("true", "1", "on", "是"):
-                filters[name] = True
-            elif raw.lower() in ("false", "0", "off", "否"):
-                filters[name] = False
-            else:
-                continue
-            raw = "true" if filters[name] else "false"
-        else:
-            filters[name] = raw[:200]
-        echo.append((name, raw[:200]))
-    return filters, echo, problems
+    screen = ctx.app.screen(screen_name)
+    given = {k: params.get(k) for k in params if k not in ("page", "page_size")}  # the pages page themselves
+    query = parse(ctx.app.entity(screen.entity), [screen], given)
+    return query.filters, query.echo, query.problems
 
 
 # -- ref and dict options --------------------------------------------------------

@@ -1,0 +1,145 @@
+"""The JSON API controller of an entity, built from what differs per entity.
+
+The generated `api.py` declares, per entity, its typed request body and its filter parameters
+and calls `entity_controller`; every handler delegates to the runtime's EntityService, where
+grants, data scope, validation and the operation log are enforced by one code path.
+
+Litestar documents and types a query parameter only when it is in the handler's signature, so
+the list and export handlers get the entity's filters added to theirs (`__signature__` and
+`__annotations__`) before they are registered.
+"""
+# No `from __future__ import annotations`: Litestar reads the handlers' annotations as objects.
+import inspect
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from specadmin.runtime.api.support import ActionRequest, ListPage, entity_service
+from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE_SIZE, FilterParam, typed_filters
+
+Filter = FilterParam  # what generated code calls it: Filter("level", str, "区划级别")
+
+
+class Body(msgspec.Struct, kw_only=True):
+    """Base of the generated create/update bodies: the entity's writable fields, typed, every one
+    optional (UNSET when not sent), so a PATCH carries only what changed. Required fields, and keys
+    the body does not declare (a read-only or unknown field), are left to the service, which refuses
+    them with 422 and the field's Chinese message."""
+
+
+class GeoPoint(msgspec.Struct):
+    """A geo field's value."""
+
+    lng: float
+    lat: float
+
+
+async def body_dict(request: Request, data: Any) -> dict[str, Any]:
+    """The fields the body carries (UNSET ones left out) as the plain values EntityService takes,
+    plus any key it does not declare, for the service to refuse by name."""
+    values = msgspec.to_builtins(data)
+    raw = await request.json()  # already read and cached by Litestar
+    if isinstance(raw, dict):
+        values.update({k: v for k, v in raw.items() if k not in data.__struct_fields__})
+    return values
+
+
+def _class_name(entity: str) -> str:
+    return "".join(part.capitalize() for part in entity.split("_"))
+
+
+def _with_filters(fn: Any, filters: Sequence[FilterParam]) -> Any:
+    """Replace the handler's **values by one keyword parameter per filter."""
+    signature = inspect.signature(fn)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for f in filters:
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[f.type],
+                                        default=Parameter(default=None, description=f.label)))
+    fn.__signature__ = signature.replace(parameters=params)
+    fn.__annotations__ = {**{k: v for k, v in fn.__annotations__.items() if k != "values"},
+                          **{f.name: Optional[f.type] for f in filters}}
+    return fn
+
+
+def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> dict[str, Any]:
+    async def list_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=KEYWORD_MAX, description="关键字"),
+        sort: Optional[str] = None,
+        page: int = Parameter(default=1, ge=1),
+        page_size: int = Parameter(default=20, ge=1, le=MAX_PAGE_SIZE),
+        **values: Any,
+    ) -> ListPage:
+        return await entity_service(request, entity).list_page(
+            request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size,
+            filters=typed_filters(filters, values))
+
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, entity).get(request, row_id, screen=screen)
+
+    async def export_rows(
+        self,
+        request: Request,
+        screen: Optional[str] = None,
+        tab: Optional[str] = None,
+        q: Optional[str] = Parameter(default=None, max_length=KEYWORD_MAX),
+        sort: Optional[str] = None,
+        **values: Any,
+    ) -> Stream:
+        return await entity_service(request, entity).export_csv(
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=typed_filters(filters, values))
+
+    return {
+        "list_rows": get("/", operation_id=f"list_{entity}", summary=f"{label}：列表")(
+            _with_filters(list_rows, filters)),
+        "get_row": get("/{row_id:int}", operation_id=f"get_{entity}", summary=f"{label}：详情")(get_row),
+        "export_rows": get("/export", operation_id=f"export_{entity}", summary=f"{label}：导出 CSV")(
+            _with_filters(export_rows, filters)),
+    }
+
+
+def _write_handlers(entity: str, label: str, create_body: type, update_body: type) -> dict[str, Any]:
+    async def create_row(self, request: Request, data: create_body, screen: Optional[str] = None) -> dict[str, Any]:
+        return await entity_service(request, entity).create(request, await body_dict(request, data), screen=screen)
+
+    async def update_row(
+        self, request: Request, row_id: int, data: update_body, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, entity).update(request, row_id, await body_dict(request, data), screen=screen)
+
+    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+        await entity_service(request, entity).delete(request, row_id, screen=screen)
+
+    async def run_action(
+        self, request: Request, action: str, data: ActionRequest, screen: Optional[str] = None
+    ) -> dict[str, Any]:
+        return await entity_service(request, entity).run_action(
+            request, action, data.ids, screen=screen, params=data.params)
+
+    return {
+        "create_row": post("/", operation_id=f"create_{entity}", summary=f"{label}：新增")(create_row),
+        "update_row": patch("/{row_id:int}", operation_id=f"update_{entity}", summary=f"{label}：修改")(update_row),
+        "delete_row": delete("/{row_id:int}", operation_id=f"delete_{entity}", summary=f"{label}：删除",
+                             status_code=204)(delete_row),
+        "run_action": post("/actions/{action:str}", operation_id=f"action_{entity}", summary=f"{label}：操作",
+                           status_code=200)(run_action),
+    }
+
+
+def entity_controller(entity: str, label: str, *, filters: Sequence[FilterParam] = (), body: Optional[type] = None,
+                      create_body: Optional[type] = None) -> type[Controller]:
+    """The Controller of /api/<entity>: list, get and export, plus create, update, delete and actions
+    when the entity takes a `body` (an append-only entity, such as the operation log, has none).
+    `create_body` defaults to `body` (the user entity's adds the password)."""
+    handlers = _read_handlers(entity, label, tuple(filters))
+    if body is not None:
+        handlers.update(_write_handlers(entity, label, create_body or body, body))
+    namespace = {"__doc__": label, "path": f"/api/{entity}", "tags": [label], **handlers}
+    return type(f"{_class_name(entity)}Controller", (Controller,), namespace)

@@ -1,0 +1,189 @@
+"""One parser for list requests: filters, keyword, sort, tab and paging.
+
+The JSON API (/api/<entity>, typed by the generated controllers), the caller API (/ext/api),
+the export endpoints and the list and statistics pages all read a list request here. This is
+the one place that knows which query parameters an entity's screens filter on, how they are
+named (a date or datetime field is a range, `<field>_from` and `<field>_to`; a filter whose
+name is a reserved parameter such as `page` is sent as `filter_page`), and how each is typed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from specadmin.runtime.errors import BadRequest
+from specadmin.specs.model import Entity, Screen
+
+# Parameters of the list and export endpoints and handler arguments a filter must not shadow.
+LIST_PARAMS = ("screen", "tab", "q", "sort", "page", "page_size")
+RESERVED = frozenset({*LIST_PARAMS, "request", "data", "row_id", "action", "self", "r", "background"})
+KEYWORD_MAX = 100
+TEXT_MAX = 200
+MAX_PAGE_SIZE = 500
+
+# Field type -> the Python type of its query parameter (a ref by id is an int, by business key a str).
+FIELD_TYPES: dict[str, type] = {"integer": int, "decimal": float, "boolean": bool, "date": dt.date,
+                                "datetime": dt.date, "string": str, "text": str, "dict": str, "ref": int}
+TRUE_WORDS = ("true", "1", "on", "yes", "是")
+FALSE_WORDS = ("false", "0", "off", "no", "否")
+
+
+@dataclass(frozen=True)
+class FilterParam:
+    """One filter query parameter: its name, Python type and label; `key` is what the service takes."""
+
+    name: str
+    type: type
+    label: str
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.name)
+
+    @property
+    def type_name(self) -> str:
+        """The type as generated code spells it."""
+        return "datetime.date" if self.type is dt.date else self.type.__name__
+
+
+def param_name(key: str) -> str:
+    """The query parameter of a filter key: `filter_<key>` when the key is a reserved name."""
+    return f"filter_{key}" if key in RESERVED else key
+
+
+def filter_params(entity: Entity, screens: Iterable[Screen]) -> list[FilterParam]:
+    """The filter parameters of the entity's screens, in declaration order, each once."""
+    names: list[str] = []
+    for screen in screens:
+        names += [n for n in screen.filters if n not in names]
+    params = []
+    for n in names:
+        f = entity.field(n)
+        ptype = str if f.type == "ref" and f.key else FIELD_TYPES[f.type]
+        if f.type in ("date", "datetime"):
+            keys = [(f"{n}_from", f"{f.label}（起）"), (f"{n}_to", f"{f.label}（止）")]
+        else:
+            keys = [(n, f.label)]
+        for key, label in keys:
+            params.append(FilterParam(param_name(key), ptype, label, key))
+    return params
+
+
+def typed_value(param: FilterParam, raw: str) -> Any:
+    """The value of one filter from its query-string text; ValueError with the problem (Chinese)."""
+    text = raw.strip()
+    if param.type is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("应为数字") from None
+    if param.type is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("应为数字") from None
+    if param.type is bool:
+        if text.lower() in TRUE_WORDS:
+            return True
+        if text.lower() in FALSE_WORDS:
+            return False
+        raise ValueError("应为是或否")
+    if param.type is dt.date:
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            raise ValueError("日期格式应为 YYYY-MM-DD") from None
+    return text[:TEXT_MAX]
+
+
+def echo_text(value: Any) -> str:
+    """A typed filter value as it is written back into links and inputs."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class ListQuery:
+    """A parsed list request, with what was wrong in it."""
+
+    screen: str | None = None
+    tab: str | None = None
+    q: str | None = None
+    sort: str | None = None
+    page: int = 1
+    page_size: int = 20
+    filters: dict[str, Any] = field(default_factory=dict)  # filter key -> typed value
+    echo: list[tuple[str, str]] = field(default_factory=list)  # (parameter, text) of the given filters
+    invalid: dict[str, str] = field(default_factory=dict)  # parameter -> "<label>：<problem>"
+    unknown: list[str] = field(default_factory=list)  # parameters that are neither list parameters nor filters
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self.invalid.values())
+
+    def check(self, *, allow_unknown: bool = True) -> ListQuery:
+        """Raise BadRequest (400) for a value of the wrong type, or an unknown parameter when not allowed."""
+        if not allow_unknown and self.unknown:
+            raise BadRequest(f"未知的查询参数 {self.unknown[0]}")
+        if self.invalid:
+            raise BadRequest("；".join(f"查询参数 {k} 的值不正确（{v}）" for k, v in self.invalid.items()))
+        return self
+
+    def list_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of EntityService.list_page."""
+        return {"screen": self.screen, "tab": self.tab, "q": self.q, "sort": self.sort, "page": self.page,
+                "page_size": self.page_size, "filters": self.filters}
+
+    def export_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of EntityService.export_csv/export_rows (no paging)."""
+        return {"screen": self.screen, "tab": self.tab, "q": self.q, "sort": self.sort, "filters": self.filters}
+
+
+def typed_filters(params: Iterable[FilterParam], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Filters for the service from values Litestar has already typed, keyed by parameter name."""
+    return {p.key: values[p.name] for p in params if values.get(p.name) is not None}
+
+
+def _paging(text: str | None, default: int, high: int, name: str, invalid: dict[str, str]) -> int:
+    if text is None or not text.strip():
+        return default
+    try:
+        number = int(text.strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= high:
+        invalid[name] = f"{name}：应为 1 到 {high} 之间的整数"
+        return default
+    return number
+
+
+def parse(entity: Entity, screens: Iterable[Screen], params: Mapping[str, str], *, page_size: int = 20,
+          max_page: int = 2**62) -> ListQuery:
+    """Read a list request's query parameters; the filters are those of `screens` (of `entity`)."""
+    screens = list(screens)
+    query = ListQuery(screen=params.get("screen") or None, tab=params.get("tab") or None,
+                      q=(params.get("q") or "").strip()[:KEYWORD_MAX] or None,
+                      sort=(params.get("sort") or "").strip()[:64] or None)
+    query.page = _paging(params.get("page"), 1, max_page, "page", query.invalid)
+    query.page_size = _paging(params.get("page_size"), page_size, MAX_PAGE_SIZE, "page_size", query.invalid)
+    known = set(LIST_PARAMS)
+    for p in filter_params(entity, screens):
+        known.add(p.name)
+        raw = params.get(p.name)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            value = typed_value(p, raw)
+        except ValueError as exc:
+            query.invalid[p.name] = f"{p.label}：{exc}"
+            continue
+        query.filters[p.key] = value
+        query.echo.append((p.name, echo_text(value)))
+    query.unknown = [name for name in params if name not in known]
+    return query
