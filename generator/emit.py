@@ -1,6 +1,7 @@
 """Render the app model into the files of `generated/` (deterministic: same model, same bytes)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,9 @@ from typing import Any
 import jinja2
 
 from specadmin.migrations.diff import plan_migration, snapshot_of
+from specadmin.runtime.data.list_query import filter_params
 
+from specadmin.specs import paths
 from specadmin.specs.model import App, Entity, Field, Screen
 from specadmin.specs.physical import Column, PhysicalTable, class_name, physical_tables
 
@@ -65,9 +68,9 @@ def column_code(c: Column, table: PhysicalTable, emitted: list[str]) -> str:
     return f"{c.kind}({', '.join(args)})"
 
 
-def _needs_lazy(tables) -> bool:
+def _needs_lazy(tables, imported=()) -> bool:
     """True when some foreign key points at a table emitted later (a reference cycle)."""
-    seen: set[str] = set()
+    seen: set[str] = set(imported)
     for t in tables:
         for c in t.columns:
             if c.references and c.references != t.class_name and c.references not in seen:
@@ -83,54 +86,46 @@ def _column_imports(tables) -> list[str]:
 
 # -- api ------------------------------------------------------------------
 
-PARAM_TYPES = {"integer": "int", "decimal": "float", "boolean": "bool", "date": "datetime.date",
-               "datetime": "datetime.date", "string": "str", "text": "str", "dict": "str"}
+# Field type -> the Python type of its create/update body field (a ref by business key is a str).
+BODY_TYPES = {"string": "str", "text": "str", "file": "str", "dict": "str", "integer": "int", "decimal": "Decimal",
+              "boolean": "bool", "date": "datetime.date", "datetime": "datetime.datetime", "ref": "int",
+              "multi_ref": "list[int]", "geo": "GeoPoint"}
 
 
-# Handler argument names a filter must not shadow.
-RESERVED_PARAMS = {"request", "screen", "tab", "q", "sort", "page", "page_size", "data", "row_id", "action", "self"}
+def body_fields(entity: Entity) -> list[dict]:
+    """The fields a create or update may write, with their body types (sensitive ones are text)."""
+    out = []
+    for f in entity.fields:
+        if not (f.editable or f.type == "multi_ref"):
+            continue
+        ftype = "str" if f.sensitive or (f.type == "ref" and f.key) else BODY_TYPES[f.type]
+        out.append({"name": f.name, "type": ftype, "label": f.label})
+    return out
 
 
-def filter_params(app: App, entity: Entity) -> list[dict]:
-    names: list[str] = []
-    for screen in app.screens_of(entity.name):
-        for n in screen.filters:
-            if n not in names:
-                names.append(n)
-    params = []
-    for n in names:
-        f = entity.field(n)
-        if f.type == "ref":
-            ptype = "str" if f.key else "int"
-        else:
-            ptype = PARAM_TYPES[f.type]
-        if f.type in ("date", "datetime"):
-            keys = [(f"{n}_from", f"{f.label}（起）"), (f"{n}_to", f"{f.label}（止）")]
-        else:
-            keys = [(n, f.label)]
-        for key, label in keys:
-            name = f"filter_{key}" if key in RESERVED_PARAMS else key
-            params.append({"name": name, "key": key, "type": ptype, "label": label})
-    return params
+def api_context(app: App) -> dict:
+    entities = []
+    for e in app.entities:
+        body = [] if e.append_only else body_fields(e)
+        extra = [{"name": "password", "type": "str", "label": "密码"}] if e.auth_user and not e.append_only else []
+        entities.append({"name": e.name, "label": e.label, "class_name": class_name(e.name),
+                         "filter_params": filter_params(e, app.screens_of(e.name)), "writable": not e.append_only,
+                         "body": body, "create_extra": extra})
+    types = {f["type"] for e in entities for f in e["body"]} | {p.type_name for e in entities for p in e["filter_params"]}
+    return {"entities": entities, "uses_dates": any(t.startswith("datetime.") for t in types),
+            "uses_decimal": "Decimal" in types, "uses_geo": "GeoPoint" in types}
 
 
 # -- screens --------------------------------------------------------------
 
-def resolve_path(app: App, entity: Entity, path: str) -> Field:
-    current = entity
-    parts = path.split(".")
-    for part in parts[:-1]:
-        current = app.entity(current.field(part).to)
-    if parts[-1] == "id":
-        return Field(name="id", type="integer", label="ID")
-    return current.field(parts[-1])
+def resolve_path(app: App, entity: Entity, path: str, lookups: bool = False) -> Field:
+    """The field at the end of a path through refs (specs/paths.py); with lookups, what a lookup shows."""
+    return paths.resolve(app, entity, path, lookups=lookups).field
 
 
 def column_def(app: App, entity: Entity, path: str) -> dict:
     own = resolve_path(app, entity, path)
-    final = own
-    if own.type == "lookup":
-        final = resolve_path(app, entity, own.path)
+    final = resolve_path(app, entity, path, lookups=True)
     d = {"name": path, "label": own.label, "type": final.type}
     for key in ("dict", "to", "sensitive", "empty_label", "required", "min", "max", "max_length", "help", "pattern"):
         value = getattr(own, key, None) or getattr(final, key, None)
@@ -203,39 +198,72 @@ def admin_context(app: App, tables: tuple[PhysicalTable, ...]) -> list[dict]:
 
 # -- all files ------------------------------------------------------------
 
-def render(app: App, existing: dict[str, str]) -> dict[str, str]:
+SYSTEM_PACKAGE = "specadmin.runtime.system.generated"
+
+
+def _shipped_by(system: App | None, table: PhysicalTable) -> bool:
+    """True for a table of the built-in modules (generated once, in runtime/system/generated)."""
+    if system is None:
+        return False
+    names = {e.name for e in system.entities}
+    return table.entity in names or bool(table.join_of and table.join_of[0] in names)
+
+
+def render(app: App, existing: dict[str, str], system: App | None = None) -> dict[str, str]:
     """Every file of generated/, keyed by path relative to it.
 
     `existing` holds the migration files already generated, which are history and
-    are kept byte for byte; a new migration is added when the schema changed.
+    are kept byte for byte; a new migration is added when the schema changed. With `system`
+    (the model of the built-in modules), their tables, controllers, screens and admin pages are
+    imported from the system package instead of being generated again.
     """
     env = _env()
-    tables = physical_tables(app)
+    everything = physical_tables(app)
+    tables = tuple(t for t in everything if not _shipped_by(system, t))
+    own_entities = {t.entity for t in tables if t.entity}
+    own = dataclasses.replace(app, entities=tuple(e for e in app.entities if e.name in own_entities),
+                              screens=tuple(s for s in app.screens if s.entity in own_entities))
+    referenced = sorted({c.references for t in tables for c in t.columns if c.references}
+                        - {t.class_name for t in tables})
     files: dict[str, str] = {}
     files["__init__.py"] = env.get_template("init.py.jinja").render(app=app)
     files["app_model.json"] = json.dumps(app.to_dict(), ensure_ascii=False, indent=HEADER_JSON_INDENT, sort_keys=False) + "\n"
     files["tables.py"] = env.get_template("tables.py.jinja").render(
-        app=app, tables=tables, column_imports=_column_imports(tables), column_code=column_code, emitted=[],
-        needs_base_user=any(t.auth_user for t in tables), needs_lazy=_needs_lazy(tables),
+        app=app, tables=tables, column_imports=_column_imports(tables), column_code=column_code,
+        emitted=list(referenced), system=SYSTEM_PACKAGE if system else None, system_classes=referenced,
+        needs_base_user=any(t.auth_user for t in tables), needs_lazy=_needs_lazy(tables, referenced),
         needs_on_delete=any(c.kind == "ForeignKey" for t in tables for c in t.columns))
-    entities = [{"name": e.name, "label": e.label, "class_name": class_name(e.name), "filter_params": filter_params(app, e)}
-                for e in app.entities]
-    uses_dates = any(p["type"].startswith("datetime.") for e in entities for p in e["filter_params"])
-    files["api.py"] = env.get_template("api.py.jinja").render(app=app, entities=entities, uses_dates=uses_dates)
+    files["api.py"] = env.get_template("api.py.jinja").render(
+        app=app, system=SYSTEM_PACKAGE if system else None, **api_context(own))
     files["screens.py"] = env.get_template("screens.py.jinja").render(
-        app=app, screens=[screen_context(app, s) for s in app.screens], menus=menus_context(app))
-    files["admin.py"] = env.get_template("admin.py.jinja").render(app=app, tables=admin_context(app, tables))
+        app=app, system=SYSTEM_PACKAGE if system else None, screens=[screen_context(app, s) for s in own.screens],
+        menus=menus_context(app))
+    files["admin.py"] = env.get_template("admin.py.jinja").render(
+        app=app, system=SYSTEM_PACKAGE if system else None, tables=admin_context(app, tables))
     files["migrations/__init__.py"] = '"""Piccolo migrations of this app, generated by specadmin."""\n'
-    files.update(_migrations(app, tables, existing, env))
+    external = {t.class_name: t.tablename for t in everything if t not in tables}
+    files.update(_migrations(app, tables, _history(existing, system), env, external))
     return files
 
 
-def _migrations(app: App, tables, existing: dict[str, str], env) -> dict[str, str]:
+def _history(existing: dict[str, str], system: App | None) -> dict[str, str]:
+    """The migration history to continue. One made before the built-in modules were generated on
+    their own also created their tables: it starts anew (`specadmin migrate` adopts the tables)."""
+    snapshot = existing.get("migrations/schema.json")
+    if system is None or snapshot is None:
+        return existing
+    shipped = {t.tablename for t in physical_tables(system)}
+    if not shipped & set(json.loads(snapshot)["tables"]):
+        return existing
+    return {k: v for k, v in existing.items() if not k.startswith("migrations/")}
+
+
+def _migrations(app: App, tables, existing: dict[str, str], env, external: dict[str, str]) -> dict[str, str]:
     out = {k: v for k, v in existing.items() if k.startswith("migrations/m") and k.endswith(".py")}
     snapshot_key = "migrations/schema.json"
     old = json.loads(existing[snapshot_key]) if snapshot_key in existing else None
     new = snapshot_of(tables)
-    plan = plan_migration(old, new)
+    plan = plan_migration(old, new, external)
     if not plan.empty:
         number = len([k for k in out]) + 1
         migration_id = f"{number:04d}"

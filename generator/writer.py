@@ -16,13 +16,17 @@ def _existing(out_dir: Path) -> dict[str, str]:
     return found
 
 
+SYSTEM_DIR = Path(__file__).resolve().parent.parent / "runtime" / "system"  # the built-in modules' "app"
+
+
 def generate(app_dir: Path, check: bool = False) -> list[str]:
     """Returns the paths that changed (or would change, with check=True)."""
     app_dir = Path(app_dir)
     app = load_app(app_dir)
+    system = None if app_dir.resolve() == SYSTEM_DIR else load_app(SYSTEM_DIR)
     out_dir = app_dir / "generated"
     existing = _existing(out_dir)
-    files = render(app, existing)
+    files = render(app, existing, system)
     changed = [p for p, text in sorted(files.items()) if existing.get(p) != text]
     stale = [p for p in existing if p not in files]
     if check:

@@ -1,4 +1,4 @@
-"""Apply an app's generated Piccolo migrations to its database, in order, once each.
+"""Apply the built-in modules' migrations and an app's generated Piccolo migrations, in order, once each.
 
 Destructive migrations (drops, type changes) are refused unless allowed; when allowed,
 the SQLite file is copied aside first (PostgreSQL: take a pg_dump; we refuse to guess).
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from piccolo.columns import Timestamp, Varchar
-from piccolo.table import Table
+from piccolo.table import Table, create_table_class
 
 from specadmin.runtime.data import db
 
@@ -36,36 +36,91 @@ def _use_engine(engine) -> None:
     os.environ["PICCOLO_CONF"] = "specadmin_piccolo_conf"
 
 
+SYSTEM_KEY = "specadmin.system"  # the built-in modules' migrations (runtime/system/generated), recorded once
+
+
+def migration_units(ctx) -> list[tuple[str, object]]:
+    """(key recorded in specadmin_migration, generated package) in the order they apply: the
+    built-in modules first (every app's tables may point at orgs and users), then the app's own."""
+    return [(SYSTEM_KEY, ctx.package.SYSTEM), (ctx.app.name, ctx.package)]
+
+
+def migration_modules(key: str, package) -> list:
+    folder = Path(package.__file__).parent / "migrations"
+    return [importlib.import_module(f"{package.__name__}.migrations.{path.stem}")
+            for path in sorted(folder.glob("m[0-9][0-9][0-9][0-9]_*.py"))]
+
+
+async def _recorded(key: str) -> set[str]:
+    return {r["migration_id"] for r in await AppliedMigration.select(AppliedMigration.migration_id)
+            .where(AppliedMigration.app == key)}
+
+
+async def _table_exists(engine, tablename: str) -> bool:
+    probe = create_table_class(class_name="Probe", class_kwargs={"tablename": tablename})
+    db.bind_tables([probe], engine)
+    return await probe.table_exists()
+
+
+async def _adopt(manager, engine, log) -> None:
+    """Leave out the tables that already exist (a database made before the built-in modules were
+    generated on their own holds them already, with their rows); the rest is created as usual."""
+    existing = {t.tablename for t in manager.add_tables if await _table_exists(engine, t.tablename)}
+    if existing:
+        log(f"adopting existing tables: {', '.join(sorted(existing))}")
+    manager.add_tables = [t for t in manager.add_tables if t.tablename not in existing]
+    manager.add_columns.add_columns = [c for c in manager.add_columns.add_columns if c.tablename not in existing]
+
+
 async def apply_migrations(ctx, allow_destructive: bool = False, log=print) -> list[str]:
     engine = ctx.engine
     _use_engine(engine)
     db.bind_tables([AppliedMigration], engine)
     await AppliedMigration.create_table(if_not_exists=True)
-    done = {r["migration_id"] for r in await AppliedMigration.select(AppliedMigration.migration_id)
-            .where(AppliedMigration.app == ctx.app.name)}
-    package = ctx.package.__name__ + ".migrations"
-    folder = Path(ctx.package.__file__).parent / "migrations"
+    units = migration_units(ctx)
+    # A database migrated before the built-in modules had their own migrations recorded the app's
+    # old history, which created the built-in tables too. Start both histories anew over it,
+    # adopting every table that exists: nothing is dropped, no row is lost.
+    legacy = not await _recorded(SYSTEM_KEY) and bool(await _recorded(ctx.app.name))
+    if legacy:
+        log(f"upgrading {ctx.app.name}: the built-in tables now have their own migrations")
+        await AppliedMigration.delete().where(AppliedMigration.app == ctx.app.name)
     applied = []
-    for path in sorted(folder.glob("m[0-9][0-9][0-9][0-9]_*.py")):
-        module = importlib.import_module(f"{package}.{path.stem}")
-        if module.ID in done:
-            continue
-        if module.DESTRUCTIVE:
-            if not allow_destructive:
-                raise DestructiveRefused(
-                    f"migration {module.ID} ({module.DESCRIPTION}) drops or changes data; "
-                    "re-run with --allow-destructive after taking a backup")
-            backup(ctx, module.ID, log)
-        manager = await module.forwards()
-        await manager.run()
-        if hasattr(module, "change_indexes"):
-            await module.change_indexes()
-        log("")
-        await AppliedMigration.insert(AppliedMigration(app=ctx.app.name, migration_id=module.ID,
-                                                       description=module.DESCRIPTION,
-                                                       applied_at=dt.datetime.now()))
-        applied.append(module.ID)
+    for key, package in units:
+        done = await _recorded(key)
+        for module in migration_modules(key, package):
+            if module.ID in done:
+                continue
+            if module.DESTRUCTIVE:
+                if not allow_destructive:
+                    raise DestructiveRefused(
+                        f"migration {module.ID} ({module.DESCRIPTION}) drops or changes data; "
+                        "re-run with --allow-destructive after taking a backup")
+                backup(ctx, module.ID, log)
+            manager = await module.forwards()
+            if legacy:
+                await _adopt(manager, engine, log)
+            await manager.run()
+            if hasattr(module, "change_indexes"):
+                await module.change_indexes()
+            log("")
+            await AppliedMigration.insert(AppliedMigration(app=key, migration_id=module.ID,
+                                                           description=module.DESCRIPTION,
+                                                           applied_at=dt.datetime.now()))
+            applied.append(module.ID if key == ctx.app.name else f"{key}:{module.ID}")
     return applied
+
+
+async def pending(ctx) -> list[str]:
+    """Migrations not applied yet (all of them when the database is new)."""
+    db.bind_tables([AppliedMigration], ctx.engine)
+    if not await AppliedMigration.table_exists():
+        return ["(new database)"]
+    missing = []
+    for key, package in migration_units(ctx):
+        done = await _recorded(key)
+        missing += [f"{key}:{m.ID}" for m in migration_modules(key, package) if m.ID not in done]
+    return missing
 
 
 def backup(ctx, migration_id: str, log) -> None:

@@ -39,6 +39,7 @@ class Plan:
     summary: list[str] = field(default_factory=list)
     new_indexes: list[tuple[str, list[str]]] = field(default_factory=list)  # (class name, columns)
     dropped_indexes: list[tuple[str, list[str]]] = field(default_factory=list)
+    external: dict[str, str] = field(default_factory=dict)  # class name -> tablename of tables owned elsewhere
 
     @property
     def empty(self) -> bool:
@@ -58,14 +59,16 @@ def _params_code(col: dict, plan: Plan, class_by_table: dict[str, str], tables: 
             items.append(f'"{k}": {_py(v)}')
     if col["references"]:
         ref = col["references"]
-        tablename = next(tn for tn, t in tables.items() if t["class_name"] == ref)
+        tablename = next((tn for tn, t in tables.items() if t["class_name"] == ref), None) or plan.external[ref]
         plan.stubs[ref] = tablename
         items.append(f'"references": {ref}')
     return "{" + ", ".join(items) + "}"
 
 
-def plan_migration(old: dict[str, Any] | None, new: dict[str, Any]) -> Plan:
-    plan = Plan()
+def plan_migration(old: dict[str, Any] | None, new: dict[str, Any], external: dict[str, str] | None = None) -> Plan:
+    """What turns schema `old` into `new`. `external`: class name → table name of the tables the new
+    ones may reference without owning them (the built-in modules' tables)."""
+    plan = Plan(external=dict(external or {}))
     old_tables = (old or {}).get("tables", {})
     new_tables = new["tables"]
     all_tables = {**old_tables, **new_tables}

@@ -1,0 +1,113 @@
+"""A Kaiping database made by the code from before the built-in modules had their own migrations
+(its app history created every table, built-in ones included), with rows in every table, upgrades
+with `specadmin migrate`: nothing dropped, no row lost, and the app then serves it — on SQLite and
+PostgreSQL. The old history is kept in tests/upgrade/kaiping_before_split (generated files, as committed then)."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+
+import pytest
+from conftest import BACKENDS, api_login, copy_app, database_env, postgres_url, reset_postgres
+from kaiping_fixture import PASSWORD, build
+from piccolo.columns import ForeignKey
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+OLD_HISTORY = Path(__file__).parent / "upgrade" / "kaiping_before_split"
+REQUIRED_VALUES = {"Date": dt.date(2026, 5, 1), "Timestamp": dt.datetime(2026, 5, 1, 8), "Integer": 1,
+                   "Varchar": "x", "Text": "x", "Boolean": False, "BigInt": 1, "Numeric": 1}
+
+
+def _old_migrations() -> list:
+    modules = []
+    for path in sorted(OLD_HISTORY.glob("m*.py")):
+        spec = importlib.util.spec_from_file_location(f"kaiping_before_split_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+async def _old_database(ctx) -> None:
+    """The schema and migration records exactly as the old `specadmin migrate` left them."""
+    from specadmin.migrations.apply import AppliedMigration, _use_engine
+    from specadmin.runtime.data import db
+
+    _use_engine(ctx.engine)
+    db.bind_tables([AppliedMigration], ctx.engine)
+    await AppliedMigration.create_table(if_not_exists=True)
+    for module in _old_migrations():
+        await (await module.forwards()).run()
+        if hasattr(module, "change_indexes"):
+            await module.change_indexes()
+        await AppliedMigration.insert(AppliedMigration(app="kaiping", migration_id=module.ID,
+                                                       description=module.DESCRIPTION, applied_at=dt.datetime.now()))
+
+
+async def _fill_every_table(ctx) -> dict[str, int]:
+    """Demo data, then one row in each table still empty; returns the row count of every table."""
+    await build(ctx)
+    counts = {}
+    for table in ctx.package.tables.TABLES:
+        if not await table.count():
+            values = {}
+            for column in table._meta.columns:
+                if column._meta.null or column._meta.primary_key:
+                    continue
+                if isinstance(column, ForeignKey):
+                    target = column._foreign_key_meta.resolved_references
+                    values[column._meta.name] = (await target.select(target.id).limit(1))[0]["id"]
+                elif column.get_default_value() is None:
+                    values[column._meta.name] = REQUIRED_VALUES[type(column).__name__]
+            await table.insert(table(**values))
+        counts[table._meta.tablename] = await table.count()
+    return counts
+
+
+async def _counts(ctx) -> dict[str, int]:
+    return {t._meta.tablename: await t.count() for t in ctx.package.tables.TABLES}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_database_from_before_the_split_upgrades_with_no_row_lost(backend, tmp_path):
+    from specadmin.cli import _migrate
+    from specadmin.migrations.apply import SYSTEM_KEY, AppliedMigration
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.app.factory import create_app
+    from specadmin.runtime.data import db
+
+    app_dir = copy_app("kaiping", tmp_path / f"kaiping-{backend}")
+    url = postgres_url() if backend == "postgres" else None
+    if url:
+        await reset_postgres(url)
+    with database_env(url):
+        ctx = AppContext.open(app_dir, url)
+        await db.start(ctx.engine)
+        try:
+            await _old_database(ctx)
+            before = await _fill_every_table(ctx)
+        finally:
+            await db.stop(ctx.engine)
+        assert all(before.values()) and len(before) == len(ctx.package.tables.TABLES)
+
+        applied = await _migrate(app_dir, False)
+        assert applied == [f"{SYSTEM_KEY}:0001", "0001"]  # both histories start anew, over the old tables
+        assert await _migrate(app_dir, False) == []  # and are done
+
+        app = create_app(app_dir, url)
+    for hook in app.on_startup:
+        await hook(app)
+    try:
+        ctx = app.state.ctx
+        assert await _counts(ctx) == before
+        records = await AppliedMigration.select(AppliedMigration.app, AppliedMigration.migration_id).order_by(
+            AppliedMigration.id)
+        assert [(r["app"], r["migration_id"]) for r in records] == [(SYSTEM_KEY, "0001"), ("kaiping", "0001")]
+        ops = await api_login(app, "ops", PASSWORD)
+        page = (await ops.get("/api/place", params={"screen": "place_admin"})).json()
+        assert page["total"] == before["place"]
+        await ops.aclose()
+    finally:
+        for hook in app.on_shutdown:
+            await hook(app)
