@@ -130,21 +130,14 @@ def cmd_serve(args) -> int:
 
 
 async def _pending(app_dir: Path) -> bool:
-    from specadmin.migrations.apply import AppliedMigration
-    from specadmin.runtime.data import db
+    from specadmin.migrations.apply import pending
     from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.data import db
 
     ctx = AppContext.open(app_dir)
     await db.start(ctx.engine)
     try:
-        db.bind_tables([AppliedMigration], ctx.engine)
-        if not await AppliedMigration.table_exists():
-            return True
-        done = {r["migration_id"] for r in await AppliedMigration.select(AppliedMigration.migration_id)
-                .where(AppliedMigration.app == ctx.app.name)}
-        folder = Path(ctx.package.__file__).parent / "migrations"
-        wanted = {p.stem[1:5] for p in folder.glob("m[0-9][0-9][0-9][0-9]_*.py")}
-        return bool(wanted - done)
+        return bool(await pending(ctx))
     finally:
         await db.stop(ctx.engine)
 
@@ -322,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_export)
     from specadmin.runtime.jobs.cli import add_parsers as add_job_parsers
 
-    add_job_parsers(sub)  # jobs, worker
+    add_job_parsers(sub, _with_ctx)  # jobs, worker
     p = sub.add_parser("demo", help="load demo data and demo users")
     p.add_argument("dir")
     p.add_argument("--size", choices=["small", "large"], default="small")
@@ -346,8 +339,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--reindex", action="store_true", help="also recompute every blind index")
     p.set_defaults(fn=cmd_rotate_key)
+    _add_plugin_commands(sub)
     args = parser.parse_args(argv)
     return args.fn(args)
+
+
+def _add_plugin_commands(sub) -> None:
+    """Subcommands contributed by installed plugins (`Plugin.commands`)."""
+    from specadmin.runtime.plugin import installed
+
+    taken = set(sub.choices)
+    for plugin in installed().values():
+        for command in plugin.commands:
+            if command.name in taken:
+                raise SystemExit(f"plugin {plugin.name}: command '{command.name}' is already taken")
+            taken.add(command.name)
+            p = sub.add_parser(command.name, help=command.help)
+            command.add_arguments(p)
+            p.set_defaults(fn=command.run)
 
 
 if __name__ == "__main__":

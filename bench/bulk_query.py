@@ -144,11 +144,11 @@ def write_batch_file(path: Path, people: int, size: int) -> int:
 async def run(app_dir: Path, url: str | None, rows: int, size: int) -> dict:
     from specadmin.cli import _migrate
     from specadmin.runtime.data import db
-    from specadmin.runtime.security.auth import load_principal
+    from specadmin.runtime.identity.sessions import load_principal
     from specadmin.runtime.bulk_query.export import export_batch
     from specadmin.runtime.bulk_query.upload import upload
     from specadmin.runtime.app.context import AppContext
-    from specadmin.runtime.data.service import EntityService
+    from specadmin.runtime.entities.service import EntityService
 
     if url:
         await reset_postgres(url)

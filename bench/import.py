@@ -97,7 +97,7 @@ async def _ctx(app_dir: Path, url: str | None):
 
 async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int) -> dict:
     from specadmin.runtime.data import db
-    from specadmin.runtime.security.auth import load_principal
+    from specadmin.runtime.identity.sessions import load_principal
     from specadmin.runtime.imports.engine import execute, prepare
     from specadmin.runtime.imports.bulk import BulkWriter
 

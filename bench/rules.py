@@ -4,7 +4,7 @@
 
 PostgreSQL comes from SPECADMIN_BENCH_DATABASE_URL (its public schema is dropped and rebuilt).
 Scans are loaded with COPY (PostgreSQL) or executemany (SQLite), then timed:
-  rule   — runtime.rules.evaluate over the windows ending on each of the last 54 days
+  rule   — runtime.rules.engine.evaluate over the windows ending on each of the last 54 days
            (one grouped query, windows over the aggregates, alerts and per-day rows inserted);
   naive  — a straightforward per-place Python evaluation of the same data: one query per place
            for its scan times, per-day counts and the 7-day windows in Python (nothing inserted).
@@ -139,7 +139,7 @@ async def run(backend: str, n_places: int, n_scans: int, skip_naive: bool) -> No
     from specadmin.cli import _migrate
     from specadmin.runtime.data import db
     from specadmin.runtime.app.context import AppContext
-    from specadmin.runtime.rules import evaluate
+    from specadmin.runtime.rules.engine import evaluate
 
     url = os.environ.get("SPECADMIN_BENCH_DATABASE_URL") if backend == "postgres" else None
     if backend == "postgres" and not url:

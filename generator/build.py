@@ -1,6 +1,7 @@
 """Load an app directory into the immutable model, or raise SpecInvalid with every error."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,9 @@ from specadmin.generator.errors import SpecError, SpecInvalid
 from specadmin.generator.loader import Document, load_yaml
 from specadmin.generator.schema_check import validate_shape
 from specadmin.generator.semantics import check_semantics
+from specadmin.runtime.plugin import PluginSet, Section, SpecView, installed
 
-SYSTEM_DIR = Path(__file__).resolve().parent.parent / "specs" / "system"
-SYSTEM_MODULES = ("system", "logs", "integration", "imports", "jobs", "feeds", "messages")
-
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the specadmin package (repository root)
 
 @dataclass
 class Located:
@@ -40,6 +40,8 @@ class Registry:
     jobs: dict[str, Located] = field(default_factory=dict)
     notifications: dict[str, Located] = field(default_factory=dict)
     feeds: dict[str, Located] = field(default_factory=dict)
+    plugins: PluginSet | None = None
+    sections: dict[str, list[Located]] = field(default_factory=dict)  # plugin keys of module files
 
 
 _SECTIONS = (("entities", "SA020", "entity"), ("screens", "SA021", "screen"),
@@ -68,6 +70,36 @@ def _display_name(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _plugins(app_doc: Document, errors: list[SpecError]) -> PluginSet | None:
+    """Built-in plugins plus the ones app.yaml lists; an unknown name is an error at its line."""
+    listed = app_doc.data.get("plugins") or []
+    if not isinstance(listed, list):
+        return None  # the shape check reports it
+    available = installed()
+    known = []
+    for i, name in enumerate(listed):
+        if name in available:
+            known.append(name)
+            continue
+        hint = difflib.get_close_matches(str(name), list(available), n=1)
+        usable = ", ".join(sorted(n for n, p in available.items() if not p.builtin)) or "none"
+        errors.append(SpecError(app_doc.file, app_doc.line(("plugins", i)), "SA004",
+                                f"plugin '{name}' is not installed" + (f"; did you mean '{hint[0]}'?" if hint
+                                                                        else f" (installed: {usable})")))
+    return PluginSet.of(known)
+
+
+def _plugin_modules(plugins: PluginSet) -> list[tuple[str, Path, str]]:
+    """(module name, file, name shown in errors) of every YAML module the plugins ship, in plugin order."""
+    out = []
+    for plugin in plugins:
+        for path in plugin.modules:
+            path = Path(path).resolve()
+            shown = _display_name(path, PACKAGE_ROOT / "x") if path.is_relative_to(PACKAGE_ROOT) else str(path)
+            out.append((path.stem, path, shown))
+    return out
+
+
 def load_registry(app_dir: Path) -> tuple[Registry | None, list[SpecError]]:
     app_dir = Path(app_dir).resolve()
     errors: list[SpecError] = []
@@ -75,16 +107,19 @@ def load_registry(app_dir: Path) -> tuple[Registry | None, list[SpecError]]:
     errors += errs
     if app_doc is None:
         return None, errors
-    shape = validate_shape(app_doc, "app.schema.json")
+    before = len(errors)
+    plugins = _plugins(app_doc, errors) if isinstance(app_doc.data, dict) else None
+    shape = validate_shape(app_doc, "app.schema.json", plugins.app_keys() if plugins else None)
     errors += shape
-    if shape:
+    if shape or plugins is None or len(errors) > before:  # module keys depend on the plugins in use
         return None, errors
-    reg = Registry(app=Located("app", app_doc.data["app"], app_doc.data, app_doc, ()))
-    sources = [(name, SYSTEM_DIR / f"{name}.yaml", None) for name in SYSTEM_MODULES]
+    reg = Registry(app=Located("app", app_doc.data["app"], app_doc.data, app_doc, ()), plugins=plugins)
+    module_keys = {k: schema for k, (_, schema) in plugins.module_keys().items()}
+    sources = [(name, path, shown, None) for name, path, shown in _plugin_modules(plugins)]
     for i, name in enumerate(app_doc.data["modules"]):
-        sources.append((name, app_dir / "modules" / f"{name}.yaml", app_doc.line(("modules", i))))
-    for module, path, listed_at in sources:
-        shown = _display_name(path, app_dir) if listed_at else f"specs/system/{path.name}"
+        path = app_dir / "modules" / f"{name}.yaml"
+        sources.append((name, path, _display_name(path, app_dir), app_doc.line(("modules", i))))
+    for module, path, shown, listed_at in sources:
         if listed_at and not path.exists():
             errors.append(SpecError(app_doc.file, listed_at, "SA003", f"module '{module}' has no file {shown}"))
             continue
@@ -95,11 +130,31 @@ def load_registry(app_dir: Path) -> tuple[Registry | None, list[SpecError]]:
         if not isinstance(doc.data, dict):
             errors.append(SpecError(shown, 1, "SA011", "a module file must be a mapping"))
             continue
-        shape = validate_shape(doc, "module.schema.json")
+        shape = validate_shape(doc, "module.schema.json", module_keys, plugins.scope_modes())
         errors += shape
         if not shape:
             _register(reg, module, doc, errors)
+            for key in module_keys:
+                if key in doc.data:
+                    reg.sections.setdefault(key, []).append(Located(module, key, doc.data[key], doc, ()))
     return reg, errors
+
+
+def _spec_view(reg: Registry, app: m.App) -> SpecView:
+    sections = {key: [Section(key, loc.module, loc.doc.file, loc.raw, loc.doc.line) for loc in locs]
+                for key, locs in reg.sections.items()}
+    return SpecView(app, sections, reg.app.doc.file, reg.app.doc.line)
+
+
+def check_plugins(reg: Registry, app: m.App) -> list[SpecError]:
+    """Every plugin check, each problem reported with the check's own code."""
+    view = _spec_view(reg, app)
+    errors = []
+    for plugin in reg.plugins:
+        for check in plugin.checks:
+            for problem in check.function(view) or ():
+                errors.append(SpecError(problem.file, problem.line, check.code, problem.message))
+    return errors
 
 
 def load_app(app_dir: Path) -> m.App:
@@ -109,7 +164,11 @@ def load_app(app_dir: Path) -> m.App:
         errors += check_semantics(reg)
     if errors:
         raise SpecInvalid(errors)
-    return _to_model(reg)
+    app = _to_model(reg)
+    errors = check_plugins(reg, app)
+    if errors:
+        raise SpecInvalid(errors)
+    return app
 
 
 def _scope(raw: dict | None) -> m.Scope | None:
@@ -256,6 +315,8 @@ def _to_model(reg: Registry) -> m.App:
         feeds=tuple(_feed(loc, entities) for loc in reg.feeds.values()),
         feed_targets=m._freeze(dict(raw.get("feed_targets", {}))),
         sms=m._freeze(dict(raw.get("sms", {}))),
+        plugins=tuple(raw.get("plugins", ())),
+        sections=m._freeze({key: {loc.module: loc.raw for loc in locs} for key, locs in reg.sections.items()}),
     )
 
 

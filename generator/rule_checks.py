@@ -78,7 +78,7 @@ def _schedule_problem(expr: str) -> str | None:
 
 
 def check_job(ck: "Checker", loc: "Located") -> None:
-    from specadmin.generator.semantics import handler_problem
+    from specadmin.generator.handlers import handler_problem
 
     raw = loc.raw
     if sum(k in raw for k in ("rule", "function", "notification")) != 1:
@@ -87,7 +87,7 @@ def check_job(ck: "Checker", loc: "Located") -> None:
         ck.err(loc, ("rule",), "SA122", f"job '{loc.name}' names unknown rule '{raw['rule']}'")
     if "notification" in raw and raw["notification"] not in ck.reg.notifications:
         ck.err(loc, ("notification",), "SA122", f"job '{loc.name}' names unknown notification '{raw['notification']}'")
-    if "function" in raw and (problem := handler_problem(raw["function"])):
+    if "function" in raw and (problem := handler_problem(raw["function"], ck.reg.plugins)):
         ck.err(loc, ("function",), "SA122", problem)
     if problem := _schedule_problem(raw["schedule"]):
         ck.err(loc, ("schedule",), "SA122", problem)
@@ -124,11 +124,11 @@ class RuleCheck:
         return True
 
     def run(self) -> None:
-        from specadmin.generator.semantics import handler_problem
+        from specadmin.generator.handlers import handler_problem
 
         if self.kind == "custom":
             if fn := self.need("function"):
-                if problem := handler_problem(fn):
+                if problem := handler_problem(fn, self.ck.reg.plugins):
                     self.err(("function",), "SA120", problem)
             return
         source = self.need("source")

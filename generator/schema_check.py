@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,8 +16,12 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "specs"
 
 
 @lru_cache(maxsize=None)
-def _validator(name: str) -> jsonschema.protocols.Validator:
+def _validator(name: str, extra: str = "{}", scope_modes: tuple[str, ...] = ()) -> jsonschema.protocols.Validator:
+    """The schema `name`, with plugins' top-level keys (`extra`, JSON: key → schema) and data-scope modes added."""
     schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    schema["properties"].update(json.loads(extra))
+    if scope_modes and "scope" in schema.get("$defs", {}):
+        schema["$defs"]["scope"]["properties"]["mode"]["enum"] += list(scope_modes)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
@@ -34,9 +39,11 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return error
 
 
-def validate_shape(doc: Document, schema_name: str) -> list[SpecError]:
+def validate_shape(doc: Document, schema_name: str, extra_keys: Mapping[str, dict] | None = None,
+                   scope_modes: tuple[str, ...] = ()) -> list[SpecError]:
     errors: list[SpecError] = []
-    for raw in _validator(schema_name).iter_errors(doc.data):
+    extra = json.dumps(dict(extra_keys or {}), sort_keys=True, ensure_ascii=False)
+    for raw in _validator(schema_name, extra, tuple(sorted(scope_modes))).iter_errors(doc.data):
         err = _leaf(raw)
         path = tuple(err.absolute_path)
         where = _describe(path)

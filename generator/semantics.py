@@ -8,8 +8,9 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from specadmin.specs import expr
 from specadmin.generator.errors import SpecError
+from specadmin.generator.handlers import handler_problem
+from specadmin.specs import expr, paths
 
 if TYPE_CHECKING:
     from specadmin.generator.build import Located, Registry
@@ -20,21 +21,6 @@ FILTERABLE = ("string", "integer", "decimal", "boolean", "date", "datetime", "di
 SEARCHABLE = ("string", "text")
 SET_SPECIALS = ("$user", "$now", "$today", "$user.org")
 REQUIRED_BY_TYPE = {"dict": "dict", "ref": "to", "multi_ref": "to", "lookup": "path"}
-
-
-def handler_problem(path: str) -> str | None:
-    """A custom-action handler must be an importable async function."""
-    import importlib
-    import inspect
-
-    module_name, _, attr = path.rpartition(".")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        return f"handler '{path}' cannot be imported ({exc.__class__.__name__})"
-    if not inspect.iscoroutinefunction(fn):
-        return f"handler '{path}' is not an async function"
-    return None
 
 
 class Checker:
@@ -53,20 +39,11 @@ class Checker:
         return fields
 
     def resolve(self, entity: str, path: str) -> tuple[dict | None, str]:
-        """Follow `a.b.c` through refs; returns (final field, error text)."""
-        current = entity
-        parts = path.split(".")
-        for i, part in enumerate(parts):
-            fields = self.fields_of(current)
-            if part not in fields:
-                return None, f"'{part}' is not a field of entity '{current}'"
-            f = fields[part]
-            if i == len(parts) - 1:
-                return f, ""
-            if f.get("type") != "ref" or f.get("to") not in self.reg.entities:
-                return None, f"'{part}' of '{current}' is not a ref, so '{'.'.join(parts[i + 1:])}' cannot follow it"
-            current = f["to"]
-        return None, "empty path"
+        """Follow `a.b.c` through refs (specs/paths.py); returns (final raw field, error text)."""
+        try:
+            return paths.resolve(paths.RawCatalog(self.fields_of, self.reg.entities), entity, path).field, ""
+        except paths.PathError as exc:
+            return None, str(exc)
 
     # -- entities ---------------------------------------------------------
     def check_entity(self, loc: "Located") -> None:
@@ -250,7 +227,7 @@ class Checker:
             if "when" in action:
                 self.check_where(loc, ("custom_actions", name, "when"), entity, action["when"])
             if "handler" in action:
-                problem = handler_problem(action["handler"])
+                problem = handler_problem(action["handler"], self.reg.plugins)
                 if problem:
                     self.err(loc, ("custom_actions", name, "handler"), "SA081", f"action '{name}': {problem}")
             for field_name, value in (action.get("set") or {}).items():

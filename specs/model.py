@@ -121,7 +121,7 @@ class Measure:
     agg: str
     label: str
     field: str | None = None
-    expr: str | None = None  # derived: arithmetic over earlier measures (agg "expr"), runtime/stats_expr.py
+    expr: str | None = None  # derived: arithmetic over earlier measures (agg "expr"), specs/measure_expr.py
     coalesce: tuple[str, ...] = ()  # aggregate the first non-null of these fields (street-edited else original)
     source: str | None = None  # aggregate another entity, matched on this stat's group keys
     match: tuple[tuple[str, str], ...] = ()  # (field of source, group key of this stat)
@@ -344,6 +344,12 @@ class App:
     feeds: tuple[Feed, ...] = ()
     feed_targets: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `feed_targets:`
     sms: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `sms:` gateway settings
+    plugins: tuple[str, ...] = ()  # app.yaml `plugins:` (built-in plugins are always on)
+    sections: Any = field(default_factory=lambda: MappingProxyType({}))  # plugin key → module → value
+
+    def section(self, key: str) -> dict[str, Any]:
+        """A plugin's module-file key, by module (empty when no module writes it)."""
+        return dict(self.sections.get(key, {}))
 
     def entity(self, name: str) -> Entity:
         for e in self.entities:
@@ -398,9 +404,19 @@ class App:
         return _from_plain(cls, data)
 
 
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
 def _to_plain(value: Any) -> Any:
+    """Plain JSON data; a field left at its default is omitted (it comes back from the default)."""
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if _default_of(f) is dataclasses.MISSING or getattr(value, f.name) != _default_of(f)}
     if isinstance(value, (tuple, list)):
         return [_to_plain(v) for v in value]
     if isinstance(value, (dict, MappingProxyType)):

@@ -26,7 +26,7 @@ def dim_key(group: str) -> str:
 
 def check_stat_spec(checker: Any, entity: str, stat: dict) -> Iterator[tuple[tuple, str]]:
     """(location below `stat`, message) for every problem of one `stat:` block."""
-    from specadmin.runtime.stats.expr import ExprError, names, parse
+    from specadmin.specs.measure_expr import ExprError, names, parse
 
     fields = checker.fields_of(entity)
     keys, stored_keys = [], set()

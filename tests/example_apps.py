@@ -74,7 +74,7 @@ class AppEnv:
         return self.clients[username]
 
     async def principal(self, username: str):
-        from specadmin.runtime.security.auth import load_principal
+        from specadmin.runtime.identity.sessions import load_principal
 
         user = self.ctx.table("user")
         rows = await user.select(user.id).where(user.username == username)

@@ -50,7 +50,7 @@ async def test_unlock_action_restores_login(env):
 
 
 async def test_lock_expires_after_the_lock_period(env, monkeypatch):
-    from specadmin.runtime.security import auth
+    from specadmin.runtime.identity import sessions as auth
 
     await add_user(env, "waitme", "S1")
     for _ in range(5):
@@ -147,7 +147,7 @@ async def test_createuser_command_refuses_a_weak_password(env):
 
 
 async def test_idle_session_is_logged_out(env, monkeypatch):
-    from specadmin.runtime.security import auth
+    from specadmin.runtime.identity import sessions as auth
 
     c = await login(env, "s1clerk")
     assert (await c.get("/api/auth/me")).status_code == 200

@@ -28,7 +28,7 @@ screens:
 """
 
 
-def load(tmp_path: Path, source="name", action="touch", body="handler: specadmin.runtime.identity.actions.change_org"):
+def load(tmp_path: Path, source="name", action="touch", body="handler: identity.change_org"):
     (tmp_path / "modules").mkdir(parents=True, exist_ok=True)
     (tmp_path / "app.yaml").write_text(APP, encoding="utf-8")
     text = MODULE.replace("{source}", source).replace("{action}", action).replace("{body}", body)
@@ -48,7 +48,7 @@ def test_valid_initials_and_handler_load_into_the_model(tmp_path):
     assert field.initials_of == "name" and not field.editable
     assert "initials" not in app.screen("shop_admin").form
     action = app.screen("shop_admin").custom_actions[0]
-    assert action.handler == "specadmin.runtime.identity.actions.change_org" and not action.set
+    assert action.handler == "identity.change_org" and not action.set
 
 
 def test_initials_of_must_name_a_string_field(tmp_path):
@@ -56,9 +56,16 @@ def test_initials_of_must_name_a_string_field(tmp_path):
     assert any(code == "SA013" and "initials_of" in message for code, message in found)
 
 
-def test_handler_must_be_importable(tmp_path):
-    found = codes(tmp_path, body="handler: specadmin.runtime.identity.actions.nothing_here")
-    assert any(code == "SA081" and "cannot be imported" in message for code, message in found)
+def test_handler_must_name_a_handler_of_a_plugin_in_use(tmp_path):
+    found = codes(tmp_path, body="handler: identity.nothing_here")
+    assert any(code == "SA081" and "has no handler 'nothing_here'" in message for code, message in found)
+    found = codes(tmp_path, body="handler: video.reconcile")
+    assert any(code == "SA081" and "list it under plugins: in app.yaml" in message for code, message in found)
+
+
+def test_an_import_path_handler_fails_check_naming_the_new_spelling(tmp_path):
+    found = codes(tmp_path, body="handler: specadmin.runtime.identity.actions.change_org")
+    assert any(code == "SA081" and "write 'identity.change_org'" in message for code, message in found)
 
 
 def test_action_needs_set_or_handler(tmp_path):

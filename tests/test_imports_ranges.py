@@ -63,7 +63,7 @@ async def test_newest_collection_time_is_shown_inside_the_users_scope(kaiping):
 
 
 async def test_import_switch_off_closes_import_and_delete(kaiping):
-    from specadmin.runtime.data.service import EntityService
+    from specadmin.runtime.entities.service import EntityService
 
     app, ctx = kaiping["app"], kaiping["ctx"]
     model = ctx.app

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -17,24 +18,30 @@ import httpx
 import pytest
 from conftest import start_app, BACKENDS, copy_app
 from kaiping_fixture import PASSWORD, build
+from plugin_support import add_to_app_yaml, install_plugin
+from specadmin.runtime.plugin import Plugin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SPECADMIN = str(Path(sys.executable).parent / "specadmin")
 FLAKY = {"fail": True}
+PLUGIN_DIR = Path(tempfile.gettempdir()) / "specadmin-plugin-testjobs"  # its entry point, outside the repository
 
 FLAKY_JOB = """
   flaky_export:
     label: 测试任务
     schedule: "0 3 * * *"
-    function: test_jobs.flaky_job
+    function: testjobs.flaky
 """
 
 
-async def flaky_job(ctx, job, date_from, date_to):
+async def flaky_job(call):
     """A plugin job that fails until the test lets it succeed."""
     if FLAKY["fail"]:
         raise RuntimeError("网关不可用")
-    return {"created": 0, "days": (date_to - date_from).days + 1}
+    return {"created": 0, "days": (call.last - call.first).days + 1}
+
+
+TEST_PLUGIN = Plugin(name="testjobs", handlers={"flaky": flaky_job})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -42,6 +49,8 @@ async def env(request, tmp_path_factory):
     from specadmin.generator.writer import generate
 
     app_dir = copy_app("kaiping", tmp_path_factory.mktemp(f"jobs-{request.param}"))
+    install_plugin(PLUGIN_DIR, "testjobs", "test_jobs:TEST_PLUGIN")
+    add_to_app_yaml(app_dir, "testjobs")
     alerts = app_dir / "modules" / "alerts.yaml"
     alerts.write_text(alerts.read_text(encoding="utf-8").replace("\njobs:\n", "\njobs:" + FLAKY_JOB, 1), encoding="utf-8")
     generate(app_dir)
@@ -61,7 +70,8 @@ def cli_env(env) -> dict:
     out.pop("DATABASE_URL", None)
     if env["url"]:
         out["DATABASE_URL"] = env["url"]
-    out["PYTHONPATH"] = str(Path(__file__).parent)  # the flaky plugin job lives in this file
+    # the flaky plugin job lives in this file; its entry point in PLUGIN_DIR
+    out["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), str(PLUGIN_DIR)])
     return out
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import BACKENDS, copy_app, postgres_url, reset_postgres
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from specadmin.runtime.rules import evaluate
+from specadmin.runtime.rules.engine import evaluate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 BASE = dt.date(2026, 3, 1)

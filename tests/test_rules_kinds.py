@@ -5,24 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import BACKENDS, postgres_url, reset_postgres
-from specadmin.runtime.rules import evaluate
+from specadmin.runtime.rules.engine import evaluate
+from plugin_support import install_plugin
+from specadmin.runtime.plugin import Plugin
 from test_rules_spec import APP, MODULE
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 D1 = dt.date(2026, 5, 1)
 CUSTOM = """  tally:
     kind: custom
-    function: test_rules_kinds.tally_rule
+    function: tally.count
 """
 CALLS: list = []
+PLUGIN_DIR = Path(tempfile.gettempdir()) / "specadmin-plugin-tally"
 
 
-async def tally_rule(ctx, rule, first, last):
-    CALLS.append((rule.name, first, last))
-    return {"created": 0, "readings": await ctx.table("reading").count()}
+async def tally_rule(call):
+    CALLS.append((call.rule.name, call.first, call.last))
+    return {"created": 0, "readings": await call.table("reading").count()}
+
+
+TEST_PLUGIN = Plugin(name="tally", handlers={"count": tally_rule})
 
 
 def day(n: int, hour: int = 9) -> dt.datetime:
@@ -38,7 +46,8 @@ async def ctx(request, tmp_path_factory):
 
     app_dir = tmp_path_factory.mktemp(f"kinds-{request.param}")
     (app_dir / "modules").mkdir()
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
+    install_plugin(PLUGIN_DIR, "tally", "test_rules_kinds:TEST_PLUGIN")
+    (app_dir / "app.yaml").write_text(APP + "plugins: [tally]\n", encoding="utf-8")
     # the custom rule goes at the end of the `rules:` section, just before `jobs:`
     (app_dir / "modules" / "main.yaml").write_text(MODULE.replace("\njobs:\n", "\n" + CUSTOM + "jobs:\n", 1),
                                                    encoding="utf-8")

@@ -124,7 +124,7 @@ CASES = [
     ("copied source field missing", "name: $row.site_name", "name: $row.nope", "SA121", "$row.nope"),
     ("job names unknown rule", "rule: quiet_site\n", "rule: loud_site\n", "SA122", "rule: loud_site"),
     ("job bad cron", '"15 2 * * *"', '"75 2 * * *"', "SA122", "75 2"),
-    ("job function not importable", "rule: quiet_site\n", "function: nowhere.job\n", "SA122", "nowhere.job"),
+    ("job function names no plugin", "rule: quiet_site\n", "function: nowhere.job\n", "SA122", "nowhere.job"),
     ("rule kind unknown", "kind: threshold", "kind: thresholds", "SA013", "kind: thresholds"),
     ("job names unknown notification", "notification: open_alarms", "notification: closed_alarms", "SA122",
      "notification: closed_alarms"),

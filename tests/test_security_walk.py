@@ -117,6 +117,7 @@ async def test_every_user_is_refused_every_action_their_grants_do_not_give(pool,
     env = await pool.get(app, backend)
     spec = env.model.screen(screen)
     entity = spec.entity
+    append_only = env.model.entity(entity).append_only
     actions = BASE_ACTIONS + tuple(a.name for a in spec.custom_actions)
     before = await snapshot(env.ctx)
     checked = 0
@@ -134,7 +135,9 @@ async def test_every_user_is_refused_every_action_their_grants_do_not_give(pool,
             for action in missing:
                 for method, url, kwargs in page_calls_for(spec, action, row_id) + api_calls_for(spec, action, row_id):
                     r = await client.request(method, url, **kwargs)
-                    assert_refused(r, f"{username}: {method} {url} ({action} not granted)")
+                    # An append-only entity (the logs) publishes no write endpoint: absent refuses too.
+                    absent = (404, 405) if append_only and method != "GET" and url.startswith("/api/") else ()
+                    assert_refused(r, f"{username}: {method} {url} ({action} not granted)", absent)
                     checked += 1
     assert checked, f"every user holds every action on {screen}: nothing was refused"
     assert diff_snapshots(before, await snapshot(env.ctx)) == {}

@@ -12,8 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from specadmin.specs.model import Rule
-    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.plugin import RuleCall
 
 SEPARATORS = re.compile(r"[\s,，、;；]+")
 UNMATCHED = "未匹配"
@@ -33,8 +32,10 @@ def classify(content: str, categories: list[tuple[int, list[str]]]) -> tuple[int
     return None, UNMATCHED
 
 
-async def extract(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.date) -> dict[str, Any]:
-    category, ticket = ctx.table("hotline_category"), ctx.table("hotline_ticket")
+async def extract(call: "RuleCall") -> dict[str, Any]:
+    """Rule handler `hotline.extract` (`kind: custom`): classify the tickets of call.first..call.last."""
+    category, ticket = call.table("hotline_category"), call.table("hotline_ticket")
+    first, last = call.first, call.last
     rows = await category.select(category.id, category.keywords).where(category.active == True).order_by(  # noqa: E712
         category.sort).order_by(category.id)
     categories = [(r["id"], keywords_of(r["keywords"])) for r in rows]
@@ -44,7 +45,7 @@ async def extract(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.date
         ticket.received_at >= start, ticket.received_at < end, ticket.matched_keyword.is_null())
     matched = 0
     for i in range(0, len(pending), BATCH):
-        async with ticket._meta.db.transaction():
+        async with call.transaction():
             for row in pending[i:i + BATCH]:
                 category_id, word = classify(row["content"] or "", categories)
                 matched += category_id is not None

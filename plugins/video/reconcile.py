@@ -13,7 +13,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from specadmin.runtime.data.service import ActionCall
+    from specadmin.runtime.entities.service import ActionCall
 
 MATCHED, OFFLINE, MISSING, NO_ID, SELF = "一致（在线）", "专网离线", "专网无此编号", "缺少视频专网编号", "专网数据无需核对"
 

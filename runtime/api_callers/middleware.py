@@ -16,7 +16,7 @@ from typing import Any
 from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from specadmin.runtime.logs import audit
+from specadmin.runtime.data import audit
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.identity.functions import check_address
 from specadmin.runtime.api_callers.gate import CallerGate, Rejected, request_path

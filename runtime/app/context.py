@@ -16,6 +16,7 @@ from piccolo.table import Table
 from specadmin.runtime.data import db
 from specadmin.runtime.keyring.keys import FieldKeys, load_field_keys
 from specadmin.runtime.keyring.sensitive import SensitiveFields
+from specadmin.runtime.plugin import PluginSet
 from specadmin.specs.model import App
 
 
@@ -26,8 +27,31 @@ def _sensitive(keys: FieldKeys) -> SensitiveFields:
     return sensitive
 
 
+SYSTEM_PACKAGE = "specadmin.runtime.system.generated"  # the built-in modules, generated once
+SYSTEM_DIR = Path(__file__).resolve().parent.parent / "system" / "generated"
+GENERATED_MODULES = ("tables", "api", "screens", "admin")
+
+
+def _import_package(name: str, folder: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _system_copy(name: str) -> ModuleType:
+    """The built-in modules' package imported afresh for one app, so that its Table classes are bound
+    to that app's database alone (tests run several apps in one process)."""
+    package = _import_package(name, SYSTEM_DIR)
+    for sub in GENERATED_MODULES:
+        importlib.import_module(f"{name}.{sub}")
+    return package
+
+
 def load_generated(app_dir: Path) -> ModuleType:
-    """Import DIR/generated as package `specadmin_apps.<name>` (fresh for each app dir)."""
+    """Import DIR/generated as package `specadmin_apps.<name>` (fresh for each app dir), with its own
+    copy of the built-in modules' package (`.SYSTEM`), which its modules import as SYSTEM_PACKAGE."""
     gen = Path(app_dir).resolve() / "generated"
     if not (gen / "__init__.py").exists():
         raise FileNotFoundError(f"{gen} is missing: run `specadmin generate {app_dir}` first")
@@ -38,12 +62,21 @@ def load_generated(app_dir: Path) -> ModuleType:
         parent = ModuleType("specadmin_apps")
         parent.__path__ = []  # type: ignore[attr-defined]
         sys.modules["specadmin_apps"] = parent
-    spec = importlib.util.spec_from_file_location(name, gen / "__init__.py", submodule_search_locations=[str(gen)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    for sub in ("tables", "api", "screens", "admin"):
-        importlib.import_module(f"{name}.{sub}")
+    system = _system_copy(f"{name}_system")
+    aliases = {SYSTEM_PACKAGE: system, **{f"{SYSTEM_PACKAGE}.{sub}": getattr(system, sub) for sub in GENERATED_MODULES}}
+    saved = {key: sys.modules.get(key) for key in aliases}
+    sys.modules.update(aliases)
+    try:
+        module = _import_package(name, gen)
+        for sub in GENERATED_MODULES:
+            importlib.import_module(f"{name}.{sub}")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = value
+    module.SYSTEM = system
     return module
 
 
@@ -72,6 +105,8 @@ class AppContext:
     org_names: dict[int, str] = field(default_factory=dict)
     caches_loaded_at: float = 0.0
     principals: dict[int, tuple[float, Any]] = field(default_factory=dict)
+    plugins: PluginSet = field(default_factory=PluginSet.of)
+    extensions: dict[str, Any] = field(default_factory=dict)  # per-app objects plugins keep (a scheduler, ...)
 
     # -- construction -----------------------------------------------------
     @classmethod
@@ -88,7 +123,7 @@ class AppContext:
         session = os.environ.get("SPECADMIN_SESSION_SECRET")
         session_secret = bytes.fromhex(session) if session else read_or_create_secret(var / "keys" / "session.key", 32)
         return cls(app_dir=app_dir, app=package.MODEL, package=package, engine=engine,
-                   sensitive=_sensitive(keys), session_secret=session_secret)
+                   sensitive=_sensitive(keys), session_secret=session_secret, plugins=PluginSet.of(package.MODEL.plugins))
 
     # -- lookups ----------------------------------------------------------
     def table(self, entity: str) -> type[Table]:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.physical import blind_index_column
 
-from specadmin.runtime.logs import audit
-from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.data import audit
+from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.imports.bulk import BulkWriter
 from specadmin.runtime.imports.cells import converter
 from specadmin.runtime.imports.readers import find_header, rows_of

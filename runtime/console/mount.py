@@ -52,7 +52,7 @@ def admin_handlers(ctx: "AppContext") -> list:
 
 
 async def _principal_of(scope: Scope):
-    from specadmin.runtime.security.auth import load_principal
+    from specadmin.runtime.identity.sessions import load_principal
 
     session = scope.get("session") or {}
     uid = session.get("uid")

@@ -1,1 +1,1 @@
-"""Data access: engines, the entity service, list queries, row shapes, value checks and where clauses."""
+"""Data access: engines, the entity service, list queries, row shapes, value checks, where clauses and the operation log."""

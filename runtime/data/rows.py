@@ -10,7 +10,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.model import Entity, Field
+from specadmin.specs.paths import ResolvedPath, resolve
 from specadmin.specs.physical import BASE_USER_NAMES
+
+from specadmin.runtime.data.paths import joined_column
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -38,7 +41,8 @@ class RowShape:
         self.visible = visible
         self.columns: list = [self.table._meta.primary_key]
         self.fields: list[Field] = []
-        self.post_lookups: list[tuple[Field, Field, list[str]]] = []  # (lookup field, key-ref hop, rest of path)
+        self.post_lookups: list[tuple[Field, Field, ResolvedPath]] = []  # (lookup field, key-ref hop, rest of path)
+        self._finals: dict[str, Field] = {}  # lookup field name -> the field it shows
         self.multi: list[Field] = []
         for f in entity.fields:
             if visible is not None and f.name not in visible:
@@ -67,19 +71,15 @@ class RowShape:
         self.fields.append(f)
 
     def _add_lookup(self, f: Field) -> None:
-        parts = f.path.split(".")
-        current = self.entity
-        column = self.table
-        for i, part in enumerate(parts):
-            hop = current.field(part)
-            if hop.type == "ref" and hop.key and i < len(parts) - 1:
-                self.post_lookups.append((f, hop, parts[i + 1:]))
+        path = resolve(self.ctx.app, self.entity, f.path)
+        for i, hop in enumerate(path.hops):
+            if hop.field.key:  # a ref by business key is no foreign key: the rest is looked up after the read
+                rest = resolve(self.ctx.app, hop.target, ".".join(path.names[i + 1:]))
+                self.post_lookups.append((f, hop.field, rest))
                 self.fields.append(f)
                 return
-            column = getattr(column, part)
-            if i < len(parts) - 1:
-                current = self.ctx.app.entity(hop.to)
-        final = current.field(parts[-1])
+        column = joined_column(self.table, path)
+        final = path.field
         self.columns.append(column.as_alias(f.name))
         if final.type == "ref" and not final.key:
             self.columns.append(self._display_column(final.to, column).as_alias(f"{f.name}_label"))
@@ -88,11 +88,10 @@ class RowShape:
     def final_field(self, f: Field) -> Field:
         if f.type != "lookup":
             return f
-        current = self.entity
-        parts = f.path.split(".")
-        for part in parts[:-1]:
-            current = self.ctx.app.entity(current.field(part).to)
-        return current.field(parts[-1])
+        final = self._finals.get(f.name)
+        if final is None:
+            final = self._finals[f.name] = resolve(self.ctx.app, self.entity, f.path).field
+        return final
 
     async def convert(self, rows: list[dict], clear_view: bool) -> list[dict]:
         await self._fill_post_lookups(rows)
@@ -129,17 +128,11 @@ class RowShape:
     async def _fill_post_lookups(self, rows: list[dict]) -> None:
         for f, hop, rest in self.post_lookups:
             keys = sorted({r[hop.name] for r in rows if r.get(hop.name) is not None})
-            target_entity = self.ctx.app.entity(hop.to)
             target = self.ctx.table(hop.to)
             found: dict[Any, dict] = {}
             if keys:
-                column = target
-                current = target_entity
-                for i, part in enumerate(rest):
-                    column = getattr(column, part)
-                    if i < len(rest) - 1:
-                        current = self.ctx.app.entity(current.field(part).to)
-                final = current.field(rest[-1])
+                column = joined_column(target, rest)
+                final = rest.field
                 select = [getattr(target, hop.key), column.as_alias("value")]
                 if final.type == "ref" and not final.key:
                     select.append(self._display_column(final.to, column).as_alias("label"))

@@ -5,20 +5,17 @@ reads or writes only inside the union of those grants' data scopes.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from specadmin.specs.model import Entity, Screen
 
-from specadmin.runtime.logs import audit
+from specadmin.runtime.data import audit
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
-from specadmin.runtime.feeds.outbox import record_change
-from specadmin.runtime.identity import guards
-from specadmin.runtime.identity.passwords import problem as password_problem
-from specadmin.runtime.identity.pinyin import initials
+from specadmin.runtime.plugin import Call, WriteEvent
 from specadmin.runtime.security.principal import EffectiveGrant, Principal
+from specadmin.runtime.data.export import csv_chunks, export_columns, sorted_batches
+from specadmin.runtime.sheets.writer import stream_response
 from specadmin.runtime.data.queries import filter_conditions, keyword_condition, ordering, page_with_total, tab_condition
 from specadmin.runtime.security.ref_scope import check_refs
 from specadmin.runtime.data.rows import RowShape
@@ -29,10 +26,7 @@ from specadmin.runtime.data.where import combine_and, matches
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
-EXPORT_BATCH = 1000
 MAX_OFFSET = 2**62  # far beyond any table, well inside the 64-bit OFFSET of SQLite and PostgreSQL
-# Writes to these invalidate the dictionary, org-tree and principal caches.
-CACHED_ENTITIES = ("org", "dict_item", "grant", "role", "user", "role_group", "function", "api_resource")
 
 
 class EntityService:
@@ -179,14 +173,6 @@ class EntityService:
             values["updated_at"] = now
         return values
 
-    def _derived(self, clean: dict[str, Any]) -> dict[str, Any]:
-        """System-maintained fields: `initials_of` follows its source field."""
-        out = {}
-        for f in self.entity.fields:
-            if f.initials_of and f.initials_of in clean:
-                out[f.name] = initials(clean[f.initials_of], f.max_length)
-        return out
-
     def _split(self, clean: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[int]]]:
         columns, multi = {}, {}
         for name, value in clean.items():
@@ -227,27 +213,26 @@ class EntityService:
         if self.entity.auth_user:
             data = {k: v for k, v in data.items() if k != "password"}
         clean = validate(self.entity, data, self._editable(grants, True), None, self._dict_keys)
-        if password is not None:
-            problem = password_problem(str(password), self.ctx.app.security, clean.get("username"))
-            if problem:
-                raise Invalid({"password": problem})
         await self._check_unique(clean, None)
-        await guards.check_write(self, principal, clean, None)
         await check_refs(self.ctx, principal, self.entity, clean)
-        columns, multi = self._split({**defaults, **clean, **self._derived({**defaults, **clean})})
+        columns, multi = self._split({**defaults, **clean})
         columns.update(self._system_values(principal, True, clean))
         if self.entity.auth_user:
             columns.setdefault("email", f"{columns.get('username')}@users.invalid")
             columns["password"] = self.table.hash_password(password or _random_password())
+        event = WriteEvent("create", self, principal, data=dict(data) | ({} if password is None else {"password": password}),
+                           clean=clean, columns=columns)
         async with self.table._meta.db.transaction():
+            await self.ctx.plugins.run_hooks("before_create", event)
             result = await self.table.insert(self.table(**columns)).returning(self.table._meta.primary_key)
-            row_id = result[0]["id"]
+            row_id = event.row_id = result[0]["id"]
             await self._write_multi(row_id, multi)
             # The new row must lie inside the creator's scope, or the create is refused.
             scope = self.scope_of(principal, grants)
             if scope is not None and not await self.table.exists().where(self.table._meta.primary_key == row_id, scope):
                 raise Denied("不能在数据权限范围之外新增记录")
-            await self._after_write(row_id, None, columns)
+            await self._tree_path(row_id, None, columns)
+            await self.ctx.plugins.run_hooks("after_create", event)
             await audit.record(self.ctx, principal, "create", self.entity.name, row_id,
                                clean.get(self.entity.display), None, self._audit_view(clean))
         return await self._read(principal, grants, row_id)
@@ -269,15 +254,18 @@ class EntityService:
         plain_before = self._plain(before)
         clean = validate(self.entity, data, self._editable(covering, False), plain_before, self._dict_keys)
         await self._check_unique(clean, row_id)
-        await guards.check_write(self, principal, clean, plain_before)
         await check_refs(self.ctx, principal, self.entity, clean)
-        columns, multi = self._split({**clean, **self._derived(clean)})
+        columns, multi = self._split(clean)
         columns.update(self._system_values(principal, False, clean))
+        event = WriteEvent("update", self, principal, row_id, data=dict(data), clean=clean, columns=columns,
+                           before=plain_before)
         async with self.table._meta.db.transaction():
+            await self.ctx.plugins.run_hooks("before_update", event)
             if columns:
                 await self.table.update(columns, force=True).where(self.table._meta.primary_key == row_id)
             await self._write_multi(row_id, multi)
-            await self._after_write(row_id, before, columns)
+            await self._tree_path(row_id, before, columns)
+            await self.ctx.plugins.run_hooks("after_update", event)
             await audit.record(self.ctx, principal, "update", self.entity.name, row_id,
                                plain_before.get(self.entity.display),
                                self._audit_view({k: plain_before.get(k) for k in clean}), self._audit_view(clean))
@@ -313,17 +301,18 @@ class EntityService:
 
     async def _delete_one(self, principal: Principal, grants, row_id: int) -> None:
         before = await self._fetch_raw(principal, grants, row_id)
+        event = WriteEvent("delete", self, principal, row_id, before=self._plain(before))
         try:
             async with self.table._meta.db.transaction():
-                await record_change(self, "delete", row_id)  # before the row goes: its values are the payload
+                await self.ctx.plugins.run_hooks("before_delete", event)
                 await self.table.delete().where(self.table._meta.primary_key == row_id)
                 await audit.record(self.ctx, principal, "delete", self.entity.name, row_id,
-                                   before.get(self.entity.display), self._audit_view(self._plain(before)), None)
+                                   before.get(self.entity.display), self._audit_view(event.before), None)
+                await self.ctx.plugins.run_hooks("after_delete", event)
         except Exception as exc:  # referenced rows: sqlite3/asyncpg integrity errors
             if "FOREIGN KEY" in str(exc).upper() or "foreign key" in str(exc).lower():
                 raise Conflict("该记录被其他数据引用，无法删除") from exc
             raise
-        await self._after_delete(row_id)
 
     async def run_action(self, request, action: str, ids: list[int], *, screen=None,
                          params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -338,7 +327,7 @@ class EntityService:
             raise BadRequest(f"“{spec.label}”不支持批量操作")
         values = {}
         now = dt.datetime.now().replace(microsecond=0)
-        handler = _import(spec.handler) if spec.handler else None
+        handler = self.ctx.plugins.handler(spec.handler) if spec.handler else None
         scope = self.scope_of(principal, grants)
         results: dict[int, Any] = {}
         for name, value in (spec.set or {}).items():
@@ -370,74 +359,66 @@ class EntityService:
                                    before.get(self.entity.display), {"action": action},
                                    self._audit_view({k: self._plain(before).get(k) for k in changed})
                                    | {"after": {**changed, **self._audit_view(changed)}})
-                await record_change(self, "update", row_id)
+                await self.ctx.plugins.run_hooks("after_update", WriteEvent(
+                    "update", self, principal, row_id, data=dict(params or {}), clean=dict(changed),
+                    columns=dict(changed), before=self._plain(before), action=action))
                 done.append(row_id)
-        if done and self.entity.name in CACHED_ENTITIES:
-            await self.ctx.refresh_caches()
         out = {"action": action, "done": done, "skipped": skipped}
         if results:
             out["results"] = results
         return out
 
     # -- export -----------------------------------------------------------
+    def export_screen(self, grants) -> Screen:
+        """The screen whose columns an export writes: the asked one, else the first granted row screen.
+        A statistic exports its table at /api/stats/<screen>/export.xlsx|csv, never its raw rows."""
+        rows = [s for s, _ in grants if s.stat is None]
+        if not rows:
+            chosen = grants[0][0]
+            if len(grants) == 1:
+                raise BadRequest(f"“{chosen.label}”是统计页面，请从 /api/stats/{chosen.name}/export.xlsx 或 export.csv 导出")
+            raise Denied()
+        return rows[0]
+
     async def export_rows(self, principal: Principal, *, screen=None, tab=None, q=None, sort=None,
                           filters=None) -> tuple[list[dict], AsyncIterator[list[dict]]]:
+        """(columns, batches of items) of an export: the export grant, scope, tab, keyword, filters
+        and sort apply; masked unless the grant has clear_view (runtime/data/export.py)."""
         grants = self.grants(principal, "export", screen)
+        chosen = self.export_screen(grants)
+        grants = [(s, g) for s, g in grants if s.stat is None]  # a statistic's grant opens no raw rows
         where = self._conditions(principal, grants, tab, q, filters)
-        chosen = grants[0][0]
-        shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants))
-        columns = [c for c in self.ctx.screens[chosen.name]["list"]]
-        pk = self.table._meta.primary_key
+        visible = self.visible_fields(principal, grants)
+        shape = RowShape(self.ctx, self.entity, visible)
+        column, ascending = ordering(self.entity, [chosen], self.table, sort)  # as the chosen screen's list
+        clear = self.clear_view(grants)
 
-        async def batches() -> AsyncIterator[list[dict]]:
-            last = 0
-            while True:
-                query = self.table.select(*shape.columns).where(pk > last).order_by(pk).limit(EXPORT_BATCH)
-                if where is not None:
-                    query = query.where(where)
-                rows = await query
-                if not rows:
-                    return
-                last = rows[-1]["id"]
-                yield await shape.convert(rows, self.clear_view(grants))
+        async def convert(rows: list[dict]) -> list[dict]:
+            return await shape.convert(rows, clear)
 
-        return columns, batches()
+        columns = export_columns(self.ctx, chosen, visible)
+        return columns, sorted_batches(self.table, shape.columns, where, column, ascending, convert)
+
+    def export_name(self, screen: str | None, fmt: str) -> str:
+        label = self.screens[screen].label if screen in self.screens else self.entity.label
+        return f"{label}-{dt.date.today().isoformat()}.{fmt}"
 
     async def export_csv(self, request, *, screen=None, tab=None, q=None, sort=None, filters=None):
-        from litestar.response import Stream
-
+        """The generated GET /api/<entity>/export: the export as a streamed csv."""
         principal: Principal = request.user
         columns, batches = await self.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters)
-        await audit.record(self.ctx, principal, "action", self.entity.name, None, self.entity.label,
-                           None, {"export": screen or "", "filters": {k: v for k, v in (filters or {}).items() if v}})
-
-        async def body():
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow([c["label"] for c in columns])
-            yield "\ufeff" + buffer.getvalue()
-            async for rows in batches:
-                buffer = io.StringIO()
-                writer = csv.writer(buffer)
-                for item in rows:
-                    writer.writerow([_cell(item, c) for c in columns])
-                yield buffer.getvalue()
-
-        filename = f"{self.entity.name}-{dt.date.today().isoformat()}.csv"
-        return Stream(body(), media_type="text/csv; charset=utf-8",
-                      headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        await audit.record(self.ctx, principal, "action", self.entity.name, None, self.entity.label, None,
+                           {"export": screen or "", "format": "csv",
+                            "filters": {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}})
+        return stream_response(csv_chunks(columns, batches), self.export_name(screen, "csv"))
 
     # -- tree paths -------------------------------------------------------
-    async def _after_write(self, row_id: int, before: dict | None, columns: dict[str, Any]) -> None:
-        await record_change(self, "create" if before is None else "update", row_id)  # outbound feeds, same transaction
+    async def _tree_path(self, row_id: int, before: dict | None, columns: dict[str, Any]) -> None:
+        """Keep `path` ("/1/5/9/") of a tree entity (`tree: parent`) and of its descendants."""
         tree = self.entity.tree
         if not tree or not self.entity.has_field("path"):
-            if self.entity.name in CACHED_ENTITIES:
-                await self.ctx.refresh_caches()
             return
         if before is not None and tree not in columns:
-            if self.entity.name in CACHED_ENTITIES:
-                await self.ctx.refresh_caches()
             return
         parent_id = columns.get(tree) if tree in columns else None
         parent_path = ""
@@ -454,20 +435,6 @@ class EntityService:
                 if r["id"] != row_id:
                     await self.table.update({self.table.path: new_path + r["path"][len(old_path):]}).where(
                         self.table._meta.primary_key == r["id"])
-        await self.ctx.refresh_caches()
-
-    async def _after_delete(self, row_id: int) -> None:
-        if self.entity.name in CACHED_ENTITIES:
-            await self.ctx.refresh_caches()
-
-
-def _cell(item: dict[str, Any], column: dict) -> Any:
-    name = column["name"]
-    label = item.get(f"{name}_label")
-    value = label if label is not None else item.get(name)
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    return "" if value is None else value
 
 
 def _random_password() -> str:
@@ -476,19 +443,13 @@ def _random_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-class ActionCall:
-    """What a custom-action handler gets for one row: the service (its scoped code path),
-    who acts, their grants for the action, the row as stored (sensitive values decoded) and
-    the request's params. The handler returns {"changed": {...}, "result": ...} or None."""
+class ActionCall(Call):
+    """What a custom-action handler (`handler: plugin.name`) gets for one row: the service (its
+    scoped code path), who acts, their grants for the action, the row as stored (sensitive values
+    decoded) and the request's params. The handler returns {"changed": {...}, "result": ...} or None."""
 
     def __init__(self, service: "EntityService", principal: Principal, grants, row: dict[str, Any],
                  params: dict[str, Any]):
         self.service, self.principal, self.grants, self.row, self.params = service, principal, grants, row, params
         self.ctx = service.ctx
 
-
-def _import(path: str):
-    import importlib
-
-    module_name, _, attr = path.rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)

@@ -1,13 +1,13 @@
-"""Export to .xlsx (openpyxl write-only, streamed to a temp file) and .csv, plus background jobs.
+"""Export to .xlsx and .csv (runtime.sheets.writer, streamed to a file), plus background jobs.
 
-Rows come from EntityService.export_rows: the export grant, data scope, tab, keyword and
-filters apply, and sensitive fields are masked unless the grant has clear_view. A large
-export runs as an asyncio task writing under var/exports/; its job reports a download link.
+Columns and rows come from EntityService.export_rows (runtime/data/export.py): the export grant,
+data scope, tab, keyword, filters and sort apply, and sensitive fields are masked unless the
+grant has clear_view. A large export runs as an asyncio task writing under var/exports/; its
+job reports a download link.
 """
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import os
 import sys
@@ -16,9 +16,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.logs import audit
-from specadmin.runtime.data.service import EntityService, _cell
-from specadmin.runtime.data.values import coerce
+from specadmin.runtime.data import audit
+from specadmin.runtime.data.export import write_batches
+from specadmin.runtime.entities.service import EntityService
+from specadmin.runtime.data.list_query import parse
+from specadmin.runtime.sheets.writer import SheetWriter
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -28,58 +30,24 @@ JOBS: dict[str, dict[str, Any]] = {}  # in-process background exports: id -> sta
 
 
 def typed_filters(service: EntityService, screen: str | None, params: dict[str, str]) -> dict[str, Any]:
-    """Query-string filters of the screen, coerced to their field types (as the generated routes do)."""
-    names = {n for s in service.screens.values() if screen in (None, s.name) for n in s.filters}
-    out: dict[str, Any] = {}
-    for key, raw in params.items():
-        base = key[:-5] if key.endswith("_from") else key.removesuffix("_to")
-        if base in names and raw not in (None, ""):
-            f = service.entity.field(base)
-            # refs too: PostgreSQL will not compare an integer id with text (coerce keeps keyed refs as text)
-            out[key] = raw if f.type in ("dict", "string") else coerce(f, raw, None)
-    return out
-
-
-def _columns(service: EntityService, columns: list[dict], screen: str | None) -> list[dict]:
-    chosen = next((s for s in service.screens.values() if screen in (None, s.name) and s.export_columns), None)
-    if chosen is None:
-        return columns
-    wanted = set(chosen.export_columns)
-    return [c for c in columns if c["name"] in wanted]
+    """The query-string filters of the screen (every screen of the entity when None), typed by
+    runtime/data/list_query.py as every list request is; a value of the wrong type is a 400."""
+    screens = [s for s in service.screens.values() if screen in (None, s.name)]
+    given = {k: v for k, v in params.items() if k not in ("page", "page_size")}  # an export has no pages
+    return parse(service.entity, screens, given).check().filters
 
 
 async def write_export(service: EntityService, principal: Principal, path: Path, *, screen=None, tab=None,
-                       q=None, filters=None, progress=None) -> int:
-    """Write every visible row to `path` (.xlsx or .csv); returns the row count."""
-    columns, batches = await service.export_rows(principal, screen=screen, tab=tab, q=q, filters=filters)
-    columns = _columns(service, columns, screen)
-    count = 0
+                       q=None, sort=None, filters=None, progress=None) -> int:
+    """Write every visible row to `path` (.xlsx or .csv) in the list's order; returns the row count."""
+    columns, batches = await service.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters)
+    fmt = "csv" if path.suffix.lower() == ".csv" else "xlsx"
     await audit.record(service.ctx, principal, "action", service.entity.name, None, service.entity.label, None,
-                       {"export": screen or "", "format": path.suffix[1:],
+                       {"export": screen or "", "format": fmt,
                         "filters": {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}})
-    if path.suffix.lower() == ".csv":
-        with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow([c["label"] for c in columns])
-            async for rows in batches:
-                writer.writerows([_cell(item, c) for c in columns] for item in rows)
-                count += len(rows)
-                if progress:
-                    progress(count)
-        return count
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)  # each row is serialised to a temp file as it is appended
-    sheet = book.create_sheet(service.entity.label[:31])
-    sheet.append([c["label"] for c in columns])
-    async for rows in batches:
-        for item in rows:
-            sheet.append([_cell(item, c) for c in columns])
-        count += len(rows)
-        if progress:
-            progress(count)
-    book.save(path)
-    return count
+    title = service.screens[screen].label if screen in service.screens else service.entity.label
+    with SheetWriter(path, fmt, [c["label"] for c in columns], title=title) as writer:
+        return await write_batches(writer, columns, batches, progress)
 
 
 def export_dir(ctx: AppContext) -> Path:
@@ -113,7 +81,7 @@ def public(job: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_cli(ctx: AppContext, entity: str, out: Path, *, screen: str | None, username: str | None) -> int:
-    from specadmin.runtime.security.auth import load_principal
+    from specadmin.runtime.identity.sessions import load_principal
 
     user = ctx.table("user")
     query = user.select(user.id).where(user.username == username) if username else \

@@ -113,9 +113,9 @@ async def run_once(ctx: "AppContext", now: dt.datetime | None = None,
             await client.aclose()
 
 
-async def dispatch_job(ctx: "AppContext", job, first, last) -> dict[str, Any]:
-    """Job function for a scheduled or Celery run: deliver what is due now."""
-    counts = await run_once(ctx)
+async def dispatch_job(call) -> dict[str, Any]:
+    """Job handler `feeds.dispatch` for a scheduled or Celery run: deliver what is due now."""
+    counts = await run_once(call.ctx)
     return {"created": 0, **counts}
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.model import Scope, Screen
 
-from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
 from specadmin.runtime.security.principal import EffectiveGrant
 from specadmin.runtime.data.values import Invalid, coerce

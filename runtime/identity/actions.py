@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.logs import audit
+from specadmin.runtime.data import audit
 from specadmin.runtime.errors import Denied, NotFound
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.identity.guards import check_grant, check_roles
 from specadmin.runtime.identity.passwords import problem, random_password
 
 if TYPE_CHECKING:
-    from specadmin.runtime.data.service import ActionCall
+    from specadmin.runtime.entities.service import ActionCall
 
 
 def _ids(raw: Any, name: str) -> list[int]:
@@ -85,7 +85,7 @@ async def assign_roles(call: "ActionCall") -> dict[str, Any]:
 async def assign_users(call: "ActionCall") -> dict[str, Any]:
     """分配人员 (by role, in batch): params users=[ids], mode=add|remove; the actor must be able
     to edit each person on 人员管理 (its scope) and to hand out the role."""
-    from specadmin.runtime.data.service import EntityService
+    from specadmin.runtime.entities.service import EntityService
 
     users = _ids(call.params.get("users"), "users")
     mode = call.params.get("mode", "add")

@@ -1,6 +1,6 @@
 """Checks on writes to the identity entities that a data scope alone cannot express.
 
-EntityService calls `check_write` before every create and update. It keeps people from
+The identity plugin calls these before every create and update of users, role groups and grants. They keep people from
 raising their own power: only superusers make superusers, roles can be handed out only by
 someone who can see them (or who sits below an org that shares them with its children), and
 a grant can pass on only actions its author holds on that screen.
@@ -17,7 +17,7 @@ from specadmin.runtime.data.where import combine_or
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
-    from specadmin.runtime.data.service import EntityService
+    from specadmin.runtime.entities.service import EntityService
     from specadmin.runtime.security.principal import Principal
 
 
@@ -32,7 +32,7 @@ def ancestor_ids(ctx: "AppContext", org_id: int | None) -> list[int]:
 
 async def assignable_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[int]) -> set[int]:
     """The subset of `ids` this principal may hand out."""
-    from specadmin.runtime.data.service import EntityService
+    from specadmin.runtime.entities.service import EntityService
 
     ids = sorted(set(ids))
     if not ids:
@@ -77,16 +77,16 @@ def check_grant(principal: "Principal", screen: str, actions: str) -> None:
         raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(sorted(missing))}"})
 
 
-async def check_write(service: "EntityService", principal: "Principal", clean: dict[str, Any],
-                      before: dict[str, Any] | None) -> None:
-    ctx, name = service.ctx, service.entity.name
-    if name == "user":
-        if clean.get("superuser") and not principal.superuser:
-            raise Invalid({"superuser": "只有超级管理员才能设置超级管理员"})
-        if "roles" in clean:
-            await check_roles(ctx, principal, clean["roles"] or (), owner=("user", before["id"]) if before else None)
-    elif name == "role_group" and "roles" in clean:
-        await check_roles(ctx, principal, clean["roles"] or (), owner=("role_group", before["id"]) if before else None)
-    elif name == "grant":
-        merged = {**(before or {}), **clean}
-        check_grant(principal, merged.get("screen") or "", merged.get("actions") or "")
+async def check_user_write(service: "EntityService", principal: "Principal", clean: dict[str, Any],
+                           before: dict[str, Any] | None) -> None:
+    if clean.get("superuser") and not principal.superuser:
+        raise Invalid({"superuser": "只有超级管理员才能设置超级管理员"})
+    if "roles" in clean:
+        await check_roles(service.ctx, principal, clean["roles"] or (), owner=("user", before["id"]) if before else None)
+
+
+async def check_role_group_write(service: "EntityService", principal: "Principal", clean: dict[str, Any],
+                                 before: dict[str, Any] | None) -> None:
+    if "roles" in clean:
+        await check_roles(service.ctx, principal, clean["roles"] or (),
+                          owner=("role_group", before["id"]) if before else None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from specadmin.runtime.logs import audit
+from specadmin.runtime.data import audit
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext

@@ -14,9 +14,8 @@ from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from specadmin.runtime.logs import audit
+from specadmin.runtime.data import audit
 from specadmin.runtime.identity.access import build_principal
-from specadmin.runtime.identity.api import IDENTITY_HANDLERS
 from specadmin.runtime.identity.functions import anonymous_principal, check_address
 from specadmin.runtime.identity.lockout import FAILED, attempt_login
 from specadmin.runtime.security.principal import Principal
@@ -125,4 +124,4 @@ async def api_me(request: Request) -> dict[str, Any]:
     return {"user": user_summary(request.app.state.ctx, request.user)}
 
 
-AUTH_HANDLERS = [api_login, api_logout, api_me, *IDENTITY_HANDLERS]
+AUTH_HANDLERS = [api_login, api_logout, api_me]

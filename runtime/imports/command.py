@@ -14,7 +14,7 @@ from specadmin.runtime.errors import Conflict, Denied, NotFound
 
 async def run_cli(ctx, entity: str, file: Path, *, screen: str | None, mode: str | None, force: bool,
                   username: str | None) -> int:
-    from specadmin.runtime.security.auth import load_principal
+    from specadmin.runtime.identity.sessions import load_principal
 
     user = ctx.table("user")
     query = user.select(user.id).where(user.username == username) if username else \

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.physical import blind_index_column
 
-from specadmin.runtime.logs import audit
-from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.data import audit
+from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import Conflict
 from specadmin.runtime.feeds.outbox import import_deliveries
 from specadmin.runtime.imports import parallel

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from specadmin.runtime.logs import audit
-from specadmin.runtime.data.service import EntityService
+from specadmin.runtime.data import audit
+from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.data.where import combine_and
 from specadmin.runtime.imports.cells import parse_datetime

@@ -27,8 +27,8 @@ from specadmin.runtime.errors import BadRequest, Denied, NotFound
 from specadmin.runtime.imports import ranges
 from specadmin.runtime.imports.engine import Job, execute, finish, prepare
 from specadmin.runtime.imports.template import build_template
+from specadmin.runtime.sheets.writer import bytes_response, file_response
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 INLINE_BYTES = 512 * 1024  # smaller uploads finish inside the request; larger ones run in the background
 JOBS: dict[str, Job] = {}
 UPLOAD_BLOCK = 1 << 20
@@ -55,10 +55,7 @@ async def import_template(request: Request, screen: str | None = None) -> Respon
     chosen, _ = import_screen(service.ctx, entity, screen)
     service.grants(request.user, "import", chosen.name)
     name, data = build_template(service.ctx, entity, chosen.name)
-    from urllib.parse import quote
-
-    return Response(data, media_type=XLSX,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+    return bytes_response(data, name)
 
 
 def _run_in_thread(job: Job) -> None:
@@ -146,7 +143,7 @@ async def import_errors(request: Request, job_id: str) -> File:
     job = _own_job(request, job_id)
     if not job.error_file:
         raise NotFound("没有错误报告")
-    return File(job.error_file, filename=f"导入错误-{job.file_name}.xlsx", media_type=XLSX)
+    return file_response(job.error_file, f"导入错误-{Path(job.file_name or 'import').stem}.xlsx")
 
 
 async def delete_range_preview(request: Request, field: str, start: str, end: str,
@@ -175,22 +172,19 @@ async def _export(request: Request, fmt: str) -> Any:
     service = _service(request)
     params = dict(request.query_params)
     screen, tab, q = params.pop("screen", None), params.pop("tab", None), params.pop("q", None)
+    sort = (params.pop("sort", None) or "").strip()[:64] or None
     background = params.pop("background", None) in ("1", "true")
     filters = exports.typed_filters(service, screen, params)
+    kw = {"screen": screen, "tab": tab, "q": q, "sort": sort, "filters": filters}
     if background:
-        job = exports.start_background(service, request.user, fmt, screen=screen, tab=tab, q=q, filters=filters)
-        return exports.public(job)
+        return exports.public(exports.start_background(service, request.user, fmt, **kw))
     path = exports.temp_path(f".{fmt}")
     try:
-        await exports.write_export(service, request.user, path, screen=screen, tab=tab, q=q, filters=filters)
+        await exports.write_export(service, request.user, path, **kw)
     except Exception:
         path.unlink(missing_ok=True)
         raise
-    from litestar.background_tasks import BackgroundTask
-
-    name = f"{service.entity.label}.{fmt}"
-    return File(path, filename=name, media_type=XLSX if fmt == "xlsx" else "text/csv; charset=utf-8",
-                background=BackgroundTask(path.unlink, missing_ok=True))
+    return file_response(path, service.export_name(screen, fmt), delete=True)
 
 
 async def export_xlsx(request: Request) -> Any:
@@ -220,8 +214,7 @@ async def export_file(request: Request, job_id: str) -> File:
     job = _own_export(request, job_id)
     if job["status"] != "done":
         raise NotFound("导出尚未完成")
-    return File(job["file"], filename=job["name"],
-                media_type=XLSX if job["name"].endswith("xlsx") else "text/csv; charset=utf-8")
+    return file_response(job["file"], job["name"])
 
 
 def transfer_handlers(entities: list[str]) -> list:

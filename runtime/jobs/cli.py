@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub, with_ctx) -> None:
+    """The `jobs` and `worker` sub-commands; `with_ctx(app_dir, fn)` (from cli.py) runs `fn(ctx)` on an open app."""
     p = sub.add_parser("jobs", help="list or run declared jobs (history in 定时任务记录)")
     p.add_argument("dir")
     what = p.add_mutually_exclusive_group()
@@ -17,7 +18,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--date", type=dt.date.fromisoformat, help="business day (rules: the window ends on it); default yesterday")
     p.add_argument("--from", dest="date_from", type=dt.date.fromisoformat, help="backfill: first day")
     p.add_argument("--to", dest="date_to", type=dt.date.fromisoformat, help="backfill: last day")
-    p.set_defaults(fn=cmd_jobs)
+    p.set_defaults(fn=cmd_jobs, with_ctx=with_ctx)
     p = sub.add_parser("worker", help="Celery worker (+ beat) running the jobs; needs REDIS_URL")
     p.add_argument("dir")
     p.add_argument("--no-beat", action="store_true", help="do not embed beat (run exactly one beat per app)")
@@ -38,8 +39,6 @@ def _dates(args) -> tuple[dt.date | None, dt.date | None]:
 
 
 def cmd_jobs(args) -> int:
-    from specadmin.cli import _with_ctx
-
     from specadmin.runtime.jobs.runner import run_all, run_job
 
     date_from, date_to = _dates(args)
@@ -58,7 +57,7 @@ def cmd_jobs(args) -> int:
             return [await run_job(ctx, args.run, date_from=date_from, date_to=date_to, trigger="cli")]
         return await run_all(ctx, date_from=date_from, date_to=date_to, trigger="cli")
 
-    rows = asyncio.run(_with_ctx(Path(args.dir), go))
+    rows = asyncio.run(args.with_ctx(Path(args.dir), go))
     failed = 0
     for row in rows:
         print(f"{row['job']}\t{row['run_date']}..{row['date_to']}\t{row['status']}\tcreated={row['created']}"

@@ -9,13 +9,14 @@ same minute the second insert fails and that process leaves the run to the first
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import logging
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.rules import evaluate
+from specadmin.runtime.plugin import JobCall
+
+from specadmin.runtime.rules.engine import evaluate
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Job
@@ -40,9 +41,8 @@ async def execute(ctx: "AppContext", job: "Job", date_from: dt.date, date_to: dt
         from specadmin.runtime.notify.sms import send_notification
 
         return await send_notification(ctx, job.notification, date_to)
-    module_name, _, attr = job.function.rpartition(".")
-    fn = getattr(importlib.import_module(module_name), attr)
-    result = dict(await fn(ctx, job, date_from, date_to) or {})
+    handler = ctx.plugins.handler(job.function)  # `function: plugin.handler`
+    result = dict(await handler(JobCall(ctx, job, date_from, date_to)) or {})
     result.setdefault("created", 0)
     return result
 

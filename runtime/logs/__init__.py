@@ -5,6 +5,6 @@
 - charts.py / handlers.py: per-day and per-hour counts as JSON (/api/charts/*) and pages
   (/logs/exceptions, /logs/oplog).
 - admin.py: piccolo-admin refuses writes to append-only tables.
-The operation log itself is written by runtime/audit.py; both tables are declared in
-specs/system/logs.yaml.
+The operation log itself is written by runtime/data/audit.py (every package writes it, so it
+sits below them); both tables are declared in logs.yaml here.
 """

@@ -17,7 +17,7 @@ from piccolo.querystring import QueryString
 
 from specadmin.runtime.errors import BadRequest, Denied
 from specadmin.runtime.security.scope import scopes_condition
-from specadmin.runtime.stats.routes import DateOf
+from specadmin.runtime.stats.query import DateOf
 from specadmin.runtime.data.where import combine_and
 
 if TYPE_CHECKING:

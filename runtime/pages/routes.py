@@ -57,7 +57,7 @@ async def login_form(request: Request) -> Template:
 
 @post("/login", exclude_from_auth=True, name="page_login_post")
 async def login_submit(request: Request) -> Response:
-    from specadmin.runtime.security.auth import login_attempt, start_session
+    from specadmin.runtime.identity.sessions import login_attempt, start_session
 
     form = await request.form()
     username = (form.get("username") or "").strip()[:100]
@@ -73,7 +73,7 @@ async def login_submit(request: Request) -> Response:
 
 @post("/logout", name="page_logout")
 async def logout(request: Request) -> Response:
-    from specadmin.runtime.logs import audit
+    from specadmin.runtime.data import audit
 
     user = request.scope.get("user")
     if user is not None:

@@ -18,7 +18,7 @@ from piccolo.query.functions.aggregate import Count, Sum
 from piccolo.querystring import QueryString
 
 from specadmin.runtime.data.db import is_sqlite
-from specadmin.runtime.stats.routes import DateOf
+from specadmin.runtime.stats.query import DateOf
 from specadmin.runtime.rules import breaches_pg
 from specadmin.runtime.rules.common import as_date, build_values, day_range, period_label, token_field
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.model import Scope
+from specadmin.specs.paths import resolve
 
+from specadmin.runtime.data.paths import in_chain, leaf_column
 from specadmin.runtime.data.where import combine_or, never
 
 if TYPE_CHECKING:
@@ -16,6 +18,11 @@ if TYPE_CHECKING:
     from specadmin.runtime.security.principal import Principal
 
 DEFAULT_FIELD = {"own_records": "created_by"}
+
+
+def scope_path(scope: Scope) -> str:
+    """The path from the scoped entity to the org (or user, or attribute) field the scope compares."""
+    return scope.field or DEFAULT_FIELD.get(scope.mode, "org")
 
 
 def _org_condition(ctx: "AppContext", column, scope: Scope, principal: "Principal"):
@@ -43,7 +50,10 @@ def _leaf_condition(ctx: "AppContext", column, scope: Scope, principal: "Princip
     if scope.mode == "field_equals_user":
         value = principal.attrs.get(scope.user_attr or "")
         return None if value is None else column == value
-    raise ValueError(f"unknown scope mode {scope.mode}")
+    builder = ctx.plugins.scope_mode(scope.mode)  # a mode a plugin adds (e.g. 我参与 for the workflow)
+    if builder is None:
+        raise ValueError(f"unknown scope mode {scope.mode}")
+    return builder(ctx, column, scope, principal)
 
 
 def scope_condition(ctx: "AppContext", entity_name: str, scope: Scope, principal: "Principal") -> Any:
@@ -51,23 +61,12 @@ def scope_condition(ctx: "AppContext", entity_name: str, scope: Scope, principal
     table = ctx.table(entity_name)
     if scope.mode == "all":
         return None
-    path = (scope.field or DEFAULT_FIELD.get(scope.mode, "org")).split(".")
-    # Walk down to the last hop, then wrap outward in subqueries.
-    hops = []
-    current = ctx.app.entity(entity_name)
-    for part in path[:-1]:
-        f = current.field(part)
-        hops.append((current.name, f))
-        current = ctx.app.entity(f.to)
-    leaf_table = ctx.table(current.name)
-    condition = _leaf_condition(ctx, getattr(leaf_table, path[-1]), scope, principal)
+    # Condition the last hop's table, then wrap outward in subqueries.
+    path = resolve(ctx.app, entity_name, scope_path(scope))
+    condition = _leaf_condition(ctx, leaf_column(ctx, path), scope, principal)
     if condition is None:
         return never(table)
-    for owner_name, f in reversed(hops):
-        target = ctx.table(f.to)
-        key_column = getattr(target, f.key) if f.key else target._meta.primary_key
-        condition = getattr(ctx.table(owner_name), f.name).is_in(target.select(key_column).where(condition))
-    return condition
+    return in_chain(ctx, path, condition)
 
 
 def scopes_condition(ctx: "AppContext", entity_name: str, scopes: tuple[Scope, ...], principal: "Principal") -> Any:

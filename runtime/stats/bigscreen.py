@@ -33,7 +33,7 @@ def feed_columns(ctx, screen) -> dict[str, list[dict[str, str]]]:
 
 
 async def feed(request: Request, name: str, date_from: dt.date | None, date_to: dt.date | None) -> dict[str, Any]:
-    from specadmin.runtime.stats.routes import stat_params
+    from specadmin.runtime.stats.params import stat_params
 
     ctx = request.app.state.ctx
     try:
@@ -76,7 +76,7 @@ async def ext_bigscreen_feed(request: Request, screen: str, date_from: dt.date |
 async def bigscreen_page(request: Request) -> Template:
     """The feeds as charts and tables, each with its default period (the page is for a quick look)."""
     from specadmin.runtime.pages.support import THEMES_DIR, cell_text, chart_assets, layout
-    from specadmin.runtime.stats.page import chart_of
+    from specadmin.runtime.pages.stat_page import chart_of
 
     ctx, user = request.app.state.ctx, request.user
     feeds = []

@@ -6,7 +6,7 @@ Everything is built from Piccolo columns and QueryString arithmetic, with values
 - `date(x)` is `date(x)`; `month(x)` is year*100+month (Piccolo's portable Year/Month);
 - `coalesce: [a, b]` aggregates COALESCE(a, b); `from: E, match: {f: key}` aggregates another entity
   in a correlated subquery on the group keys, inside the same data scope;
-- `expr:` measures combine other measures (runtime/stats_expr.py).
+- `expr:` measures combine other measures (specs/measure_expr.py).
 Builders return fresh objects each time: Piccolo keeps the alias on the object.
 """
 from __future__ import annotations
@@ -20,11 +20,13 @@ from piccolo.query.functions.base import Function
 from piccolo.query.functions.conditional import Coalesce
 from piccolo.query.functions.datetime import Month, Year
 from piccolo.querystring import QueryString
+from specadmin.specs.paths import resolve
 from specadmin.specs.stat_names import dim_key, dim_parts
 
 from specadmin.runtime.stats import expr as stats_expr
 from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.data.paths import key_column
 from specadmin.runtime.data.where import combine_and, never
 
 if TYPE_CHECKING:
@@ -47,38 +49,18 @@ def _wrap(select) -> QueryString:
 
 def expand_path(ctx: AppContext, entity, path: str) -> list[str]:
     """The path with lookup fields replaced by the path they stand for."""
-    out, current = [], entity
-    for part in path.split("."):
-        f = current.field(part)
-        while f.type == "lookup":
-            first, _, rest = f.path.partition(".")
-            out.append(first)
-            current = ctx.app.entity(current.field(first).to)
-            part = rest
-            while "." in part:
-                head, _, part = part.partition(".")
-                out.append(head)
-                current = ctx.app.entity(current.field(head).to)
-            f = current.field(part)
-        out.append(part)
-        if f.type == "ref":
-            current = ctx.app.entity(f.to)
-    return out
+    return list(resolve(ctx.app, entity, path, lookups=True).names)
 
 
 def path_expression(ctx: AppContext, entity, path: str) -> tuple[Any, Any]:
     """(SQL expression, final field) for a field path; each ref hop is a correlated subquery."""
-    parts = expand_path(ctx, entity, path)
-    table = ctx.table(entity.name)
-    expr: Any = getattr(table, parts[0])
-    current = entity
-    field = current.field(parts[0])
-    for part in parts[1:]:
-        target, target_table = ctx.app.entity(field.to), ctx.table(field.to)
-        key = getattr(target_table, field.key) if field.key else target_table._meta.primary_key
-        expr = _wrap(target_table.select(getattr(target_table, part)).where(key == expr).limit(1))
-        current, field = target, target.field(part)
-    return expr, field
+    resolved = resolve(ctx.app, entity, path, lookups=True)
+    parts = resolved.names
+    expr: Any = getattr(ctx.table(entity.name), parts[0])
+    for hop, part in zip(resolved.hops, parts[1:]):
+        target_table = ctx.table(hop.target)
+        expr = _wrap(target_table.select(getattr(target_table, part)).where(key_column(ctx, hop) == expr).limit(1))
+    return expr, resolved.field
 
 
 class Dim:

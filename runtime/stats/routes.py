@@ -2,8 +2,8 @@
 
 `StatsService.run` checks the grant, builds the rows' condition (scope, period, filters) and
 hands it to `stats_query.StatQuery` (grouping, measures, sort, paging and totals in SQL).
-Endpoints: `GET /api/stats/<screen>` (JSON), exports in runtime/stats_export.py, big-screen
-feeds in runtime/bigscreen.py.
+Endpoints: `GET /api/stats/<screen>` (JSON), exports in runtime/stats/export.py, big-screen
+feeds in runtime/stats/bigscreen.py; their query parameters are read by runtime/stats/params.py.
 """
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from specadmin.runtime.errors import BadRequest, Denied, NotFound
 from specadmin.runtime.data.queries import filter_conditions
 from specadmin.runtime.data.rows import RowShape, json_value
 from specadmin.runtime.security.scope import scopes_condition
-from specadmin.runtime.stats.query import MAX_GROUPS, DateOf, StatQuery, scope_for
+from specadmin.runtime.stats.params import stat_params
+from specadmin.runtime.stats.query import MAX_GROUPS, StatQuery, scope_for
 from specadmin.runtime.data.where import combine_and
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
-__all__ = ["MAX_GROUPS", "STATS_HANDLERS", "DateOf", "StatsService"]
+__all__ = ["STATS_HANDLERS", "StatsService"]
 
 
 class StatsService:
@@ -105,24 +106,6 @@ class StatsService:
                     if f"{sub}_label" in hit:
                         r[f"{col}_label"] = hit[f"{sub}_label"]
         return out
-
-
-def stat_params(request: Request, screen_name: str) -> dict[str, Any]:
-    """Paging, sort and the screen's filters (typed like the page's), shared by the JSON, export
-    and big-screen endpoints; a filter value of the wrong type is a 400, never a database error."""
-    from specadmin.runtime.pages.support import read_filters
-
-    params = request.query_params
-    try:
-        page = int(params.get("page") or 1)
-        page_size = int(params["page_size"]) if params.get("page_size") else None
-    except ValueError:
-        raise BadRequest("page 和 page_size 应为整数") from None
-    screen = request.app.state.ctx.screens.get(screen_name) or {}
-    filters, _, problems = read_filters(screen.get("filters", []), params)
-    if problems:
-        raise BadRequest("；".join(problems))
-    return {"page": page, "page_size": page_size, "sort": (params.get("sort") or "")[:64] or None, "filters": filters}
 
 
 @get("/api/stats/{screen:str}", tags=["统计"], summary="统计查询")

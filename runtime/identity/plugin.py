@@ -1,0 +1,86 @@
+"""Built-in plugin `identity`: who is logged in (login, logout, the session auth middleware), orgs,
+people, roles, grants and dictionaries (system.yaml), their screens' actions, the guards that keep
+people from raising their own power, and the caches of the org tree, dictionaries and principals
+kept fresh after every write to them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar.middleware import DefineMiddleware
+from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.identity import actions, guards
+from specadmin.runtime.identity.api import IDENTITY_HANDLERS
+from specadmin.runtime.identity.passwords import problem as password_problem
+from specadmin.runtime.identity.pinyin import initials
+from specadmin.runtime.identity.sessions import (
+    AUTH_HANDLERS,
+    PUBLIC_PATHS,
+    SessionAuthMiddleware,
+)
+from specadmin.runtime.plugin import EntityHooks, Plugin, WriteEvent
+
+# Writes to these change what AppContext caches: dictionary labels, the org tree, principals.
+CACHED_ENTITIES = ("org", "dict_item", "grant", "role", "user", "role_group", "function", "api_resource")
+
+
+async def check_user(event: WriteEvent) -> None:
+    await guards.check_user_write(event.service, event.principal, event.clean, event.before)
+
+
+async def check_role_group(event: WriteEvent) -> None:
+    await guards.check_role_group_write(event.service, event.principal, event.clean, event.before)
+
+
+async def check_grant(event: WriteEvent) -> None:
+    merged = {**(event.before or {}), **event.clean}
+    guards.check_grant(event.principal, merged.get("screen") or "", merged.get("actions") or "")
+
+
+async def password_policy(event: WriteEvent) -> None:
+    """An initial password set with a new account must meet the app's password policy."""
+    password = event.data.get("password") if event.entity.auth_user else None
+    if password is not None:
+        problem = password_problem(str(password), event.ctx.app.security, event.clean.get("username"))
+        if problem:
+            raise Invalid({"password": problem})
+
+
+async def pinyin_initials(event: WriteEvent) -> None:
+    """`initials_of: name` fields follow their source field (拼音首字母, for searching orgs by initials)."""
+    for f in event.entity.fields:
+        if f.initials_of and (f.initials_of in event.clean or event.kind == "create"):
+            source = event.clean.get(f.initials_of, event.columns.get(f.initials_of))
+            event.columns[f.name] = initials(source, f.max_length)
+
+
+async def refresh_caches(event: WriteEvent) -> None:
+    await event.ctx.refresh_caches()
+
+
+async def _before_create(event: WriteEvent) -> None:
+    await password_policy(event)
+    await pinyin_initials(event)
+
+
+def _hooks() -> dict[str, EntityHooks]:
+    guarded = {"user": check_user, "role_group": check_role_group, "grant": check_grant}
+    hooks = {"*": EntityHooks(before_create=_before_create, before_update=pinyin_initials)}
+    for name in CACHED_ENTITIES:
+        guard = guarded.get(name)
+        hooks[name] = EntityHooks(before_create=guard, before_update=guard, after_create=refresh_caches,
+                                  after_update=refresh_caches, after_delete=refresh_caches)
+    return hooks
+
+
+plugin = Plugin(
+    name="identity", label="组织、人员与权限", builtin=True, order=20,
+    modules=(Path(__file__).with_name("system.yaml"),),
+    hooks=_hooks(),
+    handlers={"reset_password": actions.reset_password, "change_org": actions.change_org,
+              "assign_roles": actions.assign_roles, "assign_users": actions.assign_users,
+              "copy_role": actions.copy_role, "grant_screens": actions.grant_screens,
+              "revoke_screens": actions.revoke_screens},
+    routes=lambda ctx, options: [*AUTH_HANDLERS, *IDENTITY_HANDLERS],
+    # after the session cookie (plugin `security`); /ext/ callers authenticate per request (api_callers)
+    middleware=lambda ctx, options: [DefineMiddleware(SessionAuthMiddleware, exclude=[*PUBLIC_PATHS, "^/ext/"])],
+)

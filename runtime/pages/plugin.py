@@ -1,0 +1,14 @@
+"""Built-in plugin `pages`: the end-user HTML pages of every screen and the theme's static files."""
+from __future__ import annotations
+
+from litestar.static_files import create_static_files_router
+from specadmin.runtime.pages.routes import PAGE_HANDLERS, STATIC_DIRS
+from specadmin.runtime.plugin import Plugin
+
+
+def _routes(ctx, options) -> list:
+    statics = [p.static for p in ctx.plugins if p.static is not None]  # a plugin's own files win over the theme's
+    return [*PAGE_HANDLERS, create_static_files_router(path="/static", directories=[*statics, *STATIC_DIRS(ctx.app.theme)])]
+
+
+plugin = Plugin(name="pages", label="业务页面", builtin=True, order=95, routes=_routes)

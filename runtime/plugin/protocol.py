@@ -1,0 +1,140 @@
+"""The plugin protocol: one small declaration through which a package contributes to an app.
+
+A `Plugin` says what it adds; nothing here runs it. The spec loader reads its schema keys,
+checks and YAML modules; the app factory binds it to a running app (`bound.BoundPlugin`, a
+Litestar `InitPluginProtocol`) for routes, middleware, lifespan tasks and Litestar settings;
+`EntityService` calls its entity hooks inside the writer's transaction; the job runner, rules and
+custom actions call its named handlers. Built-in capabilities and third-party plugins use the
+same declaration; the only difference is `builtin=True` (every app gets it) versus being listed
+under `plugins:` in app.yaml.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from litestar.config.app import AppConfig
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.plugin.events import WriteEvent
+    from specadmin.runtime.plugin.spec_view import SpecView
+
+Hook = Callable[["WriteEvent"], Awaitable[None]]
+Handler = Callable[[Any], Awaitable[Any]]
+
+HOOK_NAMES = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")
+EVERY_ENTITY = "*"
+
+
+def _empty() -> Mapping:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class EntityHooks:
+    """Functions called around a write of one row, inside the writer's transaction.
+
+    `before_*` run after validation and before the row is written (raise `Invalid`/`Denied` to refuse,
+    or change `event.columns`); `after_*` run after the write, still inside the transaction, so
+    whatever they write commits or rolls back with the row. Custom actions count as updates.
+    """
+
+    before_create: Hook | None = None
+    after_create: Hook | None = None
+    before_update: Hook | None = None
+    after_update: Hook | None = None
+    before_delete: Hook | None = None
+    after_delete: Hook | None = None
+
+    @classmethod
+    def on_write(cls, before: Hook | None = None, after: Hook | None = None) -> "EntityHooks":
+        """The same functions for create and update (the event says which)."""
+        return cls(before_create=before, before_update=before, after_create=after, after_update=after)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A spec check with a stable code (Django's check registry is the model).
+
+    `function(spec)` gets a `SpecView` of the whole validated app and yields `spec.error(...)`
+    results; each becomes `file:line: [code] message` from `specadmin check`.
+    """
+
+    code: str
+    function: Callable[["SpecView"], Iterable[Any]]
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A CLI subcommand: `specadmin <name> ...`. `add_arguments` fills its parser; `run(args)`
+    returns the exit code."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """How `create_app` was asked to build this app."""
+
+    with_admin: bool = True
+    run_jobs: bool = False
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """What one package adds to an app. Every field is optional but the name.
+
+    - `app_keys` / `module_keys`: JSON Schema fragments for new top-level keys of app.yaml and of
+      module files; the values are in the model as `app.sections[key][module]`.
+    - `checks`: spec checks with their own codes.
+    - `modules`: YAML module files (entities, screens, menus, roles) every app using the plugin gets.
+    - `hooks`: entity name (or `"*"` for every entity) → `EntityHooks`.
+    - `handlers`: name → async function of one argument (an `ActionCall`, `RuleCall` or `JobCall`);
+      YAML names them `<plugin>.<handler>`.
+    - `routes(ctx, options)`: Litestar route handlers; `middleware(ctx, options)`: middleware, outermost first.
+    - `lifespan`: `(ctx, options) -> async context manager`, entered after the database is up.
+    - `configure(config, ctx, options)`: any other Litestar setting (CSRF, exception handlers, state).
+    - `request_hooks`: `before_request` functions, run in plugin order.
+    - `scope_modes`: data-scope mode name → `(ctx, column, scope, principal) -> condition`.
+    - `templates` / `static`: folders searched before the theme's; `template_globals(env)` adds to Jinja.
+    - `commands`: extra `specadmin` subcommands.
+    - `order`: where the plugin sits among others (middleware nesting, module order, route order).
+    """
+
+    name: str
+    label: str = ""
+    builtin: bool = False
+    order: int = 100
+    app_keys: Mapping[str, dict] = field(default_factory=_empty)
+    module_keys: Mapping[str, dict] = field(default_factory=_empty)
+    checks: Sequence[Check] = ()
+    modules: Sequence[Path] = ()
+    hooks: Mapping[str, EntityHooks] = field(default_factory=_empty)
+    handlers: Mapping[str, Handler] = field(default_factory=_empty)
+    routes: Callable[["AppContext", AppOptions], Sequence[Any]] | None = None
+    middleware: Callable[["AppContext", AppOptions], Sequence[Any]] | None = None
+    lifespan: Sequence[Callable[["AppContext", AppOptions], AbstractAsyncContextManager]] = ()
+    configure: Callable[["AppConfig", "AppContext", AppOptions], None] | None = None
+    request_hooks: Sequence[Callable[[Any], Awaitable[Any]]] = ()
+    scope_modes: Mapping[str, Callable[..., Any]] = field(default_factory=_empty)
+    templates: Path | None = None
+    static: Path | None = None
+    template_globals: Callable[[Any], None] | None = None
+    commands: Sequence[Command] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"plugin name {self.name!r} must be an identifier (YAML writes `{self.name}.handler`)")
+        for entity, hooks in self.hooks.items():
+            if not isinstance(hooks, EntityHooks):
+                raise TypeError(f"plugin {self.name}: hooks[{entity!r}] must be an EntityHooks")

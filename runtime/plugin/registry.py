@@ -1,0 +1,126 @@
+"""Finding plugins (the `specadmin.plugins` entry-point group) and the set one app uses.
+
+Every `Plugin` is published as an entry point, the built-in ones in specadmin's own
+pyproject.toml, so `pip install some-plugin` is all a third-party plugin needs. An app uses
+every built-in plugin plus the ones its app.yaml lists under `plugins:`.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from specadmin.runtime.plugin.protocol import (
+    EVERY_ENTITY,
+    HOOK_NAMES,
+    Handler,
+    Hook,
+    Plugin,
+)
+
+ENTRY_POINT_GROUP = "specadmin.plugins"
+
+_installed: dict[str, Plugin] | None = None
+
+
+class PluginError(Exception):
+    """A plugin that is not installed, or a handler name that names nothing."""
+
+
+def installed(refresh: bool = False) -> dict[str, Plugin]:
+    """Every plugin installed in this Python environment, by name."""
+    global _installed
+    if _installed is None or refresh:
+        found: dict[str, Plugin] = {}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in found:
+                continue  # the same distribution seen twice on sys.path
+            plugin = ep.load()
+            if callable(plugin) and not isinstance(plugin, Plugin):
+                plugin = plugin()
+            if not isinstance(plugin, Plugin) or plugin.name != ep.name:
+                raise PluginError(f"entry point {ep.name} = {ep.value} is not a Plugin named {ep.name!r}")
+            found[ep.name] = plugin
+        if not any(p.builtin for p in found.values()):
+            raise PluginError("specadmin's built-in plugins are not registered: reinstall it (pip install .)")
+        _installed = found
+    return _installed
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    plugin, _, handler = ref.partition(".")
+    return plugin, handler
+
+
+@dataclass(frozen=True)
+class PluginSet:
+    """The plugins of one app, in order: built-ins and the listed ones, sorted by (order, name)."""
+
+    plugins: tuple[Plugin, ...]
+
+    @classmethod
+    def of(cls, listed: Iterable[str] = ()) -> "PluginSet":
+        available = installed()
+        missing = [n for n in listed if n not in available]
+        if missing:
+            raise PluginError(f"plugin {', '.join(missing)} is not installed")
+        chosen = {n: p for n, p in available.items() if p.builtin}
+        chosen.update({n: available[n] for n in listed})
+        return cls(tuple(sorted(chosen.values(), key=lambda p: (p.order, p.name))))
+
+    def __iter__(self):
+        return iter(self.plugins)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.plugins)
+
+    def get(self, name: str) -> Plugin | None:
+        return next((p for p in self.plugins if p.name == name), None)
+
+    # -- named handlers ---------------------------------------------------
+    def handler(self, ref: str) -> Handler:
+        """The function YAML names `plugin.handler`."""
+        plugin_name, name = split_ref(ref)
+        plugin = self.get(plugin_name)
+        if plugin is None or name not in plugin.handlers:
+            raise PluginError(f"no handler {ref!r} (plugins in use: {', '.join(self.names())})")
+        return plugin.handlers[name]
+
+    # -- entity hooks -----------------------------------------------------
+    @cached_property
+    def _hooks(self) -> dict[tuple[str, str], tuple[Hook, ...]]:
+        table: dict[tuple[str, str], list[Hook]] = {}
+        for plugin in self.plugins:
+            for entity, hooks in plugin.hooks.items():
+                for name in HOOK_NAMES:
+                    fn = getattr(hooks, name)
+                    if fn is not None:
+                        table.setdefault((entity, name), []).append(fn)
+        return {k: tuple(v) for k, v in table.items()}
+
+    def hooks(self, entity: str, name: str) -> tuple[Hook, ...]:
+        """`"*"` hooks first, then the entity's own, each in plugin order."""
+        return self._hooks.get((EVERY_ENTITY, name), ()) + self._hooks.get((entity, name), ())
+
+    async def run_hooks(self, name: str, event: Any) -> None:
+        for hook in self.hooks(event.entity.name, name):
+            await hook(event)
+
+    # -- the rest ---------------------------------------------------------
+    def scope_mode(self, mode: str):
+        for plugin in self.plugins:
+            if mode in plugin.scope_modes:
+                return plugin.scope_modes[mode]
+        return None
+
+    def scope_modes(self) -> tuple[str, ...]:
+        return tuple(m for p in self.plugins for m in p.scope_modes)
+
+    def app_keys(self) -> dict[str, dict]:
+        return {k: v for p in self.plugins for k, v in p.app_keys.items()}
+
+    def module_keys(self) -> dict[str, tuple[str, dict]]:
+        """key → (plugin name, schema)."""
+        return {k: (p.name, v) for p in self.plugins for k, v in p.module_keys.items()}

@@ -1,0 +1,13 @@
+"""Built-in plugin `stats`: statistics screens (API, page, export) and big-screen feeds."""
+from __future__ import annotations
+
+from specadmin.runtime.plugin import Plugin
+from specadmin.runtime.stats.routes import STATS_HANDLERS, StatsService
+
+
+def _configure(config, ctx, options) -> None:
+    config.state["stats"] = StatsService(ctx)
+
+
+plugin = Plugin(name="stats", label="统计与大屏", builtin=True, order=90,
+                routes=lambda ctx, options: STATS_HANDLERS, configure=_configure)
