@@ -84,9 +84,9 @@ def cmd_generate(args) -> int:
 
 async def _migrate(app_dir: Path, allow_destructive: bool) -> list[str]:
     from specadmin.migrations.apply import apply_migrations
-    from specadmin.runtime.data import db
-    from specadmin.runtime.console.mount import AdminSession
     from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.console.mount import AdminSession
+    from specadmin.runtime.data import db
     from specadmin.runtime.identity.seed import sync_roles
 
     ctx = AppContext.open(app_dir)
@@ -143,8 +143,9 @@ async def _pending(app_dir: Path) -> bool:
 
 
 async def _with_ctx(app_dir: Path, fn):
-    from specadmin.runtime.data import db
+    """Run `await fn(ctx)` on the app in `app_dir` with its database open."""
     from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.data import db
 
     ctx = AppContext.open(app_dir)
     await db.start(ctx.engine)
@@ -167,43 +168,6 @@ def cmd_createuser(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"user {args.user} ready (id {user_id})")
-    return 0
-
-
-def cmd_rotate_key(args) -> int:
-    """Re-encrypt every sensitive column under a new SM4 key (protocol: runtime/key_rotation.py)."""
-    from specadmin.runtime.crypto import CryptoError
-    from specadmin.runtime.keyring.rotation import RotationError, rotate_key
-    from specadmin.runtime.keyring.keys import ENV_NEW, ENV_PREVIOUS, parse_key
-
-    try:
-        if args.new_key_file:
-            new_key = parse_key(Path(args.new_key_file).read_text())
-        elif os.environ.get(ENV_NEW, "").strip():
-            new_key = parse_key(os.environ[ENV_NEW])
-        else:
-            new_key = None  # finish an interrupted rotation to the current key
-        report = asyncio.run(_with_ctx(Path(args.dir), lambda ctx: rotate_key(
-            ctx, new_key, batch_size=args.batch_size, reindex=args.reindex)))
-    except (CryptoError, RotationError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    if report.complete and os.environ.get(ENV_PREVIOUS):
-        print(f"旧密钥已不再需要：可从应用环境中删除 {ENV_PREVIOUS}")
-    return 0 if report.complete else 1
-
-
-def cmd_divisions(args) -> int:
-    """Load an administrative-division file (code,name CSV) idempotently: upsert by code."""
-    from specadmin.runtime.identity.divisions import DivisionFileError, import_divisions
-
-    try:
-        report = asyncio.run(_with_ctx(Path(args.dir), lambda ctx: import_divisions(ctx, Path(args.file))))
-    except (DivisionFileError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"divisions: {report['rows']} rows, {report['added']} added, {report['updated']} updated")
     return 0
 
 
@@ -235,29 +199,6 @@ def cmd_demo(args) -> int:
     spec.loader.exec_module(module)
     summary = asyncio.run(_with_ctx(app_dir, lambda ctx: module.load(ctx, args.size)))
     print(summary)
-    return 0
-
-
-def cmd_keys(args) -> int:
-    """keys new: SM2 key pair for an API caller; keys token: a bearer token. Printed once, never stored."""
-    from specadmin.runtime.api_callers.keys import CallerError, issue_token, register_key
-
-    try:
-        if args.keys_command == "new":
-            private_hex, public_hex = asyncio.run(_with_ctx(Path(args.dir), lambda ctx: register_key(
-                ctx, args.caller, role=args.role, name=args.name)))
-        else:
-            token = asyncio.run(_with_ctx(Path(args.dir), lambda ctx: issue_token(ctx, args.caller)))
-    except CallerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print("警告：以下密钥只显示这一次，系统不保存；请立即交给调用方并妥善保管，切勿写入代码库。", file=sys.stderr)
-    print(f"caller: {args.caller}")
-    if args.keys_command == "new":
-        print(f"public_key: {public_hex}")
-        print(f"private_key: {private_hex}")
-    else:
-        print(f"token: {token}")
     return 0
 
 
@@ -293,10 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--superuser", action="store_true")
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(fn=cmd_createuser)
-    p = sub.add_parser("divisions", help="import administrative divisions (CSV with code,name; upsert by code)")
-    p.add_argument("dir")
-    p.add_argument("file", help="e.g. specs/system/data/divisions_sample.csv")
-    p.set_defaults(fn=cmd_divisions)
     p = sub.add_parser("import", help="import an .xlsx/.csv file (streaming, one transaction per file)")
     p.add_argument("dir")
     p.add_argument("entity")
@@ -313,32 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screen")
     p.add_argument("--user", help="whose scope and masking apply; default: the first superuser")
     p.set_defaults(fn=cmd_export)
-    from specadmin.runtime.jobs.cli import add_parsers as add_job_parsers
-
-    add_job_parsers(sub, _with_ctx)  # jobs, worker
     p = sub.add_parser("demo", help="load demo data and demo users")
     p.add_argument("dir")
     p.add_argument("--size", choices=["small", "large"], default="small")
     p.set_defaults(fn=cmd_demo)
-    p = sub.add_parser("keys", help="API caller credentials: SM2 key pair or bearer token (printed once)")
-    keys_sub = p.add_subparsers(dest="keys_command", required=True)
-    k = keys_sub.add_parser("new", help="new SM2 key pair; registers or updates the caller")
-    k.add_argument("dir")
-    k.add_argument("caller", help="caller code")
-    k.add_argument("--role", help="role code whose grants the caller gets")
-    k.add_argument("--name", help="caller name")
-    k.set_defaults(fn=cmd_keys)
-    k = keys_sub.add_parser("token", help="new bearer token for a registered caller")
-    k.add_argument("dir")
-    k.add_argument("caller", help="caller code")
-    k.set_defaults(fn=cmd_keys)
-    p = sub.add_parser("rotate-key", help="re-encrypt sensitive fields under a new SM4 key (stop the app first)")
-    p.add_argument("dir")
-    p.add_argument("--new-key-file", help="file with the new key (hex or base64, 16/32 bytes); "
-                   "else env SPECADMIN_SM4_NEW_KEY; neither: finish an interrupted rotation")
-    p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--reindex", action="store_true", help="also recompute every blind index")
-    p.set_defaults(fn=cmd_rotate_key)
     _add_plugin_commands(sub)
     args = parser.parse_args(argv)
     return args.fn(args)
@@ -356,7 +271,7 @@ def _add_plugin_commands(sub) -> None:
             taken.add(command.name)
             p = sub.add_parser(command.name, help=command.help)
             command.add_arguments(p)
-            p.set_defaults(fn=command.run)
+            p.set_defaults(fn=command.run, with_app=_with_ctx)  # `args.with_app(dir, fn)` runs fn(ctx)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from specadmin.runtime.crypto import signing_string, sm3_hex, verify
 from specadmin.runtime.api_callers.grants import caller_principal
-from specadmin.runtime.api_callers.limits import InProcessLimiter, RedisLimiter, make_limiter
+from specadmin.runtime.api_callers.limits import (
+    InProcessLimiter,
+    RedisLimiter,
+    make_limiter,
+)
+from specadmin.runtime.crypto import signing_string, sm3_hex, verify
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
-
     from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.security.principal import Principal
 

@@ -17,11 +17,15 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.specs.model import Scope
-
 from specadmin.runtime.identity.access import groups_of_roles, in_force, stored_grants
 from specadmin.runtime.identity.functions import function_rules
-from specadmin.runtime.security.principal import EffectiveGrant, FunctionRule, Principal, effective_grants
+from specadmin.runtime.security.principal import (
+    EffectiveGrant,
+    FunctionRule,
+    Principal,
+    effective_grants,
+)
+from specadmin.specs.model import Scope
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext

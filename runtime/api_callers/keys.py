@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from specadmin.runtime.crypto import generate_keypair
 from specadmin.runtime.api_callers.gate import new_token, token_hash
+from specadmin.runtime.crypto import generate_keypair
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext

@@ -15,11 +15,10 @@ from typing import Any
 
 from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
+from specadmin.runtime.api_callers.gate import CallerGate, Rejected, request_path
 from specadmin.runtime.data import audit
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.identity.functions import check_address
-from specadmin.runtime.api_callers.gate import CallerGate, Rejected, request_path
 
 log = logging.getLogger("specadmin.api_callers")
 

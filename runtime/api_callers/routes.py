@@ -11,11 +11,10 @@ from typing import Any, Optional
 from litestar import Request, Router, get
 from litestar.middleware import DefineMiddleware
 from litestar.params import Parameter
-
 from specadmin.runtime.api.support import ListPage
+from specadmin.runtime.api_callers.middleware import CallerAuthMiddleware
 from specadmin.runtime.data.list_query import ListQuery, parse
 from specadmin.runtime.errors import NotFound
-from specadmin.runtime.api_callers.middleware import CallerAuthMiddleware
 
 EXT_PREFIX = "/ext/api"
 

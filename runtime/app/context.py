@@ -168,3 +168,4 @@ class AppContext:
         """Other worker processes may have written; re-read caches when they grow old."""
         if time.monotonic() - self.caches_loaded_at > max_age:
             await self.refresh_caches()
+

@@ -81,16 +81,12 @@ def public(job: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_cli(ctx: AppContext, entity: str, out: Path, *, screen: str | None, username: str | None) -> int:
-    from specadmin.runtime.identity.sessions import load_principal
+    from specadmin.runtime.identity.sessions import cli_principal
 
-    user = ctx.table("user")
-    query = user.select(user.id).where(user.username == username) if username else \
-        user.select(user.id).where(user.superuser == True).order_by(user.id)
-    rows = await query.limit(1)
-    if not rows:
+    principal = await cli_principal(ctx, username)
+    if principal is None:
         print(f"error: 没有用户 {username or '（超级管理员）'}", file=sys.stderr)
         return 1
-    principal = await load_principal(ctx, rows[0]["id"])
     count = await write_export(EntityService(ctx, entity), principal, out, screen=screen)
     print(f"已导出 {count} 行到 {out}")
     return 0

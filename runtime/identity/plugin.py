@@ -10,6 +10,7 @@ from litestar.middleware import DefineMiddleware
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.identity import actions, guards
 from specadmin.runtime.identity.api import IDENTITY_HANDLERS
+from specadmin.runtime.identity.commands import DIVISIONS
 from specadmin.runtime.identity.passwords import problem as password_problem
 from specadmin.runtime.identity.pinyin import initials
 from specadmin.runtime.identity.sessions import (
@@ -81,6 +82,7 @@ plugin = Plugin(
               "copy_role": actions.copy_role, "grant_screens": actions.grant_screens,
               "revoke_screens": actions.revoke_screens},
     routes=lambda ctx, options: [*AUTH_HANDLERS, *IDENTITY_HANDLERS],
+    commands=(DIVISIONS,),
     # after the session cookie (plugin `security`); /ext/ callers authenticate per request (api_callers)
     middleware=lambda ctx, options: [DefineMiddleware(SessionAuthMiddleware, exclude=[*PUBLIC_PATHS, "^/ext/"])],
 )

@@ -31,6 +31,15 @@ PUBLIC_PATHS = ("^/login$", "^/api/auth/login$", "^/static/", "^/favicon.ico$", 
 clock = time.time  # tests move it to prove the idle timeout and the lock expiry
 
 
+async def cli_principal(ctx: "AppContext", username: str | None) -> Principal | None:
+    """Whom a CLI command acts as (grants and scope apply): the named user, else the first superuser."""
+    user = ctx.table("user")
+    query = user.select(user.id).where(user.username == username) if username else \
+        user.select(user.id).where(user.superuser == True).order_by(user.id)  # noqa: E712
+    rows = await query.limit(1)
+    return await load_principal(ctx, rows[0]["id"]) if rows else None
+
+
 async def load_principal(ctx: "AppContext", user_id: int) -> Principal | None:
     cached = ctx.principals.get(user_id)
     if cached and time.monotonic() - cached[0] < PRINCIPAL_TTL:

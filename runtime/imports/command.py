@@ -14,16 +14,12 @@ from specadmin.runtime.errors import Conflict, Denied, NotFound
 
 async def run_cli(ctx, entity: str, file: Path, *, screen: str | None, mode: str | None, force: bool,
                   username: str | None) -> int:
-    from specadmin.runtime.identity.sessions import load_principal
+    from specadmin.runtime.identity.sessions import cli_principal
 
-    user = ctx.table("user")
-    query = user.select(user.id).where(user.username == username) if username else \
-        user.select(user.id).where(user.superuser == True).order_by(user.id)
-    rows = await query.limit(1)
-    if not rows:
+    principal = await cli_principal(ctx, username)
+    if principal is None:
         print(f"error: 没有用户 {username or '（超级管理员）'}", file=sys.stderr)
         return 1
-    principal = await load_principal(ctx, rows[0]["id"])
     from specadmin.runtime.imports.engine import execute, finish, prepare
 
     started = time.monotonic()

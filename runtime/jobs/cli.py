@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from specadmin.runtime.plugin import Command
 
-def add_parsers(sub, with_ctx) -> None:
-    """The `jobs` and `worker` sub-commands; `with_ctx(app_dir, fn)` (from cli.py) runs `fn(ctx)` on an open app."""
-    p = sub.add_parser("jobs", help="list or run declared jobs (history in 定时任务记录)")
+
+def jobs_arguments(p) -> None:
     p.add_argument("dir")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--run", metavar="NAME", help="run one job")
@@ -18,12 +18,12 @@ def add_parsers(sub, with_ctx) -> None:
     p.add_argument("--date", type=dt.date.fromisoformat, help="business day (rules: the window ends on it); default yesterday")
     p.add_argument("--from", dest="date_from", type=dt.date.fromisoformat, help="backfill: first day")
     p.add_argument("--to", dest="date_to", type=dt.date.fromisoformat, help="backfill: last day")
-    p.set_defaults(fn=cmd_jobs, with_ctx=with_ctx)
-    p = sub.add_parser("worker", help="Celery worker (+ beat) running the jobs; needs REDIS_URL")
+
+
+def worker_arguments(p) -> None:
     p.add_argument("dir")
     p.add_argument("--no-beat", action="store_true", help="do not embed beat (run exactly one beat per app)")
     p.add_argument("--concurrency", type=int, default=1)
-    p.set_defaults(fn=cmd_worker)
 
 
 def _dates(args) -> tuple[dt.date | None, dt.date | None]:
@@ -46,7 +46,8 @@ def cmd_jobs(args) -> int:
     async def go(ctx):
         if not args.run and not args.all:
             for job in ctx.app.jobs:
-                target = f"rule {job.rule}" if job.rule else f"function {job.function}"
+                target = (f"rule {job.rule}" if job.rule else f"notification {job.notification}"
+                          if job.notification else f"function {job.function}")
                 print(f"{job.name}\t{job.schedule}\t{target}\t{job.label}{'' if job.enabled else '（已停用）'}")
             return []
         if args.run:
@@ -57,7 +58,7 @@ def cmd_jobs(args) -> int:
             return [await run_job(ctx, args.run, date_from=date_from, date_to=date_to, trigger="cli")]
         return await run_all(ctx, date_from=date_from, date_to=date_to, trigger="cli")
 
-    rows = asyncio.run(args.with_ctx(Path(args.dir), go))
+    rows = asyncio.run(args.with_app(Path(args.dir), go))
     failed = 0
     for row in rows:
         print(f"{row['job']}\t{row['run_date']}..{row['date_to']}\t{row['status']}\tcreated={row['created']}"
@@ -80,3 +81,7 @@ def cmd_worker(args) -> int:
         argv += ["--beat", f"--schedule={app_dir / 'var' / 'celerybeat-schedule'}"]
     celery.worker_main(argv)
     return 0
+
+
+JOBS = Command("jobs", "list or run declared jobs (history in 定时任务记录)", jobs_arguments, cmd_jobs)
+WORKER = Command("worker", "Celery worker (+ beat) running the jobs; needs REDIS_URL", worker_arguments, cmd_worker)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from specadmin.runtime.jobs import actions
+from specadmin.runtime.jobs.cli import JOBS, WORKER
 from specadmin.runtime.jobs.embedded import EmbeddedScheduler
 from specadmin.runtime.plugin import Plugin
 from specadmin.runtime.plugin.background import background_service
@@ -13,4 +14,4 @@ configure, scheduler = background_service("scheduler", EmbeddedScheduler)
 
 plugin = Plugin(name="jobs", label="定时任务", builtin=True, order=60,
                 modules=(Path(__file__).with_name("jobs.yaml"),), handlers={"retry": actions.retry},
-                configure=configure, lifespan=(scheduler,))
+                configure=configure, lifespan=(scheduler,), commands=(JOBS, WORKER))

@@ -28,10 +28,16 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from specadmin.specs.physical import blind_index_column
-
 from specadmin.runtime.crypto import CryptoError, FieldCipher
-from specadmin.runtime.keyring.keys import KEY_FILE, PREVIOUS_FILE, FieldKeys, keys_dir, load_field_keys, write_secret_file
+from specadmin.runtime.keyring.keys import (
+    KEY_FILE,
+    PREVIOUS_FILE,
+    FieldKeys,
+    keys_dir,
+    load_field_keys,
+    write_secret_file,
+)
+from specadmin.specs.physical import blind_index_column
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext

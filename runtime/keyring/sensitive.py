@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from specadmin.runtime.crypto import CryptoError, FieldCipher, mask
 from specadmin.specs.model import Entity
 from specadmin.specs.physical import blind_index_column
-
-from specadmin.runtime.crypto import CryptoError, FieldCipher, mask
 
 UNREADABLE = "（无法解密）"
 

@@ -73,7 +73,7 @@ class Check:
 @dataclass(frozen=True)
 class Command:
     """A CLI subcommand: `specadmin <name> ...`. `add_arguments` fills its parser; `run(args)`
-    returns the exit code."""
+    returns the exit code, and `await args.with_app(app_dir, fn)` runs `fn(ctx)` on an open app."""
 
     name: str
     help: str
