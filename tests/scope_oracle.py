@@ -1,6 +1,6 @@
-"""Which rows a data scope should let a user see, computed independently of runtime/scope.py.
+"""Which rows a data scope should let a user see, computed independently of runtime/security/scope.py.
 
-runtime/scope.py turns a scope into nested `IN (SELECT ...)` conditions. This oracle instead
+runtime/security/scope.py turns a scope into nested `IN (SELECT ...)` conditions. This oracle instead
 reads the raw rows with plain Piccolo selects and follows the scope's field path in Python,
 so a wrong subquery in the runtime cannot hide behind the same mistake here.
 """

@@ -119,7 +119,7 @@ class AppContext:
         engine = db.make_engine(url, str(var / "app.sqlite3"))
         tables = package.tables.TABLES
         db.bind_tables(tables, engine)
-        keys = load_field_keys(var)  # current + previous (mid-rotation) SM4 keys; see runtime/keys.py
+        keys = load_field_keys(var)  # current + previous (mid-rotation) SM4 keys; see runtime/keyring/keys.py
         session = os.environ.get("SPECADMIN_SESSION_SECRET")
         session_secret = bytes.fromhex(session) if session else read_or_create_secret(var / "keys" / "session.key", 32)
         return cls(app_dir=app_dir, app=package.MODEL, package=package, engine=engine,

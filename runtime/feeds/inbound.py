@@ -3,7 +3,7 @@
 `FeedService` is an EntityService whose grants come from the feed: either the caller's grant
 on the feed's `screen` (with that grant's scope and field limits), or, with `caller_role`,
 holding that role (scope all). Every record then takes the service's own create/update/delete
-path: value rules (runtime/values), unique values, checks, data scope, SM4 encryption of
+path: value rules (runtime/data/values.py), unique values, checks, data scope, SM4 encryption of
 sensitive fields, the operation log and the outbound-feed outbox.
 
 A batch is one transaction unless the feed says `batch: per_record`: each record runs in a

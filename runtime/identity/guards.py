@@ -1,7 +1,7 @@
 """Checks on writes to the identity entities that a data scope alone cannot express.
 
-The identity plugin calls these before every create and update of users, role groups and grants. They keep people from
-raising their own power: only superusers make superusers, roles can be handed out only by
+The identity plugin calls these before every create and update of users, role groups and
+grants. They keep people from raising their own power: only superusers make superusers, roles can be handed out only by
 someone who can see them (or who sits below an org that shares them with its children), and
 a grant can pass on only actions its author holds on that screen.
 """

@@ -7,17 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from litestar.middleware import DefineMiddleware
+
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.identity import actions, guards
 from specadmin.runtime.identity.api import IDENTITY_HANDLERS
 from specadmin.runtime.identity.commands import DIVISIONS
 from specadmin.runtime.identity.passwords import problem as password_problem
 from specadmin.runtime.identity.pinyin import initials
-from specadmin.runtime.identity.sessions import (
-    AUTH_HANDLERS,
-    PUBLIC_PATHS,
-    SessionAuthMiddleware,
-)
+from specadmin.runtime.identity.sessions import AUTH_HANDLERS, PUBLIC_PATHS, SessionAuthMiddleware
 from specadmin.runtime.plugin import EntityHooks, Plugin, WriteEvent
 
 # Writes to these change what AppContext caches: dictionary labels, the org tree, principals.

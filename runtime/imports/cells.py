@@ -1,4 +1,4 @@
-"""What Excel and CSV cells really contain, turned into what runtime/values.coerce expects.
+"""What Excel and CSV cells really contain, turned into what runtime/data/values.coerce expects.
 
 Full-width digits and letters, stray spaces, numbers stored as text (or text stored as
 numbers), Excel serial dates, dates typed in common Chinese formats, dictionary labels

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from litestar import MediaType, Request, Response
+
 from specadmin.runtime.app.errors import error_response, wants_json
 from specadmin.runtime.logs.exceptions import record_exception
 from specadmin.runtime.logs.handlers import LOG_HANDLERS, add_template_globals

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from litestar.static_files import create_static_files_router
+
 from specadmin.runtime.pages.routes import PAGE_HANDLERS, STATIC_DIRS
 from specadmin.runtime.plugin import Plugin
 

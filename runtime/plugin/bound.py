@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
+
 from specadmin.runtime.plugin.protocol import AppOptions, Plugin
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
+
 from specadmin.runtime.plugin import Plugin
 from specadmin.runtime.security.headers import SecurityHeadersMiddleware
 
