@@ -12,7 +12,7 @@ from specadmin.migrations.diff import plan_migration, snapshot_of
 from specadmin.runtime.data.list_query import filter_params
 
 from specadmin.specs import paths
-from specadmin.specs.model import App, Entity, Field, Screen
+from specadmin.specs.model import App, Entity, Field, Screen, without
 from specadmin.specs.physical import Column, PhysicalTable, class_name, physical_tables
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -226,8 +226,9 @@ def render(app: App, existing: dict[str, str], system: App | None = None) -> dic
     referenced = sorted({c.references for t in tables for c in t.columns if c.references}
                         - {t.class_name for t in tables})
     files: dict[str, str] = {}
-    files["__init__.py"] = env.get_template("init.py.jinja").render(app=app)
-    files["app_model.json"] = json.dumps(app.to_dict(), ensure_ascii=False, indent=HEADER_JSON_INDENT, sort_keys=False) + "\n"
+    files["__init__.py"] = env.get_template("init.py.jinja").render(app=app, system=SYSTEM_PACKAGE if system else None)
+    model = without(app, system) if system else app.to_dict()
+    files["app_model.json"] = json.dumps(model, ensure_ascii=False, indent=HEADER_JSON_INDENT, sort_keys=False) + "\n"
     files["tables.py"] = env.get_template("tables.py.jinja").render(
         app=app, tables=tables, column_imports=_column_imports(tables), column_code=column_code,
         emitted=list(referenced), system=SYSTEM_PACKAGE if system else None, system_classes=referenced,

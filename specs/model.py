@@ -456,9 +456,25 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def load_model(path) -> App:
-    """Read a committed `app_model.json` back into the model."""
+# The parts of an app made of named items; an app's own items follow those of the built-in modules.
+MERGED_PARTS = ("entities", "screens", "roles", "dictionaries", "rules", "jobs", "notifications", "feeds")
+
+
+def without(app: App, base: App) -> dict:
+    """`app` as plain data, less the items it has from `base` (the built-in modules' model)."""
+    data = app.to_dict()
+    for part in MERGED_PARTS:
+        known = {item.name for item in getattr(base, part)}
+        data[part] = [item for item in data.get(part, []) if item["name"] not in known]
+    return data
+
+
+def load_model(path, base: App | None = None) -> App:
+    """Read a committed `app_model.json` back into the model; with `base`, its items come first."""
     import json
     from pathlib import Path
 
-    return App.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    app = App.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    if base is None:
+        return app
+    return dataclasses.replace(app, **{part: getattr(base, part) + getattr(app, part) for part in MERGED_PARTS})

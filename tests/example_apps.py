@@ -21,9 +21,10 @@ ROOT_USER, NOGRANT_USER = "sec_root", "sec_nogrant"
 
 def model_of(app_name: str):
     """The app's model as generated (read at collection time to parametrise the tests)."""
+    from specadmin.runtime.system.generated import MODEL as SYSTEM_MODEL
     from specadmin.specs.model import load_model
 
-    return load_model(EXAMPLES / app_name / "generated" / "app_model.json")
+    return load_model(EXAMPLES / app_name / "generated" / "app_model.json", base=SYSTEM_MODEL)
 
 
 def _module(path: Path, name: str):

@@ -22,3 +22,12 @@ def test_the_built_in_modules_package_is_current():
 def test_an_app_generates_none_of_the_built_in_tables():
     tables = (EXAMPLES / "kaiping" / "generated" / "tables.py").read_text(encoding="utf-8")
     assert 'tablename="sys_' not in tables and "*system.TABLES" in tables
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_the_committed_model_with_the_built_in_modules_is_the_whole_spec(app):
+    from example_apps import model_of
+
+    from specadmin.generator.build import load_app
+
+    assert model_of(app) == load_app(EXAMPLES / app)

@@ -8,3 +8,4 @@ from pathlib import Path
 from specadmin.specs.model import load_model
 
 MODEL = load_model(Path(__file__).with_name("app_model.json"))
+
