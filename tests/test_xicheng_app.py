@@ -64,6 +64,22 @@ async def test_binding_to_another_streets_camera_is_refused(xicheng):
     assert ok.status_code == 201, ok.text
 
 
+async def test_street_user_cannot_move_or_orphan_a_row_by_patching_its_scope_field(xicheng):
+    street1, own, other = await login(xicheng, "street1"), xicheng["orgs"]["XC-S01"], xicheng["orgs"]["XC-S02"]
+    place = (await _all(street1, "ledger_place", "ledger_admin"))[0]
+    for street in (other, None):
+        r = await street1.patch(f"/api/ledger_place/{place['id']}", params={"screen": "ledger_admin"},
+                                json={"street": street, "name": "越权修改"})
+        assert r.status_code == 403, r.text
+        assert "数据权限" in r.json()["detail"]
+    table = xicheng["ctx"].table("ledger_place")
+    stored = await table.select(table.street, table.name).where(table.id == place["id"])
+    assert stored == [{"street": own, "name": place["name"]}]  # rolled back, not only hidden
+    r = await street1.patch(f"/api/ledger_place/{place['id']}", params={"screen": "ledger_admin"},
+                            json={"address": "本街道内修改"})
+    assert r.status_code == 200 and r.json()["address"] == "本街道内修改"
+
+
 async def test_binding_form_lists_only_cameras_the_street_user_can_see(xicheng):
     street1 = await login(xicheng, "street1")
     page = await street1.get("/s/binding_admin/new")

@@ -264,6 +264,11 @@ class EntityService:
             if columns:
                 await self.table.update(columns, force=True).where(self.table._meta.primary_key == row_id)
             await self._write_multi(row_id, multi)
+            # The changed row must stay inside the writer's scope (no moving it to another street, no
+            # orphaning it): checked on the stored row, inside the transaction, so a refusal rolls back.
+            scope = self.scope_of(principal, covering)
+            if scope is not None and not await self.table.exists().where(self.table._meta.primary_key == row_id, scope):
+                raise Denied("修改后的记录将超出数据权限范围")
             await self._tree_path(row_id, before, columns)
             await self.ctx.plugins.run_hooks("after_update", event)
             await audit.record(self.ctx, principal, "update", self.entity.name, row_id,
