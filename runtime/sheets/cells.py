@@ -8,6 +8,15 @@ from typing import Any
 
 # Characters XML 1.0 cannot carry at all (a stray control character in a cell would break an .xlsx).
 ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# A text starting with one of these is a formula to Excel, WPS and LibreOffice (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """Text as written to a .csv cell: what one user typed never runs as a formula when another
+    opens the file, so a leading = + - @ tab or CR gets an apostrophe in front (OWASP). In .xlsx,
+    text is written as a string cell instead, which no spreadsheet program evaluates."""
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def cell(value: Any) -> Any:

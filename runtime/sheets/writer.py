@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from specadmin.runtime.sheets.cells import ILLEGAL, cell
+from specadmin.runtime.sheets.cells import FORMULA_START, ILLEGAL, cell, csv_text
 from specadmin.runtime.sheets.xlsx import FastXlsx
 
 __all__ = ["CSV_TYPE", "XLSX_TYPE", "Column", "SheetWriter", "bytes_response", "cell", "disposition",
@@ -96,7 +96,7 @@ class SheetWriter:
     # -- rows -------------------------------------------------------------
     def _write(self, rows: list[list[Any]]) -> None:
         if self.fmt == "csv":
-            self._csv.writerows(rows)
+            self._csv.writerows([csv_text(v) if v.__class__ is str else v for v in r] for r in rows)
         else:
             self._engine.write_rows(rows)
 
@@ -117,10 +117,10 @@ class SheetWriter:
         """What an in-memory csv holds since the last drain, as UTF-8 (the first chunk has the BOM)."""
         if self.fmt != "csv" or self.target is not None:
             raise ValueError("drain() is for in-memory csv")
-        text = self._text.getvalue()
+        chunk = self._text.getvalue()
         self._text.seek(0)
         self._text.truncate()
-        return text.encode("utf-8")
+        return chunk.encode("utf-8")
 
     def close(self) -> bytes | None:
         """Finish the file; in memory, answer its bytes (for csv: those not drained yet)."""
@@ -161,7 +161,9 @@ class _OpenpyxlSheet:
         from openpyxl.utils import get_column_letter
         from openpyxl.worksheet.datavalidation import DataValidation
 
-        self.sink, self.columns, self._cell_type = sink, columns, WriteOnlyCell
+        from openpyxl.cell.cell import Cell
+
+        self.sink, self.columns, self._cell_type, self._cell_class = sink, columns, WriteOnlyCell, Cell
         self.book = Workbook(write_only=True)  # rows go to a temp file, not memory
         self.sheet = self.book.create_sheet(title)
         self.fill = PatternFill("solid", fgColor="FFFFC7CE")
@@ -190,7 +192,17 @@ class _OpenpyxlSheet:
     def _value(self, v: Any) -> Any:
         if v == "":
             return None
-        return ILLEGAL.sub("", v) if isinstance(v, str) else v
+        if not isinstance(v, str):
+            return v
+        v = ILLEGAL.sub("", v)
+        if v.startswith(FORMULA_START):  # openpyxl would write it as a formula: keep it a string cell
+            c = self._cell_type(self.sheet, v)
+            c.data_type = "s"
+            return c
+        return v
+
+    def _as_cell(self, v: Any) -> Any:
+        return v if isinstance(v, self._cell_class) else self._cell_type(self.sheet, v)
 
     def write_rows(self, rows: Iterable[list[Any]]) -> None:
         for r in rows:
@@ -198,7 +210,7 @@ class _OpenpyxlSheet:
                 self.header_written = True
                 header = []
                 for value, c in zip(r, self.columns):
-                    cell_ = self._cell_type(self.sheet, self._value(value))
+                    cell_ = self._as_cell(self._value(value))
                     if c.note:
                         cell_.comment = self._comment(c.note, "specadmin")
                     header.append(cell_)
@@ -208,7 +220,7 @@ class _OpenpyxlSheet:
             for i, value in enumerate(r):
                 value = self._value(value)
                 if i < len(self.columns) and self.columns[i].highlight:
-                    value = self._cell_type(self.sheet, value)
+                    value = self._as_cell(value)
                     value.fill = self.fill
                 out.append(value)
             self.sheet.append(out)
