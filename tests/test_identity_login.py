@@ -36,6 +36,22 @@ async def test_five_failures_lock_the_account_even_for_the_right_password(env):
     assert row["locked_until"] is not None
 
 
+async def test_a_cross_site_login_post_is_refused_and_a_same_origin_one_accepted(env):
+    await add_user(env, "crosssite", "S1")
+    browser = client(env)
+    body = '{"username": "crosssite", "password": "%s"}' % PASSWORD
+    for headers in ({"origin": "http://evil.example", "content-type": "text/plain"},
+                    {"sec-fetch-site": "cross-site", "content-type": "text/plain"}):
+        r = await browser.post("/api/auth/login", content=body, headers=headers)
+        assert r.status_code == 403, r.text
+        assert "specadmin_session" not in r.cookies
+    r = await browser.post("/api/auth/login", content=body,
+                           headers={"origin": "http://testserver", "sec-fetch-site": "same-origin",
+                                    "content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    await browser.aclose()
+
+
 async def test_unlock_action_restores_login(env):
     user_id = await add_user(env, "unlockme", "S1")
     for _ in range(5):

@@ -15,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from specadmin.runtime.data import audit
+from specadmin.runtime.errors import Denied
 from specadmin.runtime.identity.access import build_principal
 from specadmin.runtime.identity.functions import anonymous_principal, check_address
 from specadmin.runtime.identity.lockout import FAILED, attempt_login
@@ -109,9 +110,21 @@ async def start_session(request: Request, user_id: int) -> Principal | None:
     return principal
 
 
+def cross_site(request: Request) -> bool:
+    """A browser says the request comes from another site (the login API has no CSRF token to
+    check, so a page elsewhere must not be able to log a visitor in as someone else)."""
+    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        return True
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin is not None and origin.rstrip("/") != own
+
+
 @post("/api/auth/login", tags=["认证"], summary="登录", status_code=200)
 async def api_login(request: Request, data: dict[str, Any]) -> dict[str, Any]:
     ctx: AppContext = request.app.state.ctx
+    if cross_site(request):
+        raise Denied("不接受来自其他网站的登录请求")
     username, password = str(data.get("username", "")), str(data.get("password", ""))
     user_id, message = await login_attempt(ctx, username[:100], password[:200])
     if user_id is None:
