@@ -227,10 +227,7 @@ class EntityService:
             result = await self.table.insert(self.table(**columns)).returning(self.table._meta.primary_key)
             row_id = event.row_id = result[0]["id"]
             await self._write_multi(row_id, multi)
-            # The new row must lie inside the creator's scope, or the create is refused.
-            scope = self.scope_of(principal, grants)
-            if scope is not None and not await self.table.exists().where(self.table._meta.primary_key == row_id, scope):
-                raise Denied("不能在数据权限范围之外新增记录")
+            await self._inside_scope(row_id, self.scope_of(principal, grants), "不能在数据权限范围之外新增记录")
             await self._tree_path(row_id, None, columns)
             await self.ctx.plugins.run_hooks("after_create", event)
             await audit.record(self.ctx, principal, "create", self.entity.name, row_id,
@@ -264,11 +261,7 @@ class EntityService:
             if columns:
                 await self.table.update(columns, force=True).where(self.table._meta.primary_key == row_id)
             await self._write_multi(row_id, multi)
-            # The changed row must stay inside the writer's scope (no moving it to another street, no
-            # orphaning it): checked on the stored row, inside the transaction, so a refusal rolls back.
-            scope = self.scope_of(principal, covering)
-            if scope is not None and not await self.table.exists().where(self.table._meta.primary_key == row_id, scope):
-                raise Denied("修改后的记录将超出数据权限范围")
+            await self._inside_scope(row_id, self.scope_of(principal, covering), "修改后的记录将超出数据权限范围")
             await self._tree_path(row_id, before, columns)
             await self.ctx.plugins.run_hooks("after_update", event)
             await audit.record(self.ctx, principal, "update", self.entity.name, row_id,
@@ -357,9 +350,7 @@ class EntityService:
                         results[row_id] = outcome["result"]
                 else:
                     await self.table.update(values, force=True).where(self.table._meta.primary_key == row_id)
-                # A changed row must stay inside the actor's scope (e.g. 调整组织 to another street).
-                if scope is not None and not await self.table.exists().where(self.table._meta.primary_key == row_id, scope):
-                    raise Denied("操作后的记录将超出数据权限范围")
+                await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
                 await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
                                    before.get(self.entity.display), {"action": action},
                                    self._audit_view({k: self._plain(before).get(k) for k in changed})
@@ -416,6 +407,12 @@ class EntityService:
                            {"export": screen or "", "format": "csv",
                             "filters": {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}})
         return stream_response(csv_chunks(columns, batches), self.export_name(screen, "csv"))
+
+    async def _inside_scope(self, row_id: int, scope: Any, refusal: str) -> None:
+        """A written row must lie inside the writer's scope (no creating, moving or orphaning a row
+        outside it): checked on the stored row inside the transaction, so a refusal rolls back."""
+        if scope is not None and not await self.table.exists().where(self.table._meta.primary_key == row_id, scope):
+            raise Denied(refusal)
 
     # -- tree paths -------------------------------------------------------
     async def _tree_path(self, row_id: int, before: dict | None, columns: dict[str, Any]) -> None:
