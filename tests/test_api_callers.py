@@ -200,7 +200,8 @@ async def test_unknown_caller_is_refused_as_bad_signature(env):
     refused(await signed_get(env, "nobody-here", generate_keypair(), "/ext/api/place"), 401, "签名无效")
 
 
-@pytest.mark.parametrize("offset", [-301, 301])
+# Well outside the ±300 s window: a loaded machine can take a second or more between signing and checking.
+@pytest.mark.parametrize("offset", [-330, 330])
 async def test_timestamp_outside_300_seconds_is_refused(env, offset):
     code = "stale-early" if offset < 0 else "stale-late"
     keys = await add_caller(env, code)
