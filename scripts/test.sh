@@ -15,6 +15,9 @@ cd "$SPECADMIN_ROOT"
 specadmin_setup postgresql redis-server chromium fonts-wqy-zenhei
 
 PG_BASE="${SPECADMIN_PG_DIR:-/var/tmp/specadmin-pg}"   # socket dir + log
+TEST_DB="specadmin_test_$$"                             # this run's own database
+# A run's own Redis database too (CI: 0), so concurrent Celery tests do not share queues.
+REDIS_DB="${SPECADMIN_TEST_REDIS_DB:-$([ "${CI:-}" = true ] && echo 0 || echo $(( $$ % 15 + 1 )))}"
 PG_DATA="$PG_BASE/data"                                 # our own initdb cluster
 # shellcheck disable=SC2012  # version dirs are plain numbers
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
@@ -85,18 +88,13 @@ EOF
     psql_su -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'specadmin')
                 THEN CREATE ROLE specadmin; END IF; END \$\$;
                 ALTER ROLE specadmin LOGIN CREATEDB PASSWORD 'specadmin';" || die "creating role failed"
-    # CI gets a brand-new database each run (same as a fresh machine); locally it
-    # is kept, since other sessions may be running tests against it right now.
-    if [ "${CI:-}" = true ] || [ "${SPECADMIN_FRESH_TEST_DB:-0}" = 1 ]; then
-        log "recreating database specadmin_test"
-        psql_su -c "DROP DATABASE IF EXISTS specadmin_test WITH (FORCE);" || die "dropping database failed"
-    fi
-    if [ -z "$(psql_su -tAc "SELECT 1 FROM pg_database WHERE datname = 'specadmin_test'")" ]; then
-        psql_su -c "CREATE DATABASE specadmin_test OWNER specadmin;" || die "creating database failed"
-    fi
+    # Every run gets a database of its own, dropped when the run ends, so that concurrent
+    # runs on one machine (developers, helpers, CI) never reset each other's schema.
+    psql_su -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE);" || die "dropping database failed"
+    psql_su -c "CREATE DATABASE $TEST_DB OWNER specadmin;" || die "creating database failed"
     # Prove the exact URL the tests get works: TCP + password auth.
     PGPASSWORD=specadmin "$PG_BIN/psql" -X -q -tA -h 127.0.0.1 -p "$PG_PORT" -U specadmin \
-        -d specadmin_test -c 'select 1' >/dev/null || die "cannot log in to specadmin_test over TCP"
+        -d "$TEST_DB" -c 'select 1' >/dev/null || die "cannot log in to $TEST_DB over TCP"
 }
 
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
@@ -120,11 +118,17 @@ start_postgres
 start_redis
 exec 9>&-
 
-export SPECADMIN_TEST_DATABASE_URL="postgresql://specadmin:specadmin@127.0.0.1:$PG_PORT/specadmin_test"
-export SPECADMIN_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
+export SPECADMIN_TEST_DATABASE_URL="postgresql://specadmin:specadmin@127.0.0.1:$PG_PORT/$TEST_DB"
+export SPECADMIN_TEST_REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB"
 export SPECADMIN_CHROMIUM="${SPECADMIN_CHROMIUM:-/usr/bin/chromium}"
 [ -x "$SPECADMIN_CHROMIUM" ] || die "Chromium not found at $SPECADMIN_CHROMIUM"
 log "DB=$SPECADMIN_TEST_DATABASE_URL REDIS=$SPECADMIN_TEST_REDIS_URL CHROMIUM=$SPECADMIN_CHROMIUM"
+
+drop_test_db() {
+    as_pg "$PG_BIN/psql" -X -q -h "$PG_BASE" -p "$PG_PORT" -U postgres -d postgres \
+        -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE);" >/dev/null 2>&1 || true
+}
+trap drop_test_db EXIT
 
 rc=0
 "$SPECADMIN_VENV/bin/python" -m pytest -p no:cacheprovider "$@" || rc=$?

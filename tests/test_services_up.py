@@ -38,7 +38,7 @@ async def test_postgres_answers() -> None:
     conn = await asyncpg.connect(_env("SPECADMIN_TEST_DATABASE_URL"), timeout=10)
     try:
         assert await conn.fetchval("select 1") == 1
-        assert await conn.fetchval("select current_database()") == "specadmin_test"
+        assert (await conn.fetchval("select current_database()")).startswith("specadmin_test")
     finally:
         await conn.close()
 
