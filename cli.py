@@ -93,6 +93,8 @@ async def _migrate(app_dir: Path, allow_destructive: bool) -> list[str]:
     await db.start(ctx.engine)
     try:
         applied = await apply_migrations(ctx, allow_destructive)
+        for table in ctx.runtime_tables.values():  # the plugins' own tables outside the spec
+            await table.create_table(if_not_exists=True)
         db.bind_tables([AdminSession], ctx.engine)
         await AdminSession.create_table(if_not_exists=True)
         await sync_roles(ctx)

@@ -1,7 +1,8 @@
-"""Sessions: lockout after repeated failures and unlock, password policy, idle timeout; on
-SQLite and PostgreSQL."""
+"""Login: lockout per account and address (atomic under parallel guesses), address throttles and
+unlock, password policy, idle timeout; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BACKENDS
-from identity_fixture import add_user, client, identity_env, login, try_login
+from identity_fixture import address_of, add_user, client, identity_env, login, try_login
 from kaiping_fixture import PASSWORD
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -91,7 +92,7 @@ async def test_login_page_says_the_account_is_locked(env):
     await add_user(env, "pagelock", "S1")
     for _ in range(5):
         await try_login(env, "pagelock", "Wrong@2026x")
-    c = client(env)
+    c = client(env, address_of("pagelock"))  # locked for the address the failures came from
     await c.get("/login")
     r = await c.post("/login", data={"username": "pagelock", "password": PASSWORD},
                      headers={"x-csrftoken": c.cookies.get("csrftoken", "")})
@@ -175,3 +176,35 @@ async def test_idle_session_is_logged_out(env, monkeypatch):
     assert (r.status_code, r.json()["detail"]) == (401, "登录已超时，请重新登录")
     monkeypatch.setattr(auth, "clock", lambda: start + 29 * 60 + 31 * 60 + 1)
     assert (await c.get("/api/auth/me")).status_code == 401
+
+
+async def test_parallel_guesses_get_no_more_password_checks_than_the_lockout_allows(env):
+    await add_user(env, "racelock", "S1")
+    address = address_of("racelock")
+    answers = await asyncio.gather(*[try_login(env, "racelock", f"Wrong@2026x{i}", address) for i in range(30)])
+    details = [r.json()["detail"] for r in answers]
+    # Each attempt claims its slot before the password is checked: 4 plain failures, then locked.
+    assert details.count("用户名或密码错误") == 4, details
+    assert sum(d.startswith("账号已锁定") for d in details) == 26
+    assert (await try_login(env, "racelock", PASSWORD, address)).json()["detail"].startswith("账号已锁定")
+
+
+async def test_failures_from_one_address_do_not_lock_the_account_elsewhere(env):
+    await add_user(env, "officeadmin", "S1")
+    for _ in range(5):
+        await try_login(env, "officeadmin", "Wrong@2026x", "203.0.113.9")
+    assert (await try_login(env, "officeadmin", PASSWORD, "203.0.113.9")).json()["detail"].startswith("账号已锁定")
+    assert (await try_login(env, "officeadmin", PASSWORD, "192.0.2.10")).status_code == 200
+
+
+async def test_an_address_spraying_many_accounts_is_throttled(env):
+    from specadmin.runtime.identity.lockout import DEFAULT_ADDRESS_ATTEMPTS
+
+    await add_user(env, "sprayed", "S1")
+    sprayer = "198.51.100.7"
+    for i in range(DEFAULT_ADDRESS_ATTEMPTS):
+        r = await try_login(env, f"nosuchuser{i}", "Wrong@2026x", sprayer)
+        assert r.json()["detail"] == "用户名或密码错误"
+    r = await try_login(env, "sprayed", PASSWORD, sprayer)
+    assert (r.status_code, r.json()["detail"]) == (401, "登录失败次数过多，请稍后再试")
+    assert (await try_login(env, "sprayed", PASSWORD, "198.51.100.8")).status_code == 200

@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.identity.access import groups_of_roles, in_force, stored_grants
+from specadmin.runtime.identity.access import groups_of_roles, in_force, role_ends, stored_grants
 from specadmin.runtime.identity.functions import function_rules
 from specadmin.runtime.security.principal import (
     EffectiveGrant,
@@ -69,7 +69,8 @@ async def caller_principal(ctx: "AppContext", caller: dict[str, Any]) -> Princip
     scoped_codes = {c for r in roles if _scoped(r) for c in (r["code"], r["template"]) if c}
     superuser = any(r.superuser for r in ctx.app.roles if r.name in codes)
     grants = effective_grants(ctx.app, codes, superuser, stored, scoped_codes=scoped_codes,
-                              functions=await _closing_rules(ctx))
+                              functions=await _closing_rules(ctx), confined=ctx.plugins.org_admin_scopes(),
+                              role_ends=role_ends(roles))
     org_id = caller.get("org")
     return Principal(
         user_id=CALLER_USER_ID, username=f"api:{caller['code']}", name=caller["name"], org_id=org_id,

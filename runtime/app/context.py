@@ -104,9 +104,11 @@ class AppContext:
     org_paths: dict[int, str] = field(default_factory=dict)
     org_names: dict[int, str] = field(default_factory=dict)
     caches_loaded_at: float = 0.0
+    cache_generation: int | None = None  # the shared generation the caches were read at (identity.cache_state)
     principals: dict[int, tuple[float, Any]] = field(default_factory=dict)
     plugins: PluginSet = field(default_factory=PluginSet.of)
     extensions: dict[str, Any] = field(default_factory=dict)  # per-app objects plugins keep (a scheduler, ...)
+    runtime_tables: dict[str, type[Table]] = field(default_factory=dict)  # plugins' tables outside the spec
 
     # -- construction -----------------------------------------------------
     @classmethod
@@ -122,12 +124,20 @@ class AppContext:
         keys = load_field_keys(var)  # current + previous (mid-rotation) SM4 keys; see runtime/keyring/keys.py
         session = os.environ.get("SPECADMIN_SESSION_SECRET")
         session_secret = bytes.fromhex(session) if session else read_or_create_secret(var / "keys" / "session.key", 32)
+        plugins = PluginSet.of(package.MODEL.plugins)
+        runtime_tables = {t._meta.tablename: t for t in (make() for p in plugins for make in p.tables)}
+        db.bind_tables(runtime_tables.values(), engine)
         return cls(app_dir=app_dir, app=package.MODEL, package=package, engine=engine,
-                   sensitive=_sensitive(keys), session_secret=session_secret, plugins=PluginSet.of(package.MODEL.plugins))
+                   sensitive=_sensitive(keys), session_secret=session_secret, plugins=plugins,
+                   runtime_tables=runtime_tables)
 
     # -- lookups ----------------------------------------------------------
     def table(self, entity: str) -> type[Table]:
         return self.package.tables.ENTITY_TABLES[entity]
+
+    def runtime_table(self, tablename: str) -> type[Table]:
+        """A table a plugin keeps outside the spec (`Plugin.tables`), by its table name."""
+        return self.runtime_tables[tablename]
 
     def join_table(self, entity: str, field_name: str) -> type[Table]:
         return self.package.tables.JOIN_TABLES[(entity, field_name)]
@@ -163,9 +173,3 @@ class AppContext:
         self.org_names = {r["id"]: r["name"] for r in rows}
         self.caches_loaded_at = time.monotonic()
         self.principals.clear()
-
-    async def caches_fresh(self, max_age: float = 30.0) -> None:
-        """Other worker processes may have written; re-read caches when they grow old."""
-        if time.monotonic() - self.caches_loaded_at > max_age:
-            await self.refresh_caches()
-

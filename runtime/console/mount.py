@@ -52,10 +52,6 @@ def admin_handlers(ctx: "AppContext") -> list:
 
 
 async def _principal_of(scope: Scope):
-    from specadmin.runtime.identity.sessions import load_principal
+    from specadmin.runtime.identity.sessions import session_principal
 
-    session = scope.get("session") or {}
-    uid = session.get("uid")
-    if not uid:
-        return None
-    return await load_principal(scope["app"].state.ctx, int(uid))
+    return await session_principal(scope["app"].state.ctx, scope.get("session") or {})

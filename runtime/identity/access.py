@@ -52,9 +52,24 @@ def _scoped(role_row: dict[str, Any]) -> bool:
     return bool(role_row.get("admin_org_scope")) or role_row.get("org") is not None
 
 
+def _earlier(a: dt.date | None, b: dt.date | None) -> dt.date | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def role_ends(roles: list[dict[str, Any]]) -> dict[str, dt.date | None]:
+    """Role code (and template) → the last day the role is valid (None: no end)."""
+    ends: dict[str, dt.date] = {}
+    for r in roles:
+        end = r.get("valid_to") or dt.date.max
+        for code in filter(None, (r["code"], r.get("template"))):
+            ends[code] = max(ends.get(code, dt.date.min), end)
+    return {code: None if end == dt.date.max else end for code, end in ends.items()}
+
+
 async def stored_grants(ctx: "AppContext", user_id: int, roles: list[dict[str, Any]],
                         groups: dict[int, bool], today: dt.date) -> list[StoredGrant]:
     grant = ctx.table("grant")
+    role_end = {r["id"]: r.get("valid_to") for r in roles}
     condition: Any = grant.user == user_id
     if roles:
         condition = Or(condition, grant.role.is_in([r["id"] for r in roles]))
@@ -63,14 +78,17 @@ async def stored_grants(ctx: "AppContext", user_id: int, roles: list[dict[str, A
     condition = And(condition, Or(grant.valid_until.is_null(), grant.valid_until >= today))
     scoped_roles = {r["id"] for r in roles if _scoped(r)}
     out = []
-    for g in await grant.select(grant.screen, grant.actions, grant.role, grant.role_group, grant.user).where(condition):
+    for g in await grant.select(grant.screen, grant.actions, grant.role, grant.role_group, grant.user,
+                                grant.valid_until).where(condition):
+        until = g["valid_until"]
         if g["role"] is not None:
             scoped = g["role"] in scoped_roles
+            until = _earlier(until, role_end.get(g["role"]))
         elif g["role_group"] is not None:
             scoped = groups.get(g["role_group"], True)
         else:  # a grant to one person: confined, or an org admin could widen itself through grant_admin
             scoped = True
-        out.append(StoredGrant(g["screen"], g["actions"], scoped))
+        out.append(StoredGrant(g["screen"], g["actions"], scoped, until))
     return out
 
 
@@ -84,12 +102,14 @@ async def build_principal(ctx: "AppContext", row: dict[str, Any], auth_level: in
     global_codes = {c for r in roles if not _scoped(r) for c in (r["code"], r["template"]) if c}
     scoped_codes = {c for r in roles if _scoped(r) for c in (r["code"], r["template"]) if c} - global_codes
     superuser = bool(row["superuser"]) or any(r.superuser for r in ctx.app.roles if r.name in codes)
+    confined = ctx.plugins.org_admin_scopes()
     grants = effective_grants(ctx.app, codes, superuser, stored, scoped_codes=scoped_codes,
-                              functions=await function_rules(ctx), auth_level=auth_level)
+                              functions=await function_rules(ctx), auth_level=auth_level, confined=confined,
+                              role_ends=role_ends(roles))
     org_id = row.get("org")
     org_admin = not superuser and any(
         g.scopes and all(s.mode == "own_and_sub" for s in g.scopes)
-        for name, g in grants.items() if ctx.app.screen(name).entity in ("user", "role"))
+        for name, g in grants.items() if ctx.app.screen(name).entity in confined)
     return Principal(
         user_id=user_id, username=row["username"], name=row.get("name") or row["username"], org_id=org_id,
         org_name=ctx.org_names.get(org_id, "") if org_id else "", superuser=superuser, roles=codes,

@@ -4,18 +4,27 @@ people from raising their own power, and the caches of the org tree, dictionarie
 kept fresh after every write to them."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar.middleware import DefineMiddleware
 
 from specadmin.runtime.data.values import Invalid
-from specadmin.runtime.identity import actions, guards
+from specadmin.runtime.identity import actions, cache_state, guards, revocation
 from specadmin.runtime.identity.api import IDENTITY_HANDLERS
+from specadmin.runtime.identity.cache_state import cache_state_table
 from specadmin.runtime.identity.commands import DIVISIONS
+from specadmin.runtime.identity.lockout import clear_account, throttle_table
 from specadmin.runtime.identity.passwords import problem as password_problem
 from specadmin.runtime.identity.pinyin import initials
+from specadmin.runtime.identity.session_cookie import STORE, RevocableSessionConfig
+from specadmin.runtime.identity.session_store import make_store, session_table
 from specadmin.runtime.identity.sessions import AUTH_HANDLERS, PUBLIC_PATHS, SessionAuthMiddleware
 from specadmin.runtime.plugin import EntityHooks, Plugin, WriteEvent
+
+SESSION_HOURS = 8
+# A change to these fields of a person ends all of that person's sessions (revocation).
+REVOKING_FIELDS = ("active", "superuser", "roles", "org")
 
 # Writes to these change what AppContext caches: dictionary labels, the org tree, principals.
 CACHED_ENTITIES = ("org", "dict_item", "grant", "role", "user", "role_group", "function", "api_resource")
@@ -52,7 +61,13 @@ async def pinyin_initials(event: WriteEvent) -> None:
 
 
 async def refresh_caches(event: WriteEvent) -> None:
-    await event.ctx.refresh_caches()
+    await cache_state.bump(event.ctx)
+
+
+async def revoke_sessions(event: WriteEvent) -> None:
+    """Disabling a person, or changing their roles, org or superuser flag, ends their sessions."""
+    if event.entity.auth_user and any(name in event.clean for name in REVOKING_FIELDS):
+        await revocation.revoke(event.ctx, [event.row_id])
 
 
 async def _before_create(event: WriteEvent) -> None:
@@ -67,7 +82,38 @@ def _hooks() -> dict[str, EntityHooks]:
         guard = guarded.get(name)
         hooks[name] = EntityHooks(before_create=guard, before_update=guard, after_create=refresh_caches,
                                   after_update=refresh_caches, after_delete=refresh_caches)
+    hooks["user"] = EntityHooks(before_create=check_user, before_update=check_user, after_create=refresh_caches,
+                                after_update=_after_user_update, after_delete=refresh_caches)
     return hooks
+
+
+async def _after_user_update(event: WriteEvent) -> None:
+    await revoke_sessions(event)
+    if "locked_until" in event.clean and event.clean["locked_until"] is None:  # 解锁: from every address
+        await clear_account(event.ctx, event.row_id)
+    await refresh_caches(event)
+
+
+def _middleware(ctx, options) -> list:
+    # /ext/: API callers authenticate per request (api_callers), never with a session or CSRF token.
+    session = RevocableSessionConfig(max_age=SESSION_HOURS * 3600, httponly=True, samesite="lax",
+                                     secure=options.secure_cookies, exclude=["^/static/", "^/ext/"])
+    return [session.middleware, DefineMiddleware(SessionAuthMiddleware, exclude=[*PUBLIC_PATHS, "^/ext/"])]
+
+
+def _configure(config, ctx, options) -> None:
+    stores = dict(config.stores or {})
+    stores[STORE] = ctx.extensions[STORE] = make_store(ctx)
+    config.stores = stores
+
+
+@asynccontextmanager
+async def _close_store(ctx, options):
+    store = ctx.extensions[STORE]
+    try:
+        yield
+    finally:
+        await store.__aexit__(None, None, None)  # RedisStore closes its client (bound to this app's loop)
 
 
 plugin = Plugin(
@@ -80,6 +126,11 @@ plugin = Plugin(
               "revoke_screens": actions.revoke_screens},
     routes=lambda ctx, options: [*AUTH_HANDLERS, *IDENTITY_HANDLERS],
     commands=(DIVISIONS,),
-    # after the session cookie (plugin `security`); /ext/ callers authenticate per request (api_callers)
-    middleware=lambda ctx, options: [DefineMiddleware(SessionAuthMiddleware, exclude=[*PUBLIC_PATHS, "^/ext/"])],
+    tables=(session_table, cache_state_table, throttle_table),
+    configure=_configure,
+    lifespan=(_close_store,),
+    # an org admin manages these only inside its own org subtree, reached along these paths
+    org_admin_scopes={"org": ("id",), "user": ("org",), "role": ("org",), "role_group": ("org",),
+                      "grant": ("role.org", "user.org", "role_group.org")},
+    middleware=_middleware,
 )

@@ -1,8 +1,10 @@
 """Sessions and who is logged in: JSON login/logout, the principal loader and the auth middleware.
 
-Login goes through identity.lockout (failed-attempt count and lock); a session ends after
-`security.session_idle_minutes` without a request. Visitors without a session reach only the
-pages and API of 无需登录可访问 functions; disabled API/URL resources answer 403 to everyone.
+Login goes through identity.lockout (failed-attempt throttles); the session lives on the server
+(session_store, session_cookie) under a fresh id, bound to the user's id, password and session
+stamp (revocation); it ends at logout, after `security.session_idle_minutes` without a request,
+and when revoked. Visitors without a session reach only the pages and API of 无需登录可访问
+functions; disabled API/URL resources answer 403 to everyone.
 """
 from __future__ import annotations
 
@@ -16,15 +18,17 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from specadmin.runtime.data import audit
 from specadmin.runtime.errors import Denied
+from specadmin.runtime.identity import cache_state, revocation
 from specadmin.runtime.identity.access import build_principal
 from specadmin.runtime.identity.functions import anonymous_principal, check_address
 from specadmin.runtime.identity.lockout import FAILED, attempt_login
+from specadmin.runtime.identity.session_cookie import renew_id
 from specadmin.runtime.security.principal import Principal
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
-PRINCIPAL_TTL = 10.0  # seconds a loaded principal is reused; writes to users/grants clear it at once
+PRINCIPAL_TTL = 10.0  # seconds a loaded principal is reused; writes to users/grants clear it at once (cache_state)
 SEEN_RESOLUTION = 60  # refresh the session's last-seen stamp at most once a minute
 # Anchored regexes: Litestar matches exclude patterns anywhere in the path, so an unanchored
 # "/admin" would also open a future "/api/admin_division" to anonymous requests.
@@ -54,6 +58,18 @@ async def load_principal(ctx: "AppContext", user_id: int) -> Principal | None:
     return principal
 
 
+async def session_principal(ctx: "AppContext", session: dict) -> Principal | None:
+    """Whom a session (loaded by the session middleware) stands for, if it is still valid; for
+    mounts outside the auth middleware (the ops console)."""
+    uid = session.get("uid")
+    if not uid or int(clock()) - int(session.get("seen", 0)) > idle_limit(ctx):
+        return None
+    if not await revocation.still_valid(ctx, int(uid), session.get("auth")):
+        return None
+    await cache_state.sync(ctx)
+    return await load_principal(ctx, int(uid))
+
+
 def idle_limit(ctx: "AppContext") -> int:
     return int(ctx.app.security.get("session_idle_minutes", 30)) * 60
 
@@ -74,9 +90,12 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
         if now - int(session.get("seen", 0)) > idle_limit(ctx):
             connection.scope["session"] = {}
             raise NotAuthorizedException("登录已超时，请重新登录")
+        if not await revocation.still_valid(ctx, int(uid), session.get("auth")):
+            connection.scope["session"] = {}
+            raise NotAuthorizedException("登录已失效，请重新登录")
         if now - int(session.get("seen", 0)) > SEEN_RESOLUTION:
             session["seen"] = now
-        await ctx.caches_fresh()
+        await cache_state.sync(ctx)
         principal = await load_principal(ctx, int(uid))
         if principal is None:
             connection.scope["session"] = {}
@@ -91,11 +110,15 @@ def user_summary(ctx: "AppContext", p: Principal) -> dict[str, Any]:
             "screens": {name: sorted(g.actions) for name, g in sorted(p.grants.items())}}
 
 
-async def login_attempt(ctx: "AppContext", username: str, password: str) -> tuple[int | None, str]:
-    """(user id, "") or (None, message): 用户名或密码错误, 账号已锁定…, 账号已停用."""
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def login_attempt(ctx: "AppContext", username: str, password: str, address: str = "") -> tuple[int | None, str]:
+    """(user id, "") or (None, message): 用户名或密码错误, 账号已锁定…, 登录失败次数过多…, 账号已停用."""
     if not username or not password:
         return None, FAILED
-    return await attempt_login(ctx, username, password, dt.datetime.fromtimestamp(clock()))
+    return await attempt_login(ctx, username, password, dt.datetime.fromtimestamp(clock()), address)
 
 
 async def verify_password(ctx: "AppContext", username: str, password: str) -> int | None:
@@ -103,8 +126,11 @@ async def verify_password(ctx: "AppContext", username: str, password: str) -> in
 
 
 async def start_session(request: Request, user_id: int) -> Principal | None:
+    """A new server-side session under a fresh id, bound to the user (see revocation)."""
     ctx: AppContext = request.app.state.ctx
-    request.scope["session"] = {"uid": user_id, "seen": int(clock())}
+    renew_id(request.scope)
+    request.scope["session"] = {"uid": user_id, "auth": await revocation.login_digest(ctx, user_id),
+                                "seen": int(clock())}
     principal = await load_principal(ctx, user_id)
     await audit.record(ctx, principal, "login", "user", user_id, principal.username if principal else user_id)
     return principal
@@ -126,7 +152,7 @@ async def api_login(request: Request, data: dict[str, Any]) -> dict[str, Any]:
     if cross_site(request):
         raise Denied("不接受来自其他网站的登录请求")
     username, password = str(data.get("username", "")), str(data.get("password", ""))
-    user_id, message = await login_attempt(ctx, username[:100], password[:200])
+    user_id, message = await login_attempt(ctx, username[:100], password[:200], client_address(request))
     if user_id is None:
         raise NotAuthorizedException(message)
     principal = await start_session(request, user_id)

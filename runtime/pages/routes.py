@@ -57,16 +57,16 @@ async def login_form(request: Request) -> Template:
 
 @post("/login", exclude_from_auth=True, name="page_login_post")
 async def login_submit(request: Request) -> Response:
-    from specadmin.runtime.identity.sessions import login_attempt, start_session
+    from specadmin.runtime.identity.sessions import client_address, login_attempt, start_session
 
     form = await request.form()
     username = (form.get("username") or "").strip()[:100]
     password = (form.get("password") or "")[:200]
     next_url = _safe_next(form.get("next"))
-    user_id, message = await login_attempt(ctx_of(request), username, password)
+    user_id, message = await login_attempt(ctx_of(request), username, password, client_address(request))
     if not user_id:
         return _login_page(request, username, message or LOGIN_FAILED, next_url, 200)
-    # start_session stores {"uid", "seen"} in the session and writes the login to the operation log.
+    # start_session opens a server-side session under a fresh id and writes the login to the operation log.
     await start_session(request, user_id)
     return Redirect(next_url, status_code=303)
 

@@ -108,6 +108,11 @@ class Plugin:
     - `scope_modes`: data-scope mode name → `(ctx, column, scope, principal) -> condition`.
     - `templates` / `static`: folders searched before the theme's; `template_globals(env)` adds to Jinja.
     - `commands`: extra `specadmin` subcommands.
+    - `tables`: factories of Piccolo tables the plugin keeps outside the spec (a session store, login
+      throttles): no API, screen or admin page. Each app makes its own classes, bound to its
+      database (`ctx.runtime_table(name)`); `specadmin migrate` creates them.
+    - `org_admin_scopes`: entity → paths from it to an org field. On these entities a grant held
+      through an org-admin role is confined to the holder's org subtree along those paths (any of them).
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -131,6 +136,8 @@ class Plugin:
     static: Path | None = None
     template_globals: Callable[[Any], None] | None = None
     commands: Sequence[Command] = ()
+    tables: Sequence[Callable[[], Any]] = ()
+    org_admin_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -118,6 +118,14 @@ class PluginSet:
     def scope_modes(self) -> tuple[str, ...]:
         return tuple(m for p in self.plugins for m in p.scope_modes)
 
+    def org_admin_scopes(self) -> dict[str, tuple[str, ...]]:
+        """entity → org paths confining org admins there (see `Plugin.org_admin_scopes`)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for plugin in self.plugins:
+            for entity, paths in plugin.org_admin_scopes.items():
+                out[entity] = tuple(dict.fromkeys(out.get(entity, ()) + tuple(paths)))
+        return out
+
     def app_keys(self) -> dict[str, dict]:
         return {k: v for p in self.plugins for k, v in p.app_keys.items()}
 

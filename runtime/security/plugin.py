@@ -1,24 +1,16 @@
-"""Built-in plugin `security`: hardening headers on every response, the signed session cookie, and
-CSRF tokens on forms and the API. (Who is logged in is the `identity` plugin's part.)"""
+"""Built-in plugin `security`: hardening headers on every response and CSRF tokens on forms and the
+API. (Sessions and who is logged in are the `identity` plugin's part.)"""
 from __future__ import annotations
 
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
 
 from specadmin.runtime.plugin import Plugin
 from specadmin.runtime.security.headers import SecurityHeadersMiddleware
 
-SESSION_HOURS = 8
-
 
 def _middleware(ctx, options) -> list:
-    # /ext/: API callers authenticate per request (api_callers), never with a session or CSRF token.
-    session = CookieBackendConfig(
-        secret=ctx.session_secret[:32], key="specadmin_session", max_age=SESSION_HOURS * 3600, httponly=True,
-        samesite="lax", secure=options.secure_cookies, exclude=["^/static/", "^/ext/"],
-    )
-    return [DefineMiddleware(SecurityHeadersMiddleware), session.middleware]
+    return [DefineMiddleware(SecurityHeadersMiddleware)]
 
 
 def _configure(config, ctx, options) -> None:

@@ -2,18 +2,18 @@
 
 Grants come from spec roles, from grants stored at run time (per role, role group or person,
 each with an optional expiry), and from function security policies (登录均可访问 opens a
-screen's list and read to every logged-in user). Grants on the identity screens (orgs, people,
-roles, role groups, grants) from an org-admin source are confined to the holder's org subtree.
+screen's list and read to every logged-in user). Grants from an org-admin source on the entities
+plugins name in `org_admin_scopes` (the identity plugin: orgs, people, roles, role groups,
+grants) are confined to the holder's org subtree.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import datetime as dt
 from typing import Iterable, Mapping
 
 from specadmin.specs.model import App, Grant, Scope, Screen
 
-# Entities whose screens manage identity: an org admin manages them only inside its org subtree.
-IDENTITY_ENTITIES = ("org", "user", "role", "role_group", "grant")
 OPEN_ACTIONS = frozenset(("list", "read"))
 
 
@@ -24,6 +24,7 @@ class EffectiveGrant:
     fields: frozenset[str] | None  # None: every form field of the screen
     scopes: tuple[Scope, ...]
     clear_view: bool = False
+    valid_until: dt.date | None = None  # the last day the holder has it; None: no end
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class StoredGrant:
     screen: str
     actions: str
     org_scoped: bool = False
+    valid_until: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -65,40 +67,36 @@ class Principal:
         return bool(g and action in g.actions)
 
 
+def _later(a: dt.date | None, b: dt.date | None) -> dt.date | None:
+    return None if a is None or b is None else max(a, b)
+
+
 def _merge(a: EffectiveGrant | None, b: EffectiveGrant) -> EffectiveGrant:
     if a is None:
         return b
     fields = None if a.fields is None or b.fields is None else a.fields | b.fields
     scopes = tuple(dict.fromkeys(a.scopes + b.scopes))
-    return EffectiveGrant(a.screen, a.actions | b.actions, fields, scopes, a.clear_view or b.clear_view)
+    return EffectiveGrant(a.screen, a.actions | b.actions, fields, scopes, a.clear_view or b.clear_view,
+                          _later(a.valid_until, b.valid_until))
 
 
-def _from_spec(screen: Screen, grant: Grant) -> EffectiveGrant:
+def _from_spec(screen: Screen, grant: Grant, valid_until: dt.date | None) -> EffectiveGrant:
     return EffectiveGrant(screen.name, frozenset(grant.actions),
                           frozenset(grant.fields) if grant.fields is not None else None,
-                          (grant.scope or screen.scope,), grant.clear_view)
+                          (grant.scope or screen.scope,), grant.clear_view, valid_until)
 
 
-def org_admin_scopes(app: App, screen: Screen) -> tuple[Scope, ...] | None:
-    """The holder's org subtree, expressed on the screen's entity; None for non-identity screens."""
-    entity = app.entity(screen.entity)
-    if entity.name not in IDENTITY_ENTITIES:
-        return None
-    if entity.name == "org":
-        return (Scope("own_and_sub", "id"),)
-    if entity.name == "grant":
-        return (Scope("own_and_sub", "role.org"), Scope("own_and_sub", "user.org"),
-                Scope("own_and_sub", "role_group.org"))
-    return (Scope("own_and_sub", "org"),)
-
-
-def confine(app: App, screen: Screen, grant: EffectiveGrant) -> EffectiveGrant:
-    """An org admin's grant: its scope becomes the holder's subtree and it cannot make superusers."""
-    scopes = org_admin_scopes(app, screen)
-    if scopes is None:
+def confine(app: App, screen: Screen, grant: EffectiveGrant,
+            confined: Mapping[str, tuple[str, ...]]) -> EffectiveGrant:
+    """An org admin's grant on an entity in `confined` (entity → org paths): its scope becomes the
+    holder's subtree along those paths, and it cannot make superusers."""
+    paths = confined.get(screen.entity)
+    if not paths:
         return grant
     fields = grant.fields if grant.fields is not None else frozenset(screen.form)
-    return EffectiveGrant(grant.screen, grant.actions, fields - {"superuser"}, scopes, grant.clear_view)
+    scopes = tuple(Scope("own_and_sub", path) for path in paths)
+    return EffectiveGrant(grant.screen, grant.actions, fields - {"superuser"}, scopes, grant.clear_view,
+                          grant.valid_until)
 
 
 def _stored(item) -> StoredGrant:
@@ -107,17 +105,21 @@ def _stored(item) -> StoredGrant:
 
 def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
                      stored: Iterable[tuple[str, str] | StoredGrant], *, scoped_codes: Iterable[str] = (),
-                     functions: Mapping[str, FunctionRule] | None = None, auth_level: int = 1
-                     ) -> dict[str, EffectiveGrant]:
+                     functions: Mapping[str, FunctionRule] | None = None, auth_level: int = 1,
+                     confined: Mapping[str, tuple[str, ...]] | None = None,
+                     role_ends: Mapping[str, dt.date | None] | None = None) -> dict[str, EffectiveGrant]:
     """Spec role grants plus grants stored at run time (screen, comma-separated actions).
 
     Stored grants (menu authorisation per role, group or person) take the screen's own
     default scope and form fields: they open a menu, they do not widen a scope. Spec grants
-    of roles in `scoped_codes` and org-scoped stored grants are confined (see `confine`).
-    Function rules then close invalid functions and those above `auth_level`, and open
-    list/read of 登录均可访问 functions to everyone.
+    of roles in `scoped_codes` and org-scoped stored grants are confined (see `confine`) on the
+    entities in `confined`. Function rules then close invalid functions and those above
+    `auth_level`, and open list/read of 登录均可访问 functions to everyone. `role_ends` (role code →
+    its last valid day) gives each grant its end (`valid_until`).
     """
     screens = {s.name: s for s in app.screens}
+    confined = confined or {}
+    ends = role_ends or {}
     result: dict[str, EffectiveGrant] = {}
     if superuser or any(r.superuser for r in app.roles if r.name in role_codes):
         for s in app.screens:
@@ -128,9 +130,9 @@ def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
         if role.name in role_codes:
             for g in role.grants:
                 screen = screens[g.screen]
-                grant = _from_spec(screen, g)
+                grant = _from_spec(screen, g, ends.get(role.name))
                 if role.name in scoped:
-                    grant = confine(app, screen, grant)
+                    grant = confine(app, screen, grant, confined)
                 result[g.screen] = _merge(result.get(g.screen), grant)
     for item in map(_stored, stored):
         screen = screens.get(item.screen)
@@ -138,9 +140,9 @@ def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
             continue
         allowed = frozenset(a.strip() for a in item.actions.split(",") if a.strip()) & frozenset(screen.offered_actions)
         if allowed:
-            grant = EffectiveGrant(item.screen, allowed, None, (screen.scope,))
+            grant = EffectiveGrant(item.screen, allowed, None, (screen.scope,), valid_until=item.valid_until)
             if item.org_scoped:
-                grant = confine(app, screen, grant)
+                grant = confine(app, screen, grant, confined)
             result[item.screen] = _merge(result.get(item.screen), grant)
     for name, rule in (functions or {}).items():
         screen = screens.get(name)

@@ -71,7 +71,7 @@ TABLE_CONFIGS = [
     TableConfig(
         Oplog,
         menu_group="系统模块",
-        visible_columns=[Oplog.id, Oplog.at, Oplog.operator, Oplog.op_type, Oplog.subject_type, Oplog.subject_id, Oplog.subject_name, Oplog.before, Oplog.after],
+        visible_columns=[Oplog.id, Oplog.at, Oplog.operator, Oplog.operator_id, Oplog.operator_name, Oplog.op_type, Oplog.subject_type, Oplog.subject_id, Oplog.subject_name, Oplog.before, Oplog.after],
         visible_filters=[Oplog.operator, Oplog.op_type],
     ),
     TableConfig(

@@ -257,7 +257,7 @@ OplogController = entity_controller(
     filters=[
         Filter("at_from", datetime.date, "操作时间（起）"),
         Filter("at_to", datetime.date, "操作时间（止）"),
-        Filter("operator", int, "操作人"),
+        Filter("operator", int, "操作人账号"),
         Filter("op_type", str, "操作类型"),
         Filter("subject_type", str, "对象类型"),
     ],

@@ -473,14 +473,15 @@ SCREENS = {
         ],
         "list": [
             {"name": "at", "label": "操作时间", "type": "datetime"},
-            {"name": "operator", "label": "操作人", "type": "ref", "to": "user"},
+            {"name": "operator_name", "label": "操作人", "type": "string", "max_length": 120},
             {"name": "op_type", "label": "操作类型", "type": "dict", "dict": "oplog_type"},
             {"name": "subject_type", "label": "对象类型", "type": "string", "max_length": 40},
             {"name": "subject_name", "label": "对象名称", "type": "string", "max_length": 200},
         ],
         "detail": [
             {"name": "at", "label": "操作时间", "type": "datetime"},
-            {"name": "operator", "label": "操作人", "type": "ref", "to": "user"},
+            {"name": "operator_name", "label": "操作人", "type": "string", "max_length": 120},
+            {"name": "operator_id", "label": "操作人编号", "type": "integer"},
             {"name": "op_type", "label": "操作类型", "type": "dict", "dict": "oplog_type"},
             {"name": "subject_type", "label": "对象类型", "type": "string", "max_length": 40},
             {"name": "subject_id", "label": "对象ID", "type": "string", "max_length": 40},
@@ -492,11 +493,11 @@ SCREENS = {
         ],
         "filters": [
             {"name": "at", "label": "操作时间", "type": "datetime"},
-            {"name": "operator", "label": "操作人", "type": "ref", "to": "user"},
+            {"name": "operator", "label": "操作人账号", "type": "ref", "to": "user"},
             {"name": "op_type", "label": "操作类型", "type": "dict", "dict": "oplog_type"},
             {"name": "subject_type", "label": "对象类型", "type": "string", "max_length": 40},
         ],
-        "search": ["subject_name"],
+        "search": ["subject_name", "operator_name"],
         "actions": ["export"],
         "custom_actions": [
         ],

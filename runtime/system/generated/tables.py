@@ -111,6 +111,7 @@ class User(BaseUser, tablename="sys_user"):
     name_initials = Varchar(default=None, index=True, length=50, null=True, verbose_name="拼音简码")
     failed_logins = Integer(default=0, null=True, verbose_name="连续登录失败次数")
     locked_until = Timestamp(default=None, index=True, null=True, verbose_name="锁定至")
+    session_stamp = Varchar(default=None, length=32, null=True, verbose_name="会话标识")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
@@ -198,7 +199,9 @@ class Oplog(Table, tablename="sys_oplog"):
     """操作日志"""
 
     at = Timestamp(default=None, index=True, null=True, verbose_name="操作时间")
-    operator = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="操作人")
+    operator = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="操作人账号")
+    operator_id = Integer(default=None, index=True, null=True, verbose_name="操作人编号")
+    operator_name = Varchar(default=None, length=120, null=True, verbose_name="操作人")
     op_type = Varchar(default=None, index=True, length=32, null=True, verbose_name="操作类型")
     subject_type = Varchar(default=None, index=True, length=40, null=True, verbose_name="对象类型")
     subject_id = Varchar(default=None, length=40, null=True, verbose_name="对象ID")

@@ -1,0 +1,56 @@
+"""What keeps a session valid: it is bound to its user's id, password hash and session stamp.
+
+The session holds an HMAC of the three; every request recomputes it from the user's row, read
+afresh from the database (so every worker sees a change at once). A new password, a new stamp
+(`revoke`: on disable, role or superuser change), a deleted user or another user who later got
+the same id all make the old sessions worthless.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+
+
+def new_stamp() -> str:
+    return secrets.token_hex(16)
+
+
+def session_digest(ctx: "AppContext", user_id: int, row: dict[str, Any]) -> str:
+    text = f"{user_id}|{row.get('session_stamp') or ''}|{row['password']}"
+    return hmac.new(ctx.session_secret, text.encode(), hashlib.sha256).hexdigest()
+
+
+async def current_row(ctx: "AppContext", user_id: int) -> dict[str, Any] | None:
+    user = ctx.table("user")
+    rows = await user.select(user.password, user.session_stamp, user.active).where(user.id == user_id)
+    return rows[0] if rows else None
+
+
+async def login_digest(ctx: "AppContext", user_id: int) -> str:
+    """The digest a new session of this user carries (a stamp is made if the user has none yet)."""
+    row = await current_row(ctx, user_id)
+    if row is None:
+        raise LookupError(user_id)
+    if not row["session_stamp"]:
+        user = ctx.table("user")
+        row["session_stamp"] = new_stamp()
+        await user.update({user.session_stamp: row["session_stamp"]}).where(user.id == user_id)
+    return session_digest(ctx, user_id, row)
+
+
+async def still_valid(ctx: "AppContext", user_id: int, digest: str | None) -> bool:
+    row = await current_row(ctx, user_id)
+    return bool(row and row["active"] and digest and hmac.compare_digest(digest, session_digest(ctx, user_id, row)))
+
+
+async def revoke(ctx: "AppContext", user_ids: Iterable[int]) -> None:
+    """End every session of these users, on every worker (in the caller's transaction)."""
+    ids = sorted(set(user_ids))
+    if ids:
+        user = ctx.table("user")
+        await user.update({user.session_stamp: new_stamp()}).where(user.id.is_in(ids))

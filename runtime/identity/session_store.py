@@ -1,0 +1,98 @@
+"""Where server-side sessions live: a table in the app's own database by default, Litestar's
+RedisStore when REDIS_URL is set. The browser holds only a random session id; what the session
+says (who, when) stays on the server, so ending a session (logout) really ends it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+from typing import TYPE_CHECKING
+
+from litestar.stores.base import Store
+from piccolo.columns import Bytea, Timestamp, Varchar
+from piccolo.table import Table
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+
+TABLE = "sys_session"
+PURGE_ONE_IN = 200  # each write purges expired rows with this probability: no job needed
+
+
+def session_table() -> type[Table]:
+    """The store's table, one class per app (bound to that app's database)."""
+
+    class SessionRecord(Table, tablename=TABLE):
+        key = Varchar(length=100, unique=True)
+        data = Bytea()
+        expires_at = Timestamp(null=True, default=None, index=True)
+
+    return SessionRecord
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
+
+
+def _expiry(expires_in: int | dt.timedelta | None) -> dt.datetime | None:
+    if expires_in is None:
+        return None
+    seconds = expires_in.total_seconds() if isinstance(expires_in, dt.timedelta) else expires_in
+    return _now() + dt.timedelta(seconds=seconds)
+
+
+class DatabaseStore(Store):
+    """A Litestar `Store` over one table of the app's database (SQLite or PostgreSQL), shared by
+    every worker process."""
+
+    def __init__(self, table: type[Table]):
+        self.table = table
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | dt.timedelta | None = None) -> None:
+        data = value.encode() if isinstance(value, str) else value
+        t = self.table
+        async with t._meta.db.transaction():
+            await t.delete().where(t.key == key)
+            await t.insert(t(key=key, data=data, expires_at=_expiry(expires_in)))
+        if random.randrange(PURGE_ONE_IN) == 0:
+            await t.delete().where(t.expires_at < _now())
+
+    async def get(self, key: str, renew_for: int | dt.timedelta | None = None) -> bytes | None:
+        t = self.table
+        rows = await t.select(t.data, t.expires_at).where(t.key == key)
+        if not rows:
+            return None
+        expires_at = rows[0]["expires_at"]
+        if expires_at is not None and expires_at <= _now():
+            await t.delete().where(t.key == key)
+            return None
+        if renew_for is not None and expires_at is not None:
+            await t.update({t.expires_at: _expiry(renew_for)}).where(t.key == key)
+        return bytes(rows[0]["data"])
+
+    async def delete(self, key: str) -> None:
+        await self.table.delete().where(self.table.key == key)
+
+    async def delete_all(self) -> None:
+        await self.table.delete(force=True)
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        t = self.table
+        rows = await t.select(t.expires_at).where(t.key == key)
+        if not rows or rows[0]["expires_at"] is None:
+            return None
+        return max(0, int((rows[0]["expires_at"] - _now()).total_seconds()))
+
+
+def make_store(ctx: "AppContext") -> Store:
+    """Redis (shared by every worker and machine) when REDIS_URL is set, else the app's database."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        from litestar.stores.redis import RedisStore
+
+        return RedisStore.with_client(url=url, namespace=f"specadmin:{ctx.app.name}:sessions")
+    return DatabaseStore(ctx.runtime_table(TABLE))
