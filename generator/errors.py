@@ -73,5 +73,6 @@ CODES = {
     "SA141": "inbound feed key, ops or ref_keys do not fit the entity",
     "SA142": "inbound feed grant: screen of another entity, unknown role, or neither/both of screen and caller_role",
     "SA143": "outbound feed names a target missing from app.yaml feed_targets, or a bad where clause",
+    "SA150": "a screen's lookup key is not a sensitive field among its filters, or its scope is wrong",
     "SA130": "bulk_query names an unknown entity, screen or field, or a field of the wrong type",
 }

@@ -240,6 +240,8 @@ class Checker:
                              f"action '{name}': unknown value {value!r} (expected one of {', '.join(SET_SPECIALS)})")
         if "scope" in raw:
             self.check_scope(loc, ("scope",), entity, raw["scope"])
+        if "lookup" in raw:
+            self.check_lookup(loc, raw, entity, fields)
         self.check_transfer(loc, raw, fields)
         if "stat" in raw:
             self.check_stat(loc, entity, raw["stat"])
@@ -271,6 +273,17 @@ class Checker:
         for i, col in enumerate([chart.get("x")] + list(chart.get("series", []))):
             if col is not None and col not in rel["columns"]:
                 self.err(loc, here + ("chart",), "SA044", f"related '{name}': chart column '{col}' is not one of its columns")
+
+    def check_lookup(self, loc: "Located", raw: dict, entity: str, fields: dict) -> None:
+        """SA150: look-up keys are sensitive fields the screen filters on (matched exactly by blind index)."""
+        for i, name in enumerate(raw["lookup"]["keys"]):
+            if not fields.get(name, {}).get("sensitive"):
+                self.err(loc, ("lookup", "keys", i), "SA150",
+                         f"lookup key '{name}' must be a sensitive field (an exact match by its blind index)")
+            elif name not in raw.get("filters", []):
+                self.err(loc, ("lookup", "keys", i), "SA150", f"lookup key '{name}' must be one of the screen's filters")
+        if "scope" in raw["lookup"]:
+            self.check_scope(loc, ("lookup", "scope"), entity, raw["lookup"]["scope"])
 
     def check_transfer(self, loc: "Located", raw: dict, fields: dict) -> None:
         """import / export_columns / delete_by_range (runtime/imports, runtime/exports)."""

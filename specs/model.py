@@ -185,6 +185,13 @@ class BulkQuery:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Exact look-ups by a sensitive key that reach beyond the screen's list scope (`lookup:`)."""
+    keys: tuple[str, ...]
+    scope: Scope = Scope()  # how far a look-up reaches; `all` unless the spec narrows it
+
+
+@dataclass(frozen=True)
 class Screen:
     name: str
     entity: str
@@ -209,6 +216,7 @@ class Screen:
     delete_by_range: tuple[str, ...] = ()  # date/datetime fields a range delete may use
     bulk_query: BulkQuery | None = None
     related: tuple["Related", ...] = ()
+    lookup: Lookup | None = None
 
     @property
     def offered_actions(self) -> tuple[str, ...]:

@@ -393,3 +393,17 @@ async def test_docs_client_example_signs_requests_the_server_accepts(env):
     with pytest.raises(httpx.HTTPStatusError) as failure:
         await example["list_rows"](env["client"], "docs", *generate_keypair(), "place")
     assert failure.value.response.json()["detail"] == "签名无效"
+
+
+async def test_bogus_calls_from_one_address_cannot_fill_the_operation_log(env):
+    from specadmin.runtime.api_callers.middleware import REFUSALS_LOGGED
+
+    address = "203.0.113.50"
+    transport = httpx.ASGITransport(app=env["app"], client=(address, 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as flood:
+        answers = [(await flood.get("/ext/api/place", headers={"X-SA-Caller": f"bogus{i}"})).status_code
+                   for i in range(REFUSALS_LOGGED + 15)]
+    assert answers[:REFUSALS_LOGGED] == [401] * REFUSALS_LOGGED and set(answers[REFUSALS_LOGGED:]) == {429}
+    oplog = env["ctx"].table("oplog")
+    rows = await oplog.select(oplog.after).where(oplog.subject_type == "api_caller")
+    assert sum(address in (r["after"] or "") for r in rows) == REFUSALS_LOGGED + 1  # and one summary row

@@ -240,8 +240,32 @@ async def test_personal_query_matches_the_id_number_exactly_and_exports_the_same
     r = await district.get("/api/test_result/export.xlsx", params={"screen": "personal_query", "id_number": A})
     sheet = xlsx_rows(r.content)
     assert sheet[0] == ["姓名", "身份证号码", "检测机构", "检测时间"] and len(sheet) - 1 == len(items)
-    street2 = await login(xc, "street2")  # A was tested in XC-S01 and XC-S03 only
-    assert (await street2.get("/api/test_result", params={"screen": "personal_query", "id_number": A})).json()["total"] == 0
+
+
+
+async def test_an_exact_id_number_finds_tests_in_every_street_but_browsing_stays_in_the_street(xc):
+    street2 = await login(xc, "street2")  # A was tested in XC-S01 and XC-S03 only; D in XC-S02
+    oplog = xc["ctx"].table("oplog")
+    logged = await oplog.count().where(oplog.subject_type == "test_result")
+    r = await street2.get("/api/test_result", params={"screen": "personal_query", "id_number": A})
+    assert r.json()["total"] == len([t for t in xc["tests"] if t[0] == A]) >= 3  # declared `lookup:` on the screen
+    rows = (await street2.get("/api/test_result", params={"screen": "personal_query", "page_size": 500})).json()
+    assert rows["total"] >= 1 and {i["street"] for i in rows["items"]} == {xc["orgs"]["XC-S02"]}
+    r = await street2.get("/api/test_result/export.xlsx", params={"screen": "personal_query", "id_number": A})
+    assert len(xlsx_rows(r.content)) - 1 == len([t for t in xc["tests"] if t[0] == A])
+    entries = [e["after"] for e in await oplog.select(oplog.after).where(oplog.subject_type == "test_result")]
+    assert sum('"lookup"' in e for e in entries[logged:]) == 2  # the list and the export
+    assert not any(A in e for e in entries)  # the ID number itself is never in the log
+
+
+async def test_the_batch_query_looks_up_as_the_personal_query_does_and_is_logged(xc):
+    street2 = await login(xc, "street2")
+    batch = (await upload(street2, [A, D])).json()["batch"]
+    oplog = xc["ctx"].table("oplog")
+    logged = await oplog.count().where(oplog.subject_type == "test_result")
+    assert (await act(street2, "run_query", batch)).json()["done"] == [batch]
+    assert [i["queried"] for i in await items_of(xc, batch)] == [True, True]  # A only elsewhere, D at home
+    assert await oplog.count().where(oplog.subject_type == "test_result") == logged + 1
 
 
 def test_bulk_query_spec_with_bad_names_is_reported_as_sa130(tmp_path):

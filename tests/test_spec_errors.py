@@ -96,6 +96,8 @@ CASES = [
      "SA044", "staff: {label"),
     ("stamp_on without a system value", "{type: integer, label: 最大值}", "{type: integer, label: 最大值, stamp_on: [low]}",
      "SA112", "stamp_on: [low]"),
+    ("lookup by a key that is not sensitive", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    lookup: {keys: [color]}\n", "SA150", "lookup: {keys: [color]}"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
 

@@ -24,6 +24,7 @@ def _demo():
 
 async def load(ctx, rng, orgs) -> str:
     from specadmin.runtime.bulk_query.engine import run_query
+    from specadmin.runtime.identity.sessions import load_principal
     from specadmin.runtime.bulk_query.upload import _write
     from specadmin.runtime.security.principal import Principal
 
@@ -63,7 +64,8 @@ async def load(ctx, rng, orgs) -> str:
                  for _ in range(size - len(hits))]
         rng.shuffle(good)
         batch_id = await _write(ctx, principal, "query_batch", spec, good, f"{street}核酸核查名单.xlsx")
-        if queried:
-            await run_query(ctx, "batch_admin", batch_id, only_pending=True)
+        if queried:  # as the uploader would click 查询: the look-up reaches what they may look up
+            await run_query(ctx, "batch_admin", batch_id, only_pending=True,
+                            principal=await load_principal(ctx, ids[username]))
         batches += 1
     return f"核酸检测结果 {len(rows)} 条（{len(people)} 人），批量查询批次 {batches} 个"

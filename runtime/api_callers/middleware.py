@@ -4,7 +4,9 @@ It runs instead of the browser machinery (session cookie, login, CSRF), which ap
 excludes for /ext/. On success `request.user` is the caller's Principal, so the handlers use
 the same EntityService code path (grants, data scope, masking) as the browser API.
 Each call leaves one operation-log row (op_type `action`, subject `api_caller`); the query
-string is left out of it because filters may carry personal data.
+string is left out of it because filters may carry personal data. Refused calls that name no
+known caller are logged at most `REFUSALS_LOGGED` times per client address and minute, then
+answered 429 with one summary row, so bogus requests cannot fill the append-only log.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from specadmin.runtime.errors import Denied
 from specadmin.runtime.identity.functions import check_address
 
 log = logging.getLogger("specadmin.api_callers")
+REFUSALS_LOGGED = 30  # per client address and minute, for calls that name no known caller
+TOO_MANY_REFUSALS = "被拒绝的请求过多，请稍后再试"
 
 
 def _subject(caller: dict | None, claimed: str | None) -> tuple[Any, Any]:
@@ -61,6 +65,22 @@ class CallerAuthMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @staticmethod
+    async def _refused(gate: CallerGate, scope: Scope, send: Send, rejected: Rejected) -> None:
+        entry = {"status": rejected.status, "reason": rejected.reason}
+        if rejected.caller is None:  # nobody known: count per client address
+            address = (scope.get("client") or ("?",))[0]
+            count = await gate.limiter.count(f"refused:{address}")
+            if count > REFUSALS_LOGGED:
+                if count == REFUSALS_LOGGED + 1:
+                    await _record(gate.ctx, scope, None, rejected.claimed,
+                                  {**entry, "address": address, "summary": f"本分钟内超过 {REFUSALS_LOGGED} 次的被拒请求不再逐条记录"})
+                await _refuse(scope, send, Rejected(TOO_MANY_REFUSALS, 429))
+                return
+            entry["address"] = address
+        await _record(gate.ctx, scope, rejected.caller, rejected.claimed, entry)
+        await _refuse(scope, send, rejected)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -72,9 +92,7 @@ class CallerAuthMiddleware:
             identity = await gate.authenticate(request)
             await _open_address(gate.ctx, scope, identity.caller)
         except Rejected as rejected:
-            await _record(gate.ctx, scope, rejected.caller, rejected.claimed,
-                          {"status": rejected.status, "reason": rejected.reason})
-            await _refuse(scope, send, rejected)
+            await self._refused(gate, scope, send, rejected)
             return
         scope["user"] = identity.principal
         scope["auth"] = identity

@@ -21,11 +21,11 @@ def _screen_of(call) -> str:
 
 async def query_pending(call) -> dict[str, Any]:
     """查询: look up the items not matched yet (all of them after upload; the misses later)."""
-    result = await run_query(call.ctx, _screen_of(call), call.row["id"], only_pending=True)
+    result = await run_query(call.ctx, _screen_of(call), call.row["id"], only_pending=True, principal=call.principal)
     return {"changed": {"status": "done", "queried_count": result["queried_count"]}, "result": result}
 
 
 async def query_all(call) -> dict[str, Any]:
     """重新查询: look up every item again, refreshing results already found (newer tests)."""
-    result = await run_query(call.ctx, _screen_of(call), call.row["id"], only_pending=False)
+    result = await run_query(call.ctx, _screen_of(call), call.row["id"], only_pending=False, principal=call.principal)
     return {"changed": {"status": "done", "queried_count": result["queried_count"]}, "result": result}

@@ -1,7 +1,9 @@
 """Run the look-up of one batch: match its items' keys against the source entity in SQL.
 
 Keys go to the database in IN-chunks (by blind index when the key is sensitive), so a
-10,000-row batch costs a few dozen statements, never one query per row. The newest matching
+10,000-row batch costs a few dozen statements, never one query per row. The look-up reaches the
+source rows the uploader could find by an exact key on the source's screens (`source_reach`),
+and every run is in the operation log. The newest matching
 source row is copied onto each item (sensitive values as their stored tokens and blind
 indexes: nothing is decrypted), the matches within `recent_days` are counted from the same
 rows, and the items are rewritten with one parameterised executemany UPDATE.
@@ -14,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 from specadmin.specs.model import BulkQuery, Screen
 from specadmin.specs.physical import blind_index_column
 
+from specadmin.runtime.data import audit
 from specadmin.runtime.data.db import is_sqlite
-from specadmin.runtime.errors import NotFound
+from specadmin.runtime.data.where import never
+from specadmin.runtime.errors import Denied, NotFound
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
 
 CHUNK = 1000  # bound parameters per IN (): far below SQLite's and asyncpg's limits
 
@@ -59,7 +64,22 @@ def _as_datetime(value: Any) -> Any:
     return value
 
 
-async def lookup(ctx: AppContext, spec: BulkQuery, keys: list[Any], now: dt.datetime) -> tuple[dict, dict]:
+def source_reach(ctx: AppContext, principal: Principal, spec: BulkQuery) -> Any:
+    """Which source rows the look-up may reach: as an exact look-up by the key on the source
+    entity's screens the user holds (their list scope, widened where a screen declares `lookup:`
+    for the key); nothing without such a screen. None: every row."""
+    from specadmin.runtime.entities.service import EntityService
+
+    service = EntityService(ctx, spec.source)
+    try:
+        grants = service.grants(principal, "list", None)
+    except Denied:
+        return never(service.table)
+    return service._scope_for(principal, grants, {spec.source_key: "?"})
+
+
+async def lookup(ctx: AppContext, spec: BulkQuery, keys: list[Any], now: dt.datetime,
+                 within: Any = None) -> tuple[dict, dict]:
     """{key: newest source row (copied columns)}, {key: matches since now - recent_days}.
 
     One indexed IN query per chunk brings every match (a person has a handful of tests); the
@@ -73,7 +93,8 @@ async def lookup(ctx: AppContext, spec: BulkQuery, keys: list[Any], now: dt.date
     recent: dict[Any, int] = {}
     kname = skey._meta.name
     for start in range(0, len(keys), CHUNK):
-        for row in await source.select(*columns).where(skey.is_in(keys[start:start + CHUNK])):
+        query = source.select(*columns).where(skey.is_in(keys[start:start + CHUNK]))
+        for row in await (query.where(within) if within is not None else query):
             k = row[kname]
             stamp = _as_datetime(row[spec.newest])
             best = newest.get(k)
@@ -84,8 +105,10 @@ async def lookup(ctx: AppContext, spec: BulkQuery, keys: list[Any], now: dt.date
     return newest, recent
 
 
-async def run_query(ctx: AppContext, screen_name: str, batch_id: int, *, only_pending: bool) -> dict[str, Any]:
-    """Query one batch (its scope was checked by the caller). only_pending: items not yet matched."""
+async def run_query(ctx: AppContext, screen_name: str, batch_id: int, *, only_pending: bool,
+                    principal: Principal) -> dict[str, Any]:
+    """Query one batch (its scope was checked by the caller) as `principal` would look each key up
+    (`source_reach`). only_pending: items not yet matched."""
     _, spec = bulk_screen(ctx, screen_name)
     items, batch = ctx.table(spec.items), ctx.table(ctx.app.screen(screen_name).entity)
     pk = items._meta.primary_key
@@ -97,7 +120,9 @@ async def run_query(ctx: AppContext, screen_name: str, batch_id: int, *, only_pe
     rows = await items.select(pk, getattr(items, ikey)).where(*where)
     now = dt.datetime.now().replace(microsecond=0)
     keys = list({r[ikey] for r in rows if r[ikey] is not None})
-    newest, recent = await lookup(ctx, spec, keys, now)
+    newest, recent = await lookup(ctx, spec, keys, now, source_reach(ctx, principal, spec))
+    await audit.record(ctx, principal, "action", spec.source, None, ctx.app.entity(spec.source).label, None,
+                       {"lookup": {spec.source_key: f"{len(keys)} 个"}, "by": "bulk_query", "batch": batch_id})
     pairs = copied_columns(ctx, spec)
     names = [t for t, _ in pairs] + ([spec.recent_count] if spec.recent_count else []) + ["queried", "queried_at"]
     updates = []

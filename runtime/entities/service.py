@@ -21,7 +21,7 @@ from specadmin.runtime.security.ref_scope import check_refs
 from specadmin.runtime.data.rows import RowShape
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.data.values import Invalid, fits_column, validate
-from specadmin.runtime.data.where import combine_and, matches
+from specadmin.runtime.data.where import combine_and, combine_or, matches
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -73,12 +73,34 @@ class EntityService:
         return any(g.clear_view for _, g in grants)
 
     # -- reads ------------------------------------------------------------
+    def lookup_keys(self, grants, filters) -> dict[str, Any]:
+        """The declared look-up keys (`lookup:`) this request gives an exact value for."""
+        given = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
+        return {key: given[key] for screen, _ in grants if screen.lookup for key in screen.lookup.keys if key in given}
+
+    def _scope_for(self, principal, grants, filters) -> Any:
+        """The list scope, widened by the declared look-up scopes when an exact key is given."""
+        scope = self.scope_of(principal, grants)
+        if scope is None or not self.lookup_keys(grants, filters):
+            return scope
+        reach = tuple(s.lookup.scope for s, _ in grants if s.lookup and set(s.lookup.keys) & set(filters or {}))
+        wider = scopes_condition(self.ctx, self.entity.name, reach, principal)
+        return None if wider is None else combine_or([scope, wider])
+
     def _conditions(self, principal, grants, tab, q, filters) -> Any:
         screens = [s for s, _ in grants]
-        parts = [self.scope_of(principal, grants), tab_condition(self.ctx, screens, tab, self.table),
+        parts = [self._scope_for(principal, grants, filters), tab_condition(self.ctx, screens, tab, self.table),
                  keyword_condition(self.entity, screens, self.table, q)]
         parts += filter_conditions(self.ctx, self.entity, self.table, filters or {})
         return combine_and(parts)
+
+    async def _log_lookup(self, principal, grants, filters, how: str) -> None:
+        """Every look-up that may reach beyond the list scope is on record (the key masked)."""
+        keys = self.lookup_keys(grants, filters)
+        if keys:
+            shown = {k: self.ctx.sensitive.masked(str(v), self.entity.field(k).sensitive) for k, v in keys.items()}
+            await audit.record(self.ctx, principal, "action", self.entity.name, None, self.entity.label, None,
+                               {"lookup": shown, "by": how, "screens": sorted(s.name for s, _ in grants if s.lookup)})
 
     async def list_page(self, request, *, screen=None, tab=None, q=None, sort=None, page=1, page_size=20,
                         filters=None) -> dict[str, Any]:
@@ -98,6 +120,7 @@ class EntityService:
             count = count.where(where)
         offset = (page - 1) * page_size
         rows, total = await page_with_total(query.limit(page_size).offset(offset), count, offset)
+        await self._log_lookup(principal, grants, filters, "list")
         items = await shape.convert(rows, self.clear_view(grants))
         return {"items": items, "total": total, "page": page, "page_size": page_size}
 
@@ -342,6 +365,10 @@ class EntityService:
                 if not matches(before, spec.when):
                     skipped.append(row_id)
                     continue
+                # Custom actions count as updates: the same guards run first (and may refuse).
+                await self.ctx.plugins.run_hooks("before_update", WriteEvent(
+                    "update", self, principal, row_id, data=dict(params or {}), clean=dict(values),
+                    columns={}, before=self._plain(before), action=action))
                 changed = dict(values)
                 if handler is not None:
                     outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(params or {})))
@@ -393,6 +420,7 @@ class EntityService:
             return await shape.convert(rows, clear)
 
         columns = export_columns(self.ctx, chosen, visible)
+        await self._log_lookup(principal, grants, filters, "export")
         return columns, sorted_batches(self.table, shape.columns, where, column, ascending, convert)
 
     def export_name(self, screen: str | None, fmt: str) -> str:
@@ -403,10 +431,22 @@ class EntityService:
         """The generated GET /api/<entity>/export: the export as a streamed csv."""
         principal: Principal = request.user
         columns, batches = await self.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters)
-        await audit.record(self.ctx, principal, "action", self.entity.name, None, self.entity.label, None,
-                           {"export": screen or "", "format": "csv",
-                            "filters": {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}})
+        await self.log_export(principal, screen, "csv", filters)
         return stream_response(csv_chunks(columns, batches), self.export_name(screen, "csv"))
+
+    def filters_for_log(self, filters) -> dict[str, str]:
+        """Filter values as the operation log keeps them: sensitive ones (an ID number) masked."""
+        out = {}
+        for name, value in (filters or {}).items():
+            if value in (None, ""):
+                continue
+            f = self.entity.field(name) if self.entity.has_field(name) else None
+            out[name] = self.ctx.sensitive.masked(str(value), f.sensitive) if f and f.sensitive else str(value)
+        return out
+
+    async def log_export(self, principal: Principal, screen: str | None, fmt: str, filters) -> None:
+        await audit.record(self.ctx, principal, "action", self.entity.name, None, self.entity.label, None,
+                           {"export": screen or "", "format": fmt, "filters": self.filters_for_log(filters)})
 
     async def _inside_scope(self, row_id: int, scope: Any, refusal: str) -> None:
         """A written row must lie inside the writer's scope (no creating, moving or orphaning a row

@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.data import audit
 from specadmin.runtime.data.export import write_batches
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.data.list_query import parse
@@ -42,9 +41,7 @@ async def write_export(service: EntityService, principal: Principal, path: Path,
     """Write every visible row to `path` (.xlsx or .csv) in the list's order; returns the row count."""
     columns, batches = await service.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters)
     fmt = "csv" if path.suffix.lower() == ".csv" else "xlsx"
-    await audit.record(service.ctx, principal, "action", service.entity.name, None, service.entity.label, None,
-                       {"export": screen or "", "format": fmt,
-                        "filters": {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}})
+    await service.log_export(principal, screen, fmt, filters)
     title = service.screens[screen].label if screen in service.screens else service.entity.label
     with SheetWriter(path, fmt, [c["label"] for c in columns], title=title) as writer:
         return await write_batches(writer, columns, batches, progress)

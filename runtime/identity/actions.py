@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 from specadmin.runtime.data import audit
 from specadmin.runtime.errors import Denied, NotFound
 from specadmin.runtime.data.values import Invalid
-from specadmin.runtime.identity.guards import check_grant, check_roles
+from specadmin.runtime.identity.guards import check_grant, check_roles, grant_is_confined
 from specadmin.runtime.identity.passwords import problem, random_password
+from specadmin.runtime.identity.power import check_may_act_on_user
+from specadmin.runtime.identity.revocation import revoke
 
 if TYPE_CHECKING:
     from specadmin.runtime.entities.service import ActionCall
@@ -96,9 +98,10 @@ async def assign_users(call: "ActionCall") -> dict[str, Any]:
     grants = people.grants(call.principal, "update", None)
     for user_id in users:
         try:
-            await people._fetch_raw(call.principal, grants, user_id)
+            person = await people._fetch_raw(call.principal, grants, user_id)
         except NotFound:
             raise Invalid({"users": f"人员 {user_id} 不存在或不在数据权限范围内"}) from None
+        await check_may_act_on_user(call.ctx, call.principal, person)
     join = call.ctx.join_table("user", "roles")
     members = {r["owner"] for r in await join.select(join.owner).where(join.target == role_id)}
     if mode == "add":
@@ -106,10 +109,12 @@ async def assign_users(call: "ActionCall") -> dict[str, Any]:
         new = [u for u in users if u not in members]
         if new:
             await join.insert(*[join(owner=u, target=role_id) for u in new])
+        await revoke(call.ctx, new)  # a role change ends the person's sessions
         return {"changed": {"members_added": new}}
     gone = [u for u in users if u in members]
     if gone:
         await join.delete().where(join.target == role_id, join.owner.is_in(gone))
+    await revoke(call.ctx, gone)
     return {"changed": {"members_removed": gone}}
 
 
@@ -169,12 +174,13 @@ def _screen_actions(call: "ActionCall") -> tuple[str, str]:
 async def grant_screens(call: "ActionCall") -> dict[str, Any]:
     """授权 (batch): params screen, actions, valid_until (empty: permanent)."""
     screen, actions = _screen_actions(call)
-    check_grant(call.principal, screen, actions)
     raw_until = call.params.get("valid_until")
     try:
         until = dt.date.fromisoformat(str(raw_until)[:10]) if raw_until else None
     except ValueError:
         raise Invalid({"valid_until": "日期格式应为 YYYY-MM-DD"}) from None
+    check_grant(call.ctx, call.principal, screen, actions, until,
+                await grant_is_confined(call.ctx, {"role": call.row["id"]}))
     grant = call.ctx.table("grant")
     role_id = call.row["id"]
     now = dt.datetime.now().replace(microsecond=0)

@@ -1,12 +1,15 @@
 """Checks on writes to the identity entities that a data scope alone cannot express.
 
-The identity plugin calls these before every create and update of users, role groups and
-grants. They keep people from raising their own power: only superusers make superusers, roles can be handed out only by
-someone who can see them (or who sits below an org that shares them with its children), and
-a grant can pass on only actions its author holds on that screen.
+The identity plugin calls these before every create, update, delete and custom action on users,
+roles, role groups and grants. They keep people from raising their own power or taking over
+someone more powerful (identity.power): only superusers make or touch superusers, nobody acts
+on a person or role with more power than themself, roles can be handed out only by someone who
+can see them (or who sits below an org that shares them with its children) and who holds all
+they confer, and a grant can pass on only screens, actions, scope and validity its author holds.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, Iterable
 
 from piccolo.columns.combination import And
@@ -14,6 +17,8 @@ from piccolo.columns.combination import And
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.where import combine_or
+from specadmin.runtime.identity.power import check_may_hand_out_roles, exceeds
+from specadmin.runtime.security.principal import EffectiveGrant, confine
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -65,9 +70,28 @@ async def check_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[i
     refused = ids - await assignable_roles(ctx, principal, ids)
     if refused:
         raise Invalid({field: f"无权分配角色（编号 {', '.join(map(str, sorted(refused)))}）"})
+    await check_may_hand_out_roles(ctx, principal, ids, field)
 
 
-def check_grant(principal: "Principal", screen: str, actions: str) -> None:
+async def grant_is_confined(ctx: "AppContext", target: dict[str, Any]) -> bool:
+    """Whether a stored grant to this role, role group or person is confined to its holder's org
+    subtree (identity.access.stored_grants decides the same way)."""
+    if target.get("role"):
+        role = ctx.table("role")
+        rows = await role.select(role.org, role.admin_org_scope).where(role.id == target["role"])
+        return bool(rows and (rows[0]["admin_org_scope"] or rows[0]["org"] is not None))
+    if target.get("role_group"):
+        group = ctx.table("role_group")
+        rows = await group.select(group.org).where(group.id == target["role_group"])
+        return bool(rows and rows[0]["org"] is not None)
+    return True  # a grant to one person
+
+
+def check_grant(ctx: "AppContext", principal: "Principal", screen: str, actions: str,
+                valid_until: dt.date | None = None, confined: bool = False) -> None:
+    """A stored grant opens `screen` with `actions` and the screen's default scope (the holder's
+    org subtree when `confined` and the screen's entity is an org-admin one) until `valid_until`:
+    its author must hold all of that."""
     if principal.superuser:
         return
     own = principal.grant(screen)
@@ -75,6 +99,17 @@ def check_grant(principal: "Principal", screen: str, actions: str) -> None:
     missing = wanted - set(own.actions if own else ())
     if missing:
         raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(sorted(missing))}"})
+    try:
+        target = ctx.app.screen(screen)
+    except KeyError:
+        return  # an unknown screen opens nothing (identity.actions refuses it by name)
+    grant = EffectiveGrant(screen, frozenset(wanted), None, (target.scope,), valid_until=valid_until)
+    if confined:
+        grant = confine(ctx.app, target, grant, ctx.plugins.org_admin_scopes())
+    reason = exceeds(own, grant, validity=True)
+    if reason:
+        field = "valid_until" if reason.startswith("有效期") else "screen" if reason.startswith("数据范围") else "actions"
+        raise Invalid({field: f"不能授予超出自己权限的授权：{reason}"})
 
 
 async def check_user_write(service: "EntityService", principal: "Principal", clean: dict[str, Any],

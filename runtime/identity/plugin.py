@@ -10,7 +10,7 @@ from pathlib import Path
 from litestar.middleware import DefineMiddleware
 
 from specadmin.runtime.data.values import Invalid
-from specadmin.runtime.identity import actions, cache_state, guards, revocation
+from specadmin.runtime.identity import actions, cache_state, guards, power, revocation
 from specadmin.runtime.identity.api import IDENTITY_HANDLERS
 from specadmin.runtime.identity.cache_state import cache_state_table
 from specadmin.runtime.identity.commands import DIVISIONS
@@ -31,7 +31,18 @@ CACHED_ENTITIES = ("org", "dict_item", "grant", "role", "user", "role_group", "f
 
 
 async def check_user(event: WriteEvent) -> None:
-    await guards.check_user_write(event.service, event.principal, event.clean, event.before)
+    if event.before is not None:  # an update, delete or custom action on an existing person
+        await power.check_may_act_on_user(event.ctx, event.principal, event.before)
+    if event.kind != "delete":
+        await guards.check_user_write(event.service, event.principal, event.clean, event.before)
+
+
+async def check_role(event: WriteEvent) -> None:
+    """Nobody changes or deletes a role that confers more than they hold, nor makes it confer more."""
+    if event.before is not None:
+        await power.check_may_act_on_role(event.ctx, event.principal, event.before)
+        if event.clean:
+            await power.check_may_act_on_role(event.ctx, event.principal, {**event.before, **event.clean})
 
 
 async def check_role_group(event: WriteEvent) -> None:
@@ -40,7 +51,8 @@ async def check_role_group(event: WriteEvent) -> None:
 
 async def check_grant(event: WriteEvent) -> None:
     merged = {**(event.before or {}), **event.clean}
-    guards.check_grant(event.principal, merged.get("screen") or "", merged.get("actions") or "")
+    guards.check_grant(event.ctx, event.principal, merged.get("screen") or "", merged.get("actions") or "",
+                       merged.get("valid_until"), await guards.grant_is_confined(event.ctx, merged))
 
 
 async def password_policy(event: WriteEvent) -> None:
@@ -76,14 +88,17 @@ async def _before_create(event: WriteEvent) -> None:
 
 
 def _hooks() -> dict[str, EntityHooks]:
-    guarded = {"user": check_user, "role_group": check_role_group, "grant": check_grant}
+    guarded = {"role_group": check_role_group, "grant": check_grant}
     hooks = {"*": EntityHooks(before_create=_before_create, before_update=pinyin_initials)}
     for name in CACHED_ENTITIES:
         guard = guarded.get(name)
         hooks[name] = EntityHooks(before_create=guard, before_update=guard, after_create=refresh_caches,
                                   after_update=refresh_caches, after_delete=refresh_caches)
-    hooks["user"] = EntityHooks(before_create=check_user, before_update=check_user, after_create=refresh_caches,
-                                after_update=_after_user_update, after_delete=refresh_caches)
+    hooks["user"] = EntityHooks(before_create=check_user, before_update=check_user, before_delete=check_user,
+                                after_create=refresh_caches, after_update=_after_user_update,
+                                after_delete=refresh_caches)
+    hooks["role"] = EntityHooks(before_update=check_role, before_delete=check_role, after_create=refresh_caches,
+                                after_update=refresh_caches, after_delete=refresh_caches)
     return hooks
 
 
