@@ -96,6 +96,9 @@ CASES = [
      "SA044", "staff: {label"),
     ("stamp_on without a system value", "{type: integer, label: 最大值}", "{type: integer, label: 最大值, stamp_on: [low]}",
      "SA112", "stamp_on: [low]"),
+    ("a field named like the row version", "      high:   {type: integer, label: 最大值}\n",
+     "      high:   {type: integer, label: 最大值}\n      version: {type: integer, label: 版本}\n", "SA035",
+     "version: {type: integer"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
 

@@ -45,6 +45,17 @@ async def _old_database(ctx) -> None:
                                                        description=module.DESCRIPTION, applied_at=dt.datetime.now()))
 
 
+async def _later_columns(ctx, backwards: bool) -> None:
+    """The migrations made after the split (e.g. 0002, the row version), run forwards before the
+    demo data is loaded through today's tables and backwards after it: the database then has the
+    old schema again, with rows in every table."""
+    from specadmin.migrations.apply import migration_modules, migration_units
+
+    for key, package in migration_units(ctx):
+        for module in migration_modules(key, package)[1:]:
+            await (await module.forwards()).run(backwards=backwards)
+
+
 async def _fill_every_table(ctx) -> dict[str, int]:
     """Demo data, then one row in each table still empty; returns the row count of every table."""
     await build(ctx)
@@ -72,7 +83,7 @@ async def _counts(ctx) -> dict[str, int]:
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_database_from_before_the_split_upgrades_with_no_row_lost(backend, tmp_path):
     from specadmin.cli import _migrate
-    from specadmin.migrations.apply import SYSTEM_KEY, AppliedMigration
+    from specadmin.migrations.apply import SYSTEM_KEY, AppliedMigration, migration_modules, migration_units
     from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.app.factory import create_app
     from specadmin.runtime.data import db
@@ -86,13 +97,20 @@ async def test_a_database_from_before_the_split_upgrades_with_no_row_lost(backen
         await db.start(ctx.engine)
         try:
             await _old_database(ctx)
+            await _later_columns(ctx, backwards=False)
             before = await _fill_every_table(ctx)
+            await _later_columns(ctx, backwards=True)
+            assert "version" not in (await ctx.table("place").raw("SELECT * FROM place LIMIT 1"))[0]
         finally:
             await db.stop(ctx.engine)
         assert all(before.values()) and len(before) == len(ctx.package.tables.TABLES)
 
+        history = [(key, module.ID) for key, package in migration_units(ctx)
+                   for module in migration_modules(key, package)]
         applied = await _migrate(app_dir, False)
-        assert applied == [f"{SYSTEM_KEY}:0001", "0001"]  # both histories start anew, over the old tables
+        # both histories start anew over the old tables (0001 adopts them), later migrations follow
+        assert applied == [f"{key}:{mid}" if key == SYSTEM_KEY else mid for key, mid in history]
+        assert applied[:3] == [f"{SYSTEM_KEY}:0001", f"{SYSTEM_KEY}:0002", "0001"]
         assert await _migrate(app_dir, False) == []  # and are done
 
         app = create_app(app_dir, url)
@@ -103,7 +121,9 @@ async def test_a_database_from_before_the_split_upgrades_with_no_row_lost(backen
         assert await _counts(ctx) == before
         records = await AppliedMigration.select(AppliedMigration.app, AppliedMigration.migration_id).order_by(
             AppliedMigration.id)
-        assert [(r["app"], r["migration_id"]) for r in records] == [(SYSTEM_KEY, "0001"), ("kaiping", "0001")]
+        assert [(r["app"], r["migration_id"]) for r in records] == history
+        for table in (ctx.table("place"), ctx.table("org")):  # the rows from before got row version 1
+            assert {r["version"] for r in await table.select(table.version)} == {1}
         ops = await api_login(app, "ops", PASSWORD)
         page = (await ops.get("/api/place", params={"screen": "place_admin"})).json()
         assert page["total"] == before["place"]
