@@ -13,7 +13,7 @@ from specadmin.runtime.data.list_query import filter_params
 
 from specadmin.specs import paths
 from specadmin.specs.model import App, Entity, Field, Screen, without
-from specadmin.specs.physical import Column, PhysicalTable, class_name, physical_tables
+from specadmin.specs.physical import ROW_VERSION, Column, PhysicalTable, class_name, physical_tables
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADER_JSON_INDENT = 1
@@ -187,8 +187,8 @@ def admin_context(app: App, tables: tuple[PhysicalTable, ...]) -> list[dict]:
             continue
         entity = app.entity(t.entity)
         visible = [c.name for c in t.columns if not c.name.endswith("_bidx") and c.kind != "Secret"
-                   and c.name not in ("created_by", "created_at", "updated_at", "first_name", "last_name", "email",
-                                      "last_login")][:10]
+                   and c.name not in ("created_by", "created_at", "updated_at", ROW_VERSION, "first_name", "last_name",
+                                      "email", "last_login")][:10]
         filters = [f.name for f in entity.fields if f.type in ("dict", "ref", "boolean") and not f.key
                    and not f.sensitive and f.name in {c.name for c in t.columns}][:6]
         out.append({"class_name": t.class_name, "menu_group": "系统管理" if entity.module == "system" else app.short_label,
@@ -268,7 +268,7 @@ def _migrations(app: App, tables, existing: dict[str, str], env, external: dict[
     if not plan.empty:
         number = len([k for k in out]) + 1
         migration_id = f"{number:04d}"
-        description = "initial schema" if old is None else "; ".join(plan.summary)[:300]
+        description = "initial schema" if old is None else plan.description()
         name = "initial" if old is None else "auto"
         out[f"migrations/m{migration_id}_{name}.py"] = env.get_template("migration.py.jinja").render(
             app_name=app.name, migration_id=migration_id, description=description.replace('"', "'"),

@@ -41,6 +41,7 @@ CODES = {
     "SA032": "lookup path does not resolve",
     "SA033": "ref key is not a unique field of the target",
     "SA034": "tree parent field is not a ref to the same entity",
+    "SA035": "field name is reserved for a system column (the row version)",
     "SA040": "screen names an entity that does not exist",
     "SA041": "screen column is not a field of its entity",
     "SA042": "filter or search field cannot be used that way",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.generator.errors import SpecError
 from specadmin.generator.handlers import handler_problem
 from specadmin.specs import expr, paths
+from specadmin.specs.physical import ROW_VERSION
 
 if TYPE_CHECKING:
     from specadmin.generator.build import Located, Registry
@@ -51,6 +52,9 @@ class Checker:
         fields = raw["fields"]
         for name, f in fields.items():
             self.check_field(loc, name, f)
+        if ROW_VERSION in fields and not raw.get("append_only"):
+            self.err(loc, ("fields", ROW_VERSION), "SA035",
+                     f"field name '{ROW_VERSION}' is reserved: every writable table has the row version of that name")
         display = raw.get("display")
         if display and display not in fields:
             self.err(loc, ("display",), "SA100", f"display field '{display}' is not a field of '{loc.name}'")

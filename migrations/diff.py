@@ -45,6 +45,25 @@ class Plan:
     def empty(self) -> bool:
         return not (self.ops or self.new_indexes or self.dropped_indexes)
 
+    def description(self, limit: int = 300) -> str:
+        """One line for the migration's docstring: a column added to several tables at once (a new
+        system column) is named once, with the tables, instead of once per table."""
+        added: dict[str, list[str]] = {}
+        for item in self.summary:
+            if item.startswith("add column "):
+                tablename, _, name = item[len("add column "):].rpartition(".")
+                added.setdefault(name, []).append(tablename)
+        parts, named = [], set()
+        for item in self.summary:
+            name = item.rpartition(".")[2] if item.startswith("add column ") else None
+            if name is None or len(added[name]) == 1:
+                parts.append(item)
+            elif name not in named:
+                named.add(name)
+                parts.append(f"add column {name} to {len(added[name])} tables ({', '.join(added[name])})")
+        text = "; ".join(parts)
+        return text if len(text) <= limit else text[:limit - 1] + "…"
+
 
 def _py(v: Any) -> str:
     return repr(tuple(v)) if isinstance(v, list) else repr(v)

@@ -27,6 +27,16 @@ class Conflict(Exception):
         self.errors = errors or {}
 
 
+class Stale(Conflict):
+    """409 (412 for a failed `If-Match`): the row was changed by someone else since the client read
+    it. `current` is the row as stored now (as the client may see it), so the client can compare
+    and save again; nothing was written."""
+
+    def __init__(self, current: dict, message: str = "记录已被他人修改"):
+        super().__init__(message)
+        self.current = current
+
+
 class BadRequest(Exception):
     def __init__(self, message: str):
         super().__init__(message)

@@ -23,6 +23,16 @@ BASE_USER_COLUMNS = (
 )
 BASE_USER_NAMES = {c[0] for c in BASE_USER_COLUMNS}
 
+# The row version of every writable (not append-only) table: 1 when inserted, raised by one in the
+# statement of every write (EntityService.update and custom actions, imports), so an update can be
+# compare-and-set (`... WHERE id = :id AND version = :read`) and a stale edit is refused.
+ROW_VERSION = "version"
+
+
+def versioned(entity: Entity) -> bool:
+    """True when the entity's table has the row-version column (every entity but append-only logs)."""
+    return not entity.append_only
+
 
 @dataclass(frozen=True)
 class Column:
@@ -173,6 +183,8 @@ def physical_tables(app: App) -> tuple[PhysicalTable, ...]:
             Column("created_at", "Timestamp", _params(null=True, default=None), label="创建时间"),
             Column("updated_at", "Timestamp", _params(null=True, default=None), label="更新时间"),
         ] if not entity.has_field("created_by") else []
+        if versioned(entity):
+            cols.append(Column(ROW_VERSION, "Integer", _params(null=False, default=1), label="版本号"))
         tables.append(PhysicalTable(class_name(entity.name), entity.table, entity.label, entity.name, tuple(cols),
                                     auth_user=entity.auth_user, indexes=composite_indexes(app, entity)))
         for f in entity.fields:

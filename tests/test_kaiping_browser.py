@@ -78,3 +78,33 @@ def test_supervisor_sees_field_error_for_min_above_max(server, browser):
     error = unit1.locator(".field-error[data-field=max_daily]")
     assert "不能大于" in error.inner_text()
     assert unit1.locator("input[name=min_daily]").input_value() == "90"
+
+
+def test_a_stale_threshold_form_does_not_undo_another_users_save(server, browser):
+    """Two people open P1's threshold form; the first saves a new minimum; the second, still on the
+    old form, saves a new maximum: refused with "记录已被他人修改", the form then shows the stored
+    values (the first save's minimum) and what the second typed; saving again keeps both."""
+    first, second = _login(browser, server, "unit1"), _login(browser, server, "unit1")
+    for page in (first, second):
+        page.goto(f"{server}/s/threshold_admin?tab=set")
+        page.click("tr.row:has-text('P1') a.row-link")
+        page.click("text=编辑")
+    old_max = second.locator("input[name=max_daily]").input_value()
+    first.fill("input[name=min_daily]", "11")
+    first.click("form.edit-form button[type=submit]")
+    assert "保存成功" in first.content()
+
+    second.fill("input[name=max_daily]", "77")
+    second.click("form.edit-form button[type=submit]")
+    assert "记录已被他人修改，请核对后重新保存" in second.locator(".form-error").inner_text()
+    assert second.locator("input[name=min_daily]").input_value() == "11"  # the first save, as stored
+    assert second.locator("input[name=max_daily]").input_value() == old_max
+    assert "77" in second.locator(".field-mine[data-field=max_daily]").inner_text()  # what the second submitted
+    first.reload()
+    assert first.locator(".detail-item[data-field=min_daily] dd").inner_text().strip() == "11"
+
+    second.fill("input[name=max_daily]", "77")  # after checking, the second enters the change again
+    second.click("form.edit-form button[type=submit]")
+    assert "保存成功" in second.content()
+    assert (second.locator(".detail-item[data-field=min_daily] dd").inner_text().strip(),
+            second.locator(".detail-item[data-field=max_daily] dd").inner_text().strip()) == ("11", "77")

@@ -98,6 +98,9 @@ CASES = [
      "SA112", "stamp_on: [low]"),
     ("lookup by a key that is not sensitive", "    actions: [create, update]\n",
      "    actions: [create, update]\n    lookup: {keys: [color]}\n", "SA150", "lookup: {keys: [color]}"),
+    ("a field named like the row version", "      high:   {type: integer, label: 最大值}\n",
+     "      high:   {type: integer, label: 最大值}\n      version: {type: integer, label: 版本}\n", "SA035",
+     "version: {type: integer"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
 

@@ -11,14 +11,17 @@ the list and export handlers get the entity's filters added to theirs (`__signat
 # No `from __future__ import annotations`: Litestar reads the handlers' annotations as objects.
 import inspect
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 from litestar.response import Stream
+from msgspec import UNSET, Meta, UnsetType
 
 from specadmin.runtime.api.support import ActionRequest, ListPage, entity_service
+from specadmin.runtime.api.versions import body_version, if_match, stale_response, with_etag
+from specadmin.runtime.errors import Stale
 from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE_SIZE, FilterParam, typed_filters
 
 Filter = FilterParam  # what generated code calls it: Filter("level", str, "区划级别")
@@ -28,7 +31,11 @@ class Body(msgspec.Struct, kw_only=True):
     """Base of the generated create/update bodies: the entity's writable fields, typed, every one
     optional (UNSET when not sent), so a PATCH carries only what changed. Required fields, and keys
     the body does not declare (a read-only or unknown field), are left to the service, which refuses
-    them with 422 and the field's Chinese message."""
+    them with 422 and the field's Chinese message. `version`, on a PATCH, is the row version the
+    change was made from (runtime/api/versions.py); a create ignores it."""
+
+    version: Annotated[int, Meta(description="修改时：所依据的记录版本号（读取时返回的 version），记录已被他人修改则答 409")] \
+        | UnsetType = UNSET
 
 
 class GeoPoint(msgspec.Struct):
@@ -81,8 +88,8 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
             request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size,
             filters=typed_filters(filters, values))
 
-    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
-        return await entity_service(request, entity).get(request, row_id, screen=screen)
+    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> Response:
+        return with_etag(await entity_service(request, entity).get(request, row_id, screen=screen))
 
     async def export_rows(
         self,
@@ -106,13 +113,22 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
 
 
 def _write_handlers(entity: str, label: str, create_body: type, update_body: type) -> dict[str, Any]:
-    async def create_row(self, request: Request, data: create_body, screen: Optional[str] = None) -> dict[str, Any]:
-        return await entity_service(request, entity).create(request, await body_dict(request, data), screen=screen)
+    async def create_row(self, request: Request, data: create_body, screen: Optional[str] = None) -> Response:
+        values = await body_dict(request, data)
+        body_version(values)
+        return with_etag(await entity_service(request, entity).create(request, values, screen=screen), 201)
 
-    async def update_row(
-        self, request: Request, row_id: int, data: update_body, screen: Optional[str] = None
-    ) -> dict[str, Any]:
-        return await entity_service(request, entity).update(request, row_id, await body_dict(request, data), screen=screen)
+    async def update_row(self, request: Request, row_id: int, data: update_body, screen: Optional[str] = None) -> Response:
+        values = await body_dict(request, data)
+        from_body = body_version(values)
+        from_header = if_match(request)
+        expected = from_header if from_header is not None else from_body
+        try:
+            row = await entity_service(request, entity).update(request, row_id, values, screen=screen,
+                                                               expected_version=expected)
+        except Stale as exc:
+            return stale_response(exc, precondition=from_header is not None)
+        return with_etag(row)
 
     async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
         await entity_service(request, entity).delete(request, row_id, screen=screen)

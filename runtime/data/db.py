@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, dict_factory
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 from piccolo.table import Table
 
 
@@ -94,6 +94,16 @@ async def stop(engine: Engine) -> None:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.engine_type == "sqlite"
+
+
+def write_transaction(engine: Engine):
+    """A transaction that reads a row and then writes it. SQLite: BEGIN IMMEDIATE takes the write
+    lock first (waiting up to the busy timeout), so writers queue instead of a deferred reader failing
+    with "database is locked" when its snapshot went stale; PostgreSQL: the usual READ COMMITTED, the
+    writer's compare-and-set (`WHERE version = :read`) catches a concurrent change."""
+    if is_sqlite(engine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
 
 
 sqlite3.register_adapter(bool, int)

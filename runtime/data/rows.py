@@ -2,6 +2,8 @@
 
 Keys are stored, labels shown: every dict and ref value is returned with a `<name>_label`
 companion; sensitive values are decrypted and masked unless the grant allows clear view.
+With `with_version` a writable entity's row also carries its row `version` (what an edit sends
+back as `If-Match` or `version`, runtime/entities/service.py).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.model import Entity, Field
 from specadmin.specs.paths import ResolvedPath, resolve
-from specadmin.specs.physical import BASE_USER_NAMES
+from specadmin.specs.physical import BASE_USER_NAMES, ROW_VERSION, versioned
 
 from specadmin.runtime.data.paths import joined_column
 
@@ -34,12 +36,15 @@ def json_value(value: Any) -> Any:
 class RowShape:
     """The select list and output conversion for one entity and a set of visible fields."""
 
-    def __init__(self, ctx: "AppContext", entity: Entity, visible: set[str] | None):
+    def __init__(self, ctx: "AppContext", entity: Entity, visible: set[str] | None, with_version: bool = False):
         self.ctx = ctx
         self.entity = entity
         self.table = ctx.table(entity.name)
         self.visible = visible
         self.columns: list = [self.table._meta.primary_key]
+        self.version = with_version and versioned(entity)
+        if self.version:
+            self.columns.append(getattr(self.table, ROW_VERSION))
         self.fields: list[Field] = []
         self.post_lookups: list[tuple[Field, Field, ResolvedPath]] = []  # (lookup field, key-ref hop, rest of path)
         self._finals: dict[str, Field] = {}  # lookup field name -> the field it shows
@@ -101,6 +106,8 @@ class RowShape:
         out = []
         for row in rows:
             item: dict[str, Any] = {"id": row["id"]}
+            if self.version:
+                item[ROW_VERSION] = row[ROW_VERSION]
             for f in self.fields:
                 final = self.final_field(f)
                 if f.type == "geo":

@@ -9,9 +9,11 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from specadmin.specs.model import Entity, Screen
+from specadmin.specs.physical import ROW_VERSION, versioned
 
 from specadmin.runtime.data import audit
-from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
+from specadmin.runtime.data.db import write_transaction
+from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
 from specadmin.runtime.plugin import Call, WriteEvent
 from specadmin.runtime.security.principal import EffectiveGrant, Principal
 from specadmin.runtime.data.export import csv_chunks, export_columns, sorted_batches
@@ -27,6 +29,11 @@ if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
 MAX_OFFSET = 2**62  # far beyond any table, well inside the 64-bit OFFSET of SQLite and PostgreSQL
+UPDATE_ATTEMPTS = 5  # compare-and-set rounds an update makes before answering that the row keeps changing
+
+
+class _Moved(Exception):
+    """The row's version changed between the read and the compare-and-set: roll back, read again."""
 
 
 class EntityService:
@@ -109,7 +116,7 @@ class EntityService:
         if (page - 1) * page_size > MAX_OFFSET:  # the databases' OFFSET is a 64-bit integer
             raise BadRequest("页码超出范围")
         where = self._conditions(principal, grants, tab, q, filters)
-        shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants))
+        shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants), with_version=True)
         column, ascending = ordering(self.entity, [s for s, _ in grants], self.table, sort)
         query = self.table.select(*shape.columns).order_by(column, ascending=ascending)
         if column is not self.table._meta.primary_key:
@@ -145,7 +152,7 @@ class EntityService:
     async def _read(self, principal, grants, row_id) -> dict[str, Any]:
         if not fits_column(self.table._meta.primary_key, row_id):
             raise NotFound()
-        shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants))
+        shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants), with_version=True)
         query = self.table.select(*shape.columns).where(self.table._meta.primary_key == row_id)
         scope = self.scope_of(principal, grants)
         if scope is not None:
@@ -192,6 +199,8 @@ class EntityService:
                 values[f.name] = now
         if creating and not self.entity.has_field("created_by"):
             values.update(created_by=principal.user_id, created_at=now)
+        if creating and versioned(self.entity):  # the bulk import path writes every column itself
+            values[ROW_VERSION] = 1
         if not self.entity.has_field("created_by"):
             values["updated_at"] = now
         return values
@@ -257,20 +266,42 @@ class EntityService:
                                clean.get(self.entity.display), None, self._audit_view(clean))
         return await self._read(principal, grants, row_id)
 
-    async def update(self, request, row_id: int, data: dict[str, Any], *, screen=None) -> dict[str, Any]:
+    async def update(self, request, row_id: int, data: dict[str, Any], *, screen=None,
+                     expected_version: int | None = None) -> dict[str, Any]:
+        """Change a row: compare-and-set on its row version, so no concurrent update is lost.
+
+        The row is read, validated (cross-field checks included) and written inside one transaction,
+        the write only if the version is still the one read. If another writer got there first, the
+        whole attempt runs again over the row as it now is (which may then refuse the change, e.g.
+        a minimum above the new maximum). With `expected_version` (the version the client's form or
+        `If-Match` was made from) a row changed since answers Stale with the current values."""
         principal: Principal = request.user
         grants = self.grants(principal, "update", screen)
+        for _ in range(UPDATE_ATTEMPTS):
+            try:
+                async with write_transaction(self.table._meta.db):
+                    covering = await self._update_once(principal, grants, row_id, data, expected_version)
+            except _Moved:
+                continue
+            return await self._read(principal, covering, row_id)
+        raise Stale(await self._read(principal, grants, row_id))
+
+    async def _update_once(self, principal: Principal, grants, row_id: int, data: dict[str, Any],
+                           expected_version: int | None) -> list:
         # Only grants whose scope covers this row count for its fields.
         covering = []
         for pair in grants:
             try:
-                before = await self._fetch_raw(principal, [pair], row_id)
+                await self._fetch_raw(principal, [pair], row_id)
                 covering.append(pair)
             except NotFound:
                 continue
         if not covering:
             raise NotFound()
         before = await self._fetch_raw(principal, covering, row_id)
+        version = before.get(ROW_VERSION)
+        if expected_version is not None and version is not None and version != expected_version:
+            raise Stale(await self._read(principal, covering, row_id))
         plain_before = self._plain(before)
         clean = validate(self.entity, data, self._editable(covering, False), plain_before, self._dict_keys)
         await self._check_unique(clean, row_id)
@@ -279,18 +310,24 @@ class EntityService:
         columns.update(self._system_values(principal, False, clean))
         event = WriteEvent("update", self, principal, row_id, data=dict(data), clean=clean, columns=columns,
                            before=plain_before)
-        async with self.table._meta.db.transaction():
-            await self.ctx.plugins.run_hooks("before_update", event)
-            if columns:
-                await self.table.update(columns, force=True).where(self.table._meta.primary_key == row_id)
-            await self._write_multi(row_id, multi)
-            await self._inside_scope(row_id, self.scope_of(principal, covering), "修改后的记录将超出数据权限范围")
-            await self._tree_path(row_id, before, columns)
-            await self.ctx.plugins.run_hooks("after_update", event)
-            await audit.record(self.ctx, principal, "update", self.entity.name, row_id,
-                               plain_before.get(self.entity.display),
-                               self._audit_view({k: plain_before.get(k) for k in clean}), self._audit_view(clean))
-        return await self._read(principal, covering, row_id)
+        await self.ctx.plugins.run_hooks("before_update", event)
+        pk = self.table._meta.primary_key
+        if version is not None:  # compare-and-set: written only if nobody wrote since the read above
+            counter = getattr(self.table, ROW_VERSION)
+            written = await self.table.update({**columns, counter: counter + 1}, force=True).where(
+                pk == row_id, counter == version).returning(pk)
+            if not written:
+                raise _Moved()
+        elif columns:
+            await self.table.update(columns, force=True).where(pk == row_id)
+        await self._write_multi(row_id, multi)
+        await self._inside_scope(row_id, self.scope_of(principal, covering), "修改后的记录将超出数据权限范围")
+        await self._tree_path(row_id, before, columns)
+        await self.ctx.plugins.run_hooks("after_update", event)
+        await audit.record(self.ctx, principal, "update", self.entity.name, row_id,
+                           plain_before.get(self.entity.display),
+                           self._audit_view({k: plain_before.get(k) for k in clean}), self._audit_view(clean))
+        return covering
 
     def _plain(self, raw: dict[str, Any]) -> dict[str, Any]:
         plain = dict(raw)
@@ -355,7 +392,10 @@ class EntityService:
             values[name] = {"$user": principal.user_id, "$now": now, "$today": now.date(),
                             "$user.org": principal.org_id}.get(value, value) if isinstance(value, str) else value
         done, skipped = [], []
-        async with self.table._meta.db.transaction():
+        pk = self.table._meta.primary_key
+        # Every action raises the row version, so an edit form opened before it is refused as stale.
+        bump = {getattr(self.table, ROW_VERSION): getattr(self.table, ROW_VERSION) + 1} if versioned(self.entity) else {}
+        async with write_transaction(self.table._meta.db):
             for row_id in ids:
                 try:
                     before = await self._fetch_raw(principal, grants, row_id)
@@ -375,8 +415,10 @@ class EntityService:
                     changed = (outcome or {}).get("changed", {})
                     if (outcome or {}).get("result") is not None:
                         results[row_id] = outcome["result"]
+                    if bump:  # the handler wrote the row its own way
+                        await self.table.update(bump).where(pk == row_id)
                 else:
-                    await self.table.update(values, force=True).where(self.table._meta.primary_key == row_id)
+                    await self.table.update({**values, **bump}, force=True).where(pk == row_id)
                 await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
                 await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
                                    before.get(self.entity.display), {"action": action},

@@ -14,6 +14,7 @@ from typing import Any
 from piccolo.table import Table
 
 from specadmin.runtime.data.db import is_sqlite
+from specadmin.specs.physical import ROW_VERSION
 
 
 def _compiled(query, engine_type: str) -> str:
@@ -104,8 +105,10 @@ class BulkWriter:
         if self.sqlite:
             sql = _compiled(table.insert(_placeholder_row(table)), "sqlite")
             if columns != self._all_columns(table):
+                # columns not given get their default, as COPY gives them on PostgreSQL (row version 1)
                 positions = {name: i for i, name in enumerate(columns)}
-                rows = [tuple(r[positions[n]] if n in positions else None for n in self._all_columns(table))
+                defaults = {c._meta.db_column_name: c.get_default_value() for c in table._meta.columns}
+                rows = [tuple(r[positions[n]] if n in positions else defaults[n] for n in self._all_columns(table))
                         for r in rows]
             self.conn.executemany(sql, rows)
         else:
@@ -122,9 +125,12 @@ class BulkWriter:
             return
         names = list(updates[0][1])
         pk = self.table._meta.primary_key
-        sample = self.table.update({getattr(self.table, n): None for n in names}, force=True).where(pk == 0)
+        version = self.table._meta.get_column_by_name(ROW_VERSION) if ROW_VERSION in self.columns else None
+        bump = {version: version + 1} if version is not None else {}  # an upsert is a write: row version + 1
+        sample = self.table.update({getattr(self.table, n): None for n in names} | bump, force=True).where(pk == 0)
         sql = _compiled(sample, self.engine_type)
-        args = [tuple(values[n] for n in names) + (row_id,) for row_id, values in updates]
+        step = (1,) if bump else ()  # the bump's "+ 1" is a parameter too
+        args = [tuple(values[n] for n in names) + step + (row_id,) for row_id, values in updates]
         if self.sqlite:
             self.conn.executemany(sql, args)
         else:

@@ -4,7 +4,9 @@ turning a POSTed form back into the dict the EntityService expects.
 POSTed values are strings. They go to the service as they are, except: an empty string
 becomes None for a non-required field, a boolean checkbox is True when ticked and False
 when absent, a multi_ref is a list of ids, and an empty sensitive field in an edit form is
-left out (the stored value stays).
+left out (the stored value stays). An edit form carries the row version it was opened at in a
+hidden `version` field; a save after someone else's is refused and the form shows the stored
+values, with what this user submitted beside each field that differs (`mine`).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from specadmin.runtime.security.principal import EffectiveGrant
 
 SENSITIVE_PLACEHOLDER = "不修改请留空"
+# An edit form saved after someone else saved the row (its hidden `version` is behind the row's).
+STALE_FORM = "记录已被他人修改，请核对后重新保存"
 
 
 # On the create form of the login-user entity (人员管理): the initial password, checked by the
@@ -121,6 +125,24 @@ def parse_form(form, columns: list[dict[str, Any]], editing: bool) -> tuple[dict
     return data, echo
 
 
+def form_version(form) -> int | None:
+    """The row version an edit form was opened at (its hidden field); None when it has none."""
+    raw = str(form.get("version") or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
+def _mine_text(col: dict[str, Any], kind: str, typed: Any, options: list | None) -> str:
+    """What a user submitted in a field, as text to show beside the stored value."""
+    if col.get("sensitive"):
+        return "已填写新值（未保存）"
+    if kind == "checkbox":
+        return "是" if typed else "否"
+    labels = dict(options or [])
+    if isinstance(typed, list):
+        return "，".join(str(labels.get(v, v)) for v in typed) or "（空）"
+    return str(labels.get(typed, typed)) if typed not in (None, "") else "（空）"
+
+
 def _widget_kind(col: dict[str, Any], options: list | None) -> str:
     ftype = col.get("type")
     if ftype == "password":
@@ -135,14 +157,17 @@ def _widget_kind(col: dict[str, Any], options: list | None) -> str:
 
 
 async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[str, Any],
-                  errors: dict[str, str], editing: bool) -> list[dict[str, Any]]:
-    """Everything a template needs to draw each field of a form."""
+                  errors: dict[str, str], editing: bool, mine: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Everything a template needs to draw each field of a form. `mine`: what the user submitted, shown
+    beside the fields where it differs from `values` (a stale save, runtime/pages/routes.py)."""
     out = []
     for col in columns:
         name = col["name"]
         opts = await options.for_column(col)
         kind = _widget_kind(col, opts)
         value = values.get(name)
+        typed = (mine or {}).get(name, value)
+        differs = mine is not None and typed != value and not (col.get("sensitive") and typed in (None, ""))
         if kind == "text" and col.get("type") == "multi_ref" and isinstance(value, list):
             value = ",".join(value)
         hint = col.get("help") or ""
@@ -166,6 +191,7 @@ async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[
             "min": col.get("min"),
             "max": col.get("max"),
             "decimal": col.get("type") == "decimal",
+            "mine": _mine_text(col, kind, typed, opts) if differs else None,
         })
     return out
 

@@ -15,11 +15,11 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
+from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
 from specadmin.runtime.pages.common import (PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, render_error,
                            screen_of, service_for)
-from specadmin.runtime.pages.forms import (defaults_for_create, form_columns, other_errors, parse_form, values_from_item,
-                          widgets, with_initial_password)
+from specadmin.runtime.pages.forms import (STALE_FORM, defaults_for_create, form_columns, form_version, other_errors,
+                                           parse_form, values_from_item, widgets, with_initial_password)
 from specadmin.runtime.pages.lists import list_page
 from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, chart_assets,
                             clean_qs, ctx_of, flash, layout, list_url, pop_flash)
@@ -112,14 +112,16 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
 
 # -- new / edit ---------------------------------------------------------------
 async def _form_page(request: Request, name: str, screen: dict[str, Any], columns, values, errors,
-                     row_id: int | None, back: str, status: int = 200, alert: str = "") -> Template:
+                     row_id: int | None, back: str, status: int = 200, alert: str = "", version: Any = None,
+                     mine: dict[str, Any] | None = None) -> Template:
     ctx = ctx_of(request)
     editing = row_id is not None
     entity = ctx.app.entity(screen["entity"])
     labels = {f.name: f.label for f in entity.fields}
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
-        fields=await widgets(Options(ctx, request.user), columns, values, errors, editing),
+        version=version, stale=mine is not None,
+        fields=await widgets(Options(ctx, request.user), columns, values, errors, editing, mine),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),
         action_url=(f"/s/{name}/{row_id}/edit" if editing else f"/s/{name}/new"),
@@ -168,7 +170,7 @@ async def edit_form(request: Request, name: str, row_id: int) -> Response:
         raise Denied()
     item = await service_for(request, screen).get(request, row_id, screen=name)
     return await _form_page(request, name, screen, columns, values_from_item(columns, item), {}, row_id,
-                            clean_qs(request.query_params.get("r")))
+                            clean_qs(request.query_params.get("r")), version=item.get("version"))
 
 
 @post("/s/{name:str}/{row_id:int}/edit", name="page_edit_post", exception_handlers=PAGE_ERRORS)
@@ -179,13 +181,20 @@ async def edit_submit(request: Request, name: str, row_id: int) -> Response:
     form = await request.form()
     back = clean_qs(form.get("r"))
     data, echo = parse_form(form, columns, editing=True)
+    version = form_version(form)
     try:
-        await service_for(request, screen).update(request, row_id, data, screen=name)
+        await service_for(request, screen).update(request, row_id, data, screen=name, expected_version=version)
+    except Stale as exc:
+        # Someone saved since this form was opened: show what is stored now (and what this user
+        # submitted, beside each field), with the new version, so a second save is a decision.
+        return await _form_page(request, name, screen, columns, values_from_item(columns, exc.current), {}, row_id,
+                                back, 409, STALE_FORM, version=exc.current.get("version"), mine=echo)
     except Invalid as exc:
-        return await _form_page(request, name, screen, columns, echo, exc.errors, row_id, back, 422)
+        return await _form_page(request, name, screen, columns, echo, exc.errors, row_id, back, 422, version=version)
     except (Conflict, BadRequest) as exc:
         errors = getattr(exc, "errors", None) or {}
-        return await _form_page(request, name, screen, columns, echo, errors, row_id, back, 409, exc.message)
+        return await _form_page(request, name, screen, columns, echo, errors, row_id, back, 409, exc.message,
+                                version=version)
     flash(request, "保存成功")
     if can(grant, "read"):
         return Redirect(f"/s/{name}/{row_id}" + (f"?r={quote_qs(back)}" if back else ""), status_code=303)

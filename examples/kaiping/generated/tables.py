@@ -27,6 +27,7 @@ class Place(Table, tablename="place"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class ScanRecord(Table, tablename="scan_record"):
@@ -55,6 +56,7 @@ class ScanRecord(Table, tablename="scan_record"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class ScanAlert(Table, tablename="scan_alert"):
@@ -71,6 +73,7 @@ class ScanAlert(Table, tablename="scan_alert"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class ScanAlertDay(Table, tablename="scan_alert_day"):
@@ -82,6 +85,7 @@ class ScanAlertDay(Table, tablename="scan_alert_day"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 TABLES = [

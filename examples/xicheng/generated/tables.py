@@ -24,6 +24,7 @@ class TestingSite(Table, tablename="testing_site"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class SiteScanStat(Table, tablename="site_scan_stat"):
@@ -35,6 +36,7 @@ class SiteScanStat(Table, tablename="site_scan_stat"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class CheckIn(Table, tablename="check_in"):
@@ -49,6 +51,7 @@ class CheckIn(Table, tablename="check_in"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class Sampling(Table, tablename="sampling"):
@@ -62,6 +65,7 @@ class Sampling(Table, tablename="sampling"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class Transport(Table, tablename="transport"):
@@ -75,6 +79,7 @@ class Transport(Table, tablename="transport"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class SiteMatch(Table, tablename="site_match"):
@@ -88,6 +93,7 @@ class SiteMatch(Table, tablename="site_match"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class MassTestPlan(Table, tablename="mass_test_plan"):
@@ -100,6 +106,7 @@ class MassTestPlan(Table, tablename="mass_test_plan"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class MassTestShould(Table, tablename="mass_test_should"):
@@ -111,6 +118,7 @@ class MassTestShould(Table, tablename="mass_test_should"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class MassTestActual(Table, tablename="mass_test_actual"):
@@ -125,6 +133,7 @@ class MassTestActual(Table, tablename="mass_test_actual"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class TestResult(Table, tablename="test_result"):
@@ -141,6 +150,7 @@ class TestResult(Table, tablename="test_result"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class QueryBatch(Table, tablename="query_batch"):
@@ -158,6 +168,7 @@ class QueryBatch(Table, tablename="query_batch"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class QueryItem(Table, tablename="query_item"):
@@ -180,6 +191,7 @@ class QueryItem(Table, tablename="query_item"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class LedgerPlace(Table, tablename="ledger_place"):
@@ -195,6 +207,7 @@ class LedgerPlace(Table, tablename="ledger_place"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class Camera(Table, tablename="camera"):
@@ -215,6 +228,7 @@ class Camera(Table, tablename="camera"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class CameraBinding(Table, tablename="camera_binding"):
@@ -227,6 +241,7 @@ class CameraBinding(Table, tablename="camera_binding"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class HotlineCategory(Table, tablename="hotline_category"):
@@ -239,6 +254,7 @@ class HotlineCategory(Table, tablename="hotline_category"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class HotlineTicket(Table, tablename="hotline_ticket"):
@@ -255,6 +271,7 @@ class HotlineTicket(Table, tablename="hotline_ticket"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 TABLES = [

@@ -21,6 +21,7 @@ class Division(Table, tablename="sys_division"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class Org(Table, tablename="sys_org"):
@@ -49,6 +50,7 @@ class Org(Table, tablename="sys_org"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class OrgSuperiors(Table, tablename="sys_org_superiors"):
@@ -74,6 +76,7 @@ class Role(Table, tablename="sys_role"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class RoleGroup(Table, tablename="sys_role_group"):
@@ -87,6 +90,7 @@ class RoleGroup(Table, tablename="sys_role_group"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class RoleGroupRoles(Table, tablename="sys_role_group_roles"):
@@ -115,6 +119,7 @@ class User(BaseUser, tablename="sys_user"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class UserRoles(Table, tablename="sys_user_roles"):
@@ -136,6 +141,7 @@ class Grant(Table, tablename="sys_grant"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class Function(Table, tablename="sys_function"):
@@ -155,6 +161,7 @@ class Function(Table, tablename="sys_function"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class ApiResource(Table, tablename="sys_api_resource"):
@@ -168,6 +175,7 @@ class ApiResource(Table, tablename="sys_api_resource"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class SavedSearch(Table, tablename="sys_saved_search"):
@@ -180,6 +188,7 @@ class SavedSearch(Table, tablename="sys_saved_search"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class DictItem(Table, tablename="sys_dict_item"):
@@ -193,6 +202,7 @@ class DictItem(Table, tablename="sys_dict_item"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class Oplog(Table, tablename="sys_oplog"):
@@ -246,6 +256,7 @@ class ApiCaller(Table, tablename="sys_api_caller"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class ApiNonce(Table, tablename="sys_api_nonce"):
@@ -257,6 +268,7 @@ class ApiNonce(Table, tablename="sys_api_nonce"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class ImportBatch(Table, tablename="sys_import_batch"):
@@ -277,6 +289,7 @@ class ImportBatch(Table, tablename="sys_import_batch"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class JobRun(Table, tablename="sys_job_run"):
@@ -297,6 +310,7 @@ class JobRun(Table, tablename="sys_job_run"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class FeedDelivery(Table, tablename="sys_feed_delivery"):
@@ -317,6 +331,7 @@ class FeedDelivery(Table, tablename="sys_feed_delivery"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class NotificationOutbox(Table, tablename="sys_notify_outbox"):
@@ -338,6 +353,7 @@ class NotificationOutbox(Table, tablename="sys_notify_outbox"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 class Message(Table, tablename="sys_message"):
@@ -355,6 +371,7 @@ class Message(Table, tablename="sys_message"):
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
 
 
 TABLES = [
