@@ -28,7 +28,7 @@ PRINCIPAL_TTL = 10.0  # seconds a loaded principal is reused; writes to users/gr
 SEEN_RESOLUTION = 60  # refresh the session's last-seen stamp at most once a minute
 # Anchored regexes: Litestar matches exclude patterns anywhere in the path, so an unanchored
 # "/admin" would also open a future "/api/admin_division" to anonymous requests.
-PUBLIC_PATHS = ("^/login$", "^/api/auth/login$", "^/static/", "^/favicon.ico$", "^/admin")
+PUBLIC_PATHS = ("^/login$", "^/api/auth/login$", "^/static/", "^/favicon.ico$")
 clock = time.time  # tests move it to prove the idle timeout and the lock expiry
 
 
