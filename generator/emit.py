@@ -127,7 +127,8 @@ def column_def(app: App, entity: Entity, path: str) -> dict:
     own = resolve_path(app, entity, path)
     final = resolve_path(app, entity, path, lookups=True)
     d = {"name": path, "label": own.label, "type": final.type}
-    for key in ("dict", "to", "sensitive", "empty_label", "required", "min", "max", "max_length", "help", "pattern"):
+    for key in ("dict", "codes", "to", "sensitive", "empty_label", "required", "min", "max", "max_length", "help",
+                "pattern"):
         value = getattr(own, key, None) or getattr(final, key, None)
         if value not in (None, False):
             d[key] = value

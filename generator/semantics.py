@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.generator.errors import SpecError
 from specadmin.generator.handlers import handler_problem
 from specadmin.specs import expr, paths
+from specadmin.specs.codes import CODE_LISTS
 from specadmin.specs.physical import ROW_VERSION
 
 if TYPE_CHECKING:
@@ -81,6 +82,13 @@ class Checker:
             return
         if ftype == "dict" and f["dict"] not in self.reg.dictionaries:
             self.err(loc, at + ("dict",), "SA031", f"field '{name}': no dictionary named '{f['dict']}'")
+        if "codes" in f:
+            if ftype != "string" or f.get("sensitive"):
+                self.err(loc, at + ("codes",), "SA031", f"field '{name}': codes needs a plain string field")
+            elif f["codes"] not in CODE_LISTS and f["codes"] not in self.reg.dictionaries:
+                known = ", ".join(sorted(CODE_LISTS))
+                self.err(loc, at + ("codes",), "SA031",
+                         f"field '{name}': codes '{f['codes']}' is neither a code list ({known}) nor a dictionary")
         if ftype in ("ref", "multi_ref"):
             target = f["to"]
             if target not in self.reg.entities:

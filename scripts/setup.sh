@@ -86,25 +86,37 @@ sys.exit(not all(map(u.find_spec, ["specadmin", "pytest", "playwright", "asyncpg
     echo "$want" >"$stamp"
 }
 
-# ECharts for the log chart pages (/logs/*), from the npm registry into a cache outside the
-# repository, copied to themes/default/static/vendor/ (gitignored). Skipped when present.
-# Optional: without it the pages show the same numbers as tables, so a failure only warns.
-ensure_echarts() {
-    local target="$SPECADMIN_ROOT/themes/default/static/vendor/echarts.min.js"
-    local cache="${SPECADMIN_NPM_PREFIX:-$HOME/.cache/specadmin/npm}"
-    [ -s "$target" ] && return 0
-    if [ ! -s "$cache/node_modules/echarts/dist/echarts.min.js" ]; then
+# Browser libraries from the npm registry, into a cache outside the repository, copied to
+# themes/default/static/vendor/ (gitignored, never committed). Skipped when present. Optional:
+# without them pages still work (charts show their tables, /schema links to its JSON), so a
+# failure only warns. These machines reach no CDN: pages load the files from /static/vendor/.
+#   ensure_npm_files <package@range> <folder under vendor/ or .> <file in the package>...
+ensure_npm_files() {
+    local spec="$1" dest="$2"; shift 2
+    local pkg="${spec%@*}" vendor="$SPECADMIN_ROOT/themes/default/static/vendor"
+    local cache="${SPECADMIN_NPM_PREFIX:-$HOME/.cache/specadmin/npm}" f missing=0
+    for f in "$@"; do [ -s "$vendor/$dest/$(basename "$f")" ] || missing=1; done
+    [ "$missing" = 0 ] && return 0
+    for f in "$@"; do [ -s "$cache/node_modules/$pkg/$f" ] || missing=2; done
+    if [ "$missing" = 2 ]; then
         # A subshell: ensure_apt_packages exits on failure, which must not end the whole set-up.
         if ! command -v npm >/dev/null && ! (ensure_apt_packages nodejs npm); then
-            log "WARNING: npm unavailable; log charts will show tables only"; return 0
+            log "WARNING: npm unavailable; $pkg not installed"; return 0
         fi
-        log "npm install echarts@5 (into $cache)"
+        log "npm install $spec (into $cache)"
         mkdir -p "$cache"
-        npm install --prefix "$cache" --no-audit --no-fund --loglevel=error echarts@5 </dev/null \
-            || { log "WARNING: echarts not installed; log charts will show tables only"; return 0; }
+        npm install --prefix "$cache" --no-audit --no-fund --loglevel=error "$spec" </dev/null \
+            || { log "WARNING: $pkg not installed"; return 0; }
     fi
-    mkdir -p "$(dirname "$target")"
-    cp "$cache/node_modules/echarts/dist/echarts.min.js" "$target"
+    mkdir -p "$vendor/$dest"
+    for f in "$@"; do cp "$cache/node_modules/$pkg/$f" "$vendor/$dest/"; done
+}
+
+# ECharts for the chart pages (statistics, related panels, /logs/*, the big screen); Swagger UI
+# for the API documentation at /schema (runtime/pages/apidocs.py).
+ensure_browser_assets() {
+    ensure_npm_files echarts@5 . dist/echarts.min.js
+    ensure_npm_files swagger-ui-dist@5 swagger-ui swagger-ui-bundle.js swagger-ui.css
 }
 
 # Full set-up: optional apt packages, then venv and Python dependencies.
@@ -112,7 +124,7 @@ specadmin_setup() {
     if [ $# -gt 0 ]; then ensure_apt_packages "$@"; fi
     ensure_venv
     ensure_python_deps
-    ensure_echarts
+    ensure_browser_assets
 }
 
 # Executed directly (not sourced): run the full set-up.

@@ -45,6 +45,7 @@ class Field:
     initials_of: str | None = None  # kept equal to the pinyin initials of that field (开平市 → kps)
     stamp_on: tuple[str, ...] = ()  # system current_user/now set when a user writes one of these fields
     check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
+    codes: str | None = None  # a string of names: a code list (specs/codes.py) or a dictionary gives the labels
 
     @property
     def stored(self) -> bool:

@@ -102,3 +102,42 @@ def login(browser, base: str, username: str, password: str):
 def row_links(page) -> set[str]:
     """The texts of the row links on a list page (the first list column)."""
     return {c.strip() for c in page.locator("table.list tr.row a.row-link").all_inner_texts()}
+
+
+# Every Content-Security-Policy violation of a page, as the browser reports it to the page itself.
+CSP_WATCH = """window.__csp = [];
+document.addEventListener("securitypolicyviolation", e => window.__csp.push(
+    {directive: e.effectiveDirective, blocked: e.blockedURI, source: e.sourceFile, line: e.lineNumber}));"""
+
+
+def watch_csp(page) -> None:
+    """Record CSP violations on every document the page loads from now on (read with csp_violations)."""
+    page.add_init_script(CSP_WATCH)
+
+
+def csp_violations(page) -> list[dict]:
+    return page.evaluate("() => window.__csp || []")
+
+
+def hover_chart(page, chart, index: int | None = None) -> tuple[str, list]:
+    """Hover the bar/point of category `index` (default: the busiest) of an ECharts chart element;
+    returns (its x label, the values of its series there, as the page prints them) from the chart's
+    own data-chart JSON."""
+    import json
+
+    data = json.loads(chart.get_attribute("data-chart"))
+    if index is None:
+        totals = [sum(s["data"][i] for s in data["series"]) for i in range(len(data["x"]))]
+        index = totals.index(max(totals))
+    x, y = page.evaluate(
+        """([el, i]) => { const c = window.echarts.getInstanceByDom(el);
+                           return [c.convertToPixel({xAxisIndex: 0}, i), c.getHeight() / 2]; }""",
+        [chart.element_handle(), index])
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    return str(data["x"][index]), [_as_js(s["data"][index]) for s in data["series"]]
+
+
+def _as_js(value):
+    """A number as a page prints it (JavaScript has no 26472.0)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -68,6 +68,13 @@ def test_the_base_spec_is_valid(tmp_path):
     assert app.entity("shop").field("head").path == "unit.head_name"
 
 
+def test_a_string_field_may_name_a_code_list_or_a_dictionary_for_its_labels(tmp_path):
+    module = MODULE.replace("{type: string, label: 名称}", "{type: string, label: 名称, codes: entities}")
+    module = module.replace("{type: integer, label: 最小值, min: 0}", "{type: string, label: 最小值, codes: color}")
+    app = load_app(make_app(tmp_path, module))
+    assert app.entity("shop").field("name").codes == "entities" and app.entity("shop").field("low").codes == "color"
+
+
 CASES = [
     # (name, old text, new text, code, line needle)
     ("unknown field in list", "list: [code, name, color, unit]", "list: [code, nmae, color, unit]", "SA041", "list: [code, nmae"),
@@ -79,6 +86,10 @@ CASES = [
     ("scope on non-org field", "field: unit}}", "field: name}}", "SA051", "field: name}}"),
     ("dictionary missing", "dict: color, label: 颜色", "dict: colour, label: 颜色", "SA031", "dict: colour"),
     ("lookup path broken", "path: unit.head_name", "path: unit.boss", "SA032", "path: unit.boss"),
+    ("codes naming no code list or dictionary", "{type: string, label: 名称}", "{type: string, label: 名称, codes: colours}",
+     "SA031", "codes: colours"),
+    ("codes on a field that is no string", "{type: integer, label: 最大值}", "{type: integer, label: 最大值, codes: entities}",
+     "SA031", "codes: entities"),
     ("grant on missing screen", "      shop_admin: {actions", "      shop_list: {actions", "SA060", "shop_list: {actions"),
     ("grant field not editable", "fields: [low, high]", "fields: [low, head]", "SA061", "fields: [low, head]"),
     ("grant action not offered", "actions: [list, update]", "actions: [list, delete]", "SA062", "actions: [list, delete]"),

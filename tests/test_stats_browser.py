@@ -1,5 +1,6 @@
 """A street user in headless Chromium opens a statistics page, sees the chart (or, without
-ECharts, the table of the same numbers) and downloads the export of its own street only."""
+ECharts, the table of the same numbers) with a working tooltip and no CSP violation, and
+downloads the export of its own street only."""
 from __future__ import annotations
 
 import io
@@ -18,12 +19,13 @@ async def _browser_data(ctx) -> None:
 
 
 @pytest.mark.browser
-def test_street_user_sees_stat_chart_or_table_and_downloads_the_export(chromium_path, tmp_path_factory):
-    from browser_support import chromium, login, serve
+def test_street_user_sees_stat_chart_with_tooltip_or_table_and_downloads_the_export(chromium_path, tmp_path_factory):
+    from browser_support import chromium, csp_violations, hover_chart, login, serve, watch_csp
 
     app_dir = copy_app("xicheng", tmp_path_factory.mktemp("stats-browser"))
     with serve(app_dir, _browser_data) as base, chromium(chromium_path) as browser:
         page = login(browser, base, "street1", PASSWORD)
+        watch_csp(page)
         page.click("text=大规模核酸实检统计")
         page.wait_for_selector("table.list.stat tr.row")
         cells = page.locator("table.list.stat tr.row td:nth-child(3)").all_inner_texts()
@@ -33,6 +35,12 @@ def test_street_user_sees_stat_chart_or_table_and_downloads_the_export(chromium_
         assert chart.count() == 1  # drawn by ECharts when installed, else the table alone carries the numbers
         if page.evaluate("() => !!window.echarts"):
             page.wait_for_selector("#stat-chart[data-drawn='1'] canvas")
+            # Its tooltip shows the hovered numbers without breaking the CSP (no inline style).
+            x, values = hover_chart(page, chart)
+            tip = chart.locator(".chart-tip")
+            tip.wait_for(state="visible")
+            assert x in tip.inner_text() and all(str(v) in tip.inner_text() for v in values)
+        assert csp_violations(page) == []
         with page.expect_download() as info:
             page.click("#btn-export-xlsx")
         download = info.value

@@ -17,6 +17,7 @@ from specadmin.runtime.data import db
 from specadmin.runtime.keyring.keys import FieldKeys, load_field_keys
 from specadmin.runtime.keyring.sensitive import SensitiveFields
 from specadmin.runtime.plugin import PluginSet
+from specadmin.specs.codes import code_lists
 from specadmin.specs.model import App
 
 
@@ -160,8 +161,9 @@ class AppContext:
 
     # -- caches -----------------------------------------------------------
     async def refresh_caches(self) -> None:
-        """Dictionaries (keys stored, labels shown) and the org tree, read once and kept."""
-        labels = {d.name: dict(d.items) for d in self.app.dictionaries}
+        """Dictionaries (keys stored, labels shown; the code lists of specs/codes.py among them, a
+        dictionary of the same name first) and the org tree, read once and kept."""
+        labels = {**code_lists(self.app), **{d.name: dict(d.items) for d in self.app.dictionaries}}
         item = self.table("dict_item")
         for row in await item.select(item.dict_name, item.key, item.label, item.active).order_by(item.sort):
             if row["active"]:

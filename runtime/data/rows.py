@@ -122,6 +122,8 @@ class RowShape:
                 item[f.name] = json_value(value)
                 if final.type == "dict":
                     item[f"{f.name}_label"] = self.ctx.dict_label(final.dict, value)
+                elif final.codes:  # a name the spec declares (specs/codes.py): shown by its label
+                    item[f"{f.name}_label"] = self.ctx.dict_label(final.codes, value)
                 elif final.type == "ref" or f.type == "multi_ref":
                     label = row.get(f"{f.name}_label")
                     if value is None and f.empty_label:

@@ -32,7 +32,7 @@ PRINCIPAL_TTL = 10.0  # seconds a loaded principal is reused; writes to users/gr
 SEEN_RESOLUTION = 60  # refresh the session's last-seen stamp at most once a minute
 # Anchored regexes: Litestar matches exclude patterns anywhere in the path, so an unanchored
 # "/admin" would also open a future "/api/admin_division" to anonymous requests.
-PUBLIC_PATHS = ("^/login$", "^/api/auth/login$", "^/static/", "^/favicon.ico$", "^/admin")
+PUBLIC_PATHS = ("^/login$", "^/api/auth/login$", "^/static/", "^/favicon.ico$")
 clock = time.time  # tests move it to prove the idle timeout and the lock expiry
 
 
@@ -56,18 +56,6 @@ async def load_principal(ctx: "AppContext", user_id: int) -> Principal | None:
     principal = await build_principal(ctx, rows[0])
     ctx.principals[user_id] = (time.monotonic(), principal)
     return principal
-
-
-async def session_principal(ctx: "AppContext", session: dict) -> Principal | None:
-    """Whom a session (loaded by the session middleware) stands for, if it is still valid; for
-    mounts outside the auth middleware (the ops console)."""
-    uid = session.get("uid")
-    if not uid or int(clock()) - int(session.get("seen", 0)) > idle_limit(ctx):
-        return None
-    if not await revocation.still_valid(ctx, int(uid), session.get("auth")):
-        return None
-    await cache_state.sync(ctx)
-    return await load_principal(ctx, int(uid))
 
 
 def idle_limit(ctx: "AppContext") -> int:

@@ -100,12 +100,7 @@ async def exception_chart(ctx: "AppContext", principal: "Principal", by: str,
 def _type_label(ctx: "AppContext", by: str, key: str | None) -> str:
     if key is None or key == "":
         return "（空）"
-    if by == "op_type":
-        return ctx.dict_label("oplog_type", key) or key
-    try:
-        return ctx.app.entity(key).label
-    except KeyError:
-        return key
+    return ctx.dict_label("oplog_type" if by == "op_type" else "subjects", key) or key
 
 
 async def oplog_chart(ctx: "AppContext", principal: "Principal", by: str,

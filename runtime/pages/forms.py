@@ -151,7 +151,7 @@ def _widget_kind(col: dict[str, Any], options: list | None) -> str:
         return "checkbox"
     if ftype == "multi_ref":
         return "checkboxes" if options is not None else "text"
-    if ftype in ("dict", "ref"):
+    if ftype in ("dict", "ref") or col.get("codes"):
         return "select" if options is not None else "text"
     return {"text": "textarea", "integer": "number", "date": "date", "datetime": "datetime"}.get(ftype or "", "text")
 

@@ -39,7 +39,7 @@ async def _filter_bar(request: Request, name: str, screen: dict[str, Any], param
     filters, echo_pairs, problems = read_filters(ctx_of(request), name, params)
     options = Options(ctx_of(request), request.user)
     by_name = {c["name"]: await options.for_column(c) for c in screen.get("filters", [])
-               if c.get("type") in ("dict", "ref")}
+               if c.get("type") in ("dict", "ref") or c.get("codes")}
     return {"filters": filters, "echo": echo_pairs, "problems": problems,
             "widgets": _filter_widgets(by_name, screen.get("filters", []), dict(echo_pairs))}
 

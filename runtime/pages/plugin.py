@@ -1,8 +1,12 @@
-"""Built-in plugin `pages`: the end-user HTML pages of every screen and the theme's static files."""
+"""Built-in plugin `pages`: the end-user HTML pages of every screen, the theme's static files and
+the API documentation page at /schema."""
 from __future__ import annotations
+
+import dataclasses
 
 from litestar.static_files import create_static_files_router
 
+from specadmin.runtime.pages.apidocs import LocalSwaggerUI
 from specadmin.runtime.pages.routes import PAGE_HANDLERS, STATIC_DIRS
 from specadmin.runtime.plugin import Plugin
 
@@ -12,4 +16,10 @@ def _routes(ctx, options) -> list:
     return [*PAGE_HANDLERS, create_static_files_router(path="/static", directories=[*statics, *STATIC_DIRS(ctx.app.theme)])]
 
 
-plugin = Plugin(name="pages", label="业务页面", builtin=True, order=95, routes=_routes)
+def _configure(config, ctx, options) -> None:
+    if config.openapi_config is not None:
+        config.openapi_config = dataclasses.replace(config.openapi_config,
+                                                    render_plugins=[LocalSwaggerUI(ctx.app.theme)])
+
+
+plugin = Plugin(name="pages", label="业务页面", builtin=True, order=95, routes=_routes, configure=_configure)

@@ -238,6 +238,8 @@ class Options:
         ftype = col.get("type")
         if ftype == "dict":
             return self.dict_options(col.get("dict"))
+        if col.get("codes"):
+            return self.dict_options(col["codes"])
         if ftype in ("ref", "multi_ref") and col.get("to"):
             return await self.ref_options(col["to"], col.get("key"))
         return None

@@ -1,8 +1,37 @@
-/* Log charts (/logs/exceptions, /logs/oplog): draws each <div class="chart" data-chart="{json}">
-   with ECharts when static/vendor/echarts.min.js is installed (scripts/setup.sh). Without it the
-   page keeps the tables of the same numbers, which it always shows. No inline script: CSP. */
+/* Charts (statistics pages, related panels of detail pages, /logs/*, the big screen): draws each
+   <div class="chart" data-chart="{json}"> with ECharts when static/vendor/echarts.min.js is
+   installed (scripts/setup.sh). Without it the page keeps the tables of the same numbers, which it
+   always shows. Under the CSP (script-src 'self'; style-src 'self'): no inline script, and no
+   inline style either. ECharts' default tooltip is an HTML string with style="..." attributes,
+   which the browser refuses; the tooltip here is built as DOM nodes (text through textContent,
+   look through classes in app.css, the series colour through the CSSOM, which the CSP allows). */
 (function () {
   "use strict";
+
+  function node(tag, className, text) {
+    var n = document.createElement(tag);
+    if (className) n.className = className;
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  // One line per series: colour marker, series name, value. ECharts puts the returned node in
+  // its tooltip box as is (no HTML parsing, so nothing for the CSP to refuse).
+  function tooltip(params) {
+    var items = Array.isArray(params) ? params : [params];
+    var box = node("div", "chart-tip");
+    if (items.length) box.appendChild(node("div", "chart-tip-title", String(items[0].name)));
+    items.forEach(function (p) {
+      var line = node("div", "chart-tip-line");
+      var marker = node("span", "chart-tip-marker");
+      if (typeof p.color === "string") marker.style.backgroundColor = p.color;
+      line.appendChild(marker);
+      line.appendChild(node("span", "chart-tip-name", p.seriesName));
+      line.appendChild(node("span", "chart-tip-value", String(Array.isArray(p.value) ? p.value[1] : p.value)));
+      box.appendChild(line);
+    });
+    return box;
+  }
 
   function draw(el) {
     var chart;
@@ -27,7 +56,7 @@
     });
     var instance = window.echarts.init(el, null, { renderer: "canvas" });
     instance.setOption({
-      tooltip: { trigger: "axis" },
+      tooltip: { trigger: "axis", formatter: tooltip },
       legend: chart.series.length > 1 ? { type: "scroll", top: 0 } : undefined,
       grid: { left: 48, right: 24, top: chart.series.length > 1 ? 36 : 16, bottom: 32 },
       xAxis: { type: "category", data: chart.x },

@@ -1,0 +1,45 @@
+"""Code lists: the names a spec declares, with their labels, for fields that store such names.
+
+Some columns keep the name of something the spec declares: the operation log's 对象类型 is an
+entity name ("user"), a job run's 任务 a job name, an SMS record's 通知 a notification name
+("unreceived_scan_alerts"). A string field says so with `codes: <list>` (or `codes: <dictionary>`
+for a fixed set of keys) and every page, export and API answer shows the label beside the code,
+like a dictionary field's (`<field>_label`), and its filter becomes a drop-down. The value stays a
+string column of its own length: no dictionary key limit, no migration.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from specadmin.specs.model import App
+
+
+def _targets(app: "App") -> dict[str, str]:
+    return {name: str((t or {}).get("label") or name) for name, t in dict(app.feed_targets).items()}
+
+
+CODE_LISTS: dict[str, Callable[["App"], dict[str, str]]] = {
+    "entities": lambda app: {e.name: e.label for e in app.entities},
+    "screens": lambda app: {s.name: s.label for s in app.screens},
+    "jobs": lambda app: {j.name: j.label for j in app.jobs},
+    "notifications": lambda app: {n.name: n.label for n in app.notifications},
+    "feeds": lambda app: {f.name: f.label for f in app.feeds},
+    "feed_targets": _targets,
+}
+
+
+def _subjects(app: "App") -> dict[str, str]:
+    """What an operation-log entry can be about: an entity, else a screen, job, notification or feed."""
+    out: dict[str, str] = {}
+    for name in ("feeds", "notifications", "jobs", "screens", "entities"):  # later lists win a shared name
+        out.update(CODE_LISTS[name](app))
+    return out
+
+
+CODE_LISTS["subjects"] = _subjects
+
+
+def code_lists(app: "App") -> dict[str, dict[str, str]]:
+    """Every code list of the app: list name → {code: label}."""
+    return {name: build(app) for name, build in CODE_LISTS.items()}
