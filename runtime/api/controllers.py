@@ -18,8 +18,8 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from specadmin.runtime.api.support import ActionRequest, ListPage, entity_service
-from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE_SIZE, FilterParam, typed_filters
+from specadmin.runtime.api.support import ActionRequest, ListPage, RowId, entity_service
+from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE, MAX_PAGE_SIZE, FilterParam, typed_filters
 
 Filter = FilterParam  # what generated code calls it: Filter("level", str, "区划级别")
 
@@ -73,7 +73,7 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
         tab: Optional[str] = None,
         q: Optional[str] = Parameter(default=None, max_length=KEYWORD_MAX, description="关键字"),
         sort: Optional[str] = None,
-        page: int = Parameter(default=1, ge=1),
+        page: int = Parameter(default=1, ge=1, le=MAX_PAGE),
         page_size: int = Parameter(default=20, ge=1, le=MAX_PAGE_SIZE),
         **values: Any,
     ) -> ListPage:
@@ -81,7 +81,7 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
             request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size,
             filters=typed_filters(filters, values))
 
-    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> dict[str, Any]:
+    async def get_row(self, request: Request, row_id: RowId, screen: Optional[str] = None) -> dict[str, Any]:
         return await entity_service(request, entity).get(request, row_id, screen=screen)
 
     async def export_rows(
@@ -110,11 +110,11 @@ def _write_handlers(entity: str, label: str, create_body: type, update_body: typ
         return await entity_service(request, entity).create(request, await body_dict(request, data), screen=screen)
 
     async def update_row(
-        self, request: Request, row_id: int, data: update_body, screen: Optional[str] = None
+        self, request: Request, row_id: RowId, data: update_body, screen: Optional[str] = None
     ) -> dict[str, Any]:
         return await entity_service(request, entity).update(request, row_id, await body_dict(request, data), screen=screen)
 
-    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+    async def delete_row(self, request: Request, row_id: RowId, screen: Optional[str] = None) -> None:
         await entity_service(request, entity).delete(request, row_id, screen=screen)
 
     async def run_action(
