@@ -344,6 +344,7 @@ class App:
     feeds: tuple[Feed, ...] = ()
     feed_targets: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `feed_targets:`
     sms: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `sms:` gateway settings
+    imports: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `imports:` file limits
     plugins: tuple[str, ...] = ()  # app.yaml `plugins:` (built-in plugins are always on)
     sections: Any = field(default_factory=lambda: MappingProxyType({}))  # plugin key → module → value
 
