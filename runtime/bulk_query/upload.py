@@ -54,7 +54,7 @@ async def upload(ctx: AppContext, principal: Principal, screen_name: str, path: 
         names[f.label.replace(" ", "").lower()] = f.name
     folder = ctx.app_dir / "var" / "imports"
     folder.mkdir(parents=True, exist_ok=True)
-    report = ErrorReport(folder / f"bulk-{uuid.uuid4().hex}-errors.xlsx")
+    report = ErrorReport(folder / f"bulk-{uuid.uuid4().hex}-errors.xlsx", entity)  # masks sensitive values
     good: list[dict[str, Any]] = []
     total = bad = 0
     try:

@@ -17,19 +17,29 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path | str) -> Path:
-    """The folder (and any missing parents), made or narrowed to 0700."""
+    """The folder, made or narrowed to 0700, and any parents it needed made 0700 too (mkdir -p
+    would make them with the default mode); parents that already existed are left alone."""
     path = Path(path)
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    missing = []
+    folder = path
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=DIR_MODE, exist_ok=True)
     if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
         path.chmod(DIR_MODE)
     return path
 
 
-def open_private(path: Path | str, mode: str = "wb", **kwargs: Any) -> IO:
+def open_private(path: Path | str, mode: str = "wb", *, private_parent: bool = True, **kwargs: Any) -> IO:
     """Open a file for writing that nobody but the owner can read, even for an instant:
-    created 0600 (never created wider and narrowed afterwards), truncated unless appending."""
+    created 0600 (never created wider and narrowed afterwards), truncated unless appending.
+    `private_parent=False` leaves the folder as it is (a file written where a user asked, e.g.
+    `specadmin export ... out.xlsx`); a library that reopens the file by name keeps its mode."""
     path = Path(path)
-    private_dir(path.parent)
+    if private_parent:
+        private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
     if "x" in mode:
         flags |= os.O_EXCL

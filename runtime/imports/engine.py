@@ -97,7 +97,7 @@ class _Run:
         self.writer = BulkWriter(job.ctx, self.plan.entity.name)
         reports = job.ctx.app_dir / "var" / "imports"
         reports.mkdir(parents=True, exist_ok=True)
-        self.report = ErrorReport(reports / f"{job.id}-errors.xlsx")
+        self.report = ErrorReport(reports / f"{job.id}-errors.xlsx", self.plan.entity)  # masks sensitive values
         self.seen: set[int] = set()
         self.mapped: list[str] = []
         self.sensitive = [n for n in self.plan.columns if self.plan.entity.field(n).sensitive]

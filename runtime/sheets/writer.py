@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from specadmin.runtime.data.private_files import open_private
 from specadmin.runtime.sheets.cells import FORMULA_START, ILLEGAL, cell, csv_text
 from specadmin.runtime.sheets.xlsx import FastXlsx
 
@@ -75,6 +76,10 @@ class SheetWriter:
         self.closed = False
         self._memory: io.BytesIO | None = None
         self._fast = False
+        if self.target is not None:
+            # Sheets hold ID numbers and phones: the file is created 0600 (the xlsx engines reopen it by
+            # name, which keeps the mode); folders are the caller's (private_dir under var/).
+            open_private(self.target, "wb", private_parent=False).close()
         if fmt == "csv":
             self._text = open(self.target, "w", encoding="utf-8-sig", newline="") if self.target else io.StringIO()
             if self.target is None:
@@ -259,6 +264,10 @@ def file_response(path: str | Path, filename: str, *, delete: bool = False):
     from litestar.background_tasks import BackgroundTask
     from litestar.response import File
 
+    if not Path(path).is_file():  # e.g. an error workbook purged after files.retention_days
+        from specadmin.runtime.errors import NotFound
+
+        raise NotFound("文件已过期删除或不存在，请重新生成")
     background = BackgroundTask(Path(path).unlink, missing_ok=True) if delete else None
     return File(path, filename=filename, media_type=media_type(fmt_of(filename)), headers=_headers(filename),
                 background=background)
