@@ -27,16 +27,21 @@ def _operations(schema, methods: tuple[str, ...]) -> list:
 
 
 def run_property_checks(app_dir, database_url: str | None, username: str, password: str, test_ctx, *,
-                        methods: tuple[str, ...] = ("GET",), negative: bool = False,
+                        methods: tuple[str, ...] = ("GET",), modes: tuple[str, ...] = ("positive",),
+                        row_ids: dict[str, int] | None = None, queries: dict[str, dict] | None = None,
                         max_examples: int = MAX_EXAMPLES) -> dict[str, Any]:
     """Run in a worker thread. Returns {"operations": n, "cases": n, "failures": [...]}.
 
-    `negative`: generate data that violates the schema (wrong types, out of bounds) instead of valid data."""
+    `modes`: "positive" generates valid data, "negative" data that violates the schema (wrong types, out
+    of bounds). Writes get NO_ROW as their path id, except a PATCH whose path is in `row_ids` (a real
+    row, so that its body is validated); `queries` fixes query parameters per path (a valid `screen`,
+    which no generator can guess)."""
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
     from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import FailureGroup  # a BaseExceptionGroup: not caught as Exception
     from schemathesis.python import asgi
 
     from specadmin.runtime.data import db
@@ -55,15 +60,17 @@ def run_property_checks(app_dir, database_url: str | None, username: str, passwo
             client.headers["x-csrftoken"] = jar["csrftoken"]
             schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app, headers={
                 "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())})
-            for op in _operations(schema, methods):
+            for op, mode in [(op, mode) for op in _operations(schema, methods) for mode in modes]:
                 report["operations"] += 1
-                mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
-                fixed = {p.name: NO_ROW for p in op.path_parameters if p.name.endswith("_id")} \
-                    if op.method.upper() != "GET" else None
+                method = op.method.upper()
+                row_id = (row_ids or {}).get(op.path, NO_ROW) if method == "PATCH" else NO_ROW
+                fixed = {p.name: row_id for p in op.path_parameters if p.name.endswith("_id")} \
+                    if method != "GET" else None
 
                 @settings(max_examples=max_examples, derandomize=True, deadline=None, database=None,
                           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-                @given(case=op.as_strategy(mode, path_parameters=fixed or None))
+                @given(case=op.as_strategy(GenerationMode(mode), path_parameters=fixed or None,
+                                           query=(queries or {}).get(op.path)))
                 def check(case) -> None:
                     report["cases"] += 1
                     response = case.call(session=client)
@@ -73,8 +80,8 @@ def run_property_checks(app_dir, database_url: str | None, username: str, passwo
                     check()
                 except Unsatisfiable:  # negative mode: nothing of this operation can be made invalid
                     report["unsatisfiable"] += 1
-                except Exception as exc:  # keep going: one report lists every failing operation
-                    report["failures"].append(f"{op.method.upper()} {op.path}: {str(exc)[:600]}")
+                except (Exception, FailureGroup) as exc:  # keep going: one report lists every failing operation
+                    report["failures"].append(f"{method} {op.path} ({mode}): {str(exc)[:600]}")
     finally:
         asgi.shutdown_lifespans()
         for table, engine in engines.items():
