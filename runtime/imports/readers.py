@@ -256,9 +256,9 @@ def _fits_calamine(path: Path, member: str, limits: Limits) -> bool:
             if len(refs) != data.count(b"<c ") + data.count(b"<c>") + data.count(b"<c/>"):
                 return False  # cells without a reference: calamine would place them by counting
             if refs:
-                max_row = max(max_row, max(int(r) for _, r in refs))
-                widest = max(refs, key=lambda ref: (len(ref[0]), ref[0]))[0]
-                max_col = max(max_col, column_number(widest.decode()))
+                cols, rows = zip(*refs)
+                max_row = max(max_row, max(map(int, rows)))
+                max_col = max(max_col, *(column_number(c.decode()) for c in set(cols)))  # a few distinct
             if max_row > limits.max_rows or max_col > limits.max_columns:
                 raise FileRefused(f"工作表有单元格在 {column_letter(max_col)}{max_row}，超出上限（最多 "
                                   f"{limits.max_rows} 行、{limits.max_columns} 列）")
