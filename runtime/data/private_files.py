@@ -32,14 +32,11 @@ def private_dir(path: Path | str) -> Path:
     return path
 
 
-def open_private(path: Path | str, mode: str = "wb", *, private_parent: bool = True, **kwargs: Any) -> IO:
+def open_private(path: Path | str, mode: str = "wb", **kwargs: Any) -> IO:
     """Open a file for writing that nobody but the owner can read, even for an instant:
-    created 0600 (never created wider and narrowed afterwards), truncated unless appending.
-    `private_parent=False` leaves the folder as it is (a file written where a user asked, e.g.
-    `specadmin export ... out.xlsx`); a library that reopens the file by name keeps its mode."""
+    created 0600 (never created wider and narrowed afterwards), truncated unless appending."""
     path = Path(path)
-    if private_parent:
-        private_dir(path.parent)
+    private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
     if "x" in mode:
         flags |= os.O_EXCL

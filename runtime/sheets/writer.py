@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from specadmin.runtime.data.private_files import open_private
 from specadmin.runtime.sheets.cells import FORMULA_START, ILLEGAL, cell, csv_text
 from specadmin.runtime.sheets.xlsx import FastXlsx
 
@@ -62,6 +62,17 @@ def fmt_of(path_or_name: str | Path) -> str:
     return suffix
 
 
+def _create_private(path: Path) -> None:
+    """Sheets hold ID numbers and phones: the file is created (or emptied) 0600, and the writers reopen
+    it by name, which keeps the mode. Its folder is the caller's (runtime.data.private_files.private_dir
+    under var/; importing that here would make runtime.data and runtime.sheets import each other)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing wider file is narrowed too
+    finally:
+        os.close(fd)
+
+
 class SheetWriter:
     """One sheet of `columns` (Column or plain labels) written to `target` (a path, or None: in memory)."""
 
@@ -77,9 +88,7 @@ class SheetWriter:
         self._memory: io.BytesIO | None = None
         self._fast = False
         if self.target is not None:
-            # Sheets hold ID numbers and phones: the file is created 0600 (the xlsx engines reopen it by
-            # name, which keeps the mode); folders are the caller's (private_dir under var/).
-            open_private(self.target, "wb", private_parent=False).close()
+            _create_private(self.target)
         if fmt == "csv":
             self._text = open(self.target, "w", encoding="utf-8-sig", newline="") if self.target else io.StringIO()
             if self.target is None:
