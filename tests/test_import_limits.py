@@ -3,7 +3,7 @@
 Crafted workbooks: one cell at XFD1048576 (1.6 KB; calamine's dense grid would be 17 billion
 cells), one at CV1048576 (within the limits: read sparsely instead of as a 100-million-cell grid),
 a zip bomb (a sheet of 1 GB of repeated cells in a few MB), and files that lie about their size
-in `<dimension>`. Each is read by `rows_of` in a subprocess whose peak RSS (getrusage) is the
+in `<dimension>`. Each is read by `rows_of` in a subprocess whose peak RSS (VmHWM) is the
 measure; the limits come from app.yaml `imports:` (runtime/imports/readers.py).
 """
 from __future__ import annotations
@@ -81,8 +81,11 @@ def bomb(tmp_path_factory) -> Path:
     return path
 
 
+# Peak RSS of the reading interpreter: VmHWM of its own address space. (getrusage's ru_maxrss would do
+# in a fresh shell, but Linux carries it across fork and exec, so a child of a large pytest process
+# reports the parent's peak.)
 READ = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from specadmin.runtime.imports.readers import Limits, rows_of
 out = {"rows": 0, "refused": None, "last": None}
@@ -92,7 +95,8 @@ try:
         out["last"] = [number, len(cells)]
 except ValueError as exc:
     out["refused"] = str(exc)
-out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+out["rss_mb"] = int(status["VmHWM"].split()[0]) / 1024
 print(json.dumps(out))
 """
 
