@@ -317,6 +317,8 @@ def _to_model(reg: Registry) -> m.App:
         feeds=tuple(_feed(loc, entities) for loc in reg.feeds.values()),
         feed_targets=m._freeze(dict(raw.get("feed_targets", {}))),
         sms=m._freeze(dict(raw.get("sms", {}))),
+        imports=m._freeze(dict(raw.get("imports", {}))),
+        files=m._freeze(dict(raw.get("files", {}))),
         plugins=tuple(raw.get("plugins", ())),
         sections=m._freeze({key: {loc.module: loc.raw for loc in locs} for key, locs in reg.sections.items()}),
     )

@@ -353,6 +353,8 @@ class App:
     feeds: tuple[Feed, ...] = ()
     feed_targets: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `feed_targets:`
     sms: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `sms:` gateway settings
+    imports: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `imports:` file limits
+    files: Any = field(default_factory=lambda: MappingProxyType({}))  # app.yaml `files:` retention under var/
     plugins: tuple[str, ...] = ()  # app.yaml `plugins:` (built-in plugins are always on)
     sections: Any = field(default_factory=lambda: MappingProxyType({}))  # plugin key → module → value
 

@@ -100,3 +100,25 @@ def test_openpyxl_streaming_reader_keeps_excel_row_numbers(tmp_path, monkeypatch
     streamed = [(n, r) for n, r in rows_of(path) if any(c is not None for c in r)]
     assert [n for n, _ in streamed] == [n for n, _ in calamine] == [1, 3, 4]
     assert streamed[-1][1][:2] == ["P1", dt.datetime(2026, 11, 1, 9)] == calamine[-1][1][:2]
+
+
+def test_full_width_forms_are_folded_only_where_the_field_type_needs_it():
+    """Free text keeps Chinese punctuation as typed; numbers, dates, codes and ID numbers are folded."""
+    from specadmin.runtime.imports.cells import converter
+    from specadmin.specs.model import Field
+
+    prose = "来电反映：楼下施工，噪音扰民（已多次）；"
+    assert converter(Field("remark", "string", "备注"), None)(f"　{prose} ") == prose
+    assert converter(Field("content", "text", "诉求内容"), None)(prose) == prose
+    assert converter(Field("name", "string", "姓名", sensitive="name"), None)("张三，李四") == "张三，李四"
+    assert converter(Field("code", "string", "编号", unique=True), None)("ＸＣ－００１") == "XC-001"
+    assert converter(Field("code", "string", "编号", pattern=r"[A-Z0-9-]+"), None)("ＡＢ－１") == "AB-1"
+    assert converter(Field("phone", "string", "电话", sensitive="phone"), None)("１３８００１３８０００") == "13800138000"
+    assert converter(Field("n", "integer", "人数"), None)("１２３") == 123
+    assert converter(Field("at", "datetime", "时间"), None)("２０２６年１１月１日　８：０５") == dt.datetime(2026, 11, 1, 8, 5)
+    # A dictionary label with full-width punctuation matches whether typed full- or half-width.
+    kinds = {"a": "一类（重点）", "b": "二类"}
+    pick = converter(Field("kind", "dict", "类别", dict="kinds"), kinds)
+    assert pick("一类（重点）") == pick("一类(重点)") == "a" and pick("ｂ") == "b"
+    with pytest.raises(ValueError, match="空字符"):
+        converter(Field("remark", "string", "备注"), None)("a\x00b")

@@ -28,6 +28,18 @@ def crash_route() -> None:
     raise RuntimeError(f"boom with {SECRET_IN_MESSAGE}")
 
 
+NAME_IN_CELL = "".join(["张", "三丰"])  # built at run time: the source line in the trace must not hold it
+PHONE_IN_CELL = "1381234" + "5678"
+
+
+@get("/api/test-crash-values", sync_to_thread=False)
+def crash_with_values() -> None:
+    try:
+        int(NAME_IN_CELL)  # ValueError: invalid literal for int() with base 10: '<the name>'
+    except ValueError as exc:
+        raise RuntimeError(f"bad row: “{NAME_IN_CELL}” {SECRET_IN_MESSAGE} '{PHONE_IN_CELL}'") from exc
+
+
 @get("/crash-page", sync_to_thread=False)
 def crash_page() -> str:
     return str(1 / 0)
@@ -56,6 +68,7 @@ async def env(request, tmp_path_factory):
             os.environ["DATABASE_URL"] = old
     app.register(crash_route)
     app.register(crash_page)
+    app.register(crash_with_values)
     for hook in app.on_startup:
         await hook(app)
     try:
@@ -100,8 +113,25 @@ async def test_unhandled_error_answers_500_with_error_id_and_stores_stack_trace(
     row = rows[0]
     assert (row["exc_type"], row["method"], row["url"]) == ("builtins.RuntimeError", "GET", "/api/test-crash")
     assert row["operator"] == env["ids"]["user_ops"]
-    assert "Traceback" in row["detail"] and "crash_route" in row["detail"] and SECRET_IN_MESSAGE in row["message"]
+    assert "Traceback" in row["detail"] and "crash_route" in row["detail"] and "boom with" in row["message"]
+    assert SECRET_IN_MESSAGE not in row["message"] + row["detail"]  # an ID number is a value: scrubbed
     assert abs(row["at"] - dt.datetime.now()) < dt.timedelta(minutes=1)
+
+
+async def test_exception_log_keeps_no_cell_values_from_exception_messages(env):
+    """Quoted values and ID numbers or phones in a message (and in a chained one) are stored as ***;
+    the code path stays whole."""
+    ops = await login(env, "ops")
+    r = await ops.get("/api/test-crash-values")
+    assert r.status_code == 500
+    table = env["ctx"].table("exception_log")
+    row = (await table.select().where(table.error_id == r.json()["error_id"]))[0]
+    stored = row["message"] + row["detail"]
+    for value in (NAME_IN_CELL, SECRET_IN_MESSAGE, PHONE_IN_CELL):
+        assert value not in stored
+    assert row["message"] == "bad row: “***” *** '***'"
+    assert "invalid literal for int() with base 10: '***'" in row["detail"]
+    assert "crash_with_values" in row["detail"] and "direct cause" in row["detail"]
 
 
 async def test_unhandled_error_page_shows_only_the_error_id(env):

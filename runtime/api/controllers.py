@@ -19,10 +19,10 @@ from litestar.params import Parameter
 from litestar.response import Stream
 from msgspec import UNSET, Meta, UnsetType
 
-from specadmin.runtime.api.support import ActionRequest, ListPage, entity_service
+from specadmin.runtime.api.support import ActionRequest, ListPage, RowId, entity_service
 from specadmin.runtime.api.versions import body_version, if_match, stale_response, with_etag
+from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE, MAX_PAGE_SIZE, FilterParam, typed_filters
 from specadmin.runtime.errors import Stale
-from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE_SIZE, FilterParam, typed_filters
 
 Filter = FilterParam  # what generated code calls it: Filter("level", str, "区划级别")
 
@@ -80,7 +80,7 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
         tab: Optional[str] = None,
         q: Optional[str] = Parameter(default=None, max_length=KEYWORD_MAX, description="关键字"),
         sort: Optional[str] = None,
-        page: int = Parameter(default=1, ge=1),
+        page: int = Parameter(default=1, ge=1, le=MAX_PAGE),
         page_size: int = Parameter(default=20, ge=1, le=MAX_PAGE_SIZE),
         **values: Any,
     ) -> ListPage:
@@ -88,7 +88,7 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
             request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size,
             filters=typed_filters(filters, values))
 
-    async def get_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> Response:
+    async def get_row(self, request: Request, row_id: RowId, screen: Optional[str] = None) -> Response:
         return with_etag(await entity_service(request, entity).get(request, row_id, screen=screen))
 
     async def export_rows(
@@ -118,7 +118,8 @@ def _write_handlers(entity: str, label: str, create_body: type, update_body: typ
         body_version(values)
         return with_etag(await entity_service(request, entity).create(request, values, screen=screen), 201)
 
-    async def update_row(self, request: Request, row_id: int, data: update_body, screen: Optional[str] = None) -> Response:
+    async def update_row(self, request: Request, row_id: RowId, data: update_body,
+                         screen: Optional[str] = None) -> Response:
         values = await body_dict(request, data)
         from_body = body_version(values)
         from_header = if_match(request)
@@ -130,7 +131,7 @@ def _write_handlers(entity: str, label: str, create_body: type, update_body: typ
             return stale_response(exc, precondition=from_header is not None)
         return with_etag(row)
 
-    async def delete_row(self, request: Request, row_id: int, screen: Optional[str] = None) -> None:
+    async def delete_row(self, request: Request, row_id: RowId, screen: Optional[str] = None) -> None:
         await entity_service(request, entity).delete(request, row_id, screen=screen)
 
     async def run_action(

@@ -1,10 +1,17 @@
 """What generated controllers import: the service lookup and the request/response shapes."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request
+from litestar.params import Parameter
+
+from specadmin.runtime.data.values import INT32
+
+# A row id in a path: ids are Serial (specs/physical.py), so anything outside 1..2^31-1 names no row;
+# refused here, as Litestar parses it, with a 400 naming the parameter, before any query is built.
+RowId = Annotated[int, Parameter(ge=1, le=INT32[1], description="记录编号")]
 
 
 class ListPage(msgspec.Struct):

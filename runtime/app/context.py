@@ -14,6 +14,7 @@ from typing import Any
 from piccolo.engine.base import Engine
 from piccolo.table import Table
 from specadmin.runtime.data import db
+from specadmin.runtime.data.private_files import open_private, private_dir, tighten
 from specadmin.runtime.keyring.keys import FieldKeys, load_field_keys
 from specadmin.runtime.keyring.sensitive import SensitiveFields
 from specadmin.runtime.plugin import PluginSet
@@ -85,7 +86,7 @@ def read_or_create_secret(path: Path, nbytes: int) -> bytes:
     """A per-installation secret kept under var/ (never in the repository)."""
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     value = secrets.token_bytes(nbytes)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -116,15 +117,18 @@ class AppContext:
     def open(cls, app_dir: Path, database_url: str | None = None) -> "AppContext":
         app_dir = Path(app_dir).resolve()
         package = load_generated(app_dir)
-        var = app_dir / "var"
-        var.mkdir(exist_ok=True)
+        var = private_dir(app_dir / "var")
         url = database_url if database_url is not None else os.environ.get("DATABASE_URL")
+        if not url:
+            # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database's mode.
+            open_private(var / "app.sqlite3", "ab").close()
         engine = db.make_engine(url, str(var / "app.sqlite3"))
         tables = package.tables.TABLES
         db.bind_tables(tables, engine)
         keys = load_field_keys(var)  # current + previous (mid-rotation) SM4 keys; see runtime/keyring/keys.py
         session = os.environ.get("SPECADMIN_SESSION_SECRET")
         session_secret = bytes.fromhex(session) if session else read_or_create_secret(var / "keys" / "session.key", 32)
+        tighten(var)  # what an older version, a copy or an operator left readable: folders 0700, files 0600
         plugins = PluginSet.of(package.MODEL.plugins)
         runtime_tables = {t._meta.tablename: t for t in (make() for p in plugins for make in p.tables)}
         db.bind_tables(runtime_tables.values(), engine)

@@ -3,6 +3,7 @@ never a stack trace (the `logs` plugin answers unhandled errors with an error id
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -31,6 +32,26 @@ def error_response(request: Request, status: int, message: str, errors: dict | N
     from specadmin.runtime.pages.common import render_error
 
     return render_error(request, status, message)
+
+
+# Litestar's own refusals (no route, wrong method, body too large...) carry the English status phrase.
+STOCK_DETAILS = {400: "请求不正确", 401: "请先登录", 403: "无权执行此操作", 404: "找不到请求的地址",
+                 405: "该地址不支持 {method} 请求", 406: "无法提供所要求的格式", 413: "请求内容过大",
+                 415: "不支持的请求内容格式", 429: "请求过于频繁，请稍后再试"}
+
+
+def chinese_detail(request: Request, exc: HTTPException) -> str:
+    """The exception's own message, or in Chinese when it is only the English status phrase."""
+    try:
+        stock = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        stock = None
+    if exc.detail and exc.detail != stock:
+        return exc.detail
+    text = STOCK_DETAILS.get(exc.status_code, "请求未能完成")
+    if exc.status_code == 404:
+        return f"{text}：{request.url.path[:200]}"
+    return text.format(method=request.method)
 
 
 def exception_handlers() -> dict:
@@ -62,7 +83,7 @@ def exception_handlers() -> dict:
         return error_response(request, 400, detail, errors)
 
     def http(request: Request, exc: HTTPException) -> Response:
-        return error_response(request, exc.status_code, exc.detail)
+        return error_response(request, exc.status_code, chinese_detail(request, exc))
 
     def bad_value(request: Request, exc: Exception) -> Response:
         # PostgreSQL's "data exception" class (a NUL in text, a number out of range): the client sent a

@@ -25,6 +25,7 @@ from specadmin.runtime.errors import BadRequest, Denied, NotFound
 from specadmin.runtime.bulk_query.engine import bulk_screen
 from specadmin.runtime.bulk_query.upload import upload
 from specadmin.runtime.sheets.writer import bytes_response, file_response, write_sheet
+from specadmin.runtime.data.private_files import open_private, private_dir
 
 UPLOADS: dict[str, dict[str, Any]] = {}  # job id -> {owner, error_file, name}
 MAX_UPLOAD = 256 << 20
@@ -45,9 +46,8 @@ async def upload_batch(request: Request, screen: str,
     if suffix not in (".xlsx", ".csv"):
         raise BadRequest("只支持 .xlsx 和 .csv 文件")
     folder = ctx.app_dir / "var" / "imports" / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}{suffix}"
-    with open(path, "wb") as fh:
+    path = private_dir(folder) / f"{uuid.uuid4().hex}{suffix}"
+    with open_private(path) as fh:
         while block := await file.read(1 << 20):
             fh.write(block)
     try:

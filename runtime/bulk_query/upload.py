@@ -21,7 +21,7 @@ from specadmin.runtime.data import audit
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.imports.bulk import BulkWriter
 from specadmin.runtime.imports.cells import converter
-from specadmin.runtime.imports.readers import find_header, rows_of
+from specadmin.runtime.imports.readers import Limits, find_header, rows_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.bulk_query.engine import bulk_screen
 
@@ -54,11 +54,11 @@ async def upload(ctx: AppContext, principal: Principal, screen_name: str, path: 
         names[f.label.replace(" ", "").lower()] = f.name
     folder = ctx.app_dir / "var" / "imports"
     folder.mkdir(parents=True, exist_ok=True)
-    report = ErrorReport(folder / f"bulk-{uuid.uuid4().hex}-errors.xlsx")
+    report = ErrorReport(folder / f"bulk-{uuid.uuid4().hex}-errors.xlsx", entity)  # masks sensitive values
     good: list[dict[str, Any]] = []
     total = bad = 0
     try:
-        rows = rows_of(path)
+        rows = rows_of(path, Limits.of(ctx.app))
         _, mapping, buffered = find_header(rows, names)
         if spec.key not in mapping.values():
             raise ValueError(f"文件缺少必填列：{entity.field(spec.key).label}")

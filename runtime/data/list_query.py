@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range
 from specadmin.runtime.errors import BadRequest
 from specadmin.specs.model import Entity, Screen
 
@@ -22,6 +23,7 @@ RESERVED = frozenset({*LIST_PARAMS, "request", "data", "row_id", "action", "self
 KEYWORD_MAX = 100
 TEXT_MAX = 200
 MAX_PAGE_SIZE = 500
+MAX_PAGE = 10**9  # far beyond any table; page x page size stays well inside the databases' 64-bit OFFSET
 
 # Field type -> the Python type of its query parameter (a ref by id is an int, by business key a str).
 FIELD_TYPES: dict[str, type] = {"integer": int, "decimal": float, "boolean": bool, "date": dt.date,
@@ -93,9 +95,12 @@ def typed_value(param: FilterParam, raw: str) -> Any:
         raise ValueError("应为是或否")
     if param.type is dt.date:
         try:
-            return dt.date.fromisoformat(text[:10])
+            day = dt.date.fromisoformat(text[:10])
         except ValueError:
             raise ValueError("日期格式应为 YYYY-MM-DD") from None
+        if not date_in_range(day):
+            raise ValueError(DATE_RANGE_PROBLEM)
+        return day
     return text[:TEXT_MAX]
 
 
@@ -150,7 +155,9 @@ def typed_filters(params: Iterable[FilterParam], values: Mapping[str, Any]) -> d
     return {p.key: values[p.name] for p in params if values.get(p.name) is not None}
 
 
-def _paging(text: str | None, default: int, high: int, name: str, invalid: dict[str, str]) -> int:
+def paging(text: str | None, default: Any, high: int, name: str, invalid: dict[str, str]) -> Any:
+    """A page number or size from its query-string text: `default` when absent; out of 1..high (or not
+    an integer: 1e20, abc) it is recorded in `invalid` under `name` and `default` is used."""
     if text is None or not text.strip():
         return default
     try:
@@ -164,14 +171,14 @@ def _paging(text: str | None, default: int, high: int, name: str, invalid: dict[
 
 
 def parse(entity: Entity, screens: Iterable[Screen], params: Mapping[str, str], *, page_size: int = 20,
-          max_page: int = 2**62) -> ListQuery:
+          max_page: int = MAX_PAGE) -> ListQuery:
     """Read a list request's query parameters; the filters are those of `screens` (of `entity`)."""
     screens = list(screens)
     query = ListQuery(screen=params.get("screen") or None, tab=params.get("tab") or None,
                       q=(params.get("q") or "").strip()[:KEYWORD_MAX] or None,
                       sort=(params.get("sort") or "").strip()[:64] or None)
-    query.page = _paging(params.get("page"), 1, max_page, "page", query.invalid)
-    query.page_size = _paging(params.get("page_size"), page_size, MAX_PAGE_SIZE, "page_size", query.invalid)
+    query.page = paging(params.get("page"), 1, max_page, "page", query.invalid)
+    query.page_size = paging(params.get("page_size"), page_size, MAX_PAGE_SIZE, "page_size", query.invalid)
     known = set(LIST_PARAMS)
     for p in filter_params(entity, screens):
         known.add(p.name)

@@ -17,9 +17,16 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path | str) -> Path:
-    """The folder (and any missing parents), made or narrowed to 0700."""
+    """The folder, made or narrowed to 0700, and any parents it needed made 0700 too (mkdir -p
+    would make them with the default mode); parents that already existed are left alone."""
     path = Path(path)
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    missing = []
+    folder = path
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=DIR_MODE, exist_ok=True)
     if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
         path.chmod(DIR_MODE)
     return path

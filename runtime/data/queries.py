@@ -10,7 +10,7 @@ from specadmin.specs.model import Entity, Screen
 from specadmin.specs.physical import blind_index_column
 
 from specadmin.runtime.errors import BadRequest
-from specadmin.runtime.data.values import fits_column
+from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range, fits_column
 from specadmin.runtime.data.where import combine_or, where_of
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
             raise BadRequest(f"查询条件 {name} 的数值超出范围")
         if isinstance(value, str) and "\x00" in value:  # no stored text holds NUL; PostgreSQL rejects it
             raise BadRequest(f"查询条件 {name} 不能包含空字符")
+        if isinstance(value, dt.date) and not date_in_range(value):  # the end of a range adds a day
+            raise BadRequest(f"查询条件 {name} 超出范围：{DATE_RANGE_PROBLEM}")
         if name.endswith("_from") and entity.has_field(name[:-5]):
             f, column = entity.field(name[:-5]), getattr(table, name[:-5])
             parts.append(column >= _start(value, f.type))

@@ -25,6 +25,18 @@ INT32 = (-(2**31), 2**31 - 1)  # Integer, Serial (ids) and their foreign keys in
 INT64 = (-(2**63), 2**63 - 1)  # BigInt; every SQLite integer
 
 
+# Dates a query may name: wide enough for any record, narrow enough that a day or a period added to
+# or taken from it stays a date (9999-12-31 plus one day would overflow and answer 500).
+DATE_MIN, DATE_MAX = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+DATE_RANGE_PROBLEM = "日期应在 1900-01-01 至 2999-12-31 之间"
+
+
+def date_in_range(value: dt.date) -> bool:
+    """False for a date (or datetime) outside DATE_MIN..DATE_MAX."""
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return DATE_MIN <= day <= DATE_MAX
+
+
 def fits_column(column, value: int) -> bool:
     """False for an integer the column cannot hold or be compared with (asyncpg and sqlite3 would
     fail with a 500): the bound of the PostgreSQL type, kept on SQLite too so both answer alike."""
@@ -171,6 +183,9 @@ def validate(entity: Entity, data: dict[str, Any], allowed: set[str], existing: 
             if problem:
                 errors[name] = problem
                 continue
+        elif field.type == "boolean":  # a boolean column is NOT NULL (specs/physical.py): 是 or 否, never empty
+            errors[name] = "不能为空，应为是或否"
+            continue
         clean[name] = value
     for field in entity.fields:
         if not field.required or not field.stored or field.system:

@@ -20,6 +20,7 @@ from specadmin.runtime.data.export import write_batches
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.data.list_query import parse
 from specadmin.runtime.sheets.writer import SheetWriter
+from specadmin.runtime.data.private_files import private_dir
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -48,9 +49,7 @@ async def write_export(service: EntityService, principal: Principal, path: Path,
 
 
 def export_dir(ctx: AppContext) -> Path:
-    path = ctx.app_dir / "var" / "exports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(ctx.app_dir / "var" / "exports")
 
 
 def start_background(service: EntityService, principal: Principal, fmt: str, **kw) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request, delete, get, post
 from litestar.params import Parameter
 
+from specadmin.runtime.api.support import RowId
 from specadmin.runtime.errors import Denied, NotFound
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.identity.divisions import DivisionFileError, descendants_condition, normalise
@@ -89,7 +90,7 @@ async def save_search(request: Request, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @delete("/api/identity/saved-searches/{row_id:int}", tags=TAGS, summary="删除保存的查询", status_code=204)
-async def delete_saved(request: Request, row_id: int) -> None:
+async def delete_saved(request: Request, row_id: RowId) -> None:
     table = _saved(_ctx(request))
     if not await table.exists().where(table.id == row_id, table.user == request.user.user_id):
         raise NotFound()

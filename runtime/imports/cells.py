@@ -3,6 +3,11 @@
 Full-width digits and letters, stray spaces, numbers stored as text (or text stored as
 numbers), Excel serial dates, dates typed in common Chinese formats, dictionary labels
 instead of keys, and 身份证号 (15 or 18 digits; the GB 11643 checksum on 18 digits).
+
+Full-width forms are folded to half-width (NFKC: `１２３` → `123`, `，` → `,`) only where the
+field's type needs it: numbers, dates, booleans, references, dictionary keys, and text that is a
+code (身份证号, phone numbers, unique values, values with a pattern). Free text (names, addresses,
+remarks) keeps what was typed, Chinese punctuation included; it is only trimmed.
 """
 from __future__ import annotations
 
@@ -45,6 +50,20 @@ def text(value: Any) -> str | None:
         s = unicodedata.normalize("NFKC", s).replace("\u3000", " ")
     s = s.strip()
     return s or None
+
+
+def plain(value: Any) -> str | None:
+    """A free-text cell: trimmed (full-width spaces too), otherwise as typed; None when empty."""
+    if type(value) is str:
+        return value.strip() or None
+    return text(value)  # numbers and dates: no full-width forms to keep
+
+
+def is_code(field: Field) -> bool:
+    """A text field whose full-width letters, digits and punctuation mean their ASCII twins: an
+    identifier or number typed with a Chinese input method, not prose."""
+    return (field.type not in ("string", "text", "file") or bool(field.pattern) or field.unique
+            or field.check is not None or field.sensitive in ("id_number", "phone"))
 
 
 def parse_datetime(value: Any) -> dt.datetime:
@@ -107,12 +126,16 @@ def converter(field: Field, dict_items: dict[str, str] | None) -> Callable[[Any]
         (255 if field.type == "string" and not field.sensitive else None)
     string_rules = limit is not None or field.min_length is not None or bool(field.pattern)
     if field.type == "string" and field.check is None:
+        normalise = text if is_code(field) else plain
+
         def convert_string(cell: Any) -> Any:
-            # coerce() of a string is text(); only the field's own rules remain to be checked.
+            # coerce() of a string trims it; only the field's own rules remain to be checked.
             if type(cell) is str and cell.isascii():
                 s = cell.strip() or None
             else:
-                s = text(cell)
+                s = normalise(cell)
+            if s is not None and "\x00" in s:  # no database text holds NUL (PostgreSQL refuses it)
+                raise ValueError("不能包含空字符")
             if s is not None and string_rules and (
                     (limit is not None and len(s) > limit) or field.min_length is not None or field.pattern):
                 problem = check_rules(field, s)
@@ -162,12 +185,20 @@ def converter(field: Field, dict_items: dict[str, str] | None) -> Callable[[Any]
 
         return convert_when
 
+    normalise = text if is_code(field) else plain
+    # Labels as typed, and folded to half-width (a label with full-width punctuation, typed either way).
+    by_folded = {text(label) or label: key for label, key in by_label.items()}
+
     def convert(cell: Any) -> Any:
-        s = text(cell)
+        if field.type == "dict":
+            typed = plain(cell)
+            if typed is None:
+                return None
+            s = by_label.get(typed) or by_folded.get(text(typed) or "") or text(typed)  # a label, or the key
+        else:
+            s = normalise(cell)
         if s is None:
             return None
-        if field.type == "dict":
-            s = by_label.get(s, s)  # the label a person typed, or the key itself
         if field.check == "id_number":
             s = s.upper()
             problem = id_number_problem(s)

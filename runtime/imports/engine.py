@@ -8,6 +8,7 @@ streamed to disk, and the in-file duplicate check keeps one 64-bit hash per row.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import uuid
@@ -25,7 +26,7 @@ from specadmin.runtime.feeds.outbox import import_deliveries
 from specadmin.runtime.imports import parallel
 from specadmin.runtime.imports.bulk import BulkWriter, key_text
 from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
-from specadmin.runtime.imports.readers import find_header, rows_of, sha256_of
+from specadmin.runtime.imports.readers import Limits, check_file, find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
 
@@ -68,6 +69,8 @@ async def prepare(ctx: AppContext, principal: Principal, entity_name: str, path:
     plan = make_plan(ctx, entity_name, screen, mode)
     service = EntityService(ctx, entity_name)
     grants = service.grants(principal, "import", plan.screen.name)
+    # A file that is no workbook, or over the app's limits, is refused (400) before a job starts.
+    await asyncio.to_thread(check_file, path, Limits.of(ctx.app))
     file_hash = sha256_of(path)
     batch = ctx.table("import_batch")
     done = await batch.select(batch.id, batch.started_at).where(
@@ -94,7 +97,7 @@ class _Run:
         self.writer = BulkWriter(job.ctx, self.plan.entity.name)
         reports = job.ctx.app_dir / "var" / "imports"
         reports.mkdir(parents=True, exist_ok=True)
-        self.report = ErrorReport(reports / f"{job.id}-errors.xlsx")
+        self.report = ErrorReport(reports / f"{job.id}-errors.xlsx", self.plan.entity)  # masks sensitive values
         self.seen: set[int] = set()
         self.mapped: list[str] = []
         self.sensitive = [n for n in self.plan.columns if self.plan.entity.field(n).sensitive]
@@ -213,7 +216,7 @@ async def execute(job: Job) -> Job:
             file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
             screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
             started_at=dt.datetime.now().replace(microsecond=0), total=0, ok_count=0, bad_count=0, status="running"))
-        rows = rows_of(job.path)
+        rows = rows_of(job.path, Limits.of(job.ctx.app))
         _, mapping, buffered = find_header(rows, job.plan.names)
         run.mapped = list(dict.fromkeys(mapping.values()))
         missing = [job.plan.headers[n] for n in run.required if n not in mapping.values()]

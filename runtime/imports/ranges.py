@@ -11,6 +11,7 @@ from typing import Any
 from specadmin.runtime.data import audit
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import BadRequest
+from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range
 from specadmin.runtime.data.where import combine_and
 from specadmin.runtime.imports.cells import parse_datetime
 
@@ -24,6 +25,9 @@ def _condition(service: EntityService, principal, screen: str | None, field: str
         low, high = parse_datetime(start), parse_datetime(end)
     except ValueError as exc:
         raise BadRequest(f"时间范围不正确：{exc}") from None
+    for name, value in (("start", low), ("end", high)):
+        if not date_in_range(value):  # the end moves a day on below
+            raise BadRequest(f"参数 {name} 超出范围：{DATE_RANGE_PROBLEM}")
     if isinstance(end, str) and len(end.strip()) <= 10:
         high += dt.timedelta(days=1)  # a date as the end means the whole of that day
     if high <= low:

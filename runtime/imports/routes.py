@@ -28,6 +28,7 @@ from specadmin.runtime.imports import ranges
 from specadmin.runtime.imports.engine import Job, execute, finish, prepare
 from specadmin.runtime.imports.template import build_template
 from specadmin.runtime.sheets.writer import bytes_response, file_response
+from specadmin.runtime.data.private_files import open_private, private_dir
 
 INLINE_BYTES = 512 * 1024  # smaller uploads finish inside the request; larger ones run in the background
 JOBS: dict[str, Job] = {}
@@ -88,9 +89,8 @@ async def import_file(request: Request) -> dict[str, Any]:
     if suffix not in (".xlsx", ".csv"):
         raise BadRequest("只支持 .xlsx 和 .csv 文件")
     folder = service.ctx.app_dir / "var" / "imports" / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}{suffix}"
-    with open(path, "wb") as fh:  # copied block by block: the upload never sits in memory whole
+    path = private_dir(folder) / f"{uuid.uuid4().hex}{suffix}"
+    with open_private(path) as fh:  # copied block by block: the upload never sits in memory whole
         while block := await upload.read(UPLOAD_BLOCK):
             fh.write(block)
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from specadmin.runtime.crypto import FieldCipher
 from specadmin.runtime.crypto.field_cipher import key_from_config
+from specadmin.runtime.data.private_files import private_dir
 
 ENV_KEY = "SPECADMIN_SM4_KEY"
 ENV_PREVIOUS = "SPECADMIN_SM4_PREVIOUS_KEYS"
@@ -54,7 +55,7 @@ def parse_key(text: str) -> bytes:
 
 def write_secret_file(path: Path, text: str) -> None:
     """Replace `path` atomically: readers see the old content or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -80,7 +81,7 @@ def _current_from_file(path: Path, create: bool) -> bytes:
     if not create:
         raise FileNotFoundError(f"{path} is missing and {ENV_KEY} is not set")
     key = secrets.token_bytes(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another worker created it first: use theirs

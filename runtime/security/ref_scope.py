@@ -39,7 +39,8 @@ def target_condition(ctx: "AppContext", principal: "Principal | None", target: s
 
 
 async def check_refs(ctx: "AppContext", principal: "Principal", entity: "Entity", clean: dict[str, Any]) -> None:
-    """Refuse ref and multi_ref values (being written) that point outside the principal's view."""
+    """Refuse ref and multi_ref values (being written) that point outside the principal's view, or
+    (by id) at no row at all."""
     errors: dict[str, str] = {}
     for name, value in clean.items():
         if value in (None, "", []) or not entity.has_field(name):
@@ -48,11 +49,15 @@ async def check_refs(ctx: "AppContext", principal: "Principal", entity: "Entity"
         if field.type not in ("ref", "multi_ref"):
             continue
         condition = target_condition(ctx, principal, field.to)
-        if condition is UNRESTRICTED:
-            continue
         table = ctx.table(field.to)
         column = getattr(table, field.key) if field.key else table._meta.primary_key
         wanted = set(value) if field.type == "multi_ref" else {value}
+        if condition is UNRESTRICTED:
+            # An id must name a stored row (the foreign key would refuse it with a database error);
+            # a business-key ref may name a row that does not exist yet.
+            if not field.key and await table.count().where(column.is_in(sorted(wanted))) < len(wanted):
+                errors[name] = "所选记录不存在"
+            continue
         visible = await table.count().where(combine_and([column.is_in(sorted(wanted)), condition]))
         # A business-key ref may name a row that does not exist yet (soft reference): only rows
         # that exist and lie outside the view are refused.

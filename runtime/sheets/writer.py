@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,17 @@ def fmt_of(path_or_name: str | Path) -> str:
     return suffix
 
 
+def _create_private(path: Path) -> None:
+    """Sheets hold ID numbers and phones: the file is created (or emptied) 0600, and the writers reopen
+    it by name, which keeps the mode. Its folder is the caller's (runtime.data.private_files.private_dir
+    under var/; importing that here would make runtime.data and runtime.sheets import each other)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing wider file is narrowed too
+    finally:
+        os.close(fd)
+
+
 class SheetWriter:
     """One sheet of `columns` (Column or plain labels) written to `target` (a path, or None: in memory)."""
 
@@ -75,6 +87,8 @@ class SheetWriter:
         self.closed = False
         self._memory: io.BytesIO | None = None
         self._fast = False
+        if self.target is not None:
+            _create_private(self.target)
         if fmt == "csv":
             self._text = open(self.target, "w", encoding="utf-8-sig", newline="") if self.target else io.StringIO()
             if self.target is None:
@@ -259,6 +273,10 @@ def file_response(path: str | Path, filename: str, *, delete: bool = False):
     from litestar.background_tasks import BackgroundTask
     from litestar.response import File
 
+    if not Path(path).is_file():  # e.g. an error workbook purged after files.retention_days
+        from specadmin.runtime.errors import NotFound
+
+        raise NotFound("文件已过期删除或不存在，请重新生成")
     background = BackgroundTask(Path(path).unlink, missing_ok=True) if delete else None
     return File(path, filename=filename, media_type=media_type(fmt_of(filename)), headers=_headers(filename),
                 background=background)

@@ -5,6 +5,7 @@ from typing import Any
 
 from litestar import Request
 
+from specadmin.runtime.data.list_query import MAX_PAGE, paging
 from specadmin.runtime.errors import BadRequest
 
 
@@ -14,13 +15,12 @@ def stat_params(request: Request, screen_name: str) -> dict[str, Any]:
     from specadmin.runtime.pages.support import read_filters
 
     params = request.query_params
-    try:
-        page = int(params.get("page") or 1)
-        page_size = int(params["page_size"]) if params.get("page_size") else None
-    except ValueError:
-        raise BadRequest("page 和 page_size 应为整数") from None
+    invalid: dict[str, str] = {}
+    page = paging(params.get("page"), 1, MAX_PAGE, "page", invalid)
+    page_size = paging(params.get("page_size"), None, MAX_PAGE, "page_size", invalid)  # run() caps it at MAX_GROUPS
     screen = request.app.state.ctx.screens.get(screen_name) or {}
     filters, _, problems = read_filters(request.app.state.ctx, screen_name, params) if screen else ({}, [], [])
+    problems = [*invalid.values(), *problems]
     if problems:
         raise BadRequest("；".join(problems))
     return {"page": page, "page_size": page_size, "sort": (params.get("sort") or "")[:64] or None, "filters": filters}

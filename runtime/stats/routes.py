@@ -15,6 +15,7 @@ from litestar import Request, get
 from specadmin.runtime.errors import BadRequest, Denied, NotFound
 from specadmin.runtime.data.queries import filter_conditions
 from specadmin.runtime.data.rows import RowShape, json_value
+from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.stats.params import stat_params
 from specadmin.runtime.stats.query import MAX_GROUPS, StatQuery, scope_for
@@ -44,6 +45,9 @@ class StatsService:
         return screen, grant
 
     def period(self, screen, date_from: dt.date | None, date_to: dt.date | None) -> tuple[dt.date, dt.date]:
+        for name, value in (("date_from", date_from), ("date_to", date_to)):
+            if value is not None and not date_in_range(value):  # the period is widened by days below
+                raise BadRequest(f"参数 {name} 超出范围：{DATE_RANGE_PROBLEM}")
         date_to = date_to or dt.date.today()
         date_from = date_from or date_to - dt.timedelta(days=screen.stat.default_days - 1)
         if date_from > date_to:
