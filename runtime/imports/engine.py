@@ -28,10 +28,12 @@ from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
 from specadmin.runtime.imports.readers import find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
+from specadmin.runtime.security.scope import scopes_condition
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.security.principal import Principal
+    from specadmin.specs.model import Scope
 
 CHUNK = 5000
 
@@ -47,6 +49,7 @@ class Job:
     file_hash: str
     allowed: tuple[str, set] | None
     system_values: dict[str, Any]
+    scopes: tuple[Scope, ...] | None = None  # the import grants' scopes; None: unrestricted (superuser)
     progress: Callable[[int, int], None] | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     total: int = 0
@@ -75,9 +78,10 @@ async def prepare(ctx: AppContext, principal: Principal, entity_name: str, path:
     if done and not force:
         raise Conflict(f"该文件已于 {done[0]['started_at']:%Y-%m-%d %H:%M} 导入过（批次 {done[0]['id']}），"
                        "如确需重复导入请选择强制导入")
-    allowed = await allowed_values(ctx, plan, principal, tuple(s for _, g in grants for s in g.scopes))
+    scopes = tuple(s for _, g in grants for s in g.scopes)
+    allowed = await allowed_values(ctx, plan, principal, scopes)
     return Job(ctx, principal, plan, path, file_name or path.name, file_hash, allowed,
-               service._system_values(principal, True))
+               service._system_values(principal, True), None if principal.superuser else scopes)
 
 
 async def finish(job: Job) -> None:
@@ -101,6 +105,9 @@ class _Run:
         self.required = [f.name for f in self.plan.entity.fields
                          if f.required and f.stored and not f.system and f.name not in self.plan.defaults]
         self.probe_db = True  # False once we know the table held no row before this import
+        # Key matching runs inside the importer's scope: a stored row outside it is never updated.
+        self.scope = None if job.scopes is None else scopes_condition(job.ctx, self.plan.entity.name,
+                                                                        job.scopes, job.principal)
 
     def reject(self, number: int, errors: list[tuple[str, Any, str]]) -> None:
         self.job.bad += 1
@@ -127,13 +134,15 @@ class _Run:
             good = kept
         updates = []
         if plan.spec.key and self.probe_db and good:
-            existing = await self.existing_keys(good)
+            existing, outside = await self.existing_keys(good)
             if existing:
                 kept = []
                 for item in good:
                     row_id = existing.get(item[2])
                     if row_id is None:
                         kept.append(item)
+                    elif row_id in outside:  # says no more than that: not whose row, not where
+                        bad.append((item[0], [(plan.spec.key[0], item[3], "无权修改")]))
                     elif plan.mode == "upsert":
                         updates.append((row_id, item[1]))
                     else:
@@ -157,10 +166,11 @@ class _Run:
             await self.writer.update_rows([(row_id, {n: row[i] for n, i in at} | extra) for row_id, row in updates])
         job.ok += len(good) + len(updates)
 
-    async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> dict[tuple, int]:
-        """Rows already stored under the chunk's keys, by key text. Every key column is narrowed
-        with IN (its distinct values in the chunk), so the database returns (nearly) only true
-        matches; the exact tuple comparison happens here."""
+    async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> tuple[dict[tuple, int], set[int]]:
+        """Rows already stored under the chunk's keys, by key text, and the ids of those among
+        them that lie outside the importer's scope. Every key column is narrowed with IN (its
+        distinct values in the chunk), so the database returns (nearly) only true matches; the
+        exact tuple comparison happens here."""
         table, plan = self.writer.table, self.plan
         cols = [plan.key_column(k) for k in plan.spec.key]
         positions = [self.writer.columns.index(c) for c in cols]
@@ -183,7 +193,18 @@ class _Run:
                 query = table.select(table._meta.primary_key, *[getattr(table, c) for c in cols]).where(where)
                 for row in await self.writer.fetch(query):
                     found[tuple(key_text(x) for x in row[1:])] = row[0]
-        return found
+        return found, await self.outside_scope(list(found.values()))
+
+    async def outside_scope(self, ids: list[int]) -> set[int]:
+        """Which of these stored rows the importer's scope does not reach."""
+        if self.scope is None or not ids:
+            return set()
+        table, pk = self.writer.table, self.writer.table._meta.primary_key
+        inside: set[int] = set()
+        for start in range(0, len(ids), PROBE_PARAMS):
+            part = ids[start:start + PROBE_PARAMS]
+            inside |= {row[0] for row in await self.writer.fetch(table.select(pk).where(pk.is_in(part), self.scope))}
+        return set(ids) - inside
 
 
 PROBE_PARAMS = 6000  # bound parameters per existence probe (SQLite allows 32766, asyncpg 32767)
