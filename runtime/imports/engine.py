@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.specs.physical import blind_index_column
 
 from specadmin.runtime.data import audit
+from specadmin.runtime.data.db import is_busy
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import Conflict
 from specadmin.runtime.feeds.outbox import import_deliveries
@@ -224,16 +225,11 @@ def _chunks(rows: Iterable[tuple[int, list[Any]]], size: int) -> Iterator[list[t
 async def execute(job: Job) -> Job:
     """Only the private connection is used here, so this may run on a worker thread's loop."""
     run = _Run(job)
-    batch = job.ctx.table("import_batch")
     writer = run.writer
     committed = False
     pool = None
-    await writer.open()
+    await writer.open(head=(job.ctx.table("import_batch"), _batch_values(job, "running")))
     try:
-        job.batch_id = await writer.insert_one(batch, dict(
-            file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
-            screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
-            started_at=dt.datetime.now().replace(microsecond=0), total=0, ok_count=0, bad_count=0, status="running"))
         rows = rows_of(job.path)
         _, mapping, buffered = find_header(rows, job.plan.names)
         run.mapped = list(dict.fromkeys(mapping.values()))
@@ -251,6 +247,7 @@ async def execute(job: Job) -> Job:
             results = parallel.inline(work, chunks)
         async for chunk in results:
             await run.apply(chunk)
+            await writer.flush()
             if job.progress:
                 job.progress(job.total, job.bad)
         job.error_file = run.report.close()
@@ -262,9 +259,8 @@ async def execute(job: Job) -> Job:
             await _record_failed(job)
             job.status = "failed"
         else:
-            await writer.update_one(batch, job.batch_id, {"total": job.total, "ok_count": job.ok, "bad_count": job.bad,
-                                                          "status": "done", "error_file": job.error_file})
-            await writer.commit()
+            job.batch_id = await writer.publish({"total": job.total, "ok_count": job.ok, "bad_count": job.bad,
+                                                 "status": "done", "error_file": job.error_file})
             committed = True
             job.status = "done"
         if job.progress:
@@ -272,7 +268,12 @@ async def execute(job: Job) -> Job:
         return job
     except BaseException as exc:
         job.status = "error"
-        job.message = str(exc) if isinstance(exc, (ValueError, Conflict)) else f"导入出错：{type(exc).__name__}"
+        if isinstance(exc, (ValueError, Conflict)):
+            job.message = str(exc)
+        elif isinstance(exc, Exception) and is_busy(exc):
+            job.message = "数据库繁忙，导入未完成（未写入任何数据），请稍后重试"
+        else:
+            job.message = f"导入出错：{type(exc).__name__}"
         raise
     finally:
         if pool is not None:
@@ -284,16 +285,19 @@ async def execute(job: Job) -> Job:
         run.report.close()
 
 
+def _batch_values(job: Job, status: str) -> dict[str, Any]:
+    return dict(file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
+                screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
+                started_at=dt.datetime.now().replace(microsecond=0), total=job.total, ok_count=job.ok,
+                bad_count=job.bad, status=status)
+
+
 async def _record_failed(job: Job) -> None:
     """A refused file still leaves a batch row (status failed) so the attempt is on record."""
     writer = BulkWriter(job.ctx, "import_batch")
-    await writer.open()
+    values = _batch_values(job, "failed") | {"ok_count": 0, "error_file": job.error_file}
+    await writer.open(head=(job.ctx.table("import_batch"), values))
     try:
-        job.batch_id = await writer.insert_one(job.ctx.table("import_batch"), dict(
-            file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
-            screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
-            started_at=dt.datetime.now().replace(microsecond=0), total=job.total, ok_count=0, bad_count=job.bad,
-            status="failed", error_file=job.error_file))
-        await writer.commit()
+        job.batch_id = await writer.publish()
     finally:
         await writer.close()
