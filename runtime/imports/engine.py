@@ -8,6 +8,7 @@ streamed to disk, and the in-file duplicate check keeps one 64-bit hash per row.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import uuid
@@ -65,14 +66,21 @@ class Job:
         return {"job": self.id, "batch": self.batch_id, "status": self.status, "total": self.total, "ok": self.ok,
                 "bad": self.bad, "mode": self.plan.mode, "error_file": self.error_file, "message": self.message}
 
+    def outcome(self) -> dict[str, Any]:
+        """The job's state as its transfer_job row holds it (runtime/data/transfer_jobs.py)."""
+        return {"status": self.status, "total": self.total, "ok_count": self.ok, "bad_count": self.bad,
+                "batch": self.batch_id, "message": (self.message or "")[:500] or None, "result_file": self.error_file}
+
 
 async def prepare(ctx: AppContext, principal: Principal, entity_name: str, path: Path, *,
                   screen: str | None = None, mode: str | None = None, force: bool = False,
-                  file_name: str | None = None) -> Job:
+                  file_name: str | None = None, file_hash: str | None = None) -> Job:
+    """Check the grant and the already-imported rule; file_hash: the SHA-256 computed while the file
+    was received (else it is computed here, on a worker thread: the event loop never reads files)."""
     plan = make_plan(ctx, entity_name, screen, mode)
     service = EntityService(ctx, entity_name)
     grants = service.grants(principal, "import", plan.screen.name)
-    file_hash = sha256_of(path)
+    file_hash = file_hash or await asyncio.to_thread(sha256_of, path)
     batch = ctx.table("import_batch")
     done = await batch.select(batch.id, batch.started_at).where(
         batch.file_hash == file_hash, batch.entity == entity_name, batch.status == "done")
