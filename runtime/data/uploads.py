@@ -103,30 +103,31 @@ async def receive(request: Request, ctx: AppContext, token: str, *, field: str =
     try:
         with PushMultipartParser(boundary, max_segment_count=MAX_PARTS) as parser:
             segment: MultipartSegment | None = None
-            text = bytearray()
+            text, into = bytearray(), None  # into: where the part's bytes go ("file", "skip", None: a field)
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > limit:
                     raise too_large(ctx)
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
-                        segment, text = event, bytearray()
-                        if segment.name == field and segment.filename is not None:
-                            if sink is not None:
-                                raise BadRequest(f"只能上传一个文件（字段 {field}）")
-                            suffix = Path(segment.filename).suffix.lower()
-                            if suffix not in SUFFIXES:
-                                raise BadRequest("只支持 .xlsx 和 .csv 文件")
-                            sink = _Sink(upload_dir(ctx) / f"{token}{suffix}")
-                            filename = segment.filename
+                        segment, text, into = event, bytearray(), None
+                        if segment.filename is not None:  # a file part: ours, or ignored
+                            into = "skip"
+                            if segment.name == field and segment.filename:
+                                if sink is not None:
+                                    raise BadRequest(f"只能上传一个文件（字段 {field}）")
+                                suffix = Path(segment.filename).suffix.lower()
+                                if suffix not in SUFFIXES:
+                                    raise BadRequest("只支持 .xlsx 和 .csv 文件")
+                                sink = _Sink(upload_dir(ctx) / f"{token}{suffix}")
+                                filename, into = segment.filename, "file"
                     elif event is None:  # the end of a part
-                        if segment is not None and (sink is None or segment.name != field):
+                        if segment is not None and into is None:
                             fields[segment.name or ""] = text.decode(segment.charset or "utf-8", "replace")
                         segment = None
-                    elif segment is not None and sink is not None and segment.name == field \
-                            and segment.filename is not None:
+                    elif into == "file":
                         await sink.add(event)
-                    else:
+                    elif into is None:
                         text += event
                         if len(text) > FIELD_LIMIT:
                             raise BadRequest(f"表单字段 {segment.name if segment else ''} 过长")
