@@ -43,9 +43,19 @@ def _placeholder_row(table: type[Table]) -> Table:
     return row
 
 
+_STAGED_CLASSES: dict[tuple, type[Table]] = {}  # built once per target: Piccolo keeps every Table class for good
+
+
 def _staged_copy(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None = None) -> type[Table]:
     """A table of the staging schema with the named columns of `table` (no constraints, no indexes),
     then `extra`; its own primary key is STAGE_SEQ (the order rows were staged in)."""
+    key = (table, tuple(names), name, tuple(extra or ()))
+    if key not in _STAGED_CLASSES:
+        _STAGED_CLASSES[key] = _build_staged(table, names, name, extra)
+    return _STAGED_CLASSES[key]
+
+
+def _build_staged(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None) -> type[Table]:
     from piccolo.columns import Serial
 
     members: dict[str, Any] = {STAGE_SEQ: Serial(primary_key=True)}
