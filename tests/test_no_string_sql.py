@@ -27,6 +27,9 @@ REVIEWED_TEMPLATES = {
         "PostgreSQL 按小时分组：占位符是日志表的时间列",
     ("runtime/logs/charts.py", "CAST(strftime({}, {}) AS INTEGER)"):
         "SQLite 按小时分组：第一个占位符是常量格式 '%H'（作为参数传入），第二个是时间列",
+    ("runtime/imports/bulk.py", "{} {}"):
+        "SQLite 导入的暂存行一次移入正式表（INSERT ... SELECT）：第一个占位符是 Piccolo 为该表编译的 INSERT "
+        "去掉 VALUES 部分（表名与列名均为带引号的标识符），第二个是 Piccolo 生成的暂存表 select 查询；无任何值拼接",
     ("runtime/data/queries.py", "({})"):
         "列表总数作为标量子查询随分页查询返回：占位符只接收 Piccolo 生成的 COUNT 查询",
     ("runtime/rules/consecutive.py", "date({})"):

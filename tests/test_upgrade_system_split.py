@@ -73,10 +73,13 @@ async def _shaped_as_stored(ctx):
 
 
 async def _fill_every_table(ctx) -> dict[str, int]:
-    """Demo data, then one row in each table still empty; returns the row count of every table."""
+    """Demo data, then one row in each table still empty; returns the row count of every table the old
+    history made (tables the built-in modules gained after the split come with their own migrations)."""
     await build(ctx)
     counts = {}
     for table in ctx.package.tables.TABLES:
+        if not await table.table_exists():
+            continue
         if not await table.count():
             values = {}
             for column in table._meta.columns:
@@ -92,8 +95,14 @@ async def _fill_every_table(ctx) -> dict[str, int]:
     return counts
 
 
-async def _counts(ctx) -> dict[str, int]:
-    return {t._meta.tablename: await t.count() for t in ctx.package.tables.TABLES}
+async def _counts(ctx, names) -> dict[str, int]:
+    return {t._meta.tablename: await t.count() for t in ctx.package.tables.TABLES if t._meta.tablename in names}
+
+
+def _later_system_migrations() -> list[str]:
+    """The built-in modules' migrations after the first (tables added since the split)."""
+    folder = Path(__file__).resolve().parent.parent / "runtime" / "system" / "generated" / "migrations"
+    return sorted(p.stem.split("_")[0][1:] for p in folder.glob("m*.py"))[1:]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -118,7 +127,7 @@ async def test_a_database_from_before_the_split_upgrades_with_no_row_lost(backen
                 before = await _fill_every_table(ctx)
         finally:
             await db.stop(ctx.engine)
-        assert all(before.values()) and len(before) == len(ctx.package.tables.TABLES)
+        assert all(before.values()) and len(before) >= len(ctx.package.tables.TABLES) - len(_later_system_migrations())
 
         history = [(key, module.ID) for key, package in migration_units(ctx)
                    for module in migration_modules(key, package)]
@@ -133,7 +142,8 @@ async def test_a_database_from_before_the_split_upgrades_with_no_row_lost(backen
         await hook(app)
     try:
         ctx = app.state.ctx
-        assert await _counts(ctx) == before
+        assert await _counts(ctx, before) == before
+        assert all([await t.table_exists() for t in ctx.package.tables.TABLES])  # the later ones too
         records = await AppliedMigration.select(AppliedMigration.app, AppliedMigration.migration_id).order_by(
             AppliedMigration.id)
         assert [(r["app"], r["migration_id"]) for r in records] == history

@@ -3,6 +3,7 @@ never a stack trace (the `logs` plugin answers unhandled errors with an error id
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +14,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.response import Redirect
+from specadmin.runtime.data.db import is_busy
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
 
@@ -91,8 +93,22 @@ def exception_handlers() -> dict:
         log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return error_response(request, 400, "请求参数不正确")
 
+    def busy(request: Request, exc: Exception) -> Response:
+        # The database stayed busy (locked) beyond the wait: the request may simply be sent again.
+        if is_busy(exc):
+            log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+            response = error_response(request, 503, "系统繁忙，请稍后重试")
+            response.headers["Retry-After"] = "5"
+            return response
+        crash = request.app.exception_handlers.get(Exception)  # any other database error: as unhandled
+        if crash is not None:
+            return crash(request, exc)
+        return error_response(request, 500, "服务器内部错误，请稍后再试")
+
     from asyncpg.exceptions import DataError as PgDataError
+    from asyncpg.exceptions import DeadlockDetectedError, LockNotAvailableError, TooManyConnectionsError
 
     return {Denied: denied, NotFound: not_found, Invalid: invalid, Conflict: conflict, BadRequest: bad_request,
             NotAuthorizedException: not_authorized, ValidationException: validation, HTTPException: http,
-            PgDataError: bad_value}
+            PgDataError: bad_value, sqlite3.OperationalError: busy, DeadlockDetectedError: busy,
+            LockNotAvailableError: busy, TooManyConnectionsError: busy}

@@ -1,6 +1,7 @@
 """HTTP routes of bulk-query batch screens (registered by app_factory via `bulk_query_handlers`):
 
-POST /api/bulk_query/{screen}/upload      multipart `file` (.xlsx/.csv) -> a new batch (import grant)
+POST /api/bulk_query/{screen}/upload      multipart `file` (.xlsx/.csv) -> a new batch (import grant); a
+                                          large file runs in the background, polled at /api/imports/{job}
 GET  /api/bulk_query/{screen}/template    the upload template (.xlsx with the upload columns)
 GET  /api/bulk_query/{screen}/export.xlsx?batch=&pending=   导出结果 / 未查询导出 of one batch
 GET  /api/bulk_query/errors/{job_id}      the error workbook of an upload (its uploader only)
@@ -11,56 +12,64 @@ street scope apply as on every screen; results are exported by the items screen'
 """
 from __future__ import annotations
 
-import uuid
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import File, Template
 
-from specadmin.runtime.errors import BadRequest, Denied, NotFound
+from specadmin.runtime.data import transfer_jobs, uploads
+from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.runtime.bulk_query.engine import bulk_screen
-from specadmin.runtime.bulk_query.upload import upload
+from specadmin.runtime.bulk_query.upload import MODES, upload
 from specadmin.runtime.sheets.writer import bytes_response, file_response, write_sheet
-from specadmin.runtime.data.private_files import open_private, private_dir
 
-UPLOADS: dict[str, dict[str, Any]] = {}  # job id -> {owner, error_file, name}
-MAX_UPLOAD = 256 << 20
+INLINE_BYTES = 512 * 1024  # smaller files are answered in the request; larger ones run in the background
+NO_JOB = "没有这个错误报告"
 
 
-@post("/api/bulk_query/{screen:str}/upload", status_code=200, request_max_body_size=MAX_UPLOAD,
-      tags=["批量查询"], summary="上传批量查询文件")
-async def upload_batch(request: Request, screen: str,
-                       data: dict[str, UploadFile] = Body(media_type=RequestEncodingType.MULTI_PART),
-                       mode: str = "all_or_nothing") -> dict[str, Any]:
+# No framework body limit: runtime/data/uploads.py streams the body and applies app.yaml's.
+@post("/api/bulk_query/{screen:str}/upload", status_code=200, request_max_body_size=None,
+      tags=["批量查询"], summary="上传批量查询文件（multipart 字段 file）")
+async def upload_batch(request: Request, screen: str, mode: str = "all_or_nothing") -> dict[str, Any]:
     ctx = request.app.state.ctx
     chosen, _ = bulk_screen(ctx, screen)
     request.app.state.services[chosen.entity].grants(request.user, "import", chosen.name)  # before reading
-    file = data.get("file") if isinstance(data, dict) else None
-    if file is None or not isinstance(file, UploadFile):
-        raise BadRequest("请选择要上传的文件")
-    suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        raise BadRequest("只支持 .xlsx 和 .csv 文件")
-    folder = ctx.app_dir / "var" / "imports" / "uploads"
-    path = private_dir(folder) / f"{uuid.uuid4().hex}{suffix}"
-    with open_private(path) as fh:
-        while block := await file.read(1 << 20):
-            fh.write(block)
+    if mode not in MODES:
+        raise BadRequest(f"未知的导入方式 {mode}（mode 应为 {'、'.join(MODES)}）")
+    token = await transfer_jobs.create(ctx, "upload", request.user, entity=chosen.entity, mode=mode)
+    received = None
     try:
-        result = await upload(ctx, request.user, screen, path, file_name=file.filename or path.name, mode=mode)
-    except ValueError as exc:  # no header row, a missing key column, an unknown mode
-        raise BadRequest(str(exc)) from exc
+        received = await uploads.receive(request, ctx, token)
+        await transfer_jobs.save(ctx, token, file_name=received.filename[:255], upload_file=str(received.path))
+    except BaseException:
+        uploads.remove(received.path if received else None)
+        await transfer_jobs.drop(ctx, token)
+        raise
+    task = transfer_jobs.launch(_background(ctx, request.user, screen, token, received, mode))
+    if received.size <= INLINE_BYTES:
+        await asyncio.shield(task)
+    return transfer_jobs.public(await transfer_jobs.owned(ctx, request.user, token, ("upload",), NO_JOB))
+
+
+async def _background(ctx, principal, screen: str, token: str, received: uploads.Upload, mode: str) -> None:
+    """Parse and write the batch on a worker thread; the outcome goes to the job's row."""
+    reporter = transfer_jobs.Reporter(ctx, token)
+    outcome: dict[str, Any] = {}
+    try:
+        result = await upload(ctx, principal, screen, received.path, file_name=received.filename, mode=mode,
+                              progress=lambda total, ok, bad: reporter.report(total=total, ok_count=ok, bad_count=bad))
+        outcome = {"status": result["status"], "batch": result["batch"], "total": result["total"],
+                   "ok_count": result["ok"], "bad_count": result["bad"], "message": result["message"],
+                   "result_file": result["error_file"]}
+    except ValueError as exc:  # no header row, a missing key column
+        outcome = {"status": "error", "message": str(exc)[:500]}
+    except Exception as exc:
+        outcome = {"status": "error", "message": f"上传出错：{type(exc).__name__}"}
     finally:
-        path.unlink(missing_ok=True)
-    job = uuid.uuid4().hex
-    if result["error_file"]:
-        UPLOADS[job] = {"owner": request.user.user_id, "error_file": result["error_file"], "name": file.filename}
-    return {**result, "job": job,
-            "error_file": f"/api/bulk_query/errors/{job}" if result["error_file"] else None}
+        uploads.remove(received.path)  # the upload never outlives its job
+        await reporter.finish(**outcome, upload_file=None)
 
 
 @get("/api/bulk_query/{screen:str}/template", tags=["批量查询"], summary="批量查询上传模板")
@@ -93,12 +102,10 @@ async def export_results(request: Request, screen: str, batch: int, pending: boo
 
 @get("/api/bulk_query/errors/{job_id:str}", tags=["批量查询"], summary="上传错误报告")
 async def upload_errors(request: Request, job_id: str) -> File:
-    job = UPLOADS.get(job_id)
-    if job is None:
-        raise NotFound("没有这个错误报告")
-    if job["owner"] != request.user.user_id and not request.user.superuser:
-        raise Denied()
-    return file_response(job["error_file"], f"上传错误-{Path(job['name'] or 'upload').stem}.xlsx")
+    job = await transfer_jobs.owned(request.app.state.ctx, request.user, job_id, ("upload",), NO_JOB)
+    if not job["result_file"]:
+        raise NotFound(NO_JOB)
+    return file_response(job["result_file"], f"上传错误-{Path(job['file_name'] or 'upload').stem}.xlsx")
 
 
 async def batch_page(request: Request) -> Response:

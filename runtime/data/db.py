@@ -3,10 +3,15 @@
 Piccolo's SQLite engine opens a new connection (and thread) per query; under 200
 concurrent requests that makes each query ~9x slower. SerializedSQLiteEngine keeps one
 connection per process and queues queries on it instead.
+
+A busy database (SQLite's one writer at a time, a PostgreSQL lock or deadlock) is waited for up
+to `busy_seconds()` (SQLite's busy timeout, PostgreSQL's lock_timeout); what is still busy after
+that is `is_busy`, answered 503 (runtime/app/errors.py).
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from typing import Any, Iterable
 from urllib.parse import unquote, urlparse
@@ -14,15 +19,19 @@ from urllib.parse import unquote, urlparse
 import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 from piccolo.table import Table
+
+BUSY_TIMEOUT = 30  # seconds a statement waits for another connection's lock (SPECADMIN_DB_BUSY_SECONDS)
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 
 
 class SerializedSQLiteEngine(SQLiteEngine):
     """One shared aiosqlite connection per process, used by one query at a time."""
 
-    def __init__(self, path: str, **kwargs: Any):
-        super().__init__(path=path, timeout=30, **kwargs)
+    def __init__(self, path: str, busy: float = BUSY_TIMEOUT, **kwargs: Any):
+        # sqlite3's `timeout` is SQLite's busy timeout: how long a statement waits for the write lock.
+        super().__init__(path=path, timeout=busy, **kwargs)
         self._shared: aiosqlite.Connection | None = None
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -30,20 +39,26 @@ class SerializedSQLiteEngine(SQLiteEngine):
     async def _connection(self) -> aiosqlite.Connection:
         loop = asyncio.get_running_loop()
         if self._shared is None or self._loop is not loop:
-            self._shared = await aiosqlite.connect(**self.connection_kwargs)
+            connecting = aiosqlite.connect(**self.connection_kwargs)
+            # aiosqlite's worker thread is not a daemon: a connection nobody closed (a query after
+            # the engine stopped) would keep the process from exiting. Its work is done when the
+            # process ends, and SQLite's journal survives an unclosed connection.
+            connecting._thread.daemon = True
+            self._shared = await connecting
             self._shared.row_factory = dict_factory  # type: ignore[assignment]
             await self._shared.execute("PRAGMA foreign_keys = 1")
             await self._shared.execute("PRAGMA journal_mode = WAL")
             await self._shared.execute("PRAGMA synchronous = NORMAL")
-            await self._shared.execute("PRAGMA busy_timeout = 30000")
             self._lock = asyncio.Lock()
             self._loop = loop
         return self._shared
 
-    async def get_connection(self) -> aiosqlite.Connection:
-        connection = await super().get_connection()
-        await connection.execute("PRAGMA busy_timeout = 30000")
-        return connection
+    def transaction(self, transaction_type: TransactionType = TransactionType.immediate,
+                    allow_nested: bool = True) -> SQLiteTransaction:
+        """Write transactions take the write lock first (BEGIN IMMEDIATE): a deferred one that read
+        before another connection committed a write could not upgrade and would fail at once,
+        without waiting for the busy timeout."""
+        return super().transaction(transaction_type=transaction_type, allow_nested=allow_nested)
 
     async def _run_in_new_connection(self, query: str, args=None, query_type: str = "generic", table=None):
         connection = await self._connection()
@@ -64,13 +79,27 @@ def sqlite_path_of(url: str) -> str:
     return unquote(urlparse(url).path) if url.startswith("sqlite") else url
 
 
+def busy_seconds() -> float:
+    """How long a statement waits for a lock before the database counts as busy."""
+    try:
+        value = float(os.environ.get("SPECADMIN_DB_BUSY_SECONDS") or BUSY_TIMEOUT)
+    except ValueError:
+        value = BUSY_TIMEOUT
+    return min(max(value, 0.1), 600.0)
+
+
+def postgres_settings() -> dict[str, str]:
+    """Per-connection settings of every PostgreSQL connection (the pool's and the importer's)."""
+    return {"lock_timeout": str(int(busy_seconds() * 1000))}
+
+
 def make_engine(database_url: str | None, default_sqlite_path: str) -> Engine:
     if not database_url:
-        return SerializedSQLiteEngine(default_sqlite_path)
+        return SerializedSQLiteEngine(default_sqlite_path, busy=busy_seconds())
     if database_url.startswith("sqlite:"):
-        return SerializedSQLiteEngine(urlparse(database_url).path)
+        return SerializedSQLiteEngine(urlparse(database_url).path, busy=busy_seconds())
     if database_url.startswith(("postgres://", "postgresql://")):
-        return PostgresEngine(config={"dsn": database_url})
+        return PostgresEngine(config={"dsn": database_url, "server_settings": postgres_settings()})
     raise ValueError(f"unsupported DATABASE_URL scheme: {database_url.split(':', 1)[0]}")
 
 
@@ -104,6 +133,18 @@ def write_transaction(engine: Engine):
     if is_sqlite(engine):
         return engine.transaction(transaction_type=TransactionType.immediate)
     return engine.transaction()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """The database was still busy after waiting (not a fault of the request nor of the data)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+        return "locked" in str(exc) or "busy" in str(exc)
+    from asyncpg.exceptions import DeadlockDetectedError, LockNotAvailableError, TooManyConnectionsError
+
+    return isinstance(exc, (DeadlockDetectedError, LockNotAvailableError, TooManyConnectionsError))
 
 
 sqlite3.register_adapter(bool, int)

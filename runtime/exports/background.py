@@ -3,12 +3,12 @@
 Columns and rows come from EntityService.export_rows (runtime/data/export.py): the export grant,
 data scope, tab, keyword, filters and sort apply, and sensitive fields are masked unless the
 grant has clear_view. A large export runs as an asyncio task writing under var/exports/; its
-job reports a download link.
+job (a transfer_job row, runtime/data/transfer_jobs.py) reports progress and a download link.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import logging
 import os
 import sys
 import tempfile
@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specadmin.runtime.data import transfer_jobs
 from specadmin.runtime.data.export import write_batches
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.data.list_query import parse
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.security.principal import Principal
 
-JOBS: dict[str, dict[str, Any]] = {}  # in-process background exports: id -> status
+log = logging.getLogger("specadmin")
 
 
 def typed_filters(service: EntityService, screen: str | None, params: dict[str, str]) -> dict[str, Any]:
@@ -52,28 +53,35 @@ def export_dir(ctx: AppContext) -> Path:
     return private_dir(ctx.app_dir / "var" / "exports")
 
 
-def start_background(service: EntityService, principal: Principal, fmt: str, **kw) -> dict[str, Any]:
-    job_id = uuid.uuid4().hex
-    name = f"{service.entity.name}-{dt.date.today().isoformat()}-{job_id[:8]}.{fmt}"
-    path = export_dir(service.ctx) / name
-    job = {"job": job_id, "status": "running", "rows": 0, "owner": principal.user_id, "file": str(path),
-           "download": f"/api/exports/{job_id}/file", "name": name}
-    JOBS[job_id] = job
+async def start_background(service: EntityService, principal: Principal, fmt: str, **kw) -> dict[str, Any]:
+    """Start an export job (its state in the transfer_job table, so any worker answers a poll)."""
+    ctx = service.ctx
+    name = f"{service.entity.name}-{dt.date.today().isoformat()}-{uuid.uuid4().hex[:8]}.{fmt}"
+    path = export_dir(ctx) / name
+    token = await transfer_jobs.create(ctx, "export", principal, entity=service.entity.name, file_name=name,
+                                       result_file=str(path))
 
     async def run() -> None:
+        reporter = transfer_jobs.Reporter(ctx, token)
+        outcome: dict[str, Any] = {}
         try:
-            job["rows"] = await write_export(service, principal, path,
-                                             progress=lambda n: job.__setitem__("rows", n), **kw)
-            job["status"] = "done"
+            rows = await write_export(service, principal, path, progress=lambda n: reporter.report(total=n), **kw)
+            outcome = {"status": "done", "total": rows}
         except Exception as exc:  # the page shows the failure; the error goes to the log
-            job["status"], job["message"] = "error", f"导出失败：{type(exc).__name__}"
+            log.warning("background export %s failed: %s", token, type(exc).__name__)
+            path.unlink(missing_ok=True)
+            outcome = {"status": "error", "message": f"导出失败：{type(exc).__name__}"}
+        finally:
+            await reporter.finish(**outcome)
 
-    job["task"] = asyncio.get_running_loop().create_task(run())
-    return job
+    transfer_jobs.launch(run())
+    return {"token": token, "status": "running", "total": 0, "file_name": name, "message": None}
 
 
 def public(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in job.items() if k not in ("task", "file", "owner")}
+    """What the API shows of an export job (a transfer_job row): never the server path or the owner."""
+    return {"job": job["token"], "status": job["status"], "rows": job["total"] or 0,
+            "download": f"/api/exports/{job['token']}/file", "name": job["file_name"], "message": job["message"]}
 
 
 async def run_cli(ctx: AppContext, entity: str, out: Path, *, screen: str | None, username: str | None) -> int:

@@ -1,21 +1,34 @@
-"""The bulk write route: one raw connection, one transaction, many rows per statement.
+"""The bulk write route: one raw connection, many rows per statement, all or nothing.
 
 SQLite gets parameterised `executemany`; PostgreSQL gets `COPY` (asyncpg
 copy_records_to_table). Statements are compiled from Piccolo query builders, values are
 always parameters. Per-row ORM objects cost ~165 µs each; this route costs a few µs.
+
+The rows of one file commit together or not at all. PostgreSQL keeps one transaction for the
+whole file (its row locks stop nobody else). SQLite has one writer at a time, so a file-long
+transaction would lock every other writer (logins, the operation log) out for minutes: there the
+rows are staged in a private temporary database attached to the import's connection (`ATTACH ''`:
+SQLite deletes it when the connection closes and, being unlinked at creation, when the process is
+killed), committed chunk by chunk without touching the app's database, and `publish` moves them
+into the real tables in one short final transaction. A crash before that leaves nothing.
 """
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from piccolo.table import Table
+from piccolo.columns import Integer
+from piccolo.querystring import QueryString
+from piccolo.table import Table, create_table_class
 
 from specadmin.runtime.data.db import is_sqlite
 from specadmin.specs.physical import ROW_VERSION
 
+STAGE = "stage"  # the schema name of the attached staging database
+STAGED_ROW = "stage_row_id"  # the staged updates' column naming the row to update
+STAGE_SEQ = "stage_seq"  # a staged row's place in the file
 
 def _compiled(query, engine_type: str) -> str:
     sql, _ = query.querystrings[0].compile_string(engine_type=engine_type)
@@ -31,8 +44,41 @@ def _placeholder_row(table: type[Table]) -> Table:
     return row
 
 
+_STAGED_CLASSES: dict[tuple, type[Table]] = {}  # built once per target: Piccolo keeps every Table class for good
+
+
+def _staged_copy(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None = None) -> type[Table]:
+    """A table of the staging schema with the named columns of `table` (no constraints, no indexes),
+    then `extra`; its own primary key is STAGE_SEQ (the order rows were staged in)."""
+    key = (table, tuple(names), name, tuple(extra or ()))
+    if key not in _STAGED_CLASSES:
+        _STAGED_CLASSES[key] = _build_staged(table, names, name, extra)
+    return _STAGED_CLASSES[key]
+
+
+def _build_staged(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None) -> type[Table]:
+    from piccolo.columns import Serial
+
+    members: dict[str, Any] = {STAGE_SEQ: Serial(primary_key=True)}
+    for n in names:
+        column = getattr(table, n).copy()
+        column._meta.unique = False
+        column._meta.index = False
+        column._meta.null = True
+        members[n] = column
+    members.update(extra or {})
+    return create_table_class(f"Staged{table.__name__}",
+                              class_kwargs={"tablename": name, "schema": STAGE, "db": table._meta.db},
+                              class_members=members)
+
+
 class BulkWriter:
-    """Writes into one table and the batch table over a private connection and transaction."""
+    """Writes into one table (and the batch table) over a private connection, all or nothing.
+
+    open(head=(table, values)) names the batch row written with the data: on PostgreSQL it is
+    inserted at once (inside the transaction; `head_id` is its id), on SQLite by `publish`.
+    insert_rows / update_rows / flush per chunk; `publish` commits everything, `close(rollback=True)`
+    drops everything."""
 
     def __init__(self, ctx, entity_name: str):
         self.ctx = ctx
@@ -42,29 +88,86 @@ class BulkWriter:
         self.columns = [c._meta.db_column_name for c in self.table._meta.columns
                         if c is not self.table._meta.primary_key]
         self.conn: Any = None
+        self.head: tuple[type[Table], dict[str, Any]] | None = None
+        self.head_id: int | None = None
+        self.staged: dict[type[Table], type[Table]] = {}  # target table -> its staging table, in first-use order
+        self.staged_updates: tuple[type[Table], list[str]] | None = None
 
     # -- connection ---------------------------------------------------------
-    async def open(self) -> None:
+    async def open(self, head: tuple[type[Table], dict[str, Any]] | None = None) -> None:
+        self.head = head
         if self.sqlite:
             path = self.ctx.engine.connection_kwargs["database"]
-            self.conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA busy_timeout = 60000")
+            busy = self.ctx.engine.connection_kwargs.get("timeout", 30)  # the app's busy timeout (runtime/data/db.py)
+            self.conn = sqlite3.connect(path, timeout=busy, isolation_level=None, check_same_thread=False)
             # 64 MB of page cache for this connection only: with a dozen indexes (random blind-index
             # keys among them) the 2 MB default makes every insert touch the disk.
             self.conn.execute("PRAGMA cache_size = -65536")
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ATTACH DATABASE '' AS stage")
+            self.conn.execute("PRAGMA stage.journal_mode = OFF")  # thrown away on any failure anyway
+            self.conn.execute("PRAGMA stage.synchronous = OFF")
+            self.conn.execute("BEGIN")
         else:
             import asyncpg
 
-            self.conn = await asyncpg.connect(self.ctx.engine.config["dsn"])
+            self.conn = await asyncpg.connect(self.ctx.engine.config["dsn"],
+                                              server_settings=self.ctx.engine.config.get("server_settings"))
             self.tx = self.conn.transaction()
             await self.tx.start()
+            if head is not None:
+                self.head_id = await self.insert_one(*head)
 
-    async def commit(self) -> None:
+    async def flush(self) -> None:
+        """End of a chunk: on SQLite the staged rows are committed to the staging database, and the
+        read snapshot of the app's database is let go (nothing of it was locked)."""
         if self.sqlite:
             self.conn.execute("COMMIT")
-        else:
+            self.conn.execute("BEGIN")
+
+    async def publish(self, head_values: dict[str, Any] | None = None, fill: str | None = None) -> int | None:
+        """Commit the file: the head row (with `head_values` on top) and every row written.
+
+        fill: a column of the entity's rows that takes the head row's id (rows written before the
+        id was known carry None there: SQLite's staged rows)."""
+        if not self.sqlite:
+            if self.head is not None and head_values:
+                await self.update_one(self.head[0], self.head_id, head_values)
             await self.tx.commit()
+            return self.head_id
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN IMMEDIATE")  # the one short write transaction on the app's database
+        if self.head is not None:
+            self.head_id = await self.insert_one(self.head[0], {**self.head[1], **(head_values or {})})
+        for table, staged in self.staged.items():
+            self._move(table, staged, fill if table is self.table else None)
+        if self.staged_updates is not None:
+            staged, names = self.staged_updates
+            select = staged.select(*[getattr(staged, n) for n in names], getattr(staged, STAGED_ROW)).order_by(
+                staged._meta.primary_key)
+            sql, args = select.querystrings[0].compile_string(engine_type="sqlite")
+            self.conn.executemany(self._update_sql(names), self.conn.execute(sql, args))
+            await self._bump_versions(staged.select(getattr(staged, STAGED_ROW)))
+        self.conn.execute("COMMIT")
+        return self.head_id
+
+    async def commit(self) -> None:
+        await self.publish()
+
+    def _move(self, table: type[Table], staged: type[Table], fill: str | None) -> None:
+        """INSERT ... SELECT from the staging table, in file order: one statement run by SQLite itself
+        (3-4x faster than sending the rows through executemany), so the lock is held briefly."""
+        if fill is not None:
+            sql, args = staged.update({getattr(staged, fill): self.head_id}, force=True).querystrings[0] \
+                .compile_string(engine_type="sqlite")
+            self.conn.execute(sql, args)
+        # The target and its column list as Piccolo compiles them for an INSERT of one row, the rows
+        # from a Piccolo SELECT of the staging table (its `id` is empty: SQLite numbers the rows).
+        insert = _compiled(table.insert(_placeholder_row(table)), "sqlite").partition(" VALUES ")[0]
+        order = [c._meta.db_column_name for c in table._meta.columns]
+        select = staged.select(*[getattr(staged, c) for c in order]).order_by(getattr(staged, STAGE_SEQ))
+        sql, args = QueryString("{} {}", QueryString(insert), select.querystrings[0]).compile_string(
+            engine_type="sqlite")
+        self.conn.execute(sql, args)
 
     async def close(self, rollback: bool = False) -> None:
         if self.conn is None:
@@ -78,7 +181,7 @@ class BulkWriter:
                     await self.tx.rollback()
         finally:
             if self.sqlite:
-                self.conn.close()
+                self.conn.close()  # the staging database goes with the connection
             else:
                 await self.conn.close()
             self.conn = None
@@ -91,9 +194,19 @@ class BulkWriter:
         return [tuple(r) for r in await self.conn.fetch(sql, *args)]
 
     async def has_rows(self) -> bool:
-        """Whether the entity's table holds any row (seen from inside this transaction)."""
+        """Whether the entity's table holds any row (committed before this import)."""
         table = self.table
         return bool(await self.fetch(table.select(table._meta.primary_key).limit(1)))
+
+    def _stage_of(self, table: type[Table]) -> type[Table]:
+        staged = self.staged.get(table)
+        if staged is None:
+            pk = table._meta.primary_key._meta.db_column_name
+            staged = self.staged[table] = _staged_copy(table, self._all_columns(table), table._meta.tablename,
+                                                       {pk: Integer(null=True)})
+            for ddl in _ddl(staged):
+                self.conn.execute(ddl)
+        return staged
 
     async def insert_rows(self, rows: list[tuple], table: type[Table] | None = None,
                           columns: list[str] | None = None) -> None:
@@ -103,14 +216,15 @@ class BulkWriter:
         if not rows:
             return
         if self.sqlite:
-            sql = _compiled(table.insert(_placeholder_row(table)), "sqlite")
+            target = self._stage_of(table)
+            sql = _compiled(target.insert(_placeholder_row(target)), "sqlite")
             if columns != self._all_columns(table):
                 # columns not given get their default, as COPY gives them on PostgreSQL (row version 1)
                 positions = {name: i for i, name in enumerate(columns)}
                 defaults = {c._meta.db_column_name: c.get_default_value() for c in table._meta.columns}
                 rows = [tuple(r[positions[n]] if n in positions else defaults[n] for n in self._all_columns(table))
                         for r in rows]
-            self.conn.executemany(sql, rows)
+            self.conn.executemany(sql, [(*r, None) for r in rows])  # the staged row's empty id comes last
         else:
             await self.conn.copy_records_to_table(table._meta.tablename, records=rows, columns=columns)
 
@@ -118,23 +232,48 @@ class BulkWriter:
     def _all_columns(table: type[Table]) -> list[str]:
         return [c._meta.db_column_name for c in table._meta.columns if c is not table._meta.primary_key]
 
+    async def _bump_versions(self, rows) -> None:
+        """An upsert is a write: the updated rows' version + 1 (so an edit form opened before is stale).
+        `rows`: their ids, or a Piccolo query selecting them (the staged updates)."""
+        version = self.table._meta.get_column_by_name(ROW_VERSION) if ROW_VERSION in self.columns else None
+        if version is None:
+            return
+        query = self.table.update({version: version + 1}, force=True).where(self.table._meta.primary_key.is_in(rows))
+        sql, args = query.querystrings[0].compile_string(engine_type=self.engine_type)
+        if self.sqlite:
+            self.conn.execute(sql, args)
+        else:
+            await self.conn.execute(sql, *args)
+
+    def _update_sql(self, names: list[str]) -> str:
+        pk = self.table._meta.primary_key
+        sample = self.table.update({getattr(self.table, n): None for n in names}, force=True).where(pk == 0)
+        return _compiled(sample, self.engine_type)
+
     async def update_rows(self, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
-        """One parameterised UPDATE per changed row, sent as executemany."""
+        """One parameterised UPDATE per changed row, sent as executemany (staged on SQLite)."""
         updates = list(updates)
         if not updates:
             return
         names = list(updates[0][1])
-        pk = self.table._meta.primary_key
-        version = self.table._meta.get_column_by_name(ROW_VERSION) if ROW_VERSION in self.columns else None
-        bump = {version: version + 1} if version is not None else {}  # an upsert is a write: row version + 1
-        sample = self.table.update({getattr(self.table, n): None for n in names} | bump, force=True).where(pk == 0)
-        sql = _compiled(sample, self.engine_type)
-        step = (1,) if bump else ()  # the bump's "+ 1" is a parameter too
-        args = [tuple(values[n] for n in names) + step + (row_id,) for row_id, values in updates]
-        if self.sqlite:
-            self.conn.executemany(sql, args)
-        else:
-            await self.conn.executemany(sql, args)
+        args = [tuple(values[n] for n in names) + (row_id,) for row_id, values in updates]
+        if not self.sqlite:
+            await self.conn.executemany(self._update_sql(names), args)
+            await self._bump_versions([row_id for row_id, _ in updates])
+            return
+        if self.staged_updates is None:
+            staged = _staged_copy(self.table, names, f"{self.table._meta.tablename}_updates",
+                                  {STAGED_ROW: Integer(null=True)})
+            for ddl in _ddl(staged):
+                self.conn.execute(ddl)
+            self.staged_updates = (staged, names)
+        staged, known = self.staged_updates
+        if known != names:
+            raise ValueError("one import updates the same columns in every row")
+        order = self._all_columns(staged)
+        self.conn.executemany(_compiled(staged.insert(_placeholder_row(staged)), "sqlite"),
+                              [tuple(row_id if c == STAGED_ROW else values[c] for c in order)
+                               for row_id, values in updates])
 
     async def insert_one(self, table: type[Table], values: dict[str, Any]) -> int:
         query = table.insert(table(_ignore_missing=True, **values))
@@ -151,6 +290,16 @@ class BulkWriter:
             self.conn.execute(sql, args)
         else:
             await self.conn.execute(sql, *args)
+
+
+def _ddl(table: type[Table]) -> list[str]:
+    ddl = table.create_table().ddl
+    return list(ddl) if isinstance(ddl, (list, tuple)) else [ddl]
+
+
+def _filled(rows: Iterable[tuple], position: int, value: Any) -> Iterator[tuple]:
+    for row in rows:
+        yield row[:position] + (value,) + row[position + 1:]
 
 
 def key_text(value: Any) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.specs.physical import blind_index_column
 
 from specadmin.runtime.data import audit
+from specadmin.runtime.data.db import is_busy
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import Conflict
 from specadmin.runtime.feeds.outbox import import_deliveries
@@ -29,10 +30,12 @@ from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
 from specadmin.runtime.imports.readers import Limits, check_file, find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
+from specadmin.runtime.security.scope import scopes_condition
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.security.principal import Principal
+    from specadmin.specs.model import Scope
 
 CHUNK = 5000
 
@@ -48,6 +51,7 @@ class Job:
     file_hash: str
     allowed: tuple[str, set] | None
     system_values: dict[str, Any]
+    scopes: tuple[Scope, ...] | None = None  # the import grants' scopes; None: unrestricted (superuser)
     progress: Callable[[int, int], None] | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     total: int = 0
@@ -62,25 +66,33 @@ class Job:
         return {"job": self.id, "batch": self.batch_id, "status": self.status, "total": self.total, "ok": self.ok,
                 "bad": self.bad, "mode": self.plan.mode, "error_file": self.error_file, "message": self.message}
 
+    def outcome(self) -> dict[str, Any]:
+        """The job's state as its transfer_job row holds it (runtime/data/transfer_jobs.py)."""
+        return {"status": self.status, "total": self.total, "ok_count": self.ok, "bad_count": self.bad,
+                "batch": self.batch_id, "message": (self.message or "")[:500] or None, "result_file": self.error_file}
+
 
 async def prepare(ctx: AppContext, principal: Principal, entity_name: str, path: Path, *,
                   screen: str | None = None, mode: str | None = None, force: bool = False,
-                  file_name: str | None = None) -> Job:
+                  file_name: str | None = None, file_hash: str | None = None) -> Job:
+    """Check the grant and the already-imported rule; file_hash: the SHA-256 computed while the file
+    was received (else it is computed here, on a worker thread: the event loop never reads files)."""
     plan = make_plan(ctx, entity_name, screen, mode)
     service = EntityService(ctx, entity_name)
     grants = service.grants(principal, "import", plan.screen.name)
     # A file that is no workbook, or over the app's limits, is refused (400) before a job starts.
     await asyncio.to_thread(check_file, path, Limits.of(ctx.app))
-    file_hash = sha256_of(path)
+    file_hash = file_hash or await asyncio.to_thread(sha256_of, path)
     batch = ctx.table("import_batch")
     done = await batch.select(batch.id, batch.started_at).where(
         batch.file_hash == file_hash, batch.entity == entity_name, batch.status == "done")
     if done and not force:
         raise Conflict(f"该文件已于 {done[0]['started_at']:%Y-%m-%d %H:%M} 导入过（批次 {done[0]['id']}），"
                        "如确需重复导入请选择强制导入")
-    allowed = await allowed_values(ctx, plan, principal, tuple(s for _, g in grants for s in g.scopes))
+    scopes = tuple(s for _, g in grants for s in g.scopes)
+    allowed = await allowed_values(ctx, plan, principal, scopes)
     return Job(ctx, principal, plan, path, file_name or path.name, file_hash, allowed,
-               service._system_values(principal, True))
+               service._system_values(principal, True), None if principal.superuser else scopes)
 
 
 async def finish(job: Job) -> None:
@@ -104,6 +116,9 @@ class _Run:
         self.required = [f.name for f in self.plan.entity.fields
                          if f.required and f.stored and not f.system and f.name not in self.plan.defaults]
         self.probe_db = True  # False once we know the table held no row before this import
+        # Key matching runs inside the importer's scope: a stored row outside it is never updated.
+        self.scope = None if job.scopes is None else scopes_condition(job.ctx, self.plan.entity.name,
+                                                                        job.scopes, job.principal)
 
     def reject(self, number: int, errors: list[tuple[str, Any, str]]) -> None:
         self.job.bad += 1
@@ -130,13 +145,15 @@ class _Run:
             good = kept
         updates = []
         if plan.spec.key and self.probe_db and good:
-            existing = await self.existing_keys(good)
+            existing, outside = await self.existing_keys(good)
             if existing:
                 kept = []
                 for item in good:
                     row_id = existing.get(item[2])
                     if row_id is None:
                         kept.append(item)
+                    elif row_id in outside:  # says no more than that: not whose row, not where
+                        bad.append((item[0], [(plan.spec.key[0], item[3], "无权修改")]))
                     elif plan.mode == "upsert":
                         updates.append((row_id, item[1]))
                     else:
@@ -160,10 +177,11 @@ class _Run:
             await self.writer.update_rows([(row_id, {n: row[i] for n, i in at} | extra) for row_id, row in updates])
         job.ok += len(good) + len(updates)
 
-    async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> dict[tuple, int]:
-        """Rows already stored under the chunk's keys, by key text. Every key column is narrowed
-        with IN (its distinct values in the chunk), so the database returns (nearly) only true
-        matches; the exact tuple comparison happens here."""
+    async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> tuple[dict[tuple, int], set[int]]:
+        """Rows already stored under the chunk's keys, by key text, and the ids of those among
+        them that lie outside the importer's scope. Every key column is narrowed with IN (its
+        distinct values in the chunk), so the database returns (nearly) only true matches; the
+        exact tuple comparison happens here."""
         table, plan = self.writer.table, self.plan
         cols = [plan.key_column(k) for k in plan.spec.key]
         positions = [self.writer.columns.index(c) for c in cols]
@@ -186,7 +204,18 @@ class _Run:
                 query = table.select(table._meta.primary_key, *[getattr(table, c) for c in cols]).where(where)
                 for row in await self.writer.fetch(query):
                     found[tuple(key_text(x) for x in row[1:])] = row[0]
-        return found
+        return found, await self.outside_scope(list(found.values()))
+
+    async def outside_scope(self, ids: list[int]) -> set[int]:
+        """Which of these stored rows the importer's scope does not reach."""
+        if self.scope is None or not ids:
+            return set()
+        table, pk = self.writer.table, self.writer.table._meta.primary_key
+        inside: set[int] = set()
+        for start in range(0, len(ids), PROBE_PARAMS):
+            part = ids[start:start + PROBE_PARAMS]
+            inside |= {row[0] for row in await self.writer.fetch(table.select(pk).where(pk.is_in(part), self.scope))}
+        return set(ids) - inside
 
 
 PROBE_PARAMS = 6000  # bound parameters per existence probe (SQLite allows 32766, asyncpg 32767)
@@ -206,16 +235,11 @@ def _chunks(rows: Iterable[tuple[int, list[Any]]], size: int) -> Iterator[list[t
 async def execute(job: Job) -> Job:
     """Only the private connection is used here, so this may run on a worker thread's loop."""
     run = _Run(job)
-    batch = job.ctx.table("import_batch")
     writer = run.writer
     committed = False
     pool = None
-    await writer.open()
+    await writer.open(head=(job.ctx.table("import_batch"), _batch_values(job, "running")))
     try:
-        job.batch_id = await writer.insert_one(batch, dict(
-            file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
-            screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
-            started_at=dt.datetime.now().replace(microsecond=0), total=0, ok_count=0, bad_count=0, status="running"))
         rows = rows_of(job.path, Limits.of(job.ctx.app))
         _, mapping, buffered = find_header(rows, job.plan.names)
         run.mapped = list(dict.fromkeys(mapping.values()))
@@ -233,6 +257,7 @@ async def execute(job: Job) -> Job:
             results = parallel.inline(work, chunks)
         async for chunk in results:
             await run.apply(chunk)
+            await writer.flush()
             if job.progress:
                 job.progress(job.total, job.bad)
         job.error_file = run.report.close()
@@ -244,9 +269,8 @@ async def execute(job: Job) -> Job:
             await _record_failed(job)
             job.status = "failed"
         else:
-            await writer.update_one(batch, job.batch_id, {"total": job.total, "ok_count": job.ok, "bad_count": job.bad,
-                                                          "status": "done", "error_file": job.error_file})
-            await writer.commit()
+            job.batch_id = await writer.publish({"total": job.total, "ok_count": job.ok, "bad_count": job.bad,
+                                                 "status": "done", "error_file": job.error_file})
             committed = True
             job.status = "done"
         if job.progress:
@@ -254,7 +278,12 @@ async def execute(job: Job) -> Job:
         return job
     except BaseException as exc:
         job.status = "error"
-        job.message = str(exc) if isinstance(exc, (ValueError, Conflict)) else f"导入出错：{type(exc).__name__}"
+        if isinstance(exc, (ValueError, Conflict)):
+            job.message = str(exc)
+        elif isinstance(exc, Exception) and is_busy(exc):
+            job.message = "数据库繁忙，导入未完成（未写入任何数据），请稍后重试"
+        else:
+            job.message = f"导入出错：{type(exc).__name__}"
         raise
     finally:
         if pool is not None:
@@ -266,16 +295,19 @@ async def execute(job: Job) -> Job:
         run.report.close()
 
 
+def _batch_values(job: Job, status: str) -> dict[str, Any]:
+    return dict(file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
+                screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
+                started_at=dt.datetime.now().replace(microsecond=0), total=job.total, ok_count=job.ok,
+                bad_count=job.bad, status=status)
+
+
 async def _record_failed(job: Job) -> None:
     """A refused file still leaves a batch row (status failed) so the attempt is on record."""
     writer = BulkWriter(job.ctx, "import_batch")
-    await writer.open()
+    values = _batch_values(job, "failed") | {"ok_count": 0, "error_file": job.error_file}
+    await writer.open(head=(job.ctx.table("import_batch"), values))
     try:
-        job.batch_id = await writer.insert_one(job.ctx.table("import_batch"), dict(
-            file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
-            screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
-            started_at=dt.datetime.now().replace(microsecond=0), total=job.total, ok_count=0, bad_count=job.bad,
-            status="failed", error_file=job.error_file))
-        await writer.commit()
+        job.batch_id = await writer.publish()
     finally:
         await writer.close()

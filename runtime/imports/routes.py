@@ -13,27 +13,21 @@ GET  /api/exports/{job}, /api/exports/{job}/file
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.response import File
 
+from specadmin.runtime.data import transfer_jobs, uploads
 from specadmin.runtime.exports import background as exports
-from specadmin.runtime.errors import BadRequest, Denied, NotFound
+from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.runtime.imports import ranges
 from specadmin.runtime.imports.engine import Job, execute, finish, prepare
 from specadmin.runtime.imports.template import build_template
 from specadmin.runtime.sheets.writer import bytes_response, file_response
-from specadmin.runtime.data.private_files import open_private, private_dir
 
 INLINE_BYTES = 512 * 1024  # smaller uploads finish inside the request; larger ones run in the background
-JOBS: dict[str, Job] = {}
-UPLOAD_BLOCK = 1 << 20
-MAX_UPLOAD = 1 << 30  # Litestar's default 10 MB body limit would refuse real provincial exports
 
 
 def _entity(request: Request) -> str:
@@ -69,81 +63,72 @@ _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false":
 
 async def import_file(request: Request) -> dict[str, Any]:
     """The grant is checked before the body or the parameters are parsed: a user who may not
-    import gets 403 whatever they send, and learns nothing from validation messages."""
+    import gets 403 whatever they send, and learns nothing from validation messages. The body is
+    streamed to the job's upload file (runtime/data/uploads.py); the job's state is in the database."""
     service = _service(request)
-    entity = service.entity.name
+    ctx, entity = service.ctx, service.entity.name
     params = request.query_params
     screen, mode = params.get("screen") or None, params.get("mode") or None
-    from specadmin.runtime.imports.plan import import_screen
+    from specadmin.runtime.imports.plan import MODES, import_screen
 
-    chosen, _ = import_screen(service.ctx, entity, screen)
+    chosen, spec = import_screen(ctx, entity, screen)
     service.grants(request.user, "import", chosen.name)
     force = _FLAGS.get(str(params.get("force", "false")).lower())
     if force is None:
         raise BadRequest("force 参数应为 true 或 false")
-    form = await request.form()  # a malformed body fails here with Litestar's own 400 / 413
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise BadRequest("请选择要导入的文件")
-    suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        raise BadRequest("只支持 .xlsx 和 .csv 文件")
-    folder = service.ctx.app_dir / "var" / "imports" / "uploads"
-    path = private_dir(folder) / f"{uuid.uuid4().hex}{suffix}"
-    with open_private(path) as fh:  # copied block by block: the upload never sits in memory whole
-        while block := await upload.read(UPLOAD_BLOCK):
-            fh.write(block)
+    if mode is not None and mode not in MODES:
+        raise BadRequest(f"未知的导入方式 {mode}（mode 应为 {'、'.join(MODES)}）")
+    token = await transfer_jobs.create(ctx, "import", request.user, entity=entity, mode=mode or spec.mode)
+    upload = None
     try:
-        job = await prepare(service.ctx, request.user, entity, path, screen=screen, mode=mode, force=force,
-                            file_name=upload.filename)
-    except Exception:
-        path.unlink(missing_ok=True)
+        upload = await uploads.receive(request, ctx, token, missing="请选择要导入的文件")
+        await transfer_jobs.save(ctx, token, file_name=upload.filename[:255], upload_file=str(upload.path))
+        job = await prepare(ctx, request.user, entity, upload.path, screen=screen, mode=mode, force=force,
+                            file_name=upload.filename, file_hash=upload.sha256)
+    except BaseException as exc:
+        uploads.remove(upload.path if upload else None)
+        await transfer_jobs.drop(ctx, token)
+        if isinstance(exc, ValueError):
+            raise BadRequest(str(exc)) from exc
         raise
-    JOBS[job.id] = job
+    job.id = token
+    task = transfer_jobs.launch(_background(job))
+    if upload.size <= INLINE_BYTES:
+        await asyncio.shield(task)
+    return transfer_jobs.public(await transfer_jobs.owned(ctx, request.user, token, ("import",), NO_JOB))
 
-    async def background() -> None:
-        try:
-            await asyncio.to_thread(_run_in_thread, job)
-            await finish(job)
-        except Exception as exc:  # recorded on the job for the page; the data is rolled back
+
+async def _background(job: Job) -> None:
+    """Run the import on a worker thread; its progress and outcome go to the job's row."""
+    reporter = transfer_jobs.Reporter(job.ctx, job.id)
+    job.progress = lambda total, bad: reporter.report(total=total, ok_count=job.ok, bad_count=bad)
+    try:
+        await asyncio.to_thread(_run_in_thread, job)
+        await finish(job)
+    except Exception as exc:  # recorded on the job for the page; unless committed, the data is rolled back
+        if job.status in ("running", "error"):
             job.status = "error"
             job.message = job.message or f"导入出错：{type(exc).__name__}"
-        finally:
-            path.unlink(missing_ok=True)
-
-    task = asyncio.get_running_loop().create_task(background())
-    job.task = task  # type: ignore[attr-defined]
-    if os.path.getsize(path) <= INLINE_BYTES:
-        await asyncio.shield(task)
-    return _public(job)
+    finally:
+        uploads.remove(job.path)  # the upload never outlives its job
+        await reporter.finish(**job.outcome(), upload_file=None)
 
 
-def _public(job: Job) -> dict[str, Any]:
-    out = job.summary()
-    out["error_file"] = f"/api/imports/{job.id}/errors" if job.error_file else None
-    return out
-
-
-def _own_job(request: Request, job_id: str) -> Job:
-    job = JOBS.get(job_id)
-    if job is None:
-        raise NotFound("没有这个导入任务")
-    if job.principal.user_id != request.user.user_id and not request.user.superuser:
-        raise Denied()
-    return job
+NO_JOB = "没有这个导入任务"
 
 
 @get("/api/imports/{job_id:str}")
 async def import_status(request: Request, job_id: str) -> dict[str, Any]:
-    return _public(_own_job(request, job_id))
+    ctx = request.app.state.ctx
+    return transfer_jobs.public(await transfer_jobs.owned(ctx, request.user, job_id, ("import", "upload"), NO_JOB))
 
 
 @get("/api/imports/{job_id:str}/errors")
 async def import_errors(request: Request, job_id: str) -> File:
-    job = _own_job(request, job_id)
-    if not job.error_file:
+    job = await transfer_jobs.owned(request.app.state.ctx, request.user, job_id, ("import",), NO_JOB)
+    if not job["result_file"]:
         raise NotFound("没有错误报告")
-    return file_response(job.error_file, f"导入错误-{Path(job.file_name or 'import').stem}.xlsx")
+    return file_response(job["result_file"], f"导入错误-{Path(job['file_name'] or 'import').stem}.xlsx")
 
 
 async def delete_range_preview(request: Request, field: str, start: str, end: str,
@@ -177,7 +162,7 @@ async def _export(request: Request, fmt: str) -> Any:
     filters = exports.typed_filters(service, screen, params)
     kw = {"screen": screen, "tab": tab, "q": q, "sort": sort, "filters": filters}
     if background:
-        return exports.public(exports.start_background(service, request.user, fmt, **kw))
+        return exports.public(await exports.start_background(service, request.user, fmt, **kw))
     path = exports.temp_path(f".{fmt}")
     try:
         await exports.write_export(service, request.user, path, **kw)
@@ -195,26 +180,21 @@ async def export_csv_file(request: Request) -> Any:
     return await _export(request, "csv")
 
 
-def _own_export(request: Request, job_id: str) -> dict[str, Any]:
-    job = exports.JOBS.get(job_id)
-    if job is None:
-        raise NotFound("没有这个导出任务")
-    if job["owner"] != request.user.user_id and not request.user.superuser:
-        raise Denied()
-    return job
+async def _own_export(request: Request, job_id: str) -> dict[str, Any]:
+    return await transfer_jobs.owned(request.app.state.ctx, request.user, job_id, ("export",), "没有这个导出任务")
 
 
 @get("/api/exports/{job_id:str}")
 async def export_status(request: Request, job_id: str) -> dict[str, Any]:
-    return exports.public(_own_export(request, job_id))
+    return exports.public(await _own_export(request, job_id))
 
 
 @get("/api/exports/{job_id:str}/file")
 async def export_file(request: Request, job_id: str) -> File:
-    job = _own_export(request, job_id)
+    job = await _own_export(request, job_id)
     if job["status"] != "done":
         raise NotFound("导出尚未完成")
-    return file_response(job["file"], job["name"])
+    return file_response(job["result_file"], job["file_name"])
 
 
 def transfer_handlers(entities: list[str]) -> list:
@@ -225,7 +205,8 @@ def transfer_handlers(entities: list[str]) -> list:
 
     return [
         get(paths("import/template"))(import_template),
-        post(paths("import"), status_code=200, request_max_body_size=MAX_UPLOAD)(import_file),
+        # No framework body limit: runtime/data/uploads.py streams the body and applies app.yaml's.
+        post(paths("import"), status_code=200, request_max_body_size=None)(import_file),
         get(paths("delete-range"))(delete_range_preview),
         post(paths("delete-range"), status_code=200)(delete_range),
         get(paths("latest"))(latest_value),

@@ -325,6 +325,17 @@ ImportBatchController = entity_controller(
 )
 
 
+class TransferJobBody(Body):
+    """导入导出任务：新增和修改的字段（只传要写的字段）"""
+
+
+
+TransferJobController = entity_controller(
+    "transfer_job", "导入导出任务",
+    body=TransferJobBody,
+)
+
+
 class JobRunBody(Body):
     """任务运行记录：新增和修改的字段（只传要写的字段）"""
 
@@ -401,6 +412,7 @@ CONTROLLERS = [
     ApiCallerController,
     ApiNonceController,
     ImportBatchController,
+    TransferJobController,
     JobRunController,
     FeedDeliveryController,
     NotificationOutboxController,

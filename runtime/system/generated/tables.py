@@ -292,6 +292,32 @@ class ImportBatch(Table, tablename="sys_import_batch"):
     version = Integer(default=1, null=False, verbose_name="版本号")
 
 
+class TransferJob(Table, tablename="sys_transfer_job"):
+    """导入导出任务"""
+
+    token = Varchar(default=None, length=32, null=True, unique=True, verbose_name="任务编号")
+    kind = Varchar(default=None, length=32, null=True, verbose_name="任务类型")
+    owner = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="发起人")
+    status = Varchar(default=None, index=True, length=32, null=True, verbose_name="状态")
+    entity = Varchar(default=None, length=60, null=True, verbose_name="数据对象")
+    mode = Varchar(default=None, length=20, null=True, verbose_name="导入方式")
+    file_name = Varchar(default=None, length=255, null=True, verbose_name="文件名")
+    total = Integer(default=None, null=True, verbose_name="已处理行数")
+    ok_count = Integer(default=None, null=True, verbose_name="成功行数")
+    bad_count = Integer(default=None, null=True, verbose_name="错误行数")
+    batch = Integer(default=None, null=True, verbose_name="批次")
+    message = Varchar(default=None, length=500, null=True, verbose_name="说明")
+    result_file = Varchar(default=None, length=500, null=True, verbose_name="结果文件")
+    upload_file = Varchar(default=None, length=500, null=True, verbose_name="上传文件")
+    worker = Varchar(default=None, length=300, null=True, verbose_name="处理进程")
+    started_at = Timestamp(default=None, index=True, null=True, verbose_name="开始时间")
+    heartbeat = Timestamp(default=None, null=True, verbose_name="最近进展")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
+
+
 class JobRun(Table, tablename="sys_job_run"):
     """任务运行记录"""
 
@@ -393,6 +419,7 @@ TABLES = [
     ApiCaller,
     ApiNonce,
     ImportBatch,
+    TransferJob,
     JobRun,
     FeedDelivery,
     NotificationOutbox,
@@ -414,6 +441,7 @@ ENTITY_TABLES = {
     "api_caller": ApiCaller,
     "api_nonce": ApiNonce,
     "import_batch": ImportBatch,
+    "transfer_job": TransferJob,
     "job_run": JobRun,
     "feed_delivery": FeedDelivery,
     "notification_outbox": NotificationOutbox,
