@@ -189,7 +189,8 @@ async def test_celery_worker_runs_job_from_redis_and_records_it(env):
         done = []
         while time.monotonic() < deadline and not done:
             await asyncio.sleep(0.5)
-            done = [r for r in await runs(ctx, "missing_places") if r["trigger"] == "celery"]
+            # the run is recorded as running first, then finished: wait for the outcome
+            done = [r for r in await runs(ctx, "missing_places") if r["trigger"] == "celery" and r["status"] != "running"]
             assert worker.poll() is None, worker.stdout.read()
         assert done and done[0]["status"] == "succeeded" and done[0]["date_to"] == dt.date(2026, 11, 7)
     finally:

@@ -23,6 +23,7 @@ from specadmin.runtime.data import transfer_jobs, uploads
 from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.runtime.bulk_query.engine import bulk_screen
 from specadmin.runtime.bulk_query.upload import MODES, upload
+from specadmin.runtime.imports.readers import Limits, check_file
 from specadmin.runtime.sheets.writer import bytes_response, file_response, write_sheet
 
 INLINE_BYTES = 512 * 1024  # smaller files are answered in the request; larger ones run in the background
@@ -43,6 +44,8 @@ async def upload_batch(request: Request, screen: str, mode: str = "all_or_nothin
     try:
         received = await uploads.receive(request, ctx, token)
         await transfer_jobs.save(ctx, token, file_name=received.filename[:255], upload_file=str(received.path))
+        # A file that is no workbook, or over the app's limits, is refused (400) before the job starts.
+        await asyncio.to_thread(check_file, received.path, Limits.of(ctx.app))
     except BaseException:
         uploads.remove(received.path if received else None)
         await transfer_jobs.drop(ctx, token)
@@ -50,7 +53,10 @@ async def upload_batch(request: Request, screen: str, mode: str = "all_or_nothin
     task = transfer_jobs.launch(_background(ctx, request.user, screen, token, received, mode))
     if received.size <= INLINE_BYTES:
         await asyncio.shield(task)
-    return transfer_jobs.public(await transfer_jobs.owned(ctx, request.user, token, ("upload",), NO_JOB))
+    job = transfer_jobs.public(await transfer_jobs.owned(ctx, request.user, token, ("upload",), NO_JOB))
+    if received.size <= INLINE_BYTES and job["status"] == "error":  # answered in the request: say it as a 400
+        raise BadRequest(job["message"] or "上传出错")
+    return job
 
 
 async def _background(ctx, principal, screen: str, token: str, received: uploads.Upload, mode: str) -> None:
