@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import start_app, EXAMPLES, ROOT, copy_app
 
 APPS = sorted(p.parent.name for p in EXAMPLES.glob("*/app.yaml"))
@@ -154,6 +155,20 @@ class EnvPool:
         for env in self.envs.values():
             await close_env(env)
         self.envs.clear()
+
+
+def env_pool(prepare=None):
+    """A module's `pool` fixture: `pool = env_pool(_prepare)` in the test module."""
+
+    @pytest.fixture(scope="module")
+    async def pool(tmp_path_factory):
+        envs = EnvPool(tmp_path_factory, prepare)
+        try:
+            yield envs
+        finally:
+            await envs.close()
+
+    return pool
 
 
 # -- database snapshots (direct Piccolo reads, never through the services) ------------------

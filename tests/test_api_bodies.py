@@ -11,7 +11,7 @@ import re
 
 import pytest
 from conftest import BACKENDS
-from example_apps import APPS, ROOT_USER, EnvPool, diff_snapshots, model_of, openapi, snapshot
+from example_apps import APPS, ROOT_USER, env_pool, diff_snapshots, model_of, openapi, snapshot
 
 from specadmin.runtime.data.list_query import filter_params
 
@@ -31,13 +31,7 @@ async def _prepare(env) -> None:
                if isinstance(op, dict) and "operationId" in op}
 
 
-@pytest.fixture(scope="module")
-async def pool(tmp_path_factory):
-    envs = EnvPool(tmp_path_factory, _prepare)
-    try:
-        yield envs
-    finally:
-        await envs.close()
+pool = env_pool(_prepare)
 
 
 def writable(entity) -> list:

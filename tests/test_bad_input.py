@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 from conftest import BACKENDS
-from example_apps import ROOT_USER, EnvPool, first_id
+from example_apps import ROOT_USER, env_pool, first_id
 from openpyxl import Workbook, load_workbook
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -24,13 +24,7 @@ UPLOAD = ("/api/bulk_query/batch_admin/upload", {"screen": "batch_admin"})
 HOTLINE_HEADER = ["工单编号", "接诉时间", "诉求内容"]
 
 
-@pytest.fixture(scope="module")
-async def pool(tmp_path_factory):
-    envs = EnvPool(tmp_path_factory)
-    try:
-        yield envs
-    finally:
-        await envs.close()
+pool = env_pool()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -16,7 +16,7 @@ import io
 
 import pytest
 from conftest import BACKENDS
-from example_apps import APPS, ROOT_USER, EnvPool
+from example_apps import APPS, ROOT_USER, env_pool
 from openpyxl import load_workbook
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -24,13 +24,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 ENVS = [(app, backend) for app in APPS for backend in BACKENDS]
 
 
-@pytest.fixture(scope="module")
-async def pool(tmp_path_factory):
-    envs = EnvPool(tmp_path_factory)
-    try:
-        yield envs
-    finally:
-        await envs.close()
+pool = env_pool()
 
 
 def csv_rows(content: bytes) -> list[list[str]]:

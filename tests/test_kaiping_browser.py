@@ -9,9 +9,16 @@ from kaiping_fixture import PASSWORD, build
 pytestmark = pytest.mark.browser
 
 
+async def _build_with_a_superuser(ctx) -> None:
+    from specadmin.runtime.identity.users import ensure_user
+
+    await build(ctx)
+    await ensure_user(ctx, "root", PASSWORD, name="超级管理员", org_code="KP", superuser=True)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with serve(copy_app("kaiping", tmp_path_factory.mktemp("kaiping-browser")), build) as base:
+    with serve(copy_app("kaiping", tmp_path_factory.mktemp("kaiping-browser")), _build_with_a_superuser) as base:
         yield base
 
 
@@ -108,3 +115,25 @@ def test_a_stale_threshold_form_does_not_undo_another_users_save(server, browser
     assert "保存成功" in second.content()
     assert (second.locator(".detail-item[data-field=min_daily] dd").inner_text().strip(),
             second.locator(".detail-item[data-field=max_daily] dd").inner_text().strip()) == ("11", "77")
+
+
+def test_admin_grants_a_screen_to_a_person_in_the_menu_tree_and_they_see_the_menu(server, browser):
+    nobody = _login(browser, server, "nobody")
+    assert nobody.locator("a[href='/s/place_admin']").count() == 0
+    admin = _login(browser, server, "root")
+    admin.goto(f"{server}/s/grant_admin")
+    admin.click("#btn-grant-tree")
+    admin.select_option("#holder-user", label="无权限")
+    admin.click("#btn-holder")
+    assert "人员：无权限" in admin.locator("#holder-title").inner_text()
+    spec = admin.locator("tr[data-screen=threshold_admin] .tag-spec")
+    assert spec.count() == 0  # 无权限 holds no role: nothing from the spec
+    row = admin.locator("tr[data-screen=place_admin]")
+    row.locator("input[data-action=list]").check()
+    row.locator("input[data-action=read]").check()
+    admin.click("#btn-save-grants")
+    assert "新增 1 项" in admin.content()
+    assert admin.locator("tr[data-screen=place_admin] input[data-action=list]").is_checked()
+    nobody = _login(browser, server, "nobody")
+    nobody.click("a[href='/s/place_admin']")
+    assert nobody.locator("h1.page-title").inner_text().startswith("场所信息管理")

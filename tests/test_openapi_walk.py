@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import BACKENDS
-from example_apps import (APPS, ROOT_USER, EnvPool, entity_of_path, fill_path, first_id, openapi,
+from example_apps import (APPS, ROOT_USER, env_pool, entity_of_path, fill_path, first_id, openapi,
                           operations)
 from security_walk_support import entity_values, required_query
 
@@ -35,13 +35,7 @@ async def _prepare(env) -> None:
     env.spec = await openapi(env)
 
 
-@pytest.fixture(scope="module")
-async def pool(tmp_path_factory):
-    envs = EnvPool(tmp_path_factory, _prepare)
-    try:
-        yield envs
-    finally:
-        await envs.close()
+pool = env_pool(_prepare)
 
 
 def _screens_for(model, path: str) -> list:

@@ -12,7 +12,7 @@ import re
 
 import pytest
 from conftest import BACKENDS
-from example_apps import (APPS, NOGRANT_USER, EnvPool, diff_snapshots, entity_of_path, fill_path, first_id,
+from example_apps import (APPS, NOGRANT_USER, env_pool, diff_snapshots, entity_of_path, fill_path, first_id,
                           model_of, openapi, operations, snapshot)
 from security_walk_support import (BASE_ACTIONS, CALLER_PREFIX, OTHER_ALLOWED, REFUSED, allowed_refusals,
                                    api_calls_for, assert_refused, cell, check_allowed_other, csv_rows, entity_values,
@@ -35,13 +35,7 @@ async def _prepare(env) -> None:
         await env.client(username)  # log in first: a login writes (operation log, last login) by design
 
 
-@pytest.fixture(scope="module")
-async def pool(tmp_path_factory):
-    envs = EnvPool(tmp_path_factory, _prepare)
-    try:
-        yield envs
-    finally:
-        await envs.close()
+pool = env_pool(_prepare)
 
 
 @pytest.mark.parametrize("app,backend,entity", _cases(lambda m: [e.name for e in m.entities]))

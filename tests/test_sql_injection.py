@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import BACKENDS
-from example_apps import (APPS, ROOT_USER, EnvPool, entity_of_path, fill_path, model_of, openapi, operations,
+from example_apps import (APPS, ROOT_USER, env_pool, entity_of_path, fill_path, model_of, openapi, operations,
                           row_counts)
 from injection_support import (PATH_PAYLOADS, PAYLOADS, TYPED_PAYLOADS, assert_no_leak, last_oplog_id, param_type,
                                row_total, writes_in_oplog)
@@ -49,13 +49,7 @@ class unchanged:
             assert await writes_in_oplog(self.ctx, self.oplog) == []
 
 
-@pytest.fixture(scope="module")
-async def pool(tmp_path_factory):
-    envs = EnvPool(tmp_path_factory, _prepare)
-    try:
-        yield envs
-    finally:
-        await envs.close()
+pool = env_pool(_prepare)
 
 
 def _cases() -> list:

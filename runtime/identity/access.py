@@ -79,7 +79,7 @@ async def stored_grants(ctx: "AppContext", user_id: int, roles: list[dict[str, A
     scoped_roles = {r["id"] for r in roles if _scoped(r)}
     out = []
     for g in await grant.select(grant.screen, grant.actions, grant.role, grant.role_group, grant.user,
-                                grant.valid_until).where(condition):
+                                grant.valid_until, grant.scope).where(condition):
         until = g["valid_until"]
         if g["role"] is not None:
             scoped = g["role"] in scoped_roles
@@ -88,7 +88,7 @@ async def stored_grants(ctx: "AppContext", user_id: int, roles: list[dict[str, A
             scoped = groups.get(g["role_group"], True)
         else:  # a grant to one person: confined, or an org admin could widen itself through grant_admin
             scoped = True
-        out.append(StoredGrant(g["screen"], g["actions"], scoped, until))
+        out.append(StoredGrant(g["screen"], g["actions"], scoped, until, g["scope"] or "default"))
     return out
 
 

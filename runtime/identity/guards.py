@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from piccolo.columns.combination import And
 
+from specadmin.specs.model import Screen
+
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.where import combine_or
 from specadmin.runtime.identity.power import check_may_hand_out_roles, exceeds
-from specadmin.runtime.security.principal import EffectiveGrant, confine
+from specadmin.runtime.security.principal import EffectiveGrant, confine, grant_scopes, stored_scope
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -87,28 +89,41 @@ async def grant_is_confined(ctx: "AppContext", target: dict[str, Any]) -> bool:
     return True  # a grant to one person
 
 
-def check_grant(ctx: "AppContext", principal: "Principal", screen: str, actions: str,
-                valid_until: dt.date | None = None, confined: bool = False) -> None:
-    """A stored grant opens `screen` with `actions` and the screen's default scope (the holder's
-    org subtree when `confined` and the screen's entity is an org-admin one) until `valid_until`:
-    its author must hold all of that."""
-    if principal.superuser:
-        return
-    own = principal.grant(screen)
-    wanted = {a.strip() for a in (actions or "").split(",") if a.strip()}
-    missing = wanted - set(own.actions if own else ())
-    if missing:
-        raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(sorted(missing))}"})
+def grant_content(ctx: "AppContext", screen: str, actions: str, scope: str | None) -> tuple[Screen, frozenset[str]]:
+    """A stored grant must name a screen, actions it offers and a data-scope choice it allows
+    (`菜单“场所信息管理”` typed as a label, or `查看` as an action, would silently open nothing)."""
     try:
         target = ctx.app.screen(screen)
     except KeyError:
-        return  # an unknown screen opens nothing (identity.actions refuses it by name)
-    grant = EffectiveGrant(screen, frozenset(wanted), None, (target.scope,), valid_until=valid_until)
+        raise Invalid({"screen": f"没有名为 {screen} 的菜单（应为菜单编码，如 {ctx.app.screens[0].name}）"}) from None
+    wanted = frozenset(a.strip() for a in (actions or "").split(",") if a.strip())
+    unknown = sorted(wanted - set(target.offered_actions))
+    if not wanted or unknown:
+        offered = ",".join(target.offered_actions)
+        raise Invalid({"actions": f"菜单“{target.label}”没有操作 {','.join(unknown) or '（空）'}，可选：{offered}"})
+    if scope and scope not in grant_scopes(target):
+        raise Invalid({"scope": f"菜单“{target.label}”不能按该方式划分数据范围"})
+    return target, wanted
+
+
+def check_grant(ctx: "AppContext", principal: "Principal", screen: str, actions: str,
+                valid_until: dt.date | None = None, confined: bool = False, scope: str | None = None) -> None:
+    """A stored grant opens `screen` with `actions` and its data scope (the screen's own by default;
+    the holder's org subtree when `confined` and the screen's entity is an org-admin one) until
+    `valid_until`: it must make sense, and its author must hold all of that."""
+    target, wanted = grant_content(ctx, screen, actions, scope)
+    if principal.superuser:
+        return
+    own = principal.grant(screen)
+    missing = wanted - set(own.actions if own else ())
+    if missing:
+        raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(sorted(missing))}"})
+    grant = EffectiveGrant(screen, wanted, None, (stored_scope(target, scope),), valid_until=valid_until)
     if confined:
         grant = confine(ctx.app, target, grant, ctx.plugins.org_admin_scopes())
     reason = exceeds(own, grant, validity=True)
     if reason:
-        field = "valid_until" if reason.startswith("有效期") else "screen" if reason.startswith("数据范围") else "actions"
+        field = "valid_until" if reason.startswith("有效期") else "scope" if reason.startswith("数据范围") else "actions"
         raise Invalid({field: f"不能授予超出自己权限的授权：{reason}"})
 
 

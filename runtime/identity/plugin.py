@@ -52,7 +52,8 @@ async def check_role_group(event: WriteEvent) -> None:
 async def check_grant(event: WriteEvent) -> None:
     merged = {**(event.before or {}), **event.clean}
     guards.check_grant(event.ctx, event.principal, merged.get("screen") or "", merged.get("actions") or "",
-                       merged.get("valid_until"), await guards.grant_is_confined(event.ctx, merged))
+                       merged.get("valid_until"), await guards.grant_is_confined(event.ctx, merged),
+                       merged.get("scope"))
 
 
 async def password_policy(event: WriteEvent) -> None:

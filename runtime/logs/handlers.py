@@ -15,7 +15,7 @@ from litestar import Request, get
 from litestar.response import Template
 
 from specadmin.runtime.errors import Denied
-from specadmin.runtime.pages.support import chart_assets, ctx_of, layout
+from specadmin.runtime.pages.support import add_screen_tool, chart_assets, ctx_of, layout
 from specadmin.runtime.logs.charts import EXCEPTION_SCREEN, OPLOG_SCREEN, exception_chart, oplog_chart
 
 # The log screens' list pages link to their chart page (list.html reads this template global).
@@ -23,8 +23,9 @@ CHART_PAGES = {EXCEPTION_SCREEN: "/logs/exceptions", OPLOG_SCREEN: "/logs/oplog"
 
 
 def add_template_globals(engine: Any) -> None:
-    """TemplateConfig engine_callback: expose CHART_PAGES to the theme's templates."""
-    engine.engine.globals["log_chart_pages"] = CHART_PAGES
+    """TemplateConfig engine_callback: the log lists link to their chart pages."""
+    for screen, url in CHART_PAGES.items():
+        add_screen_tool(engine, screen, "统计图表", url, "btn-charts")
 
 
 @get("/api/charts/exceptions", tags=["系统日志"], summary="异常统计图数据（by=day 近7天 / hour 近24小时）")

@@ -1,1 +1,1 @@
-"""End-user HTML pages: login, home, lists, statistics, forms, details and actions, per screen."""
+"""End-user HTML pages: home, lists, statistics, forms, details and actions, per screen."""

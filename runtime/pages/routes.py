@@ -1,4 +1,5 @@
-"""End-user HTML pages: login, home, and per screen list / detail / new / edit / delete / actions.
+"""End-user HTML pages: home, and per screen list / detail / new / edit / delete / actions (the login
+page is the identity plugin's).
 
 Every page goes through the same EntityService as the JSON API, always naming the screen,
 so the screen's own grant, tabs and data scope apply. Pages never see an anonymous user:
@@ -22,69 +23,13 @@ from specadmin.runtime.pages.forms import (STALE_FORM, defaults_for_create, form
                                            parse_form, values_from_item, widgets, with_initial_password)
 from specadmin.runtime.pages.lists import list_page
 from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, chart_assets,
-                            clean_qs, ctx_of, flash, layout, list_url, pop_flash)
+                            clean_qs, ctx_of, flash, layout, list_url)
 from specadmin.runtime.related.routes import related_for
 from specadmin.runtime.data.values import Invalid
 
 __all__ = ["PAGE_HANDLERS", "TEMPLATE_DIRS", "STATIC_DIR", "STATIC_DIRS", "STATIC_URL", "render_error"]
 
-LOGIN_FAILED = "用户名或密码错误"
-
-
-# -- login / logout / home ------------------------------------------------------
-def _safe_next(raw: str | None) -> str:
-    """Only a local page path may follow a login (no scheme, no host, no API)."""
-    if not raw or not raw.startswith("/") or raw.startswith(("//", "/api/", "/login", "/logout")) or "\\" in raw:
-        return "/"
-    if any(c in raw for c in "\r\n\t") or len(raw) > 500:
-        return "/"
-    return raw
-
-
-def _login_page(request: Request, username: str = "", error: str = "", next_url: str = "/",
-                status: int = 200) -> Template:
-    ctx = ctx_of(request)
-    return Template(template_name="login.html", status_code=status, context={
-        "app_title": ctx.app.label, "short_title": ctx.app.short_label or ctx.app.label,
-        "static": STATIC_URL, "username": username, "error": error, "flashes": pop_flash(request),
-        "next_url": next_url if next_url != "/" else ""})
-
-
-@get("/login", exclude_from_auth=True, name="page_login")
-async def login_form(request: Request) -> Template:
-    return _login_page(request, next_url=_safe_next(request.query_params.get("next")))
-
-
-@post("/login", exclude_from_auth=True, name="page_login_post")
-async def login_submit(request: Request) -> Response:
-    from specadmin.runtime.identity.sessions import client_address, login_attempt, start_session
-
-    form = await request.form()
-    username = (form.get("username") or "").strip()[:100]
-    password = (form.get("password") or "")[:200]
-    next_url = _safe_next(form.get("next"))
-    user_id, message = await login_attempt(ctx_of(request), username, password, client_address(request))
-    if not user_id:
-        return _login_page(request, username, message or LOGIN_FAILED, next_url, 200)
-    # start_session opens a server-side session under a fresh id and writes the login to the operation log.
-    await start_session(request, user_id)
-    return Redirect(next_url, status_code=303)
-
-
-@post("/logout", name="page_logout")
-async def logout(request: Request) -> Response:
-    from specadmin.runtime.data import audit
-
-    user = request.scope.get("user")
-    if user is not None:
-        try:
-            await audit.record(ctx_of(request), user, "logout", "user", user.user_id, user.username)
-        except Exception:  # the log must not keep anyone logged in
-            pass
-    request.clear_session()
-    return Redirect("/login", status_code=303)
-
-
+# -- home -----------------------------------------------------------------------
 @get("/", name="page_home")
 async def home(request: Request) -> Template:
     return Template(template_name="home.html", context=layout(request, None, title="首页"))
@@ -270,5 +215,5 @@ async def run_action(request: Request, name: str, action: str) -> Response:
     return Redirect(target, status_code=303)
 
 
-PAGE_HANDLERS: list = [login_form, login_submit, logout, home, list_page, detail_page, new_form, new_submit,
+PAGE_HANDLERS: list = [home, list_page, detail_page, new_form, new_submit,
                        edit_form, edit_submit, delete_confirm, delete_submit, run_action]

@@ -29,11 +29,33 @@ class EffectiveGrant:
 
 @dataclass(frozen=True)
 class StoredGrant:
-    """A grant stored at run time; org_scoped when it came from an org-admin source."""
+    """A grant stored at run time; org_scoped when it came from an org-admin source. `scope` is a
+    data-scope choice (`GRANT_SCOPES`): `default` keeps the screen's own."""
     screen: str
     actions: str
     org_scoped: bool = False
     valid_until: dt.date | None = None
+    scope: str = "default"
+
+
+ORG_SCOPE_MODES = ("own_unit", "own_and_sub", "sub_only")
+GRANT_SCOPES = ("default", "all", *ORG_SCOPE_MODES, "own_records")  # the choices of a stored grant
+
+
+def grant_scopes(screen: Screen) -> tuple[str, ...]:
+    """The data-scope choices a stored grant on this screen can make: the org ones only where the
+    screen's own scope names the path to an org (they are measured along it)."""
+    by_org = screen.scope.mode in (*ORG_SCOPE_MODES, "self_only") and screen.scope.field is not None
+    return tuple(m for m in GRANT_SCOPES if by_org or m not in ORG_SCOPE_MODES)
+
+
+def stored_scope(screen: Screen, choice: str | None) -> Scope:
+    """The Scope a stored grant's choice means on this screen."""
+    if not choice or choice == "default" or choice not in grant_scopes(screen):
+        return screen.scope
+    if choice in ORG_SCOPE_MODES:
+        return Scope(choice, screen.scope.field)
+    return Scope(choice)
 
 
 @dataclass(frozen=True)
@@ -110,8 +132,8 @@ def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
                      role_ends: Mapping[str, dt.date | None] | None = None) -> dict[str, EffectiveGrant]:
     """Spec role grants plus grants stored at run time (screen, comma-separated actions).
 
-    Stored grants (menu authorisation per role, group or person) take the screen's own
-    default scope and form fields: they open a menu, they do not widen a scope. Spec grants
+    Stored grants (menu authorisation per role, group or person) take the screen's form fields and
+    the data scope they chose (`stored_scope`: the screen's own by default). Spec grants
     of roles in `scoped_codes` and org-scoped stored grants are confined (see `confine`) on the
     entities in `confined`. Function rules then close invalid functions and those above
     `auth_level`, and open list/read of 登录均可访问 functions to everyone. `role_ends` (role code →
@@ -140,7 +162,8 @@ def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
             continue
         allowed = frozenset(a.strip() for a in item.actions.split(",") if a.strip()) & frozenset(screen.offered_actions)
         if allowed:
-            grant = EffectiveGrant(item.screen, allowed, None, (screen.scope,), valid_until=item.valid_until)
+            grant = EffectiveGrant(item.screen, allowed, None, (stored_scope(screen, item.scope),),
+                                   valid_until=item.valid_until)
             if item.org_scoped:
                 grant = confine(app, screen, grant, confined)
             result[item.screen] = _merge(result.get(item.screen), grant)

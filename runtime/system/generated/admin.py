@@ -41,8 +41,8 @@ TABLE_CONFIGS = [
     TableConfig(
         Grant,
         menu_group="系统管理",
-        visible_columns=[Grant.id, Grant.role, Grant.role_group, Grant.user, Grant.screen, Grant.actions, Grant.valid_until],
-        visible_filters=[Grant.role, Grant.role_group, Grant.user],
+        visible_columns=[Grant.id, Grant.role, Grant.role_group, Grant.user, Grant.screen, Grant.actions, Grant.scope, Grant.valid_until],
+        visible_filters=[Grant.role, Grant.role_group, Grant.user, Grant.scope],
     ),
     TableConfig(
         Function,

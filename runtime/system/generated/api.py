@@ -157,6 +157,7 @@ class GrantBody(Body):
     user: Optional[Annotated[int, Meta(description="人员")]] | UnsetType = UNSET
     screen: Optional[Annotated[str, Meta(description="菜单")]] | UnsetType = UNSET
     actions: Optional[Annotated[str, Meta(description="操作权限")]] | UnsetType = UNSET
+    scope: Optional[Annotated[str, Meta(description="数据范围")]] | UnsetType = UNSET
     valid_until: Optional[Annotated[datetime.date, Meta(description="有效期至")]] | UnsetType = UNSET
 
 

@@ -255,6 +255,7 @@ SCREENS = {
             {"name": "user", "label": "人员", "type": "ref", "to": "user"},
             {"name": "screen", "label": "菜单", "type": "string", "codes": "screens", "required": True, "max_length": 40},
             {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update"},
+            {"name": "scope", "label": "数据范围", "type": "dict", "dict": "grant_scope", "help": "页面默认即该菜单在配置中的数据范围；本单位、本单位及下级、下级单位按持有人所属组织计算"},
             {"name": "valid_until", "label": "有效期至", "type": "date", "help": "留空表示永久有效；过期的授权不再生效"},
         ],
         "detail": [
@@ -263,6 +264,7 @@ SCREENS = {
             {"name": "user", "label": "人员", "type": "ref", "to": "user"},
             {"name": "screen", "label": "菜单", "type": "string", "codes": "screens", "required": True, "max_length": 40},
             {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update"},
+            {"name": "scope", "label": "数据范围", "type": "dict", "dict": "grant_scope", "help": "页面默认即该菜单在配置中的数据范围；本单位、本单位及下级、下级单位按持有人所属组织计算"},
             {"name": "valid_until", "label": "有效期至", "type": "date", "help": "留空表示永久有效；过期的授权不再生效"},
         ],
         "form": [
@@ -271,6 +273,7 @@ SCREENS = {
             {"name": "user", "label": "人员", "type": "ref", "to": "user"},
             {"name": "screen", "label": "菜单", "type": "string", "codes": "screens", "required": True, "max_length": 40},
             {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update"},
+            {"name": "scope", "label": "数据范围", "type": "dict", "dict": "grant_scope", "help": "页面默认即该菜单在配置中的数据范围；本单位、本单位及下级、下级单位按持有人所属组织计算"},
             {"name": "valid_until", "label": "有效期至", "type": "date", "help": "留空表示永久有效；过期的授权不再生效"},
         ],
         "filters": [

@@ -1,0 +1,1 @@
+"""Pages for signing in and managing access (built-in plugin `identity_pages`)."""
