@@ -74,7 +74,8 @@
       s.data.forEach(function (v) { if (typeof v === "number" && v > highest) highest = v; });
     });
     var lineTop = Math.max.apply(null, [0].concat(lines.map(function (l) { return l.value; })));
-    var many = chart.x.length > 12;
+    // Many long labels (dates, street names) are slanted rather than thinned out.
+    var many = chart.x.length > 12 && chart.x.some(function (x) { return String(x).length > 4; });
     var instance = window.echarts.init(el, null, { renderer: "canvas" });
     instance.setOption({
       tooltip: { trigger: "axis", formatter: tooltip },
