@@ -1,11 +1,13 @@
-"""The specadmin command line: new, check, generate, migrate, serve, createuser, demo, rotate-key."""
+"""The specadmin command line: new, check, generate, migrate, serve, createuser, demo, import, export (and plugin commands)."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import getpass
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,6 +16,12 @@ app: {name}
 label: {name}
 modules: [main]
 """
+NEXT_STEPS = """created {dir}: specs in app.yaml and modules/, generated code in generated/. Next:
+  specadmin check {dir}                         # validate the specs
+  specadmin migrate {dir}                       # create the tables (SQLite in {dir}/var/ unless DATABASE_URL)
+  specadmin createuser {dir} admin --superuser  # asks for a password
+  specadmin serve {dir}                         # http://127.0.0.1:8000/
+After changing a spec: specadmin generate {dir}, then specadmin migrate {dir}."""
 SCAFFOLD_MODULE = """entities:
   item:
     label: 事项
@@ -27,16 +35,29 @@ screens:
 """
 
 
+def app_name(folder: Path) -> str:
+    """A machine name from the folder's name (`My-App` -> `my_app`), as app.yaml's `app` requires."""
+    name = re.sub(r"[^a-z0-9_]+", "_", folder.name.lower()).strip("_")
+    if not re.match(r"^[a-z][a-z0-9_]{1,39}$", name[:40]):
+        name = f"app_{name}"
+    return name[:40]
+
+
 def cmd_new(args) -> int:
+    """Scaffold an app and generate its code, so the next commands (check, migrate, createuser,
+    serve) run as they are printed."""
+    from specadmin.generator.writer import generate
+
     target = Path(args.dir)
     if target.exists() and any(target.iterdir()):
         print(f"{target} exists and is not empty", file=sys.stderr)
         return 1
-    name = target.name.replace("-", "_").lower()
+    name = app_name(target.resolve())
     (target / "modules").mkdir(parents=True, exist_ok=True)
     (target / "app.yaml").write_text(SCAFFOLD_APP.format(name=name), encoding="utf-8")
     (target / "modules" / "main.yaml").write_text(SCAFFOLD_MODULE, encoding="utf-8")
-    print(f"created {target}; next: specadmin generate {target}")
+    generate(target)
+    print(NEXT_STEPS.format(dir=target))
     return 0
 
 
@@ -103,9 +124,30 @@ async def _migrate(app_dir: Path, allow_destructive: bool) -> list[str]:
         await db.stop(ctx.engine)
 
 
+def generated_problem(app_dir: Path) -> str | None:
+    """Why the app's generated code cannot be migrated or served as it is, or None."""
+    from specadmin.generator.errors import SpecInvalid
+    from specadmin.generator.writer import generate
+
+    if not (app_dir / "generated" / "__init__.py").is_file():
+        return f"{app_dir}/generated/ is missing: run `specadmin generate {app_dir}` first"
+    if (app_dir / "app.yaml").is_file():
+        try:
+            stale = generate(app_dir, check=True)
+        except SpecInvalid as exc:
+            return "\n".join(map(str, exc.errors)) + f"\nthe specs have errors: fix them, then `specadmin generate {app_dir}`"
+        if stale:
+            return f"generated code is older than the specs: run `specadmin generate {app_dir}` first"
+    return None
+
+
 def cmd_migrate(args) -> int:
     from specadmin.migrations.apply import DestructiveRefused
 
+    problem = generated_problem(Path(args.dir))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     try:
         applied = asyncio.run(_migrate(Path(args.dir), args.allow_destructive))
     except DestructiveRefused as exc:
@@ -122,9 +164,17 @@ def cmd_serve(args) -> int:
     os.environ["SPECADMIN_APP_DIR"] = str(app_dir)
     # The embedded job scheduler; with several workers one holds var/jobs.lock (runtime/jobs/embedded.py).
     os.environ.setdefault("SPECADMIN_RUN_JOBS", "1")
-    if asyncio.run(_pending(app_dir)):
-        print("database is behind the spec: run `specadmin migrate` first", file=sys.stderr)
+    if not (app_dir / "generated" / "__init__.py").is_file():
+        print(f"{app_dir}/generated/ is missing: run `specadmin generate {app_dir}` first", file=sys.stderr)
         return 1
+    if asyncio.run(_pending(app_dir)):
+        print(f"database is behind the spec: run `specadmin migrate {args.dir}` first", file=sys.stderr)
+        return 1
+    if args.sms_sink:
+        from specadmin.runtime.notify.sink import SmsSink
+
+        sink = SmsSink(app_dir).start()
+        print(f"SMS go to the demo gateway {sink.url} (recorded in {sink.path}), never to a real one")
     print(f"serving {app_dir.name} at http://{args.host}:{args.port}/ (API docs: /schema, ops console: /admin/)")
     uvicorn.run("specadmin.runtime.app.asgi:app", host=args.host, port=args.port, workers=args.workers,
                 log_level="warning", proxy_headers=False, server_header=False, access_log=False)
@@ -191,17 +241,61 @@ def cmd_export(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """Load the app's demo data (its demo.py), migrating the database first when it is behind; with
+    --sms-sink, today's SMS notifications then go through the loop-back gateway (runtime/notify/sink.py)."""
+    from specadmin.migrations.apply import DestructiveRefused
+
     app_dir = Path(args.dir).resolve()
     script = app_dir / "demo.py"
     if not script.exists():
         print(f"{app_dir.name} has no demo.py", file=sys.stderr)
         return 1
+    problem = generated_problem(app_dir)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    if asyncio.run(_pending(app_dir)):
+        try:
+            applied = asyncio.run(_migrate(app_dir, False))
+        except DestructiveRefused as exc:
+            print(f"{exc}\nthe demo needs a migrated database: run `specadmin migrate {args.dir}` "
+                  "(with --allow-destructive if you mean it) first", file=sys.stderr)
+            return 1
+        print(f"the database was behind the spec: applied {len(applied)} migration(s) first")
     spec = importlib.util.spec_from_file_location(f"specadmin_demo_{app_dir.name}", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    summary = asyncio.run(_with_ctx(app_dir, lambda ctx: module.load(ctx, args.size)))
+
+    async def load(ctx):
+        summary = await module.load(ctx, args.size)
+        if args.sms_sink:
+            summary += "\n" + await _demo_sms(ctx)
+        return summary
+
+    if args.sms_sink:
+        from specadmin.runtime.notify.sink import SmsSink
+
+        with SmsSink(app_dir):
+            summary = asyncio.run(_with_ctx(app_dir, load))
+    else:
+        summary = asyncio.run(_with_ctx(app_dir, load))
     print(summary)
     return 0
+
+
+async def _demo_sms(ctx) -> str:
+    """Run the jobs that send SMS notifications once (today's messages; once a day per group)."""
+    from specadmin.runtime.jobs.runner import run_job
+
+    jobs = [job for job in ctx.app.jobs if job.notification and ctx.app.notification(job.notification).channel == "sms"]
+    for job in jobs:
+        await run_job(ctx, job.name)
+    if not jobs:
+        return "SMS: the app has no SMS notification jobs"
+    box = ctx.table("notification_outbox")
+    statuses = [r["status"] for r in await box.select(box.status).where(box.day == dt.date.today())]
+    return (f"SMS through the demo gateway today: {statuses.count('sent')} sent, {statuses.count('failed')} failed "
+            f"(系统管理 › 短信发送记录; messages in var/sms_sink.jsonl)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--sms-sink", action="store_true",
+                   help="demo: SMS go to a loop-back gateway that records them in DIR/var/sms_sink.jsonl")
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("createuser", help="create or update a user")
     p.add_argument("dir")
@@ -255,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="load demo data and demo users")
     p.add_argument("dir")
     p.add_argument("--size", choices=["small", "large"], default="small")
+    p.add_argument("--sms-sink", action="store_true",
+                   help="send today's SMS notifications through the loop-back gateway (see serve --sms-sink)")
     p.set_defaults(fn=cmd_demo)
     _add_plugin_commands(sub)
     args = parser.parse_args(argv)

@@ -215,8 +215,7 @@ def _screen(loc: Located, entity: m.Entity) -> m.Screen:
                            for n, v in s["measures"].items()),
             columns=tuple(s.get("columns", [])), period=s.get("period"), default_days=s.get("default_days", 7),
             sort=s.get("sort"), api=s.get("api", False),
-            chart=m.Chart(type=s["chart"].get("type", "bar"), x=s["chart"].get("x"),
-                          series=tuple(s["chart"].get("series", []))) if "chart" in s else None,
+            chart=_chart(s["chart"]) if "chart" in s else None,
         )
     return m.Screen(
         name=loc.name, entity=raw["entity"], label=raw["label"], module=loc.module, menu=raw.get("menu"),
@@ -243,8 +242,16 @@ def _related(name: str, spec: dict) -> m.Related:
     chart = spec.get("chart")
     return m.Related(name=name, label=spec["label"], entity=spec["entity"], via=spec["via"],
                      columns=tuple(spec["columns"]), sort=spec.get("sort"),
-                     chart=m.Chart(type=chart.get("type", "bar"), x=chart.get("x"), series=tuple(chart.get("series", [])))
-                     if chart is not None else None)
+                     chart=_chart(chart) if chart is not None else None)
+
+
+def _chart(spec: dict) -> m.Chart:
+    """`chart:` of a statistic or a related list; a line given as a bare string is its label."""
+    lines = tuple(m.ChartLine(field=f, label=v if isinstance(v, str) else v["label"],
+                              when=None if isinstance(v, str) else m._freeze(v.get("when")))
+                  for f, v in (spec.get("lines") or {}).items())
+    return m.Chart(type=spec.get("type", "bar"), x=spec.get("x"), series=tuple(spec.get("series", [])),
+                   top=spec.get("top"), lines=lines)
 
 
 def _bulk_query(spec: dict | None) -> m.BulkQuery | None:

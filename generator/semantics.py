@@ -285,6 +285,16 @@ class Checker:
         for i, col in enumerate([chart.get("x")] + list(chart.get("series", []))):
             if col is not None and col not in rel["columns"]:
                 self.err(loc, here + ("chart",), "SA044", f"related '{name}': chart column '{col}' is not one of its columns")
+        parent = self.fields_of(entity)
+        for field_name, line in (chart.get("lines") or {}).items():
+            at = here + ("chart", "lines", field_name)
+            final = self.resolve(entity, parent[field_name]["path"])[0] if parent.get(field_name, {}).get("type") == "lookup" \
+                else parent.get(field_name)
+            if final is None or final.get("type") not in ("integer", "decimal"):
+                self.err(loc, at, "SA044", f"related '{name}': chart line '{field_name}' is not a numeric field of "
+                                           f"'{entity}' (the row the detail page shows)")
+            if isinstance(line, dict) and "when" in line:
+                self.check_where(loc, at + ("when",), entity, line["when"])
 
     def check_lookup(self, loc: "Located", raw: dict, entity: str, fields: dict) -> None:
         """SA150: look-up keys are sensitive fields the screen filters on (matched exactly by blind index)."""

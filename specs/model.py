@@ -129,10 +129,21 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class ChartLine:
+    """A reference line on a related chart: the parent row's `field` (e.g. a threshold), drawn when
+    the parent row matches `when` (a where clause on its own fields; always when None)."""
+    field: str
+    label: str
+    when: Any = None
+
+
+@dataclass(frozen=True)
 class Chart:
     type: str = "bar"  # bar | line
     x: str | None = None  # a group key; default the first
     series: tuple[str, ...] = ()  # measures; default the first
+    top: int | None = None  # stat charts: categories drawn before the rest become 其他 (default 30)
+    lines: tuple[ChartLine, ...] = ()  # related charts: reference lines from the parent row
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,49 @@ def check_stat_spec(checker: Any, entity: str, stat: dict) -> Iterator[tuple[tup
                 if own.get(f, {}).get("type") not in ("integer", "decimal"):
                     yield ("measures", name), f"measure '{name}': '{f}' is not a numeric field"
         seen.append(name)
-    for where, ref in (("sort", (stat.get("sort") or "").lstrip("-")), ("chart", (stat.get("chart") or {}).get("x"))):
-        if ref and ref not in keys and ref not in seen:
-            yield (where,), f"stat {where} '{ref}' is neither a group key ({', '.join(keys)}) nor a measure"
-    for i, s in enumerate((stat.get("chart") or {}).get("series", [])):
+    sort = (stat.get("sort") or "").lstrip("-")
+    if sort and sort not in keys and sort not in seen:
+        yield ("sort",), f"stat sort '{sort}' is neither a group key ({', '.join(keys)}) nor a measure"
+    chart = stat.get("chart") or {}
+    x = chart.get("x")
+    if x and x not in keys:
+        yield ("chart", "x"), f"chart x '{x}' is not a group key ({', '.join(keys)})"
+    for i, s in enumerate(chart.get("series", [])):
         if s not in seen:
             yield ("chart", "series", i), f"chart series '{s}' is not a measure"
+    if keys and (not x or x in keys):
+        yield from _check_chart_axis(stat, x or keys[0], ("chart", "x") if x else ("chart",) if chart else ("group_by", 0))
+
+
+def chart_measures(stat: Any) -> list[str]:
+    """The measures a chart needs: its series (default the first measure) and what their `expr` uses.
+    `stat` is the raw spec (dict) or the model's Stat."""
+    from specadmin.specs.measure_expr import ExprError, names, parse
+
+    if isinstance(stat, dict):
+        exprs = {n: m.get("expr") for n, m in stat["measures"].items()}
+        series = list((stat.get("chart") or {}).get("series") or [])
+    else:
+        exprs = {m.name: m.expr for m in stat.measures}
+        series = list(stat.chart.series) if stat.chart and stat.chart.series else []
+    todo, out = series or list(exprs)[:1], []
+    while todo:
+        name = todo.pop()
+        if name in out or name not in exprs:
+            continue
+        out.append(name)
+        if exprs[name]:
+            try:
+                todo += sorted(names(parse(exprs[name])))
+            except ExprError:
+                pass
+    return [n for n in exprs if n in out]
+
+
+def _check_chart_axis(stat: dict, x: str, at: tuple) -> Iterator[tuple[tuple, str]]:
+    """A chart sums each measure along its axis; a `from` measure can be split only along one of its match keys."""
+    for name in chart_measures(stat):
+        ours = list((stat["measures"][name].get("match") or {}).values())
+        if stat["measures"][name].get("from") and x not in ours:
+            yield at, (f"chart along '{x}' cannot show measure '{name}' (from {stat['measures'][name]['from']}): "
+                       f"chart it along one of its match keys ({', '.join(ours)})")

@@ -48,6 +48,15 @@ async def test_alert_detail_page_shows_table_and_chart_data(kaiping):
     assert chart["x"][0] == "2026-10-01" and chart["series"][0]["data"] == kaiping["counts"]
 
 
+async def test_alert_chart_draws_the_threshold_the_alert_crossed(kaiping):
+    """P1's alert is 小于阈值 and its place's minimum is 5: one dashed line at 5 (not the maximum)."""
+    unit1 = await login(kaiping, "unit1")
+    page = await unit1.get(f"/s/alert_inbox/{kaiping['ids']['alert_P1']}")
+    section = page.text[page.text.index('data-related="days"'):]
+    chart = json.loads(re.search(r'data-chart="([^"]+)"', section).group(1).replace("&#34;", '"').replace("&quot;", '"'))
+    assert chart["lines"] == [{"label": "最小值阈值", "value": 5}]
+
+
 async def test_other_units_cannot_reach_the_days_of_an_alert_they_cannot_see(kaiping):
     unit2 = await login(kaiping, "unit2")
     assert (await unit2.get(f"/api/related/alert_inbox/{kaiping['ids']['alert_P1']}")).status_code == 404

@@ -1,8 +1,9 @@
 """The statistics page (GET /s/<stat screen>): period and filters, a chart, the table paged in SQL,
 the 合计 row from SQL totals, and export links for users with the `export` grant.
 
-The chart (`stat.chart`, default a bar of the first measure by the first group key) is drawn by
-static/charts.js with ECharts when scripts/setup.sh installed it; the table is always there.
+The chart (`stat.chart`, default a bar of the first measure by the first group key) covers every
+counted row, aggregated along its axis in SQL (runtime/stats/chart.py), not only the table's page;
+static/charts.js draws it with ECharts when scripts/setup.sh installed it; the table is always there.
 """
 from __future__ import annotations
 
@@ -19,27 +20,11 @@ from specadmin.runtime.pages.support import cell_text, chart_assets, ctx_of, lay
 
 
 
-def chart_of(ctx, name: str, columns: list[dict], items: list[dict]) -> dict[str, Any] | None:
-    """{kind, x, series: [{label, data}]} for charts.js: the declared (or default) measures by one key."""
-    stat = ctx.app.screen(name).stat
-    by_name = {c["name"]: c for c in columns}
-    measures = [m.name for m in stat.measures]
-    spec = stat.chart
-    x_name = (spec.x if spec and spec.x else None) or columns[0]["name"]
-    series = list(spec.series) if spec and spec.series else measures[:1]
-    if not items or x_name not in by_name:
-        return None
-    data = []
-    for s in series:
-        values = []
-        for item in items:
-            try:
-                values.append(float(item.get(s) or 0))
-            except (TypeError, ValueError):
-                values.append(0)
-        data.append({"name": s, "label": by_name[s]["label"], "data": values})
-    return {"kind": spec.type if spec else "bar", "x": [cell_text(i, by_name[x_name]) for i in items],
-            "series": data, "title": f"{'、'.join(d['label'] for d in data)}（按{by_name[x_name]['label']}）"}
+def chart_json(chart: dict[str, Any] | None) -> str:
+    """The chart for a `data-chart` attribute (charts.js), or "" when there is nothing to draw."""
+    if not chart or not chart.get("x"):
+        return ""
+    return json.dumps(chart, ensure_ascii=False, separators=(",", ":"))
 
 
 def _dates(params, default_days: int, problems: list[str]) -> tuple[dt.date, dt.date]:
@@ -72,10 +57,13 @@ async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: di
     page, page_size = _page_no(params.get("page")), max(1, min(int(spec.page_size or 20), 500))
     sort = (params.get("sort") or "").strip()[:64] or None
     result: dict[str, Any] = {"items": [], "total": 0, "totals": {}}
+    chart = None
     if date_from <= date_to:
         try:
             result = await request.app.state.stats.run(request, name, date_from, date_to, bar["filters"],
                                                        page=page, page_size=page_size, sort=sort)
+            if result["total"]:
+                chart = await request.app.state.stats.chart(request, name, date_from, date_to, bar["filters"])
         except (BadRequest, Conflict) as exc:
             problems.append(exc.message)
     columns = screen["list"]
@@ -91,13 +79,12 @@ async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: di
     if "export" in grant.actions:
         qs = with_params(base)
         export_urls = {fmt: f"/api/stats/{name}/export.{fmt}" + (f"?{qs}" if qs else "") for fmt in ("xlsx", "csv")}
-    chart = chart_of(ctx, name, columns, items)
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, has_period=bool(spec.stat.period),
         date_from=date_from.isoformat(), date_to=date_to.isoformat(), filter_widgets=bar["widgets"],
         columns=columns, rows=rows, total=total, problems=problems, sums=sums,
         page=page, pages=pages, page_size=page_size, export_urls=export_urls,
-        chart=chart, chart_json=json.dumps(chart, ensure_ascii=False, separators=(",", ":")) if chart else "",
+        chart=chart if chart_json(chart) else None, chart_json=chart_json(chart),
         **chart_assets(ctx),
         prev_url=f"/s/{name}?" + with_params(base, page=page - 1 if page > 2 else None) if page > 1 else None,
         next_url=f"/s/{name}?" + with_params(base, page=page + 1) if page < pages else None,

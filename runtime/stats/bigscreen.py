@@ -12,7 +12,6 @@ the user may read as charts and tables (themes/bigscreen/templates/bigscreen_fee
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from litestar import Request, get
@@ -76,7 +75,7 @@ async def ext_bigscreen_feed(request: Request, screen: str, date_from: dt.date |
 async def bigscreen_page(request: Request) -> Template:
     """The feeds as charts and tables, each with its default period (the page is for a quick look)."""
     from specadmin.runtime.pages.support import THEMES_DIR, cell_text, chart_assets, layout
-    from specadmin.runtime.pages.stat_page import chart_of
+    from specadmin.runtime.pages.stat_page import chart_json
 
     ctx, user = request.app.state.ctx, request.user
     feeds = []
@@ -85,9 +84,9 @@ async def bigscreen_page(request: Request) -> Template:
             continue
         result = await request.app.state.stats.run(request, screen.name, None, None, {}, page_size=200)
         columns = ctx.screens[screen.name]["list"]
-        chart = chart_of(ctx, screen.name, columns, result["items"])
-        feeds.append({"name": screen.name, "label": screen.label, "chart": chart,
-                      "chart_json": json.dumps(chart, ensure_ascii=False, separators=(",", ":")) if chart else "",
+        chart = await request.app.state.stats.chart(request, screen.name, None, None, {}) if result["total"] else None
+        feeds.append({"name": screen.name, "label": screen.label, "chart": chart if chart_json(chart) else None,
+                      "chart_json": chart_json(chart),
                       "columns": [{"label": c["label"], "num": c.get("type") in ("integer", "decimal")} for c in columns],
                       "rows": [[cell_text(item, c) for c in columns] for item in result["items"]]})
     if not feeds:

@@ -112,35 +112,42 @@ class StatQuery:
         cols = [getattr(table, f) for f in (m.coalesce or ((m.field,) if m.field else ()))]
         return Coalesce(*cols) if len(cols) > 1 else (cols[0] if cols else None)
 
-    def measure(self, name: str, grouped: bool = True) -> Any:
+    def measure(self, name: str, grouped: bool = True, axis: Dim | None = None, agg: str | None = None) -> Any:
+        """The measure per group (`grouped`), over all counted rows (totals), or per value of one
+        key (`axis`: a chart's bars); `agg` overrides the aggregate (a chart's hidden sums of an avg)."""
         m = self.measures[name]
         if m.expr:
-            return stats_expr.build(self.trees[name], lambda n: self.measure(n, grouped))
+            return stats_expr.build(self.trees[name], lambda n: self.measure(n, grouped, axis))
         if m.source:
-            return self._source_measure(m, grouped)
+            return self._source_measure(m, grouped, axis, agg)
         operand = self._operand(self.table, m)
-        agg = AGGREGATES[m.agg]
-        return agg() if operand is None else agg(operand)
+        fn = AGGREGATES[agg or m.agg]
+        return fn() if operand is None else fn(operand)
 
-    def _source_measure(self, m, grouped: bool) -> Any:
-        """Aggregate of another entity's rows that share this group's keys (and lie in the user's scope)."""
+    def _source_measure(self, m, grouped: bool, axis: Dim | None = None, agg: str | None = None) -> Any:
+        """Aggregate of another entity's rows that share this group's keys (and lie in the user's scope).
+        Totals and chart bars take the rows whose keys occur among the counted rows (a bar: those
+        with the bar's key, which the checker makes one of the match keys)."""
         src = self.ctx.table(m.source)
         operand = self._operand(src, m)
-        agg = AGGREGATES[m.agg]
+        agg = agg or m.agg
+        fn = AGGREGATES[agg]
         conds = [self.scope_of(m.source)]
-        if grouped:
+        if grouped and axis is None:
             conds += [getattr(src, theirs) == self.dim_by_key[ours].column for theirs, ours in m.match]
-        else:  # totals: the other entity's rows whose keys occur among the counted rows
+        else:  # the other entity's rows whose keys occur among the counted rows
+            if axis is not None:
+                conds += [getattr(src, theirs) == axis.column for theirs, ours in m.match if ours == axis.key]
             inner = combine_and([self.where] + [self.dim_by_key[ours].column == getattr(src, theirs)
                                                 for theirs, ours in m.match])
             conds.append(WhereRaw("EXISTS ({})", self.table.select(self.table._meta.primary_key)
                                      .where(inner).querystrings[0]))
-        query = src.select(agg() if operand is None else agg(operand))
+        query = src.select(fn() if operand is None else fn(operand))
         where = combine_and([c for c in conds if c is not None])
         if where is not None:
             query = query.where(where)
         value = _wrap(query)
-        return Coalesce(value, 0) if m.agg in ("sum", "count") else value
+        return Coalesce(value, 0) if agg in ("sum", "count") else value
 
     def _order(self, sort: str | None) -> list[tuple[Any, bool]]:
         out = []
@@ -172,6 +179,25 @@ class StatQuery:
         for expr, asc in self._order(sort):
             query = query.order_by(expr, ascending=asc)
         rows = await query.limit(page_size).offset((page - 1) * page_size)
+        return [self._clean(r) for r in rows]
+
+    async def along(self, key: str, names: list[str]) -> list[dict[str, Any]]:
+        """One row per value of the group key `key` with the measures `names`, aggregated over every
+        counted row (not only a page); an avg measure also brings `<name>__sum` and `<name>__n`, so
+        the values of several rows can be merged exactly (a chart's 其他)."""
+        dim = self.dim_by_key[key]
+        select = list(dim.selects())
+        for n in names:
+            select.append(self.measure(n, axis=dim).as_alias(n))
+            if self.measures[n].agg == "avg":
+                select += [self.measure(n, axis=dim, agg="sum").as_alias(f"{n}__sum"),
+                           self.measure(n, axis=dim, agg="count").as_alias(f"{n}__n")]
+        query = self.table.select(*select).group_by(*dim.exprs())
+        if self.where is not None:
+            query = query.where(self.where)
+        rows = await query.limit(MAX_GROUPS + 1)
+        if len(rows) > MAX_GROUPS:
+            raise BadRequest(f"统计结果超过 {MAX_GROUPS} 组，请缩小日期范围或增加筛选条件")
         return [self._clean(r) for r in rows]
 
     async def totals(self) -> dict[str, Any]:

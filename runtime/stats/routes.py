@@ -2,7 +2,8 @@
 
 `StatsService.run` checks the grant, builds the rows' condition (scope, period, filters) and
 hands it to `stats_query.StatQuery` (grouping, measures, sort, paging and totals in SQL).
-Endpoints: `GET /api/stats/<screen>` (JSON), exports in runtime/stats/export.py, big-screen
+Endpoints: `GET /api/stats/<screen>` (JSON), `GET /api/stats/<screen>/chart` (the chart's bars over
+every counted row, runtime/stats/chart.py), exports in runtime/stats/export.py, big-screen
 feeds in runtime/stats/bigscreen.py; their query parameters are read by runtime/stats/params.py.
 """
 from __future__ import annotations
@@ -54,10 +55,9 @@ class StatsService:
             raise BadRequest("开始日期不能晚于结束日期")
         return date_from, date_to
 
-    async def run(self, request: Request, screen_name: str, date_from: dt.date | None, date_to: dt.date | None,
-                  filters: dict[str, Any] | None = None, *, page: int = 1, page_size: int | None = None,
-                  sort: str | None = None, action: str = "list") -> dict[str, Any]:
-        """One page of groups (all groups when page_size is None), the group count and the totals."""
+    def query(self, request: Request, screen_name: str, date_from: dt.date | None, date_to: dt.date | None,
+              filters: dict[str, Any] | None = None, action: str = "list") -> tuple[StatQuery, dt.date, dt.date]:
+        """The statistic over the rows the user may count (scope, period, filters), and the period."""
         ctx, principal = self.ctx, request.user
         screen, grant = self.screen(principal, screen_name, action)
         stat, entity = screen.stat, ctx.app.entity(screen.entity)
@@ -71,7 +71,21 @@ class StatsService:
                 start, end = dt.datetime.combine(start, dt.time.min), dt.datetime.combine(end, dt.time.min)
             parts += [column >= start, column < end]
         parts += filter_conditions(ctx, entity, table, {k: v for k, v in (filters or {}).items() if k in screen.filters})
-        query = StatQuery(ctx, screen, combine_and(parts), scope_for(ctx, grant, principal))
+        return StatQuery(ctx, screen, combine_and(parts), scope_for(ctx, grant, principal)), date_from, date_to
+
+    async def chart(self, request: Request, screen_name: str, date_from: dt.date | None, date_to: dt.date | None,
+                    filters: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The statistic's chart over every counted row (runtime/stats/chart.py); None when nothing is counted."""
+        from specadmin.runtime.stats.chart import chart_data
+
+        query, date_from, date_to = self.query(request, screen_name, date_from, date_to, filters)
+        return await chart_data(self, screen_name, query, date_from, date_to)
+
+    async def run(self, request: Request, screen_name: str, date_from: dt.date | None, date_to: dt.date | None,
+                  filters: dict[str, Any] | None = None, *, page: int = 1, page_size: int | None = None,
+                  sort: str | None = None, action: str = "list") -> dict[str, Any]:
+        """One page of groups (all groups when page_size is None), the group count and the totals."""
+        query, date_from, date_to = self.query(request, screen_name, date_from, date_to, filters, action)
         total = await query.count_groups()
         size = max(1, min(page_size or MAX_GROUPS, MAX_GROUPS))
         page = max(1, page)
@@ -87,8 +101,8 @@ class StatsService:
         out = [{k: json_value(v) for k, v in r.items()} for r in rows]
         for i, dim in enumerate(query.dims):
             f = dim.field
-            if dim.fn or f.type != "ref" or not rows:
-                continue
+            if dim.fn or f.type != "ref" or not rows or dim.key not in rows[0]:
+                continue  # (a chart's rows carry only its axis key)
             target_entity = ctx.app.entity(f.to)
             target = ctx.table(f.to)
             key_col = getattr(target, f.key) if f.key else target._meta.primary_key
@@ -120,11 +134,19 @@ async def stats_endpoint(request: Request, screen: str, date_from: dt.date | Non
                                              page_size=p["page_size"], sort=p["sort"])
 
 
+@get("/api/stats/{screen:str}/chart", tags=["统计"], summary="统计图表数据（按图表横轴汇总全部结果）")
+async def stats_chart_endpoint(request: Request, screen: str, date_from: dt.date | None = None,
+                               date_to: dt.date | None = None) -> dict[str, Any]:
+    p = stat_params(request, screen)
+    chart = await request.app.state.stats.chart(request, screen, date_from, date_to, p["filters"])
+    return {"chart": chart}
+
+
 def _handlers() -> list:
     from specadmin.runtime.stats.bigscreen import BIGSCREEN_HANDLERS
     from specadmin.runtime.stats.export import EXPORT_HANDLERS
 
-    return [stats_endpoint, *EXPORT_HANDLERS, *BIGSCREEN_HANDLERS]
+    return [stats_endpoint, stats_chart_endpoint, *EXPORT_HANDLERS, *BIGSCREEN_HANDLERS]
 
 
 STATS_HANDLERS = _handlers()
