@@ -242,6 +242,10 @@ class Checker:
                 problem = handler_problem(action["handler"], self.reg.plugins)
                 if problem:
                     self.err(loc, ("custom_actions", name, "handler"), "SA081", f"action '{name}': {problem}")
+            if "params" in action or "result" in action:
+                from specadmin.generator.action_checks import check_action_params
+
+                check_action_params(self, loc, name, action)
             for field_name, value in (action.get("set") or {}).items():
                 f = fields.get(field_name)
                 if f is None or f.get("type") in ("lookup", "multi_ref"):
