@@ -22,7 +22,7 @@ from specadmin.runtime.data.queries import filter_conditions, keyword_condition,
 from specadmin.runtime.security.ref_scope import check_ref_values, check_refs
 from specadmin.runtime.data.rows import RowShape
 from specadmin.runtime.security.scope import scopes_condition
-from specadmin.runtime.data.values import Invalid, fits_column, validate, validate_params
+from specadmin.runtime.data.values import Invalid, check_rules, fits_column, validate, validate_params
 from specadmin.runtime.data.where import combine_and, combine_or, matches
 
 if TYPE_CHECKING:
@@ -389,14 +389,10 @@ class EntityService:
             raise NotFound(f"没有名为 {action} 的操作")
         if len(ids) > 1 and not spec.batch:
             raise BadRequest(f"“{spec.label}”不支持批量操作")
-        values = {}
-        now = dt.datetime.now().replace(microsecond=0)
+        values: dict[str, Any] = {}
         handler = self.ctx.plugins.handler(spec.handler) if spec.handler else None
         scope = self.scope_of(principal, grants)
         results: dict[int, Any] = {}
-        for name, value in (spec.set or {}).items():
-            values[name] = {"$user": principal.user_id, "$now": now, "$today": now.date(),
-                            "$user.org": principal.org_id}.get(value, value) if isinstance(value, str) else value
         done, skipped, reasons = [], [], {}
         cleaned: dict[str, Any] | None = None
         logged: dict[str, Any] = {"action": action}
@@ -417,6 +413,7 @@ class EntityService:
                     continue
                 if cleaned is None:
                     cleaned = await self._action_params(principal, spec, params)
+                    values = self._set_values(spec, principal, cleaned)
                     if spec.params:
                         logged["params"] = self._params_view(spec, cleaned)
                 # Custom actions count as updates: the same guards run first (and may refuse).
@@ -432,7 +429,8 @@ class EntityService:
                     if bump:  # the handler wrote the row its own way
                         await self.table.update(bump).where(pk == row_id)
                 else:
-                    await self.table.update({**values, **bump}, force=True).where(pk == row_id)
+                    await self.table.update({**self.ctx.sensitive.encode(self.entity, values), **bump},
+                                            force=True).where(pk == row_id)
                 await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
                 await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
                                    before.get(self.entity.display), logged,
@@ -457,6 +455,26 @@ class EntityService:
         clean = validate_params(spec.params, {} if params is None else params, self._dict_keys)
         await check_ref_values(self.ctx, principal, {p.name: p for p in spec.params}, clean, labelled=True)
         return clean
+
+    def _set_values(self, spec, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """The values an action's `set` writes: literals, $user, $user.org, $now, $today and
+        $params.<name> (a declared parameter, held to the field's own rules, e.g. its length)."""
+        now = dt.datetime.now().replace(microsecond=0)
+        specials = {"$user": principal.user_id, "$now": now, "$today": now.date(), "$user.org": principal.org_id}
+        values, errors = {}, {}
+        for name, value in (spec.set or {}).items():
+            if isinstance(value, str) and value.startswith("$params."):
+                key = value.removeprefix("$params.")
+                value = params.get(key)
+                problem = check_rules(self.entity.field(name), value) if value is not None else None
+                if problem:
+                    errors[key] = f"{spec.param(key).label}：{problem}"
+            elif isinstance(value, str):
+                value = specials.get(value, value)
+            values[name] = value
+        if errors:
+            raise Invalid(errors)
+        return values
 
     def _params_view(self, spec, clean: dict[str, Any]) -> dict[str, Any]:
         """What the operation log keeps of an action's parameters: passwords left out, sensitive ones masked."""
