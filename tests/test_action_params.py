@@ -6,6 +6,7 @@ the OpenAPI schema types each action's body. On SQLite and PostgreSQL.
 Kaiping with the identity set-up of identity_fixture; its 接收 action gains two parameters here."""
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -196,3 +197,64 @@ async def test_openapi_types_the_body_of_each_action_with_parameters(env):
     assert "调整后的组织（必填）" in json.dumps(org, ensure_ascii=False) and "integer" in json.dumps(org)
     assert "/api/scan_alert/actions/receive" in schema["paths"]
     assert "/api/user/actions/{action}" in schema["paths"]  # actions without parameters, and batch delete
+
+
+# -- the pages (what the dialogs post, and the pages without JavaScript) ---------------------------
+JSON = {"accept": "application/json"}
+
+
+async def test_a_page_action_without_its_parameters_shows_their_form_then_names_what_is_missing(env):
+    clerk = await add_user(env, "pageroles", "S1", name="页面分配")
+    root = await login(env, "root")
+    r = await root.post("/s/user_admin/action/assign_roles", data={"ids": str(clerk)})
+    assert r.status_code == 200 and 'name="params_form"' in r.text and 'name="roles"' in r.text, r.text[:500]
+    assert "请选择角色" not in r.text and "数据校验失败" not in r.text
+    r = await root.post("/s/user_admin/action/assign_roles", data={"ids": str(clerk), "params_form": "1"})
+    assert r.status_code == 422 and "请选择角色" in r.text and 'name="roles"' in r.text
+    r = await root.post("/s/user_admin/action/assign_roles", headers=JSON,
+                        data={"ids": str(clerk), "params_form": "1", "mode": "add"})
+    assert r.status_code == 422 and r.json()["errors"] == {"roles": "请选择角色"}
+    r = await root.post("/s/user_admin/action/assign_roles", headers=JSON,
+                        data={"ids": str(clerk), "params_form": "1", "roles": str(env["ids"]["role_s1_admin"])})
+    assert r.status_code == 200 and r.json()["message"] == "分配角色成功 1 条" and r.json()["redirect"] == "/s/user_admin"
+    join = env["ctx"].join_table("user", "roles")
+    assert await join.exists().where(join.owner == clerk, join.target == env["ids"]["role_s1_admin"])
+
+
+async def test_a_generated_password_is_shown_on_the_answer_page_once_and_never_flashed(env):
+    person = await add_user(env, "pagereset", "S1", name="页面重置")
+    root = await login(env, "root")
+    r = await root.post("/s/user_admin/action/reset_password", data={"ids": str(person), "r": "tab=all"})
+    assert r.status_code == 200 and "只显示这一次" in r.text and "页面重置" in r.text
+    shown_html = r.text.split('class="outcome-value">', 1)[1].split("<", 1)[0]
+    password = html.unescape(shown_html)
+    assert (await try_login(env, "pagereset", password)).status_code == 200
+    later = await root.get("/s/user_admin")
+    assert password not in later.text and shown_html not in later.text
+    r = await root.post("/s/user_admin/action/reset_password", headers=JSON, data={"ids": str(person)})
+    shown = r.json()["shown"]
+    assert [(s["row"], [i["label"] for i in s["items"]]) for s in shown] == [("页面重置", ["新密码"])]
+    assert (await try_login(env, "pagereset", shown[0]["items"][0]["value"])).status_code == 200
+    later = await root.get("/s/user_admin")
+    value = shown[0]["items"][0]["value"]
+    assert "重置密码成功 1 条" in later.text and value not in later.text and html.escape(value) not in later.text
+
+
+async def test_a_batch_outcome_names_the_skipped_rows_and_why(env):
+    import datetime as dt
+
+    ids = env["ids"]
+    alert = env["ctx"].table("scan_alert")
+    made = {}
+    for status in ("received", "unreceived"):
+        row = await alert.insert(alert(place=ids["P1"], period_start=dt.date(2026, 9, 1), period_end=dt.date(2026, 9, 7),
+                                       period_label=f"批量{status}", reason="below", status=status)).returning(alert.id)
+        made[status] = row[0]["id"]
+    unit1 = await login(env, "unit1")
+    r = await unit1.post("/s/alert_inbox/action/receive", headers=JSON,
+                         data={"ids": f"{made['received']},{made['unreceived']},999999", "params_form": "1",
+                               "note": "批量接收"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["message"] == "接收成功 1 条，跳过 2 条" and body["kind"] == "success"
+    assert sorted(body["reasons"]) == sorted(["批量received：不符合“接收”的条件", "记录 999999 不存在或不在数据权限范围内"])

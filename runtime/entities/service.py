@@ -488,6 +488,19 @@ class EntityService:
             view[p.name] = value
         return view
 
+    async def row_names(self, ids: list[int]) -> dict[int, str]:
+        """How rows are named in a message (their display values, masked if sensitive), by id."""
+        display = self.entity.display
+        if not ids or not self.entity.has_field(display) or not self.entity.field(display).stored:
+            return {}
+        pk = self.table._meta.primary_key
+        wanted = sorted({i for i in ids if fits_column(pk, i)})
+        if not wanted:
+            return {}
+        rows = await self.table.select(pk.as_alias("row_id"), getattr(self.table, display).as_alias("shown")).where(
+            pk.is_in(wanted))
+        return {r["row_id"]: self._row_name({display: r["shown"]}, r["row_id"]) for r in rows}
+
     def _row_name(self, raw: dict[str, Any], row_id: int) -> str:
         """How a row is named in a message: its display value (masked if sensitive), else its number."""
         name = self._audit_view({self.entity.display: self._plain(raw).get(self.entity.display)}).get(self.entity.display)

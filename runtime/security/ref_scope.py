@@ -40,14 +40,19 @@ def target_condition(ctx: "AppContext", principal: "Principal | None", target: s
     return scopes_condition(ctx, target, tuple(scopes), principal)
 
 
-def field_condition(ctx: "AppContext", principal: "Principal | None", field: "Field") -> Any:
-    """The rows a ref field (or action parameter) may point at: its declared `ref_scope` (a plugin's,
-    e.g. the roles one may hand out) or else the principal's grants on the target (target_condition)."""
-    if field.ref_scope:
+def ref_condition(ctx: "AppContext", principal: "Principal | None", target: str, ref_scope: str | None = None) -> Any:
+    """The rows of `target` a ref may point at: a declared `ref_scope` (a plugin's, e.g. the roles
+    one may hand out) or else the principal's grants on the target (target_condition)."""
+    if ref_scope:
         if principal is None:
             return UNRESTRICTED
-        return ctx.plugins.ref_scope(field.ref_scope)(ctx, principal)
-    return target_condition(ctx, principal, field.to)
+        return ctx.plugins.ref_scope(ref_scope)(ctx, principal)
+    return target_condition(ctx, principal, target)
+
+
+def field_condition(ctx: "AppContext", principal: "Principal | None", field: "Field") -> Any:
+    """ref_condition of a ref field or action parameter."""
+    return ref_condition(ctx, principal, field.to, field.ref_scope)
 
 
 async def check_refs(ctx: "AppContext", principal: "Principal", entity: "Entity", clean: dict[str, Any]) -> None:
