@@ -23,6 +23,11 @@ PARAMS_MARKER = "params_form"  # a posted parameter form says so: its problems a
 COLUMN_KEYS = ("dict", "codes", "to", "ref_scope", "min", "max", "max_length", "help", "pattern", "sensitive")
 
 
+def asks_json(request: "Request") -> bool:
+    """A dialog's post (static/dialogs.js sends Accept: application/json) rather than a plain form's."""
+    return "application/json" in request.headers.get("accept", "")
+
+
 def model_action(request: "Request", screen: str, action: str) -> "CustomAction | None":
     try:
         return next((a for a in ctx_of(request).app.screen(screen).custom_actions if a.name == action), None)

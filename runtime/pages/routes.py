@@ -17,9 +17,8 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
-from specadmin.runtime.app.errors import wants_json
-from specadmin.runtime.pages.action_forms import (PARAMS_MARKER, action_dialogs, model_action, name_rows, outcome,
-                                                  param_fields, read_params)
+from specadmin.runtime.pages.action_forms import (PARAMS_MARKER, action_dialogs, asks_json, model_action, name_rows,
+                                                  outcome, param_fields, read_params)
 from specadmin.runtime.pages.common import (ERROR_MESSAGES, PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs,
                                             render_error, screen_of, service_for)
 from specadmin.runtime.pages.forms import (STALE_FORM, defaults_for_create, form_columns, form_version, other_errors,
@@ -279,7 +278,7 @@ async def run_action(request: Request, name: str, action: str) -> Response:
     if declared is None:
         raise NotFound("没有这个操作")
     grant_for(request, name, action)
-    as_json = wants_json(request)
+    as_json = asks_json(request)
     spec = model_action(request, name, action)
     form = await request.form()
     back = clean_qs(form.get("r"))
