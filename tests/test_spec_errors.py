@@ -151,6 +151,14 @@ CASES = [
     ("an action parameter whose default is no choice", "    actions: [create, update]\n",
      "    actions: [create, update]\n    custom_actions:\n      paint:\n        label: 涂色\n        set: {name: 已涂色}\n"
      "        params:\n          shade: {type: dict, dict: color, label: 颜色, default: green}\n", "SA082", "default: green"),
+    ("an action setting a field from a parameter it does not declare", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      rename:\n        label: 改名\n"
+     "        set: {name: $params.new_name}\n        params:\n          other: {type: string, label: 其他}\n",
+     "SA081", "set: {name: $params.new_name}"),
+    ("an action setting a field from a parameter of another kind", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      rate:\n        label: 评分\n"
+     "        set: {low: $params.score}\n        params:\n          score: {type: date, label: 日期}\n",
+     "SA081", "set: {low: $params.score}"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
 
