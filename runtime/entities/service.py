@@ -603,7 +603,8 @@ def _random_password() -> str:
 class ActionCall(Call):
     """What a custom-action handler (`handler: plugin.name`) gets for one row: the service (its
     scoped code path), who acts, their grants for the action, the row as stored (sensitive values
-    decoded) and the request's params. The handler returns {"changed": {...}, "result": ...} or None."""
+    decoded) and the params: validated and typed when the action declares them (`params:`), as sent
+    otherwise. The handler returns {"changed": {...}, "result": ...} or None."""
 
     def __init__(self, service: "EntityService", principal: Principal, grants, row: dict[str, Any],
                  params: dict[str, Any]):
