@@ -226,7 +226,9 @@ def _screen(loc: Located, entity: m.Entity) -> m.Screen:
         actions=actions,
         custom_actions=tuple(
             m.CustomAction(name=n, label=a["label"], set=m._freeze(a.get("set", {})), when=m._freeze(a.get("when")),
-                           batch=a.get("batch", False), confirm=a.get("confirm"), handler=a.get("handler"))
+                           batch=a.get("batch", False), confirm=a.get("confirm"), handler=a.get("handler"),
+                           params=tuple(_field(p, f) for p, f in (a.get("params") or {}).items()),
+                           result=m._freeze(a["result"]) if a.get("result") else None)
             for n, a in (raw.get("custom_actions") or {}).items()
         ),
         scope=_scope(raw.get("scope")) or m.Scope(), stat=stat,

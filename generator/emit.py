@@ -103,6 +103,42 @@ def body_fields(entity: Entity) -> list[dict]:
     return out
 
 
+def param_type(p: Field) -> str:
+    """The body type of a custom action's parameter (several choices: a list, or text with commas)."""
+    if p.multi:
+        return "list[str] | str"
+    if p.type in ("password",) or p.sensitive:
+        return "str"
+    return BODY_TYPES[p.type]
+
+
+def action_params(app: App, entity: Entity) -> list[dict]:
+    """The custom actions of the entity's screens that declare parameters, with their typed fields.
+    An action name that two screens declare with different parameters keeps the generic body."""
+    found: dict[str, Any] = {}
+    for screen in app.screens_of(entity.name):
+        for a in screen.custom_actions:
+            if a.params:
+                found.setdefault(a.name, []).append(a)
+    out = []
+    for name, declared in found.items():
+        if any(d.params != declared[0].params for d in declared[1:]):
+            continue
+        a = declared[0]
+        fields = []
+        for p in a.params:
+            text = p.label + ("（必填）" if p.required else "") + (f"：{p.help}" if p.help else "")
+            if p.type == "dict" and any(d.name == p.dict for d in app.dictionaries):
+                items = "，".join(f"{k}={v}" for k, v in app.dictionary(p.dict).items)
+                text += f"；可选 {items}"
+            if p.default not in (None, ()):
+                text += "；默认 " + (",".join(map(str, p.default)) if isinstance(p.default, tuple) else str(p.default))
+            fields.append({"name": p.name, "type": param_type(p), "label": text})
+        out.append({"name": name, "label": a.label, "class_name": f"{class_name(entity.name)}{class_name(name)}Params",
+                    "fields": fields})
+    return out
+
+
 def api_context(app: App) -> dict:
     entities = []
     for e in app.entities:
@@ -110,10 +146,12 @@ def api_context(app: App) -> dict:
         extra = [{"name": "password", "type": "str", "label": "密码"}] if e.auth_user and not e.append_only else []
         entities.append({"name": e.name, "label": e.label, "class_name": class_name(e.name),
                          "filter_params": filter_params(e, app.screens_of(e.name)), "writable": not e.append_only,
-                         "body": body, "create_extra": extra})
-    types = {f["type"] for e in entities for f in e["body"]} | {p.type_name for e in entities for p in e["filter_params"]}
+                         "body": body, "create_extra": extra, "actions": [] if e.append_only else action_params(app, e)})
+    types = ({f["type"] for e in entities for f in e["body"]} | {p.type_name for e in entities for p in e["filter_params"]}
+             | {f["type"] for e in entities for a in e["actions"] for f in a["fields"]})
     return {"entities": entities, "uses_dates": any(t.startswith("datetime.") for t in types),
-            "uses_decimal": "Decimal" in types, "uses_geo": "GeoPoint" in types}
+            "uses_decimal": "Decimal" in types, "uses_geo": "GeoPoint" in types,
+            "uses_actions": any(e["actions"] for e in entities)}
 
 
 # -- screens --------------------------------------------------------------

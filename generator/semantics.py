@@ -25,6 +25,21 @@ SET_SPECIALS = ("$user", "$now", "$today", "$user.org")
 REQUIRED_BY_TYPE = {"dict": "dict", "ref": "to", "multi_ref": "to", "lookup": "path"}
 
 
+def set_param_problem(field: dict, param: dict | None) -> str | None:
+    """Why `set: {field: $params.<name>}` cannot work: no such parameter, or one of another kind."""
+    if param is None:
+        return "the action declares no such parameter"
+    text = ("string", "text", "password")
+    same = param["type"] == field["type"] or (param["type"] in text and field["type"] in ("string", "text"))
+    if param.get("multi") or param["type"] == "multi_ref" or not same:
+        return f"a {param['type']}{' (multi)' if param.get('multi') else ''} parameter cannot fill a {field['type']} field"
+    if field["type"] == "ref" and param.get("to") != field.get("to"):
+        return f"the parameter refers to '{param.get('to')}', the field to '{field.get('to')}'"
+    if field["type"] == "dict" and param.get("dict") != field.get("dict"):
+        return f"the parameter's dictionary '{param.get('dict')}' is not the field's '{field.get('dict')}'"
+    return None
+
+
 class Checker:
     def __init__(self, reg: "Registry"):
         self.reg = reg
@@ -242,14 +257,24 @@ class Checker:
                 problem = handler_problem(action["handler"], self.reg.plugins)
                 if problem:
                     self.err(loc, ("custom_actions", name, "handler"), "SA081", f"action '{name}': {problem}")
+            if "params" in action or "result" in action:
+                from specadmin.generator.action_checks import check_action_params
+
+                check_action_params(self, loc, name, action)
             for field_name, value in (action.get("set") or {}).items():
                 f = fields.get(field_name)
                 if f is None or f.get("type") in ("lookup", "multi_ref"):
                     self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
                              f"action '{name}' sets unknown field '{field_name}'")
+                elif isinstance(value, str) and value.startswith("$params."):
+                    problem = set_param_problem(f, (action.get("params") or {}).get(value.removeprefix("$params.")))
+                    if problem:
+                        self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
+                                 f"action '{name}' sets '{field_name}' to {value}: {problem}")
                 elif isinstance(value, str) and value.startswith("$") and value not in SET_SPECIALS:
                     self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
-                             f"action '{name}': unknown value {value!r} (expected one of {', '.join(SET_SPECIALS)})")
+                             f"action '{name}': unknown value {value!r} (expected one of "
+                             f"{', '.join(SET_SPECIALS)} or $params.<parameter>)")
         if "scope" in raw:
             self.check_scope(loc, ("scope",), entity, raw["scope"])
         if "lookup" in raw:

@@ -19,7 +19,28 @@ def _targets(app: "App") -> dict[str, str]:
     return {name: str((t or {}).get("label") or name) for name, t in dict(app.feed_targets).items()}
 
 
+# What a grant's actions are called on the pages (the built-in ones; custom actions have their labels).
+ACTION_LABELS = {"list": "列表", "read": "查看", "create": "新增", "update": "修改", "delete": "删除",
+                 "export": "导出", "import": "导入"}
+
+
+def _actions(app: "App") -> dict[str, str]:
+    """Every action a grant may name: the built-in ones, then each custom action (labels joined by
+    “/” where screens give one name different labels)."""
+    out = dict(ACTION_LABELS)
+    custom: dict[str, list[str]] = {}
+    for screen in app.screens:
+        for action in screen.custom_actions:
+            labels = custom.setdefault(action.name, [])
+            if action.label not in labels:
+                labels.append(action.label)
+    for name, labels in custom.items():
+        out.setdefault(name, "/".join(labels))
+    return out
+
+
 CODE_LISTS: dict[str, Callable[["App"], dict[str, str]]] = {
+    "actions": _actions,
     "entities": lambda app: {e.name: e.label for e in app.entities},
     "screens": lambda app: {s.name: s.label for s in app.screens},
     "jobs": lambda app: {j.name: j.label for j in app.jobs},

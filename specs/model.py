@@ -14,6 +14,12 @@ from typing import Any
 
 STORED_TYPES = ("string", "text", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref", "file", "geo")
 ACTIONS = ("list", "read", "create", "update", "delete", "export", "import")
+# Types a custom action's parameter may have (`custom_actions.<name>.params`): the field types that
+# make sense in a form of their own, plus `password` (never logged). Files come with attachments.
+PARAM_TYPES = ("string", "text", "password", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref",
+               "multi_ref")
+# Names a parameter cannot take: the action form's own fields (runtime/pages) and the API body's keys.
+RESERVED_PARAMS = ("ids", "params", "r", "detail", "params_form")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class Field:
     stamp_on: tuple[str, ...] = ()  # system current_user/now set when a user writes one of these fields
     check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
     codes: str | None = None  # a string of names: a code list (specs/codes.py) or a dictionary gives the labels
+    multi: bool = False  # action params only: several keys of a dict or code list (a list value)
+    ref_scope: str | None = None  # action params only: `plugin.name` of the rows a ref may point at
 
     @property
     def stored(self) -> bool:
@@ -114,6 +122,14 @@ class CustomAction:
     batch: bool = False
     confirm: str | None = None
     handler: str | None = None  # dotted path of an async function for changes `set` cannot express
+    params: tuple[Field, ...] = ()  # what the actor fills in (a form on the page, `params` in the API)
+    result: Any = None  # key of a handler's result -> label: shown once to the actor (e.g. a new password)
+
+    def param(self, name: str) -> Field:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name}.{name}")
 
 
 @dataclass(frozen=True)

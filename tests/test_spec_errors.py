@@ -75,6 +75,26 @@ def test_a_string_field_may_name_a_code_list_or_a_dictionary_for_its_labels(tmp_
     assert app.entity("shop").field("name").codes == "entities" and app.entity("shop").field("low").codes == "color"
 
 
+def test_a_custom_action_declares_typed_parameters(tmp_path):
+    module = MODULE.replace("    actions: [create, update]\n", """    actions: [create, update]
+    custom_actions:
+      paint:
+        label: 涂色
+        set: {name: 已涂色}
+        params:
+          shade:  {type: dict, dict: color, label: 颜色, multi: true, default: [red], required: true}
+          unit:   {type: ref, to: org, label: 单位}
+          until:  {type: date, label: 截止日期, help: 留空表示长期}
+          secret: {type: password, label: 口令}
+          reason: {type: string, label: 原因, max_length: 20, codes: entities}
+""", 1)
+    action = load_app(make_app(tmp_path, module)).screen("shop_admin").custom_actions[0]
+    assert [(p.name, p.type) for p in action.params] == [("shade", "dict"), ("unit", "ref"), ("until", "date"),
+                                                         ("secret", "password"), ("reason", "string")]
+    assert action.param("shade").multi and action.param("shade").default == ("red",) and action.param("shade").required
+    assert action.param("unit").to == "org" and action.param("until").help == "留空表示长期"
+
+
 CASES = [
     # (name, old text, new text, code, line needle)
     ("unknown field in list", "list: [code, name, color, unit]", "list: [code, nmae, color, unit]", "SA041", "list: [code, nmae"),
@@ -112,6 +132,33 @@ CASES = [
     ("a field named like the row version", "      high:   {type: integer, label: 最大值}\n",
      "      high:   {type: integer, label: 最大值}\n      version: {type: integer, label: 版本}\n", "SA035",
      "version: {type: integer"),
+    ("an action parameter that is a file (attachments are not parameters yet)", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      note:\n        label: 备注\n        set: {name: 已备注}\n"
+     "        params:\n          attachment: {type: file, label: 附件}\n", "SA082", "attachment: {type: file"),
+    ("an action parameter naming no dictionary", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      paint:\n        label: 涂色\n        set: {name: 已涂色}\n"
+     "        params:\n          shade: {type: dict, dict: colours, label: 颜色}\n", "SA082", "dict: colours"),
+    ("an action parameter referring to no entity", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      move:\n        label: 迁移\n        set: {name: 已迁移}\n"
+     "        params:\n          target: {type: ref, to: orgs, label: 目标单位}\n", "SA082", "to: orgs"),
+    ("an action parameter with a reserved name", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      tag:\n        label: 标记\n        set: {name: 已标记}\n"
+     "        params:\n          ids: {type: string, label: 编号}\n", "SA082", "ids: {type: string"),
+    ("an action parameter with a ref scope no plugin offers", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      give:\n        label: 赋予\n        set: {name: 已赋予}\n"
+     "        params:\n          roles: {type: multi_ref, to: role, label: 角色, ref_scope: identity.everyone}\n",
+     "SA082", "ref_scope: identity.everyone"),
+    ("an action parameter whose default is no choice", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      paint:\n        label: 涂色\n        set: {name: 已涂色}\n"
+     "        params:\n          shade: {type: dict, dict: color, label: 颜色, default: green}\n", "SA082", "default: green"),
+    ("an action setting a field from a parameter it does not declare", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      rename:\n        label: 改名\n"
+     "        set: {name: $params.new_name}\n        params:\n          other: {type: string, label: 其他}\n",
+     "SA081", "set: {name: $params.new_name}"),
+    ("an action setting a field from a parameter of another kind", "    actions: [create, update]\n",
+     "    actions: [create, update]\n    custom_actions:\n      rate:\n        label: 评分\n"
+     "        set: {low: $params.score}\n        params:\n          score: {type: date, label: 日期}\n",
+     "SA081", "set: {low: $params.score}"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
 

@@ -39,9 +39,9 @@ def test_street_user_reconciles_its_cameras_from_the_unreconciled_tab(server, br
     assert before and all(c.startswith(("CAM01", "VN11010200")) for c in before)
     target = "CAM0101"
     street1.check(f"tr.row:has-text('{target}') input[type=checkbox]")
-    street1.once("dialog", lambda dialog: dialog.accept())  # 确认批量核对
     street1.click("button.batch-action[data-action=reconcile]")
-    street1.wait_for_load_state()
+    with street1.expect_navigation():  # 确认批量核对: the page's own dialog (static/dialogs.js)
+        street1.click("dialog.sa-dialog[open] button.dialog-ok")
     street1.goto(f"{server}/s/camera_admin?tab=unreconciled")
     assert row_links(street1) == before - {target}
 

@@ -38,6 +38,13 @@ class Body(msgspec.Struct, kw_only=True):
         | UnsetType = UNSET
 
 
+class ActionParams(msgspec.Struct, kw_only=True):
+    """Base of the generated parameter structs of a custom action (`params:` in the spec): each
+    parameter typed and optional (UNSET when not sent). They document the body and refuse a value of
+    the wrong type (400); the service checks the parameters as sent (required ones, choices, bounds,
+    refs inside the actor's view, unknown names) and answers 422 naming each."""
+
+
 class GeoPoint(msgspec.Struct):
     """A geo field's value."""
 
@@ -150,13 +157,40 @@ def _write_handlers(entity: str, label: str, create_body: type, update_body: typ
     }
 
 
+def _action_handlers(entity: str, label: str, actions: dict[str, tuple[str, type]]) -> dict[str, Any]:
+    """POST /actions/<name> of each custom action that declares parameters: its body typed in the
+    OpenAPI schema ({"ids": [...], "params": {...}}); the generic /actions/{action} serves the rest."""
+    handlers = {}
+    for name, (action_label, params) in actions.items():
+        body = msgspec.defstruct(f"{_class_name(entity)}{_class_name(name)}Action",
+                                 [("ids", Annotated[list[int], Meta(description="所选记录的编号")]),
+                                  ("params", params, msgspec.field(default_factory=params))])
+
+        def bind(action: str, body: type) -> Any:
+            async def run_typed_action(self, request: Request, data: body, screen: Optional[str] = None
+                                       ) -> dict[str, Any]:
+                raw = await request.json()  # the parameters as sent: unknown names are refused by name
+                sent = raw.get("params") if isinstance(raw, dict) else None
+                return await entity_service(request, entity).run_action(
+                    request, action, data.ids, screen=screen, params=sent if isinstance(sent, dict) else {})
+            return run_typed_action
+
+        handlers[f"run_action_{name}"] = post(
+            f"/actions/{name}", operation_id=f"action_{entity}_{name}", summary=f"{label}：{action_label}",
+            status_code=200)(bind(name, body))
+    return handlers
+
+
 def entity_controller(entity: str, label: str, *, filters: Sequence[FilterParam] = (), body: Optional[type] = None,
-                      create_body: Optional[type] = None) -> type[Controller]:
+                      create_body: Optional[type] = None,
+                      actions: Optional[dict[str, tuple[str, type]]] = None) -> type[Controller]:
     """The Controller of /api/<entity>: list, get and export, plus create, update, delete and actions
     when the entity takes a `body` (an append-only entity, such as the operation log, has none).
-    `create_body` defaults to `body` (the user entity's adds the password)."""
+    `create_body` defaults to `body` (the user entity's adds the password); `actions` maps each
+    custom action with parameters to (label, its ActionParams struct)."""
     handlers = _read_handlers(entity, label, tuple(filters))
     if body is not None:
         handlers.update(_write_handlers(entity, label, create_body or body, body))
+        handlers.update(_action_handlers(entity, label, dict(actions or {})))
     namespace = {"__doc__": label, "path": f"/api/{entity}", "tags": [label], **handlers}
     return type(f"{_class_name(entity)}Controller", (Controller,), namespace)

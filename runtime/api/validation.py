@@ -46,7 +46,9 @@ def field_errors(extra: Any) -> dict[str, tuple[str, str]]:
         if not isinstance(item, dict):
             continue
         key = str(item.get("key") or "").removeprefix("$").removeprefix(".")
-        key = re.split(r"[.\[]", key, maxsplit=1)[0] or "请求体"  # roles[0] -> roles; the body itself
+        parts = re.split(r"[.\[]", key)
+        # roles[0] -> roles; params.org (a custom action's parameter) -> org; the body itself
+        key = (parts[1] if parts[0] == "params" and len(parts) > 1 and parts[1] else parts[0]) or "请求体"
         source = item.get("source") or "body"
         out.setdefault(key, (str(getattr(source, "value", source)), message(str(item.get("message") or ""))))
     return out

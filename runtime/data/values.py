@@ -123,9 +123,12 @@ def coerce(field: Field, value: Any, dict_keys: dict[str, str] | None) -> Any:
     if t == "multi_ref":
         items = value if isinstance(value, (list, tuple)) else str(value).split(",")
         try:
-            return sorted({int(v) for v in items if str(v).strip()})
-        except ValueError:
+            numbers = sorted({int(v) for v in items if str(v).strip()})
+        except (TypeError, ValueError):
             raise ValueError("应为记录编号列表") from None
+        if any(not INT32[0] <= n <= INT32[1] for n in numbers):  # ids are Serial
+            raise ValueError("应为记录编号列表")
+        return numbers
     if t == "geo":
         if isinstance(value, dict):
             lng, lat = value.get("lng"), value.get("lat")
@@ -204,6 +207,86 @@ def validate(entity: Entity, data: dict[str, Any], allowed: set[str], existing: 
                 named = [f.name for f in reversed(entity.fields) if f.name in parsed.fields]
                 target = next((n for n in named if n in clean), named[0] if named else "__all__")
                 errors[target] = check.message
+    if errors:
+        raise Invalid(errors)
+    return clean
+
+
+# -- custom action parameters ---------------------------------------------------------------------
+CHOICE_TYPES = ("dict", "ref", "multi_ref", "boolean")  # filled in by picking: "请选择…" when missing
+
+
+def _is_choice(param: Field) -> bool:
+    return param.type in CHOICE_TYPES or bool(param.codes)
+
+
+def _missing(value: Any) -> bool:
+    return _empty(value) or (isinstance(value, (list, tuple)) and not [v for v in value if not _empty(v)])
+
+
+def _choices(param: Field, value: Any, keys: dict[str, str] | None) -> list[str]:
+    """Several keys of a dict or code list (`multi: true`): a list, or text separated by commas."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    out = []
+    for item in items:
+        if _empty(item):
+            continue
+        key = str(item).strip()
+        if "\x00" in key:
+            raise ValueError("不能包含空字符")
+        if keys is not None and key not in keys:
+            raise ValueError(f"“{key}”不是有效的选项")
+        out.append(key)
+    return list(dict.fromkeys(out))
+
+
+def coerce_param(param: Field, value: Any, keys: dict[str, str] | None) -> Any:
+    """The typed value of one action parameter (coerce() for the field types, plus choices and passwords)."""
+    if param.multi:
+        return _choices(param, value, keys) or None
+    if param.type == "password":
+        if isinstance(value, (dict, list)) or "\x00" in str(value):
+            raise ValueError("格式不正确")
+        return str(value)
+    if isinstance(value, (dict, list)) and param.type not in ("multi_ref",):
+        raise ValueError("应为单个值")
+    clean = coerce(param, value, keys if param.type == "dict" else None)
+    if param.codes and clean is not None and keys is not None and clean not in keys:
+        raise ValueError(f"“{clean}”不是有效的选项")
+    return clean
+
+
+def validate_params(params: tuple[Field, ...], data: Any, keys_of) -> dict[str, Any]:
+    """Clean the parameters an action was sent against their declarations; raise Invalid, keyed by
+    parameter, with every problem (Chinese messages that name the parameter). Missing ones take
+    their default; every declared parameter is in the result (None when empty)."""
+    if not isinstance(data, dict):
+        raise Invalid({"params": "操作参数应为对象"})
+    declared = {p.name: p for p in params}
+    errors: dict[str, str] = {name: f"未知参数 {name}" for name in data if name not in declared}
+    clean: dict[str, Any] = {}
+    for name, param in declared.items():
+        raw = data.get(name)
+        if _missing(raw) and param.type != "boolean":
+            raw = list(param.default) if isinstance(param.default, tuple) else param.default
+        if param.type == "boolean" and _empty(raw):
+            raw = param.default if param.default is not None else False
+        keys = keys_of(param.dict if param.type == "dict" else param.codes) if (param.type == "dict" or param.codes) \
+            else None
+        try:
+            value = None if _missing(raw) else coerce_param(param, raw, keys)
+        except ValueError as exc:
+            errors[name] = f"{param.label}：{exc}"
+            continue
+        if value is not None and not isinstance(value, list):
+            problem = check_rules(param, value)
+            if problem:
+                errors[name] = f"{param.label}：{problem}"
+                continue
+        if value is None and param.required:
+            errors[name] = f"请选择{param.label}" if _is_choice(param) else f"请填写{param.label}"
+            continue
+        clean[name] = value
     if errors:
         raise Invalid(errors)
     return clean

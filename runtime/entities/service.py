@@ -19,10 +19,10 @@ from specadmin.runtime.security.principal import EffectiveGrant, Principal
 from specadmin.runtime.data.export import csv_chunks, export_columns, sorted_batches
 from specadmin.runtime.sheets.writer import stream_response
 from specadmin.runtime.data.queries import filter_conditions, keyword_condition, ordering, page_with_total, tab_condition
-from specadmin.runtime.security.ref_scope import check_refs
+from specadmin.runtime.security.ref_scope import check_ref_values, check_refs
 from specadmin.runtime.data.rows import RowShape
 from specadmin.runtime.security.scope import scopes_condition
-from specadmin.runtime.data.values import Invalid, fits_column, validate
+from specadmin.runtime.data.values import Invalid, check_rules, fits_column, validate, validate_params
 from specadmin.runtime.data.where import combine_and, combine_or, matches
 
 if TYPE_CHECKING:
@@ -374,6 +374,12 @@ class EntityService:
 
     async def run_action(self, request, action: str, ids: list[int], *, screen=None,
                          params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a custom action (or batch delete) on each row of `ids` the actor may act on.
+
+        Declared parameters (`params:` of the action) are validated once, at the first row the action
+        applies to, like fields (types, choices, bounds, required, refs inside the actor's view): an
+        Invalid keyed by parameter. An action without declarations passes `params` through as sent.
+        Rows skipped (not visible, or not matching `when`) are answered with their reasons."""
         if action == "delete":
             return await self.delete_many(request, ids, screen=screen)
         principal: Principal = request.user
@@ -383,15 +389,13 @@ class EntityService:
             raise NotFound(f"没有名为 {action} 的操作")
         if len(ids) > 1 and not spec.batch:
             raise BadRequest(f"“{spec.label}”不支持批量操作")
-        values = {}
-        now = dt.datetime.now().replace(microsecond=0)
+        values: dict[str, Any] = {}
         handler = self.ctx.plugins.handler(spec.handler) if spec.handler else None
         scope = self.scope_of(principal, grants)
         results: dict[int, Any] = {}
-        for name, value in (spec.set or {}).items():
-            values[name] = {"$user": principal.user_id, "$now": now, "$today": now.date(),
-                            "$user.org": principal.org_id}.get(value, value) if isinstance(value, str) else value
-        done, skipped = [], []
+        done, skipped, reasons = [], [], {}
+        cleaned: dict[str, Any] | None = None
+        logged: dict[str, Any] = {"action": action}
         pk = self.table._meta.primary_key
         # Every action raises the row version, so an edit form opened before it is refused as stale.
         bump = {getattr(self.table, ROW_VERSION): getattr(self.table, ROW_VERSION) + 1} if versioned(self.entity) else {}
@@ -401,37 +405,106 @@ class EntityService:
                     before = await self._fetch_raw(principal, grants, row_id)
                 except NotFound:
                     skipped.append(row_id)
+                    reasons[row_id] = f"记录 {row_id} 不存在或不在数据权限范围内"
                     continue
                 if not matches(before, spec.when):
                     skipped.append(row_id)
+                    reasons[row_id] = f"{self._row_name(before, row_id)}：不符合“{spec.label}”的条件"
                     continue
+                if cleaned is None:
+                    cleaned = await self._action_params(principal, spec, params)
+                    values = self._set_values(spec, principal, cleaned)
+                    if spec.params:
+                        logged["params"] = self._params_view(spec, cleaned)
                 # Custom actions count as updates: the same guards run first (and may refuse).
                 await self.ctx.plugins.run_hooks("before_update", WriteEvent(
-                    "update", self, principal, row_id, data=dict(params or {}), clean=dict(values),
+                    "update", self, principal, row_id, data=dict(cleaned), clean=dict(values),
                     columns={}, before=self._plain(before), action=action))
                 changed = dict(values)
                 if handler is not None:
-                    outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(params or {})))
+                    outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(cleaned)))
                     changed = (outcome or {}).get("changed", {})
                     if (outcome or {}).get("result") is not None:
                         results[row_id] = outcome["result"]
                     if bump:  # the handler wrote the row its own way
                         await self.table.update(bump).where(pk == row_id)
                 else:
-                    await self.table.update({**values, **bump}, force=True).where(pk == row_id)
+                    await self.table.update({**self.ctx.sensitive.encode(self.entity, values), **bump},
+                                            force=True).where(pk == row_id)
                 await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
                 await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
-                                   before.get(self.entity.display), {"action": action},
+                                   before.get(self.entity.display), logged,
                                    self._audit_view({k: self._plain(before).get(k) for k in changed})
                                    | {"after": {**changed, **self._audit_view(changed)}})
                 await self.ctx.plugins.run_hooks("after_update", WriteEvent(
-                    "update", self, principal, row_id, data=dict(params or {}), clean=dict(changed),
+                    "update", self, principal, row_id, data=dict(cleaned), clean=dict(changed),
                     columns=dict(changed), before=self._plain(before), action=action))
                 done.append(row_id)
-        out = {"action": action, "done": done, "skipped": skipped}
+        out: dict[str, Any] = {"action": action, "done": done, "skipped": skipped}
+        if reasons:
+            out["reasons"] = reasons
         if results:
             out["results"] = results
         return out
+
+    async def _action_params(self, principal: Principal, spec, params: Any) -> dict[str, Any]:
+        """The action's parameters, validated and typed when it declares them (values.validate_params,
+        refs inside the actor's view); as sent otherwise."""
+        if not spec.params:
+            return dict(params or {}) if isinstance(params, dict) else {}
+        clean = validate_params(spec.params, {} if params is None else params, self._dict_keys)
+        await check_ref_values(self.ctx, principal, {p.name: p for p in spec.params}, clean, labelled=True)
+        return clean
+
+    def _set_values(self, spec, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """The values an action's `set` writes: literals, $user, $user.org, $now, $today and
+        $params.<name> (a declared parameter, held to the field's own rules, e.g. its length)."""
+        now = dt.datetime.now().replace(microsecond=0)
+        specials = {"$user": principal.user_id, "$now": now, "$today": now.date(), "$user.org": principal.org_id}
+        values, errors = {}, {}
+        for name, value in (spec.set or {}).items():
+            if isinstance(value, str) and value.startswith("$params."):
+                key = value.removeprefix("$params.")
+                value = params.get(key)
+                problem = check_rules(self.entity.field(name), value) if value is not None else None
+                if problem:
+                    errors[key] = f"{spec.param(key).label}：{problem}"
+            elif isinstance(value, str):
+                value = specials.get(value, value)
+            values[name] = value
+        if errors:
+            raise Invalid(errors)
+        return values
+
+    def _params_view(self, spec, clean: dict[str, Any]) -> dict[str, Any]:
+        """What the operation log keeps of an action's parameters: passwords left out, sensitive ones masked."""
+        view = {}
+        for p in spec.params:
+            value = clean.get(p.name)
+            if p.type == "password":
+                continue
+            if p.sensitive and value is not None:
+                value = self.ctx.sensitive.masked(str(value), p.sensitive)
+            view[p.name] = value
+        return view
+
+    async def row_names(self, ids: list[int]) -> dict[int, str]:
+        """How rows are named in a message (their display values, masked if sensitive), by id."""
+        display = self.entity.display
+        if not ids or not self.entity.has_field(display) or not self.entity.field(display).stored:
+            return {}
+        pk = self.table._meta.primary_key
+        wanted = sorted({i for i in ids if fits_column(pk, i)})
+        if not wanted:
+            return {}
+        rows = await self.table.select(pk.as_alias("row_id"), getattr(self.table, display).as_alias("shown")).where(
+            pk.is_in(wanted))
+        return {r["row_id"]: self._row_name({display: r["shown"]}, r["row_id"]) for r in rows}
+
+    def _row_name(self, raw: dict[str, Any], row_id: int) -> str:
+        """How a row is named in a message: its display value (masked if sensitive), else its number."""
+        name = self._audit_view({self.entity.display: self._plain(raw).get(self.entity.display)}).get(self.entity.display)
+        return str(name) if name not in (None, "") else f"记录 {row_id}"
 
     # -- export -----------------------------------------------------------
     def export_screen(self, grants) -> Screen:
@@ -530,7 +603,8 @@ def _random_password() -> str:
 class ActionCall(Call):
     """What a custom-action handler (`handler: plugin.name`) gets for one row: the service (its
     scoped code path), who acts, their grants for the action, the row as stored (sensitive values
-    decoded) and the request's params. The handler returns {"changed": {...}, "result": ...} or None."""
+    decoded) and the params: validated and typed when the action declares them (`params:`), as sent
+    otherwise. The handler returns {"changed": {...}, "result": ...} or None."""
 
     def __init__(self, service: "EntityService", principal: Principal, grants, row: dict[str, Any],
                  params: dict[str, Any]):

@@ -4,6 +4,10 @@ EntityService.run_action has already checked the grant, found the row inside the
 scope and will check afterwards that the row is still inside it; each handler gets an
 ActionCall and returns {"changed": {...}} for the operation log, plus an optional "result"
 for the caller (a generated password, the id of a copied role).
+
+system.yaml declares each action's `params`, so they arrive validated and typed (a required
+choice made, refs inside the actor's view, dictionary keys known); the handlers still read them
+defensively, for an app that names a handler in an action of its own without declarations.
 """
 from __future__ import annotations
 

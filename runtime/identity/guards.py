@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Iterable
 
-from piccolo.columns.combination import And
+from piccolo.columns.combination import And, Or
 
 from specadmin.specs.model import Screen
 
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.data.values import Invalid
-from specadmin.runtime.data.where import combine_or
+from specadmin.runtime.data.where import combine_and, combine_or
 from specadmin.runtime.identity.power import check_may_hand_out_roles, exceeds
 from specadmin.runtime.security.principal import EffectiveGrant, confine, grant_scopes, stored_scope
 
@@ -37,29 +37,42 @@ def ancestor_ids(ctx: "AppContext", org_id: int | None) -> list[int]:
     return [int(p) for p in path.strip("/").split("/") if p] if path else ([org_id] if org_id else [])
 
 
-async def assignable_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[int]) -> set[int]:
-    """The subset of `ids` this principal may hand out."""
+def assignable_condition(ctx: "AppContext", principal: "Principal") -> Any:
+    """Condition on the role table: the roles this principal may hand out (None: every role). Those
+    it sees on the role screens (without any, those of its own org subtree), plus the roles of the
+    orgs above it that are shared with their children; never a superuser role, nor a copy of one.
+    Also the `ref_scope: identity.assignable_roles` of the role parameters of 分配角色."""
     from specadmin.runtime.entities.service import EntityService
 
-    ids = sorted(set(ids))
-    if not ids:
-        return set()
-    role = ctx.table("role")
     if principal.superuser:
-        return {r["id"] for r in await role.select(role.id).where(role.id.is_in(ids))}
+        return None
+    role = ctx.table("role")
     service = EntityService(ctx, "role")
     try:
         seen = service.scope_of(principal, service.grants(principal, "list", None))
         if seen is None:
-            seen = role.id.is_in(ids)
+            seen = role.id > 0
     except Denied:  # no role screen: the roles of its own org subtree
         own = ctx.org_path(principal.org_id) if principal.org_id else None
         org = ctx.table("org")
         seen = role.org.is_in(org.select(org.id).where(org.path.like(f"{own}%"))) if own else role.id < 0
     shared = And(role.visible_to_children == True, role.org.is_in(ancestor_ids(ctx, principal.org_id) or [-1]))  # noqa: E712
-    forbidden = superuser_codes(ctx) or {"-"}
-    rows = await role.select(role.id, role.code, role.template).where(role.id.is_in(ids), combine_or([seen, shared]))
-    return {r["id"] for r in rows if r["code"] not in forbidden and r["template"] not in forbidden}
+    forbidden = sorted(superuser_codes(ctx)) or ["-"]
+    return combine_and([combine_or([seen, shared]), role.code.not_in(forbidden),
+                        Or(role.template.is_null(), role.template.not_in(forbidden))])
+
+
+async def assignable_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[int]) -> set[int]:
+    """The subset of `ids` this principal may hand out."""
+    ids = sorted(set(ids))
+    if not ids:
+        return set()
+    role = ctx.table("role")
+    condition = assignable_condition(ctx, principal)
+    query = role.select(role.id).where(role.id.is_in(ids))
+    if condition is not None:
+        query = query.where(condition)
+    return {r["id"] for r in await query}
 
 
 async def check_roles(ctx: "AppContext", principal: "Principal", ids: Iterable[int], field: str = "roles",

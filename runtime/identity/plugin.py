@@ -140,6 +140,7 @@ plugin = Plugin(
               "assign_roles": actions.assign_roles, "assign_users": actions.assign_users,
               "copy_role": actions.copy_role, "grant_screens": actions.grant_screens,
               "revoke_screens": actions.revoke_screens},
+    ref_scopes={"assignable_roles": guards.assignable_condition},
     routes=lambda ctx, options: [*AUTH_HANDLERS, *IDENTITY_HANDLERS],
     commands=(DIVISIONS,),
     tables=(session_table, cache_state_table, throttle_table),

@@ -85,7 +85,7 @@ def custom_actions(request: Request, name: str, screen: dict[str, Any], grant) -
     for a in screen.get("custom_actions", []):
         if can(grant, a["name"]):
             spec = specs.get(a["name"])
-            out.append({**a, "when": spec.when if spec else None,
+            out.append({**a, "when": spec.when if spec else None, "params": bool(spec and spec.params),
                         "confirm_text": a.get("confirm") or f"确定要{a['label']}所选记录吗？"})
     return out
 

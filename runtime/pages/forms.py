@@ -103,11 +103,11 @@ def parse_form(form, columns: list[dict[str, Any]], editing: bool) -> tuple[dict
             checked = (form.get(name) or "").lower() in ("on", "1", "true", "是")
             data[name] = echo[name] = checked
             continue
-        if ftype == "multi_ref":
+        if ftype == "multi_ref" or col.get("multi"):  # several records, or several keys of a choice
             raw_list = [str(v).strip() for v in form.getall(name)] if name in form else []
             raw_list = [v for v in raw_list if v]
             echo[name] = raw_list
-            data[name] = [int(v) if v.isdigit() else v for v in raw_list]
+            data[name] = [int(v) if v.isdigit() else v for v in raw_list] if ftype == "multi_ref" else raw_list
             continue
         raw = form.get(name)
         raw = "" if raw is None else str(raw)
@@ -149,7 +149,7 @@ def _widget_kind(col: dict[str, Any], options: list | None) -> str:
         return "password"
     if ftype == "boolean":
         return "checkbox"
-    if ftype == "multi_ref":
+    if ftype == "multi_ref" or col.get("multi"):
         return "checkboxes" if options is not None else "text"
     if ftype in ("dict", "ref") or col.get("codes"):
         return "select" if options is not None else "text"
@@ -168,7 +168,7 @@ async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[
         value = values.get(name)
         typed = (mine or {}).get(name, value)
         differs = mine is not None and typed != value and not (col.get("sensitive") and typed in (None, ""))
-        if kind == "text" and col.get("type") == "multi_ref" and isinstance(value, list):
+        if kind == "text" and isinstance(value, list):
             value = ",".join(value)
         hint = col.get("help") or ""
         if kind == "text" and col.get("type") == "ref":

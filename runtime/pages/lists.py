@@ -8,6 +8,7 @@ from litestar import Request, Response, get
 from litestar.response import Template
 
 from specadmin.runtime.errors import BadRequest, Conflict
+from specadmin.runtime.pages.action_forms import action_dialogs
 from specadmin.runtime.pages.common import PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, screen_of, service_for
 from specadmin.runtime.pages.support import Options, cell_text, ctx_of, layout, read_filters, with_params
 from specadmin.runtime.data.list_query import param_name
@@ -103,7 +104,8 @@ async def list_page(request: Request, name: str) -> Response:
         here_qs=here, r_param=(f"?r={quote_qs(here)}" if here else ""), page_size=page_size,
         search_hint=_search_hint(ctx, screen), can_read=can(grant, "read"), can_create=can(grant, "create"),
         can_update=can(grant, "update"), can_delete=can(grant, "delete"), export_url=export_url,
-        row_actions=actions, batch_actions=[a for a in actions if a.get("batch")], problems=problems)
+        row_actions=actions, batch_actions=[a for a in actions if a.get("batch")], problems=problems,
+        action_dialogs=await action_dialogs(request, name, actions))
     from specadmin.runtime.imports.page import list_extras
 
     context["transfer"] = await list_extras(request, name, grant)  # 导入 form, newest 采集时间

@@ -3,8 +3,9 @@ page is the identity plugin's).
 
 Every page goes through the same EntityService as the JSON API, always naming the screen,
 so the screen's own grant, tabs and data scope apply. Pages never see an anonymous user:
-the auth middleware sends those to /login. No inline script anywhere (strict CSP);
-confirmations use `data-confirm` (static/app.js) and deletion has its own confirm page.
+the auth middleware sends those to /login. No inline script anywhere (strict CSP): dialogs
+(static/dialogs.js) confirm `data-confirm` actions and deletions and ask for an action's parameters;
+without JavaScript deletion has its own confirm page and a parameter form its own page.
 
 The app registers PAGE_HANDLERS, a TemplateConfig over TEMPLATE_DIRS(theme) and serves
 STATIC_DIRS(theme) (or STATIC_DIR(theme)) at STATIC_URL.
@@ -17,8 +18,10 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
-from specadmin.runtime.pages.common import (PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, render_error,
-                           screen_of, service_for)
+from specadmin.runtime.pages.action_forms import (PARAMS_MARKER, action_dialogs, asks_json, model_action, name_rows,
+                                                  outcome, param_fields, read_params)
+from specadmin.runtime.pages.common import (ERROR_MESSAGES, PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs,
+                                            render_error, screen_of, service_for)
 from specadmin.runtime.pages.forms import (STALE_FORM, defaults_for_create, form_columns, form_version, other_errors,
                                            parse_form, values_from_item, widgets, with_initial_password)
 from specadmin.runtime.pages.lists import list_page
@@ -48,7 +51,7 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
         request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, fields=fields,
         back_qs=back, list_url=list_url(name, back), r_param=(f"?r={quote_qs(back)}" if back else ""),
         can_update=can(grant, "update") and bool(form_columns(ctx_of(request), screen, grant)),
-        can_delete=can(grant, "delete"), row_actions=actions,
+        can_delete=can(grant, "delete"), row_actions=actions, action_dialogs=await action_dialogs(request, name, actions),
         related=[{**r, "rows": [[cell_text(i, c) for c in r["columns"]] for i in r["items"]]}
                  for r in await related_for(request, name, row_id, read_checked=True)])
     context.update(chart_assets(ctx_of(request)) if any(r["chart"] for r in context["related"]) else {})
@@ -179,39 +182,90 @@ async def delete_submit(request: Request, name: str, row_id: int) -> Response:
 
 
 # -- custom actions -------------------------------------------------------------
+def _action_ids(form) -> list[int]:
+    ids = []
+    for raw in (form.getall("ids") if "ids" in form else []):
+        for part in str(raw).split(","):
+            if part.strip().isdigit() and len(part.strip()) <= 10:
+                ids.append(int(part.strip()))
+    return list(dict.fromkeys(ids))[:1000]
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def _action_page(request: Request, name: str, screen: dict[str, Any], spec, label: str, ids: list[int],
+                       back: str, detail: str | None, target: str, values=None, errors=None,
+                       status: int = 200, outcome: dict[str, Any] | None = None) -> Template:
+    """The action's parameter form as a page of its own (without JavaScript), or its outcome page
+    when there are values to show once."""
+    fields = await param_fields(request, spec, values, errors) if spec is not None and outcome is None else []
+    shown = {c["name"] for c in fields}
+    context = layout(
+        request, name, title=screen["label"], screen=screen, screen_name=name, action_label=label,
+        action_name=spec.name if spec is not None else "", confirm=(spec.confirm if spec is not None else None),
+        fields=fields, ids=",".join(map(str, ids)), count=len(ids), back_qs=back, detail=detail or "",
+        cancel_url=target, outcome=outcome,
+        form_errors=[text for key, text in (errors or {}).items() if key not in shown],
+        has_field_errors=any(key in shown for key in (errors or {})))
+    return Template(template_name="action.html", context=context, status_code=status)
+
+
 @post("/s/{name:str}/action/{action:str}", name="page_action", exception_handlers=PAGE_ERRORS)
 async def run_action(request: Request, name: str, action: str) -> Response:
+    """Run a custom action from a page. The dialogs (static/dialogs.js) post with Accept: application/json
+    and get the outcome or the problems per parameter as JSON; a plain form post gets a redirect with a
+    flash message, the parameter form as a page when the action needs parameters it was not sent, or
+    the outcome page when the action returns values to show once (a generated password)."""
     screen = screen_of(request, name)
-    spec = next((a for a in screen.get("custom_actions", []) if a["name"] == action), None)
-    if spec is None:
+    declared = next((a for a in screen.get("custom_actions", []) if a["name"] == action), None)
+    if declared is None:
         raise NotFound("没有这个操作")
     grant_for(request, name, action)
+    as_json = asks_json(request)
+    spec = model_action(request, name, action)
     form = await request.form()
     back = clean_qs(form.get("r"))
     target = list_url(name, back)
     detail = form.get("detail")
-    raw_ids = form.getall("ids") if "ids" in form else []
-    ids = []
-    for raw in raw_ids:
-        for part in str(raw).split(","):
-            if part.strip().isdigit():
-                ids.append(int(part.strip()))
-    ids = list(dict.fromkeys(ids))[:1000]
+    ids = _action_ids(form)
     if detail and str(detail).isdigit() and len(ids) == 1 and int(detail) == ids[0]:
         target = f"/s/{name}/{ids[0]}" + (f"?r={quote_qs(back)}" if back else "")
     if not ids:
+        if as_json:
+            return _json({"detail": "请先选择记录", "status_code": 400}, 400)
         flash(request, "请先选择记录", "error")
         return Redirect(target, status_code=303)
+    params, echo = read_params(form, spec)
+    submitted = form.get(PARAMS_MARKER) == "1"
+    service = service_for(request, screen)
     try:
-        result = await service_for(request, screen).run_action(request, action, ids, screen=name)
-    except (Conflict, BadRequest) as exc:
+        result = await service.run_action(request, action, ids, screen=name, params=params)
+    except Invalid as exc:
+        if as_json:
+            return _json({"detail": "请检查填写的内容", "errors": exc.errors, "status_code": 422}, 422)
+        # Without the form (a plain button), show it; posted back, with what is wrong.
+        return await _action_page(request, name, screen, spec, declared["label"], ids, back, detail, target, echo,
+                                  exc.errors if submitted else {}, 422 if submitted else 200)
+    except (Conflict, BadRequest, Denied, NotFound) as exc:
+        status = 409 if isinstance(exc, Conflict) else 400 if isinstance(exc, BadRequest) else \
+            403 if isinstance(exc, Denied) else 404
+        if as_json:
+            return _json({"detail": exc.message or ERROR_MESSAGES.get(status, "操作失败"), "status_code": status}, status)
+        if isinstance(exc, (Denied, NotFound)):
+            raise
         flash(request, exc.message, "error")
         return Redirect(target, status_code=303)
-    done, skipped = len(result.get("done", [])), len(result.get("skipped", []))
-    text = f"{spec['label']}成功 {done} 条"
-    if skipped:
-        text += f"，{skipped} 条不符合条件已跳过"
-    flash(request, text, "success" if done or not skipped else "error")
+    told = outcome(service, spec, declared["label"], result)
+    if told["shown"]:
+        await name_rows(service, told["shown"])
+    flash(request, told["message"], told["kind"])  # the values shown once never go into the session
+    if as_json:
+        return _json({**told, "redirect": target})
+    if told["shown"]:
+        return await _action_page(request, name, screen, spec, declared["label"], ids, back, detail, target,
+                                  outcome=told)
     return Redirect(target, status_code=303)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 import specadmin.themes
 
 from specadmin.runtime.data.list_query import parse
-from specadmin.runtime.security.ref_scope import target_condition
+from specadmin.runtime.security.ref_scope import ref_condition
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -193,19 +193,21 @@ class Options:
     def __init__(self, ctx: "AppContext", principal: Any = None):
         self.ctx = ctx
         self.principal = principal  # options of refs are limited to the rows this user may reference
-        self._refs: dict[tuple[str, str | None], list[tuple[str, str]] | None] = {}
+        self._refs: dict[tuple[str, str | None, str | None], list[tuple[str, str]] | None] = {}
 
     def dict_options(self, dict_name: str | None) -> list[tuple[str, str]]:
         return list(self.ctx.dict_labels.get(dict_name or "", {}).items())
 
-    async def ref_options(self, to: str, key: str | None = None) -> list[tuple[str, str]] | None:
-        """(value, label) pairs of the target rows, or None when there are too many to list."""
-        memo = (to, key)
+    async def ref_options(self, to: str, key: str | None = None,
+                          ref_scope: str | None = None) -> list[tuple[str, str]] | None:
+        """(value, label) pairs of the target rows (those in the user's view, or in a declared
+        `ref_scope`), or None when there are too many to list."""
+        memo = (to, key, ref_scope)
         if memo not in self._refs:
-            self._refs[memo] = await self._load(to, key)
+            self._refs[memo] = await self._load(to, key, ref_scope)
         return self._refs[memo]
 
-    async def _load(self, to: str, key: str | None) -> list[tuple[str, str]] | None:
+    async def _load(self, to: str, key: str | None, ref_scope: str | None = None) -> list[tuple[str, str]] | None:
         ctx = self.ctx
         try:
             target = ctx.app.entity(to)
@@ -224,7 +226,7 @@ class Options:
         if label_name:
             columns.append(getattr(table, label_name).as_alias("l"))
         query = table.select(*columns).order_by(getattr(table, order_name) if order_name else pk)
-        visible = target_condition(ctx, self.principal, to)
+        visible = ref_condition(ctx, self.principal, to, ref_scope)
         if visible is not None:
             query = query.where(visible)
         rows = await query.limit(REF_OPTIONS_LIMIT + 1)
@@ -249,5 +251,5 @@ class Options:
         if col.get("codes"):
             return self.dict_options(col["codes"])
         if ftype in ("ref", "multi_ref") and col.get("to"):
-            return await self.ref_options(col["to"], col.get("key"))
+            return await self.ref_options(col["to"], col.get("key"), col.get("ref_scope"))
         return None

@@ -113,6 +113,9 @@ class Plugin:
       database (`ctx.runtime_table(name)`); `specadmin migrate` creates them.
     - `org_admin_scopes`: entity → paths from it to an org field. On these entities a grant held
       through an org-admin role is confined to the holder's org subtree along those paths (any of them).
+    - `ref_scopes`: name → `(ctx, principal) -> condition | None` on a target table: the rows a ref
+      parameter of a custom action declaring `ref_scope: <plugin>.<name>` may point at (and its
+      drop-down lists), instead of the actor's grants on the target's screens; None: no limit.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -138,6 +141,7 @@ class Plugin:
     commands: Sequence[Command] = ()
     tables: Sequence[Callable[[], Any]] = ()
     org_admin_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    ref_scopes: Mapping[str, Callable[..., Any]] = field(default_factory=_empty)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -88,6 +88,14 @@ class PluginSet:
             raise PluginError(f"no handler {ref!r} (plugins in use: {', '.join(self.names())})")
         return plugin.handlers[name]
 
+    def ref_scope(self, ref: str):
+        """The reference scope YAML names `plugin.name` (`ref_scope:` of an action parameter)."""
+        plugin_name, name = split_ref(ref)
+        plugin = self.get(plugin_name)
+        if plugin is None or name not in plugin.ref_scopes:
+            raise PluginError(f"no ref scope {ref!r} (plugins in use: {', '.join(self.names())})")
+        return plugin.ref_scopes[name]
+
     # -- entity hooks -----------------------------------------------------
     @cached_property
     def _hooks(self) -> dict[tuple[str, str], tuple[Hook, ...]]:

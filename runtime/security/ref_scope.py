@@ -16,7 +16,9 @@ from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.where import combine_and
 
 if TYPE_CHECKING:
-    from specadmin.specs.model import Entity
+    from collections.abc import Mapping
+
+    from specadmin.specs.model import Entity, Field
 
     from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.security.principal import Principal
@@ -38,17 +40,39 @@ def target_condition(ctx: "AppContext", principal: "Principal | None", target: s
     return scopes_condition(ctx, target, tuple(scopes), principal)
 
 
+def ref_condition(ctx: "AppContext", principal: "Principal | None", target: str, ref_scope: str | None = None) -> Any:
+    """The rows of `target` a ref may point at: a declared `ref_scope` (a plugin's, e.g. the roles
+    one may hand out) or else the principal's grants on the target (target_condition)."""
+    if ref_scope:
+        if principal is None:
+            return UNRESTRICTED
+        return ctx.plugins.ref_scope(ref_scope)(ctx, principal)
+    return target_condition(ctx, principal, target)
+
+
+def field_condition(ctx: "AppContext", principal: "Principal | None", field: "Field") -> Any:
+    """ref_condition of a ref field or action parameter."""
+    return ref_condition(ctx, principal, field.to, field.ref_scope)
+
+
 async def check_refs(ctx: "AppContext", principal: "Principal", entity: "Entity", clean: dict[str, Any]) -> None:
     """Refuse ref and multi_ref values (being written) that point outside the principal's view, or
     (by id) at no row at all."""
+    await check_ref_values(ctx, principal, {f.name: f for f in entity.fields}, clean)
+
+
+async def check_ref_values(ctx: "AppContext", principal: "Principal", fields: "Mapping[str, Field]",
+                           clean: dict[str, Any], labelled: bool = False) -> None:
+    """check_refs over any fields by name (an entity's, or a custom action's parameters, whose
+    messages start with the parameter's label: `labelled`)."""
     errors: dict[str, str] = {}
     for name, value in clean.items():
-        if value in (None, "", []) or not entity.has_field(name):
+        if value in (None, "", []) or name not in fields:
             continue
-        field = entity.field(name)
+        field = fields[name]
         if field.type not in ("ref", "multi_ref"):
             continue
-        condition = target_condition(ctx, principal, field.to)
+        condition = field_condition(ctx, principal, field)
         table = ctx.table(field.to)
         column = getattr(table, field.key) if field.key else table._meta.primary_key
         wanted = set(value) if field.type == "multi_ref" else {value}
@@ -65,4 +89,4 @@ async def check_refs(ctx: "AppContext", principal: "Principal", entity: "Entity"
         if visible < expected:
             errors[name] = "所选记录不在您的数据权限范围内"
     if errors:
-        raise Invalid(errors)
+        raise Invalid({name: f"{fields[name].label}：{text}" if labelled else text for name, text in errors.items()})

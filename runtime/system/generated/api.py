@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 from msgspec import UNSET, Meta, UnsetType
 
-from specadmin.runtime.api.controllers import Body, Filter, entity_controller
+from specadmin.runtime.api.controllers import ActionParams, Body, Filter, entity_controller
 
 
 class DivisionBody(Body):
@@ -82,6 +82,34 @@ class RoleBody(Body):
     active: Optional[Annotated[bool, Meta(description="是否有效")]] | UnsetType = UNSET
 
 
+class RoleCopyParams(ActionParams):
+    """角色：复制角色及权限的参数"""
+
+    code: Optional[Annotated[str, Meta(description="新角色编码：留空自动生成")]] | UnsetType = UNSET
+    label: Optional[Annotated[str, Meta(description="新角色名称：留空为“原名称（副本）”")]] | UnsetType = UNSET
+
+
+class RoleAssignUsersParams(ActionParams):
+    """角色：分配人员的参数"""
+
+    users: Optional[Annotated[list[int], Meta(description="人员（必填）")]] | UnsetType = UNSET
+    mode: Optional[Annotated[str, Meta(description="分配方式（必填）；可选 add=添加，remove=移除；默认 add")]] | UnsetType = UNSET
+
+
+class RoleGrantParams(ActionParams):
+    """角色：授权的参数"""
+
+    screen: Optional[Annotated[str, Meta(description="菜单（必填）")]] | UnsetType = UNSET
+    actions: Optional[Annotated[list[str] | str, Meta(description="操作权限（必填）：所选菜单提供的操作；超出自己权限的不能授予；默认 list,read")]] | UnsetType = UNSET
+    valid_until: Optional[Annotated[datetime.date, Meta(description="有效期至：留空表示永久有效")]] | UnsetType = UNSET
+
+
+class RoleRevokeParams(ActionParams):
+    """角色：取消授权的参数"""
+
+    screen: Optional[Annotated[str, Meta(description="菜单（必填）")]] | UnsetType = UNSET
+
+
 RoleController = entity_controller(
     "role", "角色",
     filters=[
@@ -90,6 +118,12 @@ RoleController = entity_controller(
         Filter("admin_org_scope", bool, "组织管理员"),
     ],
     body=RoleBody,
+    actions={
+        "copy": ("复制角色及权限", RoleCopyParams),
+        "assign_users": ("分配人员", RoleAssignUsersParams),
+        "grant": ("授权", RoleGrantParams),
+        "revoke": ("取消授权", RoleRevokeParams),
+    },
 )
 
 
@@ -136,6 +170,25 @@ class UserCreateBody(UserBody):
     password: Optional[Annotated[str, Meta(description="密码")]] | UnsetType = UNSET
 
 
+class UserResetPasswordParams(ActionParams):
+    """用户：重置密码的参数"""
+
+    password: Optional[Annotated[str, Meta(description="新密码：留空自动生成（生成的密码只显示一次）")]] | UnsetType = UNSET
+
+
+class UserChangeOrgParams(ActionParams):
+    """用户：调整组织的参数"""
+
+    org: Optional[Annotated[int, Meta(description="调整后的组织（必填）")]] | UnsetType = UNSET
+
+
+class UserAssignRolesParams(ActionParams):
+    """用户：分配角色的参数"""
+
+    roles: Optional[Annotated[list[int], Meta(description="角色（必填）")]] | UnsetType = UNSET
+    mode: Optional[Annotated[str, Meta(description="分配方式（必填）；可选 add=添加，remove=移除；默认 add")]] | UnsetType = UNSET
+
+
 UserController = entity_controller(
     "user", "用户",
     filters=[
@@ -146,6 +199,11 @@ UserController = entity_controller(
     ],
     body=UserBody,
     create_body=UserCreateBody,
+    actions={
+        "reset_password": ("重置密码", UserResetPasswordParams),
+        "change_org": ("调整组织", UserChangeOrgParams),
+        "assign_roles": ("分配角色", UserAssignRolesParams),
+    },
 )
 
 

@@ -1,11 +1,7 @@
-/* specadmin pages: the only script (CSP script-src 'self'). Everything works without it;
-   it adds confirmations (data-confirm), select-all and the selected-row count. */
+/* specadmin pages (CSP script-src 'self'). Everything works without it; it adds select-all, the
+   selected-row count and tidy filter addresses. Dialogs and toasts live in dialogs.js. */
 (function () {
   "use strict";
-
-  function confirmText(el) {
-    return el && el.getAttribute ? el.getAttribute("data-confirm") : null;
-  }
 
   function selectedRows(form) {
     if (!form || !form.id) return [];
@@ -14,39 +10,7 @@
       function (box) { return box.checked; });
   }
 
-  // Buttons with data-confirm / data-needs-selection (checked on click, before submit).
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest ? event.target.closest("button[data-confirm], button[data-needs-selection]") : null;
-    if (!button) return;
-    var form = button.form;
-    var need = button.getAttribute("data-needs-selection");
-    if (need !== null && form) {
-      var n = selectedRows(form).length;
-      if (n === 0) {
-        event.preventDefault();
-        window.alert(need || "请先选择记录");
-        return;
-      }
-    }
-    var text = confirmText(button);
-    if (text) {
-      if (!window.confirm(text)) {
-        event.preventDefault();
-        return;
-      }
-      button.setAttribute("data-confirmed", "1");
-    }
-  }, true);
-
-  // Forms with data-confirm (e.g. a per-row action).
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var text = confirmText(form);
-    if (!text) return;
-    var submitter = event.submitter;
-    if (submitter && submitter.getAttribute("data-confirmed")) return;
-    if (!window.confirm(text)) event.preventDefault();
-  }, true);
+  // Confirmations (data-confirm), 请先选择记录 and action parameters are dialogs: static/dialogs.js.
 
   // GET filter forms: leave empty fields out of the address (restored when coming back).
   document.addEventListener("submit", function (event) {
@@ -64,12 +28,6 @@
       el.disabled = false;
       el.removeAttribute("data-was-empty");
     });
-  });
-
-  // Links with data-confirm.
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest ? event.target.closest("a[data-confirm]") : null;
-    if (link && !window.confirm(confirmText(link))) event.preventDefault();
   });
 
   function refreshCount() {
