@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from piccolo.columns.combination import And
 
+from specadmin.specs.unmask import LABEL as UNMASK_LABEL, UNMASK
+
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.where import combine_or
@@ -98,7 +100,8 @@ def check_grant(ctx: "AppContext", principal: "Principal", screen: str, actions:
     wanted = {a.strip() for a in (actions or "").split(",") if a.strip()}
     missing = wanted - set(own.actions if own else ())
     if missing:
-        raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(sorted(missing))}"})
+        shown = [f"{a}（{UNMASK_LABEL}）" if a == UNMASK else a for a in sorted(missing)]
+        raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(shown)}"})
     try:
         target = ctx.app.screen(screen)
     except KeyError:

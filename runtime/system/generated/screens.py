@@ -254,7 +254,7 @@ SCREENS = {
             {"name": "role_group", "label": "角色组", "type": "ref", "to": "role_group"},
             {"name": "user", "label": "人员", "type": "ref", "to": "user"},
             {"name": "screen", "label": "菜单", "type": "string", "codes": "screens", "required": True, "max_length": 40},
-            {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update"},
+            {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update；unmask 为明文查看（敏感信息不打码）"},
             {"name": "valid_until", "label": "有效期至", "type": "date", "help": "留空表示永久有效；过期的授权不再生效"},
         ],
         "detail": [
@@ -262,7 +262,7 @@ SCREENS = {
             {"name": "role_group", "label": "角色组", "type": "ref", "to": "role_group"},
             {"name": "user", "label": "人员", "type": "ref", "to": "user"},
             {"name": "screen", "label": "菜单", "type": "string", "codes": "screens", "required": True, "max_length": 40},
-            {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update"},
+            {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update；unmask 为明文查看（敏感信息不打码）"},
             {"name": "valid_until", "label": "有效期至", "type": "date", "help": "留空表示永久有效；过期的授权不再生效"},
         ],
         "form": [
@@ -270,7 +270,7 @@ SCREENS = {
             {"name": "role_group", "label": "角色组", "type": "ref", "to": "role_group"},
             {"name": "user", "label": "人员", "type": "ref", "to": "user"},
             {"name": "screen", "label": "菜单", "type": "string", "codes": "screens", "required": True, "max_length": 40},
-            {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update"},
+            {"name": "actions", "label": "操作权限", "type": "string", "required": True, "max_length": 200, "help": "以逗号分隔，如 list,read,update；unmask 为明文查看（敏感信息不打码）"},
             {"name": "valid_until", "label": "有效期至", "type": "date", "help": "留空表示永久有效；过期的授权不再生效"},
         ],
         "filters": [
