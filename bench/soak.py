@@ -88,6 +88,9 @@ class RssSampler(threading.Thread):
 
 
 def ops_client(base: str) -> httpx.Client:
+    r = httpx.post(base + "/api/auth/login", json={"username": "ops", "password": listbench.PASSWORD}, timeout=60)
+    if r.status_code != 200:
+        raise SystemExit(f"login ops: {r.status_code} {r.text[:300]}")
     jar = listbench.login_generated(base, "ops")
     client = httpx.Client(base_url=base, timeout=120, headers={"Cookie": listbench.cookie_header(jar, ["specadmin_session"])})
     r = client.get("/api/auth/me")  # hands out the CSRF cookie

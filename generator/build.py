@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from specadmin.specs import model as m
+from specadmin.specs.paths import RawCatalog
+from specadmin.specs.unmask import UNMASK, offers_unmask
 from specadmin.generator.errors import SpecError, SpecInvalid
 from specadmin.generator.loader import Document, load_yaml
 from specadmin.generator.schema_check import validate_shape
@@ -193,7 +195,7 @@ def _entity(loc: Located) -> m.Entity:
     )
 
 
-def _screen(loc: Located, entity: m.Entity) -> m.Screen:
+def _screen(loc: Located, entity: m.Entity, unmaskable: bool = False) -> m.Screen:
     raw = loc.raw
     list_cols = tuple(raw.get("list") or [f.name for f in entity.fields if f.type != "text"][:8])
     detail = tuple(raw.get("detail") or [f.name for f in entity.fields])
@@ -237,6 +239,7 @@ def _screen(loc: Located, entity: m.Entity) -> m.Screen:
         related=tuple(_related(n, r) for n, r in (raw.get("related") or {}).items()),
         lookup=m.Lookup(keys=tuple(raw["lookup"]["keys"]), scope=_scope(raw["lookup"].get("scope")) or m.Scope())
         if "lookup" in raw else None,
+        unmaskable=unmaskable,
     )
 
 
@@ -276,19 +279,23 @@ def _import_spec(raw: dict, entity: m.Entity, list_cols: tuple[str, ...]) -> m.I
     spec = spec or {}
     columns = spec.get("columns") or [n for n in list_cols if "." not in n and entity.has_field(n)
                                       and entity.field(n).editable]
+    modes = tuple(spec.get("modes", ()))
     return m.ImportSpec(enabled=spec.get("enabled", True), columns=tuple(columns), key=tuple(spec.get("key", [])),
-                        mode=spec.get("mode", "all_or_nothing"))
+                        mode=spec.get("mode") or (modes[0] if modes else "all_or_nothing"), modes=modes)
 
 
 def _role(loc: Located, screens: dict[str, m.Screen]) -> m.Role:
     grants = []
     for screen_name, g in (loc.raw.get("grants") or {}).items():
         screen = screens[screen_name]
-        if g == "all":
-            grants.append(m.Grant(screen=screen_name, actions=screen.offered_actions))
+        if g == "all":  # every offered action but clear view, which is always granted by name
+            grants.append(m.Grant(screen=screen_name, actions=tuple(a for a in screen.offered_actions if a != UNMASK)))
         else:
+            actions = tuple(g.get("actions", ("list", "read")))
+            if g.get("clear_view") and screen.unmaskable and UNMASK not in actions:
+                actions += (UNMASK,)  # clear_view: true is the synonym of `unmask` in actions
             grants.append(m.Grant(
-                screen=screen_name, actions=tuple(g.get("actions", ("list", "read"))),
+                screen=screen_name, actions=actions,
                 fields=tuple(g["fields"]) if "fields" in g else None, scope=_scope(g.get("scope")),
                 clear_view=g.get("clear_view", False),
             ))
@@ -299,7 +306,7 @@ def _role(loc: Located, screens: dict[str, m.Screen]) -> m.Role:
 def _to_model(reg: Registry) -> m.App:
     raw = reg.app.raw
     entities = {n: _entity(loc) for n, loc in reg.entities.items()}
-    screens = {n: _screen(loc, entities[loc.raw["entity"]]) for n, loc in reg.screens.items()}
+    screens = {n: _screen(loc, entities[loc.raw["entity"]], _unmaskable(reg, loc.raw)) for n, loc in reg.screens.items()}
     return m.App(
         name=raw["app"], label=raw["label"], short_label=raw.get("short_label", raw["label"]),
         theme=raw.get("theme", "default"),
@@ -331,6 +338,15 @@ def _to_model(reg: Registry) -> m.App:
         plugins=tuple(raw.get("plugins", ())),
         sections=m._freeze({key: {loc.module: loc.raw for loc in locs} for key, locs in reg.sections.items()}),
     )
+
+
+def _unmaskable(reg: Registry, screen: dict) -> bool:
+    """Row screens of an entity that shows a sensitive value offer `unmask` (specs/unmask.py)."""
+    def fields_of(name: str) -> dict[str, Any]:
+        loc = reg.entities.get(name)
+        return dict(loc.raw["fields"]) if loc else {}
+
+    return offers_unmask(RawCatalog(fields_of, reg.entities), screen, fields_of(screen["entity"]))
 
 
 def _feed(loc: Located, entities: dict[str, m.Entity]) -> m.Feed:

@@ -13,6 +13,7 @@ from specadmin.generator.handlers import handler_problem
 from specadmin.specs import expr, paths
 from specadmin.specs.codes import CODE_LISTS
 from specadmin.specs.physical import ROW_VERSION
+from specadmin.specs.unmask import UNMASK, offers_unmask
 
 if TYPE_CHECKING:
     from specadmin.generator.build import Located, Registry
@@ -248,7 +249,7 @@ class Checker:
         for tab, t in (raw.get("tabs") or {}).items():
             self.check_where(loc, ("tabs", tab, "where"), entity, t["where"])
         for name, action in (raw.get("custom_actions") or {}).items():
-            if name in ("list", "read", "create", "update", "delete", "export", "import"):
+            if name in ("list", "read", "create", "update", "delete", "export", "import", UNMASK):
                 self.err(loc, ("custom_actions", name), "SA081",
                          f"custom action '{name}' has the name of a built-in action (batch delete is /actions/delete)")
             if "when" in action:
@@ -345,6 +346,11 @@ class Checker:
                 self.err(loc, ("import", "key", i), "SA110", f"import key '{name}' is not one of the import columns")
         if "import" in raw and "import" not in raw.get("actions", []):
             self.err(loc, ("import",), "SA110", "an import block needs 'import' in actions")
+        modes = spec.get("modes") or []
+        if "upsert" in modes + [spec.get("mode")] and not spec.get("key"):
+            self.err(loc, ("import", "modes" if "upsert" in modes else "mode"), "SA110", "import mode upsert needs import key")
+        if modes and spec.get("mode") and spec["mode"] not in modes:
+            self.err(loc, ("import", "mode"), "SA110", f"import mode '{spec['mode']}' is not one of import modes")
         for i, path in enumerate(raw.get("export_columns", [])):
             final, problem = self.resolve(raw["entity"], path)
             if final is None:
@@ -374,6 +380,13 @@ class Checker:
                 continue
             screen = sloc.raw
             offered = {"list", "read", *screen.get("actions", []), *(screen.get("custom_actions") or {})}
+            unmaskable = screen.get("entity") in self.reg.entities and offers_unmask(
+                paths.RawCatalog(self.fields_of, self.reg.entities), screen, self.fields_of(screen["entity"]))
+            if unmaskable:
+                offered.add(UNMASK)
+            elif grant.get("clear_view"):
+                self.err(loc, at + ("clear_view",), "SA062",
+                         f"screen '{screen_name}' shows no sensitive value: clear_view (unmask) has nothing to show")
             for i, action in enumerate(grant.get("actions", [])):
                 if action not in offered:
                     self.err(loc, at + ("actions", i), "SA062",

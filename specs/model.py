@@ -21,6 +21,8 @@ PARAM_TYPES = ("string", "text", "password", "integer", "decimal", "boolean", "d
 # Names a parameter cannot take: the action form's own fields (runtime/pages) and the API body's keys.
 RESERVED_PARAMS = ("ids", "params", "r", "detail", "params_form")
 
+UNMASK = "unmask"  # the grant action of clear view, offered by screens that show sensitive values (specs/unmask.py)
+
 
 @dataclass(frozen=True)
 class Field:
@@ -180,7 +182,16 @@ class ImportSpec:
     enabled: bool = True
     columns: tuple[str, ...] = ()  # template/import columns: stored fields, in order
     key: tuple[str, ...] = ()  # duplicate detection inside a file, and the upsert key
-    mode: str = "all_or_nothing"  # all_or_nothing | skip_bad_rows | upsert
+    mode: str = "all_or_nothing"  # all_or_nothing | skip_bad_rows | upsert: the default, preselected on the page
+    modes: tuple[str, ...] = ()  # what the importer may choose; empty: every mode that applies
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The modes an import of this screen may use (page and API): the declared `modes`, else
+        all_or_nothing and skip_bad_rows, and upsert when a key is declared."""
+        if self.modes:
+            return self.modes
+        return ("all_or_nothing", "skip_bad_rows") + (("upsert",) if self.key else ())
 
 
 @dataclass(frozen=True)
@@ -245,12 +256,13 @@ class Screen:
     bulk_query: BulkQuery | None = None
     related: tuple["Related", ...] = ()
     lookup: Lookup | None = None
+    unmaskable: bool = False  # the entity shows a sensitive value: grants may name `unmask` (specs/unmask.py)
 
     @property
     def offered_actions(self) -> tuple[str, ...]:
         """Every action a grant on this screen may name."""
         base = ("list", "read") + self.actions
-        return base + tuple(a.name for a in self.custom_actions)
+        return base + tuple(a.name for a in self.custom_actions) + ((UNMASK,) if self.unmaskable else ())
 
 
 @dataclass(frozen=True)
@@ -259,7 +271,7 @@ class Grant:
     actions: tuple[str, ...]
     fields: tuple[str, ...] | None = None  # None: every form field of the screen
     scope: Scope | None = None  # None: the screen's default scope
-    clear_view: bool = False
+    clear_view: bool = False  # as written in the spec; `unmask` is then among the actions
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Xicheng 批量核酸查询 (seed 000 §二.4) through the HTTP API, on SQLite and PostgreSQL, plus one
-browser test: upload a file of ID numbers as a batch, 查询 / 重新查询, results per row,
-exports (masked; 未查询导出), delete, last-3-days counts per person and street, street scope.
+"""Xicheng 批量核酸查询 (seed 000 §二.4) through the HTTP API, on SQLite and PostgreSQL, plus browser
+tests: upload a file of ID numbers as a batch, 查询 / 重新查询, results per row, exports (in clear
+for street users, who hold `unmask` on the results to follow the people up; masked for anyone
+without it; 未查询导出), delete, last-3-days counts per person and street, street scope.
 
 Expected results are computed here from the rows the test itself inserts (plain values), never
 read back through the code under test.
@@ -45,7 +46,19 @@ async def xc(request, tmp_path_factory):
         orgs = {r["code"]: r["id"] for r in await org.select(org.id, org.code)}
         env = {"app": app, "ctx": ctx, "orgs": orgs, "tests": []}
         await add_results(env, TESTS)
+        await add_checker(ctx)
         yield env
+
+
+async def add_checker(ctx) -> None:
+    """A street-1 person given the batch screens at run time, without `unmask`: sees values masked."""
+    from specadmin.runtime.identity.users import ensure_user
+
+    user_id = await ensure_user(ctx, "checker", PASSWORD, name="核查员", org_code="XC-S01")
+    grant = ctx.table("grant")
+    await grant.insert(grant(user=user_id, screen=SCREEN, actions="list,read,import,run_query,export"),
+                       grant(user=user_id, screen="batch_items", actions="list,read,export"),
+                       grant(user=user_id, screen="personal_query", actions="list,read"))  # what 查询 may reach
 
 
 async def add_results(env, tests) -> None:
@@ -97,28 +110,35 @@ def xlsx_rows(content: bytes) -> list[list]:
     return [list(r) for r in sheet.iter_rows(values_only=True)]
 
 
-async def test_upload_with_a_bad_id_number_is_reported_masked_and_writes_nothing(xc):
+async def test_upload_with_a_bad_id_number_is_reported_and_writes_nothing(xc):
     from specadmin.runtime.crypto import mask
 
-    street1 = await login(xc, "street1")
+    checker = await login(xc, "checker")
     ctx = xc["ctx"]
     batches, items = await ctx.table("query_batch").count(), await ctx.table("query_item").count()
-    r = await upload(street1, [A, B, bad_checksum(C)])
+    r = await upload(checker, [A, B, bad_checksum(C)])
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["status"], body["total"], body["ok"], body["bad"]) == ("failed", 3, 0, 1)
+    assert body["problems"] == [{"row": 4, "column": "身份证号码", "reason": body["problems"][0]["reason"]}]
     assert await ctx.table("query_batch").count() == batches and await ctx.table("query_item").count() == items
-    workbook = (await street1.get(body["error_file"])).content
-    report = xlsx_rows(workbook)
-    assert report[0] == ["行号", "列", "值", "原因"]
-    # The ID number is shown masked as in lists: the workbook is kept and passed on.
-    assert report[1][:3] == [4, "身份证号码", mask(bad_checksum(C), "id_number")] and "校验" in report[1][3]
+    download = await checker.get(body["error_file"])
+    assert "filename*=UTF-8''%E4%B8%8A%E4%BC%A0%E9%94%99%E8%AF%AF-%E5%90%8D%E5%8D%95.xlsx" in \
+        download.headers["content-disposition"]  # 上传错误-名单.xlsx
+    report = xlsx_rows(download.content)
+    assert report[0] == ["原行号", "错误原因", "身份证号码", "姓名"]
+    # The row as uploaded, its ID number masked: this uploader holds no unmask on the results.
+    assert report[1][0] == 4 and "校验" in report[1][1] and report[1][2:] == [mask(bad_checksum(C), "id_number"), mask("某人2", "name")]
     import zipfile
 
-    with zipfile.ZipFile(io.BytesIO(workbook)) as z:
+    with zipfile.ZipFile(io.BytesIO(download.content)) as z:
         assert not any(bad_checksum(C).encode() in z.read(n) for n in z.namelist())
     other = await login(xc, "street2")
     assert (await other.get(body["error_file"])).status_code == 403
+    # A street user holds unmask on the results: their own error workbook keeps the row re-uploadable.
+    street1 = await login(xc, "street1")
+    body = (await upload(street1, [A, bad_checksum(C)])).json()
+    assert xlsx_rows((await street1.get(body["error_file"])).content)[1][2:] == [bad_checksum(C), "某人1"]
 
 
 async def test_query_copies_the_newest_result_and_counts_the_last_three_days(xc):
@@ -161,11 +181,11 @@ async def test_requery_picks_up_results_added_after_the_first_query(xc):
             (want["queried"], want["institution"], want["recent"])
 
 
-async def test_result_export_is_masked_and_unqueried_export_has_exactly_the_unmatched_rows(xc):
-    street1 = await login(xc, "street1")
-    batch = (await upload(street1, [A, C, B, F])).json()["batch"]
-    await act(street1, "run_query", batch)
-    r = await street1.get(f"/api/bulk_query/{SCREEN}/export.xlsx", params={"batch": batch})
+async def test_result_export_is_masked_without_unmask_and_unqueried_export_has_exactly_the_unmatched_rows(xc):
+    checker = await login(xc, "checker")
+    batch = (await upload(checker, [A, C, B, F])).json()["batch"]
+    await act(checker, "run_query", batch)
+    r = await checker.get(f"/api/bulk_query/{SCREEN}/export.xlsx", params={"batch": batch})
     assert r.status_code == 200, r.text
     sheet = xlsx_rows(r.content)
     header = sheet[0]
@@ -175,13 +195,34 @@ async def test_result_export_is_masked_and_unqueried_export_has_exactly_the_unma
     assert len(shown) == 4 and all("*" in s for s in shown)
     assert not any(n in str(sheet) for n in (A, B, C, F))
     assert [s[:3] + s[-4:] for s in shown] == [n[:3] + n[-4:] for n in (A, C, B, F)]
-    r = await street1.get(f"/api/bulk_query/{SCREEN}/export.xlsx", params={"batch": batch, "pending": "true"})
+    r = await checker.get(f"/api/bulk_query/{SCREEN}/export.xlsx", params={"batch": batch, "pending": "true"})
     pending = xlsx_rows(r.content)[1:]
     expected = [n for n in (A, C, B, F) if not expected_for(n, xc["tests"])["queried"]]
     assert [row[col][-4:] for row in pending] == [n[-4:] for n in expected] and len(pending) == 2
-    generic = await street1.get("/api/query_item/export.xlsx",
+    generic = await checker.get("/api/query_item/export.xlsx",
                                 params={"screen": "batch_items", "batch": batch, "queried": "false"})
     assert xlsx_rows(generic.content)[1:] == pending  # the same rows through the generic export
+
+
+async def test_street_users_export_results_in_clear_to_follow_up_and_each_export_is_logged(xc):
+    import json
+
+    street1 = await login(xc, "street1")  # the seed's street role holds unmask on 批量查询结果
+    batch = (await upload(street1, [A, C, B, F])).json()["batch"]
+    await act(street1, "run_query", batch)
+    oplog = xc["ctx"].table("oplog")
+    before = await oplog.count().where(oplog.op_type == "unmask")
+    results = xlsx_rows((await street1.get(f"/api/bulk_query/{SCREEN}/export.xlsx", params={"batch": batch})).content)
+    col = results[0].index("身份证号码")
+    assert [row[col] for row in results[1:]] == [A, C, B, F]
+    pending = await street1.get(f"/api/bulk_query/{SCREEN}/export.xlsx", params={"batch": batch, "pending": "true"})
+    unmatched = [n for n in (A, C, B, F) if not expected_for(n, xc["tests"])["queried"]]
+    assert [row[col] for row in xlsx_rows(pending.content)[1:]] == unmatched  # 未查询导出: whom to follow up
+    logged = await oplog.select(oplog.subject_type, oplog.after).where(oplog.op_type == "unmask").order_by(oplog.id)
+    mine = [json.loads(r["after"]) for r in logged[before:] if r["subject_type"] == "query_item"]
+    assert [(e["by"], e["screens"], e["rows"]) for e in mine] == [
+        ("bulk_query_export", ["batch_items"], 4), ("bulk_query_export", ["batch_items"], len(unmatched))]
+    assert "id_number" in mine[0]["fields"] and not any(n in str(logged) for n in (A, B, C, F))
 
 
 async def test_deleting_a_batch_removes_its_items(xc):
@@ -341,3 +382,34 @@ def test_street_user_uploads_a_file_clicks_query_and_sees_the_results(server, ch
         found = page.locator(f"table.list tr.row:has-text('{known[-4:]}')").inner_text()
         institutions = demo_module("demo_results").INSTITUTIONS
         assert any(i in found for i in institutions) and "是" in found  # copied from the demo's result
+
+
+@pytest.mark.browser
+def test_street_user_skips_a_bad_id_number_sees_it_listed_and_exports_the_batch_in_clear(server, chromium_path,
+                                                                                         tmp_path):
+    from browser_support import chromium, login as browser_login
+
+    rng = random.Random(11)
+    good = [DEMO.id_number(rng, "110197") for _ in range(2)]
+    path = tmp_path / "待核查.csv"
+    path.write_text("身份证号码,姓名\n" + f"{good[0]},甲\n{bad_checksum(good[1])},乙\n{good[1]},丙\n", encoding="utf-8")
+    with chromium(chromium_path) as browser:
+        page = browser_login(browser, server, "street1", PASSWORD)
+        page.goto(f"{server}/s/{SCREEN}")
+        page.check("#import-mode-skip_bad_rows")
+        page.set_input_files("#import-file", str(path))
+        page.click("#btn-import")
+        page.wait_for_selector("#import-result:has-text('导入完成')")
+        assert "共 3 行，导入 2 行，跳过错误行 1 行" in page.inner_text("#import-result")
+        cells = [c.strip() for c in page.locator("#import-problems tr.import-problem td").all_inner_texts()]
+        assert cells[:2] == ["3", "身份证号码"] and "校验" in cells[2]
+        page.goto(f"{server}/s/{SCREEN}")
+        row = page.locator("tr.row:has-text('待核查.csv')")
+        with page.expect_download() as info:
+            row.locator("a.op-export-pending").click()  # 未查询导出: nobody was looked up yet
+        assert info.value.suggested_filename.endswith("-未查询.xlsx")
+        saved = tmp_path / "pending.xlsx"
+        info.value.save_as(saved)
+        sheet = xlsx_rows(saved.read_bytes())
+        col = sheet[0].index("身份证号码")
+        assert [r[col] for r in sheet[1:]] == good  # in clear: street users follow these people up

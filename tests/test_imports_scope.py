@@ -69,8 +69,13 @@ async def import_tickets(client, data: bytes, name: str, mode: str) -> dict:
 async def report_rows(client, result: dict) -> set:
     r = await client.get(result["error_file"])
     assert r.status_code == 200
-    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
-    return {(row, column, value, reason) for row, column, value, reason in rows[1:]}
+    header, *rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    found = set()
+    for row in rows:  # 原行号, 错误原因 (“列：原因”), then the row's cells under the template's headers
+        for problem in row[1].split("；"):
+            column, reason = problem.split("：", 1)
+            found.add((row[0], column, row[header.index(column)], reason))
+    return found
 
 
 async def stored(ctx) -> dict[str, tuple[int, str]]:

@@ -51,6 +51,8 @@ def prepare_app(target):
     places.write_text(text, encoding="utf-8")
     roles = app_dir / "modules" / "roles.yaml"
     text = roles.read_text(encoding="utf-8")
+    assert "place_admin: {actions: [" in text  # the ops unit's grant names its actions (unmask among them)
+    text = text.replace("place_admin: {actions: [", "place_admin: {actions: [import, ", 1)
     roles.write_text(text.replace("  supervisor:\n", EXTRA_ROLE.lstrip("\n") + "  supervisor:\n", 1), encoding="utf-8")
     generate(app_dir)
     return app_dir

@@ -191,15 +191,18 @@ async def test_state_change_without_csrf_token_fails(kaiping):
     assert (await ops.delete(f"/api/place/{r.json()['id']}")).status_code == 204
 
 
-async def test_sensitive_location_is_encrypted_at_rest_and_masked(kaiping):
+async def test_sensitive_location_is_encrypted_at_rest_and_masked_without_unmask(kaiping):
     ctx = kaiping["ctx"]
     place = ctx.table("place")
     raw = (await place.select(place.location, place.location_bidx).where(place.place_code == "P1"))[0]
     assert raw["location"].startswith("v1:") and "开平" not in raw["location"]
     assert raw["location_bidx"] == ctx.sensitive.index_of("开平市一号酒家路1号")
-    ops = await login(kaiping, "ops")
-    item = (await ops.get(f"/api/place/{kaiping['ids']['P1']}")).json()
+    unit1 = await login(kaiping, "unit1")  # the supervising unit: no unmask on 场所人流量阈值管理
+    item = (await unit1.get(f"/api/place/{kaiping['ids']['P1']}", params={"screen": "threshold_admin"})).json()
     assert item["location"] == "开平市一号酒****"
+    ops = await login(kaiping, "ops")  # the seed's ops unit types the places in: unmask on 场所信息管理
+    item = (await ops.get(f"/api/place/{kaiping['ids']['P1']}", params={"screen": "place_admin"})).json()
+    assert item["location"] == "开平市一号酒家路1号"
 
 
 async def test_writes_are_recorded_in_the_operation_log(kaiping):

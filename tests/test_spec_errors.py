@@ -159,8 +159,44 @@ CASES = [
      "    actions: [create, update]\n    custom_actions:\n      rate:\n        label: 评分\n"
      "        set: {low: $params.score}\n        params:\n          score: {type: date, label: 日期}\n",
      "SA081", "set: {low: $params.score}"),
+    ("unmask on a screen that shows no sensitive value", "actions: [list, update]", "actions: [list, unmask]", "SA062",
+     "actions: [list, unmask]"),
+    ("clear_view on a screen that shows no sensitive value", "fields: [low, high],", "fields: [low, high], clear_view: true,",
+     "SA062", "clear_view: true"),
+    ("import mode outside the import modes", "    actions: [create, update]\n",
+     "    actions: [create, update, import]\n    import: {modes: [skip_bad_rows], mode: all_or_nothing}\n", "SA110",
+     "import: {modes"),
+    ("import mode upsert without a key", "    actions: [create, update]\n",
+     "    actions: [create, update, import]\n    import: {modes: [all_or_nothing, upsert]}\n", "SA110", "import: {modes"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
+
+
+def test_unmask_is_offered_where_a_sensitive_value_shows_and_granted_only_by_name(tmp_path):
+    module = MODULE.replace("{type: string, label: 名称}", "{type: string, label: 名称, sensitive: name}").replace(
+        "      shop_admin: {actions: [list, update], fields: [low, high],",
+        "      shop_admin: {actions: [list, update], clear_view: true, fields: [low, high],") + (
+        "  boss:\n    label: 店长\n    grants: {shop_admin: all}\n")
+    app = load_app(make_app(tmp_path / "sensitive", module))
+    assert "unmask" in app.screen("shop_admin").offered_actions
+    grants = {r.name: r.grants[0].actions for r in app.roles if r.name in ("clerk", "boss")}
+    assert "unmask" in grants["clerk"]  # clear_view: true is its synonym
+    assert "unmask" not in grants["boss"] and "update" in grants["boss"]  # `all` never includes clear view
+    plain = load_app(make_app(tmp_path / "plain"))
+    assert "unmask" not in plain.screen("shop_admin").offered_actions
+    # A lookup that ends at a sensitive value (the unit head's mobile) is enough to offer it.
+    via_lookup = load_app(make_app(tmp_path / "lookup", MODULE.replace("path: unit.head_name", "path: unit.head_phone")))
+    assert "unmask" in via_lookup.screen("shop_admin").offered_actions
+
+
+def test_import_modes_default_to_every_mode_that_applies(tmp_path):
+    with_import = MODULE.replace("    actions: [create, update]\n", "    actions: [create, update, import]\n")
+    app = load_app(make_app(tmp_path / "default", with_import))
+    spec = app.screen("shop_admin").import_spec
+    assert (spec.mode, spec.choices) == ("all_or_nothing", ("all_or_nothing", "skip_bad_rows"))
+    pinned = with_import.replace("import]\n", "import]\n    import: {modes: [skip_bad_rows], key: [code]}\n")
+    spec = load_app(make_app(tmp_path / "pinned", pinned)).screen("shop_admin").import_spec
+    assert (spec.mode, spec.choices) == ("skip_bad_rows", ("skip_bad_rows",))
 
 
 @pytest.mark.parametrize("name,old,new,code,needle", CASES, ids=[c[0] for c in CASES])

@@ -134,7 +134,8 @@ async def test_a_database_from_before_the_split_upgrades_with_no_row_lost(backen
         applied = await _migrate(app_dir, False)
         # both histories start anew over the old tables (0001 adopts them), later migrations follow
         assert applied == [f"{key}:{mid}" if key == SYSTEM_KEY else mid for key, mid in history]
-        assert applied[:3] == [f"{SYSTEM_KEY}:0001", f"{SYSTEM_KEY}:0002", "0001"]
+        systems = [a for a in applied if a.startswith(f"{SYSTEM_KEY}:")]  # the built-in modules' own first
+        assert systems[:2] == [f"{SYSTEM_KEY}:0001", f"{SYSTEM_KEY}:0002"] and applied[len(systems)] == "0001"
         assert await _migrate(app_dir, False) == []  # and are done
 
         app = create_app(app_dir, url)

@@ -1,5 +1,6 @@
 """导出结果 / 未查询导出 of one batch: the items screen's export (its grant, street scope, export
-columns, masking unless clear_view — EntityService.export_rows), written by runtime.sheets.writer."""
+columns, masking unless that grant holds `unmask` — EntityService.export_rows, which then logs the
+clear view), written by runtime.sheets.writer."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +28,8 @@ async def export_batch(ctx: AppContext, principal: Principal, screen_name: str, 
     await batches._fetch_raw(principal, batches.grants(principal, "list", screen.name), batch_id)  # 404 outside scope
     service = EntityService(ctx, spec.items)
     filters = {spec.batch_field: batch_id} | ({"queried": False} if pending_only else {})
-    columns, chunks = await service.export_rows(principal, screen=spec.items_screen, filters=filters)
+    columns, chunks = await service.export_rows(principal, screen=spec.items_screen, filters=filters,
+                                                how="bulk_query_export")
     await audit.record(ctx, principal, "action", spec.items, None, service.entity.label, None,
                        {"export": spec.items_screen, "format": "xlsx", "batch": batch_id, "pending_only": pending_only})
     title = ("未查询" if pending_only else "") + service.entity.label

@@ -24,6 +24,7 @@ from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.runtime.bulk_query.engine import bulk_screen
 from specadmin.runtime.bulk_query.upload import MODES, upload
 from specadmin.runtime.imports.readers import Limits, check_file
+from specadmin.runtime.imports.page import mode_choices
 from specadmin.runtime.sheets.writer import bytes_response, file_response, write_sheet
 
 INLINE_BYTES = 512 * 1024  # smaller files are answered in the request; larger ones run in the background
@@ -68,7 +69,7 @@ async def _background(ctx, principal, screen: str, token: str, received: uploads
                               progress=lambda total, ok, bad: reporter.report(total=total, ok_count=ok, bad_count=bad))
         outcome = {"status": result["status"], "batch": result["batch"], "total": result["total"],
                    "ok_count": result["ok"], "bad_count": result["bad"], "message": result["message"],
-                   "result_file": result["error_file"]}
+                   "result_file": result["error_file"], "problems": transfer_jobs.dump_problems(result["problems"])}
     except ValueError as exc:  # no header row, a missing key column
         outcome = {"status": "error", "message": str(exc)[:500]}
     except Exception as exc:
@@ -128,7 +129,8 @@ async def batch_page(request: Request) -> Response:
     context = dict(response.context)
     principal = request.user
     context["transfer"] = ({"import_url": f"/api/bulk_query/{name}/upload?screen={name}",
-                            "template_url": f"/api/bulk_query/{name}/template"}
+                            "template_url": f"/api/bulk_query/{name}/template",
+                            **mode_choices(ctx, MODES, MODES[0])}
                            if principal.can(name, "import") else None)
     items = spec.items_screen
     context["bulk"] = {

@@ -2,7 +2,8 @@
 
 Reuses the import machinery: runtime/imports readers (.xlsx/.csv, header found by label or
 field name), cell converters (full-width digits, 身份证号 checksum, the field's own rules),
-the error workbook (row, column, value, reason) and BulkWriter (executemany on SQLite, COPY
+the error workbook (each rejected row's cells under the upload columns, with its reasons; masked
+unless the uploader holds `unmask` on the items screen) and BulkWriter (executemany on SQLite, COPY
 on PostgreSQL). The batch row and its items commit together; under all_or_nothing a file with
 any bad row writes nothing (not even the batch).
 
@@ -31,6 +32,7 @@ from specadmin.runtime.imports.cells import converter
 from specadmin.runtime.imports.readers import Limits, find_header, rows_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.bulk_query.engine import bulk_screen
+from specadmin.runtime.security.unmask import may_unmask
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -58,10 +60,10 @@ async def upload(ctx: AppContext, principal: Principal, screen_name: str, path: 
     if out["status"] == "failed":
         # A refused file is still on record (who tried what), like a failed import batch.
         await audit.record(ctx, principal, "action", screen.entity, None, file_name, None,
-                           {"upload": {k: v for k, v in out.items() if k != "error_file"}})
+                           {"upload": {k: v for k, v in out.items() if k not in ("error_file", "problems")}})
     else:
         await audit.record(ctx, principal, "create", screen.entity, out["batch"], file_name, None,
-                           {"upload": {k: v for k, v in out.items() if k != "error_file"}})
+                           {"upload": {k: v for k, v in out.items() if k not in ("error_file", "problems")}})
     return out
 
 
@@ -98,11 +100,13 @@ class _Upload:
         for name in spec.inherit:
             self.base[name] = self.batch_values.get(name)
         self.sensitive = [n for n in spec.upload if entity.field(n).sensitive]
+        self.clear = bool(spec.items_screen) and may_unmask(principal, spec.items_screen)
 
     async def run(self) -> dict[str, Any]:
         spec, entity = self.spec, self.entity
         folder = private_dir(self.ctx.app_dir / "var" / "imports")
-        self.report = ErrorReport(folder / f"bulk-{uuid.uuid4().hex}-errors.xlsx", entity)  # masks sensitive values
+        self.report = ErrorReport(folder / f"bulk-{uuid.uuid4().hex}-errors.xlsx", entity, spec.upload,
+                                  clear=self.clear)
         writer = BulkWriter(self.ctx, spec.items)
         await writer.open(head=(self.batch_table, self.batch_values))
         self.base[spec.batch_field] = writer.head_id  # None on SQLite until publish fills it in
@@ -113,6 +117,7 @@ class _Upload:
             _, mapping, buffered = find_header(rows, self.names)
             if spec.key not in mapping.values():
                 raise ValueError(f"文件缺少必填列：{entity.field(spec.key).label}")
+            positions = {name: index for index, name in mapping.items()}
             numbered = itertools.chain(buffered, rows)
             while chunk := list(itertools.islice(numbered, CHUNK)):
                 good = []
@@ -123,8 +128,9 @@ class _Upload:
                     values, problems = self.check(mapping, cells)
                     if problems:
                         bad += 1
-                        for name, cell, reason in problems:
-                            self.report.add(number, entity.field(name).label, cell, reason)
+                        original = [cells[positions[n]] if n in positions and positions[n] < len(cells) else None
+                                    for n in spec.upload]
+                        self.report.add(number, original, [(name, reason) for name, _, reason in problems])
                     else:
                         good.append(values)
                 ok += len(good)
@@ -135,7 +141,7 @@ class _Upload:
                     self.progress(total, ok, bad)
             error_file = self.report.close()
             out = {"status": "done", "batch": None, "total": total, "ok": 0, "bad": bad, "error_file": error_file,
-                   "mode": self.mode, "message": None}
+                   "mode": self.mode, "message": None, "problems": self.report.first}
             if (bad and self.mode == "all_or_nothing") or not ok:
                 out.update(status="failed", message="文件中存在错误行，整个文件未写入" if bad else "文件中没有可查询的数据")
                 return out

@@ -98,10 +98,14 @@ class RowShape:
             final = self._finals[f.name] = resolve(self.ctx.app, self.entity, f.path).field
         return final
 
+    def sensitive_names(self) -> list[str]:
+        """The fields of this shape whose values are sensitive (masked unless clear view)."""
+        return [f.name for f in self.fields if self.final_field(f).sensitive and f.type != "multi_ref"]
+
     async def convert(self, rows: list[dict], clear_view: bool) -> list[dict]:
         await self._fill_post_lookups(rows)
         await self._fill_multi(rows)
-        sensitive = [f.name for f in self.fields if self.final_field(f).sensitive and f.type != "multi_ref"]
+        sensitive = self.sensitive_names()
         plain = self.ctx.sensitive.decode_many(r.get(n) for r in rows for n in sensitive) if sensitive else {}
         out = []
         for row in rows:

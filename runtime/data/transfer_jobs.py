@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import socket
 import uuid
@@ -128,13 +129,27 @@ ERROR_LINKS = {"import": "/api/imports/{}/errors", "upload": "/api/bulk_query/er
 _TASKS: set[asyncio.Task] = set()
 
 
+def dump_problems(problems: list[dict[str, Any]]) -> str | None:
+    """The first bad rows of a job (row, column, reason: no cell values) as its row keeps them."""
+    return json.dumps(problems, ensure_ascii=False) if problems else None
+
+
+def _problems(raw: str | None) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []
+
+
 def public(row: dict[str, Any]) -> dict[str, Any]:
-    """What the API shows of an import or upload job (never server paths)."""
+    """What the API shows of an import or upload job (never server paths): counts, the first bad
+    rows (`problems`: row as Excel numbers it, column, reason) and the error workbook's link."""
     link = ERROR_LINKS.get(row["kind"])
     return {"job": row["token"], "batch": row["batch"], "status": row["status"], "total": row["total"] or 0,
             "ok": row["ok_count"] or 0, "bad": row["bad_count"] or 0, "mode": row["mode"],
             "error_file": link.format(row["token"]) if link and row["result_file"] else None,
-            "message": row["message"]}
+            "problems": _problems(row.get("problems")), "message": row["message"]}
 
 
 def launch(work) -> asyncio.Task:

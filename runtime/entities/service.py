@@ -22,6 +22,7 @@ from specadmin.runtime.data.queries import filter_conditions, keyword_condition,
 from specadmin.runtime.security.ref_scope import check_ref_values, check_refs
 from specadmin.runtime.data.rows import RowShape
 from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.security import unmask
 from specadmin.runtime.data.values import Invalid, check_rules, fits_column, validate, validate_params
 from specadmin.runtime.data.where import combine_and, combine_or, matches
 
@@ -77,7 +78,12 @@ class EntityService:
 
     @staticmethod
     def clear_view(grants) -> bool:
-        return any(g.clear_view for _, g in grants)
+        """Sensitive values in clear only when every grant the read goes through holds `unmask`."""
+        return unmask.granted(g for _, g in grants)
+
+    async def _record_clear(self, principal, grants, shape: RowShape, how: str, items: list[dict]) -> None:
+        await unmask.record_view(self.ctx, principal, self.entity, [s.name for s, _ in grants], how,
+                                 fields=shape.sensitive_names(), ids=[i["id"] for i in items])
 
     # -- reads ------------------------------------------------------------
     def lookup_keys(self, grants, filters) -> dict[str, Any]:
@@ -128,7 +134,10 @@ class EntityService:
         offset = (page - 1) * page_size
         rows, total = await page_with_total(query.limit(page_size).offset(offset), count, offset)
         await self._log_lookup(principal, grants, filters, "list")
-        items = await shape.convert(rows, self.clear_view(grants))
+        clear = self.clear_view(grants)
+        items = await shape.convert(rows, clear)
+        if clear:
+            await self._record_clear(principal, grants, shape, "list", items)
         return {"items": items, "total": total, "page": page, "page_size": page_size}
 
     async def _fetch_raw(self, principal, grants, row_id: int) -> dict[str, Any]:
@@ -147,9 +156,11 @@ class EntityService:
     async def get(self, request, row_id: int, *, screen=None) -> dict[str, Any]:
         principal: Principal = request.user
         grants = self.grants(principal, "read", screen)
-        return await self._read(principal, grants, row_id)
+        return await self._read(principal, grants, row_id, viewed="read")
 
-    async def _read(self, principal, grants, row_id) -> dict[str, Any]:
+    async def _read(self, principal, grants, row_id, viewed: str | None = None) -> dict[str, Any]:
+        """The row as the API shows it; `viewed` (how it is read) logs a clear view of it. The answer
+        to one's own write is not logged again: the write is on record already."""
         if not fits_column(self.table._meta.primary_key, row_id):
             raise NotFound()
         shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants), with_version=True)
@@ -160,7 +171,11 @@ class EntityService:
         rows = await query
         if not rows:
             raise NotFound()
-        return (await shape.convert(rows, self.clear_view(grants)))[0]
+        clear = self.clear_view(grants)
+        items = await shape.convert(rows, clear)
+        if clear and viewed:
+            await self._record_clear(principal, grants, shape, viewed, items)
+        return items[0]
 
     # -- writes -----------------------------------------------------------
     def _editable(self, grant_pairs, creating: bool) -> set[str]:
@@ -284,7 +299,7 @@ class EntityService:
             except _Moved:
                 continue
             return await self._read(principal, covering, row_id)
-        raise Stale(await self._read(principal, grants, row_id))
+        raise Stale(await self._read(principal, grants, row_id, viewed="read"))
 
     async def _update_once(self, principal: Principal, grants, row_id: int, data: dict[str, Any],
                            expected_version: int | None) -> list:
@@ -301,7 +316,7 @@ class EntityService:
         before = await self._fetch_raw(principal, covering, row_id)
         version = before.get(ROW_VERSION)
         if expected_version is not None and version is not None and version != expected_version:
-            raise Stale(await self._read(principal, covering, row_id))
+            raise Stale(await self._read(principal, covering, row_id, viewed="read"))
         plain_before = self._plain(before)
         clean = validate(self.entity, data, self._editable(covering, False), plain_before, self._dict_keys)
         await self._check_unique(clean, row_id)
@@ -519,9 +534,10 @@ class EntityService:
         return rows[0]
 
     async def export_rows(self, principal: Principal, *, screen=None, tab=None, q=None, sort=None,
-                          filters=None) -> tuple[list[dict], AsyncIterator[list[dict]]]:
+                          filters=None, how: str = "export") -> tuple[list[dict], AsyncIterator[list[dict]]]:
         """(columns, batches of items) of an export: the export grant, scope, tab, keyword, filters
-        and sort apply; masked unless the grant has clear_view (runtime/data/export.py)."""
+        and sort apply; masked unless the grants hold `unmask` (runtime/security/unmask.py), and then
+        the clear view is logged with the row count (`how`: export, or bulk_query_export)."""
         grants = self.grants(principal, "export", screen)
         chosen = self.export_screen(grants)
         grants = [(s, g) for s, g in grants if s.stat is None]  # a statistic's grant opens no raw rows
@@ -536,6 +552,13 @@ class EntityService:
 
         columns = export_columns(self.ctx, chosen, visible)
         await self._log_lookup(principal, grants, filters, "export")
+        if clear:
+            shown = set(shape.sensitive_names())
+            count = self.table.count()
+            await unmask.record_view(self.ctx, principal, self.entity, [s.name for s, _ in grants], how,
+                                     fields=[c["name"] for c in columns if c["name"] in shown],
+                                     rows=await (count.where(where) if where is not None else count),
+                                     extra={"filters": self.filters_for_log(filters)} if filters else None)
         return columns, sorted_batches(self.table, shape.columns, where, column, ascending, convert)
 
     def export_name(self, screen: str | None, fmt: str) -> str:

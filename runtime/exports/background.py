@@ -2,12 +2,11 @@
 
 Columns and rows come from EntityService.export_rows (runtime/data/export.py): the export grant,
 data scope, tab, keyword, filters and sort apply, and sensitive fields are masked unless the
-grant has clear_view. A large export runs as an asyncio task writing under var/exports/; its
+grant holds `unmask` (runtime/security/unmask.py). A large export runs as an asyncio task writing under var/exports/; its
 job (a transfer_job row, runtime/data/transfer_jobs.py) reports progress and a download link.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
@@ -56,8 +55,8 @@ def export_dir(ctx: AppContext) -> Path:
 async def start_background(service: EntityService, principal: Principal, fmt: str, **kw) -> dict[str, Any]:
     """Start an export job (its state in the transfer_job table, so any worker answers a poll)."""
     ctx = service.ctx
-    name = f"{service.entity.name}-{dt.date.today().isoformat()}-{uuid.uuid4().hex[:8]}.{fmt}"
-    path = export_dir(ctx) / name
+    name = service.export_name(kw.get("screen"), fmt)  # what the download is called: 场所信息管理-2026-12-02.xlsx
+    path = export_dir(ctx) / f"{service.entity.name}-{uuid.uuid4().hex}.{fmt}"
     token = await transfer_jobs.create(ctx, "export", principal, entity=service.entity.name, file_name=name,
                                        result_file=str(path))
 

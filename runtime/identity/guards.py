@@ -16,6 +16,8 @@ from piccolo.columns.combination import And, Or
 
 from specadmin.specs.model import Screen
 
+from specadmin.specs.unmask import LABEL as UNMASK_LABEL, UNMASK
+
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.where import combine_and, combine_or
@@ -130,7 +132,8 @@ def check_grant(ctx: "AppContext", principal: "Principal", screen: str, actions:
     own = principal.grant(screen)
     missing = wanted - set(own.actions if own else ())
     if missing:
-        raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(sorted(missing))}"})
+        shown = [f"{a}（{UNMASK_LABEL}）" if a == UNMASK else a for a in sorted(missing)]
+        raise Invalid({"actions": f"不能授予自己没有的权限：{screen} {','.join(shown)}"})
     grant = EffectiveGrant(screen, wanted, None, (stored_scope(target, scope),), valid_until=valid_until)
     if confined:
         grant = confine(ctx.app, target, grant, ctx.plugins.org_admin_scopes())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Mapping
 
-from specadmin.specs.model import Scope
+from specadmin.specs.model import UNMASK, Scope
 
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.security.principal import EffectiveGrant, Principal
@@ -50,9 +50,9 @@ def exceeds(held: EffectiveGrant | None, wanted: EffectiveGrant, *, validity: bo
     if held is None:
         return "无该菜单权限"
     missing = wanted.actions - held.actions
-    if missing:
-        return f"无操作权限 {','.join(sorted(missing))}"
-    if wanted.clear_view and not held.clear_view:
+    if missing - {UNMASK}:
+        return f"无操作权限 {','.join(sorted(missing - {UNMASK}))}"
+    if missing:  # `unmask`, or `clear_view: true` in a spec role: clear view counts as one power
         return "无明文查看权限"
     if wanted.actions & WRITE_ACTIONS and held.fields is not None and (
             wanted.fields is None or not wanted.fields <= held.fields):

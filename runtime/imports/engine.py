@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.physical import blind_index_column
 
-from specadmin.runtime.data import audit
+from specadmin.runtime.data import audit, transfer_jobs
 from specadmin.runtime.data.db import is_busy
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import Conflict
@@ -31,6 +31,7 @@ from specadmin.runtime.imports.readers import Limits, check_file, find_header, r
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
 from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.security.unmask import may_unmask
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -61,6 +62,7 @@ class Job:
     batch_id: int | None = None
     error_file: str | None = None
     message: str | None = None
+    problems: list[dict[str, Any]] = field(default_factory=list)  # the first bad rows: row, column, reason
 
     def summary(self) -> dict[str, Any]:
         return {"job": self.id, "batch": self.batch_id, "status": self.status, "total": self.total, "ok": self.ok,
@@ -69,7 +71,8 @@ class Job:
     def outcome(self) -> dict[str, Any]:
         """The job's state as its transfer_job row holds it (runtime/data/transfer_jobs.py)."""
         return {"status": self.status, "total": self.total, "ok_count": self.ok, "bad_count": self.bad,
-                "batch": self.batch_id, "message": (self.message or "")[:500] or None, "result_file": self.error_file}
+                "batch": self.batch_id, "message": (self.message or "")[:500] or None, "result_file": self.error_file,
+                "problems": transfer_jobs.dump_problems(self.problems)}
 
 
 async def prepare(ctx: AppContext, principal: Principal, entity_name: str, path: Path, *,
@@ -109,7 +112,11 @@ class _Run:
         self.writer = BulkWriter(job.ctx, self.plan.entity.name)
         reports = job.ctx.app_dir / "var" / "imports"
         reports.mkdir(parents=True, exist_ok=True)
-        self.report = ErrorReport(reports / f"{job.id}-errors.xlsx", self.plan.entity)  # masks sensitive values
+        # Rejected rows as uploaded, in the template's columns; sensitive cells masked unless the
+        # importer sees them in clear (runtime/imports/report.py).
+        self.report = ErrorReport(reports / f"{job.id}-errors.xlsx", self.plan.entity, self.plan.columns,
+                                  clear=may_unmask(job.principal, self.plan.screen.name))
+        self.positions: dict[str, int] = {}  # field -> its column in the uploaded file
         self.seen: set[int] = set()
         self.mapped: list[str] = []
         self.sensitive = [n for n in self.plan.columns if self.plan.entity.field(n).sensitive]
@@ -120,10 +127,12 @@ class _Run:
         self.scope = None if job.scopes is None else scopes_condition(job.ctx, self.plan.entity.name,
                                                                         job.scopes, job.principal)
 
-    def reject(self, number: int, errors: list[tuple[str, Any, str]]) -> None:
+    def reject(self, number: int, errors: list[tuple[str, Any, str]], cells: list[Any] | None) -> None:
         self.job.bad += 1
-        for name, value, reason in errors:
-            self.report.add(number, self.plan.headers.get(name, name), value, reason)
+        cells = cells or []
+        original = [cells[i] if i is not None and i < len(cells) else None
+                    for i in (self.positions.get(n) for n in self.plan.columns)]
+        self.report.add(number, original, [(name, reason) for name, _, reason in errors])
 
     async def apply(self, chunk: Chunk) -> None:
         """Check one converted chunk's keys, then write it (unless the batch is already lost)."""
@@ -160,8 +169,9 @@ class _Run:
                         bad.append((item[0], [(plan.spec.key[0], item[3], "与已有数据重复")]))
                 good = kept
         bad.sort(key=lambda b: b[0])  # the report lists a chunk's problems in file order
+        cells = chunk.cells_of() if bad else {}
         for number, errors in bad:
-            self.reject(number, errors)
+            self.reject(number, errors, cells.get(number))
         if job.bad and plan.mode == "all_or_nothing":
             return  # the batch will be rolled back: only keep validating
         await self.writer.insert_rows([item[1] for item in good])
@@ -243,6 +253,7 @@ async def execute(job: Job) -> Job:
         rows = rows_of(job.path, Limits.of(job.ctx.app))
         _, mapping, buffered = find_header(rows, job.plan.names)
         run.mapped = list(dict.fromkeys(mapping.values()))
+        run.positions = {name: index for index, name in mapping.items()}
         missing = [job.plan.headers[n] for n in run.required if n not in mapping.values()]
         if missing:
             raise ValueError(f"文件缺少必填列：{'、'.join(missing)}")
@@ -261,6 +272,7 @@ async def execute(job: Job) -> Job:
             if job.progress:
                 job.progress(job.total, job.bad)
         job.error_file = run.report.close()
+        job.problems = run.report.first
         failed = job.bad > 0 and job.plan.mode == "all_or_nothing"
         # The status a poller sees changes only after the commit or rollback happened.
         if failed:

@@ -45,7 +45,9 @@ def workers_for(path: Path) -> int:
 
 async def inline(work: RowWork, chunks: Iterable[list]) -> AsyncIterator[Chunk]:
     for numbered in chunks:
-        yield work(numbered)
+        chunk = work(numbered)
+        chunk.source = numbered
+        yield chunk
 
 
 def _watch_parent(parent: int) -> None:
@@ -71,12 +73,19 @@ class Pool:
 
     async def map(self, chunks: Iterable[list]) -> AsyncIterator[Chunk]:
         pending: collections.deque = collections.deque()
+
+        async def done() -> Chunk:
+            numbered, future = pending.popleft()
+            chunk = await future
+            chunk.source = numbered  # kept here: the cells are not sent back from the worker
+            return chunk
+
         for numbered in chunks:
-            pending.append(asyncio.wrap_future(self.executor.submit(_convert, self.key, numbered)))
+            pending.append((numbered, asyncio.wrap_future(self.executor.submit(_convert, self.key, numbered))))
             if len(pending) > self.depth:
-                yield await pending.popleft()
+                yield await done()
         while pending:
-            yield await pending.popleft()
+            yield await done()
 
     def close(self) -> None:
         # No wait: after an error a worker may still be busy with a chunk nobody needs; the

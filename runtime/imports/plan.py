@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from specadmin.runtime.security.principal import Principal
 
 MODES = ("all_or_nothing", "skip_bad_rows", "upsert")
+MODE_DICT = "import_mode"  # the dictionary of their labels (runtime/imports/imports.yaml): 跳过错误行, ...
 
 
 def import_screen(ctx: AppContext, entity_name: str, screen_name: str | None) -> tuple[Screen, ImportSpec]:
@@ -62,6 +63,8 @@ def make_plan(ctx: AppContext, entity_name: str, screen_name: str | None, mode: 
     mode = mode or spec.mode
     if mode not in MODES:
         raise ValueError(f"未知的导入方式 {mode}")
+    if mode not in spec.choices:
+        raise ValueError(f"“{screen.label}”不允许以 {mode} 方式导入（可选：{'、'.join(spec.choices)}）")
     if mode == "upsert" and not spec.key:
         raise ValueError("按键更新（upsert）需要在规格中声明 import.key")
     columns = list(spec.columns)

@@ -78,6 +78,8 @@ async def import_file(request: Request) -> dict[str, Any]:
         raise BadRequest("force 参数应为 true 或 false")
     if mode is not None and mode not in MODES:
         raise BadRequest(f"未知的导入方式 {mode}（mode 应为 {'、'.join(MODES)}）")
+    if mode is not None and mode not in spec.choices:  # the spec's `import.modes` pins what may be chosen
+        raise BadRequest(f"“{chosen.label}”不允许以 {mode} 方式导入（mode 可选：{'、'.join(spec.choices)}）")
     token = await transfer_jobs.create(ctx, "import", request.user, entity=entity, mode=mode or spec.mode)
     upload = None
     try:

@@ -25,6 +25,12 @@ class Chunk:
     rows: int = 0  # non-empty rows read
     good: list[tuple[int, tuple, tuple, Any]] = field(default_factory=list)  # number, insert row, key, shown key
     bad: list[tuple[int, Errors]] = field(default_factory=list)
+    # The (row number, cells) the chunk was made from, set by the process that read them (never
+    # sent to or from a worker): the error workbook repeats a rejected row's original cells.
+    source: list[tuple[int, list[Any]]] | None = None
+
+    def cells_of(self) -> dict[int, list[Any]]:
+        return dict(self.source or ())
 
 
 def _blank(cells: list[Any]) -> bool:

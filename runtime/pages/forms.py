@@ -4,9 +4,11 @@ turning a POSTed form back into the dict the EntityService expects.
 POSTed values are strings. They go to the service as they are, except: an empty string
 becomes None for a non-required field, a boolean checkbox is True when ticked and False
 when absent, a multi_ref is a list of ids, and an empty sensitive field in an edit form is
-left out (the stored value stays). An edit form carries the row version it was opened at in a
-hidden `version` field; a save after someone else's is refused and the form shows the stored
-values, with what this user submitted beside each field that differs (`mine`).
+left out (the stored value stays) — unless the user holds `unmask` on the screen (`clear`): then
+the form shows the stored value in clear like any other field, and emptying it empties it. An
+edit form carries the row version it was opened at in a hidden `version` field; a save after
+someone else's is refused and the form shows the stored values, with what this user submitted
+beside each field that differs (`mine`).
 """
 from __future__ import annotations
 
@@ -53,13 +55,18 @@ def form_columns(ctx: "AppContext", screen: dict[str, Any], grant: "EffectiveGra
     return out
 
 
-def values_from_item(columns: list[dict[str, Any]], item: dict[str, Any]) -> dict[str, Any]:
-    """Initial input values of an edit form from a row the service returned."""
+def _hidden(col: dict[str, Any], clear: bool) -> bool:
+    """A sensitive field the user sees only masked: its form input starts empty (不修改请留空)."""
+    return bool(col.get("sensitive")) and not clear
+
+
+def values_from_item(columns: list[dict[str, Any]], item: dict[str, Any], clear: bool = False) -> dict[str, Any]:
+    """Initial input values of an edit form from a row the service returned (in clear with `clear`)."""
     values: dict[str, Any] = {}
     for col in columns:
         name, ftype = col["name"], col.get("type")
         value = item.get(name)
-        if col.get("sensitive"):
+        if _hidden(col, clear):
             values[name] = ""
         elif ftype == "boolean":
             values[name] = bool(value)
@@ -93,7 +100,8 @@ def defaults_for_create(ctx: "AppContext", screen: dict[str, Any], columns: list
     return values
 
 
-def parse_form(form, columns: list[dict[str, Any]], editing: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def parse_form(form, columns: list[dict[str, Any]], editing: bool,
+               clear: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data for the service, values to echo back into the form)."""
     data: dict[str, Any] = {}
     echo: dict[str, Any] = {}
@@ -112,7 +120,7 @@ def parse_form(form, columns: list[dict[str, Any]], editing: bool) -> tuple[dict
         raw = form.get(name)
         raw = "" if raw is None else str(raw)
         echo[name] = raw
-        if col.get("sensitive") and editing and raw.strip() == "":
+        if _hidden(col, clear) and editing and raw.strip() == "":
             continue
         if ftype == "datetime" and raw:
             raw = raw.replace("T", " ")
@@ -131,9 +139,9 @@ def form_version(form) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) <= 18 else None
 
 
-def _mine_text(col: dict[str, Any], kind: str, typed: Any, options: list | None) -> str:
+def _mine_text(col: dict[str, Any], kind: str, typed: Any, options: list | None, clear: bool) -> str:
     """What a user submitted in a field, as text to show beside the stored value."""
-    if col.get("sensitive"):
+    if _hidden(col, clear):
         return "已填写新值（未保存）"
     if kind == "checkbox":
         return "是" if typed else "否"
@@ -157,9 +165,11 @@ def _widget_kind(col: dict[str, Any], options: list | None) -> str:
 
 
 async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[str, Any],
-                  errors: dict[str, str], editing: bool, mine: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                  errors: dict[str, str], editing: bool, mine: dict[str, Any] | None = None,
+                  clear: bool = False) -> list[dict[str, Any]]:
     """Everything a template needs to draw each field of a form. `mine`: what the user submitted, shown
-    beside the fields where it differs from `values` (a stale save, runtime/pages/routes.py)."""
+    beside the fields where it differs from `values` (a stale save, runtime/pages/routes.py); `clear`:
+    the user sees sensitive values in clear (`unmask`), so they are edited like any other field."""
     out = []
     for col in columns:
         name = col["name"]
@@ -167,8 +177,8 @@ async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[
         kind = _widget_kind(col, opts)
         value = values.get(name)
         typed = (mine or {}).get(name, value)
-        differs = mine is not None and typed != value and not (col.get("sensitive") and typed in (None, ""))
-        if kind == "text" and isinstance(value, list):
+        differs = mine is not None and typed != value and not (_hidden(col, clear) and typed in (None, ""))
+        if kind == "text" and col.get("type") == "multi_ref" and isinstance(value, list):
             value = ",".join(value)
         hint = col.get("help") or ""
         if kind == "text" and col.get("type") == "ref":
@@ -186,12 +196,12 @@ async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[
             "options": opts or [],
             "help": hint,
             "error": errors.get(name),
-            "placeholder": SENSITIVE_PLACEHOLDER if col.get("sensitive") and editing else "",
+            "placeholder": SENSITIVE_PLACEHOLDER if _hidden(col, clear) and editing else "",
             "maxlength": col.get("max_length"),
             "min": col.get("min"),
             "max": col.get("max"),
             "decimal": col.get("type") == "decimal",
-            "mine": _mine_text(col, kind, typed, opts) if differs else None,
+            "mine": _mine_text(col, kind, typed, opts, clear) if differs else None,
         })
     return out
 

@@ -91,7 +91,8 @@ async def list_page(request: Request, name: str) -> Response:
                      "actions": [a for a in actions if applies(a, item)]})
     export_url = None
     if can(grant, "export") and "export" in screen.get("actions", []):
-        export_url = f"/api/{screen['entity']}/export?" + with_params(base, screen=name)
+        # .xlsx named after the screen (场所信息管理-2026-12-02.xlsx), as the statistics pages export
+        export_url = f"/api/{screen['entity']}/export.xlsx?" + with_params(base, screen=name)
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, tab=tab,
         tabs=[{**t, "url": f"/s/{name}?" + with_params(base, tab=t["name"]), "active": t["name"] == tab}

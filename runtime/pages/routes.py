@@ -29,6 +29,7 @@ from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL
                             clean_qs, ctx_of, flash, layout, list_url)
 from specadmin.runtime.related.routes import related_for
 from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.security.unmask import may_unmask
 
 __all__ = ["PAGE_HANDLERS", "TEMPLATE_DIRS", "STATIC_DIR", "STATIC_DIRS", "STATIC_URL", "render_error"]
 
@@ -66,10 +67,11 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
     editing = row_id is not None
     entity = ctx.app.entity(screen["entity"])
     labels = {f.name: f.label for f in entity.fields}
+    clear = may_unmask(request.user, name)
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
         version=version, stale=mine is not None,
-        fields=await widgets(Options(ctx, request.user), columns, values, errors, editing, mine),
+        fields=await widgets(Options(ctx, request.user), columns, values, errors, editing, mine, clear),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),
         action_url=(f"/s/{name}/{row_id}/edit" if editing else f"/s/{name}/new"),
@@ -117,7 +119,8 @@ async def edit_form(request: Request, name: str, row_id: int) -> Response:
     if not can(grant, "read"):
         raise Denied()
     item = await service_for(request, screen).get(request, row_id, screen=name)
-    return await _form_page(request, name, screen, columns, values_from_item(columns, item), {}, row_id,
+    clear = may_unmask(request.user, name)
+    return await _form_page(request, name, screen, columns, values_from_item(columns, item, clear), {}, row_id,
                             clean_qs(request.query_params.get("r")), version=item.get("version"))
 
 
@@ -128,14 +131,15 @@ async def edit_submit(request: Request, name: str, row_id: int) -> Response:
     columns = form_columns(ctx_of(request), screen, grant)
     form = await request.form()
     back = clean_qs(form.get("r"))
-    data, echo = parse_form(form, columns, editing=True)
+    clear = may_unmask(request.user, name)
+    data, echo = parse_form(form, columns, editing=True, clear=clear)
     version = form_version(form)
     try:
         await service_for(request, screen).update(request, row_id, data, screen=name, expected_version=version)
     except Stale as exc:
         # Someone saved since this form was opened: show what is stored now (and what this user
         # submitted, beside each field), with the new version, so a second save is a decision.
-        return await _form_page(request, name, screen, columns, values_from_item(columns, exc.current), {}, row_id,
+        return await _form_page(request, name, screen, columns, values_from_item(columns, exc.current, clear), {}, row_id,
                                 back, 409, STALE_FORM, version=exc.current.get("version"), mine=echo)
     except Invalid as exc:
         return await _form_page(request, name, screen, columns, echo, exc.errors, row_id, back, 422, version=version)

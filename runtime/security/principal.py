@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import datetime as dt
 from typing import Iterable, Mapping
 
-from specadmin.specs.model import App, Grant, Scope, Screen
+from specadmin.specs.model import UNMASK, App, Grant, Scope, Screen
 
 OPEN_ACTIONS = frozenset(("list", "read"))
 
@@ -23,8 +23,12 @@ class EffectiveGrant:
     actions: frozenset[str]
     fields: frozenset[str] | None  # None: every form field of the screen
     scopes: tuple[Scope, ...]
-    clear_view: bool = False
     valid_until: dt.date | None = None  # the last day the holder has it; None: no end
+
+    @property
+    def clear_view(self) -> bool:
+        """Sensitive values in clear: the `unmask` action (runtime/security/unmask.py decides)."""
+        return UNMASK in self.actions
 
 
 @dataclass(frozen=True)
@@ -98,14 +102,14 @@ def _merge(a: EffectiveGrant | None, b: EffectiveGrant) -> EffectiveGrant:
         return b
     fields = None if a.fields is None or b.fields is None else a.fields | b.fields
     scopes = tuple(dict.fromkeys(a.scopes + b.scopes))
-    return EffectiveGrant(a.screen, a.actions | b.actions, fields, scopes, a.clear_view or b.clear_view,
-                          _later(a.valid_until, b.valid_until))
+    return EffectiveGrant(a.screen, a.actions | b.actions, fields, scopes, _later(a.valid_until, b.valid_until))
 
 
 def _from_spec(screen: Screen, grant: Grant, valid_until: dt.date | None) -> EffectiveGrant:
-    return EffectiveGrant(screen.name, frozenset(grant.actions),
+    actions = frozenset(grant.actions) | ({UNMASK} if grant.clear_view and screen.unmaskable else set())
+    return EffectiveGrant(screen.name, actions,
                           frozenset(grant.fields) if grant.fields is not None else None,
-                          (grant.scope or screen.scope,), grant.clear_view, valid_until)
+                          (grant.scope or screen.scope,), valid_until)
 
 
 def confine(app: App, screen: Screen, grant: EffectiveGrant,
@@ -117,8 +121,7 @@ def confine(app: App, screen: Screen, grant: EffectiveGrant,
         return grant
     fields = grant.fields if grant.fields is not None else frozenset(screen.form)
     scopes = tuple(Scope("own_and_sub", path) for path in paths)
-    return EffectiveGrant(grant.screen, grant.actions, fields - {"superuser"}, scopes, grant.clear_view,
-                          grant.valid_until)
+    return EffectiveGrant(grant.screen, grant.actions, fields - {"superuser"}, scopes, grant.valid_until)
 
 
 def _stored(item) -> StoredGrant:
@@ -145,7 +148,7 @@ def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
     result: dict[str, EffectiveGrant] = {}
     if superuser or any(r.superuser for r in app.roles if r.name in role_codes):
         for s in app.screens:
-            result[s.name] = EffectiveGrant(s.name, frozenset(s.offered_actions), None, (Scope("all"),), True)
+            result[s.name] = EffectiveGrant(s.name, frozenset(s.offered_actions), None, (Scope("all"),))
         return result
     scoped = set(scoped_codes)
     for role in app.roles:

@@ -309,6 +309,7 @@ class TransferJob(Table, tablename="sys_transfer_job"):
     batch = Integer(default=None, null=True, verbose_name="批次")
     message = Varchar(default=None, length=500, null=True, verbose_name="说明")
     result_file = Varchar(default=None, length=500, null=True, verbose_name="结果文件")
+    problems = Text(default=None, null=True, verbose_name="首批错误行")
     upload_file = Varchar(default=None, length=500, null=True, verbose_name="上传文件")
     worker = Varchar(default=None, length=300, null=True, verbose_name="处理进程")
     started_at = Timestamp(default=None, index=True, null=True, verbose_name="开始时间")
