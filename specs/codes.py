@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from specadmin.specs.unmask import LABEL as UNMASK_LABEL, UNMASK
+
 if TYPE_CHECKING:
     from specadmin.specs.model import App
 
@@ -36,6 +38,8 @@ def _actions(app: "App") -> dict[str, str]:
                 labels.append(action.label)
     for name, labels in custom.items():
         out.setdefault(name, "/".join(labels))
+    if any(UNMASK in screen.offered_actions for screen in app.screens):
+        out.setdefault(UNMASK, UNMASK_LABEL)
     return out
 
 
