@@ -46,6 +46,7 @@ class Field:
     stamp_on: tuple[str, ...] = ()  # system current_user/now set when a user writes one of these fields
     check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
     codes: str | None = None  # a string of names: a code list (specs/codes.py) or a dictionary gives the labels
+    choices: tuple[str, ...] = ()  # a string field's usual values (健康码状态): drop-downs in filters and forms
 
     @property
     def stored(self) -> bool:
