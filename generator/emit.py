@@ -170,6 +170,8 @@ def column_def(app: App, entity: Entity, path: str) -> dict:
         value = getattr(own, key, None) or getattr(final, key, None)
         if value not in (None, False):
             d[key] = value
+    if own.choices or final.choices:
+        d["choices"] = list(own.choices or final.choices)
     if final.type == "ref" and final.key:
         d["key"] = final.key
     if final.type == "multi_ref":

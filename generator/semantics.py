@@ -105,6 +105,8 @@ class Checker:
                 known = ", ".join(sorted(CODE_LISTS))
                 self.err(loc, at + ("codes",), "SA031",
                          f"field '{name}': codes '{f['codes']}' is neither a code list ({known}) nor a dictionary")
+        if "choices" in f and (ftype != "string" or f.get("sensitive") or "codes" in f):
+            self.err(loc, at + ("choices",), "SA031", f"field '{name}': choices needs a plain string field without codes")
         if ftype in ("ref", "multi_ref"):
             target = f["to"]
             if target not in self.reg.entities:

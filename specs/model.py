@@ -56,6 +56,7 @@ class Field:
     codes: str | None = None  # a string of names: a code list (specs/codes.py) or a dictionary gives the labels
     multi: bool = False  # action params only: several keys of a dict or code list (a list value)
     ref_scope: str | None = None  # action params only: `plugin.name` of the rows a ref may point at
+    choices: tuple[str, ...] = ()  # a string field's usual values (健康码状态): drop-downs in filters and forms
 
     @property
     def stored(self) -> bool:

@@ -99,6 +99,58 @@ def login(browser, base: str, username: str, password: str):
     return page
 
 
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"  # named in README.md; kept by CI as artifacts
+WIDE = {"width": 1440, "height": 900}  # the screen size the pages are checked and pictured at
+
+
+def login_wide(browser, base: str, username: str, password: str):
+    """`login` in a 1440×900 window."""
+    page = login(browser, base, username, password)
+    page.set_viewport_size(WIDE)
+    return page
+
+
+def screenshot(page, name: str) -> Path:
+    """Save what the page shows (its 1440×900 window) as test-artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+# For each row action of a list page: is it inside the table's visible width and the window, not cut
+# by its cell, and is it what a click at its centre reaches (not hidden under the sticky 操作 column)?
+_ACTIONS_CHECK = """() => {
+  const wrap = document.querySelector(".table-wrap").getBoundingClientRect();
+  const problems = [];
+  let checked = 0;
+  for (const row of document.querySelectorAll("table.list tr.row")) {
+    window.scrollBy(0, row.getBoundingClientRect().top - window.innerHeight / 2);  // down only
+    for (const op of row.querySelectorAll(".col-ops .op")) {
+      const r = op.getBoundingClientRect(), cell = op.closest("td"), name = op.textContent.trim();
+      checked += 1;
+      if (cell.scrollWidth > cell.clientWidth + 1) problems.push("cut by its cell: " + name);
+      if (r.width === 0 || r.left < wrap.left || r.right > Math.min(wrap.right, window.innerWidth)) {
+        problems.push("outside the table's view: " + name);
+        continue;
+      }
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      if (!hit || !op.contains(hit)) problems.push("covered: " + name + " by " + (hit ? hit.className || hit.tagName : "nothing"));
+    }
+  }
+  window.scrollTo(0, 0);
+  return {checked, problems};
+}"""
+
+
+def actions_usable(page) -> int:
+    """Assert every row action of the list page is in view and clickable where it is shown (the
+    table not scrolled sideways); returns how many were checked."""
+    result = page.evaluate(_ACTIONS_CHECK)
+    assert result["problems"] == [], result["problems"]
+    return result["checked"]
+
+
 def row_links(page) -> set[str]:
     """The texts of the row links on a list page (the first list column)."""
     return {c.strip() for c in page.locator("table.list tr.row a.row-link").all_inner_texts()}

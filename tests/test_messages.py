@@ -201,7 +201,7 @@ def test_unit_clicks_message_lands_on_unreceived_tab_and_badge_drops(tmp_path, c
         assert page.locator("tr.message.unread").count() == 2
         page.locator("tr.message.unread button.message-open").first.click()
         page.wait_for_url(f"{base}{LINK}")
-        assert page.inner_text("a.tab.active").strip() == "未接收"
+        assert page.inner_text("a.tab.active").strip() == "未接收 (2)"  # the tab and its count
         assert page.inner_text("#message-badge").strip() == "1"
         page.click("#message-link")
         assert page.locator("tr.message.unread").count() == 1

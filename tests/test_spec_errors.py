@@ -110,6 +110,8 @@ CASES = [
      "SA031", "codes: colours"),
     ("codes on a field that is no string", "{type: integer, label: 最大值}", "{type: integer, label: 最大值, codes: entities}",
      "SA031", "codes: entities"),
+    ("choices on a field that is no plain string", "{type: integer, label: 最大值}",
+     "{type: integer, label: 最大值, choices: [一, 二]}", "SA031", "choices: [一, 二]"),
     ("grant on missing screen", "      shop_admin: {actions", "      shop_list: {actions", "SA060", "shop_list: {actions"),
     ("grant field not editable", "fields: [low, high]", "fields: [low, head]", "SA061", "fields: [low, head]"),
     ("grant action not offered", "actions: [list, update]", "actions: [list, delete]", "SA062", "actions: [list, delete]"),

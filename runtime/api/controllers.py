@@ -66,16 +66,22 @@ def _class_name(entity: str) -> str:
     return "".join(part.capitalize() for part in entity.split("_"))
 
 
+def _described(f: FilterParam) -> str:
+    if f.api_type is not f.type:  # a datetime bound: a day or a moment
+        return f"{f.label}：YYYY-MM-DD 或 YYYY-MM-DD HH:MM[:SS]"
+    return f.label
+
+
 def _with_filters(fn: Any, filters: Sequence[FilterParam]) -> Any:
     """Replace the handler's **values by one keyword parameter per filter."""
     signature = inspect.signature(fn)
     params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     for f in filters:
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[f.type],
-                                        default=Parameter(default=None, description=f.label)))
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[f.api_type],
+                                        default=Parameter(default=None, description=_described(f))))
     fn.__signature__ = signature.replace(parameters=params)
     fn.__annotations__ = {**{k: v for k, v in fn.__annotations__.items() if k != "values"},
-                          **{f.name: Optional[f.type] for f in filters}}
+                          **{f.name: Optional[f.api_type] for f in filters}}
     return fn
 
 

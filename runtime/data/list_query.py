@@ -5,10 +5,13 @@ the export endpoints and the list and statistics pages all read a list request h
 the one place that knows which query parameters an entity's screens filter on, how they are
 named (a date or datetime field is a range, `<field>_from` and `<field>_to`; a filter whose
 name is a reserved parameter such as `page` is sent as `filter_page`), and how each is typed.
+A datetime field's range takes a day (`2026-11-01`: from its start, to its end) or a moment
+(`2026-11-01T08:30`, `2026-11-01 08:30:15`: from / up to and including it).
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +29,11 @@ MAX_PAGE_SIZE = 500
 MAX_PAGE = 10**9  # far beyond any table; page x page size stays well inside the databases' 64-bit OFFSET
 
 # Field type -> the Python type of its query parameter (a ref by id is an int, by business key a str).
+# A datetime field's range bound is a day or a moment (typed_value); the JSON API takes it as text.
 FIELD_TYPES: dict[str, type] = {"integer": int, "decimal": float, "boolean": bool, "date": dt.date,
-                                "datetime": dt.date, "string": str, "text": str, "dict": str, "ref": int}
+                                "datetime": dt.datetime, "string": str, "text": str, "dict": str, "ref": int}
+MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?))?")
+MOMENT_PROBLEM = "日期时间格式应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM[:SS]"
 TRUE_WORDS = ("true", "1", "on", "yes", "是")
 FALSE_WORDS = ("false", "0", "off", "no", "否")
 
@@ -48,7 +54,15 @@ class FilterParam:
     @property
     def type_name(self) -> str:
         """The type as generated code spells it."""
-        return "datetime.date" if self.type is dt.date else self.type.__name__
+        if self.type in (dt.date, dt.datetime):
+            return f"datetime.{self.type.__name__}"
+        return self.type.__name__
+
+    @property
+    def api_type(self) -> type:
+        """The type the JSON API declares for it: a datetime bound is text (a day or a moment),
+        typed by typed_value like every other list request."""
+        return str if self.type is dt.datetime else self.type
 
 
 def param_name(key: str) -> str:
@@ -93,6 +107,8 @@ def typed_value(param: FilterParam, raw: str) -> Any:
         if text.lower() in FALSE_WORDS:
             return False
         raise ValueError("应为是或否")
+    if param.type is dt.datetime:
+        return _moment(text)
     if param.type is dt.date:
         try:
             day = dt.date.fromisoformat(text[:10])
@@ -104,10 +120,26 @@ def typed_value(param: FilterParam, raw: str) -> Any:
     return text[:TEXT_MAX]
 
 
+def _moment(text: str) -> dt.date:
+    """A datetime range bound: a day (dt.date, the whole day) or a moment (dt.datetime)."""
+    match = MOMENT.fullmatch(text)
+    if not match:
+        raise ValueError(MOMENT_PROBLEM)
+    try:
+        value = dt.datetime.fromisoformat(f"{match[1]} {match[2]}") if match[2] else dt.date.fromisoformat(match[1])
+    except ValueError:
+        raise ValueError(MOMENT_PROBLEM) from None
+    if not date_in_range(value):
+        raise ValueError(DATE_RANGE_PROBLEM)
+    return value
+
+
 def echo_text(value: Any) -> str:
     """A typed filter value as it is written back into links and inputs."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dt.datetime):  # as a datetime-local input writes it
+        return value.isoformat(timespec="seconds" if value.second else "minutes")
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
@@ -151,8 +183,22 @@ class ListQuery:
 
 
 def typed_filters(params: Iterable[FilterParam], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Filters for the service from values Litestar has already typed, keyed by parameter name."""
-    return {p.key: values[p.name] for p in params if values.get(p.name) is not None}
+    """Filters for the service from values Litestar has already typed, keyed by parameter name
+    (a datetime bound, declared as text, is typed here; a wrong one is a 400)."""
+    out = {}
+    for p in params:
+        value = values.get(p.name)
+        if value is None:
+            continue
+        if p.type is dt.datetime and isinstance(value, str):
+            if not value.strip():
+                continue
+            try:
+                value = typed_value(p, value)
+            except ValueError as exc:
+                raise BadRequest(f"查询参数 {p.name} 的值不正确（{p.label}：{exc}）") from None
+        out[p.key] = value
+    return out
 
 
 def paging(text: str | None, default: Any, high: int, name: str, invalid: dict[str, str]) -> Any:

@@ -45,7 +45,9 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
             parts.append(column >= _start(value, f.type))
         elif name.endswith("_to") and entity.has_field(name[:-3]):
             f, column = entity.field(name[:-3]), getattr(table, name[:-3])
-            if f.type == "datetime":
+            if f.type == "datetime" and isinstance(value, dt.datetime):  # a moment: up to and including it
+                parts.append(column <= value)
+            elif f.type == "datetime":  # a day: to its end
                 parts.append(column < _start(value, f.type) + dt.timedelta(days=1))
             else:
                 parts.append(column <= value)

@@ -140,6 +140,15 @@ class EntityService:
             await self._record_clear(principal, grants, shape, "list", items)
         return {"items": items, "total": total, "page": page, "page_size": page_size}
 
+    async def count(self, request, *, screen=None, tab=None, q=None, filters=None) -> int:
+        """How many rows a list with these parameters holds (a tab's count beside its label): the
+        same grant, scope, tab, keyword and filters as list_page, one COUNT."""
+        principal: Principal = request.user
+        grants = self.grants(principal, "list", screen)
+        where = self._conditions(principal, grants, tab, q, filters)
+        query = self.table.count()
+        return await (query.where(where) if where is not None else query)
+
     async def _fetch_raw(self, principal, grants, row_id: int) -> dict[str, Any]:
         if not fits_column(self.table._meta.primary_key, row_id):  # no such row; the driver would fail on it
             raise NotFound()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.pages.support import Options
+from specadmin.runtime.pages.support import SEARCH_MIN, Options
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -159,7 +159,7 @@ def _widget_kind(col: dict[str, Any], options: list | None) -> str:
         return "checkbox"
     if ftype == "multi_ref" or col.get("multi"):
         return "checkboxes" if options is not None else "text"
-    if ftype in ("dict", "ref") or col.get("codes"):
+    if ftype in ("dict", "ref") or col.get("codes") or col.get("choices"):
         return "select" if options is not None else "text"
     return {"text": "textarea", "integer": "number", "date": "date", "datetime": "datetime"}.get(ftype or "", "text")
 
@@ -176,6 +176,9 @@ async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[
         opts = await options.for_column(col)
         kind = _widget_kind(col, opts)
         value = values.get(name)
+        if col.get("choices") and value not in (None, "") and str(value) not in col["choices"]:
+            opts = [*opts, (str(value), str(value))]  # choices are the usual values, not the only ones
+        details = options.details_of(col)
         typed = (mine or {}).get(name, value)
         differs = mine is not None and typed != value and not (_hidden(col, clear) and typed in (None, ""))
         if kind == "text" and col.get("type") == "multi_ref" and isinstance(value, list):
@@ -194,6 +197,9 @@ async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[
             "value": value if value is not None else "",
             "selected": set(value) if isinstance(value, list) else {str(value)} if value not in (None, "") else set(),
             "options": opts or [],
+            "details": details,
+            "searchable": kind == "select" and bool(details) and (
+                len(opts or []) >= SEARCH_MIN or any(d for d, _ in details.values())),
             "help": hint,
             "error": errors.get(name),
             "placeholder": SENSITIVE_PLACEHOLDER if _hidden(col, clear) and editing else "",

@@ -10,20 +10,23 @@ from litestar.response import Template
 from specadmin.runtime.errors import BadRequest, Conflict
 from specadmin.runtime.pages.action_forms import action_dialogs
 from specadmin.runtime.pages.common import PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, screen_of, service_for
-from specadmin.runtime.pages.support import Options, cell_text, ctx_of, layout, read_filters, with_params
+from specadmin.runtime.pages.support import SEARCH_MIN, Options, cell_text, ctx_of, layout, read_filters, with_params
 from specadmin.runtime.data.list_query import param_name
 from specadmin.runtime.data.values import Invalid
 
 
-def _filter_widgets(options_by_name: dict[str, Any], columns, echo: dict[str, str]) -> list[dict[str, Any]]:
+def _filter_widgets(options: Options, options_by_name: dict[str, Any], columns,
+                    echo: dict[str, str]) -> list[dict[str, Any]]:
     out = []
     for col in columns:
         name, ftype = col["name"], col.get("type")
         if ftype in ("date", "datetime"):
-            out.append({"name": name, "label": col["label"], "kind": "daterange",
-                        "from": echo.get(f"{name}_from", ""), "to": echo.get(f"{name}_to", "")})
+            out.append({"name": name, "label": col["label"], "kind": "datetimerange" if ftype == "datetime" else "daterange",
+                        "from": _moment_input(echo.get(f"{name}_from", ""), ftype, False),
+                        "to": _moment_input(echo.get(f"{name}_to", ""), ftype, True)})
             continue
         opts = options_by_name.get(name)
+        details = options.details_of(col)
         name = param_name(name)  # the query parameter (filter_<name> for a reserved name such as page)
         if ftype == "boolean":
             kind, opts = "select", [("true", "是"), ("false", "否")]
@@ -32,17 +35,27 @@ def _filter_widgets(options_by_name: dict[str, Any], columns, echo: dict[str, st
         else:
             kind = "number" if ftype == "integer" or (ftype == "ref" and not col.get("key")) else "text"
         out.append({"name": name, "label": col["label"], "kind": kind, "options": opts or [],
-                    "value": echo.get(name, "")})
+                    "value": echo.get(name, ""), "details": details,
+                    "searchable": kind == "select" and bool(details) and (
+                        len(opts or []) >= SEARCH_MIN or any(d for d, _ in details.values()))})
     return out
+
+
+def _moment_input(text: str, ftype: str, end: bool) -> str:
+    """A range bound as its input shows it: a datetime-local input needs a time (a day given in the
+    address reads as the day's start, or as its last second for the end)."""
+    if ftype != "datetime" or not text or "T" in text:
+        return text
+    return f"{text}T23:59:59" if end else f"{text}T00:00"
 
 
 async def _filter_bar(request: Request, name: str, screen: dict[str, Any], params) -> dict[str, Any]:
     filters, echo_pairs, problems = read_filters(ctx_of(request), name, params)
-    options = Options(ctx_of(request), request.user)
+    options = Options(ctx_of(request), request.user, name)
     by_name = {c["name"]: await options.for_column(c) for c in screen.get("filters", [])
-               if c.get("type") in ("dict", "ref") or c.get("codes")}
+               if c.get("type") in ("dict", "ref") or c.get("codes") or c.get("choices")}
     return {"filters": filters, "echo": echo_pairs, "problems": problems,
-            "widgets": _filter_widgets(by_name, screen.get("filters", []), dict(echo_pairs))}
+            "widgets": _filter_widgets(options, by_name, screen.get("filters", []), dict(echo_pairs))}
 
 
 def _page_number(raw: str | None) -> int:
@@ -50,6 +63,48 @@ def _page_number(raw: str | None) -> int:
         return max(1, min(int(raw or 1), 100000))
     except ValueError:
         return 1
+
+
+PAGE_SIZES = (10, 20, 50, 100)  # what a list page offers (the API allows up to MAX_PAGE_SIZE)
+
+
+def page_sizes(default: int) -> list[int]:
+    return sorted({*PAGE_SIZES, default})
+
+
+def chosen_page_size(raw: str | None, default: int) -> int:
+    """The page size a person picked, if it is one the page offers; else the screen's own."""
+    text = (raw or "").strip()
+    return int(text) if text.isdigit() and int(text) in page_sizes(default) else default
+
+
+def pager(name: str, base: list[tuple[str, str]], page: int, page_size: int, default_size: int,
+          total: int) -> dict[str, Any]:
+    """Paging of a list page: previous/next links, the page-size choice and the jump-to-page form
+    (its hidden inputs carry the rest of the query)."""
+    pages = max(1, math.ceil(total / page_size))
+    sized = base + ([("page_size", str(page_size))] if page_size != default_size else [])
+    url = f"/s/{name}?"
+    return {"page": page, "pages": pages, "total": total, "page_size": page_size, "page_sizes": page_sizes(default_size),
+            "hidden": base, "action": f"/s/{name}",
+            "prev_url": url + with_params(sized, page=page - 1 if page > 2 else None) if page > 1 else None,
+            "next_url": url + with_params(sized, page=page + 1) if page < pages else None}
+
+
+async def tab_counts(request: Request, name: str, screen: dict[str, Any], current: str | None, total: int,
+                     q: str | None, filters: dict[str, Any]) -> dict[str, int]:
+    """Rows under each tab with the same scope, filters and keyword (one COUNT per other tab)."""
+    out: dict[str, int] = {}
+    service = service_for(request, screen)
+    for t in screen.get("tabs", []):
+        if t["name"] == current:
+            out[t["name"]] = total
+            continue
+        try:
+            out[t["name"]] = await service.count(request, screen=name, tab=t["name"], q=q, filters=filters)
+        except (BadRequest, Conflict, Invalid):
+            return {}
+    return out
 
 
 @get("/s/{name:str}", name="page_list", exception_handlers=PAGE_ERRORS)
@@ -70,19 +125,24 @@ async def list_page(request: Request, name: str) -> Response:
     page = _page_number(params.get("page"))
     bar = await _filter_bar(request, name, screen, params)
     problems = list(bar["problems"])
-    page_size = _page_size(request, name)
+    default_size = _page_size(request, name)
+    page_size = chosen_page_size(params.get("page_size"), default_size)
     base = ([("tab", tab)] if tab else []) + ([("q", q)] if q else []) + bar["echo"]
     result: dict[str, Any] = {"items": [], "total": 0}
+    listed = False
     try:
         result = await service_for(request, screen).list_page(
             request, screen=name, tab=tab, q=q or None, page=page, page_size=page_size, filters=bar["filters"])
+        listed = True
     except (BadRequest, Conflict) as exc:
         problems.append(exc.message)
     except Invalid as exc:
         problems += list(exc.errors.values())
     total = int(result.get("total") or 0)
-    pages = max(1, math.ceil(total / page_size))
-    here = with_params(base, page=page if page > 1 else None)
+    counts = await tab_counts(request, name, screen, tab, total, q or None, bar["filters"]) if tabs and listed else {}
+    sized = base + ([("page_size", str(page_size))] if page_size != default_size else [])
+    paging = pager(name, base, page, page_size, default_size, total)
+    here = with_params(sized, page=page if page > 1 else None)
     actions = custom_actions(request, name, screen, grant)
     rows = []
     for item in result["items"]:
@@ -93,18 +153,21 @@ async def list_page(request: Request, name: str) -> Response:
     if can(grant, "export") and "export" in screen.get("actions", []):
         # .xlsx named after the screen (场所信息管理-2026-12-02.xlsx), as the statistics pages export
         export_url = f"/api/{screen['entity']}/export.xlsx?" + with_params(base, screen=name)
+    spec = ctx.app.screen(name)
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, tab=tab,
-        tabs=[{**t, "url": f"/s/{name}?" + with_params(base, tab=t["name"]), "active": t["name"] == tab}
-              for t in tabs],
+        tabs=[{**t, "url": f"/s/{name}?" + with_params(sized, tab=t["name"]), "active": t["name"] == tab,
+               "count": counts.get(t["name"])} for t in tabs],
         q=q, has_search=bool(screen.get("search")), filter_widgets=bar["widgets"],
-        columns=screen["list"], rows=rows, total=total, page=page, pages=pages,
-        prev_url=f"/s/{name}?" + with_params(base, page=page - 1 if page > 2 else None) if page > 1 else None,
-        next_url=f"/s/{name}?" + with_params(base, page=page + 1) if page < pages else None,
+        columns=screen["list"], rows=rows, total=total, page=page, pages=paging["pages"], pager_info=paging,
+        prev_url=paging["prev_url"], next_url=paging["next_url"],
         reset_url=f"/s/{name}" + (f"?tab={tab}" if tab else ""),
         here_qs=here, r_param=(f"?r={quote_qs(here)}" if here else ""), page_size=page_size,
+        page_size_param=str(page_size) if page_size != default_size else "",
         search_hint=_search_hint(ctx, screen), can_read=can(grant, "read"), can_create=can(grant, "create"),
         can_update=can(grant, "update"), can_delete=can(grant, "delete"), export_url=export_url,
+        delete_range_url=(f"/s/{name}/delete-range" if spec.delete_by_range and can(grant, "delete")
+                          and (spec.import_spec is None or spec.import_spec.enabled) else None),
         row_actions=actions, batch_actions=[a for a in actions if a.get("batch")], problems=problems,
         action_dialogs=await action_dialogs(request, name, actions))
     from specadmin.runtime.imports.page import list_extras

@@ -25,8 +25,9 @@ from specadmin.runtime.pages.common import (ERROR_MESSAGES, PAGE_ERRORS, applies
 from specadmin.runtime.pages.forms import (STALE_FORM, defaults_for_create, form_columns, form_version, other_errors,
                                            parse_form, values_from_item, widgets, with_initial_password)
 from specadmin.runtime.pages.lists import list_page
+from specadmin.runtime.pages.range_delete import RANGE_DELETE_HANDLERS
 from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, chart_assets,
-                            clean_qs, ctx_of, flash, layout, list_url)
+                            clean_qs, ctx_of, flash, layout, list_url, record_label)
 from specadmin.runtime.related.routes import related_for
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.security.unmask import may_unmask
@@ -49,7 +50,8 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
     fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c), "type": c.get("type")}
               for c in screen.get("detail") or screen["list"]]
     context = layout(
-        request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, fields=fields,
+        request, name, record=record_label(ctx_of(request), screen, item), screen_url=list_url(name, back),
+        title=screen["label"], screen=screen, screen_name=name, row_id=row_id, fields=fields,
         back_qs=back, list_url=list_url(name, back), r_param=(f"?r={quote_qs(back)}" if back else ""),
         can_update=can(grant, "update") and bool(form_columns(ctx_of(request), screen, grant)),
         can_delete=can(grant, "delete"), row_actions=actions, action_dialogs=await action_dialogs(request, name, actions),
@@ -62,22 +64,36 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
 # -- new / edit ---------------------------------------------------------------
 async def _form_page(request: Request, name: str, screen: dict[str, Any], columns, values, errors,
                      row_id: int | None, back: str, status: int = 200, alert: str = "", version: Any = None,
-                     mine: dict[str, Any] | None = None) -> Template:
+                     mine: dict[str, Any] | None = None, item: dict[str, Any] | None = None) -> Template:
+    """The new or edit form; an edit form also shows, read-only, the record's other detail fields
+    (which place a threshold belongs to, the plan and street of a count), from `item` or read here."""
     ctx = ctx_of(request)
     editing = row_id is not None
     entity = ctx.app.entity(screen["entity"])
     labels = {f.name: f.label for f in entity.fields}
     clear = may_unmask(request.user, name)
+    back_url = f"/s/{name}/{row_id}" + (f"?r={quote_qs(back)}" if back else "")
+    may_read = can(request.user.grant(name), "read")
+    if editing and item is None and may_read:
+        try:
+            item = await service_for(request, screen).get(request, row_id, screen=name)
+        except (NotFound, Denied):
+            item = None
+    shown = {c["name"] for c in columns}
+    context_fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c)}
+                      for c in screen.get("detail") or screen["list"] if c["name"] not in shown] if item else []
     context = layout(
-        request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
-        version=version, stale=mine is not None,
-        fields=await widgets(Options(ctx, request.user), columns, values, errors, editing, mine, clear),
+        request, name, record=record_label(ctx, screen, item) if item else (f"#{row_id}" if editing else None),
+        record_url=back_url if editing and may_read else None, step="编辑" if editing else "新增",
+        screen_url=list_url(name, back),
+        title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
+        version=version, stale=mine is not None, context_fields=context_fields,
+        fields=await widgets(Options(ctx, request.user, name), columns, values, errors, editing, mine, clear),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),
         action_url=(f"/s/{name}/{row_id}/edit" if editing else f"/s/{name}/new"),
         back_qs=back,
-        cancel_url=(f"/s/{name}/{row_id}" + (f"?r={quote_qs(back)}" if back else "")
-                    if editing and can(request.user.grant(name), "read") else list_url(name, back)))
+        cancel_url=(back_url if editing and may_read else list_url(name, back)))
     return Template(template_name="form.html", context=context, status_code=status)
 
 
@@ -121,7 +137,7 @@ async def edit_form(request: Request, name: str, row_id: int) -> Response:
     item = await service_for(request, screen).get(request, row_id, screen=name)
     clear = may_unmask(request.user, name)
     return await _form_page(request, name, screen, columns, values_from_item(columns, item, clear), {}, row_id,
-                            clean_qs(request.query_params.get("r")), version=item.get("version"))
+                            clean_qs(request.query_params.get("r")), version=item.get("version"), item=item)
 
 
 @post("/s/{name:str}/{row_id:int}/edit", name="page_edit_post", exception_handlers=PAGE_ERRORS)
@@ -159,11 +175,14 @@ async def delete_confirm(request: Request, name: str, row_id: int) -> Response:
     screen = screen_of(request, name)
     grant = grant_for(request, name, "delete")
     back = clean_qs(request.query_params.get("r"))
-    fields = []
+    fields, item = [], None
     if can(grant, "read"):
         item = await service_for(request, screen).get(request, row_id, screen=name)
         fields = [{"label": c["label"], "text": cell_text(item, c)} for c in screen["list"][:6]]
-    context = layout(request, name, title=screen["label"], screen=screen, screen_name=name, row_id=row_id,
+    context = layout(request, name, record=record_label(ctx_of(request), screen, item) if item else f"#{row_id}",
+                     record_url=f"/s/{name}/{row_id}" + (f"?r={quote_qs(back)}" if back else "") if item else None,
+                     step="删除", screen_url=list_url(name, back),
+                     title=screen["label"], screen=screen, screen_name=name, row_id=row_id,
                      fields=fields, back_qs=back, list_url=list_url(name, back),
                      cancel_url=(f"/s/{name}/{row_id}" + (f"?r={quote_qs(back)}" if back else ""))
                      if can(grant, "read") else list_url(name, back))
@@ -274,4 +293,4 @@ async def run_action(request: Request, name: str, action: str) -> Response:
 
 
 PAGE_HANDLERS: list = [home, list_page, detail_page, new_form, new_submit,
-                       edit_form, edit_submit, delete_confirm, delete_submit, run_action]
+                       edit_form, edit_submit, delete_confirm, delete_submit, run_action, *RANGE_DELETE_HANDLERS]

@@ -7,6 +7,7 @@ booleans read 是/否.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
@@ -14,7 +15,8 @@ from urllib.parse import parse_qsl, urlencode
 import specadmin.themes
 
 from specadmin.runtime.data.list_query import parse
-from specadmin.runtime.security.ref_scope import ref_condition
+from specadmin.runtime.identity.pinyin import initials
+from specadmin.runtime.security.ref_scope import offered_condition, ref_condition, target_condition
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -114,15 +116,51 @@ def menu_groups(request: "Request", current: str | None = None) -> list[dict[str
     return groups
 
 
-def layout(request: "Request", current: str | None = None, **extra: Any) -> dict[str, Any]:
-    """Context every logged-in page needs: titles, user, menu, flash messages."""
+def breadcrumb(request: "Request", menus: list[dict[str, Any]], current: str | None, record: str | None = None,
+               record_url: str | None = None, step: str | None = None,
+               screen_url: str | None = None) -> list[dict[str, Any]]:
+    """The trail of a screen's page after 首页: menu group › screen (› record) (› step); the last has
+    no link; the screen's link goes back to the list as it was left (`screen_url`)."""
+    ctx = ctx_of(request)
+    screen = ctx.screens.get(current) if current else None
+    if screen is None:
+        return []
+    group = next((g["label"] for g in menus if any(e["name"] == current for e in g["entries"])), None) \
+        or next((m["label"] for m in ctx.menus if current in m["screens"]), None)
+    crumbs: list[dict[str, Any]] = [{"label": group}] if group else []
+    crumbs.append({"label": screen["label"], "url": screen_url or f"/s/{current}"})
+    if record:
+        crumbs.append({"label": record, "url": record_url})
+    if step:
+        crumbs.append({"label": step})
+    crumbs[-1] = {"label": crumbs[-1]["label"]}
+    return crumbs
+
+
+def record_label(ctx: "AppContext", screen: dict[str, Any], item: dict[str, Any]) -> str:
+    """How a record is named in the breadcrumb: its entity's display field, else the first list column."""
+    entity = ctx.app.entity(screen["entity"])
+    columns = [c for c in screen.get("detail") or screen["list"] if c["name"] == entity.display] \
+        or [{"name": entity.display}] if entity.has_field(entity.display) else []
+    text = cell_text(item, columns[0]) if columns else ""
+    if not text and screen["list"]:
+        text = cell_text(item, screen["list"][0])
+    return text or f"#{item.get('id')}"
+
+
+def layout(request: "Request", current: str | None = None, *, record: str | None = None,
+           record_url: str | None = None, step: str | None = None, screen_url: str | None = None,
+           **extra: Any) -> dict[str, Any]:
+    """Context every logged-in page needs: titles, user, menu, breadcrumb, flash messages."""
     ctx, principal = ctx_of(request), request.user
+    menus = menu_groups(request, current)
     context = {
         "app_title": ctx.app.label,
         "short_title": ctx.app.short_label or ctx.app.label,
         "user_name": principal.name or principal.username,
         "org_name": principal.org_name or "",
-        "menus": menu_groups(request, current),
+        "menus": menus,
+        "crumbs": breadcrumb(request, menus, current, record, record_url, step, screen_url),
         "current": current,
         "flashes": pop_flash(request),
         "static": STATIC_URL,
@@ -187,27 +225,57 @@ def read_filters(ctx: "AppContext", screen_name: str,
 
 
 # -- ref and dict options --------------------------------------------------------
-class Options:
-    """Choices for dict and ref widgets, loaded once per request."""
+SEARCH_MIN = 12  # a drop-down of this many options or more gets a search box (static/widgets.js)
 
-    def __init__(self, ctx: "AppContext", principal: Any = None):
+
+@functools.lru_cache(maxsize=8192)
+def _label_initials(text: str) -> str:
+    return initials(text) or ""
+
+
+class Options:
+    """Choices for dict and ref widgets, loaded once per request.
+
+    Ref options of a tree entity (orgs) come in tree order, each with its depth; every ref option
+    carries the pinyin initials of its label (the target's `initials_of` field when it has one),
+    which the searchable drop-down (static/widgets.js) matches as well as the label. With a
+    `screen`, a ref field's options are those its grant's scope allows (runtime/security/ref_scope.py).
+    """
+
+    def __init__(self, ctx: "AppContext", principal: Any = None, screen: str | None = None):
         self.ctx = ctx
         self.principal = principal  # options of refs are limited to the rows this user may reference
-        self._refs: dict[tuple[str, str | None, str | None], list[tuple[str, str]] | None] = {}
+        self.screen = screen
+        self._refs: dict[tuple, list[tuple[str, str]] | None] = {}
+        self.details: dict[str, dict[str, tuple[int, str]]] = {}  # column -> value -> (depth, initials)
 
     def dict_options(self, dict_name: str | None) -> list[tuple[str, str]]:
         return list(self.ctx.dict_labels.get(dict_name or "", {}).items())
 
-    async def ref_options(self, to: str, key: str | None = None,
-                          ref_scope: str | None = None) -> list[tuple[str, str]] | None:
-        """(value, label) pairs of the target rows (those in the user's view, or in a declared
-        `ref_scope`), or None when there are too many to list."""
-        memo = (to, key, ref_scope)
+    async def ref_options(self, to: str, key: str | None = None, ref_scope: str | None = None,
+                          field: str | None = None) -> list[tuple[str, str]] | None:
+        """(value, label) pairs of the target rows (those in the user's view, those a declared
+        `ref_scope` allows, or those the screen's own scope offers for `field`), or None when there
+        are too many to list."""
+        memo = (to, key, ref_scope, field)
         if memo not in self._refs:
-            self._refs[memo] = await self._load(to, key, ref_scope)
+            self._refs[memo] = await self._load(to, key, ref_scope, field)
         return self._refs[memo]
 
-    async def _load(self, to: str, key: str | None, ref_scope: str | None = None) -> list[tuple[str, str]] | None:
+    def _visible(self, to: str, ref_scope: str | None, field: str | None) -> Any:
+        if ref_scope:
+            return ref_condition(self.ctx, self.principal, to, ref_scope)
+        if field and self.screen:
+            try:
+                entity = self.ctx.app.entity(self.ctx.app.screen(self.screen).entity)
+            except KeyError:
+                entity = None
+            if entity is not None and entity.has_field(field) and entity.field(field).to == to:
+                return offered_condition(self.ctx, self.principal, self.screen, entity, field)
+        return target_condition(self.ctx, self.principal, to)
+
+    async def _load(self, to: str, key: str | None, ref_scope: str | None = None,
+                    field: str | None = None) -> list[tuple[str, str]] | None:
         ctx = self.ctx
         try:
             target = ctx.app.entity(to)
@@ -216,24 +284,34 @@ class Options:
             return None
         pk = table._meta.primary_key
         value_col = getattr(table, key) if key else pk
-        label_name = target.display if target.has_field(target.display) and target.field(target.display).stored \
-            and not target.field(target.display).sensitive else None
-        order_name = "code" if to == "org" and target.has_field("code") else target.order_by.lstrip("-")
-        if not (target.has_field(order_name) and target.field(order_name).stored
-                and not target.field(order_name).sensitive):
-            order_name = None
-        columns = [value_col.as_alias("v")]
+
+        def plain(name: str | None) -> str | None:
+            return name if name and target.has_field(name) and target.field(name).stored \
+                and not target.field(name).sensitive else None
+
+        label_name = plain(target.display)
+        order_name = plain("code" if to == "org" and target.has_field("code") else target.order_by.lstrip("-"))
+        initials_name = next((f.name for f in target.fields if f.initials_of and f.initials_of == label_name), None)
+        tree = bool(target.tree) and plain("path") is not None
+        columns = [value_col.as_alias("v"), pk.as_alias("pk")]
         if label_name:
             columns.append(getattr(table, label_name).as_alias("l"))
+        if initials_name:
+            columns.append(getattr(table, initials_name).as_alias("i"))
+        if tree:
+            columns.append(table.path.as_alias("p"))
         query = table.select(*columns).order_by(getattr(table, order_name) if order_name else pk)
-        visible = ref_condition(ctx, self.principal, to, ref_scope)
+        visible = self._visible(to, ref_scope, field)
         if visible is not None:
             query = query.where(visible)
         rows = await query.limit(REF_OPTIONS_LIMIT + 1)
         if len(rows) > REF_OPTIONS_LIMIT:
             return None
-        out = []
-        for r in rows:
+        depths = _tree_order(rows) if tree else None
+        if depths is not None:
+            rows = [r for r, _ in depths]
+        out, details = [], {}
+        for n, r in enumerate(rows):
             value, label = r["v"], r.get("l")
             if value is None:
                 continue
@@ -241,6 +319,9 @@ class Options:
             if key and label not in (None, "") and str(label) != str(value):
                 text = f"{label}（{value}）"
             out.append((str(value), text))
+            details[str(value)] = (depths[n][1] if depths else 0,
+                                   str(r.get("i") or "") or _label_initials(str(label or "")))
+        self.details[_detail_key(to, key, field)] = details
         return out
 
     async def for_column(self, col: dict[str, Any]) -> list[tuple[str, str]] | None:
@@ -250,6 +331,40 @@ class Options:
             return self.dict_options(col.get("dict"))
         if col.get("codes"):
             return self.dict_options(col["codes"])
+        if col.get("choices"):
+            return [(str(c), str(c)) for c in col["choices"]]
         if ftype in ("ref", "multi_ref") and col.get("to"):
-            return await self.ref_options(col["to"], col.get("key"), col.get("ref_scope"))
+            field = col["name"] if "." not in col["name"] else None
+            return await self.ref_options(col["to"], col.get("key"), col.get("ref_scope"), field)
         return None
+
+    def details_of(self, col: dict[str, Any]) -> dict[str, tuple[int, str]]:
+        """value -> (tree depth, pinyin initials) of a ref column's loaded options ({} for others)."""
+        if col.get("type") not in ("ref", "multi_ref") or not col.get("to"):
+            return {}
+        field = col["name"] if "." not in col["name"] else None
+        return self.details.get(_detail_key(col["to"], col.get("key"), field), {})
+
+
+def _detail_key(to: str, key: str | None, field: str | None) -> str:
+    return f"{to}|{key or ''}|{field or ''}"
+
+
+def _tree_order(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Rows of a tree (each with its `path` "/1/5/9/") depth first, siblings in their given order,
+    each with its depth below the shallowest row listed (a street user's own street is depth 0)."""
+    by_pk = {str(r["pk"]): r for r in rows}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for r in rows:
+        ids = [p for p in str(r.get("p") or "").split("/") if p]
+        parent = next((i for i in reversed(ids[:-1]) if i in by_pk), None)
+        children.setdefault(parent, []).append(r)
+    out: list[tuple[dict[str, Any], int]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            out.append((r, depth))
+            walk(str(r["pk"]), depth + 1)
+
+    walk(None, 0)
+    return out

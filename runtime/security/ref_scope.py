@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.security.scope import scope_path, scopes_condition, value_condition
 from specadmin.runtime.data.values import Invalid
-from specadmin.runtime.data.where import combine_and
+from specadmin.runtime.data.where import combine_and, combine_or
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -53,6 +53,29 @@ def ref_condition(ctx: "AppContext", principal: "Principal | None", target: str,
 def field_condition(ctx: "AppContext", principal: "Principal | None", field: "Field") -> Any:
     """ref_condition of a ref field or action parameter."""
     return ref_condition(ctx, principal, field.to, field.ref_scope)
+
+
+def offered_condition(ctx: "AppContext", principal: "Principal | None", screen: str | None,
+                      entity: "Entity", field_name: str) -> Any:
+    """Condition on the target rows a drop-down of ref field `field_name` offers on `screen`: those of
+    target_condition, narrowed by the screen grant's scopes when each of them tests this very field
+    (a street user's 街道, scoped own_and_sub on `street`: that street and those below it, not every
+    org). Other scopes (`all`, or one through another path) leave target_condition as it is."""
+    field = entity.field(field_name)
+    base = target_condition(ctx, principal, field.to)
+    if principal is None or getattr(principal, "superuser", False) or not screen:
+        return base
+    grant = principal.grant(screen)
+    if grant is None or not grant.scopes:
+        return base
+    table = ctx.table(field.to)
+    column = getattr(table, field.key) if field.key else table._meta.primary_key
+    parts = []
+    for scope in grant.scopes:
+        if scope.mode == "all" or scope_path(scope) != field_name:
+            return base
+        parts.append(value_condition(ctx, column, scope, principal))
+    return combine_and([base, combine_or(parts)])
 
 
 async def check_refs(ctx: "AppContext", principal: "Principal", entity: "Entity", clean: dict[str, Any]) -> None:

@@ -56,6 +56,14 @@ def _leaf_condition(ctx: "AppContext", column, scope: Scope, principal: "Princip
     return builder(ctx, column, scope, principal)
 
 
+def value_condition(ctx: "AppContext", column, scope: Scope, principal: "Principal") -> Any:
+    """The scope's test on the values of `column` (the field its path ends at, or the column that
+    field points to): e.g. own_and_sub on a street ref, applied to the org table's ids, gives the
+    user's street and those below it. Never None: a scope that matches nothing gives `never`."""
+    condition = _leaf_condition(ctx, column, scope, principal)
+    return never(column._meta.table) if condition is None else condition
+
+
 def scope_condition(ctx: "AppContext", entity_name: str, scope: Scope, principal: "Principal") -> Any:
     """A Piccolo condition for one scope; None means unrestricted (`all`)."""
     table = ctx.table(entity_name)

@@ -61,6 +61,8 @@ class ScanRecordBody(Body):
 ScanRecordController = entity_controller(
     "scan_record", "扫码进场记录",
     filters=[
+        Filter("scanned_at_from", datetime.datetime, "采集时间（起）"),
+        Filter("scanned_at_to", datetime.datetime, "采集时间（止）"),
         Filter("street", str, "所在街道"),
         Filter("health_code", str, "健康码状态"),
         Filter("place_code", str, "公共场所ID"),

@@ -69,8 +69,8 @@ CheckInController = entity_controller(
     "check_in", "打卡记录",
     filters=[
         Filter("site", str, "点位编码"),
-        Filter("checkin_time_from", datetime.date, "打卡时间（起）"),
-        Filter("checkin_time_to", datetime.date, "打卡时间（止）"),
+        Filter("checkin_time_from", datetime.datetime, "打卡时间（起）"),
+        Filter("checkin_time_to", datetime.datetime, "打卡时间（止）"),
     ],
     body=CheckInBody,
 )
@@ -90,8 +90,8 @@ SamplingController = entity_controller(
     "sampling", "取样记录",
     filters=[
         Filter("site", str, "点位编码"),
-        Filter("sample_time_from", datetime.date, "取样时间（起）"),
-        Filter("sample_time_to", datetime.date, "取样时间（止）"),
+        Filter("sample_time_from", datetime.datetime, "取样时间（起）"),
+        Filter("sample_time_to", datetime.datetime, "取样时间（止）"),
     ],
     body=SamplingBody,
 )
@@ -111,8 +111,8 @@ TransportController = entity_controller(
     "transport", "转运记录",
     filters=[
         Filter("from_site", str, "转出点位"),
-        Filter("transfer_time_from", datetime.date, "转运时间（起）"),
-        Filter("transfer_time_to", datetime.date, "转运时间（止）"),
+        Filter("transfer_time_from", datetime.datetime, "转运时间（起）"),
+        Filter("transfer_time_to", datetime.datetime, "转运时间（止）"),
     ],
     body=TransportBody,
 )
@@ -198,8 +198,8 @@ TestResultController = entity_controller(
     "test_result", "核酸检测结果",
     filters=[
         Filter("id_number", str, "身份证号码"),
-        Filter("tested_at_from", datetime.date, "检测时间（起）"),
-        Filter("tested_at_to", datetime.date, "检测时间（止）"),
+        Filter("tested_at_from", datetime.datetime, "检测时间（起）"),
+        Filter("tested_at_to", datetime.datetime, "检测时间（止）"),
     ],
     body=TestResultBody,
 )
@@ -215,8 +215,8 @@ QueryBatchController = entity_controller(
     filters=[
         Filter("street", int, "街道"),
         Filter("status", str, "状态"),
-        Filter("uploaded_at_from", datetime.date, "上传时间（起）"),
-        Filter("uploaded_at_to", datetime.date, "上传时间（止）"),
+        Filter("uploaded_at_from", datetime.datetime, "上传时间（起）"),
+        Filter("uploaded_at_to", datetime.datetime, "上传时间（止）"),
     ],
     body=QueryBatchBody,
 )
@@ -333,8 +333,8 @@ HotlineTicketController = entity_controller(
     filters=[
         Filter("category", int, "问题分类"),
         Filter("street", int, "所属街道"),
-        Filter("received_at_from", datetime.date, "接诉时间（起）"),
-        Filter("received_at_to", datetime.date, "接诉时间（止）"),
+        Filter("received_at_from", datetime.datetime, "接诉时间（起）"),
+        Filter("received_at_to", datetime.datetime, "接诉时间（止）"),
     ],
     body=HotlineTicketBody,
 )

@@ -314,8 +314,8 @@ DictItemController = entity_controller(
 OplogController = entity_controller(
     "oplog", "操作日志",
     filters=[
-        Filter("at_from", datetime.date, "操作时间（起）"),
-        Filter("at_to", datetime.date, "操作时间（止）"),
+        Filter("at_from", datetime.datetime, "操作时间（起）"),
+        Filter("at_to", datetime.datetime, "操作时间（止）"),
         Filter("operator", int, "操作人账号"),
         Filter("op_type", str, "操作类型"),
         Filter("subject_type", str, "对象类型"),
@@ -326,8 +326,8 @@ OplogController = entity_controller(
 ExceptionLogController = entity_controller(
     "exception_log", "系统异常",
     filters=[
-        Filter("at_from", datetime.date, "发生时间（起）"),
-        Filter("at_to", datetime.date, "发生时间（止）"),
+        Filter("at_from", datetime.datetime, "发生时间（起）"),
+        Filter("at_to", datetime.datetime, "发生时间（止）"),
         Filter("error_id", str, "异常编号"),
         Filter("exc_type", str, "异常类型"),
     ],
