@@ -313,9 +313,9 @@ def _migrations(app: App, tables, existing: dict[str, str], env, external: dict[
         name = "initial" if old is None else "auto"
         out[f"migrations/m{migration_id}_{name}.py"] = env.get_template("migration.py.jinja").render(
             app_name=app.name, migration_id=migration_id, description=description.replace('"', "'"),
-            destructive=plan.destructive, ops=plan.ops, new_indexes=plan.new_indexes,
+            destructive=plan.destructive, ops=plan.ops, needs_on_delete=any("OnDelete." in op for op in plan.ops), new_indexes=plan.new_indexes,
             dropped_indexes=plan.dropped_indexes,
-            column_imports=sorted(plan.column_kinds | {"Serial"}),
+            column_imports=sorted(plan.column_kinds | ({"Serial"} if plan.stubs else set())),
             stubs=[{"class_name": k, "tablename": v} for k, v in sorted(plan.stubs.items())])
     out[snapshot_key] = json.dumps(new, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
     return out

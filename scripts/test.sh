@@ -90,7 +90,8 @@ EOF
                 ALTER ROLE specadmin LOGIN CREATEDB PASSWORD 'specadmin';" || die "creating role failed"
     # Every run gets a database of its own, dropped when the run ends, so that concurrent
     # runs on one machine (developers, helpers, CI) never reset each other's schema.
-    psql_su -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE);" || die "dropping database failed"
+    PGOPTIONS="-c client_min_messages=warning" psql_su -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE);" \
+        || die "dropping database failed"
     psql_su -c "CREATE DATABASE $TEST_DB OWNER specadmin;" || die "creating database failed"
     # Prove the exact URL the tests get works: TCP + password auth.
     PGPASSWORD=specadmin "$PG_BIN/psql" -X -q -tA -h 127.0.0.1 -p "$PG_PORT" -U specadmin \

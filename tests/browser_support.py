@@ -151,6 +151,16 @@ def actions_usable(page) -> int:
     return result["checked"]
 
 
+def page_api(page, path: str, **params) -> dict:
+    """The JSON API asked with the page's own session (what a page shows must agree with it)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(page.url)
+    response = page.request.get(f"{parts.scheme}://{parts.netloc}{path}", params=params)
+    assert response.ok, response.text()
+    return response.json()
+
+
 def row_links(page) -> set[str]:
     """The texts of the row links on a list page (the first list column)."""
     return {c.strip() for c in page.locator("table.list tr.row a.row-link").all_inner_texts()}

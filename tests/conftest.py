@@ -64,6 +64,15 @@ def chromium_path() -> str:
     return path
 
 
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    """A headless Chromium for the module's browser tests (tests/browser_support.py)."""
+    from browser_support import chromium
+
+    with chromium(chromium_path) as b:
+        yield b
+
+
 @contextlib.contextmanager
 def database_env(url: str | None):
     """Point DATABASE_URL at `url` for the duration (the CLI helpers read the environment)."""

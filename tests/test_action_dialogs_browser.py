@@ -4,7 +4,7 @@ browser's confirm() and a separate page, against a real server process (Kaiping 
 from __future__ import annotations
 
 import pytest
-from browser_support import chromium, csp_violations, login, row_links, serve, watch_csp
+from browser_support import csp_violations, login, row_links, serve, watch_csp
 from conftest import copy_app
 from kaiping_fixture import PASSWORD, build
 
@@ -29,11 +29,6 @@ def server(tmp_path_factory):
     with serve(copy_app("kaiping", tmp_path_factory.mktemp("action-dialogs")), _load) as base:
         yield base
 
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    with chromium(chromium_path) as b:
-        yield b
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from browser_support import chromium, csp_violations, hover_chart, login, serve, watch_csp
+from browser_support import csp_violations, hover_chart, login, serve, watch_csp
 from conftest import copy_app
 from kaiping_fixture import PASSWORD, build
 
@@ -33,11 +33,6 @@ def server(tmp_path_factory):
     with serve(copy_app("kaiping", tmp_path_factory.mktemp("console-browser")), _load) as base:
         yield base
 
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    with chromium(chromium_path) as b:
-        yield b
 
 
 def _admin(browser, server):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from browser_support import chromium, login, row_links, serve
+from browser_support import login, row_links, serve
 from conftest import copy_app
 from kaiping_fixture import PASSWORD, build
 
@@ -21,11 +21,6 @@ def server(tmp_path_factory):
     with serve(copy_app("kaiping", tmp_path_factory.mktemp("kaiping-browser")), _build_with_a_superuser) as base:
         yield base
 
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    with chromium(chromium_path) as b:
-        yield b
 
 
 def _login(browser, base: str, username: str):

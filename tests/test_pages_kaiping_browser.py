@@ -9,7 +9,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser_support import actions_usable, chromium, login_wide, row_links, screenshot, serve
+from browser_support import actions_usable, login_wide, page_api, row_links, screenshot, serve
 from conftest import copy_app
 from kaiping_fixture import PASSWORD, build
 
@@ -41,18 +41,6 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    with chromium(chromium_path) as b:
-        yield b
-
-
-def _api(page, path: str, **params) -> dict:
-    """The JSON API, asked with the page's own session (what the page shows must agree with it)."""
-    parts = urlsplit(page.url)
-    response = page.request.get(f"{parts.scheme}://{parts.netloc}{path}", params=params)
-    assert response.ok, response.text()
-    return response.json()
 
 
 def _cells(page, label: str) -> list[str]:
@@ -86,7 +74,7 @@ def test_ops_deletes_scans_by_collection_or_import_time_after_confirming_the_cou
     ops.click("#btn-range-preview")
     assert _preview(ops) == 12  # 08:00 … 11:40, every 20 minutes; 12:00 is the excluded end
     assert "12" in ops.locator("#btn-range-confirm").inner_text()
-    api = _api(ops, "/api/scan_record/delete-range", screen="scan_admin", field="scanned_at",
+    api = page_api(ops, "/api/scan_record/delete-range", screen="scan_admin", field="scanned_at",
                start="2026-11-05T08:00:00", end="2026-11-05T12:00:00")
     assert api["count"] == 12
     screenshot(ops, "kaiping-delete-range-preview")
@@ -114,14 +102,14 @@ def test_ops_deletes_scans_by_collection_or_import_time_after_confirming_the_cou
     assert _preview(ops) == 12
     ops.click("#btn-range-confirm")
     assert "已删除 12 条记录" in ops.locator(".flash-success").inner_text() and _total(ops) == before - 24
-    assert _api(ops, "/api/scan_record/delete-range", screen="scan_admin", field="imported_at",
+    assert page_api(ops, "/api/scan_record/delete-range", screen="scan_admin", field="imported_at",
                 start="2026-11-07", end="2026-11-07")["count"] == 0
 
 
 def test_page_size_choice_and_jump_to_page_keep_the_list_query(server, browser):
     ops = login_wide(browser, server, "ops", PASSWORD)
     ops.goto(f"{server}/s/scan_admin")
-    total = _api(ops, "/api/scan_record", screen="scan_admin")["total"]
+    total = page_api(ops, "/api/scan_record", screen="scan_admin")["total"]
     assert total > 30 and _total(ops) == total
     ops.select_option(".pager select[name=page_size]", "10")  # submits itself
     ops.wait_for_url(re.compile(r"page_size=10"))
@@ -157,7 +145,7 @@ def test_tab_counts_equal_the_api_totals_in_scope_with_filters_and_keyword(serve
                   for t in page.locator("a.tab").all()}
         assert counts and set(counts) == {"unset", "set"}
         for tab, count in counts.items():
-            assert count == _api(page, f"/api/{entity}", screen=screen, tab=tab, **params)["total"], (screen, tab, params)
+            assert count == page_api(page, f"/api/{entity}", screen=screen, tab=tab, **params)["total"], (screen, tab, params)
         assert page.locator("a.tab.active .tab-count").inner_text() == f"({_total(page)})"
     assert sum(counts.values()) < 3  # unit1's own places only, with the keyword and the category
     ops.goto(f"{server}/s/place_admin")
@@ -196,13 +184,13 @@ def test_collection_time_range_and_dictionary_filters_are_datetime_inputs_and_se
     unit1.click("#btn-search")
     times = _cells(unit1, "采集时间")
     assert sorted(times) == [f"2026-11-03 {t}:00" for t in ("09:00", "09:15", "09:30", "09:45", "10:00")]
-    assert _total(unit1) == 5 == _api(unit1, "/api/scan_record", screen="scan_query", scanned_at_from="2026-11-03T09:00",
+    assert _total(unit1) == 5 == page_api(unit1, "/api/scan_record", screen="scan_query", scanned_at_from="2026-11-03T09:00",
                                        scanned_at_to="2026-11-03 10:00:00")["total"]
     assert unit1.locator(".filter-bar input[name=scanned_at_from]").input_value().startswith("2026-11-03T09:00")
     unit1.select_option(".filter-bar select[name=health_code]", "黄码")
     unit1.click("#btn-search")
     codes = _cells(unit1, "健康码状态")
-    assert codes and set(codes) == {"黄码"} and _total(unit1) == _api(
+    assert codes and set(codes) == {"黄码"} and _total(unit1) == page_api(
         unit1, "/api/scan_record", screen="scan_query", scanned_at_from="2026-11-03T09:00",
         scanned_at_to="2026-11-03T10:00", health_code="黄码")["total"]
     screenshot(unit1, "kaiping-scan-query-filtered")

@@ -10,7 +10,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser_support import actions_usable, chromium, login_wide, screenshot, serve
+from browser_support import actions_usable, login_wide, page_api, screenshot, serve
 from conftest import copy_app
 from xicheng_data import DEMO, PASSWORD, demo_module, load_core
 
@@ -34,17 +34,6 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    with chromium(chromium_path) as b:
-        yield b
-
-
-def _api(page, path: str, **params) -> dict:
-    parts = urlsplit(page.url)
-    response = page.request.get(f"{parts.scheme}://{parts.netloc}{path}", params=params)
-    assert response.ok, response.text()
-    return response.json()
 
 
 def _visible_menu_items(page) -> list[str]:
@@ -107,7 +96,7 @@ def test_org_drop_down_is_a_tree_searchable_by_name_and_pinyin_initials(server, 
     district.click("#btn-search")
     street = parse_qs(urlsplit(district.url).query)["street"][0]
     streets = set(_cells(district, "街道"))
-    assert streets == {"西长安街街道"} and _api(district, "/api/query_batch", screen="batch_admin", street=street)["total"] == len(
+    assert streets == {"西长安街街道"} and page_api(district, "/api/query_batch", screen="batch_admin", street=street)["total"] == len(
         district.locator("table.list tr.row").all())
     # The org filter of 人员管理 is the same tree, searchable the same way.
     admin = login_wide(browser, server, "admin", PASSWORD)
@@ -141,8 +130,8 @@ def test_street_users_tab_counts_equal_the_api_totals(server, browser):
                   for t in street1.locator("a.tab").all()}
         assert set(counts) == {"unreconciled", "playable"}
         for tab, count in counts.items():
-            assert count == _api(street1, "/api/camera", screen="camera_admin", tab=tab, **params)["total"], (tab, params)
-        everyone = _api(street1, "/api/camera", tab="unreconciled", **params)["total"]
+            assert count == page_api(street1, "/api/camera", screen="camera_admin", tab=tab, **params)["total"], (tab, params)
+        everyone = page_api(street1, "/api/camera", tab="unreconciled", **params)["total"]
         assert counts["unreconciled"] <= everyone
 
 

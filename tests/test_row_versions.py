@@ -51,7 +51,6 @@ async def test_concurrent_min_and_max_patches_never_leave_min_above_max(kaiping)
     """unit1 raises the minimum to 150 while ops lowers the maximum to 100, at the same time: one
     wins, the other is re-validated against the winner's row and refused (422), every round."""
     url = f"/api/place/{kaiping['ids']['P1']}"
-    outcomes = set()
     for _ in range(ROUNDS):
         start = (await _reset(kaiping)).get("version")  # each change alone is valid: 150 <= 200, 5 <= 100
         raise_min, lower_max = await asyncio.gather(

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from browser_support import chromium, login, row_links, serve
+from browser_support import login, row_links, serve
 from conftest import copy_app
 from xicheng_data import PASSWORD, load_core
 
@@ -14,11 +14,6 @@ def server(tmp_path_factory):
     with serve(copy_app("xicheng", tmp_path_factory.mktemp("xicheng-browser")), load_core) as base:
         yield base
 
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    with chromium(chromium_path) as b:
-        yield b
 
 
 def test_street_user_sees_only_its_sites_and_district_sees_every_street(server, browser):
