@@ -112,7 +112,7 @@ async def fill_results(ctx, rows: int, street: int) -> int:
                     values = {"id_number": id_tokens[k], "id_number_bidx": id_index[k], "name": name_tokens[k],
                               "name_bidx": name_index[k], "institution": "北京市西城区疾病预防控制中心",
                               "tested_at": now - dt.timedelta(hours=(p * 31 + t * 53) % 240), "result": "negative",
-                              "street": street, "created_at": now, "updated_at": now}
+                              "street": street, "created_at": now, "updated_at": now, "version": 1}
                     batch.append(tuple(values.get(c) for c in columns))
             await writer.insert_rows(batch)
             done += len(batch)

@@ -132,7 +132,7 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int)
                                   health_code=r[12], collector_location=tokens[13][k],
                                   collector_location_bidx=indexes[13][k],
                                   scanned_at=dt.datetime.fromisoformat(r[14]), imported_by=admin_id, imported_at=now,
-                                  created_at=now, updated_at=now)
+                                  created_at=now, updated_at=now, version=1)
                     batch.append(tuple(values.get(c) for c in names))
                 t0 = time.perf_counter()
                 await writer.insert_rows(batch)
