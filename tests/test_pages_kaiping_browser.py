@@ -45,7 +45,7 @@ def server(tmp_path_factory):
 
 def _cells(page, label: str) -> list[str]:
     """The texts of one list column, found by its header."""
-    heads = [h.strip() for h in page.locator("table.list thead th").all_inner_texts()]
+    heads = [h.strip() for h in page.locator("table.list[data-screen] thead th").all_inner_texts()]
     return page.locator(f"table.list tr.row td:nth-child({heads.index(label) + 1})").all_inner_texts()
 
 
@@ -201,7 +201,7 @@ def test_collection_time_range_and_dictionary_filters_are_datetime_inputs_and_se
 def test_scan_management_row_actions_are_all_in_view_and_clickable(server, browser):
     ops = login_wide(browser, server, "ops", PASSWORD)
     ops.goto(f"{server}/s/scan_admin")
-    assert ops.locator("table.list thead th").count() == 17 + 2
+    assert ops.locator("table.list[data-screen] thead th").count() == 17 + 2
     assert actions_usable(ops) >= 2 * 3
     ops.locator("table.list tr.row").first.locator(".col-ops a.op-view").click()
     assert ops.locator("dl.detail").is_visible() and _crumbs(ops)[-2] == "扫码进场信息管理"

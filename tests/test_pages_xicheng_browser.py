@@ -45,7 +45,7 @@ def _options(page, select: str) -> list[str]:
 
 
 def _cells(page, label: str) -> list[str]:
-    heads = [h.strip() for h in page.locator("table.list thead th").all_inner_texts()]
+    heads = [h.strip() for h in page.locator("table.list[data-screen] thead th").all_inner_texts()]
     return page.locator(f"table.list tr.row td:nth-child({heads.index(label) + 1})").all_inner_texts()
 
 
@@ -160,7 +160,7 @@ def test_actual_count_form_shows_plan_street_and_reported_count(server, browser)
     street1 = login_wide(browser, server, "street1", PASSWORD)
     street1.goto(f"{server}/s/mass_actual_query")
     row = street1.locator("table.list tr.row").first
-    heads = [h.strip() for h in street1.locator("table.list thead th").all_inner_texts()]
+    heads = [h.strip() for h in street1.locator("table.list[data-screen] thead th").all_inner_texts()]
     shown = dict(zip(heads, [c.strip() for c in row.locator("td").all_inner_texts()]))
     row.locator("a.op-edit").click()
     crumbs = [c.strip() for c in street1.locator(".breadcrumb .crumb").all_inner_texts()]

@@ -63,7 +63,8 @@ def test_charts_show_every_group_along_their_axis_and_the_alert_threshold(chromi
 
         district = login(browser, xicheng, "district", XICHENG_PASSWORD)
         watch_csp(district)
-        district.click("text=街道修改后的实检统计")
+        district.click("nav.sidebar summary:has-text('点位区级统计查询')")  # its menu group folds
+        district.click("nav.sidebar a.menu-item:has-text('街道修改后的实检统计')")
         got = option(district, "#stat-chart")
         assert district.locator("table.list.stat tr.row").count() == 20  # the table's first page
         assert len(got["x"]) == len(set(got["x"])) == 15 and all(x.endswith("街道") for x in got["x"])

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.data.values import INT32, Invalid
 from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.runtime.security.principal import GRANT_SCOPES, grant_scopes
 from specadmin.runtime.security.ref_scope import check_refs
@@ -47,7 +47,9 @@ async def find_holder(ctx: "AppContext", principal: "Principal", params: dict[st
     try:
         holder_id = int(raw)
     except (TypeError, ValueError):
-        raise BadRequest(f"{HOLDERS[kind]}编号不正确") from None
+        holder_id = 0
+    if not 1 <= holder_id <= INT32[1]:
+        raise BadRequest(f"{HOLDERS[kind]}编号不正确")
     await check_refs(ctx, principal, ctx.app.entity("grant"), {kind: holder_id})  # inside the actor's view
     table = ctx.table(kind)
     display = ctx.app.entity(kind).display

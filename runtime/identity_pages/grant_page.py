@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
+from specadmin.runtime.api.support import RowId
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.errors import BadRequest, Denied
 from specadmin.runtime.identity.grant_tree import GRANT_SCREEN, HOLDERS, find_holder, save, tree
@@ -24,8 +25,8 @@ def _may_view(request: Request) -> None:
 
 
 @get("/api/identity/grant-tree", tags=TAGS, summary="菜单权限树（某角色、角色组或人员）")
-async def grant_tree_json(request: Request, role: int | None = None, role_group: int | None = None,
-                          user: int | None = None) -> dict[str, Any]:
+async def grant_tree_json(request: Request, role: RowId | None = None, role_group: RowId | None = None,
+                          user: RowId | None = None) -> dict[str, Any]:
     _may_view(request)
     holder = await find_holder(ctx_of(request), request.user, {"role": role, "role_group": role_group, "user": user})
     return await tree(ctx_of(request), request.user, holder)
