@@ -105,6 +105,22 @@ def test_tokens_resolve_against_the_moment_they_are_used():
         "$now-24h": T(2026, 12, 8, 12, 0), "$now+30m": T(2026, 12, 9, 12, 30), "$now-2d": T(2026, 12, 7, 12, 0)}
 
 
+def test_rows_in_memory_match_like_the_query():
+    """Action conditions, chart lines and outbound feeds match a row in memory: dates, datetimes, or
+    their ISO text (a feed payload), with the same day-against-datetime rule as the SQL."""
+    from specadmin.runtime.data.where import matches
+
+    at = T(2026, 12, 6, 12, 0)
+    for reported in (T(2026, 12, 6, 9, 0), "2026-12-06T09:00:00"):
+        row = {"reported_at": reported, "due_on": D(2026, 12, 5)}
+        assert [matches(row, clause, at) for clause in (
+            {"reported_at": "$today"}, {"reported_at": {"lte": "$today"}}, {"reported_at": {"gt": "$today"}},
+            {"reported_at": {"gte": "$now-3h"}}, {"reported_at": {"gte": "$now-2h"}},
+            {"due_on": {"in": ["$today", "$today-1"]}}, {"due_on": {"gte": "$now-24h"}}, {"due_on": {"not": "$today"}},
+        )] == [True, True, False, True, False, True, True, True]
+    assert not matches({"due_on": None}, {"due_on": {"lt": "$today"}}, at)
+
+
 @ASYNC
 async def test_tab_counts_move_when_the_day_and_the_month_turn(env, visits):
     client = env["client"]
