@@ -58,6 +58,7 @@ CODES = {
     "SA080": "where clause names an unknown field or operator",
     "SA081": "action sets an unknown field or bad value",
     "SA082": "action parameter: unknown type, dictionary, code list, ref target or ref scope, bad bounds or default, or a reserved name",
+    "SA083": "where clause value is a malformed relative date, or one on a field that is no date or datetime",
     "SA090": "stat names an unknown field",
     "SA100": "display field does not exist",
     "SA110": "import, export or delete-by-range names a field that cannot be used that way",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.errors import SpecError
 from specadmin.generator.handlers import handler_problem
-from specadmin.specs import expr, paths
+from specadmin.specs import expr, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
 from specadmin.specs.physical import ROW_VERSION
 from specadmin.specs.unmask import UNMASK, offers_unmask
@@ -195,10 +195,33 @@ class Checker:
                 self.err(loc, sub + (key,), "SA080", f"where: '{key}' is not a stored field of '{entity}'")
                 continue
             if isinstance(cond, dict):
-                for op in cond:
+                for op, value in cond.items():
                     if op not in WHERE_OPS:
                         self.err(loc, sub + (key, op), "SA080",
                                  f"where: unknown operator '{op}' (expected one of {', '.join(WHERE_OPS)})")
+                    elif op == "in" and isinstance(value, list):
+                        for i, item in enumerate(value):
+                            self.check_relative(loc, sub + (key, op, i), key, f, op, item)
+                    else:
+                        self.check_relative(loc, sub + (key, op), key, f, op, value)
+            else:
+                self.check_relative(loc, sub + (key,), key, f, "eq", cond)
+
+    def check_relative(self, loc: "Located", at: tuple, key: str, f: dict, op: str, value: Any) -> None:
+        """SA083: a `$` value in a where clause is a relative date (specs/relative_dates.py) on a date
+        or datetime field, compared (not `contains`)."""
+        if not relative_dates.is_token(value):
+            return
+        try:
+            relative_dates.parse(value)
+        except relative_dates.TokenError as exc:
+            self.err(loc, at, "SA083", f"where: {exc}")
+            return
+        if f.get("type") not in ("date", "datetime"):
+            self.err(loc, at, "SA083", f"where: '{key}' is a {f.get('type')} field; relative dates such as "
+                                       f"{value} compare only with date and datetime fields")
+        elif op == "contains":
+            self.err(loc, at, "SA083", f"where: 'contains' takes text, not the relative date {value}")
 
     def check_scope(self, loc: "Located", sub: tuple, entity: str, scope: dict) -> None:
         mode = scope["mode"]

@@ -18,6 +18,14 @@ EXAMPLES = ROOT / "examples"
 BACKENDS = ["sqlite", "postgres"]
 
 
+def reference_blocks() -> dict[str, str]:
+    """The titled code blocks of specs/REFERENCE.md (```lang title="path"), by title: tests run the docs."""
+    import re
+
+    text = (ROOT / "specs" / "REFERENCE.md").read_text(encoding="utf-8")
+    return {m[1]: m[2] for m in re.finditer(r'```\w+ title="([^"]+)"\n(.*?)```', text, re.S)}
+
+
 def copy_app(name: str, target: Path) -> Path:
     source = EXAMPLES / name
     target.mkdir(parents=True, exist_ok=True)

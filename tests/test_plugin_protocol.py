@@ -5,24 +5,17 @@ PostgreSQL, with nothing in runtime/ knowing the plugin."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, ROOT, api_login, start_app
+from conftest import BACKENDS, ROOT, api_login, reference_blocks, start_app
 from plugin_support import install_plugin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 PASSWORD = "Plugin@2026x"
 
-def _blocks() -> dict[str, str]:
-    """The example plugin of specs/REFERENCE.md ("Writing a plugin"), block by block: the test runs the docs."""
-    text = (ROOT / "specs" / "REFERENCE.md").read_text(encoding="utf-8")
-    return {m[1]: m[2] for m in re.finditer(r'```\w+ title="([^"]+)"\n(.*?)```', text, re.S)}
-
-
-BLOCKS = _blocks()
+BLOCKS = reference_blocks()  # the example plugin of specs/REFERENCE.md ("Writing a plugin"), block by block
 PLUGIN_SOURCE = BLOCKS["specadmin_checklist/plugin.py"]
 PLUGIN_MODULE = BLOCKS["specadmin_checklist/checklist.yaml"]
 MODULE = BLOCKS["modules/main.yaml"]

@@ -1,10 +1,27 @@
-"""Declarative where clauses (tabs, action conditions) → Piccolo `Where` objects."""
+"""Declarative where clauses (tabs, action conditions, notifications, feeds) → Piccolo `Where`
+objects, or evaluated on a row in memory.
+
+Values may be relative dates (`$today`, `$now-24h`, specs/relative_dates.py), resolved against
+`clock` each time a clause is used and bound as parameters like any literal. A day compared with
+a datetime field compares the field's day (`created_at: $today` is "created today", `{lte: $today}`
+includes all of today); a moment compared with a date field uses the moment's day.
+"""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Mapping
 
+from piccolo.columns import Date, Timestamp, Timestamptz
 from piccolo.columns.combination import And, Or
 from piccolo.table import Table
+from specadmin.specs import relative_dates
+
+clock = dt.datetime.now  # the server's local wall clock, like every stamp; tests freeze it here
+DAY = dt.timedelta(days=1)
+
+
+def now() -> dt.datetime:
+    return clock().replace(microsecond=0)
 
 
 def never(table: type[Table]):
@@ -29,27 +46,36 @@ def combine_or(parts: list) -> Any:
     return result
 
 
-def where_of(table: type[Table], clause: Mapping[str, Any]) -> Any:
+def where_of(table: type[Table], clause: Mapping[str, Any], at: dt.datetime | None = None) -> Any:
+    at = at or now()  # one instant for the whole clause
     parts = []
     for key, cond in clause.items():
         if key == "or":
-            parts.append(combine_or([where_of(table, c) for c in cond]))
+            parts.append(combine_or([where_of(table, c, at) for c in cond]))
             continue
         if key == "and":
-            parts.append(combine_and([where_of(table, c) for c in cond]))
+            parts.append(combine_and([where_of(table, c, at) for c in cond]))
             continue
         column = getattr(table, key)
         if cond is None:
             parts.append(column.is_null())
         elif isinstance(cond, Mapping):
             for op, value in cond.items():
-                parts.append(_op(column, op, value))
+                parts.append(_op(column, op, value, at))
         else:
-            parts.append(column == cond)
+            parts.append(_op(column, "eq", cond, at))
     return combine_and(parts)
 
 
-def _op(column, op: str, value: Any):
+def _op(column, op: str, value: Any, at: dt.datetime):
+    if op == "in" and any(relative_dates.is_token(v) for v in value):
+        plain = [v for v in value if not relative_dates.is_token(v)]
+        return combine_or(([column.is_in(plain)] if plain else [])
+                          + [_op(column, "eq", v, at) for v in value if relative_dates.is_token(v)])
+    if relative_dates.is_token(value) and op != "contains":
+        return _relative(column, op, relative_dates.parse(value).resolve(at))
+    if op == "eq":
+        return column == value
     if op == "not":
         return column.is_not_null() if value is None else column != value
     if op == "in":
@@ -67,17 +93,33 @@ def _op(column, op: str, value: Any):
     raise ValueError(f"unknown operator {op}")
 
 
-def matches(row: Mapping[str, Any], clause: Mapping[str, Any] | None) -> bool:
-    """Evaluate a where clause on a row already in memory (for action conditions)."""
+def _relative(column, op: str, value: dt.date | dt.datetime):
+    """A resolved relative date against a date or datetime column (`specadmin check` allows no other)."""
+    if isinstance(column, (Timestamp, Timestamptz)) and not isinstance(value, dt.datetime):
+        start = dt.datetime.combine(value, dt.time.min)  # the field's day against a day: [start, end)
+        end = start + DAY
+        return {"eq": lambda: And(column >= start, column < end), "not": lambda: Or(column < start, column >= end),
+                "gte": lambda: column >= start, "gt": lambda: column >= end,
+                "lt": lambda: column < start, "lte": lambda: column < end}[op]()
+    if not isinstance(column, (Date, Timestamp, Timestamptz)):
+        raise ValueError(f"a relative date cannot be compared with {column._meta.name}")
+    if isinstance(column, Date) and isinstance(value, dt.datetime):
+        value = value.date()
+    return _op(column, op, value, dt.datetime.min)
+
+
+def matches(row: Mapping[str, Any], clause: Mapping[str, Any] | None, at: dt.datetime | None = None) -> bool:
+    """Evaluate a where clause on a row already in memory (action conditions, chart lines, feeds)."""
     if not clause:
         return True
+    at = at or now()
     for key, cond in clause.items():
         if key == "or":
-            if not any(matches(row, c) for c in cond):
+            if not any(matches(row, c, at) for c in cond):
                 return False
             continue
         if key == "and":
-            if not all(matches(row, c) for c in cond):
+            if not all(matches(row, c, at) for c in cond):
                 return False
             continue
         value = row.get(key)
@@ -86,16 +128,42 @@ def matches(row: Mapping[str, Any], clause: Mapping[str, Any] | None) -> bool:
                 return False
         elif isinstance(cond, Mapping):
             for op, expected in cond.items():
-                if op == "not" and (value is None if expected is None else value == expected):
+                if not _holds(value, op, expected, at):
                     return False
-                if op == "in" and value not in expected:
-                    return False
-                if op in ("gte", "lte", "gt", "lt") and (value is None or not {
-                        "gte": value >= expected, "lte": value <= expected,
-                        "gt": value > expected, "lt": value < expected}[op]):
-                    return False
-                if op == "contains" and (value is None or str(expected) not in str(value)):
-                    return False
-        elif value != cond:
+        elif not _holds(value, "eq", cond, at):
             return False
     return True
+
+
+def _holds(value: Any, op: str, expected: Any, at: dt.datetime) -> bool:
+    if op == "in" and any(relative_dates.is_token(v) for v in expected):
+        return any(_holds(value, "eq", v, at) for v in expected)
+    if relative_dates.is_token(expected) and op != "contains":
+        expected = relative_dates.parse(expected).resolve(at)
+        value = _as_time(value)
+        if isinstance(value, dt.datetime) and not isinstance(expected, dt.datetime):
+            value = value.date()  # the field's day against a day
+        elif isinstance(expected, dt.datetime) and value is not None and not isinstance(value, dt.datetime):
+            expected = expected.date()  # a date field against a moment: its day
+    if op == "eq":
+        return value == expected
+    if op == "not":
+        return value is not None if expected is None else value != expected
+    if op == "in":
+        return value in expected
+    if op in ("gte", "lte", "gt", "lt"):
+        return value is not None and {"gte": value >= expected, "lte": value <= expected,
+                                      "gt": value > expected, "lt": value < expected}[op]
+    if op == "contains":
+        return value is not None and str(expected) in str(value)
+    return True
+
+
+def _as_time(value: Any) -> Any:
+    """A date or datetime read as ISO text (feed payloads) as its value; None when unreadable."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return dt.datetime.fromisoformat(value) if len(value) > 10 else dt.date.fromisoformat(value)
+    except ValueError:
+        return None
