@@ -4,11 +4,12 @@ PostgreSQL. The app is the example of specs/REFERENCE.md ("Unique values"): the 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 
 import pytest
-from conftest import BACKENDS, ROOT, api_login, start_app
+from conftest import BACKENDS, ROOT, api_login, postgres_url, start_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 PASSWORD = "Unique@2026x"
@@ -224,19 +225,24 @@ async def test_a_new_unique_set_over_existing_columns_is_checked_before_the_migr
     assert plan_migration(None, new).checked_unique == []  # a new table holds no rows
 
 
-async def test_migrate_refuses_a_unique_index_over_duplicate_rows_naming_them(tmp_path):
-    from piccolo.columns import Varchar
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_migrate_refuses_a_unique_index_over_duplicate_rows_naming_them(tmp_path, backend):
+    from piccolo.columns import Date, Varchar
+    from piccolo.engine.postgres import PostgresEngine
     from piccolo.engine.sqlite import SQLiteEngine
     from piccolo.table import create_table_class
 
-    from specadmin.migrations.unique import DuplicateRows, create_unique_index, refuse_duplicates
+    from specadmin.migrations.unique import DuplicateRows, create_unique_index, drop_unique_index, refuse_duplicates
+    from specadmin.specs.model import Entity, Field
 
-    engine = SQLiteEngine(path=str(tmp_path / "dup.sqlite"))
-    booking = create_table_class("Booking", class_kwargs={"tablename": "booking", "db": engine},
-                                 class_members={"place": Varchar(null=True), "day": Varchar(null=True)})
+    engine = (SQLiteEngine(path=str(tmp_path / "dup.sqlite")) if backend == "sqlite"
+              else PostgresEngine(config={"dsn": postgres_url()}))
+    booking = create_table_class("Booking", class_kwargs={"tablename": "uq_probe_booking", "db": engine},
+                                 class_members={"place": Varchar(null=True), "day": Date(null=True)})
+    await booking.alter().drop_table(if_exists=True)
     await booking.create_table()
-    rows = [("一号场", "2026-12-01"), ("一号场", "2026-12-01"), ("二号场", "2026-12-01"), (None, "2026-12-01"),
-            (None, "2026-12-01")]
+    day = dt.date(2026, 12, 1)
+    rows = [("一号场", day), ("一号场", day), ("二号场", day), (None, day), (None, day)]
     await booking.insert(*[booking(place=p, day=d) for p, d in rows])
     with pytest.raises(DuplicateRows) as info:
         await refuse_duplicates(booking, ["place", "day"])
@@ -244,8 +250,16 @@ async def test_migrate_refuses_a_unique_index_over_duplicate_rows_naming_them(tm
     await booking.delete().where(booking.id == 2)
     await refuse_duplicates(booking, ["place", "day"])
     await create_unique_index(booking, ["place", "day"])
-    with pytest.raises(Exception, match="UNIQUE constraint failed"):
-        await booking.insert(booking(place="一号场", day="2026-12-01"))
+    with pytest.raises(Exception) as clash:
+        await booking.insert(booking(place="一号场", day=day))
+    entity = Entity(name="booking", label="预约", table="uq_probe_booking", display="place", module="main",
+                    fields=(Field("place", "string", "场地"), Field("day", "date", "日期")), unique=(("place", "day"),))
+    from specadmin.runtime.data.unique import violated
+
+    assert violated(entity, clash.value) == ("place", "day")
+    await drop_unique_index(booking, ["place", "day"])
+    await booking.insert(booking(place="一号场", day=day))  # the index is gone
+    await booking.alter().drop_table()
 
 
 async def test_specadmin_migrate_refuses_a_new_unique_set_over_duplicates_before_changing_anything(tmp_path):
