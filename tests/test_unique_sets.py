@@ -23,7 +23,14 @@ def id_number(serial: int) -> str:
     return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS)) % 11]
 
 
-FEED = """\
+# Beside the documented example: an upsert import screen (key: the sensitive ID number) and an inbound feed.
+EXTRA = """\
+  signup_upsert:
+    entity: signup
+    label: 报名更新
+    list: [event, org, place, day, id_number]
+    actions: [import]
+    import: {key: [id_number], mode: upsert}
 roles:
   data_feed: {label: 数据接口接入, grants: {}}
 feeds:
@@ -53,7 +60,7 @@ async def env(request, tmp_path_factory):
     app_dir = tmp_path_factory.mktemp(f"unique-{request.param}")
     (app_dir / "modules").mkdir()
     (app_dir / "app.yaml").write_text("app: demo\nlabel: 示例\nmodules: [signups]\n", encoding="utf-8")
-    (app_dir / "modules" / "signups.yaml").write_text(example_module() + FEED, encoding="utf-8")
+    (app_dir / "modules" / "signups.yaml").write_text(example_module() + EXTRA, encoding="utf-8")
     generate(app_dir)
     app, _ = await start_app(app_dir, request.param)
     ctx = app.state.ctx
@@ -194,6 +201,22 @@ async def test_an_import_rejects_clashing_rows_with_row_columns_and_reason(env):
         (6, "联系人身份证号", "与已有数据重复（联系人身份证号）"),
     }
     assert await count(env) == before + 1
+
+
+async def test_an_upsert_keeps_a_rows_own_values_but_not_another_rows(env):
+    e8, e9, (o1, o2) = await fresh_event(env, "排球赛"), await fresh_event(env, "羽毛球赛"), env["orgs"]
+    row = (await create(env, event=e8, org=o1, place="十一号场", day="2026-12-15", id_number=id_number(4))).json()
+    data = signups_csv([
+        (e8, o1, "十一号场", "2026-12-15", id_number(4)),   # row 2: updates its own row, same values
+        (e9, o2, "十一号场", "2026-12-15", id_number(5)),   # row 3: a new row on the stored place and day
+    ])
+    r = await env["client"].post("/api/signup/import", params={"screen": "signup_upsert", "mode": "upsert"},
+                                 files={"file": ("upsert.csv", data)})
+    result = r.json()
+    assert (result["status"], result["ok"], result["bad"]) == ("done", 1, 1), result
+    assert [(p["row"], p["column"]) for p in result["problems"]] == [(3, "场地、日期")]
+    stored = (await env["client"].get(f"/api/signup/{row['id']}")).json()
+    assert stored["version"] == row["version"] + 1  # the upsert wrote it
 
 
 async def test_the_database_itself_refuses_a_duplicate_written_past_the_service(env):
