@@ -315,6 +315,10 @@ def _migrations(app: App, tables, existing: dict[str, str], env, external: dict[
             app_name=app.name, migration_id=migration_id, description=description.replace('"', "'"),
             destructive=plan.destructive, ops=plan.ops, needs_on_delete=any("OnDelete." in op for op in plan.ops), new_indexes=plan.new_indexes,
             dropped_indexes=plan.dropped_indexes,
+            new_unique=plan.new_unique, dropped_unique=plan.dropped_unique, checked_unique=plan.checked_unique,
+            unique_imports=[name for name, used in (("create_unique_index", plan.new_unique),
+                                                    ("drop_unique_index", plan.dropped_unique),
+                                                    ("refuse_duplicates", plan.checked_unique)) if used],
             column_imports=sorted(plan.column_kinds | ({"Serial"} if plan.stubs else set())),
             stubs=[{"class_name": k, "tablename": v} for k, v in sorted(plan.stubs.items())])
     out[snapshot_key] = json.dumps(new, ensure_ascii=False, indent=1, sort_keys=True) + "\n"

@@ -23,6 +23,7 @@ WHERE_OPS = ("not", "in", "gte", "lte", "gt", "lt", "contains")
 FILTERABLE = ("string", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref")
 SEARCHABLE = ("string", "text")
 SET_SPECIALS = ("$user", "$now", "$today", "$user.org")
+UNSTORED = ("lookup", "multi_ref")  # field types without a column of their own
 REQUIRED_BY_TYPE = {"dict": "dict", "ref": "to", "multi_ref": "to", "lookup": "path"}
 
 
@@ -80,6 +81,7 @@ class Checker:
             f = fields.get(tree)
             if not f or f.get("type") != "ref" or f.get("to") != loc.name:
                 self.err(loc, ("tree",), "SA034", f"tree parent '{tree}' must be a ref field to '{loc.name}' itself")
+        self.check_unique(loc, fields)
         for i, check in enumerate(raw.get("checks", [])):
             try:
                 parsed = expr.parse(check["expr"])
@@ -88,6 +90,26 @@ class Checker:
                 continue
             for name in sorted(parsed.fields - set(fields)):
                 self.err(loc, ("checks", i, "expr"), "SA070", f"check '{check['expr']}' names unknown field '{name}'")
+
+    def check_unique(self, loc: "Located", fields: dict) -> None:
+        """`unique: [[event, org], ...]`: stored fields of the entity, each set once, no field twice in a set;
+        a one-field set is `unique: true` on the field."""
+        seen: set[frozenset] = {frozenset([n]) for n, f in fields.items() if f.get("unique")}
+        for i, names in enumerate(loc.raw.get("unique", [])):
+            at = ("unique", i)
+            for j, name in enumerate(names):
+                f = fields.get(name)
+                if f is None:
+                    self.err(loc, at + (j,), "SA036", f"unique: '{name}' is not a field of '{loc.name}'")
+                elif f["type"] in UNSTORED:
+                    self.err(loc, at + (j,), "SA038",
+                             f"unique: '{name}' is a {f['type']} field, which has no column of its own to be unique")
+            if len(set(names)) != len(names):
+                self.err(loc, at, "SA037", f"unique: {list(names)} names a field twice")
+            elif frozenset(names) in seen:
+                self.err(loc, at, "SA037", f"unique: {list(names)} is declared already"
+                         + (" (the field says unique: true)" if len(names) == 1 else ""))
+            seen.add(frozenset(names))
 
     def check_field(self, loc: "Located", name: str, f: dict) -> None:
         at = ("fields", name)
@@ -149,8 +171,8 @@ class Checker:
             self.err(loc, at + ("check",), "SA111", f"field '{name}': check id_number needs a string field")
         if "sensitive" in f and ftype not in ("string", "text"):
             self.err(loc, at + ("sensitive",), "SA013", f"field '{name}': only string and text fields can be sensitive")
-        if "sensitive" in f and f.get("unique"):
-            self.err(loc, at + ("unique",), "SA013", f"field '{name}': sensitive fields are unique through their blind index; drop 'unique'")
+        if f.get("unique") and ftype in UNSTORED:
+            self.err(loc, at + ("unique",), "SA038", f"field '{name}': a {ftype} field has no column of its own to be unique")
         if "default" in f:
             problem = self.default_problem(f)
             if problem:

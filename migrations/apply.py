@@ -97,6 +97,8 @@ async def apply_migrations(ctx, allow_destructive: bool = False, log=print) -> l
                         f"migration {module.ID} ({module.DESCRIPTION}) drops or changes data; "
                         "re-run with --allow-destructive after taking a backup")
                 backup(ctx, module.ID, log)
+            if hasattr(module, "check_unique"):  # rows breaking a new unique index: refused before any change
+                await module.check_unique()
             manager = await module.forwards()
             if legacy:
                 await _adopt(manager, engine, log)

@@ -20,6 +20,7 @@ def snapshot_of(tables: tuple[PhysicalTable, ...]) -> dict[str, Any]:
                 "columns": {c.name: {"kind": c.kind, "params": {k: _jsonable(v) for k, v in c.params},
                                      "references": c.references} for c in t.columns},
                 "indexes": [list(ix) for ix in t.indexes],
+                **({"unique": [list(ix) for ix in t.unique]} if t.unique else {}),  # absent: older snapshots read the same
             }
             for t in tables
         }
@@ -39,11 +40,14 @@ class Plan:
     summary: list[str] = field(default_factory=list)
     new_indexes: list[tuple[str, list[str]]] = field(default_factory=list)  # (class name, columns)
     dropped_indexes: list[tuple[str, list[str]]] = field(default_factory=list)
+    new_unique: list[tuple[str, list[str]]] = field(default_factory=list)  # (class name, columns) of unique indexes
+    dropped_unique: list[tuple[str, list[str]]] = field(default_factory=list)
+    checked_unique: list[tuple[str, list[str]]] = field(default_factory=list)  # new ones over rows that exist already
     external: dict[str, str] = field(default_factory=dict)  # class name -> tablename of tables owned elsewhere
 
     @property
     def empty(self) -> bool:
-        return not (self.ops or self.new_indexes or self.dropped_indexes)
+        return not (self.ops or self.new_indexes or self.dropped_indexes or self.new_unique or self.dropped_unique)
 
     def description(self, limit: int = 300) -> str:
         """One line for the migration's docstring: a column added to several tables at once (a new
@@ -149,9 +153,30 @@ def plan_migration(old: dict[str, Any] | None, new: dict[str, Any], external: di
                 plan.dropped_indexes.append((t["class_name"], ix))
                 plan.stubs[t["class_name"]] = tn
                 plan.summary.append(f"drop index {tn}({', '.join(ix)})")
+    _plan_unique(plan, old_tables, new_tables)
     for tn, t in old_tables.items():
         if tn not in new_tables:
             plan.destructive = True
             plan.summary.append(f"drop table {tn}")
             plan.ops.append(f'manager.drop_table(class_name="{t["class_name"]}", tablename="{tn}")')
     return plan
+
+
+def _plan_unique(plan: Plan, old_tables: dict, new_tables: dict) -> None:
+    """Unique indexes (composite `unique:` sets, sensitive fields by blind index). One over a table and
+    columns that exist already is also checked for duplicate rows before the migration changes anything."""
+    for tn, t in new_tables.items():
+        old = old_tables.get(tn, {})
+        before = old.get("unique", [])
+        for ix in t.get("unique", []):
+            if ix not in before:
+                plan.new_unique.append((t["class_name"], ix))
+                plan.stubs[t["class_name"]] = tn
+                plan.summary.append(f"add unique index {tn}({', '.join(ix)})")
+                if all(c in old.get("columns", {}) for c in ix):
+                    plan.checked_unique.append((t["class_name"], ix))
+        for ix in before:
+            if ix not in t.get("unique", []):
+                plan.dropped_unique.append((t["class_name"], ix))
+                plan.stubs[t["class_name"]] = tn
+                plan.summary.append(f"drop unique index {tn}({', '.join(ix)})")

@@ -87,6 +87,7 @@ class Entity:
     auth_user: bool = False
     append_only: bool = False
     checks: tuple[Check, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()  # field sets no two rows share (`unique: [[event, org]]`)
 
     def field(self, name: str) -> Field:
         for f in self.fields:

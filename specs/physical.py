@@ -58,6 +58,7 @@ class PhysicalTable:
     auth_user: bool = False
     join_of: tuple[str, str] | None = None  # (entity, field) for multi_ref join tables
     indexes: tuple[tuple[str, ...], ...] = ()  # multi-column indexes
+    unique: tuple[tuple[str, ...], ...] = ()  # unique indexes (column-level `unique` covers plain one-field sets)
 
 
 def class_name(name: str) -> str:
@@ -66,6 +67,33 @@ def class_name(name: str) -> str:
 
 def blind_index_column(name: str) -> str:
     return f"{name}_bidx"
+
+
+def unique_sets(entity: Entity) -> tuple[tuple[str, ...], ...]:
+    """The field sets whose values no two rows share: each `unique: true` field, then `unique:` of the entity."""
+    return tuple((f.name,) for f in entity.fields if f.unique and f.stored) + tuple(entity.unique)
+
+
+def unique_columns(entity: Entity, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns that hold a unique set: a sensitive field by its blind index (the SM4 token is
+    randomised, the index is not), a geo field by both coordinates."""
+    out: list[str] = []
+    for name in names:
+        f = entity.field(name)
+        if f.sensitive:
+            out.append(blind_index_column(name))
+        elif f.type == "geo":
+            out += [f"{name}_lng", f"{name}_lat"]
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+def unique_indexes(entity: Entity) -> tuple[tuple[str, ...], ...]:
+    """The unique indexes a migration creates: every set but a plain one-field one, which is its column's own
+    `unique` (so tables made before unique indexes existed keep their schema)."""
+    return tuple(unique_columns(entity, names) for names in unique_sets(entity)
+                 if len(names) > 1 or entity.field(names[0]).sensitive or entity.field(names[0]).type == "geo")
 
 
 def _params(**kw) -> tuple[tuple[str, object], ...]:
@@ -186,7 +214,8 @@ def physical_tables(app: App) -> tuple[PhysicalTable, ...]:
         if versioned(entity):
             cols.append(Column(ROW_VERSION, "Integer", _params(null=False, default=1), label="版本号"))
         tables.append(PhysicalTable(class_name(entity.name), entity.table, entity.label, entity.name, tuple(cols),
-                                    auth_user=entity.auth_user, indexes=composite_indexes(app, entity)))
+                                    auth_user=entity.auth_user, indexes=composite_indexes(app, entity),
+                                    unique=unique_indexes(entity)))
         for f in entity.fields:
             if f.type == "multi_ref":
                 owner, target = class_name(entity.name), class_name(f.to)

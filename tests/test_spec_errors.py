@@ -170,6 +170,16 @@ CASES = [
      "import: {modes"),
     ("import mode upsert without a key", "    actions: [create, update]\n",
      "    actions: [create, update, import]\n    import: {modes: [all_or_nothing, upsert]}\n", "SA110", "import: {modes"),
+    ("unique set naming an unknown field", "    label: 店铺\n", "    label: 店铺\n    unique: [[name, colour]]\n", "SA036",
+     "unique: [[name, colour]]"),
+    ("unique set naming a field twice", "    label: 店铺\n", "    label: 店铺\n    unique: [[name, name]]\n", "SA037",
+     "unique: [[name, name]]"),
+    ("unique set declared twice", "    label: 店铺\n", "    label: 店铺\n    unique:\n      - [name, color]\n      - [color, name]\n",
+     "SA037", "- [color, name]"),
+    ("unique set repeating a unique field", "    label: 店铺\n", "    label: 店铺\n    unique: [[code]]\n", "SA037",
+     "unique: [[code]]"),
+    ("unique set over a lookup", "    label: 店铺\n", "    label: 店铺\n    unique: [[name, head]]\n", "SA038",
+     "unique: [[name, head]]"),
     ("bad YAML syntax", "    label: 店铺\n", "    label: [店铺\n", "SA001", None),
 ]
 

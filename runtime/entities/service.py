@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 from specadmin.specs.model import Entity, Screen
 from specadmin.specs.physical import ROW_VERSION, versioned
 
-from specadmin.runtime.data import audit
+from specadmin.runtime.data import audit, unique
 from specadmin.runtime.data.db import write_transaction
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
 from specadmin.runtime.plugin import Call, WriteEvent
@@ -197,19 +197,6 @@ class EntityService:
     def _dict_keys(self, dict_name: str) -> dict[str, str]:
         return self.ctx.dict_labels.get(dict_name, {})
 
-    async def _check_unique(self, clean: dict[str, Any], row_id: int | None) -> None:
-        errors = {}
-        for name, value in clean.items():
-            f = self.entity.field(name)
-            if f.unique and value is not None:
-                query = self.table.count().where(getattr(self.table, name) == value)
-                if row_id is not None:
-                    query = query.where(self.table._meta.primary_key != row_id)
-                if await query:
-                    errors[name] = f"“{value}”已存在"
-        if errors:
-            raise Invalid(errors)
-
     def _system_values(self, principal: Principal, creating: bool, written: Any = ()) -> dict[str, Any]:
         now = dt.datetime.now().replace(microsecond=0)
         values: dict[str, Any] = {}
@@ -269,7 +256,6 @@ class EntityService:
         if self.entity.auth_user:
             data = {k: v for k, v in data.items() if k != "password"}
         clean = validate(self.entity, data, self._editable(grants, True), None, self._dict_keys)
-        await self._check_unique(clean, None)
         await check_refs(self.ctx, principal, self.entity, clean)
         columns, multi = self._split({**defaults, **clean})
         columns.update(self._system_values(principal, True, clean))
@@ -278,16 +264,17 @@ class EntityService:
             columns["password"] = self.table.hash_password(password or _random_password())
         event = WriteEvent("create", self, principal, data=dict(data) | ({} if password is None else {"password": password}),
                            clean=clean, columns=columns)
-        async with self.table._meta.db.transaction():
-            await self.ctx.plugins.run_hooks("before_create", event)
-            result = await self.table.insert(self.table(**columns)).returning(self.table._meta.primary_key)
-            row_id = event.row_id = result[0]["id"]
-            await self._write_multi(row_id, multi)
-            await self._inside_scope(row_id, self.scope_of(principal, grants), "不能在数据权限范围之外新增记录")
-            await self._tree_path(row_id, None, columns)
-            await self.ctx.plugins.run_hooks("after_create", event)
-            await audit.record(self.ctx, principal, "create", self.entity.name, row_id,
-                               clean.get(self.entity.display), None, self._audit_view(clean))
+        with unique.reported(self.entity, clean):  # the database's unique refusal, named by field
+            async with self.table._meta.db.transaction():
+                await self.ctx.plugins.run_hooks("before_create", event)
+                result = await self.table.insert(self.table(**columns)).returning(self.table._meta.primary_key)
+                row_id = event.row_id = result[0]["id"]
+                await self._write_multi(row_id, multi)
+                await self._inside_scope(row_id, self.scope_of(principal, grants), "不能在数据权限范围之外新增记录")
+                await self._tree_path(row_id, None, columns)
+                await self.ctx.plugins.run_hooks("after_create", event)
+                await audit.record(self.ctx, principal, "create", self.entity.name, row_id,
+                                   clean.get(self.entity.display), None, self._audit_view(clean))
         return await self._read(principal, grants, row_id)
 
     async def update(self, request, row_id: int, data: dict[str, Any], *, screen=None,
@@ -303,8 +290,9 @@ class EntityService:
         grants = self.grants(principal, "update", screen)
         for _ in range(UPDATE_ATTEMPTS):
             try:
-                async with write_transaction(self.table._meta.db):
-                    covering = await self._update_once(principal, grants, row_id, data, expected_version)
+                with unique.reported(self.entity, data):
+                    async with write_transaction(self.table._meta.db):
+                        covering = await self._update_once(principal, grants, row_id, data, expected_version)
             except _Moved:
                 continue
             return await self._read(principal, covering, row_id)
@@ -328,7 +316,6 @@ class EntityService:
             raise Stale(await self._read(principal, covering, row_id, viewed="read"))
         plain_before = self._plain(before)
         clean = validate(self.entity, data, self._editable(covering, False), plain_before, self._dict_keys)
-        await self._check_unique(clean, row_id)
         await check_refs(self.ctx, principal, self.entity, clean)
         columns, multi = self._split(clean)
         columns.update(self._system_values(principal, False, clean))
@@ -423,47 +410,48 @@ class EntityService:
         pk = self.table._meta.primary_key
         # Every action raises the row version, so an edit form opened before it is refused as stale.
         bump = {getattr(self.table, ROW_VERSION): getattr(self.table, ROW_VERSION) + 1} if versioned(self.entity) else {}
-        async with write_transaction(self.table._meta.db):
-            for row_id in ids:
-                try:
-                    before = await self._fetch_raw(principal, grants, row_id)
-                except NotFound:
-                    skipped.append(row_id)
-                    reasons[row_id] = f"记录 {row_id} 不存在或不在数据权限范围内"
-                    continue
-                if not matches(before, spec.when):
-                    skipped.append(row_id)
-                    reasons[row_id] = f"{self._row_name(before, row_id)}：不符合“{spec.label}”的条件"
-                    continue
-                if cleaned is None:
-                    cleaned = await self._action_params(principal, spec, params)
-                    values = self._set_values(spec, principal, cleaned)
-                    if spec.params:
-                        logged["params"] = self._params_view(spec, cleaned)
-                # Custom actions count as updates: the same guards run first (and may refuse).
-                await self.ctx.plugins.run_hooks("before_update", WriteEvent(
-                    "update", self, principal, row_id, data=dict(cleaned), clean=dict(values),
-                    columns={}, before=self._plain(before), action=action))
-                changed = dict(values)
-                if handler is not None:
-                    outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(cleaned)))
-                    changed = (outcome or {}).get("changed", {})
-                    if (outcome or {}).get("result") is not None:
-                        results[row_id] = outcome["result"]
-                    if bump:  # the handler wrote the row its own way
-                        await self.table.update(bump).where(pk == row_id)
-                else:
-                    await self.table.update({**self.ctx.sensitive.encode(self.entity, values), **bump},
-                                            force=True).where(pk == row_id)
-                await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
-                await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
-                                   before.get(self.entity.display), logged,
-                                   self._audit_view({k: self._plain(before).get(k) for k in changed})
-                                   | {"after": {**changed, **self._audit_view(changed)}})
-                await self.ctx.plugins.run_hooks("after_update", WriteEvent(
-                    "update", self, principal, row_id, data=dict(cleaned), clean=dict(changed),
-                    columns=dict(changed), before=self._plain(before), action=action))
-                done.append(row_id)
+        with unique.reported(self.entity):  # an action's `set` may break a unique set too
+            async with write_transaction(self.table._meta.db):
+                for row_id in ids:
+                    try:
+                        before = await self._fetch_raw(principal, grants, row_id)
+                    except NotFound:
+                        skipped.append(row_id)
+                        reasons[row_id] = f"记录 {row_id} 不存在或不在数据权限范围内"
+                        continue
+                    if not matches(before, spec.when):
+                        skipped.append(row_id)
+                        reasons[row_id] = f"{self._row_name(before, row_id)}：不符合“{spec.label}”的条件"
+                        continue
+                    if cleaned is None:
+                        cleaned = await self._action_params(principal, spec, params)
+                        values = self._set_values(spec, principal, cleaned)
+                        if spec.params:
+                            logged["params"] = self._params_view(spec, cleaned)
+                    # Custom actions count as updates: the same guards run first (and may refuse).
+                    await self.ctx.plugins.run_hooks("before_update", WriteEvent(
+                        "update", self, principal, row_id, data=dict(cleaned), clean=dict(values),
+                        columns={}, before=self._plain(before), action=action))
+                    changed = dict(values)
+                    if handler is not None:
+                        outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(cleaned)))
+                        changed = (outcome or {}).get("changed", {})
+                        if (outcome or {}).get("result") is not None:
+                            results[row_id] = outcome["result"]
+                        if bump:  # the handler wrote the row its own way
+                            await self.table.update(bump).where(pk == row_id)
+                    else:
+                        await self.table.update({**self.ctx.sensitive.encode(self.entity, values), **bump},
+                                                force=True).where(pk == row_id)
+                    await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
+                    await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
+                                       before.get(self.entity.display), logged,
+                                       self._audit_view({k: self._plain(before).get(k) for k in changed})
+                                       | {"after": {**changed, **self._audit_view(changed)}})
+                    await self.ctx.plugins.run_hooks("after_update", WriteEvent(
+                        "update", self, principal, row_id, data=dict(cleaned), clean=dict(changed),
+                        columns=dict(changed), before=self._plain(before), action=action))
+                    done.append(row_id)
         out: dict[str, Any] = {"action": action, "done": done, "skipped": skipped}
         if reasons:
             out["reasons"] = reasons

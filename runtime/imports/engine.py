@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.physical import blind_index_column
 
-from specadmin.runtime.data import audit, transfer_jobs
+from specadmin.runtime.data import audit, transfer_jobs, unique
 from specadmin.runtime.data.db import is_busy
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import Conflict
@@ -30,6 +30,7 @@ from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
 from specadmin.runtime.imports.readers import Limits, check_file, find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
+from specadmin.runtime.imports.uniques import UniqueGuard, row_errors
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.security.unmask import may_unmask
 
@@ -123,6 +124,7 @@ class _Run:
         self.required = [f.name for f in self.plan.entity.fields
                          if f.required and f.stored and not f.system and f.name not in self.plan.defaults]
         self.probe_db = True  # False once we know the table held no row before this import
+        self.guard = UniqueGuard(self.plan, self.writer)
         # Key matching runs inside the importer's scope: a stored row outside it is never updated.
         self.scope = None if job.scopes is None else scopes_condition(job.ctx, self.plan.entity.name,
                                                                         job.scopes, job.principal)
@@ -164,10 +166,15 @@ class _Run:
                     elif row_id in outside:  # says no more than that: not whose row, not where
                         bad.append((item[0], [(plan.spec.key[0], item[3], "无权修改")]))
                     elif plan.mode == "upsert":
-                        updates.append((row_id, item[1]))
+                        updates.append((item[0], item[1], row_id))
                     else:
                         bad.append((item[0], [(plan.spec.key[0], item[3], "与已有数据重复")]))
                 good = kept
+        if self.guard and (good or updates):  # unique sets other than the key: row errors, not a refused file
+            clashes = await self.guard.check([(i[0], i[1], None) for i in good] + updates, self.probe_db)
+            good, rejected = row_errors(clashes, good)
+            updates, rejected_updates = row_errors(clashes, updates)
+            bad += rejected + rejected_updates
         bad.sort(key=lambda b: b[0])  # the report lists a chunk's problems in file order
         cells = chunk.cells_of() if bad else {}
         for number, errors in bad:
@@ -184,7 +191,7 @@ class _Run:
             cols = [n for n in self.mapped] + [blind_index_column(n) for n in self.mapped if n in self.sensitive]
             at = [(n, names.index(n)) for n in cols]
             extra = {"updated_at": job.system_values["updated_at"]} if "updated_at" in job.system_values else {}
-            await self.writer.update_rows([(row_id, {n: row[i] for n, i in at} | extra) for row_id, row in updates])
+            await self.writer.update_rows([(row_id, {n: row[i] for n, i in at} | extra) for _, row, row_id in updates])
         job.ok += len(good) + len(updates)
 
     async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> tuple[dict[tuple, int], set[int]]:
@@ -292,6 +299,8 @@ async def execute(job: Job) -> Job:
         job.status = "error"
         if isinstance(exc, (ValueError, Conflict)):
             job.message = str(exc)
+        elif isinstance(exc, Exception) and unique.refusal(job.plan.entity, exc):
+            job.message = unique.refusal(job.plan.entity, exc)
         elif isinstance(exc, Exception) and is_busy(exc):
             job.message = "数据库繁忙，导入未完成（未写入任何数据），请稍后重试"
         else:

@@ -52,7 +52,10 @@ class ErrorReport:
         self.first: list[dict[str, Any]] = []
         self.closed_path: str | None = None
 
-    def label(self, name: str) -> str:
+    def label(self, name: str | tuple[str, ...]) -> str:
+        """A column's label; a unique set's columns (a tuple of fields) as their labels joined by 、."""
+        if isinstance(name, tuple):
+            return "、".join(self.label(n) for n in name)
         return self.labels.get(name, name)
 
     def add(self, row: int, cells: Sequence[Any], problems: Sequence[tuple[str, str]]) -> None:
