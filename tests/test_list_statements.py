@@ -9,7 +9,8 @@ from conftest import BACKENDS, api_login, copy_app, start_app
 from kaiping_fixture import PASSWORD, build
 from piccolo.querystring import QueryString
 
-from specadmin.runtime.data.page_query import SLOT, flat_template
+from specadmin.runtime.data.page_query import SLOT, flat_template, needs_joins
+from specadmin.runtime.data.queries import split_total, with_total
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SCREEN = "threshold_admin"
@@ -71,3 +72,21 @@ def test_a_frame_holds_no_value_of_its_own():
         ('SELECT "a" FROM t WHERE {}', 1)
     with pytest.raises(ValueError):
         flat_template(QueryString("SELECT a FROM t WHERE b = {} AND {}", 7, SLOT))
+
+
+async def test_a_condition_on_a_joined_column_is_built_each_time(kaiping):
+    statements = kaiping["app"].state.services["place"].statements
+    place = statements.table
+
+    def build(condition):
+        query = place.select(place.place_code).order_by(place.place_code)
+        count = place.count()
+        return with_total(query.where(condition), count.where(condition)) if condition is not None \
+            else with_total(query, count)
+
+    joined = place.supervisor.name == "开平市教育局"
+    assert needs_joins(joined) and not needs_joins(place.street == "sanbu")
+    before = dict(statements._frames)
+    rows, total = await split_total(await statements.page(("joined",), build, joined, 2, 1), place.count(), 1)
+    assert [r["place_code"] for r in rows] == ["P10", "P11"] and total == 5
+    assert statements._frames == before  # nothing compiled for it

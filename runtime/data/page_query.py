@@ -8,7 +8,8 @@ template of that statement, with a slot `{}` wherever the condition goes (the pa
 total's). Each request still builds its condition (data scope, tab, keyword, filters) as Piccolo
 `Where` objects: it is never cached (the data scope depends on the principal), and it goes into the
 slots as a nested QueryString, so every value, LIMIT and OFFSET included, stays a bound parameter.
-A condition on a joined column (Piccolo would add its join) is run the ordinary way, uncached.
+A condition on a joined column (Piccolo would add its join), or a select list holding values of its
+own, is run the ordinary way, built and compiled by Piccolo each time.
 """
 from __future__ import annotations
 
@@ -56,24 +57,28 @@ class PageStatements:
 
     def __init__(self, table) -> None:
         self.table = table
-        self._frames: dict[Hashable, tuple[str, int]] = {}
+        self._frames: dict[Hashable, tuple[str, int] | None] = {}
 
     def page(self, key: Hashable, build: Callable[[Any], Any], where: Any, limit: int, offset: int) -> Any:
         """The page query for `where` (the request's condition, or None), LIMIT and OFFSET. `key` names
         what the page selects and its ordering; `build(condition)` returns the page query (with its total
         column) for a condition: run once per key with the slot, or every time for a condition on a
         joined column."""
-        if where is not None and needs_joins(where):
+        frame = None if where is not None and needs_joins(where) else self._frame((key, where is not None), build)
+        if frame is None:
             return build(where).limit(limit).offset(offset)
-        template, slots = self._frame((key, where is not None), build)
+        template, slots = frame
         body = QueryString(template, *[where.querystring for _ in range(slots)])
         return Raw(self.table, querystring=QueryString("{} LIMIT {} OFFSET {}", body, limit, offset))
 
-    def _frame(self, key: Hashable, build: Callable[[Any], Any]) -> tuple[str, int]:
-        found = self._frames.get(key)
-        if found is None:
-            found = flat_template(build(WhereRaw("{}", SLOT) if key[1] else None).querystrings[0])
+    def _frame(self, key: Hashable, build: Callable[[Any], Any]) -> tuple[str, int] | None:
+        """The template of `key` (None: its statement holds values of its own, so it is built each time)."""
+        if key not in self._frames:
+            try:
+                found = flat_template(build(WhereRaw("{}", SLOT) if key[1] else None).querystrings[0])
+            except ValueError:
+                found = None
             if len(self._frames) >= MAX_STATEMENTS:
                 self._frames.clear()
             self._frames[key] = found
-        return found
+        return self._frames[key]
