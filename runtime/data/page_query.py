@@ -7,7 +7,8 @@ compiling it through Piccolo costs ~0.3 ms a request (a ForeignKey's attribute l
 template of that statement, with a slot `{}` wherever the condition goes (the page's WHERE and the
 total's). Each request still builds its condition (data scope, tab, keyword, filters) as Piccolo
 `Where` objects: it is never cached (the data scope depends on the principal), and it goes into the
-slots as a nested QueryString, so every value, LIMIT and OFFSET included, stays a bound parameter.
+slots as a nested QueryString, so every value stays a bound parameter (LIMIT and OFFSET are written
+by Piccolo's own Limit and Offset, as its select writes them).
 A condition on a joined column (Piccolo would add its join), or a select list holding values of its
 own, is run the ordinary way, built and compiled by Piccolo each time.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 from piccolo.query.methods.raw import Raw
-from piccolo.query.mixins import WhereDelegate
+from piccolo.query.mixins import Limit, Offset, WhereDelegate
 from piccolo.querystring import QueryString
 
 MAX_STATEMENTS = 256  # per entity; keys come from the spec's screens and sorts, so a handful in practice
@@ -69,7 +70,11 @@ class PageStatements:
             return build(where).limit(limit).offset(offset)
         template, slots = frame
         body = QueryString(template, *[where.querystring for _ in range(slots)])
-        return Raw(self.table, querystring=QueryString("{} LIMIT {} OFFSET {}", body, limit, offset))
+        # LIMIT and OFFSET as Piccolo writes them (checked integers in the text): bound as parameters they
+        # made PostgreSQL plan each execution anew (its generic plan's LIMIT estimate is worse), 0.64 ms
+        # a page against 0.39 ms.
+        paging = QueryString("{}{}{}", body, Limit(limit).querystring, Offset(offset).querystring)
+        return Raw(self.table, querystring=paging)
 
     def _frame(self, key: Hashable, build: Callable[[Any], Any]) -> tuple[str, int] | None:
         """The template of `key` (None: its statement holds values of its own, so it is built each time)."""
