@@ -67,7 +67,7 @@ async def test_each_request_gets_its_own_scope_filters_page_and_sort(kaiping):
     assert 0 < len(service.statements._frames) <= 6
 
 
-def test_a_frame_holds_no_value_of_its_own():
+async def test_a_frame_holds_no_value_of_its_own():
     assert flat_template(QueryString("SELECT {} FROM t WHERE {}", QueryString('"a"'), SLOT)) == \
         ('SELECT "a" FROM t WHERE {}', 1)
     with pytest.raises(ValueError):
