@@ -32,6 +32,11 @@ REVIEWED_TEMPLATES = {
         "去掉 VALUES 部分（表名与列名均为带引号的标识符），第二个是 Piccolo 生成的暂存表 select 查询；无任何值拼接",
     ("runtime/data/queries.py", "({})"):
         "列表总数作为标量子查询随分页查询返回：占位符只接收 Piccolo 生成的 COUNT 查询",
+    ("runtime/data/page_query.py", "{}"):
+        "列表分页语句的条件槽位：编译一次时占位，每次请求换成本次的 Piccolo 条件（数据范围在内，值均为参数）",
+    ("runtime/data/page_query.py", "{}{}{}"):
+        "列表分页语句：第一个占位符是 Piccolo 为该列表编译的语句（其模板取自 Piccolo 的编译结果，条件以嵌套 "
+        "QueryString 绑定），后两个是 Piccolo 自己的 Limit 与 Offset（校验过的整数）",
     ("runtime/rules/consecutive.py", "date({})"):
         "连续天数规则按日分组：占位符是规则声明的日期列",
     ("runtime/rules/consecutive.py", "SELECT set_config({}, {}, true)"):

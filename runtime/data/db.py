@@ -61,12 +61,18 @@ class SerializedSQLiteEngine(SQLiteEngine):
         return super().transaction(transaction_type=transaction_type, allow_nested=allow_nested)
 
     async def _run_in_new_connection(self, query: str, args=None, query_type: str = "generic", table=None):
+        """A statement outside any transaction (Piccolo runs those on the transaction's own connection,
+        `_run_in_existing_connection`), in one trip to the connection's worker thread: execute and
+        fetch together. The shared connection is in autocommit mode (Piccolo's `isolation_level=None`):
+        SQLite commits each write as its statement ends, and a read leaves nothing to commit. Only a
+        statement that left a transaction open (a raw `BEGIN`) is committed, as every statement was
+        before."""
         connection = await self._connection()
         assert self._lock is not None
         async with self._lock:
-            async with connection.execute(query, args or []) as cursor:
-                rows = await cursor.fetchall()
-            await connection.commit()
+            rows = await connection.execute_fetchall(query, args or [])
+            if connection.in_transaction:
+                await connection.commit()
             return rows
 
     async def close(self) -> None:

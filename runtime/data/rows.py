@@ -33,10 +33,20 @@ def json_value(value: Any) -> Any:
     return value
 
 
+ShapeKey = tuple  # (frozenset of visible fields or None, with_version)
+
+
+def shape_key(visible: set[str] | None, with_version: bool) -> ShapeKey:
+    """What a RowShape of one entity depends on, besides the spec."""
+    return (None if visible is None else frozenset(visible), with_version)
+
+
 class RowShape:
-    """The select list and output conversion for one entity and a set of visible fields."""
+    """The select list and output conversion for one entity and a set of visible fields. It depends on
+    the spec and `key` alone, and is not changed once built: EntityService keeps one per key."""
 
     def __init__(self, ctx: "AppContext", entity: Entity, visible: set[str] | None, with_version: bool = False):
+        self.key = shape_key(visible, with_version)
         self.ctx = ctx
         self.entity = entity
         self.table = ctx.table(entity.name)

@@ -18,9 +18,11 @@ from specadmin.runtime.plugin import Call, WriteEvent
 from specadmin.runtime.security.principal import EffectiveGrant, Principal
 from specadmin.runtime.data.export import csv_chunks, export_columns, sorted_batches
 from specadmin.runtime.sheets.writer import stream_response
-from specadmin.runtime.data.queries import filter_conditions, keyword_condition, ordering, page_with_total, tab_condition
+from specadmin.runtime.data.page_query import PageStatements
+from specadmin.runtime.data.queries import (filter_conditions, keyword_condition, ordering, split_total, tab_condition,
+                                            with_total)
 from specadmin.runtime.security.ref_scope import check_ref_values, check_refs
-from specadmin.runtime.data.rows import RowShape
+from specadmin.runtime.data.rows import RowShape, ShapeKey, shape_key
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.security import unmask
 from specadmin.runtime.data.values import Invalid, check_rules, fits_column, validate, validate_params
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 MAX_OFFSET = 2**62  # far beyond any table, well inside the 64-bit OFFSET of SQLite and PostgreSQL
 UPDATE_ATTEMPTS = 5  # compare-and-set rounds an update makes before answering that the row keeps changing
+MAX_SHAPES = 256  # row shapes kept per entity (one per set of visible fields, from the spec's screens)
 
 
 class _Moved(Exception):
@@ -43,6 +46,8 @@ class EntityService:
         self.entity: Entity = ctx.app.entity(entity_name)
         self.table = ctx.table(entity_name)
         self.screens: dict[str, Screen] = {s.name: s for s in ctx.app.screens_of(entity_name)}
+        self._shapes: dict[ShapeKey, RowShape] = {}
+        self.statements = PageStatements(self.table)
 
     # -- grants -----------------------------------------------------------
     def grants(self, principal: Principal, action: str, screen: str | None) -> list[tuple[Screen, EffectiveGrant]]:
@@ -75,6 +80,16 @@ class EntityService:
             for path in screen.list + screen.detail + screen.form:
                 names.add(path.split(".")[0])
         return names
+
+    def shape(self, visible: set[str] | None, with_version: bool = False) -> RowShape:
+        """The row shape of these visible fields, built once: it depends on the spec alone."""
+        key = shape_key(visible, with_version)
+        found = self._shapes.get(key)
+        if found is None:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            found = self._shapes[key] = RowShape(self.ctx, self.entity, visible, with_version=with_version)
+        return found
 
     @staticmethod
     def clear_view(grants) -> bool:
@@ -121,18 +136,23 @@ class EntityService:
         grants = self.grants(principal, "list", screen)
         if (page - 1) * page_size > MAX_OFFSET:  # the databases' OFFSET is a 64-bit integer
             raise BadRequest("页码超出范围")
-        where = self._conditions(principal, grants, tab, q, filters)
-        shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants), with_version=True)
+        where = self._conditions(principal, grants, tab, q, filters)  # per request: the data scope is in it
+        shape = self.shape(self.visible_fields(principal, grants), with_version=True)
         column, ascending = ordering(self.entity, [s for s, _ in grants], self.table, sort)
-        query = self.table.select(*shape.columns).order_by(column, ascending=ascending)
-        if column is not self.table._meta.primary_key:
-            query = query.order_by(self.table._meta.primary_key, ascending=ascending)
-        count = self.table.count()
-        if where is not None:
-            query = query.where(where)
-            count = count.where(where)
+
+        def page_query(condition):
+            query = self.table.select(*shape.columns).order_by(column, ascending=ascending)
+            if column is not self.table._meta.primary_key:
+                query = query.order_by(self.table._meta.primary_key, ascending=ascending)
+            count = self.table.count()
+            if condition is not None:
+                query, count = query.where(condition), count.where(condition)
+            return with_total(query, count)
+
         offset = (page - 1) * page_size
-        rows, total = await page_with_total(query.limit(page_size).offset(offset), count, offset)
+        query = self.statements.page((shape.key, column._meta.name, ascending), page_query, where, page_size, offset)
+        count = self.table.count()
+        rows, total = await split_total(await query, count.where(where) if where is not None else count, offset)
         await self._log_lookup(principal, grants, filters, "list")
         clear = self.clear_view(grants)
         items = await shape.convert(rows, clear)
@@ -172,7 +192,7 @@ class EntityService:
         to one's own write is not logged again: the write is on record already."""
         if not fits_column(self.table._meta.primary_key, row_id):
             raise NotFound()
-        shape = RowShape(self.ctx, self.entity, self.visible_fields(principal, grants), with_version=True)
+        shape = self.shape(self.visible_fields(principal, grants), with_version=True)
         query = self.table.select(*shape.columns).where(self.table._meta.primary_key == row_id)
         scope = self.scope_of(principal, grants)
         if scope is not None:
@@ -540,7 +560,7 @@ class EntityService:
         grants = [(s, g) for s, g in grants if s.stat is None]  # a statistic's grant opens no raw rows
         where = self._conditions(principal, grants, tab, q, filters)
         visible = self.visible_fields(principal, grants)
-        shape = RowShape(self.ctx, self.entity, visible)
+        shape = self.shape(visible)
         column, ascending = ordering(self.entity, [chosen], self.table, sort)  # as the chosen screen's list
         clear = self.clear_view(grants)
 
