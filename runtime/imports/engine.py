@@ -27,6 +27,7 @@ from specadmin.runtime.feeds.outbox import import_deliveries
 from specadmin.runtime.imports import parallel
 from specadmin.runtime.imports.bulk import BulkWriter, key_text
 from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
+from specadmin.runtime.imports.probe import KeyProbe
 from specadmin.runtime.imports.readers import Limits, check_file, find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
@@ -123,6 +124,8 @@ class _Run:
         self.required = [f.name for f in self.plan.entity.fields
                          if f.required and f.stored and not f.system and f.name not in self.plan.defaults]
         self.probe_db = True  # False once we know the table held no row before this import
+        self.probe: KeyProbe | None = None
+        self.key_positions: list[int] = []
         # Key matching runs inside the importer's scope: a stored row outside it is never updated.
         self.scope = None if job.scopes is None else scopes_condition(job.ctx, self.plan.entity.name,
                                                                         job.scopes, job.principal)
@@ -189,31 +192,16 @@ class _Run:
 
     async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> tuple[dict[tuple, int], set[int]]:
         """Rows already stored under the chunk's keys, by key text, and the ids of those among
-        them that lie outside the importer's scope. Every key column is narrowed with IN (its
-        distinct values in the chunk), so the database returns (nearly) only true matches; the
-        exact tuple comparison happens here."""
-        table, plan = self.writer.table, self.plan
-        cols = [plan.key_column(k) for k in plan.spec.key]
-        positions = [self.writer.columns.index(c) for c in cols]
+        them that lie outside the importer's scope (runtime/imports/probe.py finds them by index;
+        the exact comparison of the key texts happens here)."""
+        if self.probe is None:
+            cols = [self.plan.key_column(k) for k in self.plan.spec.key]
+            self.probe = KeyProbe(self.writer, cols)
+            self.key_positions = [self.writer.columns.index(c) for c in cols]
+        positions = self.key_positions
         found: dict[tuple, int] = {}
-        step = max(1, PROBE_PARAMS // len(cols))
-        for start in range(0, len(good), step):
-            part = good[start:start + step]
-            where = None
-            for number, (col, pos) in enumerate(zip(cols, positions)):
-                values = {item[1][pos] for item in part}
-                if None in values:
-                    if number == 0 and len(values) == 1:
-                        break  # no row has the first key part: nothing stored can match
-                    if number > 0:
-                        continue  # a stored NULL matches an empty part: do not narrow on this one
-                    values.discard(None)
-                cond = getattr(table, col).is_in(list(values))
-                where = cond if where is None else where & cond
-            else:
-                query = table.select(table._meta.primary_key, *[getattr(table, c) for c in cols]).where(where)
-                for row in await self.writer.fetch(query):
-                    found[tuple(key_text(x) for x in row[1:])] = row[0]
+        for row in await self.probe.find([tuple(item[1][p] for p in positions) for item in good]):
+            found[tuple(key_text(x) for x in row[1:])] = row[0]
         return found, await self.outside_scope(list(found.values()))
 
     async def outside_scope(self, ids: list[int]) -> set[int]:
@@ -228,7 +216,7 @@ class _Run:
         return set(ids) - inside
 
 
-PROBE_PARAMS = 6000  # bound parameters per existence probe (SQLite allows 32766, asyncpg 32767)
+PROBE_PARAMS = 6000  # bound parameters per scope check (SQLite allows 32766, asyncpg 32767)
 
 
 def _chunks(rows: Iterable[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:

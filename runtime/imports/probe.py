@@ -1,0 +1,73 @@
+"""The import's duplicate probe: which of a chunk's keys the table already holds, one index seek per key.
+
+The keys are compared as one row value, `(k1, k2, k3) IN (SELECT ...)`, against the chunk's keys
+staged on the import's own connection: in a table of the attached staging database on SQLite,
+as typed arrays (`unnest`) on PostgreSQL. The database walks the keys and seeks each in the index
+on the key's columns (specs/physical.py import_key_indexes). Narrowing each key column with its own
+IN list instead let SQLite pick one column's index and read the cross product of the lists: 2.08 s
+for a 2,000-key probe of a 1M-row table that held none of them (issue 14).
+
+Statements come from Piccolo query builders; the only SQL text written here joins identifiers and
+column types taken from the schema. Values are always parameters.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from piccolo.columns.combination import WhereRaw
+from piccolo.querystring import QueryString
+from piccolo.table import Table
+
+from specadmin.runtime.imports.bulk import _compiled, _ddl, _placeholder_row, _staged_copy
+
+if TYPE_CHECKING:
+    from specadmin.runtime.imports.bulk import BulkWriter
+
+
+class KeyProbe:
+    """Finds stored rows by the import key's columns (`cols`, physical names) over `writer`'s connection."""
+
+    def __init__(self, writer: BulkWriter, cols: list[str]):
+        self.writer, self.cols = writer, cols
+        self.table = writer.table
+        self.keys: type[Table] | None = None  # SQLite: the staging table of the probed keys
+
+    async def find(self, keys: list[tuple]) -> list[tuple]:
+        """Stored rows as (id, *key columns) whose key equals one of `keys` on every part that key has:
+        a part that is None does not narrow (a stored NULL or '' may match it; the caller compares
+        the key texts). A key without its first part matches nothing."""
+        groups: dict[tuple[int, ...], list[tuple]] = {}
+        for key in keys:
+            present = tuple(i for i, v in enumerate(key) if v is not None)
+            if present and present[0] == 0:
+                groups.setdefault(present, []).append(key)
+        found: list[tuple] = []
+        for present, group in groups.items():
+            found += await self.writer.fetch(self.query(present, group))
+        return found
+
+    def query(self, present: tuple[int, ...], keys: list[tuple]):
+        """The SELECT of the stored rows matching `keys` on the key columns numbered `present`."""
+        table = self.table
+        names = [self.cols[i] for i in present]
+        lhs = ", ".join(getattr(table, n)._meta.get_full_name(with_alias=False) for n in names)
+        where = WhereRaw(f"({lhs}) IN ({{}})", self._staged(names, [tuple(k[i] for i in present) for k in keys]))
+        return table.select(table._meta.primary_key, *[getattr(table, c) for c in self.cols]).where(where)
+
+    def _staged(self, names: list[str], keys: list[tuple[Any, ...]]) -> QueryString:
+        """A SELECT yielding `keys` (values of the columns `names`), typed as the table's columns."""
+        if not self.writer.sqlite:
+            casts = ", ".join("{}::" + getattr(self.table, n).column_type + "[]" for n in names)
+            return QueryString(f"SELECT * FROM unnest({casts})", *[list(column) for column in zip(*keys)])
+        conn = self.writer.conn
+        if self.keys is None:
+            self.keys = _staged_copy(self.table, self.cols, f"{self.table._meta.tablename}_keys")
+            for ddl in _ddl(self.keys):
+                conn.execute(ddl)
+        staged = self.keys
+        sql, args = staged.delete(force=True).querystrings[0].compile_string(engine_type="sqlite")
+        conn.execute(sql, args)
+        positions = [names.index(c) if c in names else None for c in self.cols]
+        conn.executemany(_compiled(staged.insert(_placeholder_row(staged)), "sqlite"),
+                         [tuple(None if p is None else key[p] for p in positions) for key in keys])
+        return staged.select(*[getattr(staged, n) for n in names]).querystrings[0]
