@@ -7,7 +7,7 @@
 
 SQLite always (a fresh file under /tmp); PostgreSQL too when --database-url names a database
 (it is migrated, and scan_record / import_batch are emptied before each measurement). Three
-measurements per database (four with --prefill) in the same run, each in its own subprocess so
+measurements per database (five with --prefill) in the same run, each in its own subprocess so
 its peak RSS is its own:
 
 * raw:  the physical limit. The very rows the import writes -- ID number, phone and address
@@ -21,11 +21,13 @@ its peak RSS is its own:
         empty before the import, so the in-database duplicate probe is skipped (the engine
         checks that once; tests/test_imports_pipeline.py covers the probe).
 * xlsx: the same rows as .xlsx (openpyxl read-only streaming above 8 MB).
-* csv into N (``--prefill N``): the csv import again, into a table that already holds N other
-        distinct rows (written untimed through the same BulkWriter path as raw), so the
-        in-database duplicate probe runs on every chunk; printed as a ratio to csv into empty.
+* raw into N, csv into N (``--prefill N``): raw and csv again, into a table that already holds
+        N other distinct rows (written untimed through the same BulkWriter path as raw), so the
+        import's duplicate probe runs on every chunk and every index is N rows deep; printed
+        as csv into N vs into empty, and vs raw into N (the limit for a table that size).
 
-Every measurement starts from a fresh copy of the migrated SQLite file (TRUNCATE on PostgreSQL).
+Every measurement starts from a fresh copy of the migrated SQLite file (of the prefilled one,
+filled once; on PostgreSQL: TRUNCATE, then the prefill again).
 
 Prints rows/s, ratios, and peak RSS = importing process + its largest worker process (both
 getrusage maxima; shared copy-on-write pages count twice, so it over-states). Load average
@@ -140,15 +142,19 @@ async def write_raw(ctx, admin_id: int, first: int, n: int) -> float:
     return insert_seconds + time.perf_counter() - t0
 
 
-def fresh_database(app_dir: Path, url: str | None) -> None:
-    """SQLite: the migrated file as prepare_backend left it (no DELETE: its free pages and
-    statistics would differ from run to run)."""
+def fresh_database(app_dir: Path, url: str | None, prefill: int) -> bool:
+    """SQLite: the migrated file as prepare_backend left it, or as the "prefill" child left it (no
+    DELETE: its free pages would differ from run to run). False: the prefill is still to write."""
     if url:
-        return
+        return False
     var = app_dir / "var"
     for suffix in ("-wal", "-shm", "-journal"):
         (var / f"app.sqlite3{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(var / "pristine.sqlite3", var / "app.sqlite3")
+    source = var / (f"prefilled-{prefill}.sqlite3" if prefill else "pristine.sqlite3")
+    if not source.exists():
+        source = var / "pristine.sqlite3"
+    shutil.copyfile(source, var / "app.sqlite3")
+    return source.name != "pristine.sqlite3"
 
 
 async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int, prefill: int = 0) -> dict:
@@ -156,7 +162,7 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int,
     from specadmin.runtime.identity.sessions import load_principal
     from specadmin.runtime.imports.engine import execute, prepare
 
-    fresh_database(app_dir, url)
+    filled = fresh_database(app_dir, url, prefill)
     ctx = await _ctx(app_dir, url)
     try:
         scan = ctx.table("scan_record")
@@ -165,11 +171,13 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int,
         user = ctx.table("user")
         admin_id = (await user.select(user.id).where(user.username == "benchadmin"))[0]["id"]
         principal = await load_principal(ctx, admin_id)
-        if prefill:  # untimed: rows after the file's own (other times and people, the same 500 places)
+        if prefill and not filled:  # untimed: rows after the file's own (other times and people, same places)
             log(f"  prefilling {prefill:,} rows")
             await write_raw(ctx, admin_id, n, prefill)
         started = time.perf_counter()
-        if kind == "raw":
+        if kind == "prefill":
+            n = seconds = 0
+        elif kind == "raw":
             seconds = await write_raw(ctx, admin_id, 0, n)
         else:
             job = await prepare(ctx, principal, "scan_record", path, screen="scan_admin", force=True)
@@ -180,6 +188,9 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int,
         assert count == n + prefill, (kind, count, n, prefill)
     finally:
         await db.stop(ctx.engine)
+    if kind == "prefill":  # SQLite: the starting file of the "into N" measurements
+        shutil.copyfile(app_dir / "var" / "app.sqlite3", app_dir / "var" / f"prefilled-{prefill}.sqlite3")
+        return {}
     import multiprocessing
 
     deadline = time.monotonic() + 30
@@ -274,7 +285,10 @@ def main() -> int:
             results = {}
             runs = [("raw", "raw", csv_path, 0), ("csv", "csv", csv_path, 0), ("xlsx", "xlsx", xlsx_path, 0)]
             if args.prefill:
-                runs.append(("csv into N", "csv", csv_path, args.prefill))
+                if not url:
+                    log(f"{backend}: prefilling {args.prefill:,} rows once")
+                    run_child("prefill", app_dir, url, csv_path, args.rows, args.prefill)
+                runs += [("raw into N", "raw", csv_path, args.prefill), ("csv into N", "csv", csv_path, args.prefill)]
             for label, kind, path, prefill in runs:
                 log(f"{backend}: {label} ...")
                 results[label] = run_child(kind, app_dir, url, path, args.rows, prefill)
@@ -290,10 +304,10 @@ def main() -> int:
                   f"= csv/{xlsx_factor:.1f} (target <= 3x) | peak {peak:.0f} MB (target < 500)")
             ok &= csv_ratio >= 0.5 and xlsx_factor <= 3 and peak < 500
             if args.prefill:
-                into = results["csv into N"]
-                print(f"{backend}: csv into {args.prefill:,} rows {into['rows_per_s']:,.0f} rows/s vs into empty "
-                      f"{results['csv']['rows_per_s']:,.0f} rows/s = {into['rows_per_s'] / results['csv']['rows_per_s']:.0%}"
-                      f" (load {into['load']:.1f})")
+                into, raw_into = results["csv into N"]["rows_per_s"], results["raw into N"]["rows_per_s"]
+                print(f"{backend}: csv into {args.prefill:,} rows {into:,.0f} rows/s = "
+                      f"{into / results['csv']['rows_per_s']:.0%} of csv into empty, {into / raw_into:.0%} of raw into "
+                      f"{args.prefill:,} rows ({raw_into:,.0f} rows/s) (load {results['csv into N']['load']:.1f})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
