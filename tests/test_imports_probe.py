@@ -1,5 +1,7 @@
 """The import's duplicate probe seeks one index on the import key (issue 14), on SQLite and PostgreSQL.
 
+The in-file duplicate check keeps its hashes in the database past a bound (memory stays flat).
+
 Narrowing each key column with its own IN list let SQLite read the cross product of the lists
 through the place_code index (2 s per 2,000 keys in a 1M-row table). Now every import key has an
 index on its columns and the probe compares the whole key as a row value against staged keys.
@@ -11,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from test_imports import csv_bytes, upload
+from test_imports import csv_bytes, error_rows, upload
 from test_imports_support import ID_OK, ID_OK2, kaiping, login  # noqa: F401
 
 from specadmin.generator.build import load_app
@@ -90,3 +92,28 @@ async def test_probe_finds_the_stored_keys_and_only_them(kaiping):  # noqa: F811
     changed = await upload(ops, csv_bytes([rows[0][:3] + ["甲二"] + rows[0][4:]]), "probe3.csv", mode="upsert")
     assert (changed["ok"], changed["bad"]) == (1, 0)
     assert (await scan.select(scan.subject_name).where(scan.id == stored["P1"]))[0]["subject_name"] == "甲二"
+
+
+async def test_in_file_duplicates_are_found_after_the_hashes_moved_to_the_database(kaiping, monkeypatch):  # noqa: F811
+    from specadmin.runtime.imports import engine, seen
+
+    monkeypatch.setattr(seen, "MEMORY_ROWS", 2)  # past 2 hashes, into the database
+    monkeypatch.setattr(engine, "CHUNK", 2)  # chunks of 2 rows: the later ones are checked there
+    spills, spill = [], seen.SeenKeys._spill
+
+    async def counted(self):
+        spills.append(1)
+        await spill(self)
+
+    monkeypatch.setattr(seen.SeenKeys, "_spill", counted)
+    ops = await login(kaiping, "ops")
+
+    def row(minute: int) -> list:
+        return ["P1", "一号酒家", ID_OK, "甲", "13900000031", "绿码", f"2026-11-10 08:{minute:02d}"]
+
+    # chunks: [0, 1] [2, 3] (then spilled) [0, 4] [5, 5] [2]
+    result = await upload(ops, csv_bytes([row(m) for m in (0, 1, 2, 3, 0, 4, 5, 5, 2)]), "seen.csv",
+                          mode="skip_bad_rows")
+    assert (result["ok"], result["bad"]) == (6, 3)
+    assert await error_rows(ops, result) == {(n, "被采集人身份证", "与文件中前面的行重复") for n in (6, 9, 10)}
+    assert spills == [1]

@@ -4,7 +4,8 @@ The batch row and the data rows commit in one transaction, so a crash (or SIGKIL
 point leaves neither. all_or_nothing keeps validating after the first bad row (the error
 report lists every problem) but rolls everything back; skip_bad_rows commits the good rows;
 upsert updates rows whose key already exists. Memory holds one chunk, the error report is
-streamed to disk, and the in-file duplicate check keeps one 64-bit hash per row.
+streamed to disk, and the in-file duplicate check keeps one 64-bit hash per row (in the database
+beyond a bound: runtime/imports/seen.py).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from specadmin.runtime.imports.probe import KeyProbe
 from specadmin.runtime.imports.readers import Limits, check_file, find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
+from specadmin.runtime.imports.seen import SeenKeys
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.security.unmask import may_unmask
 
@@ -118,7 +120,7 @@ class _Run:
         self.report = ErrorReport(reports / f"{job.id}-errors.xlsx", self.plan.entity, self.plan.columns,
                                   clear=may_unmask(job.principal, self.plan.screen.name))
         self.positions: dict[str, int] = {}  # field -> its column in the uploaded file
-        self.seen: set[int] = set()
+        self.seen = SeenKeys(self.writer)  # the file's keys so far (runtime/imports/seen.py)
         self.mapped: list[str] = []
         self.sensitive = [n for n in self.plan.columns if self.plan.entity.field(n).sensitive]
         self.required = [f.name for f in self.plan.entity.fields
@@ -146,13 +148,10 @@ class _Run:
         if plan.spec.key:
             name = plan.spec.key[0]
             kept = []
-            seen = self.seen
-            for item in good:
-                digest = hash(item[2])  # one machine word per row; a false match needs a 64-bit collision
-                if digest in seen:
+            for item, again in zip(good, await self.seen.repeats([item[2] for item in good])):
+                if again:
                     bad.append((item[0], [(name, item[3], "与文件中前面的行重复")]))
                 else:
-                    seen.add(digest)
                     kept.append(item)
             good = kept
         updates = []
