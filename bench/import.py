@@ -167,7 +167,8 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int,
     try:
         scan = ctx.table("scan_record")
         if url:
-            await ctx.engine.run_ddl("TRUNCATE scan_record, import_batch")
+            names = ", ".join(ctx.table(t)._meta.get_formatted_tablename() for t in ("scan_record", "import_batch"))
+            await ctx.engine.run_ddl(f"TRUNCATE {names}")
         user = ctx.table("user")
         admin_id = (await user.select(user.id).where(user.username == "benchadmin"))[0]["id"]
         principal = await load_principal(ctx, admin_id)
