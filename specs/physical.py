@@ -163,13 +163,14 @@ def import_key_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = (
     Blind-index columns go last: their values are random, and a B-tree led by them takes every
     insert at a random page. A single column already indexed (or unique) needs nothing more."""
     indexed = {c.name for c in columns if c.param_dict.get("index") or c.param_dict.get("unique")}
+    names = {c.name for c in columns}
     found: list[tuple[str, ...]] = []
     for screen in app.screens_of(entity.name):
         key = screen.import_spec.key if screen.import_spec is not None else ()
         fields = [entity.field(n) for n in key]
         cols = tuple([f.name for f in fields if not f.sensitive] +
                      [blind_index_column(f.name) for f in fields if f.sensitive])
-        if cols and not (len(cols) == 1 and cols[0] in indexed) and cols not in found:
+        if cols and names.issuperset(cols) and not (len(cols) == 1 and cols[0] in indexed) and cols not in found:
             found.append(cols)
     return found
 
