@@ -24,7 +24,8 @@ its peak RSS is its own:
 * raw into N, csv into N (``--prefill N``): raw and csv again, into a table that already holds
         N other distinct rows (written untimed through the same BulkWriter path as raw), so the
         import's duplicate probe runs on every chunk and every index is N rows deep; printed
-        as csv into N vs into empty, and vs raw into N (the limit for a table that size).
+        as csv into N vs into empty, and vs raw into N (the limit for a table that size); the
+        duplicate probe's own seconds are printed with csv into N.
 
 Every measurement starts from a fresh copy of the migrated SQLite file (of the prefilled one,
 filled once; on PostgreSQL: TRUNCATE, then the prefill again).
@@ -160,8 +161,20 @@ def fresh_database(app_dir: Path, url: str | None, prefill: int) -> bool:
 async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int, prefill: int = 0) -> dict:
     from specadmin.runtime.data import db
     from specadmin.runtime.identity.sessions import load_principal
+    from specadmin.runtime.imports import engine
     from specadmin.runtime.imports.engine import execute, prepare
 
+    probe_seconds = [0.0]  # the in-database duplicate probe's share of the import (timed around it)
+    existing_keys = engine._Run.existing_keys
+
+    async def timed_probe(self, good):
+        t0 = time.perf_counter()
+        try:
+            return await existing_keys(self, good)
+        finally:
+            probe_seconds[0] += time.perf_counter() - t0
+
+    engine._Run.existing_keys = timed_probe
     filled = fresh_database(app_dir, url, prefill)
     ctx = await _ctx(app_dir, url)
     try:
@@ -200,7 +213,7 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int,
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"kind": kind, "rows": n, "seconds": seconds, "rows_per_s": n / seconds, "peak_mb": self_mb + child_mb,
-            "main_mb": self_mb, "worker_mb": child_mb, "load": os.getloadavg()[0]}
+            "main_mb": self_mb, "worker_mb": child_mb, "load": os.getloadavg()[0], "probe_s": probe_seconds[0]}
 
 
 # -- orchestration -----------------------------------------------------------------------
@@ -296,7 +309,7 @@ def main() -> int:
                 r = results[label]
                 log(f"{backend}: {label:10} {r['rows_per_s']:>10,.0f} rows/s  {r['seconds']:7.1f} s  "
                     f"peak {r['peak_mb']:6.0f} MB (main {r['main_mb']:.0f} + worker {r['worker_mb']:.0f})  "
-                    f"load {r['load']:.1f}")
+                    f"load {r['load']:.1f}" + (f"  (probe {r['probe_s']:.2f} s)" if r["probe_s"] else ""))
             csv_ratio = results["csv"]["rows_per_s"] / results["raw"]["rows_per_s"]
             xlsx_factor = results["csv"]["rows_per_s"] / results["xlsx"]["rows_per_s"]
             peak = max(r["peak_mb"] for r in results.values())
