@@ -1,12 +1,14 @@
 """Benchmark: import N Kaiping scan rows from .csv and from .xlsx, vs a raw bulk insert.
 
     .venv/bin/python bench/import.py                                  # 1,000,000 rows, SQLite
+    .venv/bin/python bench/import.py --rows 20000 --prefill 1000000   # also: into a table of 1M rows
     .venv/bin/python bench/import.py --rows 200000 \
         --database-url postgresql://specadmin:specadmin@127.0.0.1:5432/specadmin_test_impspeed_bench
 
 SQLite always (a fresh file under /tmp); PostgreSQL too when --database-url names a database
 (it is migrated, and scan_record / import_batch are emptied before each measurement). Three
-measurements per database in the same run, each in its own subprocess so its peak RSS is its own:
+measurements per database (five with --prefill) in the same run, each in its own subprocess so
+its peak RSS is its own:
 
 * raw:  the physical limit. The very rows the import writes -- ID number, phone and address
         SM4-encrypted and HMAC-SM3-indexed (distinct tokens per row), datetimes parsed --
@@ -19,6 +21,14 @@ measurements per database in the same run, each in its own subprocess so its pea
         empty before the import, so the in-database duplicate probe is skipped (the engine
         checks that once; tests/test_imports_pipeline.py covers the probe).
 * xlsx: the same rows as .xlsx (openpyxl read-only streaming above 8 MB).
+* raw into N, csv into N (``--prefill N``): raw and csv again, into a table that already holds
+        N other distinct rows (written untimed through the same BulkWriter path as raw), so the
+        import's duplicate probe runs on every chunk and every index is N rows deep; printed
+        as csv into N vs into empty, and vs raw into N (the limit for a table that size); the
+        duplicate probe's own seconds are printed with csv into N.
+
+Every measurement starts from a fresh copy of the migrated SQLite file (of the prefilled one,
+filled once; on PostgreSQL: TRUNCATE, then the prefill again).
 
 Prints rows/s, ratios, and peak RSS = importing process + its largest worker process (both
 getrusage maxima; shared copy-on-write pages count twice, so it over-states). Load average
@@ -95,62 +105,106 @@ async def _ctx(app_dir: Path, url: str | None):
     return ctx
 
 
-async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int) -> dict:
-    from specadmin.runtime.data import db
-    from specadmin.runtime.identity.sessions import load_principal
-    from specadmin.runtime.imports.engine import execute, prepare
+async def write_raw(ctx, admin_id: int, first: int, n: int) -> float:
+    """Rows first..first+n-1 through BulkWriter.insert_rows in one transaction; returns the seconds
+    spent in insert_rows and COMMIT (building the rows is not the insert's cost)."""
     from specadmin.runtime.imports.bulk import BulkWriter
 
+    cipher = ctx.sensitive.cipher
+    writer = BulkWriter(ctx, "scan_record")
+    await writer.open()
+    now = dt.datetime.now().replace(microsecond=0)
+    names = writer.columns
+    insert_seconds = 0.0
+    for start in range(first, first + n, CHUNK):
+        batch = []
+        rows = [row(i) for i in range(start, min(first + n, start + CHUNK))]
+        # The same distinct tokens and blind indexes as the import writes (untimed here):
+        # random index keys cost the B-trees far more than one repeated value would.
+        tokens = {c: cipher.encrypt_many(r[c] for r in rows) for c in (6, 8, 13)}
+        indexes = {c: cipher.blind_index_many(r[c] for r in rows) for c in (6, 8, 13)}
+        for k, r in enumerate(rows):
+            token, index = tokens[6][k], indexes[6][k]
+            values = dict(zip(("place_code", "place_name", "category", "city", "street", "manager"), r[:6]))
+            values.update(subject_id_number=token, subject_id_number_bidx=index, subject_name=r[7],
+                          phone=tokens[8][k], phone_bidx=indexes[8][k], collect_result=r[9],
+                          nat_result=r[10], nat_result_time=dt.datetime.fromisoformat(r[11]),
+                          health_code=r[12], collector_location=tokens[13][k],
+                          collector_location_bidx=indexes[13][k],
+                          scanned_at=dt.datetime.fromisoformat(r[14]), imported_by=admin_id, imported_at=now,
+                          created_at=now, updated_at=now, version=1)
+            batch.append(tuple(values.get(c) for c in names))
+        t0 = time.perf_counter()
+        await writer.insert_rows(batch)
+        insert_seconds += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await writer.commit()
+    await writer.close()
+    return insert_seconds + time.perf_counter() - t0
+
+
+def fresh_database(app_dir: Path, url: str | None, prefill: int) -> bool:
+    """SQLite: the migrated file as prepare_backend left it, or as the "prefill" child left it (no
+    DELETE: its free pages would differ from run to run). False: the prefill is still to write."""
+    if url:
+        return False
+    var = app_dir / "var"
+    for suffix in ("-wal", "-shm", "-journal"):
+        (var / f"app.sqlite3{suffix}").unlink(missing_ok=True)
+    source = var / (f"prefilled-{prefill}.sqlite3" if prefill else "pristine.sqlite3")
+    if not source.exists():
+        source = var / "pristine.sqlite3"
+    shutil.copyfile(source, var / "app.sqlite3")
+    return source.name != "pristine.sqlite3"
+
+
+async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int, prefill: int = 0) -> dict:
+    from specadmin.runtime.data import db
+    from specadmin.runtime.identity.sessions import load_principal
+    from specadmin.runtime.imports import engine
+    from specadmin.runtime.imports.engine import execute, prepare
+
+    probe_seconds = [0.0]  # the in-database duplicate probe's share of the import (timed around it)
+    existing_keys = engine._Run.existing_keys
+
+    async def timed_probe(self, good):
+        t0 = time.perf_counter()
+        try:
+            return await existing_keys(self, good)
+        finally:
+            probe_seconds[0] += time.perf_counter() - t0
+
+    engine._Run.existing_keys = timed_probe
+    filled = fresh_database(app_dir, url, prefill)
     ctx = await _ctx(app_dir, url)
     try:
         scan = ctx.table("scan_record")
-        await scan.delete(force=True)
-        await ctx.table("import_batch").delete(force=True)
+        if url:
+            names = ", ".join(ctx.table(t)._meta.get_formatted_tablename() for t in ("scan_record", "import_batch"))
+            await ctx.engine.run_ddl(f"TRUNCATE {names}")
         user = ctx.table("user")
         admin_id = (await user.select(user.id).where(user.username == "benchadmin"))[0]["id"]
         principal = await load_principal(ctx, admin_id)
-        started, insert_seconds = time.perf_counter(), 0.0
-        if kind == "raw":
-            cipher = ctx.sensitive.cipher
-            writer = BulkWriter(ctx, "scan_record")
-            await writer.open()
-            now = dt.datetime.now().replace(microsecond=0)
-            names = writer.columns
-            for start in range(0, n, CHUNK):
-                batch = []
-                rows = [row(i) for i in range(start, min(n, start + CHUNK))]
-                # The same distinct tokens and blind indexes as the import writes (untimed here):
-                # random index keys cost the B-trees far more than one repeated value would.
-                tokens = {c: cipher.encrypt_many(r[c] for r in rows) for c in (6, 8, 13)}
-                indexes = {c: cipher.blind_index_many(r[c] for r in rows) for c in (6, 8, 13)}
-                for k, r in enumerate(rows):
-                    token, index = tokens[6][k], indexes[6][k]
-                    values = dict(zip(("place_code", "place_name", "category", "city", "street", "manager"), r[:6]))
-                    values.update(subject_id_number=token, subject_id_number_bidx=index, subject_name=r[7],
-                                  phone=tokens[8][k], phone_bidx=indexes[8][k], collect_result=r[9],
-                                  nat_result=r[10], nat_result_time=dt.datetime.fromisoformat(r[11]),
-                                  health_code=r[12], collector_location=tokens[13][k],
-                                  collector_location_bidx=indexes[13][k],
-                                  scanned_at=dt.datetime.fromisoformat(r[14]), imported_by=admin_id, imported_at=now,
-                                  created_at=now, updated_at=now, version=1)
-                    batch.append(tuple(values.get(c) for c in names))
-                t0 = time.perf_counter()
-                await writer.insert_rows(batch)
-                insert_seconds += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            await writer.commit()
-            await writer.close()
-            insert_seconds += time.perf_counter() - t0
+        if prefill and not filled:  # untimed: rows after the file's own (other times and people, same places)
+            log(f"  prefilling {prefill:,} rows")
+            await write_raw(ctx, admin_id, n, prefill)
+        started = time.perf_counter()
+        if kind == "prefill":
+            n = seconds = 0
+        elif kind == "raw":
+            seconds = await write_raw(ctx, admin_id, 0, n)
         else:
             job = await prepare(ctx, principal, "scan_record", path, screen="scan_admin", force=True)
             await execute(job)
             assert job.status == "done" and job.ok == n, job.summary()
-        # raw: only the database's time (building the rows is not the insert's cost)
-        seconds = insert_seconds if kind == "raw" else time.perf_counter() - started
+            seconds = time.perf_counter() - started
         count = await scan.count()
-        assert count == n, (kind, count, n)
+        assert count == n + prefill, (kind, count, n, prefill)
     finally:
         await db.stop(ctx.engine)
+    if kind == "prefill":  # SQLite: the starting file of the "into N" measurements
+        shutil.copyfile(app_dir / "var" / "app.sqlite3", app_dir / "var" / f"prefilled-{prefill}.sqlite3")
+        return {}
     import multiprocessing
 
     deadline = time.monotonic() + 30
@@ -159,7 +213,7 @@ async def measure(kind: str, app_dir: Path, url: str | None, path: Path, n: int)
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"kind": kind, "rows": n, "seconds": seconds, "rows_per_s": n / seconds, "peak_mb": self_mb + child_mb,
-            "main_mb": self_mb, "worker_mb": child_mb, "load": os.getloadavg()[0]}
+            "main_mb": self_mb, "worker_mb": child_mb, "load": os.getloadavg()[0], "probe_s": probe_seconds[0]}
 
 
 # -- orchestration -----------------------------------------------------------------------
@@ -191,18 +245,21 @@ def prepare_backend(backend: str, work: Path, database_url: str | None) -> tuple
         os.environ.pop("DATABASE_URL", None)
         if old is not None:
             os.environ["DATABASE_URL"] = old
+    if not url:
+        shutil.copyfile(app_dir / "var" / "app.sqlite3", app_dir / "var" / "pristine.sqlite3")
     return app_dir, url
 
 
-def run_child(kind: str, app_dir: Path, url: str | None, path: Path, n: int) -> dict:
-    args = [sys.executable, __file__, "--child", kind, "--app", str(app_dir), "--file", str(path), "--rows", str(n)]
+def run_child(kind: str, app_dir: Path, url: str | None, path: Path, n: int, prefill: int = 0) -> dict:
+    args = [sys.executable, __file__, "--child", kind, "--app", str(app_dir), "--file", str(path), "--rows", str(n),
+            "--prefill", str(prefill)]
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
     if url:
         env["DATABASE_URL"] = url
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    done = subprocess.run(args, env=env, stdout=subprocess.PIPE, text=True)  # progress goes to stderr
     if done.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{kind} failed (see above)")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -212,13 +269,15 @@ def main() -> int:
     p.add_argument("--database-url", help="a PostgreSQL database to measure too (migrated, scan rows emptied)")
     p.add_argument("--skip-sqlite", action="store_true", help="only PostgreSQL")
     p.add_argument("--data-dir", help="keep the generated .csv/.xlsx here and reuse them")
+    p.add_argument("--prefill", type=int, default=0,
+                   help="also import the csv into a table already holding this many other rows")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--app", help=argparse.SUPPRESS)
     p.add_argument("--file", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         result = asyncio.run(measure(args.child, Path(args.app), os.environ.get("DATABASE_URL"), Path(args.file),
-                                     args.rows))
+                                     args.rows, args.prefill))
         print(json.dumps(result))
         return 0
     work = Path(tempfile.mkdtemp(prefix="specadmin-bench-import-"))
@@ -238,13 +297,19 @@ def main() -> int:
         for backend in backends:
             app_dir, url = prepare_backend(backend, work, args.database_url)
             results = {}
-            for kind, path in (("raw", csv_path), ("csv", csv_path), ("xlsx", xlsx_path)):
-                log(f"{backend}: {kind} ...")
-                results[kind] = run_child(kind, app_dir, url, path, args.rows)
-                r = results[kind]
-                log(f"{backend}: {kind:4} {r['rows_per_s']:>10,.0f} rows/s  {r['seconds']:7.1f} s  "
+            runs = [("raw", "raw", csv_path, 0), ("csv", "csv", csv_path, 0), ("xlsx", "xlsx", xlsx_path, 0)]
+            if args.prefill:
+                if not url:
+                    log(f"{backend}: prefilling {args.prefill:,} rows once")
+                    run_child("prefill", app_dir, url, csv_path, args.rows, args.prefill)
+                runs += [("raw into N", "raw", csv_path, args.prefill), ("csv into N", "csv", csv_path, args.prefill)]
+            for label, kind, path, prefill in runs:
+                log(f"{backend}: {label} ...")
+                results[label] = run_child(kind, app_dir, url, path, args.rows, prefill)
+                r = results[label]
+                log(f"{backend}: {label:10} {r['rows_per_s']:>10,.0f} rows/s  {r['seconds']:7.1f} s  "
                     f"peak {r['peak_mb']:6.0f} MB (main {r['main_mb']:.0f} + worker {r['worker_mb']:.0f})  "
-                    f"load {r['load']:.1f}")
+                    f"load {r['load']:.1f}" + (f"  (probe {r['probe_s']:.2f} s)" if r["probe_s"] else ""))
             csv_ratio = results["csv"]["rows_per_s"] / results["raw"]["rows_per_s"]
             xlsx_factor = results["csv"]["rows_per_s"] / results["xlsx"]["rows_per_s"]
             peak = max(r["peak_mb"] for r in results.values())
@@ -252,6 +317,11 @@ def main() -> int:
                   f"rows/s = {csv_ratio:.0%} of raw (target >= 50%) | xlsx {results['xlsx']['rows_per_s']:,.0f} rows/s "
                   f"= csv/{xlsx_factor:.1f} (target <= 3x) | peak {peak:.0f} MB (target < 500)")
             ok &= csv_ratio >= 0.5 and xlsx_factor <= 3 and peak < 500
+            if args.prefill:
+                into, raw_into = results["csv into N"]["rows_per_s"], results["raw into N"]["rows_per_s"]
+                print(f"{backend}: csv into {args.prefill:,} rows {into:,.0f} rows/s = "
+                      f"{into / results['csv']['rows_per_s']:.0%} of csv into empty, {into / raw_into:.0%} of raw into "
+                      f"{args.prefill:,} rows ({raw_into:,.0f} rows/s) (load {results['csv into N']['load']:.1f})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1

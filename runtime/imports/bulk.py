@@ -188,7 +188,9 @@ class BulkWriter:
 
     # -- statements ---------------------------------------------------------
     async def fetch(self, query) -> list[tuple]:
-        sql, args = query.querystrings[0].compile_string(engine_type=self.engine_type)
+        """query: a Piccolo query, or a QueryString built from Piccolo's."""
+        query = query if isinstance(query, QueryString) else query.querystrings[0]
+        sql, args = query.compile_string(engine_type=self.engine_type)
         if self.sqlite:
             return self.conn.execute(sql, args).fetchall()
         return [tuple(r) for r in await self.conn.fetch(sql, *args)]

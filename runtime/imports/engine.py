@@ -4,7 +4,8 @@ The batch row and the data rows commit in one transaction, so a crash (or SIGKIL
 point leaves neither. all_or_nothing keeps validating after the first bad row (the error
 report lists every problem) but rolls everything back; skip_bad_rows commits the good rows;
 upsert updates rows whose key already exists. Memory holds one chunk, the error report is
-streamed to disk, and the in-file duplicate check keeps one 64-bit hash per row.
+streamed to disk, and the in-file duplicate check keeps one 64-bit hash per row (in the database
+beyond a bound: runtime/imports/seen.py).
 """
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ from specadmin.runtime.feeds.outbox import import_deliveries
 from specadmin.runtime.imports import parallel
 from specadmin.runtime.imports.bulk import BulkWriter, key_text
 from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
+from specadmin.runtime.imports.probe import KeyProbe
 from specadmin.runtime.imports.readers import Limits, check_file, find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
+from specadmin.runtime.imports.seen import SeenKeys
 from specadmin.runtime.imports.uniques import UniqueGuard, row_errors
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.security.unmask import may_unmask
@@ -118,13 +121,15 @@ class _Run:
         self.report = ErrorReport(reports / f"{job.id}-errors.xlsx", self.plan.entity, self.plan.columns,
                                   clear=may_unmask(job.principal, self.plan.screen.name))
         self.positions: dict[str, int] = {}  # field -> its column in the uploaded file
-        self.seen: set[int] = set()
+        self.seen = SeenKeys(self.writer)  # the file's keys so far (runtime/imports/seen.py)
         self.mapped: list[str] = []
         self.sensitive = [n for n in self.plan.columns if self.plan.entity.field(n).sensitive]
         self.required = [f.name for f in self.plan.entity.fields
                          if f.required and f.stored and not f.system and f.name not in self.plan.defaults]
         self.probe_db = True  # False once we know the table held no row before this import
         self.guard = UniqueGuard(self.plan, self.writer)
+        self.probe: KeyProbe | None = None
+        self.key_positions: list[int] = []
         # Key matching runs inside the importer's scope: a stored row outside it is never updated.
         self.scope = None if job.scopes is None else scopes_condition(job.ctx, self.plan.entity.name,
                                                                         job.scopes, job.principal)
@@ -145,13 +150,10 @@ class _Run:
         if plan.spec.key:
             name = plan.spec.key[0]
             kept = []
-            seen = self.seen
-            for item in good:
-                digest = hash(item[2])  # one machine word per row; a false match needs a 64-bit collision
-                if digest in seen:
+            for item, again in zip(good, await self.seen.repeats([item[2] for item in good])):
+                if again:
                     bad.append((item[0], [(name, item[3], "与文件中前面的行重复")]))
                 else:
-                    seen.add(digest)
                     kept.append(item)
             good = kept
         updates = []
@@ -196,31 +198,16 @@ class _Run:
 
     async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> tuple[dict[tuple, int], set[int]]:
         """Rows already stored under the chunk's keys, by key text, and the ids of those among
-        them that lie outside the importer's scope. Every key column is narrowed with IN (its
-        distinct values in the chunk), so the database returns (nearly) only true matches; the
-        exact tuple comparison happens here."""
-        table, plan = self.writer.table, self.plan
-        cols = [plan.key_column(k) for k in plan.spec.key]
-        positions = [self.writer.columns.index(c) for c in cols]
+        them that lie outside the importer's scope (runtime/imports/probe.py finds them by index;
+        the exact comparison of the key texts happens here)."""
+        if self.probe is None:
+            cols = [self.plan.key_column(k) for k in self.plan.spec.key]
+            self.probe = KeyProbe(self.writer, cols)
+            self.key_positions = [self.writer.columns.index(c) for c in cols]
+        positions = self.key_positions
         found: dict[tuple, int] = {}
-        step = max(1, PROBE_PARAMS // len(cols))
-        for start in range(0, len(good), step):
-            part = good[start:start + step]
-            where = None
-            for number, (col, pos) in enumerate(zip(cols, positions)):
-                values = {item[1][pos] for item in part}
-                if None in values:
-                    if number == 0 and len(values) == 1:
-                        break  # no row has the first key part: nothing stored can match
-                    if number > 0:
-                        continue  # a stored NULL matches an empty part: do not narrow on this one
-                    values.discard(None)
-                cond = getattr(table, col).is_in(list(values))
-                where = cond if where is None else where & cond
-            else:
-                query = table.select(table._meta.primary_key, *[getattr(table, c) for c in cols]).where(where)
-                for row in await self.writer.fetch(query):
-                    found[tuple(key_text(x) for x in row[1:])] = row[0]
+        for row in await self.probe.find([tuple(item[1][p] for p in positions) for item in good]):
+            found[tuple(key_text(x) for x in row[1:])] = row[0]
         return found, await self.outside_scope(list(found.values()))
 
     async def outside_scope(self, ids: list[int]) -> set[int]:
@@ -235,7 +222,7 @@ class _Run:
         return set(ids) - inside
 
 
-PROBE_PARAMS = 6000  # bound parameters per existence probe (SQLite allows 32766, asyncpg 32767)
+PROBE_PARAMS = 6000  # bound parameters per scope check (SQLite allows 32766, asyncpg 32767)
 
 
 def _chunks(rows: Iterable[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:
