@@ -189,9 +189,12 @@ def main() -> int:
 
     port = listbench.free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([SPECADMIN, "serve", str(app), "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "2"], env=env | {"SPECADMIN_RUN_JOBS": "1"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    # The server's stderr goes to a file: a pipe nobody reads fills up and would block the server.
+    server_log = Path(tempfile.gettempdir()) / f"specadmin-soak-{args.backend}-server.log"
+    with server_log.open("wb") as sink:
+        server = subprocess.Popen([SPECADMIN, "serve", str(app), "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", "2"], env=env | {"SPECADMIN_RUN_JOBS": "1"},
+                                  stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True)
     sampler = RssSampler(server.pid)
     outcome = {"import": {}, "export": {}, "jobs": {}}
     stop_jobs = threading.Event()
@@ -218,9 +221,9 @@ def main() -> int:
             server.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(server.pid, signal.SIGKILL)
-        err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+        err = server_log.read_text(errors="replace")
         if err.strip():
-            log(f"server stderr (tail):\n{err[-1500:]}")
+            log(f"server stderr ({server_log}), tail:\n{err[-1500:]}")
     samples = sampler.samples
     first = [b for t, b in samples if t - samples[0][0] <= 60] if samples else [0]
     last = [b for t, b in samples if samples[-1][0] - t <= 60] if samples else [0]
@@ -229,6 +232,9 @@ def main() -> int:
           f"{os.getloadavg()[0]:.1f}")
     print(f"  list API: {load['requests']} requests, {load['rps']:.1f} req/s, p50 {load['p50'] * 1000:.0f} ms, "
           f"p99 {load['p99'] * 1000:.0f} ms, errors {load['errors']}")
+    if load["errors"]:
+        print("  wrk: " + "; ".join(line.strip() for line in load["raw"].splitlines()
+                                    if line.strip().startswith(("Non-2xx", "Socket errors"))))
     print(f"  import: {outcome['import']}")
     print(f"  export: {outcome['export']}")
     print(f"  jobs: {outcome['jobs']}")
