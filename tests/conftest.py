@@ -129,6 +129,31 @@ async def running_app(name: str, tmp_path_factory, backend: str, label: str):
             await hook(app)
 
 
+@contextlib.asynccontextmanager
+async def spec_app(app_dir: Path, backend: str, password: str, org_name: str = "总部"):
+    """An app a test wrote: generated, migrated and started on `backend`, with one city org (code HQ)
+    and a superuser `root` logged in through the API; shut down on exit. Yields (app, client, org id)."""
+    from specadmin.generator.writer import generate
+    from specadmin.runtime.identity.users import ensure_user
+
+    generate(app_dir)
+    app, _ = await start_app(app_dir, backend)
+    ctx = app.state.ctx
+    org = ctx.table("org")
+    org_id = (await org.insert(org(code="HQ", name=org_name, level="city", org_type="department", active=True))
+              .returning(org.id))[0]["id"]
+    await org.update({org.path: f"/{org_id}/"}).where(org.id == org_id)
+    await ctx.refresh_caches()
+    await ensure_user(ctx, "root", password, name="管理员", org_code="HQ", superuser=True)
+    client = await api_login(app, "root", password)
+    try:
+        yield app, client, org_id
+    finally:
+        await client.aclose()
+        for hook in app.on_shutdown:
+            await hook(app)
+
+
 async def api_login(app, username: str, password: str):
     """An httpx client logged in through the API, carrying the CSRF header for writes."""
     import httpx

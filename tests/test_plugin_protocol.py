@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, ROOT, api_login, reference_blocks, start_app
+from conftest import BACKENDS, ROOT, reference_blocks, spec_app
 from plugin_support import install_plugin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -42,24 +42,9 @@ def plugin_installed():
 
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory, plugin_installed):
-    from specadmin.generator.writer import generate
-    from specadmin.runtime.identity.users import ensure_user
-
     app_dir = write_app(tmp_path_factory.mktemp(f"plugin-{request.param}"))
-    generate(app_dir)
-    app, _ = await start_app(app_dir, request.param)
-    ctx = app.state.ctx
-    org = ctx.table("org")
-    org_id = (await org.insert(org(code="HQ", name="总部", level="city", org_type="department", active=True))
-              .returning(org.id))[0]["id"]
-    await org.update({org.path: f"/{org_id}/"}).where(org.id == org_id)
-    await ctx.refresh_caches()
-    await ensure_user(ctx, "root", PASSWORD, name="管理员", org_code="HQ", superuser=True)
-    client = await api_login(app, "root", PASSWORD)
-    yield {"app": app, "ctx": ctx, "dir": app_dir, "client": client}
-    await client.aclose()
-    for hook in app.on_shutdown:
-        await hook(app)
+    async with spec_app(app_dir, request.param, PASSWORD) as (app, client, _):
+        yield {"app": app, "ctx": app.state.ctx, "dir": app_dir, "client": client}
 
 
 async def test_the_plugin_table_comes_with_its_migration(env):

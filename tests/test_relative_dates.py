@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, api_login, reference_blocks, start_app
+from conftest import BACKENDS, reference_blocks, spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/visits.yaml"]
@@ -47,24 +47,9 @@ def clock_at(moment: dt.datetime):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
-    from specadmin.generator.writer import generate
-    from specadmin.runtime.identity.users import ensure_user
-
     app_dir = write_app(tmp_path_factory.mktemp(f"relative-{request.param}"))
-    generate(app_dir)
-    app, _ = await start_app(app_dir, request.param)
-    ctx = app.state.ctx
-    org = ctx.table("org")
-    unit = (await org.insert(org(code="HQ", name="随访中心", level="city", org_type="department", active=True))
-            .returning(org.id))[0]["id"]
-    await org.update({org.path: f"/{unit}/"}).where(org.id == unit)
-    await ctx.refresh_caches()
-    await ensure_user(ctx, "root", PASSWORD, name="管理员", org_code="HQ", superuser=True)
-    client = await api_login(app, "root", PASSWORD)
-    yield {"app": app, "ctx": ctx, "client": client, "unit": unit}
-    await client.aclose()
-    for hook in app.on_shutdown:
-        await hook(app)
+    async with spec_app(app_dir, request.param, PASSWORD, "随访中心") as (app, client, unit):
+        yield {"app": app, "ctx": app.state.ctx, "client": client, "unit": unit}
 
 
 @pytest.fixture
