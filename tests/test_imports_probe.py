@@ -49,7 +49,7 @@ async def test_probe_seeks_every_key_column_in_one_index(kaiping):  # noqa: F811
     writer, probe = await _probe(kaiping["ctx"])
     try:
         key = ("0" * 64, "P1", dt.datetime(2026, 11, 9, 8))
-        sql, args = probe.query((0, 1, 2), [key] * 3).compile_string(engine_type=writer.engine_type)
+        sql, args = (await probe.query((0, 1, 2), [key] * 3)).compile_string(engine_type=writer.engine_type)
         if writer.sqlite:
             plan = " | ".join(r[3] for r in writer.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args).fetchall())
             seek = [p for p in plan.split(" | ") if p.startswith("SEARCH scan_record USING")]

@@ -37,6 +37,16 @@ REVIEWED_TEMPLATES = {
     ("runtime/data/page_query.py", "{}{}{}"):
         "列表分页语句：第一个占位符是 Piccolo 为该列表编译的语句（其模板取自 Piccolo 的编译结果，条件以嵌套 "
         "QueryString 绑定），后两个是 Piccolo 自己的 Limit 与 Offset（校验过的整数）",
+    ("runtime/imports/probe.py", "({}) IN ({})"):
+        "导入查重（SQLite）：导入键的列（Piccolo 写出的列名）作为行值，与暂存表中本批键的 Piccolo select 比较",
+    ("runtime/imports/probe.py", "{}, {}"):
+        "同上：拼接 Piccolo 写出的列名",
+    ("runtime/imports/probe.py", "{} = {}"):
+        "导入查重（PostgreSQL）：正式表的键列等于临时表的键列，两边都是 Piccolo 写出的列名",
+    ("runtime/imports/probe.py", 'SELECT t.* FROM {} CROSS JOIN LATERAL ({} OFFSET 0) AS t'):
+        "同上：逐键查索引；第一个占位符是 Piccolo 写出的临时表名，第二个是 Piccolo 生成的 select（值均为参数）",
+    ("runtime/imports/seen.py", "{} = ANY({}::BIGINT[])"):
+        "文件内查重（PostgreSQL）：摘要列（Piccolo 写出的列名）与一个数组参数比较",
     ("runtime/rules/consecutive.py", "date({})"):
         "连续天数规则按日分组：占位符是规则声明的日期列",
     ("runtime/rules/consecutive.py", "SELECT set_config({}, {}, true)"):

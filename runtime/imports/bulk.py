@@ -47,16 +47,19 @@ def _placeholder_row(table: type[Table]) -> Table:
 _STAGED_CLASSES: dict[tuple, type[Table]] = {}  # built once per target: Piccolo keeps every Table class for good
 
 
-def _staged_copy(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None = None) -> type[Table]:
-    """A table of the staging schema with the named columns of `table` (no constraints, no indexes),
-    then `extra`; its own primary key is STAGE_SEQ (the order rows were staged in)."""
-    key = (table, tuple(names), name, tuple(extra or ()))
+def _staged_copy(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None = None,
+                 schema: str = STAGE) -> type[Table]:
+    """A table of the staging schema (or `schema`: PostgreSQL's pg_temp) with the named columns of
+    `table` (no constraints, no indexes), then `extra`; its own primary key is STAGE_SEQ (the order
+    rows were staged in)."""
+    key = (table, tuple(names), name, tuple(extra or ()), schema)
     if key not in _STAGED_CLASSES:
-        _STAGED_CLASSES[key] = _build_staged(table, names, name, extra)
+        _STAGED_CLASSES[key] = _build_staged(table, names, name, extra, schema)
     return _STAGED_CLASSES[key]
 
 
-def _build_staged(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None) -> type[Table]:
+def _build_staged(table: type[Table], names: list[str], name: str, extra: dict[str, Any] | None,
+                  schema: str) -> type[Table]:
     from piccolo.columns import Serial
 
     members: dict[str, Any] = {STAGE_SEQ: Serial(primary_key=True)}
@@ -68,7 +71,7 @@ def _build_staged(table: type[Table], names: list[str], name: str, extra: dict[s
         members[n] = column
     members.update(extra or {})
     return create_table_class(f"Staged{table.__name__}",
-                              class_kwargs={"tablename": name, "schema": STAGE, "db": table._meta.db},
+                              class_kwargs={"tablename": name, "schema": schema, "db": table._meta.db},
                               class_members=members)
 
 

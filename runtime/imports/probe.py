@@ -1,16 +1,16 @@
 """The import's duplicate probe: which of a chunk's keys the table already holds, one index seek per key.
 
 SQLite compares the key as one row value, `(k1, k2, k3) IN (SELECT ...)`, against the chunk's keys
-staged in a table of the attached staging database; PostgreSQL looks each key of typed arrays
-(`unnest`) up in a LATERAL subquery. Either walks the keys and seeks each in the index on the
+staged in a table of the attached staging database; PostgreSQL looks each key, copied into a
+temporary table of the import's connection, up in a LATERAL subquery. Either walks the keys and seeks each in the index on the
 key's columns (specs/physical.py import_key_indexes). Narrowing each key column with its own
 IN list instead let SQLite pick one column's index and read the cross product of the lists: 2.08 s
 for a 2,000-key probe of a 1M-row table that held none of them (issue 14); measured on the
 bench's 1M scan rows, 5,000 new keys took 1,110 ms that way and take 12 ms this way (PostgreSQL
 without statistics yet: a sequential scan of 1,451 ms, now 19 ms).
 
-Statements come from Piccolo query builders; the only SQL text written here joins identifiers and
-column types taken from the schema. Values are always parameters.
+Statements come from Piccolo query builders and a few reviewed constant templates whose placeholders
+take Piccolo's own column and table names; values are always parameters.
 """
 from __future__ import annotations
 
@@ -24,6 +24,28 @@ from specadmin.runtime.imports.bulk import _compiled, _ddl, _placeholder_row, _s
 
 if TYPE_CHECKING:
     from specadmin.runtime.imports.bulk import BulkWriter
+
+
+def _name(table: type[Table], column: str, engine: str) -> QueryString:
+    """A column's qualified name as Piccolo writes it."""
+    return getattr(table, column).get_select_string(engine, with_alias=False)
+
+
+def _listed(names: list[QueryString]) -> QueryString:
+    """`a, b, c`: column names for a row value."""
+    out = names[0]
+    for name in names[1:]:
+        out = QueryString("{}, {}", out, name)
+    return out
+
+
+def _all_equal(pairs: list[tuple[QueryString, QueryString]]):
+    """`a = x AND b = y ...` of two tables' columns."""
+    out = None
+    for left, right in pairs:
+        part = WhereRaw("{} = {}", left, right)
+        out = part if out is None else out & part
+    return out
 
 
 class KeyProbe:
@@ -45,27 +67,40 @@ class KeyProbe:
                 groups.setdefault(present, []).append(key)
         found: list[tuple] = []
         for present, group in groups.items():
-            found += await self.writer.fetch(self.query(present, group))
+            found += await self.writer.fetch(await self.query(present, group))
         return found
 
-    def query(self, present: tuple[int, ...], keys: list[tuple]) -> QueryString:
+    async def query(self, present: tuple[int, ...], keys: list[tuple]) -> QueryString:
         """The SELECT of the stored rows matching `keys` on the key columns numbered `present`."""
         table = self.table
         names = [self.cols[i] for i in present]
         keys = [tuple(k[i] for i in present) for k in keys]
         select = table.select(table._meta.primary_key, *[getattr(table, c) for c in self.cols])
-        full = [getattr(table, n)._meta.get_full_name(with_alias=False) for n in names]
+        engine = self.writer.engine_type
         if self.writer.sqlite:
-            return select.where(WhereRaw(f"({', '.join(full)}) IN ({{}})", self._staged(names, keys))).querystrings[0]
+            return select.where(WhereRaw("({}) IN ({})", _listed([_name(table, n, engine) for n in names]),
+                                         self._staged(names, keys))).querystrings[0]
         # PostgreSQL: one index lookup per key, forced: OFFSET 0 keeps the planner from flattening the
         # LATERAL into a join it may plan from statistics older than the rows (after a bulk load,
-        # `(k) IN (SELECT * FROM unnest(...))` imported 1,940 rows/s into 1M rows; this 14,047).
-        on = " AND ".join(f'{c} = "k"."c{i}"' for i, c in enumerate(full))
-        inner = select.where(WhereRaw(on)).querystrings[0]
-        casts = ", ".join("{}::" + getattr(table, n).column_type + "[]" for n in names)
-        aliases = ", ".join(f"c{i}" for i in range(len(names)))
-        sql = f'SELECT "t".* FROM unnest({casts}) AS "k"({aliases}) CROSS JOIN LATERAL ({{}} OFFSET 0) AS "t"'
-        return QueryString(sql, *[list(column) for column in zip(*keys)], inner)
+        # `(k) IN (SELECT ...)` imported 1,940 rows/s into 1M rows; this 14,047).
+        staged = await self._staged_pg(names, keys)
+        inner = select.where(_all_equal([(_name(table, n, engine), _name(staged, n, engine)) for n in names]))
+        return QueryString('SELECT t.* FROM {} CROSS JOIN LATERAL ({} OFFSET 0) AS t',
+                           QueryString(staged._meta.get_formatted_tablename()), inner.querystrings[0])
+
+    async def _staged_pg(self, names: list[str], keys: list[tuple[Any, ...]]) -> type[Table]:
+        """PostgreSQL: `keys` copied into a temporary table of the import's connection (gone with it)."""
+        conn = self.writer.conn
+        if self.keys is None:
+            self.keys = _staged_copy(self.table, self.cols, f"{self.table._meta.tablename}_keys", schema="pg_temp")
+            for ddl in _ddl(self.keys):
+                if ddl.startswith("CREATE TABLE"):  # not Piccolo's CREATE SCHEMA: pg_temp is no schema to create
+                    await conn.execute(ddl)
+        sql, args = self.keys.delete(force=True).querystrings[0].compile_string(engine_type="postgres")
+        await conn.execute(sql, *args)
+        await conn.copy_records_to_table(self.keys._meta.tablename, schema_name="pg_temp", records=keys,
+                                         columns=names)
+        return self.keys
 
     def _staged(self, names: list[str], keys: list[tuple[Any, ...]]) -> QueryString:
         """SQLite: a SELECT of `keys` (values of the columns `names`) from the staging database."""

@@ -75,8 +75,8 @@ class SeenKeys:
             conn.executemany(sql["insert_chunk"], [(d,) for d in digests])
             return {r[0] for r in conn.execute(*sql["stored"])}
         table = self.table
-        column = table.digest._meta.get_full_name(with_alias=False)
-        query = table.select(table.digest).where(WhereRaw(f"{column} = ANY({{}}::BIGINT[])", list(digests)))
+        query = table.select(table.digest).where(WhereRaw(
+            "{} = ANY({}::BIGINT[])", table.digest.get_select_string("postgres", with_alias=False), list(digests)))
         return {r[0] for r in await self.writer.fetch(query)}
 
     async def _spill(self) -> None:
@@ -89,9 +89,7 @@ class SeenKeys:
             chunk = _digest_table("import_seen_chunk", STAGE, db)
             for ddl in _ddl(table) + _ddl(chunk):
                 writer.conn.execute(ddl)
-            column = table.digest._meta.get_full_name(with_alias=False)
-            stored = table.select(table.digest).where(WhereRaw(f"{column} IN ({{}})",
-                                                               chunk.select(chunk.digest).querystrings[0]))
+            stored = table.select(table.digest).where(table.digest.is_in(chunk.select(chunk.digest)))
             self.sql = {"clear": chunk.delete(force=True).querystrings[0].compile_string(engine_type="sqlite"),
                         "insert_chunk": _insert_sql(chunk), "insert": _insert_sql(table),
                         "stored": stored.querystrings[0].compile_string(engine_type="sqlite")}
