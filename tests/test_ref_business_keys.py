@@ -50,7 +50,9 @@ async def env(request, tmp_path_factory):
                               .returning(station.id))[0]["id"]
         await ensure_user(ctx, "rec", PASSWORD, name="填报员", org_code="U1", roles=("recorder",))
         recorder = await api_login(app, "rec", PASSWORD)
-        await register_key(ctx, "hub", role="data_feed", name="读数数据中心")
+        await register_key(ctx, "hub", role="recorder", name="读数数据中心")
+        caller = ctx.table("api_caller")
+        await caller.update({caller.org: orgs["U1"]}).where(caller.code == "hub")
         token = await issue_token(ctx, "hub")
         yield {"ctx": ctx, "client": client, "recorder": recorder, "orgs": orgs, "stations": stations,
                "token": token}
@@ -103,19 +105,21 @@ async def test_a_key_outside_the_importers_view_is_the_same_error(env):
     assert await stored(env, 201) == [{"station": env["stations"]["S1"], "reported": None, "unit": None}]
 
 
-async def test_an_inbound_feed_names_the_station_by_code(env):
+async def test_an_inbound_feed_names_the_station_by_code_inside_the_callers_view(env):
+    """The caller (role recorder, unit U1) may name S1; S2 (another unit's) and S9 (none) answer alike."""
     headers = {"Authorization": f"Bearer {env['token']}"}
     r = await env["client"].post("/ext/feeds/reading_push", headers=headers,
-                                 json=[{"station": "S2", "reported": "S2", "value": 301}])
+                                 json=[{"station": "S1", "reported": "S1", "value": 301}])
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["status"] == "created"
-    assert await stored(env, 301) == [{"station": env["stations"]["S2"], "reported": "S2", "unit": None}]
-    r = await env["client"].post("/ext/feeds/reading_push", headers=headers,
-                                 json=[{"station": "S1", "value": 302}, {"station": "S9", "value": 303}])
+    assert await stored(env, 301) == [{"station": env["stations"]["S1"], "reported": "S1", "unit": None}]
+    r = await env["client"].post("/ext/feeds/reading_push", headers=headers, json=[
+        {"station": "S1", "value": 302}, {"station": "S2", "value": 303}, {"station": "S9", "value": 304}])
     assert r.status_code == 422, r.text
     results = r.json()["results"]
-    assert results[0]["status"] == "not_written"
-    assert (results[1]["status"], results[1]["errors"]) == ("error", {"station": "“S9”不存在"})
+    assert results[0]["status"] == "not_written", results
+    assert [(x["status"], x.get("errors")) for x in results[1:]] == [
+        ("error", {"station": "“S2”不存在"}), ("error", {"station": "“S9”不存在"})]
     assert await stored(env, 302) == []
 
 

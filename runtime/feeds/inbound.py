@@ -102,6 +102,7 @@ class Intake:
         self.ctx, self.feed = ctx, feed
         self.service = FeedService(ctx, feed)
         self.request = SimpleNamespace(user=principal)
+        self.ref_keys = self._ref_keys()
 
     def authorize(self, op: str) -> None:
         """Refuse the whole call up front when the caller may not do the op at all (per-record
@@ -126,7 +127,7 @@ class Intake:
         """The batch's business values of each such ref, as ids: one query per ref field, bound as
         parameters, inside the rows the caller may reference (runtime/security/ref_scope.py)."""
         self.ids: dict[str, dict[Any, list[int]]] = {}
-        for name, target_field in self._ref_keys().items():
+        for name, target_field in self.ref_keys.items():
             field = self.service.entity.field(name)
             column = getattr(self.ctx.table(field.to), target_field)
             wanted = set()
@@ -153,7 +154,7 @@ class Intake:
         if value is None or value == "":
             return None
         target = self.ctx.app.entity(self.service.entity.field(name).to)
-        return coerce(target.field(self._ref_keys()[name]), value, None)
+        return coerce(target.field(self.ref_keys[name]), value, None)
 
     async def _translate(self, record: dict[str, Any]) -> dict[str, Any]:
         """Refs sent by a business value (e.g. a street by name) become row ids; a value naming no
@@ -161,7 +162,7 @@ class Intake:
         out, errors = dict(record), {}
         if not hasattr(self, "ids"):
             await self.prefetch([record])
-        for name in self._ref_keys():
+        for name in self.ref_keys:
             try:
                 value = self._value(name, record)
             except ValueError as exc:
