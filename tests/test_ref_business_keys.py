@@ -131,6 +131,8 @@ async def test_lists_show_the_label_of_a_soft_reference(env):
     assert (rows[102]["reported"], rows[102]["reported_label"]) == ("S7", None)  # no such station (yet)
     detail = (await env["client"].get(f"/api/reading/{rows[101]['id']}", params={"screen": "reading_admin"})).json()
     assert detail["reported_label"] == "西站"
+    page = await env["client"].get("/s/reading_admin", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "S2（西站）" in page.text and "S7" in page.text  # the key, its label beside it
 
 
 @pytest.mark.parametrize("old,new,code,needle", [
