@@ -20,11 +20,28 @@ APP = "app: demo\nlabel: 示例\nmodules: [readings]\n"
 HEADER = ["站点", "上报站点编码", "填报单位", "读数"]
 
 
+# Beside the documented example: a meter per station, imported by upsert on its station's code.
+METER = """\
+  meter:
+    label: 表计
+    fields:
+      station: {type: ref, to: station, by: code, label: 站点, required: true, unique: true}
+      value: {type: integer, label: 读数}
+screens:
+  meter_admin:
+    entity: meter
+    label: 表计
+    list: [station, value]
+    actions: [import]
+    import: {key: [station], mode: upsert}
+"""
+
+
 def write_app(app_dir: Path, module: str | None = None) -> Path:
     (app_dir / "modules").mkdir(parents=True, exist_ok=True)
     (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "readings.yaml").write_text(module or reference_blocks()["modules/readings.yaml"],
-                                                       encoding="utf-8")
+    (app_dir / "modules" / "readings.yaml").write_text(
+        module or reference_blocks()["modules/readings.yaml"].replace("screens:\n", METER, 1), encoding="utf-8")
     return app_dir
 
 
@@ -149,3 +166,45 @@ async def test_a_bad_business_key_is_reported_with_file_line_and_code(tmp_path, 
         load_app(write_app(tmp_path, module))
     line = next(i for i, text in enumerate(module.splitlines(), 1) if needle in text)
     assert [(e.code, Path(e.file).name, e.line) for e in info.value.errors] == [(code, "readings.yaml", line)]
+
+
+async def test_an_upsert_keyed_on_a_business_key_ref_updates_the_row_it_names(env):
+    meter = env["ctx"].table("meter")
+    for value in (1, 2):
+        r = await env["client"].post("/api/meter/import", params={"screen": "meter_admin", "mode": "upsert"},
+                                     files={"file": ("meters.csv", f"站点,读数\nS1,{value}\nS2,{value}\nS1,9\n".encode())})
+        result = r.json()
+        assert (result["status"], result["ok"], result["bad"]) == ("done", 2, 1), result
+        assert [(p["row"], p["column"]) for p in result["problems"]] == [(4, "站点")]  # S1 twice in the file
+    s = env["stations"]
+    assert await meter.select(meter.station, meter.value).order_by(meter.station) == [
+        {"station": s["S1"], "value": 2}, {"station": s["S2"], "value": 2}]
+
+
+async def test_a_chunk_resolves_each_business_key_column_with_one_query(env):
+    from types import SimpleNamespace
+
+    from specadmin.runtime.imports.bulk import BulkWriter
+    from specadmin.runtime.imports.plan import make_plan
+    from specadmin.runtime.imports.refs import RefKeys
+
+    ctx = env["ctx"]
+    columns = BulkWriter(ctx, "reading").columns
+    queries = []
+
+    class Writer:
+        async def fetch(self, query):
+            queries.append(str(query))
+            return [tuple(r.values()) for r in await query]
+
+    Writer.columns = columns
+    refs = RefKeys(ctx, make_plan(ctx, "reading", "reading_admin", "skip_bad_rows"), SimpleNamespace(superuser=True),
+                   Writer())
+    good = []
+    for n in range(300):
+        row = dict.fromkeys(columns) | {"station": ("S1", "S2", "S9")[n % 3], "unit": ("U1", "HQ")[n % 2], "value": n}
+        good.append((n + 2, tuple(row[c] for c in columns), (), None))
+    kept, bad = await refs.resolve(good)
+    assert len(queries) == 2  # station, unit: one query each for the 300 rows
+    assert (len(kept), len(bad)) == (200, 100)
+    assert {row[columns.index("station")] for _, row, _, _ in kept} == set(env["stations"].values())
