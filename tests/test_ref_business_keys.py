@@ -208,3 +208,13 @@ async def test_a_chunk_resolves_each_business_key_column_with_one_query(env):
     assert len(queries) == 2  # station, unit: one query each for the 300 rows
     assert (len(kept), len(bad)) == (200, 100)
     assert {row[columns.index("station")] for _, row, _, _ in kept} == set(env["stations"].values())
+
+
+async def test_the_template_says_which_field_a_business_key_column_takes(env):
+    import openpyxl
+
+    r = await env["client"].get("/api/reading/import/template", params={"screen": "reading_admin"})
+    assert r.status_code == 200, r.text[:200]
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content)).active
+    notes = {c.value: c.comment.text if c.comment else "" for row in sheet.iter_rows(max_row=3) for c in row if c.value}
+    assert notes["站点"].startswith("填写站点编码") and notes["填报单位"].startswith("填写组织编码")
