@@ -282,7 +282,8 @@ def _import_spec(raw: dict, entity: m.Entity, list_cols: tuple[str, ...]) -> m.I
                                       and entity.field(n).editable]
     modes = tuple(spec.get("modes", ()))
     return m.ImportSpec(enabled=spec.get("enabled", True), columns=tuple(columns), key=tuple(spec.get("key", [])),
-                        mode=spec.get("mode") or (modes[0] if modes else "all_or_nothing"), modes=modes)
+                        mode=spec.get("mode") or (modes[0] if modes else "all_or_nothing"), modes=modes,
+                        ref_keys=m._freeze(spec.get("ref_keys")))
 
 
 def _role(loc: Located, screens: dict[str, m.Screen]) -> m.Role:

@@ -57,6 +57,18 @@ class Checker:
         fields.setdefault("id", {"type": "integer", "label": "ID"})
         return fields
 
+    def business_key_problem(self, target: str, name: str) -> str | None:
+        """Why field `name` of `target` cannot name its rows in imports and feeds (None: it can)."""
+        fields = self.fields_of(target)
+        if name not in fields or name == "id":
+            return f"'{target}' has no field '{name}' to name its rows by (fields: {', '.join(sorted(set(fields) - {'id'}))})"
+        f = fields[name]
+        if name != "id" and not f.get("unique"):
+            return f"'{name}' is not a unique field of '{target}' (mark it unique: true)"
+        if f.get("type") not in ("string", "integer") or f.get("sensitive"):
+            return f"'{name}' of '{target}' is not a plain string or integer field"
+        return None
+
     def resolve(self, entity: str, path: str) -> tuple[dict | None, str]:
         """Follow `a.b.c` through refs (specs/paths.py); returns (final raw field, error text)."""
         try:
@@ -139,6 +151,12 @@ class Checker:
                 if not key_field or not key_field.get("unique"):
                     self.err(loc, at + ("key",), "SA033",
                              f"field '{name}': key '{f['key']}' must be a unique field of '{target}'")
+            if "by" in f and target in self.reg.entities:
+                problem = self.business_key_problem(target, f["by"])
+                if f.get("key") or ftype != "ref":
+                    problem = "by needs a ref stored by id (a ref with key: is named by its key already)"
+                if problem:
+                    self.err(loc, at + ("by",), "SA039", f"field '{name}': {problem}")
         if ftype == "lookup":
             final, problem = self.resolve(loc.name, f["path"])
             if final is None:
@@ -393,6 +411,14 @@ class Checker:
                 self.err(loc, ("import", "key", i), "SA110", f"import key '{name}' is not one of the import columns")
         if "import" in raw and "import" not in raw.get("actions", []):
             self.err(loc, ("import",), "SA110", "an import block needs 'import' in actions")
+        for name, target_field in (spec.get("ref_keys") or {}).items():
+            f = fields.get(name) or {}
+            if f.get("type") != "ref" or f.get("key") or name not in spec.get("columns", [name]):
+                self.err(loc, ("import", "ref_keys", name), "SA113",
+                         f"import ref_keys '{name}' is not an import column that is a ref by id")
+            elif f["to"] in self.reg.entities and self.business_key_problem(f["to"], target_field):
+                self.err(loc, ("import", "ref_keys", name), "SA113",
+                         f"import ref_keys '{name}': {self.business_key_problem(f['to'], target_field)}")
         modes = spec.get("modes") or []
         if "upsert" in modes + [spec.get("mode")] and not spec.get("key"):
             self.err(loc, ("import", "modes" if "upsert" in modes else "mode"), "SA110", "import mode upsert needs import key")

@@ -44,6 +44,7 @@ class Field:
     dict: str | None = None
     to: str | None = None
     key: str | None = None  # ref stored by the target's unique business key instead of its id
+    by: str | None = None  # ref stored by id, named in imports and inbound feeds by this unique field of the target
     on_delete: str | None = None
     path: str | None = None  # lookup path through refs, e.g. "supervisor.head_name"
     empty_label: str | None = None
@@ -186,6 +187,7 @@ class ImportSpec:
     key: tuple[str, ...] = ()  # duplicate detection inside a file, and the upsert key
     mode: str = "all_or_nothing"  # all_or_nothing | skip_bad_rows | upsert: the default, preselected on the page
     modes: tuple[str, ...] = ()  # what the importer may choose; empty: every mode that applies
+    ref_keys: Any = None  # {ref column: unique field of the target the cells name}; default: the field's `by`
 
     @property
     def choices(self) -> tuple[str, ...]:

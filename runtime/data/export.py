@@ -41,6 +41,8 @@ def export_columns(ctx: AppContext, screen: Screen, visible: set[str] | None = N
             if column is None and entity.has_field(name):
                 f = entity.field(name)
                 column = {"name": f.name, "label": f.label, "type": f.type}
+                if f.type == "ref" and f.key:
+                    column["key"] = f.key
             if column is not None:  # a path that is no field of the entity has no value in a row
                 columns.append(column)
     if visible is not None:
@@ -49,9 +51,10 @@ def export_columns(ctx: AppContext, screen: Screen, visible: set[str] | None = N
 
 
 def row_cell(item: dict[str, Any], column: dict[str, Any]) -> Any:
-    """An item's value for a column as exports write it: the label of a dict or ref first."""
+    """An item's value for a column as exports write it: the label of a dict or ref first (a business
+    key is written as itself, so the export can be imported again)."""
     name = column["name"]
-    label = item.get(f"{name}_label")
+    label = None if column.get("key") else item.get(f"{name}_label")
     return label if label is not None else item.get(name)
 
 

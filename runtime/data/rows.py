@@ -59,6 +59,7 @@ class RowShape:
         self.post_lookups: list[tuple[Field, Field, ResolvedPath]] = []  # (lookup field, key-ref hop, rest of path)
         self._finals: dict[str, Field] = {}  # lookup field name -> the field it shows
         self.multi: list[Field] = []
+        self.soft: list[Field] = []  # refs stored by business key: labels read after the rows (no foreign key)
         for f in entity.fields:
             if visible is not None and f.name not in visible:
                 continue
@@ -83,6 +84,8 @@ class RowShape:
             self.columns.append(getattr(t, f.name))
             if f.type == "ref" and not f.key:
                 self.columns.append(self._display_column(f.to, getattr(t, f.name)).as_alias(f"{f.name}_label"))
+            elif f.type == "ref":
+                self.soft.append(f)
         self.fields.append(f)
 
     def _add_lookup(self, f: Field) -> None:
@@ -115,6 +118,7 @@ class RowShape:
     async def convert(self, rows: list[dict], clear_view: bool) -> list[dict]:
         await self._fill_post_lookups(rows)
         await self._fill_multi(rows)
+        await self._fill_soft_labels(rows)
         sensitive = self.sensitive_names()
         plain = self.ctx.sensitive.decode_many(r.get(n) for r in rows for n in sensitive) if sensitive else {}
         out = []
@@ -166,6 +170,21 @@ class RowShape:
                 r[f.name] = hit["value"] if hit else None
                 if hit and "label" in hit:
                     r[f"{f.name}_label"] = hit["label"]
+
+    async def _fill_soft_labels(self, rows: list[dict]) -> None:
+        """`<ref>_label` of refs stored by business key: the target's display, one query per field
+        and page (a key naming no row yet keeps a null label)."""
+        for f in self.soft:
+            keys = sorted({r[f.name] for r in rows if r.get(f.name) is not None}, key=str)
+            found: dict[Any, Any] = {}
+            if keys:
+                target = self.ctx.table(f.to)
+                key = getattr(target, f.key)
+                display = self._display_column(f.to, target).as_alias("label")
+                for r in await target.select(key.as_alias("key"), display).where(key.is_in(keys)):
+                    found[r["key"]] = r["label"]
+            for r in rows:
+                r[f"{f.name}_label"] = found.get(r.get(f.name))
 
     async def _fill_multi(self, rows: list[dict]) -> None:
         for f in self.multi:

@@ -22,6 +22,8 @@ from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
 from specadmin.runtime.security.principal import EffectiveGrant
 from specadmin.runtime.data.values import Invalid, coerce
+from specadmin.runtime.data.where import combine_and
+from specadmin.runtime.security.ref_scope import UNRESTRICTED, field_condition
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Feed
@@ -100,6 +102,7 @@ class Intake:
         self.ctx, self.feed = ctx, feed
         self.service = FeedService(ctx, feed)
         self.request = SimpleNamespace(user=principal)
+        self.ref_keys = self._ref_keys()
 
     def authorize(self, op: str) -> None:
         """Refuse the whole call up front when the caller may not do the op at all (per-record
@@ -112,25 +115,66 @@ class Intake:
                 continue
         raise Denied(f"无权调用接口“{self.feed.label}”")
 
+    def _ref_keys(self) -> dict[str, str]:
+        """Refs sent by a business value: the field's `by`, or the feed's `ref_keys` (which wins)."""
+        entity = self.service.entity
+        names = set(self.feed.fields) | set(self.feed.key)
+        out = {f.name: f.by for f in entity.fields if f.type == "ref" and f.by and f.name in names}
+        out.update(self.feed.ref_keys or {})
+        return out
+
+    async def prefetch(self, records: list[Any]) -> None:
+        """The batch's business values of each such ref, as ids: one query per ref field, bound as
+        parameters, inside the rows the caller may reference (runtime/security/ref_scope.py)."""
+        self.ids: dict[str, dict[Any, list[int]]] = {}
+        for name, target_field in self.ref_keys.items():
+            field = self.service.entity.field(name)
+            column = getattr(self.ctx.table(field.to), target_field)
+            wanted = set()
+            for record in records:
+                try:
+                    value = self._value(name, record) if isinstance(record, dict) else None
+                except ValueError:
+                    continue
+                if value is not None:
+                    wanted.add(value)
+            found: dict[Any, list[int]] = {}
+            if wanted:
+                table = self.ctx.table(field.to)
+                condition = field_condition(self.ctx, self.request.user, field)
+                where = column.is_in(sorted(wanted, key=str))
+                if condition is not UNRESTRICTED:
+                    where = combine_and([where, condition])
+                for row in await table.select(column.as_alias("key"), table._meta.primary_key).where(where):
+                    found.setdefault(row["key"], []).append(row["id"])
+            self.ids[name] = found
+
+    def _value(self, name: str, record: dict[str, Any]) -> Any:
+        value = record.get(name)
+        if value is None or value == "":
+            return None
+        target = self.ctx.app.entity(self.service.entity.field(name).to)
+        return coerce(target.field(self.ref_keys[name]), value, None)
+
     async def _translate(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Refs sent by a business value (e.g. a street by name) become row ids."""
+        """Refs sent by a business value (e.g. a street by name) become row ids; a value naming no
+        row the caller may reference is “X”不存在 (whether it exists elsewhere is not revealed)."""
         out, errors = dict(record), {}
-        for name, target_field in (self.feed.ref_keys or {}).items():
-            value = record.get(name)
-            if value is None or value == "":
-                continue
-            target_name = self.service.entity.field(name).to
-            target = self.ctx.table(target_name)
+        if not hasattr(self, "ids"):
+            await self.prefetch([record])
+        for name in self.ref_keys:
             try:
-                value = coerce(self.ctx.app.entity(target_name).field(target_field), value, None)
+                value = self._value(name, record)
             except ValueError as exc:
                 errors[name] = str(exc)
                 continue
-            rows = await target.select(target._meta.primary_key).where(getattr(target, target_field) == value).limit(2)
-            if len(rows) != 1:
-                errors[name] = f"“{value}”不存在" if not rows else f"“{value}”不唯一"
+            if value is None:
                 continue
-            out[name] = rows[0]["id"]
+            ids = self.ids.get(name, {}).get(value, [])
+            if len(ids) != 1:
+                errors[name] = f"“{value}”不存在" if not ids else f"“{value}”不唯一"
+                continue
+            out[name] = ids[0]
         if errors:
             raise RecordError(errors)
         return out
@@ -188,6 +232,7 @@ class Intake:
     async def run(self, op: str, records: list[Any]) -> tuple[int, dict[str, Any]]:
         """Returns (HTTP status, body with one result per record, in order)."""
         keys = [{k: r.get(k) for k in self.feed.key} if isinstance(r, dict) else None for r in records]
+        await self.prefetch(records)
         if self.feed.batch == "per_record":
             results = [await self._guarded(op, r) for r in records]
         else:

@@ -29,6 +29,7 @@ from specadmin.runtime.imports import parallel
 from specadmin.runtime.imports.bulk import BulkWriter, key_text
 from specadmin.runtime.imports.plan import Plan, allowed_values, make_plan
 from specadmin.runtime.imports.probe import KeyProbe
+from specadmin.runtime.imports.refs import RefKeys
 from specadmin.runtime.imports.readers import Limits, check_file, find_header, rows_of, sha256_of
 from specadmin.runtime.imports.report import ErrorReport
 from specadmin.runtime.imports.rows import Chunk, RowWork
@@ -128,6 +129,7 @@ class _Run:
                          if f.required and f.stored and not f.system and f.name not in self.plan.defaults]
         self.probe_db = True  # False once we know the table held no row before this import
         self.guard = UniqueGuard(self.plan, self.writer)
+        self.refs = RefKeys(job.ctx, self.plan, job.principal, self.writer)  # refs named by a business key
         self.probe: KeyProbe | None = None
         self.key_positions: list[int] = []
         # Key matching runs inside the importer's scope: a stored row outside it is never updated.
@@ -147,6 +149,9 @@ class _Run:
         job.total += chunk.rows
         bad = list(chunk.bad)
         good = chunk.good
+        if self.refs and good:
+            good, unknown = await self.refs.resolve(good)
+            bad += unknown
         if plan.spec.key:
             name = plan.spec.key[0]
             kept = []

@@ -46,6 +46,7 @@ class Plan:
     defaults: dict[str, Any]
     allowed: tuple[str, set] | None = None  # (field, values the importer's scope permits)
     names: dict[str, str] = field(default_factory=dict)  # normalised header text -> field
+    ref_keys: dict[str, str] = field(default_factory=dict)  # ref column -> target field its cells name
 
     def key_of(self, values: dict[str, Any]) -> tuple | None:
         if not self.spec.key:
@@ -69,14 +70,25 @@ def make_plan(ctx: AppContext, entity_name: str, screen_name: str | None, mode: 
         raise ValueError("按键更新（upsert）需要在规格中声明 import.key")
     columns = list(spec.columns)
     headers = {n: entity.field(n).label for n in columns}
+    refs = ref_keys(entity, spec, columns)
     converters = {n: converter(entity.field(n), ctx.dict_labels.get(entity.field(n).dict or "", None)
                                if entity.field(n).type == "dict" else None) for n in columns}
+    for n, target_field in refs.items():  # the cell holds the target's business key (runtime/imports/refs.py)
+        converters[n] = converter(ctx.app.entity(entity.field(n).to).field(target_field), None)
     defaults = {f.name: f.default for f in entity.fields if f.default is not None and f.stored}
     names = {}
     for n in columns:
         names[n.lower()] = n
         names[headers[n].replace(" ", "").lower()] = n
-    return Plan(entity, screen, spec, mode, columns, headers, converters, defaults, names=names)
+    return Plan(entity, screen, spec, mode, columns, headers, converters, defaults, names=names, ref_keys=refs)
+
+
+def ref_keys(entity: Entity, spec: ImportSpec, columns: list[str]) -> dict[str, str]:
+    """The ref columns whose cells name the target by a business key: the field's `by`, or the
+    import's `ref_keys` (which wins)."""
+    out = {n: entity.field(n).by for n in columns if entity.field(n).type == "ref" and entity.field(n).by}
+    out.update({n: t for n, t in (spec.ref_keys or {}).items() if n in columns})
+    return out
 
 
 async def allowed_values(ctx: AppContext, plan: Plan, principal: Principal, scopes: tuple[Scope, ...]):
@@ -103,7 +115,8 @@ async def allowed_values(ctx: AppContext, plan: Plan, principal: Principal, scop
         target = ctx.table(f.to)
         rest = path.rest() or target._meta.primary_key._meta.name
         cond = scope_condition(ctx, f.to, Scope(mode=scope.mode, field=rest, user_attr=scope.user_attr), principal)
-        key = getattr(target, f.key) if f.key else target._meta.primary_key
+        by = f.key or plan.ref_keys.get(f.name)  # the value a converted cell holds
+        key = getattr(target, by) if by else target._meta.primary_key
         query = target.select(key)
         if cond is not None:
             query = query.where(cond)

@@ -18,8 +18,9 @@ TYPE_NAMES = {"string": "文本", "text": "长文本", "integer": "整数", "dec
               "ref": "编号", "file": "文件"}
 
 
-def notes(field) -> str:
-    parts = [TYPE_NAMES.get(field.type, field.type)]
+def notes(field, names: str | None = None) -> str:
+    """names: the label of the target field a ref column's cells name (a business key)."""
+    parts = [f"填写{names}" if names else TYPE_NAMES.get(field.type, field.type)]
     if field.required:
         parts.append("必填")
     if field.max_length:
@@ -41,9 +42,13 @@ def build_template(ctx: AppContext, entity_name: str, screen: str | None) -> tup
     plan = make_plan(ctx, entity_name, screen, None)
     fields = [plan.entity.field(n) for n in plan.columns]
     columns = [Column(plan.headers[f.name], width=max(12, min(40, 2 * len(plan.headers[f.name]) + 4)),
-                      note=notes(f),  # type and rules as cell comments, so no extra row can be mistaken for data
+                      note=notes(f, by_label(ctx, f, plan.ref_keys.get(f.name))),  # type and rules as cell comments, so no extra row can be mistaken for data
                       choices=tuple(ctx.dict_labels.get(f.dict, {}).values()) if f.type == "dict" else None,
                       required=f.required, choice_error=f"请从下拉列表中选择“{f.label}”")
                for f in fields]
     data = write_sheet(None, "xlsx", columns, [], title=plan.entity.label)
     return f"{plan.entity.label}导入模板.xlsx", data
+
+
+def by_label(ctx: AppContext, field, target_field: str | None) -> str | None:
+    return ctx.app.entity(field.to).field(target_field).label if target_field else None

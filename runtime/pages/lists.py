@@ -147,7 +147,7 @@ async def list_page(request: Request, name: str) -> Response:
     rows = []
     for item in result["items"]:
         rows.append({"id": item["id"],
-                     "cells": [cell_text(item, c) for c in screen["list"]],
+                     "cells": [cell_text(item, c, key_label=True) for c in screen["list"]],
                      "actions": [a for a in actions if applies(a, item)]})
     export_url = None
     if can(grant, "export") and "export" in screen.get("actions", []):

@@ -47,7 +47,7 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
     item = await service_for(request, screen).get(request, row_id, screen=name)
     back = clean_qs(request.query_params.get("r"))
     actions = [a for a in custom_actions(request, name, screen, grant) if applies(a, item)]
-    fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c), "type": c.get("type")}
+    fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c, key_label=True), "type": c.get("type")}
               for c in screen.get("detail") or screen["list"]]
     context = layout(
         request, name, record=record_label(ctx_of(request), screen, item), screen_url=list_url(name, back),

@@ -170,10 +170,13 @@ def layout(request: "Request", current: str | None = None, *, record: str | None
 
 
 # -- cells --------------------------------------------------------------------
-def cell_text(item: dict[str, Any], column: dict[str, Any]) -> str:
+def cell_text(item: dict[str, Any], column: dict[str, Any], key_label: bool = False) -> str:
+    """key_label (list and detail pages): a business key shows its target's label beside it, `KP001（一号酒家）`."""
     name = column["name"]
     label = None if column.get("key") else item.get(f"{name}_label")  # a business key reads as itself
     value = label if label is not None else item.get(name)
+    if key_label and column.get("key") and value is not None and item.get(f"{name}_label") is not None:
+        return f"{value}（{item[f'{name}_label']}）"
     if value is None:
         return column.get("empty_label") or ""
     if isinstance(value, bool):
