@@ -196,3 +196,11 @@ def test_check_names_what_a_notification_cannot_do(tmp_path, capsys):
         "of 'ticket' (known: close)",
         f"{at('{total}')}: [SA124] notification 'open_tickets' text: unknown placeholder {{total}} "
         "(a digest knows {count}, {group}, {group_id}, {day})"]
+
+
+def test_a_bare_on_key_is_pointed_to_trigger(tmp_path, capsys):
+    from specadmin.cli import main
+
+    write_app(tmp_path, MODULE.replace("trigger: create", "on: create"))
+    assert main(["check", str(tmp_path)]) == 1
+    assert "[SA010] unknown key 'True' in notifications.ticket_new; did you mean 'trigger'?" in capsys.readouterr().err
