@@ -328,9 +328,10 @@ def _to_model(reg: Registry) -> m.App:
         notifications=tuple(m.Notification(
             name=loc.name, label=loc.raw.get("label", loc.name), module=loc.module, channel=loc.raw["channel"],
             entity=loc.raw["when"]["entity"], where=m._freeze(loc.raw["when"].get("where")),
-            group_by=loc.raw["group_by"], to=loc.raw.get("to"), text=loc.raw["text"],
+            group_by=loc.raw.get("group_by"), to=loc.raw.get("to"), text=loc.raw["text"],
             once_per=loc.raw.get("once_per", "day"), to_users=loc.raw.get("to_users"),
-            roles=tuple(loc.raw.get("roles", ())), title=loc.raw.get("title"), link=loc.raw.get("link"))
+            roles=tuple(loc.raw.get("roles", ())), title=loc.raw.get("title"), link=loc.raw.get("link"),
+            **_trigger(loc.raw.get("trigger")))
             for loc in reg.notifications.values()),
         feeds=tuple(_feed(loc, entities) for loc in reg.feeds.values()),
         feed_targets=m._freeze(dict(raw.get("feed_targets", {}))),
@@ -366,6 +367,16 @@ def _feed(loc: Located, entities: dict[str, m.Entity]) -> m.Feed:
                   ref_keys=m._freeze(raw.get("ref_keys")), batch=raw.get("batch", "all_or_nothing"),
                   events=tuple(raw.get("events", ())), targets=tuple(raw.get("targets", ())),
                   where=m._freeze(raw.get("where")))
+
+
+def _trigger(on) -> dict:
+    """A notification's `trigger:` as model fields: create/update, {change: FIELD(S)} or {action: NAME}."""
+    if on is None or isinstance(on, str):
+        return {"trigger": on}
+    if "change" in on:
+        change = on["change"]
+        return {"trigger": "change", "fields": tuple([change] if isinstance(change, str) else change)}
+    return {"trigger": "action", "action": on["action"]}
 
 
 def _rule(loc: Located) -> m.Rule:

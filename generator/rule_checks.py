@@ -34,7 +34,10 @@ def check_rules(ck: "Checker") -> None:
 
 
 def check_notification(ck: "Checker", loc: "Located") -> None:
-    """group_by must end in a ref (the group, e.g. the supervising unit); `to` in a text field."""
+    """A digest's group_by must end in a ref (the group, e.g. the supervising unit), `to` in a text
+    field; an event notification (`trigger:`) is checked by generator/notify_checks.py."""
+    from specadmin.generator.notify_checks import check_placeholders, check_recipients, check_trigger
+
     raw = loc.raw
     entity = raw["when"]["entity"]
     if entity not in ck.reg.entities:
@@ -43,17 +46,28 @@ def check_notification(ck: "Checker", loc: "Located") -> None:
     if raw["when"].get("where"):
         ck.check_where(loc, ("when", "where"), entity, raw["when"]["where"])
     # sms sends to a phone (`to`); inapp to the users of an org or a user (`to_users`, runtime/notify/inapp).
-    sms = raw["channel"] == "sms"
+    sms, event = raw["channel"] == "sms", "trigger" in raw
     need, other = ("to", "to_users") if sms else ("to_users", "to")
-    for key in (need, "title") if not sms else (need,):
+    needed = (need,) if sms else (() if event else (need,)) + ("title",)
+    if not event:
+        needed += ("group_by",)
+    for key in needed:
         if key not in raw:
             ck.err(loc, (), "SA123", f"notification '{loc.name}' (channel {raw['channel']}) needs '{key}'")
     for key in (other, "title", "link", "roles") if sms else (other,):
         if key in raw:
             ck.err(loc, (key,), "SA123", f"notification '{loc.name}': '{key}' does not apply to channel {raw['channel']}")
+    for key in ("group_by", "once_per") if event else ():
+        if key in raw:
+            ck.err(loc, (key,), "SA123", f"notification '{loc.name}': '{key}' does not apply to an event notification (trigger:)")
     for role in raw.get("roles", ()):
         if role not in ck.reg.roles:
             ck.err(loc, ("roles",), "SA123", f"notification '{loc.name}' names unknown role '{role}'")
+    check_placeholders(ck, loc, entity)
+    if event:
+        check_trigger(ck, loc, entity)
+        check_recipients(ck, loc, entity)
+        return
     for key, types in (("group_by", ("ref",)), ("to", ("string",)), ("to_users", ("ref",))):
         if key not in raw:
             continue
@@ -87,6 +101,8 @@ def check_job(ck: "Checker", loc: "Located") -> None:
         ck.err(loc, ("rule",), "SA122", f"job '{loc.name}' names unknown rule '{raw['rule']}'")
     if "notification" in raw and raw["notification"] not in ck.reg.notifications:
         ck.err(loc, ("notification",), "SA122", f"job '{loc.name}' names unknown notification '{raw['notification']}'")
+    elif "notification" in raw and "trigger" in ck.reg.notifications[raw["notification"]].raw:
+        ck.err(loc, ("notification",), "SA122", f"job '{loc.name}': notification '{raw['notification']}' is sent on writes (trigger:), not by a job")
     if "function" in raw and (problem := handler_problem(raw["function"], ck.reg.plugins)):
         ck.err(loc, ("function",), "SA122", problem)
     if problem := _schedule_problem(raw["schedule"]):

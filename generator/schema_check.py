@@ -52,6 +52,8 @@ def validate_shape(doc: Document, schema_name: str, extra_keys: Mapping[str, dic
             extras = [k for k in err.instance if k not in allowed]
             for key in extras:
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
+                if key is True and "trigger" in allowed:  # YAML 1.1 reads a bare `on:` key as true
+                    hint = ["trigger"]
                 msg = f"unknown key '{key}' in {where}"
                 msg += f"; did you mean '{hint[0]}'?" if hint else f"; expected one of: {', '.join(allowed)}"
                 errors.append(SpecError(doc.file, doc.line(path + (key,)), "SA010", msg))

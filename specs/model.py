@@ -338,14 +338,15 @@ class Job:
 
 @dataclass(frozen=True)
 class Notification:
-    """A message sent per group (e.g. supervising unit) while rows match `where` (runtime/notify)."""
+    """A message sent per group (e.g. supervising unit) while rows match `where` (runtime/notify), by a job;
+    or, with `trigger`, sent when a row is written (runtime/notify/events.py)."""
     name: str
     label: str
     module: str
     channel: str
     entity: str
     where: Any
-    group_by: str  # path from the entity to a ref, e.g. place.supervisor
+    group_by: str | None  # path from the entity to a ref, e.g. place.supervisor (digests only)
     to: str | None  # sms: path to the recipient, e.g. place.supervisor.head_phone (decrypted when sensitive)
     text: str
     once_per: str = "day"
@@ -355,6 +356,10 @@ class Notification:
     roles: tuple[str, ...] = ()
     title: str | None = None
     link: str | None = None
+    # event-driven: "create", "update", "change" (of `fields`) or "action" (named `action`); None: a digest job.
+    trigger: str | None = None
+    fields: tuple[str, ...] = ()
+    action: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import asyncpg
 
 from specadmin.runtime.data.where import where_of
 from specadmin.runtime.notify.paths import column_of, target_of
+from specadmin.specs.placeholders import render
 
 # What a unique-key clash raises: sqlite3 through aiosqlite, asyncpg on PostgreSQL.
 DUPLICATE = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
@@ -27,13 +28,6 @@ if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
 log = logging.getLogger("specadmin.notify")
-
-
-def render(template: str | None, values: dict[str, str]) -> str:
-    out = template or ""
-    for key, value in values.items():
-        out = out.replace("{" + key + "}", value)
-    return out
 
 
 async def groups(ctx: AppContext, name: str) -> dict[int, dict[str, Any]]:
@@ -64,12 +58,20 @@ async def users_of(ctx: AppContext, name: str, targets: set[int]) -> list[int]:
     n = ctx.app.notification(name)
     if not targets:
         return []
+    return await active_users(ctx, target_of(ctx, n.entity, n.to_users), targets, n.roles)
+
+
+async def active_users(ctx: AppContext, kind: str | None, targets: set[int] | None, roles) -> list[int]:
+    """Active users of the `targets` orgs (kind "org") or the target users themselves (kind "user"),
+    only holders of one of `roles` when given; `targets` None: every active user holding `roles`."""
     user = ctx.table("user")
-    by = user.org if target_of(ctx, n.entity, n.to_users) == "org" else user.id
-    query = user.select(user.id).where(by.is_in(sorted(targets)), user.active == True)
-    if n.roles:
+    query = user.select(user.id).where(user.active == True)
+    if targets is not None:
+        by = user.org if kind == "org" else user.id
+        query = query.where(by.is_in(sorted(targets)))
+    if roles:
         link, role = ctx.join_table("user", "roles"), ctx.table("role")
-        holders = link.select(link.owner).where(link.target.is_in(role.select(role.id).where(role.code.is_in(list(n.roles)))))
+        holders = link.select(link.owner).where(link.target.is_in(role.select(role.id).where(role.code.is_in(list(roles)))))
         query = query.where(user.id.is_in(holders))
     return sorted(r["id"] for r in await query)
 
