@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from piccolo.columns import Integer
+from piccolo.columns import BigInt, ForeignKey, Integer
 from piccolo.querystring import QueryString
 from piccolo.table import Table, create_table_class
 
@@ -64,7 +64,10 @@ def _build_staged(table: type[Table], names: list[str], name: str, extra: dict[s
 
     members: dict[str, Any] = {STAGE_SEQ: Serial(primary_key=True)}
     for n in names:
-        column = getattr(table, n).copy()
+        column = getattr(table, n)
+        # A reference is staged as its bare id: a temporary table may not point at a real one (PostgreSQL).
+        column = (BigInt() if column.column_type == "BIGINT" else Integer()) if isinstance(column, ForeignKey) \
+            else column.copy()
         column._meta.unique = False
         column._meta.index = False
         column._meta.null = True
