@@ -110,9 +110,11 @@ def poll(client: httpx.Client, url: str, deadline: float) -> dict:
 
 
 def run_import(base: str, path: Path, deadline: float, out: dict) -> None:
+    out.update(status="logging in")
     client = ops_client(base)
     try:
         t0 = time.monotonic()
+        out.update(status="uploading")
         with path.open("rb") as fh:
             r = client.post("/api/scan_record/import", params={"screen": "scan_admin", "force": "true"},
                             files={"file": (path.name, fh, "text/csv")})
@@ -128,9 +130,11 @@ def run_import(base: str, path: Path, deadline: float, out: dict) -> None:
 
 
 def run_export(base: str, deadline: float, out: dict) -> None:
+    out.update(status="logging in")
     client = ops_client(base)
     try:
         t0 = time.monotonic()
+        out.update(status="requesting")
         r = client.get("/api/scan_record/export.xlsx", params={"screen": "scan_admin", "background": "1"})
         if r.status_code != 200:
             out.update(status=f"HTTP {r.status_code}", detail=r.text[:300])

@@ -148,6 +148,23 @@ async def test_visitors_leave_no_stored_session(env):
     assert await store.count() == before
 
 
+async def test_one_session_written_by_many_requests_at_once_stays_one_row(env):
+    """Requests of one session write it concurrently (a sliding expiry, a flash): no duplicate-key
+    error, one row, the last value kept."""
+    import asyncio
+
+    from specadmin.runtime.identity.session_store import DatabaseStore
+
+    table = env["ctx"].runtime_table("sys_session")
+    store = DatabaseStore(table)
+    for attempt in range(5):
+        key = f"concurrent-{attempt}"
+        await asyncio.gather(*[store.set(key, f"v{i}".encode(), 600) for i in range(20)])
+        assert await table.count().where(table.key == key) == 1
+        assert (await store.get(key)).startswith(b"v")
+        await store.delete(key)
+
+
 async def test_sessions_live_in_redis_when_redis_url_is_set(env, monkeypatch):
     import redis.asyncio as redis
     from specadmin.runtime.app.factory import create_app

@@ -44,6 +44,11 @@ def _violation_columns(exc: BaseException) -> tuple[str | None, tuple[str, ...]]
     return None
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether `exc` is the database refusing a duplicate value (any table)."""
+    return _violation_columns(exc) is not None
+
+
 def violated(entity: Entity, exc: BaseException) -> tuple[str, ...] | None:
     """The entity's unique set a database error says was broken, or None (another error, another table)."""
     found = _violation_columns(exc)

@@ -13,6 +13,8 @@ from litestar.stores.base import Store
 from piccolo.columns import Bytea, Timestamp, Varchar
 from piccolo.table import Table
 
+from specadmin.runtime.data.unique import is_unique_violation
+
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
@@ -52,9 +54,16 @@ class DatabaseStore(Store):
     async def set(self, key: str, value: str | bytes, expires_in: int | dt.timedelta | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value
         t = self.table
-        async with t._meta.db.transaction():
-            await t.delete().where(t.key == key)
-            await t.insert(t(key=key, data=data, expires_at=_expiry(expires_in)))
+        expires_at = _expiry(expires_in)
+        try:
+            async with t._meta.db.transaction():
+                await t.delete().where(t.key == key)
+                await t.insert(t(key=key, data=data, expires_at=expires_at))
+        except Exception as exc:
+            # Two requests of one session writing at once (PostgreSQL): both deleted, the other inserted first.
+            if not is_unique_violation(exc):
+                raise
+            await t.update({t.data: data, t.expires_at: expires_at}).where(t.key == key)
         if random.randrange(PURGE_ONE_IN) == 0:
             await t.delete().where(t.expires_at < _now())
 
