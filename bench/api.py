@@ -195,9 +195,10 @@ def _dur(text: str) -> float:
 
 
 def run_wrk(url: str, cookie: str, connections: int, duration: int) -> dict:
-    cmd = ["wrk", "-c", str(connections), "-t", "2", "-d", f"{duration}s", "--timeout", "10s", "--latency",
+    threads = min(2, connections)  # wrk refuses more threads than connections
+    cmd = ["wrk", "-c", str(connections), "-t", str(threads), "-d", f"{duration}s", "--timeout", "10s", "--latency",
            "-H", f"Cookie: {cookie}", url]
-    log(f"wrk -c {connections} -t 2 -d {duration}s {url}")
+    log(f"wrk -c {connections} -t {threads} -d {duration}s {url}")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
