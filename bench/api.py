@@ -130,7 +130,9 @@ async def load_pg(url: str, n: int) -> int:
         templates = [tuple(r) for r in await con.fetch(f"SELECT {', '.join(COLS)} FROM place")]
         rows = make_rows(templates, unit_ids, n)
         await con.copy_records_to_table("place", records=rows, columns=COLS)
-        await con.execute("ANALYZE")
+        # As autovacuum would soon after a bulk load: without the visibility map every COUNT of a
+        # page's total reads the heap (27 ms instead of 0.7 ms for 5,800 rows of 1M places).
+        await con.execute("VACUUM ANALYZE")
         total = await con.fetchval("SELECT count(*) FROM place")
         log(f"postgres: place rows = {total}")
         return org_ids["KP-JYJ"]
