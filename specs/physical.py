@@ -182,8 +182,18 @@ def composite_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()
     """
     found = (screen_list_indexes(app, entity, columns) + _scope_filter_pairs(app, entity)
              + import_key_indexes(app, entity, columns))
-    return tuple(ix for ix in dict.fromkeys(found)
-                 if not any(len(other) > len(ix) and other[:len(ix)] == ix for other in found))
+    return tuple(ix for ix in dict.fromkeys(found) if not any(_serves(other, ix) for other in found))
+
+
+def _serves(other: tuple[str, ...], ix: tuple[str, ...]) -> bool:
+    """True when index `other` makes `ix` redundant: `ix` is a prefix of it, or `ix` is (…, sort, id)
+    and `other` starts with (…, sort): it reads the same range in sort order, only rows that tie on
+    the sort value come in another order (SQLite sorts just those, PostgreSQL an incremental sort),
+    and one index fewer costs every write less. (scope, id) is kept: a prefix there loses the order."""
+    if len(other) > len(ix) and other[:len(ix)] == ix:
+        return True
+    return len(ix) >= 3 and ix[-1] == "id" and len(other) >= len(ix) and other[:len(ix) - 1] == ix[:-1] \
+        and other != ix
 
 
 # Field types whose column is the field's own name and orders usefully in a B-tree.

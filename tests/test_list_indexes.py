@@ -1,6 +1,7 @@
 """Indexes follow what the list screens do (issue 14): a scoped list screen gets an index on its
 scope column, each equality filter or equality tab between, then its default sort and `id`, so a
-scoped page is one index range read in page order (specs/physical.py screen_list_indexes).
+scoped page is one index range read in page order (specs/physical.py screen_list_indexes); one that
+another index already reads in sort order (the same columns up to the sort) is left out.
 
 The plans are checked, on SQLite and PostgreSQL, never timings: the list query a scoped user's page
 runs (scope, filter, default sort, id) reads the new index and sorts nothing.
@@ -49,8 +50,10 @@ async def test_each_scoped_list_screen_has_its_scope_sort_index(name):
         table = tables[entity.name]
         for screen in app.screens_of(entity.name):
             if screen.stat is None and (entity.order_by or screen.sort):
-                for ix in _expected(app, entity, screen):
-                    assert ix in table.indexes, (screen.name, ix, table.indexes)
+                for ix in _expected(app, entity, screen):  # or one that reads the range in sort order too
+                    assert ix in table.indexes or (len(ix) >= 3 and any(o[:len(ix) - 1] == ix[:-1]
+                                                                        for o in table.indexes)), \
+                        (screen.name, ix, table.indexes)
                     checked += 1
         for ix in table.indexes:  # a prefix of another index is left out
             assert not any(o != ix and o[:len(ix)] == ix for o in table.indexes), (table.tablename, ix)
