@@ -130,7 +130,9 @@ async def load_pg(url: str, n: int) -> int:
         templates = [tuple(r) for r in await con.fetch(f"SELECT {', '.join(COLS)} FROM place")]
         rows = make_rows(templates, unit_ids, n)
         await con.copy_records_to_table("place", records=rows, columns=COLS)
-        await con.execute("ANALYZE")
+        # As autovacuum would soon after a bulk load: without the visibility map every COUNT of a
+        # page's total reads the heap (27 ms instead of 0.7 ms for 5,800 rows of 1M places).
+        await con.execute("VACUUM ANALYZE")
         total = await con.fetchval("SELECT count(*) FROM place")
         log(f"postgres: place rows = {total}")
         return org_ids["KP-JYJ"]
@@ -195,9 +197,10 @@ def _dur(text: str) -> float:
 
 
 def run_wrk(url: str, cookie: str, connections: int, duration: int) -> dict:
-    cmd = ["wrk", "-c", str(connections), "-t", "2", "-d", f"{duration}s", "--timeout", "10s", "--latency",
+    threads = min(2, connections)  # wrk refuses more threads than connections
+    cmd = ["wrk", "-c", str(connections), "-t", str(threads), "-d", f"{duration}s", "--timeout", "10s", "--latency",
            "-H", f"Cookie: {cookie}", url]
-    log(f"wrk -c {connections} -t 2 -d {duration}s {url}")
+    log(f"wrk -c {connections} -t {threads} -d {duration}s {url}")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)

@@ -172,16 +172,103 @@ def indexed_fields(app: App, entity: Entity) -> set[str]:
 
 
 def composite_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()) -> tuple[tuple[str, ...], ...]:
-    """(scope field, filter field) pairs, and each import key; an index that another one starts
-    with is left out (the longer one serves both).
+    """What each list screen reads in order (screen_list_indexes), (scope field, filter field)
+    pairs, and each import key; an index that another one starts with is left out (the longer one
+    serves both).
 
     (scope, filter): a scoped, filtered list reads one narrow index range. Measured on 100,000
     places: a supervising unit's list filtered by street went from ~12 ms (street index, then
     filter and sort ~6,700 rows) to well under 1 ms.
     """
-    found = _scope_filter_pairs(app, entity) + import_key_indexes(app, entity, columns)
-    return tuple(ix for ix in dict.fromkeys(found)
-                 if not any(len(other) > len(ix) and other[:len(ix)] == ix for other in found))
+    found = (screen_list_indexes(app, entity, columns) + _scope_filter_pairs(app, entity)
+             + import_key_indexes(app, entity, columns))
+    return tuple(ix for ix in dict.fromkeys(found) if not any(_serves(other, ix) for other in found))
+
+
+def _serves(other: tuple[str, ...], ix: tuple[str, ...]) -> bool:
+    """True when index `other` makes `ix` redundant: `ix` is a prefix of it, or `ix` is (…, sort, id)
+    and `other` starts with (…, sort): it reads the same range in sort order, only rows that tie on
+    the sort value come in another order (SQLite sorts just those, PostgreSQL an incremental sort),
+    and one index fewer costs every write less. (scope, id) is kept: a prefix there loses the order."""
+    if len(other) > len(ix) and other[:len(ix)] == ix:
+        return True
+    return len(ix) >= 3 and ix[-1] == "id" and len(other) >= len(ix) and other[:len(ix) - 1] == ix[:-1] \
+        and other != ix
+
+
+# Field types whose column is the field's own name and orders usefully in a B-tree.
+_ORDERABLE = ("string", "dict", "integer", "date", "datetime", "boolean", "decimal", "ref")
+
+
+def _plain_column(entity: Entity, name: str, names: set[str]) -> bool:
+    if name in ("id", "created_by") and name in names | {"id"}:
+        return True
+    if not entity.has_field(name):
+        return False
+    f = entity.field(name)
+    return f.stored and not f.sensitive and f.type in _ORDERABLE and name in names
+
+
+def _screen_scope_leads(app: App, screen) -> list[str]:
+    """The first column of each data scope a screen's lists run under (its own, its grants')."""
+    scopes = [screen.scope] + [g.scope for role in app.roles for g in role.grants
+                               if g.screen == screen.name and g.scope]
+    fields = {s.field or ("created_by" if s.mode == "own_records" else None) for s in scopes if s.mode != "all"}
+    return sorted(f.split(".")[0] for f in fields if f)
+
+
+def _tab_equalities(where) -> tuple[str, ...] | None:
+    """The fields a tab's condition pins to one value (`status: sent`, `site: null`), or None when
+    it holds anything else (ranges, `not`, `in`, `or`)."""
+    if not where or not hasattr(where, "items"):
+        return None
+    names = []
+    for k, v in where.items():
+        if k in ("or", "and", "not") or hasattr(v, "items") or isinstance(v, (list, tuple)):
+            return None
+        if isinstance(v, str) and v.startswith("$"):  # a relative date: a moment, read as a range
+            return None
+        names.append(k)
+    return tuple(sorted(names))
+
+
+def screen_list_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()) -> list[tuple[str, ...]]:
+    """For each list screen run under a data scope: (scope column, default sort column, id), and the
+    same with each equality filter and each equality tab between scope and sort, so a scoped page
+    (optionally filtered, or on a tab) is one index range read in the order the page shows; no sort
+    of every matching row. `id` comes last because lists break sort ties by id (both databases scan
+    an index backwards for a descending sort). Screens without a scope (all rows) and statistics
+    are left out: their sort field's own index serves them, and each index costs every write.
+
+    Measured on 1,000,000 places (SQLite): a supervising unit's list filtered by street, sorted by
+    place_code, 10.6 ms with (supervisor, street) to 0.21 ms with (supervisor, street, place_code, id)."""
+    names = {c.name for c in columns} if columns else {f.name for f in entity.fields} | {"created_by"}
+    found: list[tuple[str, ...]] = []
+    for screen in app.screens_of(entity.name):
+        if screen.stat is not None:
+            continue
+        leads = [lead for lead in _screen_scope_leads(app, screen) if _plain_column(entity, lead, names)]
+        if not leads:
+            continue
+        spec = screen.sort or entity.order_by or "-id"
+        sort = spec.lstrip("-")
+        if sort != "id" and not _plain_column(entity, sort, names):
+            continue
+        tail = (sort, "id") if sort != "id" else ("id",)
+        middles: list[tuple[str, ...]] = [()]
+        for name in screen.filters:
+            if _plain_column(entity, name, names) and entity.field(name).type not in ("date", "datetime"):
+                middles.append((name,))  # exact match; date filters are ranges
+        for tab in screen.tabs:
+            eq = _tab_equalities(tab.where)
+            if eq and all(_plain_column(entity, n, names) for n in eq):
+                middles.append(eq)
+        for lead in leads:
+            for middle in middles:
+                cols = tuple(dict.fromkeys((lead, *middle, *tail)))
+                if cols not in found:
+                    found.append(cols)
+    return found
 
 
 def import_key_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()) -> list[tuple[str, ...]]:

@@ -59,7 +59,14 @@ async def test_probe_seeks_every_key_column_in_one_index(kaiping):  # noqa: F811
                 "SELECT indexname FROM pg_indexes WHERE tablename = 'scan_record' AND indexdef LIKE $1",
                 f"%({', '.join(KEY_INDEX)})")
             assert name
-            await writer.conn.execute("SET LOCAL enable_seqscan = off")  # a near-empty table: a plan for 1M rows
+            # A near-empty table leaves every index on place_code at the same cost, and the planner picks
+            # any (the scoped lists' (place_code, street, scanned_at, id) ones as well): give it rows and
+            # statistics, inside the writer's transaction, which is rolled back.
+            await writer.conn.execute(
+                "INSERT INTO scan_record (place_code, scanned_at, subject_id_number_bidx) SELECT 'Q' || (g % 200), "
+                "timestamp '2026-11-01' + g * interval '1 minute', md5(g::text) FROM generate_series(1, 5000) g")
+            await writer.conn.execute("ANALYZE scan_record")
+            await writer.conn.execute("SET LOCAL enable_seqscan = off")  # a plan for 1M rows
             plan = "\n".join(r[0] for r in await writer.conn.fetch(f"EXPLAIN {sql}", *args))
             assert name in plan, plan
     finally:
