@@ -1,11 +1,18 @@
-"""Helpers shared by the rule kinds: day arithmetic, date ranges as column conditions, and
-turning a `creates.fields` mapping into the values of one new row."""
+"""Helpers shared by the rule kinds: day arithmetic, date ranges as column conditions,
+turning a `creates.fields` mapping into the values of one new row, and inserting many such rows."""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from typing import TYPE_CHECKING, Any
 
 from piccolo.columns import Column
+from piccolo.columns.defaults.base import Default
+from piccolo.querystring import QueryString
+from piccolo.table import Table
+from piccolo.utils.sql_values import convert_to_sql_value
+
+from specadmin.runtime.imports.bulk import _compiled, _placeholder_row
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Entity
@@ -80,3 +87,83 @@ def decoded(ctx: "AppContext", entity: "Entity", row: dict[str, Any]) -> dict[st
         if f.sensitive and f.name in out:
             out[f.name] = ctx.sensitive.decode(out[f.name])
     return out
+
+
+_MISSING = object()
+_INSERTS: dict[tuple[type[Table], str], tuple[str, "_Plan"]] = {}
+# values Piccolo's convert_to_sql_value passes through unchanged (outside JSON columns)
+_PLAIN = frozenset({str, int, float, bool, dt.date, dt.datetime, decimal.Decimal, type(None)})
+
+
+class _Plan:
+    """What row_parameters needs of a table, worked out once: the parameter columns in order (name,
+    column, JSON or not, nullable, the default when it is constant) and every column name."""
+
+    def __init__(self, columns: tuple[Column, ...], table: type[Table]):
+        from piccolo.columns.column_types import JSON, JSONB
+
+        self.columns = tuple((c._meta.name, c, isinstance(c, (JSON, JSONB)), c._meta.null,
+                              _static_default(c) if c._meta.null or c.get_default_value() is not None else _MISSING)
+                             for c in columns)
+        self.names = frozenset(c._meta.name for c in table._meta.columns)
+
+
+def _static_default(column: Column) -> Any:
+    """The column's default when it is the same for every row (not a function nor a Default such as
+    now(), which Table() evaluates row by row); otherwise _MISSING."""
+    default = getattr(column, "default", ...)
+    if default is ... or isinstance(default, Default) or callable(getattr(default, "value", default)):
+        return _MISSING
+    value = column.get_default_value()
+    return _MISSING if isinstance(value, (Default, list, dict)) else value
+
+
+def _insert_statement(table: type[Table]) -> tuple[str, _Plan]:
+    """Piccolo's compiled one-row INSERT of `table` (every column named; the primary key's default
+    inlined, e.g. DEFAULT / null) and the columns its parameters stand for, in order."""
+    engine_type = table._meta.db.engine_type
+    key = (table, engine_type)
+    if key not in _INSERTS:
+        sample = _placeholder_row(table)
+        query = table.insert(sample)
+        _, args = query.querystrings[0].compile_string(engine_type=engine_type)
+        columns = tuple(c for c in table._meta.columns
+                        if not isinstance(convert_to_sql_value(value=sample[c._meta.name], column=c), QueryString))
+        if len(columns) != len(args):
+            raise ValueError(f"{table._meta.tablename}: parameters and columns of the compiled statement differ")
+        _INSERTS[key] = (_compiled(query, engine_type), _Plan(columns, table))
+    return _INSERTS[key]
+
+
+def row_parameters(plan: _Plan, values: dict[str, Any]) -> tuple:
+    """The parameters `table.insert(table(**values))` would send: each given value, else the column's
+    default (ValueError for a missing required value or an unknown name, as Table() raises), through
+    Piccolo's conversion to SQL values (skipped for values it leaves as they are)."""
+    if not plan.names.issuperset(values):
+        raise ValueError(f"Unrecognized columns - {sorted(set(values) - plan.names)}")
+    out = []
+    for name, column, json, null, static in plan.columns:
+        value = values.get(name, static)
+        if value is _MISSING:
+            value = column.get_default_value()
+            if isinstance(value, Default):
+                value = value.python()
+            if value is None and not null:
+                raise ValueError(f"{name} wasn't provided")
+        if json or type(value) not in _PLAIN:
+            value = convert_to_sql_value(value=value, column=column)
+        out.append(value)
+    return tuple(out)
+
+
+async def insert_many(connection: Any, table: type[Table], rows: list[dict[str, Any]]) -> None:
+    """Rows (field name -> value, from build_values) inserted with one Piccolo-compiled INSERT sent as
+    `executemany` on `connection`, the current transaction's (aiosqlite or asyncpg): the same rows
+    `table.insert(*[table(**values)])` writes, values always bound as parameters. A Table object and
+    its share of the compiled multi-row statement cost ~100 µs a row (1.2 s of the benchmark's
+    rule at 10k places); this costs a few µs. Nothing else runs per row, as with the ORM insert
+    (rules write directly, without the entity service's hooks, outbox or operation log)."""
+    if not rows:
+        return
+    sql, plan = _insert_statement(table)
+    await connection.executemany(sql, [row_parameters(plan, values) for values in rows])

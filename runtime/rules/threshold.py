@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.rules.common import as_date, build_values, day_range, token_field
+from specadmin.runtime.rules.common import as_date, build_values, day_range, insert_many, token_field
 from specadmin.runtime.rules.consecutive import bound_rows
 
 if TYPE_CHECKING:
@@ -50,9 +50,10 @@ async def evaluate(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.dat
         if identity in seen:
             continue
         seen.add(identity)
-        new_rows.append(table(**build_values(ctx, entity, fields, tokens)))
+        new_rows.append(build_values(ctx, entity, fields, tokens))
     if new_rows:
-        await table.insert(*new_rows)
+        async with table._meta.db.transaction() as tx:  # all or nothing, as the one INSERT it was
+            await insert_many(tx.connection, table, new_rows)
     return {"created": len(new_rows)}
 
 
