@@ -127,8 +127,8 @@ w AS (
     SELECT bid, i, SUM(n < lo) OVER win AS lows, SUM(n > hi) OVER win AS highs, group_concat(n) OVER win AS counts
     FROM grid WINDOW win AS (PARTITION BY bid ORDER BY i ROWS BETWEEN :days - 1 PRECEDING AND CURRENT ROW)),
 hits AS (
-    SELECT bid, i, 'below' AS reason, counts FROM w WHERE i >= :days - 1 AND lows = :days
-    UNION ALL SELECT bid, i, 'above', counts FROM w WHERE i >= :days - 1 AND highs = :days),
+    SELECT w.bid, w.i, r.reason, w.counts FROM w JOIN (SELECT 'below' AS reason UNION ALL SELECT 'above') AS r
+    WHERE w.i >= :days - 1 AND CASE r.reason WHEN 'below' THEN w.lows ELSE w.highs END = :days),
 runs AS (SELECT *, i - ROW_NUMBER() OVER (PARTITION BY bid, reason ORDER BY i) AS grp FROM hits)
 SELECT bid, i, reason, counts FROM (SELECT *, MIN(i) OVER (PARTITION BY bid, reason, grp) AS s FROM runs)
 WHERE (i - s) % :days = 0
@@ -147,8 +147,8 @@ w AS (
            array_agg(n) OVER win AS counts
     FROM grid WINDOW win AS (PARTITION BY bid ORDER BY i ROWS BETWEEN $5 - 1 PRECEDING AND CURRENT ROW)),
 hits AS (
-    SELECT bid, i, 'below' AS reason, counts FROM w WHERE i >= $5 - 1 AND lows = $5
-    UNION ALL SELECT bid, i, 'above', counts FROM w WHERE i >= $5 - 1 AND highs = $5),
+    SELECT w.bid, w.i, r.reason, w.counts FROM w CROSS JOIN LATERAL (VALUES ('below', w.lows), ('above', w.highs)) AS r(reason, c)
+    WHERE w.i >= $5 - 1 AND r.c = $5),
 runs AS (SELECT *, i - row_number() OVER (PARTITION BY bid, reason ORDER BY i) AS grp FROM hits)
 SELECT bid, i, reason, counts FROM (SELECT *, min(i) OVER (PARTITION BY bid, reason, grp) AS s FROM runs) x
 WHERE (i - s) % $5 = 0
