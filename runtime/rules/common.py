@@ -157,13 +157,20 @@ def row_parameters(plan: _Plan, values: dict[str, Any]) -> tuple:
 
 
 async def insert_many(connection: Any, table: type[Table], rows: list[dict[str, Any]]) -> None:
-    """Rows (field name -> value, from build_values) inserted with one Piccolo-compiled INSERT sent as
-    `executemany` on `connection`, the current transaction's (aiosqlite or asyncpg): the same rows
-    `table.insert(*[table(**values)])` writes, values always bound as parameters. A Table object and
-    its share of the compiled multi-row statement cost ~100 µs a row (1.2 s of the benchmark's
-    rule at 10k places); this costs a few µs. Nothing else runs per row, as with the ORM insert
-    (rules write directly, without the entity service's hooks, outbox or operation log)."""
+    """Rows (field name -> value, from build_values) inserted on `connection`, the current transaction's:
+    the same rows `table.insert(*[table(**values)])` writes, values never in the SQL text. SQLite
+    (aiosqlite): Piccolo's compiled one-row INSERT sent as `executemany`; PostgreSQL (asyncpg): COPY
+    of the same parameters into the same columns (0.08 s for the benchmark's 13k per-day rows,
+    executemany 0.15-0.20 s). A Table object and its share of the compiled multi-row
+    statement cost ~100 µs a row (1.2 s of the benchmark's rule at 10k places). Nothing else runs
+    per row, as with the ORM insert (rules write directly, without the entity service's hooks,
+    outbox or operation log)."""
     if not rows:
         return
     sql, plan = _insert_statement(table)
-    await connection.executemany(sql, [row_parameters(plan, values) for values in rows])
+    records = [row_parameters(plan, values) for values in rows]
+    if table._meta.db.engine_type == "sqlite":
+        await connection.executemany(sql, records)
+    else:
+        await connection.copy_records_to_table(table._meta.tablename, records=records, schema_name=table._meta.schema,
+                                               columns=[c._meta.db_column_name for _, c, *_ in plan.columns])
