@@ -20,7 +20,7 @@ from piccolo.querystring import QueryString
 from specadmin.runtime.data.db import is_sqlite
 from specadmin.runtime.stats.query import DateOf
 from specadmin.runtime.rules import breaches_pg
-from specadmin.runtime.rules.common import (as_date, build_values, day_range, insert_many, period_label,
+from specadmin.runtime.rules.common import (as_date, day_range, insert_many, period_label, row_builder,
                                             token_field)
 
 if TYPE_CHECKING:
@@ -217,6 +217,8 @@ async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
     days_spec = creates.get("days")
     day_entity = ctx.app.entity(days_spec["entity"]) if days_spec else None
     day_table = ctx.table(day_entity.name) if days_spec else None
+    alert_values = row_builder(ctx, entity, fields)
+    day_values = row_builder(ctx, day_entity, days_spec["fields"]) if days_spec else None
     async with table._meta.db.transaction() as tx:
         for chunk in range(0, len(planned), BATCH):
             part = planned[chunk:chunk + BATCH]
@@ -224,7 +226,7 @@ async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
             for b, start, end, reason, _ in part:
                 tokens = {"$bound": b["bid"], "$key": b["k"], "$start": start, "$end": end,
                           "$period": period_label(start, end), "$reason": reason}
-                rows.append(build_values(ctx, entity, fields, tokens))
+                rows.append(alert_values(tokens))
             await insert_many(tx.connection, table, rows)
             if not days_spec:
                 continue
@@ -233,9 +235,8 @@ async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
             day_rows = []
             for b, start, _, reason, counts in part:
                 parent = ids[(b["bid"] if owner_is_bound(fields) else b["k"], start, reason)]
-                day_rows += [build_values(ctx, day_entity, days_spec["fields"], {
-                    "$parent": parent, "$date": start + dt.timedelta(days=i), "$value": value})
-                    for i, value in enumerate(counts)]
+                day_rows += [day_values({"$parent": parent, "$date": start + dt.timedelta(days=i), "$value": value})
+                             for i, value in enumerate(counts)]
             await insert_many(tx.connection, day_table, day_rows)
     return len(planned)
 
