@@ -55,16 +55,19 @@ REVIEWED_TEMPLATES = {
      "unnest({}::bigint[], {}::text[], {}::numeric[], {}::numeric[]) AS b(bid, k, lo, hi)"):
         "连续天数规则（PostgreSQL）：阈值行以四个数组参数传入",
     ("runtime/rules/breaches_pg.py",
+     "unnest({}::bigint[], {}::text[], {}::bigint[], {}::bigint[]) AS b(bid, k, lo, hi)"):
+        "同上：阈值字段均为整数时以 bigint 数组传入，无占位符以外的拼接",
+    ("runtime/rules/breaches_pg.py",
      "{} CROSS JOIN generate_series(0, {}) AS g(i) LEFT JOIN ({}) AS d ON CAST(d.k AS text) = b.k AND d.day = {}::date + g.i"):
         "同上：阈值行 × 日历，左连接按日聚合（嵌套的 Piccolo 查询），天数与起始日为参数",
     ("runtime/rules/breaches_pg.py",
-     "SUM(CASE WHEN COALESCE(d.n, 0) > b.hi THEN 1 ELSE 0 END) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts"):
+     "count(*) FILTER (WHERE COALESCE(d.n, 0) > b.hi) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts"):
         "同上：窗口内高于上限的天数与逐日数值，无占位符",
     ("runtime/rules/breaches_pg.py",
      "WINDOW w AS (PARTITION BY b.bid ORDER BY g.i ROWS BETWEEN {} PRECEDING AND CURRENT ROW)"):
         "同上：连续天数窗口，天数为参数",
     ("runtime/rules/breaches_pg.py",
-     "SELECT b.bid, g.i, SUM(CASE WHEN COALESCE(d.n, 0) < b.lo THEN 1 ELSE 0 END) OVER w AS lows, {} FROM {} {}"):
+     "SELECT b.bid, g.i, count(*) FILTER (WHERE COALESCE(d.n, 0) < b.lo) OVER w AS lows, {} FROM {} {}"):
         "同上：占位符只接收本模块的常量 QueryString",
     ("runtime/rules/breaches_pg.py",
      "SELECT x.bid, x.i, x.lows, x.highs, x.counts FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i"):

@@ -207,3 +207,47 @@ async def test_long_backfill_read_in_key_chunks_matches_reference(env, monkeypat
     await evaluate(env, env.app.rule("scan_anomaly"), BASE, BASE + dt.timedelta(days=19))
     expected = reference(made, counts, runs)
     assert expected and await actual(env) == expected
+
+
+async def test_alerts_inserted_in_several_batches_once_each_with_their_days(env, monkeypatch):
+    """Bulk insertion (one executemany per batch, ids read back for the per-day rows) across batch
+    boundaries: every alert exactly once with its own 7 days, as the reference; re-running days and an
+    overlapping backfill add nothing."""
+    from specadmin.runtime.rules import consecutive
+
+    monkeypatch.setattr(consecutive, "BATCH", 3)  # 16 alerts: 6 batches, a place's two alerts split across them
+    await clear(env)
+    made = await load(env, [(2, 1)] * 4 + [(0, 0)] * 4, [[0] * SPAN] * 4 + [[5] * SPAN] * 4, 1)
+    rule = env.app.rule("scan_anomaly")
+    end = BASE + dt.timedelta(days=6)
+    assert (await evaluate(env, rule, end, end))["created"] == 8  # an alert per place exists before the batches
+    assert (await evaluate(env, rule, end, end + dt.timedelta(days=7)))["created"] == 8
+    expected = reference(made, [[0] * SPAN] * 4 + [[5] * SPAN] * 4, [(6, 7)])
+    assert len(expected) == 16 and await actual(env) == expected
+    for first, last in [(end + dt.timedelta(days=i), end + dt.timedelta(days=i)) for i in range(8)] + [
+            (BASE + dt.timedelta(days=3), BASE + dt.timedelta(days=16))]:
+        assert (await evaluate(env, rule, first, last))["created"] == 0
+    assert await actual(env) == expected
+    assert await env.table("scan_alert_day").count() == 16 * 7
+
+
+async def test_bulk_insert_binds_what_the_orm_insert_would(env):
+    """The bulk route's parameters equal those of Piccolo's own insert of table(**values): column defaults
+    filled in, conversions applied; a missing required value or an unknown name is refused as Table() does."""
+    from specadmin.runtime.rules.common import _insert_statement, row_parameters
+
+    engine_type = "sqlite" if env.engine.engine_type == "sqlite" else "postgres"
+    cases = {"scan_alert": {"place": 3, "period_start": BASE, "period_end": BASE + dt.timedelta(days=6),
+                            "period_label": "x", "reason": "below"},
+             "scan_alert_day": {"alert": 5, "day": BASE, "scan_count": 4},
+             "place": {"place_code": "P1", "name": "场所"}}
+    for name, values in cases.items():
+        table = env.table(name)
+        sql, plan = _insert_statement(table)
+        _, orm = table.insert(table(**values)).querystrings[0].compile_string(engine_type=engine_type)
+        assert list(row_parameters(plan, values)) == orm and sql.startswith(f'INSERT INTO "{table._meta.tablename}"')
+    plan = _insert_statement(env.table("scan_alert_day"))[1]
+    with pytest.raises(ValueError):
+        row_parameters(plan, {"day": BASE, "scan_count": 1})  # alert is required
+    with pytest.raises(ValueError):
+        row_parameters(plan, {"alert": 1, "day": BASE, "scan_count": 1, "nope": 1})

@@ -31,20 +31,28 @@ async def breaches(ctx: "AppContext", rule: "Rule", bounds: list[dict], daily: A
     by_id = {b["bid"]: b for b in bounds}
     # Bounds travel as four array parameters (ids, keys as text, lower and upper bounds, NULL when
     # unset); a comparison with a NULL bound is NULL, so an unset side never counts as a breach.
+    # Integer bounds stay bigint: numeric ones make every day's comparison a numeric one and widen the
+    # rows the window sorts (36 bytes instead of 84). With count(*) FILTER instead of SUM(CASE ...):
+    # WindowAgg 0.62-0.72 s instead of 0.70-0.83 s on 540k day rows (9,000 places × 60 days, EXPLAIN
+    # ANALYZE, loaded 2-core machine); the whole statement is within noise of the hand-written one.
     # Every template is a constant on the reviewed list of tests/test_no_string_sql.py.
-    bound_rows = QueryString(
-        "unnest({}::bigint[], {}::text[], {}::numeric[], {}::numeric[]) AS b(bid, k, lo, hi)",
-        [b["bid"] for b in bounds], [str(b["k"]) for b in bounds],
-        [b.get("min") for b in bounds], [b.get("max") for b in bounds])
+    ids, keys = [b["bid"] for b in bounds], [str(b["k"]) for b in bounds]
+    lows, highs = [b.get("min") for b in bounds], [b.get("max") for b in bounds]
+    if _integer_bounds(ctx, rule):
+        bound_rows = QueryString(
+            "unnest({}::bigint[], {}::text[], {}::bigint[], {}::bigint[]) AS b(bid, k, lo, hi)", ids, keys, lows, highs)
+    else:
+        bound_rows = QueryString(
+            "unnest({}::bigint[], {}::text[], {}::numeric[], {}::numeric[]) AS b(bid, k, lo, hi)", ids, keys, lows, highs)
     grid = QueryString(
         "{} CROSS JOIN generate_series(0, {}) AS g(i) LEFT JOIN ({}) AS d ON CAST(d.k AS text) = b.k AND d.day = {}::date + g.i",
         bound_rows, n_days - 1, daily, span_first)
     per_day = QueryString(
-        "SUM(CASE WHEN COALESCE(d.n, 0) > b.hi THEN 1 ELSE 0 END) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts")
+        "count(*) FILTER (WHERE COALESCE(d.n, 0) > b.hi) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts")
     window = QueryString(
         "WINDOW w AS (PARTITION BY b.bid ORDER BY g.i ROWS BETWEEN {} PRECEDING AND CURRENT ROW)", rule.days - 1)
     counted = QueryString(
-        "SELECT b.bid, g.i, SUM(CASE WHEN COALESCE(d.n, 0) < b.lo THEN 1 ELSE 0 END) OVER w AS lows, {} FROM {} {}",
+        "SELECT b.bid, g.i, count(*) FILTER (WHERE COALESCE(d.n, 0) < b.lo) OVER w AS lows, {} FROM {} {}",
         per_day, grid, window)
     query = QueryString(
         "SELECT x.bid, x.i, x.lows, x.highs, x.counts FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i",
@@ -58,3 +66,9 @@ async def breaches(ctx: "AppContext", rule: "Rule", bounds: list[dict], daily: A
             if reason in reasons and b.get(side) is not None and breached >= need:
                 hits.append((b, r["i"], reason, [v or 0 for v in r["counts"]]))
     return hits
+
+
+def _integer_bounds(ctx: "AppContext", rule: "Rule") -> bool:
+    """Whether every bound field of the rule is an integer field (else the bounds go as numeric)."""
+    entity = ctx.app.entity(rule.bounds["entity"])
+    return all(entity.field(rule.bounds[side]).type == "integer" for side in ("min", "max") if rule.bounds.get(side))

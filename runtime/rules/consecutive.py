@@ -20,7 +20,8 @@ from piccolo.querystring import QueryString
 from specadmin.runtime.data.db import is_sqlite
 from specadmin.runtime.stats.query import DateOf
 from specadmin.runtime.rules import breaches_pg
-from specadmin.runtime.rules.common import as_date, build_values, day_range, period_label, token_field
+from specadmin.runtime.rules.common import (as_date, day_range, insert_many, period_label, row_builder,
+                                            token_field)
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Rule
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 REASON_SIDES = (("below", "min"), ("above", "max"))
 LONG_SPAN = 14  # days; see daily_measures
 KEY_CHUNK = 500
-BATCH = 500  # rows per INSERT: ~15 columns each stays far below both databases' parameter limits
+BATCH = 500  # alerts per executemany; their ids are then read back by one select naming up to BATCH owners
 
 
 async def daily_measures(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.date,
@@ -74,8 +75,12 @@ async def _grouped(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.dat
             await _set_work_mem(ctx, rule, first, last, n_keys)
             rows = await query
     out: dict[Any, dict[dt.date, float]] = defaultdict(dict)
+    days: dict[Any, dt.date] = {}  # a span has few distinct days: each is parsed once, not once per key
     for r in rows:
-        out[r["k"]][as_date(r["day"])] = r["n"] or 0
+        day = days.get(r["day"])
+        if day is None:
+            day = days[r["day"]] = as_date(r["day"])
+        out[r["k"]][day] = r["n"] or 0
     return out
 
 
@@ -197,8 +202,10 @@ async def _hits_in_python(ctx: "AppContext", rule: "Rule", bounds: list[dict], s
 async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
     """Alerts and their per-day rows in one transaction, in batches (tens of thousands on a backfill).
 
-    Each batch of alerts is inserted with RETURNING of its identity columns, so every per-day row
-    finds its parent id without relying on the order RETURNING yields rows in."""
+    Each batch of alerts is one executemany of Piccolo's compiled INSERT (common.insert_many); their
+    ids are then read back by (owner, start, reason), which identifies an alert raised here: no
+    other alert of that owner and reason overlaps its window (see evaluate). Per-day rows follow,
+    one executemany per batch."""
     if not planned:
         return 0
     creates = rule.creates
@@ -210,28 +217,47 @@ async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
     days_spec = creates.get("days")
     day_entity = ctx.app.entity(days_spec["entity"]) if days_spec else None
     day_table = ctx.table(day_entity.name) if days_spec else None
-    async with table._meta.db.transaction():
+    alert_values = row_builder(ctx, entity, fields)
+    day_values = row_builder(ctx, day_entity, days_spec["fields"]) if days_spec else None
+    async with table._meta.db.transaction() as tx:
         for chunk in range(0, len(planned), BATCH):
             part = planned[chunk:chunk + BATCH]
             rows = []
             for b, start, end, reason, _ in part:
                 tokens = {"$bound": b["bid"], "$key": b["k"], "$start": start, "$end": end,
                           "$period": period_label(start, end), "$reason": reason}
-                rows.append(table(**build_values(ctx, entity, fields, tokens)))
-            back = await table.insert(*rows).returning(table._meta.primary_key, getattr(table, owner),
-                                                       getattr(table, start_f), getattr(table, reason_f))
-            ids = {(r[owner], as_date(r[start_f]), r[reason_f]): r["id"] for r in back}
+                rows.append(alert_values(tokens))
+            await insert_many(tx.connection, table, rows)
             if not days_spec:
                 continue
+            ids = await _new_ids(table, owner, start_f, reason_f, [
+                (b["bid"] if owner_is_bound(fields) else b["k"], start, reason) for b, start, _, reason, _ in part])
             day_rows = []
             for b, start, _, reason, counts in part:
                 parent = ids[(b["bid"] if owner_is_bound(fields) else b["k"], start, reason)]
-                day_rows += [day_table(**build_values(ctx, day_entity, days_spec["fields"], {
-                    "$parent": parent, "$date": start + dt.timedelta(days=i), "$value": value}))
-                    for i, value in enumerate(counts)]
-            for i in range(0, len(day_rows), BATCH * 2):
-                await day_table.insert(*day_rows[i:i + BATCH * 2])
+                day_rows += [day_values({"$parent": parent, "$date": start + dt.timedelta(days=i), "$value": value})
+                             for i, value in enumerate(counts)]
+            await insert_many(tx.connection, day_table, day_rows)
     return len(planned)
+
+
+async def _new_ids(table, owner: str, start_f: str, reason_f: str, keys: list[tuple]) -> dict[tuple, int]:
+    """{(owner, start, reason): id} of the alerts just inserted (inside their transaction): one select
+    on the batch's owners and start days. Should a concurrent run have raised the same alert, the newest
+    row (the highest id) is taken."""
+    start_col = getattr(table, start_f)
+    pk = table._meta.primary_key
+    rows = await table.select(pk.as_alias("id"), getattr(table, owner).as_alias("o"), start_col.as_alias("s"),
+                              getattr(table, reason_f).as_alias("r")).where(
+        getattr(table, owner).is_in(sorted({k[0] for k in keys})),
+        start_col >= min(k[1] for k in keys), start_col <= max(k[1] for k in keys)).order_by(pk)
+    wanted = set(keys)
+    ids = {}
+    for r in rows:
+        key = (r["o"], as_date(r["s"]), r["r"])
+        if key in wanted:
+            ids[key] = r["id"]
+    return ids
 
 
 def owner_is_bound(fields: Any) -> bool:

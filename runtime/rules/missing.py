@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.rules.common import build_values, decoded
+from specadmin.runtime.rules.common import build_values, decoded, insert_many
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Rule
@@ -43,9 +43,8 @@ async def evaluate(ctx: "AppContext", rule: "Rule", first_end: dt.date | None = 
     for key in keys:
         latest = await src.select().where(key_col == key).order_by(newest, ascending=False).first()
         row = decoded(ctx, src_entity, latest or {})
-        rows.append(table(**build_values(ctx, created_entity, rule.creates["fields"], {"$key": key}, row)))
+        rows.append(build_values(ctx, created_entity, rule.creates["fields"], {"$key": key}, row))
     if rows:
-        async with table._meta.db.transaction():
-            for chunk in range(0, len(rows), 500):
-                await table.insert(*rows[chunk:chunk + 500])
+        async with table._meta.db.transaction() as tx:
+            await insert_many(tx.connection, table, rows)
     return {"created": len(rows), "keys": keys[:50]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from specadmin.runtime.rules.common import as_date, build_values, day_range, token_field
+from specadmin.runtime.rules.common import as_date, day_range, insert_many, row_builder, token_field
 from specadmin.runtime.rules.consecutive import bound_rows
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ async def evaluate(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.dat
     table = ctx.table(entity.name)
     seen = await _seen(table, fields, first, last)
     reasons = dict(rule.reasons or {})
+    build = row_builder(ctx, entity, fields)
     new_rows = []
     for r in rows:
         b = bounds[r["k"]]
@@ -50,9 +51,10 @@ async def evaluate(ctx: "AppContext", rule: "Rule", first: dt.date, last: dt.dat
         if identity in seen:
             continue
         seen.add(identity)
-        new_rows.append(table(**build_values(ctx, entity, fields, tokens)))
+        new_rows.append(build(tokens))
     if new_rows:
-        await table.insert(*new_rows)
+        async with table._meta.db.transaction() as tx:  # all or nothing, as the one INSERT it was
+            await insert_many(tx.connection, table, new_rows)
     return {"created": len(new_rows)}
 
 
