@@ -203,3 +203,9 @@ def hover_chart(page, chart, index: int | None = None) -> tuple[str, list]:
 def _as_js(value):
     """A number as a page prints it (JavaScript has no 26472.0)."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def search(page) -> None:
+    """Click 查询 and wait for the filtered page (the filter form is a GET)."""
+    with page.expect_navigation():
+        page.click("#btn-search")

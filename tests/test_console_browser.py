@@ -8,6 +8,7 @@ import re
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from browser_support import csp_violations, hover_chart, login, serve, watch_csp
 from conftest import copy_app
 from kaiping_fixture import PASSWORD, build
@@ -123,6 +124,13 @@ def test_superuser_works_in_the_chinese_console_with_the_app_login_alone(server,
     # Its 退出 ends the app's session: the next page is the app's login.
     page.goto(f"{server}/admin/")
     page.on("dialog", lambda d: d.accept())
-    page.click("#nav >> text=admin")
-    page.click("[data-uitest=logout_button]")
+    logout = page.locator("[data-uitest=logout_button]")
+    for _ in range(5):  # the user menu opens once the console's script is ready: click again, as a person would
+        page.click("#nav >> text=admin")
+        try:
+            logout.wait_for(state="visible", timeout=3000)
+            break
+        except PlaywrightTimeout:
+            continue
+    logout.click()
     page.wait_for_url(re.compile(r".*/login.*"))

@@ -80,7 +80,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         except (NotFound, Denied):
             item = None
     shown = {c["name"] for c in columns}
-    context_fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c)}
+    context_fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c, key_label=True)}
                       for c in screen.get("detail") or screen["list"] if c["name"] not in shown] if item else []
     context = layout(
         request, name, record=record_label(ctx, screen, item) if item else (f"#{row_id}" if editing else None),
