@@ -205,7 +205,7 @@ def _as_js(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def search(page) -> None:
+def submit_filters(page) -> None:
     """Click 查询 and wait for the filtered page (the filter form is a GET)."""
     with page.expect_navigation():
         page.click("#btn-search")

@@ -9,7 +9,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser_support import actions_usable, login_wide, page_api, row_links, screenshot, search, serve
+from browser_support import actions_usable, login_wide, page_api, row_links, screenshot, serve, submit_filters
 from conftest import copy_app
 from kaiping_fixture import PASSWORD, build
 
@@ -124,7 +124,7 @@ def test_page_size_choice_and_jump_to_page_keep_the_list_query(server, browser):
     assert "第 4 页" in ops.locator(".page-info").inner_text() and ops.locator("table.list tr.row").count() == 10
     # A filter keeps the chosen size and starts again at page 1.
     ops.select_option("select[name=health_code]", "黄码")
-    search(ops)
+    submit_filters(ops)
     query = parse_qs(urlsplit(ops.url).query)
     assert query["page_size"] == ["10"] and "page" not in query and "第 1 页" in ops.locator(".page-info").inner_text()
     # A size the page does not offer is the screen's own.
@@ -181,14 +181,14 @@ def test_collection_time_range_and_dictionary_filters_are_datetime_inputs_and_se
     assert unit1.locator(".filter-bar input[name=scanned_at_from]").get_attribute("type") == "datetime-local"
     unit1.fill(".filter-bar input[name=scanned_at_from]", "2026-11-03T09:00:00")
     unit1.fill(".filter-bar input[name=scanned_at_to]", "2026-11-03T10:00:00")
-    search(unit1)
+    submit_filters(unit1)
     times = _cells(unit1, "采集时间")
     assert sorted(times) == [f"2026-11-03 {t}:00" for t in ("09:00", "09:15", "09:30", "09:45", "10:00")]
     assert _total(unit1) == 5 == page_api(unit1, "/api/scan_record", screen="scan_query", scanned_at_from="2026-11-03T09:00",
                                        scanned_at_to="2026-11-03 10:00:00")["total"]
     assert unit1.locator(".filter-bar input[name=scanned_at_from]").input_value().startswith("2026-11-03T09:00")
     unit1.select_option(".filter-bar select[name=health_code]", "黄码")
-    search(unit1)
+    submit_filters(unit1)
     codes = _cells(unit1, "健康码状态")
     assert codes and set(codes) == {"黄码"} and _total(unit1) == page_api(
         unit1, "/api/scan_record", screen="scan_query", scanned_at_from="2026-11-03T09:00",

@@ -10,7 +10,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser_support import actions_usable, login_wide, page_api, screenshot, search, serve
+from browser_support import actions_usable, login_wide, page_api, screenshot, serve, submit_filters
 from conftest import copy_app
 from xicheng_data import DEMO, PASSWORD, demo_module, load_core
 
@@ -91,7 +91,7 @@ def test_org_drop_down_is_a_tree_searchable_by_name_and_pinyin_initials(server, 
     search.fill("xcaj")
     search.press("Enter")
     assert combo.locator(".combo-toggle").inner_text().strip() == "西长安街街道"
-    search(district)
+    submit_filters(district)
     street = parse_qs(urlsplit(district.url).query)["street"][0]
     streets = set(_cells(district, "街道"))
     assert streets == {"西长安街街道"} and page_api(district, "/api/query_batch", screen="batch_admin", street=street)["total"] == len(
@@ -103,7 +103,7 @@ def test_org_drop_down_is_a_tree_searchable_by_name_and_pinyin_initials(server, 
     combo.locator(".combo-toggle").click()
     combo.locator("input.combo-search").fill("xcqyq")
     combo.locator("li.combo-option").first.click()
-    search(admin)
+    submit_filters(admin)
     assert set(_cells(admin, "所属组织")) == {"西城区疫情防控工作领导小组办公室"}
 
 
