@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from specadmin.runtime.plugin.background import BackgroundLoop
 from specadmin.runtime.feeds.targets import target
 
 if TYPE_CHECKING:
@@ -119,33 +120,23 @@ async def dispatch_job(call) -> dict[str, Any]:
     return {"created": 0, **counts}
 
 
-class FeedDispatcher:
+class FeedDispatcher(BackgroundLoop):
     """The in-process dispatcher of `specadmin serve`: a loop on the app's event loop."""
 
     def __init__(self, ctx: "AppContext"):
         self.ctx = ctx
-        self.task: asyncio.Task | None = None
         self.event: asyncio.Event | None = None
         self.poll = float(os.environ.get("SPECADMIN_FEED_POLL") or 1)
 
     def start(self) -> None:
         if self.task is None and any(f.kind == "outbound" for f in self.ctx.app.feeds):
             self.event = asyncio.Event()
-            self.task = asyncio.get_running_loop().create_task(self._loop())
+            self.launch(self._loop())
 
     def wake(self) -> None:
         """Called after a commit that wrote deliveries (inbound batches): deliver without waiting."""
         if self.event is not None:
             self.event.set()
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
-            self.task = None
 
     async def _loop(self) -> None:
         async with httpx.AsyncClient() as client:

@@ -15,6 +15,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from specadmin.runtime.plugin.background import BackgroundLoop
 from specadmin.runtime.jobs import cron
 from specadmin.runtime.jobs.runner import run_job
 
@@ -24,10 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("specadmin.jobs")
 
 
-class EmbeddedScheduler:
+class EmbeddedScheduler(BackgroundLoop):
     def __init__(self, ctx: "AppContext"):
         self.ctx = ctx
-        self.task: asyncio.Task | None = None
         self.lock_fd: int | None = None
 
     def try_lock(self) -> bool:
@@ -44,17 +44,11 @@ class EmbeddedScheduler:
         return True
 
     def start(self) -> None:
-        if self.ctx.app.jobs and self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._loop())
+        if self.ctx.app.jobs:
+            self.launch(self._loop())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
-            self.task = None
+        await super().stop()
         if self.lock_fd is not None:
             os.close(self.lock_fd)  # closing the descriptor releases the flock
             self.lock_fd = None

@@ -13,6 +13,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from specadmin.runtime.plugin.background import BackgroundLoop
 from specadmin.runtime.notify.gateway import HttpGateway
 from specadmin.runtime.notify.sms import deliver
 
@@ -53,25 +54,16 @@ async def dispatch_job(call) -> dict[str, Any]:
     return {"created": 0, **await run_once(call.ctx)}
 
 
-class SmsDispatcher:
+class SmsDispatcher(BackgroundLoop):
     """The in-process loop of `specadmin serve` (a background service of the notify plugin)."""
 
     def __init__(self, ctx: "AppContext"):
-        self.ctx, self.task = ctx, None
+        self.ctx = ctx
         self.poll = float(os.environ.get("SPECADMIN_SMS_POLL") or 5)
 
     def start(self) -> None:
-        if self.task is None and event_sms(self.ctx):
-            self.task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
-            self.task = None
+        if event_sms(self.ctx):
+            self.launch(self._loop())
 
     async def _loop(self) -> None:
         while True:
