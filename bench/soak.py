@@ -146,6 +146,14 @@ def run_export(base: str, deadline: float, out: dict) -> None:
         client.close()
 
 
+def recorded(work, out: dict, *args) -> None:
+    """Run `work(*args, out)` in a thread; what stopped it (a refused login included) lands in `out`."""
+    try:
+        work(*args, out)
+    except BaseException as exc:  # SystemExit in a thread would vanish without a word
+        out.update(status="failed", detail=str(exc)[:300])
+
+
 def run_jobs(app: Path, env: dict, stop: threading.Event, out: dict) -> None:
     runs = failures = 0
     while not stop.is_set():
@@ -209,8 +217,8 @@ def main() -> int:
         listbench.check(list_url, cookie, "items")
         sampler.start()
         deadline = time.monotonic() + args.duration
-        workers = [threading.Thread(target=run_import, args=(base, csv_path, deadline, outcome["import"])),
-                   threading.Thread(target=run_export, args=(base, deadline, outcome["export"])),
+        workers = [threading.Thread(target=recorded, args=(run_import, outcome["import"], base, csv_path, deadline)),
+                   threading.Thread(target=recorded, args=(run_export, outcome["export"], base, deadline)),
                    threading.Thread(target=run_jobs, args=(app, env, stop_jobs, outcome["jobs"]))]
         for t in workers:
             t.start()

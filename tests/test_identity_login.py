@@ -189,6 +189,41 @@ async def test_parallel_guesses_get_no_more_password_checks_than_the_lockout_all
     assert (await try_login(env, "racelock", PASSWORD, address)).json()["detail"].startswith("账号已锁定")
 
 
+async def test_a_parallel_success_clearing_the_counter_does_not_read_as_a_lock(env):
+    """Two windows (or an import and an export) log in at once from one office: one success
+    clears the counter between the other's _ensure and its claim; that one must get its slot."""
+    import datetime as dt
+
+    from specadmin.runtime.identity.lockout import Throttle
+
+    throttle = Throttle(env["ctx"], "account:999999@192.0.2.77", 5, 30, dt.datetime.now())
+    ensure, calls = throttle._ensure, []
+
+    async def cleared_meanwhile() -> None:
+        await ensure()
+        if not calls:
+            await throttle.clear()  # the parallel login succeeded just now
+        calls.append(1)
+
+    throttle._ensure = cleared_meanwhile
+    assert await throttle.claim() == 1
+    await throttle.clear()
+
+
+async def test_more_parallel_right_logins_than_checks_lock_nothing(env):
+    """The window's checks all taken by logins still in flight: the next one is turned away, but
+    the account is not locked for it (only a failed check writes a lock)."""
+    from specadmin.runtime.identity.lockout import account_key
+
+    user_id = await add_user(env, "twowindows", "S1")
+    address = address_of("twowindows")
+    t = env["ctx"].runtime_table("sys_login_throttle")
+    await t.insert(t(key=account_key(user_id, address), failures=5))  # five logins of it in flight
+    assert (await try_login(env, "twowindows", PASSWORD, address)).status_code == 401
+    await t.update({t.failures: 0}).where(t.key == account_key(user_id, address))  # they finished
+    assert (await try_login(env, "twowindows", PASSWORD, address)).status_code == 200
+
+
 async def test_failures_from_one_address_do_not_lock_the_account_elsewhere(env):
     await add_user(env, "officeadmin", "S1")
     for _ in range(5):

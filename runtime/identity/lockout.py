@@ -87,10 +87,15 @@ class Throttle:
 
     async def claim(self) -> int | None:
         """Take one attempt: its number in the window, or None while locked."""
-        await self._ensure()
         t = self.table
-        rows = await t.update({t.failures: t.failures + 1}).where(
-            t.key == self.key, t.locked_until.is_null()).returning(t.failures)
+        for _ in range(3):
+            await self._ensure()
+            rows = await t.update({t.failures: t.failures + 1}).where(
+                t.key == self.key, t.locked_until.is_null()).returning(t.failures)
+            # No row counted: locked, or a parallel login of the same account succeeded and cleared
+            # the row between _ensure and here (then take the slot in a new row: no false lock).
+            if rows or await t.exists().where(t.key == self.key):
+                break
         if not rows:
             return None
         if rows[0]["failures"] == 1:
@@ -138,9 +143,8 @@ async def attempt_login(ctx: "AppContext", username: str, password: str, now: dt
     number = await by_account.claim()
     if number is None:
         return None, LOCKED
-    if number > attempts:  # slots taken by parallel attempts before the lock was written
-        await by_account.lock()
-        return None, LOCKED
+    if number > attempts:  # the window's checks are all taken by parallel attempts: no check for this one
+        return None, LOCKED  # (the attempt whose check fails last writes the lock; right ones write none)
     if await user.login(username=username, password=password) is None:
         await by_address.fail()
         if number < attempts:
