@@ -188,9 +188,10 @@ def csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
 
 
-def cell(item: dict, name: str) -> str:
-    """A list item's value as the CSV export writes it (label first, 是/否 for booleans)."""
-    label = item.get(f"{name}_label")
+def cell(item: dict, name: str, key: bool = False) -> str:
+    """A list item's value as the CSV export writes it (label first, 是/否 for booleans; a business
+    key as itself, so the export can be imported again)."""
+    label = None if key else item.get(f"{name}_label")
     value = label if label is not None else item.get(name)
     if isinstance(value, bool):
         return "是" if value else "否"
