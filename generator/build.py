@@ -31,6 +31,9 @@ class Located:
         return self.doc.line(self.path + tuple(sub))
 
 
+APP_SECTION = "app.yaml"  # the "module" of a plugin's app.yaml key in `App.sections`
+
+
 @dataclass
 class Registry:
     app: Located
@@ -116,6 +119,9 @@ def load_registry(app_dir: Path) -> tuple[Registry | None, list[SpecError]]:
     if shape or plugins is None or len(errors) > before:  # module keys depend on the plugins in use
         return None, errors
     reg = Registry(app=Located("app", app_doc.data["app"], app_doc.data, app_doc, ()), plugins=plugins)
+    for key in plugins.app_keys():  # a plugin's app.yaml key: `app.section(key)["app.yaml"]`
+        if key in app_doc.data:
+            reg.sections.setdefault(key, []).append(Located(APP_SECTION, key, app_doc.data[key], app_doc, ()))
     module_keys = {k: schema for k, (_, schema) in plugins.module_keys().items()}
     sources = [(name, path, shown, None) for name, path, shown in _plugin_modules(plugins)]
     for i, name in enumerate(app_doc.data["modules"]):
@@ -323,7 +329,8 @@ def _to_model(reg: Registry) -> m.App:
         rules=tuple(_rule(loc) for loc in reg.rules.values()),
         jobs=tuple(m.Job(name=loc.name, label=loc.raw["label"], module=loc.module, schedule=loc.raw["schedule"],
                          rule=loc.raw.get("rule"), function=loc.raw.get("function"),
-                         enabled=loc.raw.get("enabled", True), notification=loc.raw.get("notification"))
+                         enabled=loc.raw.get("enabled", True), notification=loc.raw.get("notification"),
+                         args=m._freeze(dict(loc.raw.get("args") or {})))
                      for loc in reg.jobs.values()),
         notifications=tuple(m.Notification(
             name=loc.name, label=loc.raw.get("label", loc.name), module=loc.module, channel=loc.raw["channel"],

@@ -105,6 +105,8 @@ def check_job(ck: "Checker", loc: "Located") -> None:
         ck.err(loc, ("notification",), "SA122", f"job '{loc.name}': notification '{raw['notification']}' is sent on writes (trigger:), not by a job")
     if "function" in raw and (problem := handler_problem(raw["function"], ck.reg.plugins)):
         ck.err(loc, ("function",), "SA122", problem)
+    if "args" in raw and "function" not in raw:
+        ck.err(loc, ("args",), "SA122", f"job '{loc.name}': 'args' are given to a 'function' only")
     if problem := _schedule_problem(raw["schedule"]):
         ck.err(loc, ("schedule",), "SA122", problem)
 

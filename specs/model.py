@@ -334,6 +334,7 @@ class Job:
     function: str | None = None
     enabled: bool = True
     notification: str | None = None
+    args: Any = field(default_factory=lambda: MappingProxyType({}))  # given to a `function` job as `call.job.args`
 
 
 @dataclass(frozen=True)

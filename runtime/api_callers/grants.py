@@ -70,7 +70,7 @@ async def caller_principal(ctx: "AppContext", caller: dict[str, Any]) -> Princip
     superuser = any(r.superuser for r in ctx.app.roles if r.name in codes)
     grants = effective_grants(ctx.app, codes, superuser, stored, scoped_codes=scoped_codes,
                               functions=await _closing_rules(ctx), confined=ctx.plugins.org_admin_scopes(),
-                              role_ends=role_ends(roles))
+                              role_ends=role_ends(roles), withheld=ctx.plugins.withheld_actions(ctx))
     org_id = caller.get("org")
     return Principal(
         user_id=CALLER_USER_ID, username=f"api:{caller['code']}", name=caller["name"], org_id=org_id,

@@ -8,19 +8,12 @@ SPECADMIN_FEED_BACKOFF (seconds, default 30); the n-th failure waits backoff x 2
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
-ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+from specadmin.runtime.env import expand
+
 DEFAULT_TIMEOUT = 10.0
-
-
-def expand(text: str | None) -> str:
-    """Replace ${NAME} (empty when unset) and ${NAME:-default}."""
-    if not text:
-        return ""
-    return ENV_REF.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), text)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ async def build_principal(ctx: "AppContext", row: dict[str, Any], auth_level: in
     confined = ctx.plugins.org_admin_scopes()
     grants = effective_grants(ctx.app, codes, superuser, stored, scoped_codes=scoped_codes,
                               functions=await function_rules(ctx), auth_level=auth_level, confined=confined,
-                              role_ends=role_ends(roles))
+                              role_ends=role_ends(roles), withheld=ctx.plugins.withheld_actions(ctx))
     org_id = row.get("org")
     org_admin = not superuser and any(
         g.scopes and all(s.mode == "own_and_sub" for s in g.scopes)

@@ -99,7 +99,7 @@ async def role_grants(ctx: "AppContext", role_row: dict[str, Any]) -> tuple[bool
     superuser = any(r.superuser for r in ctx.app.roles if r.name in codes)
     stored = await stored_grants(ctx, -1, [role_row], {}, dt.date.today())
     grants = effective_grants(ctx.app, codes, superuser, stored, scoped_codes=codes if _scoped(role_row) else (),
-                              confined=ctx.plugins.org_admin_scopes(), role_ends=role_ends([role_row]))
+                              confined=ctx.plugins.org_admin_scopes(), role_ends=role_ends([role_row]), withheld=ctx.plugins.withheld_actions(ctx))
     return superuser, grants
 
 

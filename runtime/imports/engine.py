@@ -68,6 +68,8 @@ class Job:
     error_file: str | None = None
     message: str | None = None
     problems: list[dict[str, Any]] = field(default_factory=list)  # the first bad rows: row, column, reason
+    source: str | None = None  # a pull's name (runtime/pulls) when the rows come from an external database
+    watermark: str | None = None  # the pull's newest watermark, committed with the rows
 
     def summary(self) -> dict[str, Any]:
         return {"job": self.id, "batch": self.batch_id, "status": self.status, "total": self.total, "ok": self.ok,
@@ -312,7 +314,7 @@ def _batch_values(job: Job, status: str) -> dict[str, Any]:
     return dict(file_name=job.file_name[:255], file_hash=job.file_hash, entity=job.plan.entity.name,
                 screen=job.plan.screen.name, mode=job.plan.mode, importer=job.principal.user_id,
                 started_at=dt.datetime.now().replace(microsecond=0), total=job.total, ok_count=job.ok,
-                bad_count=job.bad, status=status)
+                bad_count=job.bad, status=status, source=job.source, watermark=job.watermark)
 
 
 async def _record_failed(job: Job) -> None:

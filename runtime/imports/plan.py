@@ -60,7 +60,12 @@ class Plan:
 
 def make_plan(ctx: AppContext, entity_name: str, screen_name: str | None, mode: str | None) -> Plan:
     screen, spec = import_screen(ctx, entity_name, screen_name)
-    entity = ctx.app.entity(entity_name)
+    return plan_for(ctx, screen, spec, mode)
+
+
+def plan_for(ctx: AppContext, screen: Screen, spec: ImportSpec, mode: str | None) -> Plan:
+    """The plan of an import into `screen`'s entity by `spec` (a screen's own, or a pull's: runtime/pulls)."""
+    entity = ctx.app.entity(screen.entity)
     mode = mode or spec.mode
     if mode not in MODES:
         raise ValueError(f"未知的导入方式 {mode}")

@@ -95,7 +95,8 @@ class Plugin:
     """What one package adds to an app. Every field is optional but the name.
 
     - `app_keys` / `module_keys`: JSON Schema fragments for new top-level keys of app.yaml and of
-      module files; the values are in the model as `app.sections[key][module]`.
+      module files; the values are in the model as `app.sections[key][module]` (module `"app.yaml"`
+      for an app.yaml key).
     - `checks`: spec checks with their own codes.
     - `modules`: YAML module files (entities, screens, menus, roles) every app using the plugin gets.
     - `hooks`: entity name (or `"*"` for every entity) → `EntityHooks`.
@@ -116,6 +117,8 @@ class Plugin:
     - `ref_scopes`: name → `(ctx, principal) -> condition | None` on a target table: the rows a ref
       parameter of a custom action declaring `ref_scope: <plugin>.<name>` may point at (and its
       drop-down lists), instead of the actor's grants on the target's screens; None: no limit.
+    - `withheld_actions(ctx)`: screen → actions nobody may use while the app runs as configured (an
+      external source that owns a screen's data switches off its import and delete), superusers included.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -142,6 +145,7 @@ class Plugin:
     tables: Sequence[Callable[[], Any]] = ()
     org_admin_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     ref_scopes: Mapping[str, Callable[..., Any]] = field(default_factory=_empty)
+    withheld_actions: Callable[["AppContext"], Mapping[str, Iterable[str]]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

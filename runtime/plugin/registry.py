@@ -134,6 +134,14 @@ class PluginSet:
                 out[entity] = tuple(dict.fromkeys(out.get(entity, ()) + tuple(paths)))
         return out
 
+    def withheld_actions(self, ctx: Any) -> dict[str, frozenset[str]]:
+        """screen → actions switched off for everyone (see `Plugin.withheld_actions`)."""
+        out: dict[str, frozenset[str]] = {}
+        for plugin in self.plugins:
+            for screen, actions in (plugin.withheld_actions(ctx) if plugin.withheld_actions else {}).items():
+                out[screen] = out.get(screen, frozenset()) | frozenset(actions)
+        return out
+
     def app_keys(self) -> dict[str, dict]:
         return {k: v for p in self.plugins for k, v in p.app_keys.items()}
 

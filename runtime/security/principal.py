@@ -8,7 +8,7 @@ grants) are confined to the holder's org subtree.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import datetime as dt
 from typing import Iterable, Mapping
 
@@ -132,7 +132,8 @@ def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
                      stored: Iterable[tuple[str, str] | StoredGrant], *, scoped_codes: Iterable[str] = (),
                      functions: Mapping[str, FunctionRule] | None = None, auth_level: int = 1,
                      confined: Mapping[str, tuple[str, ...]] | None = None,
-                     role_ends: Mapping[str, dt.date | None] | None = None) -> dict[str, EffectiveGrant]:
+                     role_ends: Mapping[str, dt.date | None] | None = None,
+                     withheld: Mapping[str, frozenset[str]] | None = None) -> dict[str, EffectiveGrant]:
     """Spec role grants plus grants stored at run time (screen, comma-separated actions).
 
     Stored grants (menu authorisation per role, group or person) take the screen's form fields and
@@ -140,8 +141,22 @@ def effective_grants(app: App, role_codes: tuple[str, ...], superuser: bool,
     of roles in `scoped_codes` and org-scoped stored grants are confined (see `confine`) on the
     entities in `confined`. Function rules then close invalid functions and those above
     `auth_level`, and open list/read of 登录均可访问 functions to everyone. `role_ends` (role code →
-    its last valid day) gives each grant its end (`valid_until`).
+    its last valid day) gives each grant its end (`valid_until`). `withheld` (screen → actions)
+    takes actions away from everyone, superusers included (`Plugin.withheld_actions`).
     """
+    return _without(_effective(app, role_codes, superuser, stored, scoped_codes, functions, auth_level, confined,
+                               role_ends), withheld or {})
+
+
+def _without(grants: dict[str, EffectiveGrant], withheld: Mapping[str, frozenset[str]]) -> dict[str, EffectiveGrant]:
+    for name, actions in withheld.items():
+        if name in grants:
+            grants[name] = replace(grants[name], actions=grants[name].actions - actions)
+    return grants
+
+
+def _effective(app: App, role_codes, superuser, stored, scoped_codes, functions, auth_level, confined,
+               role_ends) -> dict[str, EffectiveGrant]:
     screens = {s.name: s for s in app.screens}
     confined = confined or {}
     ends = role_ends or {}

@@ -287,6 +287,8 @@ class ImportBatch(Table, tablename="sys_import_batch"):
     bad_count = Integer(default=None, null=True, verbose_name="错误行数")
     status = Varchar(default=None, length=32, null=True, verbose_name="状态")
     error_file = Varchar(default=None, length=255, null=True, verbose_name="错误报告")
+    source = Varchar(default=None, length=60, null=True, verbose_name="数据来源")
+    watermark = Varchar(default=None, length=80, null=True, verbose_name="同步水位")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
     created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
     updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
