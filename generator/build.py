@@ -198,7 +198,7 @@ def _entity(loc: Located) -> m.Entity:
         display=display, module=loc.module, tree=raw.get("tree"), order_by=raw.get("order_by", "-id"),
         auth_user=raw.get("auth_user", False), append_only=raw.get("append_only", False),
         checks=tuple(m.Check(c["expr"], c["message"]) for c in raw.get("checks", [])),
-        unique=tuple(tuple(names) for names in raw.get("unique", [])),
+        unique=tuple(tuple(names) for names in raw.get("unique", [])), renamed_from=raw.get("renamed_from"),
     )
 
 

@@ -13,7 +13,7 @@ from specadmin.runtime.data.list_query import filter_params
 
 from specadmin.specs import paths
 from specadmin.specs.model import App, Entity, Field, Screen, without
-from specadmin.specs.physical import ROW_VERSION, Column, PhysicalTable, class_name, physical_tables
+from specadmin.specs.physical import ROW_VERSION, Column, PhysicalTable, class_name, physical_tables, renames
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADER_JSON_INDENT = 1
@@ -305,7 +305,7 @@ def _migrations(app: App, tables, existing: dict[str, str], env, external: dict[
     snapshot_key = "migrations/schema.json"
     old = json.loads(existing[snapshot_key]) if snapshot_key in existing else None
     new = snapshot_of(tables)
-    plan = plan_migration(old, new, external)
+    plan = plan_migration(old, new, external, renames(app))
     if not plan.empty:
         number = len([k for k in out]) + 1
         migration_id = f"{number:04d}"

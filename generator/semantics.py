@@ -77,6 +77,20 @@ class Checker:
             return None, str(exc)
 
     # -- entities ---------------------------------------------------------
+    def check_renames(self, loc: "Located", fields: dict) -> None:
+        """`renamed_from` names a former name, so it cannot be a name in use (the rename would clash)."""
+        former = loc.raw.get("renamed_from")
+        if former and former in self.reg.entities:
+            self.err(loc, ("renamed_from",), "SA195", f"entity '{loc.name}': renamed_from '{former}' is the name of "
+                     "an entity in use; a former name must be free")
+        for name, f in fields.items():
+            if f.get("renamed_from") and f["renamed_from"] in fields:
+                self.err(loc, ("fields", name, "renamed_from"), "SA195", f"field '{loc.name}.{name}': renamed_from "
+                         f"'{f['renamed_from']}' is a field in use; a former name must be free")
+            elif f.get("renamed_from") and f.get("type") in ("lookup",):
+                self.err(loc, ("fields", name, "renamed_from"), "SA195", f"field '{loc.name}.{name}': a lookup has no "
+                         "column to rename")
+
     def check_entity(self, loc: "Located") -> None:
         raw = loc.raw
         fields = raw["fields"]
@@ -94,6 +108,7 @@ class Checker:
             if not f or f.get("type") != "ref" or f.get("to") != loc.name:
                 self.err(loc, ("tree",), "SA034", f"tree parent '{tree}' must be a ref field to '{loc.name}' itself")
         self.check_unique(loc, fields)
+        self.check_renames(loc, fields)
         for i, check in enumerate(raw.get("checks", [])):
             try:
                 parsed = expr.parse(check["expr"])

@@ -1,7 +1,8 @@
 """Apply the built-in modules' migrations and an app's generated Piccolo migrations, in order, once each.
 
-Destructive migrations (drops, type changes) are refused unless allowed; when allowed,
-the SQLite file is copied aside first (PostgreSQL: take a pg_dump; we refuse to guess).
+Destructive migrations (drops, type changes) are refused unless allowed; when allowed, the
+database is backed up first under var/backups (the SQLite file, or pg_dump of PostgreSQL), and a
+backup that fails refuses the migration.
 """
 from __future__ import annotations
 
@@ -125,11 +126,44 @@ async def pending(ctx) -> list[str]:
     return missing
 
 
-def backup(ctx, migration_id: str, log) -> None:
+def backup(ctx, migration_id: str, log) -> Path:
+    """A copy of the database before a destructive migration, under the app's var/backups (0600):
+    the SQLite file, or `pg_dump -Fc` of the PostgreSQL database (restore: `pg_restore -d URL FILE`).
+    A backup that cannot be made refuses the migration: nothing has changed yet."""
+    from specadmin.runtime.data.private_files import open_private, private_dir
+
+    folder = private_dir(Path(ctx.app_dir) / "var" / "backups")
+    stamp = f"{dt.datetime.now():%Y%m%d%H%M%S}"
     if db.is_sqlite(ctx.engine):
         source = Path(ctx.engine.path)
-        target = source.with_name(f"{source.stem}.before-{migration_id}.{dt.datetime.now():%Y%m%d%H%M%S}.bak")
-        shutil.copy2(source, target)
-        log(f"backup: {target}")
+        target = folder / f"{source.stem}.before-{migration_id}.{stamp}.sqlite"
+        with open(source, "rb") as src, open_private(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
     else:
-        log("PostgreSQL: make sure a pg_dump backup exists before destructive migrations")
+        target = folder / f"{ctx.app.name}.before-{migration_id}.{stamp}.dump"
+        open_private(target, "wb").close()
+        _pg_dump(ctx.engine.config["dsn"], target)
+    log(f"backup: {target}")
+    return target
+
+
+def _pg_dump(dsn: str, target: Path) -> None:
+    """pg_dump with the password in the environment, not on the command line (ps shows that)."""
+    import glob
+    import subprocess
+    from urllib.parse import urlsplit, urlunsplit
+
+    binary = shutil.which("pg_dump") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))[::-1]), None)
+    if binary is None:
+        raise DestructiveRefused("找不到 pg_dump，无法在破坏性迁移前备份数据库；请安装 postgresql-client 后重试")
+    parts = urlsplit(dsn)
+    env = dict(os.environ)
+    netloc = parts.netloc
+    if parts.password is not None:
+        env["PGPASSWORD"] = parts.password
+        netloc = netloc.replace(f":{parts.password}@", "@", 1)
+    done = subprocess.run([binary, "--format=custom", f"--file={target}", f"--dbname={urlunsplit(parts._replace(netloc=netloc))}"],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        target.unlink(missing_ok=True)
+        raise DestructiveRefused(f"pg_dump 备份失败，迁移未执行：{done.stderr.strip()[:300]}")

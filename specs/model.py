@@ -58,6 +58,7 @@ class Field:
     multi: bool = False  # action params only: several keys of a dict or code list (a list value)
     ref_scope: str | None = None  # action params only: `plugin.name` of the rows a ref may point at
     choices: tuple[str, ...] = ()  # a string field's usual values (健康码状态): drop-downs in filters and forms
+    renamed_from: str | None = None  # the former field name: migrate renames its columns (specs/physical.renames)
 
     @property
     def stored(self) -> bool:
@@ -89,6 +90,7 @@ class Entity:
     append_only: bool = False
     checks: tuple[Check, ...] = ()
     unique: tuple[tuple[str, ...], ...] = ()  # field sets no two rows share (`unique: [[event, org]]`)
+    renamed_from: str | None = None  # the former entity name: migrate renames the table (specs/physical.renames)
 
     def field(self, name: str) -> Field:
         for f in self.fields:

@@ -5,6 +5,7 @@ the migration diff all read it, so they cannot disagree.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from specadmin.specs.model import App, Entity, Field
@@ -362,3 +363,31 @@ def _topological(tables: list[PhysicalTable]) -> list[PhysicalTable]:
     for t in tables:
         visit(t, ())
     return done
+
+
+@dataclass(frozen=True)
+class Renames:
+    """What `renamed_from` hints ask of the next migration (migrations/diff.py): a table now called
+    `tablename` was the table of class `old class name`; a column `(tablename, name)` was `old name`.
+    A hint whose old table or column no longer exists in the snapshot is simply done already."""
+
+    tables: dict[str, str] = dataclasses.field(default_factory=dict)  # new tablename -> old class name
+    columns: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)  # (tablename, new column) -> old column
+
+
+def renames(app: App) -> Renames:
+    out = Renames()
+    for entity in app.entities:
+        old_entity = entity.renamed_from
+        if old_entity:
+            out.tables[entity.table] = class_name(old_entity)
+        indexed = indexed_fields(app, entity)
+        for f in entity.fields:
+            if f.type == "multi_ref" and (old_entity or f.renamed_from):
+                out.tables[f"{entity.table}_{f.name}"] = class_name(f"{old_entity or entity.name}_{f.renamed_from or f.name}")
+            if f.renamed_from and f.type != "multi_ref":
+                new = columns_for(f, entity, app, indexed)
+                old = columns_for(dataclasses.replace(f, name=f.renamed_from), entity, app, indexed)
+                for before, after in zip(old, new):
+                    out.columns[(entity.table, after.name)] = before.name
+    return out
