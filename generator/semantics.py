@@ -363,7 +363,7 @@ class Checker:
                 check_action_params(self, loc, name, action)
             for field_name, value in (action.get("set") or {}).items():
                 f = fields.get(field_name)
-                if f is None or f.get("type") in ("lookup", "multi_ref"):
+                if f is None or f.get("type") in UNSTORED:
                     self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
                              f"action '{name}' sets unknown field '{field_name}'")
                 elif isinstance(value, str) and value.startswith("$params."):
