@@ -56,7 +56,7 @@ async def env(request, tmp_path_factory):
         ids = {}
         for name, (born, gender, income, members, on_street) in PEOPLE.items():
             row = resident(name=name, birth_date=born, gender=gender, income=income, members=members,
-                           street=street_id if on_street else None)
+                           street=street_id if on_street else None, visited=False)
             ids[name] = (await resident.insert(row).returning(resident.id))[0]["id"]
         yield {"client": client, "ids": ids}
 
@@ -109,6 +109,17 @@ async def test_filters_sort_and_tabs_use_the_computed_value(env):
     assert page.status_code == 200
     assert 'name="age_from"' in page.text and 'name="age_to"' in page.text
     assert all(f'<option value="{b}"' in page.text for b in ("0-17", "18-59", "60+"))
+
+
+@ASYNC
+async def test_an_action_condition_reads_the_computed_value(env):
+    client, ids = env["client"], env["ids"]
+    with clock_at(NOON):  # 甲 is 59 today: only 丙 is visited
+        r = await client.post("/api/resident/actions/visit", json={"ids": [ids["甲"], ids["丙"]], "params": {}})
+    assert r.status_code == 200 and (r.json()["done"], r.json()["skipped"]) == ([ids["丙"]], [ids["甲"]]), r.text
+    with clock_at(dt.datetime(2026, 12, 7, 12, 0)):
+        r = await client.post("/api/resident/actions/visit", json={"ids": [ids["甲"]], "params": {}})
+    assert r.status_code == 200 and r.json()["done"] == [ids["甲"]], r.text
 
 
 @ASYNC

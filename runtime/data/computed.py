@@ -48,6 +48,16 @@ def field_sql(ctx: "AppContext", entity: Entity, name: str, table=None) -> Any:
     return getattr(table, name)
 
 
+def with_computed(ctx: "AppContext", entity: Entity, table=None) -> list:
+    """A whole-row select list: every column, and each computed field's value under its name (an
+    action's `when`, a check on the row before a write, read the row as the list shows it)."""
+    table = table or ctx.table(entity.name)
+    names = [f.name for f in entity.fields if f.type == "computed"]
+    if not names:
+        return []
+    return [*table.all_columns(), *[field_sql(ctx, entity, n, table).as_alias(n) for n in names]]
+
+
 def install(ctx: "AppContext") -> None:
     """Let where clauses (runtime/data/where.py, which knows tables only) reach the computed fields."""
     for entity in ctx.app.entities:
