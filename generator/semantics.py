@@ -88,6 +88,8 @@ class Checker:
         display = raw.get("display")
         if display and display not in fields:
             self.err(loc, ("display",), "SA100", f"display field '{display}' is not a field of '{loc.name}'")
+        elif display and fields[display]["type"] == "computed":
+            self.err(loc, ("display",), "SA179", f"display field '{display}' is computed: a row is named by a stored field")
         tree = raw.get("tree")
         if tree:
             f = fields.get(tree)
