@@ -31,6 +31,8 @@ REVIEWED_TEMPLATES = {
         "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
     ("runtime/data/computed.py", '({} = {})'):
         "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} <> {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
     ("runtime/data/computed.py", '({} <> {})'):
         "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
     ("runtime/data/computed.py", '({} AND {})'):
@@ -40,8 +42,6 @@ REVIEWED_TEMPLATES = {
     ("runtime/data/computed.py", '{}'):
         "计算字段：数字或文字常量作为参数传入，或包裹 Piccolo 写出的列名",
     ("runtime/data/computed.py", '{} = {}'):
-        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
-    ("runtime/data/computed.py", '({} <> {} OR {} IS NULL)'):
         "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
     ("runtime/data/computed.py", '{} > {}'):
         "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",

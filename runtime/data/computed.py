@@ -16,6 +16,7 @@ select list: statistics group by the expression and select MIN of it (runtime/st
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Any
 
 from piccolo.columns.combination import WhereRaw
@@ -91,7 +92,7 @@ class Computed(QueryString):
         return self.is_null() if value is None else self._cond("{} = {}", value)
 
     def __ne__(self, value):  # type: ignore[override]
-        return self.is_not_null() if value is None else self._cond("({} <> {} OR {} IS NULL)", value, self.fresh())
+        return self.is_not_null() if value is None else self._cond("{} <> {}", value)  # as a column's !=
 
     def __gt__(self, value):
         return self._cond("{} > {}", value)
@@ -124,8 +125,15 @@ class Computed(QueryString):
         return self.fresh().as_alias(alias)
 
 
+@functools.lru_cache(maxsize=512)
+def _tree(expr: str) -> Any:
+    """The parsed expression (a tuple tree, never changed), once per text."""
+    return computed.parse(expr)
+
+
 def expression(ctx: "AppContext", entity: Entity, f: Field, table=None) -> QueryString:
-    tree = computed.parse(f.expr)
+    """The field's SQL as of now (the reference day of `age` is read from the clock)."""
+    tree = _tree(f.expr)
     compiler = _Compiler(ctx, entity, table or ctx.table(entity.name), where_mod.now().date())
     return compiler.build(tree, labels=computed.labels_of(tree, f.labels))
 
