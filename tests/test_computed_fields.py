@@ -85,9 +85,9 @@ async def test_arithmetic_paths_and_conditions_are_read_in_sql(env):
     with clock_at(NOON):
         items = {i["name"]: i for i in await listed(env["client"])}
         detail = (await env["client"].get(f"/api/resident/{env['ids']['丙']}", params={"screen": "resident_admin"})).json()
-    assert {n: (float(i["per_head"]) if i["per_head"] is not None else None, i["street_year"], i["elder"])
-            for n, i in items.items()} == {"甲": (1000.0, 1998, "否"), "乙": (None, 0, "否"), "丙": (2000.0, 0, "否"),
-                                           "丁": (None, 0, "否")}
+    assert {n: (float(i["per_head"]) if i["per_head"] is not None else None, i["street_year"], i["elder"], i["birthday"])
+            for n, i in items.items()} == {"甲": (1000.0, 1998, "否", 1207), "乙": (None, 0, "否", 1206),
+                                           "丙": (2000.0, 0, "否", 101), "丁": (None, 0, "否", None)}
     assert (detail["age"], detail["age_band"], detail["stage"]) == (86, "60+", "高龄")
 
 
@@ -174,6 +174,7 @@ async def test_statistics_group_by_a_band_with_dict_labels(env):
     assert sorted((i["age_band"] or "", i["gender"], i["gender_label"], i["people"]) for i in items) == [
         ("", "m", "男", 1), ("18-59", "f", "女", 1), ("18-59", "m", "男", 1), ("60+", "f", "女", 1)]
     assert [i["age_band"] for i in items if i["age_band"]] == ["18-59", "18-59", "60+"]  # ordered by the band
+    assert all(i["age_band_label"] == i["age_band"] for i in items)
     lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert lines[0][:3] == ["年龄段", "性别", "人数"]
     assert ["60+", "女", "1"] in lines and not any("f" in line[:2] for line in lines)
