@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from specadmin.specs import model as m
+from specadmin.specs import computed, model as m
 from specadmin.specs.paths import RawCatalog
 from specadmin.specs.unmask import UNMASK, offers_unmask
 from specadmin.generator.errors import SpecError, SpecInvalid
@@ -311,9 +311,26 @@ def _role(loc: Located, screens: dict[str, m.Screen]) -> m.Role:
                   superuser=loc.raw.get("superuser", False), grants=tuple(grants))
 
 
+def _with_results(reg: Registry, entity: m.Entity) -> m.Entity:
+    """A computed field's result type, from its checked expression (specs/computed.py)."""
+    if not any(f.type == "computed" for f in entity.fields):
+        return entity
+    catalog = RawCatalog(lambda e: {**reg.entities[e].raw["fields"], "id": {"type": "integer", "label": "ID"}},
+                         reg.entities)
+    typed = computed.field_typer(catalog, entity.name)
+    fields = []
+    for f in entity.fields:
+        if f.type == "computed":
+            tree = computed.parse(f.expr)  # a band's labels are its filter's drop-down
+            f = replace(f, result=computed.type_of(tree, typed), choices=computed.labels_of(tree, f.labels))
+        fields.append(f)
+    fields = tuple(fields)
+    return replace(entity, fields=fields)
+
+
 def _to_model(reg: Registry) -> m.App:
     raw = reg.app.raw
-    entities = {n: _entity(loc) for n, loc in reg.entities.items()}
+    entities = {n: _with_results(reg, _entity(loc)) for n, loc in reg.entities.items()}
     screens = {n: _screen(loc, entities[loc.raw["entity"]], _unmaskable(reg, loc.raw)) for n, loc in reg.screens.items()}
     return m.App(
         name=raw["app"], label=raw["label"], short_label=raw.get("short_label", raw["label"]),

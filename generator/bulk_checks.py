@@ -51,15 +51,15 @@ def check_bulk_query(checker: "Checker", loc: "Located", raw: dict) -> None:
         err(("newest",), f"newest '{spec['newest']}' is not a date or datetime field of '{source}'")
     for i, name in enumerate(spec.get("upload", [])):
         f = itf.get(name)
-        if f is None or f.get("type") in ("lookup", "multi_ref", "geo", "ref") or f.get("system") or f.get("readonly"):
+        if f is None or f.get("type") in ("lookup", "multi_ref", "geo", "ref", "computed") or f.get("system") or f.get("readonly"):
             err(("upload", i), f"upload column '{name}' is not a typed-in field of '{items}'")
     if spec.get("upload") and key not in spec["upload"]:
         err(("upload",), f"upload columns must include the key '{key}'")
     for target, origin in (spec.get("copy") or {}).items():
         tf, of = itf.get(target), srcf.get(origin)
-        if tf is None or tf.get("type") in ("lookup", "multi_ref"):
+        if tf is None or tf.get("type") in ("lookup", "multi_ref", "computed"):
             err(("copy", target), f"copy target '{target}' is not a stored field of '{items}'")
-        elif of is None or of.get("type") in ("lookup", "multi_ref"):
+        elif of is None or of.get("type") in ("lookup", "multi_ref", "computed"):
             err(("copy", target), f"copy source '{origin}' is not a stored field of '{source}'")
         elif tf.get("type") != of.get("type") or bool(tf.get("sensitive")) != bool(of.get("sensitive")):
             err(("copy", target), f"'{items}.{target}' and '{source}.{origin}' differ in type or sensitivity")

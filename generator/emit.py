@@ -164,7 +164,9 @@ def resolve_path(app: App, entity: Entity, path: str, lookups: bool = False) -> 
 def column_def(app: App, entity: Entity, path: str) -> dict:
     own = resolve_path(app, entity, path)
     final = resolve_path(app, entity, path, lookups=True)
-    d = {"name": path, "label": own.label, "type": final.type}
+    d = {"name": path, "label": own.label, "type": final.value_type if isinstance(final, Field) else final.type}
+    if final.type == "computed":
+        d["computed"] = True
     for key in ("dict", "codes", "to", "sensitive", "empty_label", "required", "min", "max", "max_length", "help",
                 "pattern"):
         value = getattr(own, key, None) or getattr(final, key, None)

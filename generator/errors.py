@@ -90,5 +90,10 @@ CODES = {
     "SA142": "inbound feed grant: screen of another entity, unknown role, or neither/both of screen and caller_role",
     "SA143": "outbound feed names a target missing from app.yaml feed_targets, or a bad where clause",
     "SA150": "a screen's lookup key is not a sensitive field among its filters, or its scope is wrong",
+    "SA175": "a computed field's expression cannot be read (syntax, unknown function, argument count) or is missing",
+    "SA176": "a computed field's expression names an unknown field or path, or a field it cannot read",
+    "SA177": "a computed field's expression gives a function or operator a value of the wrong type",
+    "SA178": "a computed field's band bounds or labels are wrong",
+    "SA179": "a computed field is placed where a value is written (form, import, default, required, unique)",
     "SA130": "bulk_query names an unknown entity, screen or field, or a field of the wrong type",
 }

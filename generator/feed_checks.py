@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from specadmin.generator.build import Located
     from specadmin.generator.semantics import Checker
 
-UNSENDABLE = ("lookup", "multi_ref")
+UNSENDABLE = ("lookup", "multi_ref", "computed")
 KEY_TYPES = ("string", "integer", "ref", "date")
 
 

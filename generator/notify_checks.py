@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from specadmin.specs.placeholders import DIGEST, EVENT, TEMPLATE_KEYS, names
 
 # Field types without one column value to show or compare.
-UNSHOWN = ("multi_ref", "lookup", "file", "geo")
+UNSHOWN = ("multi_ref", "lookup", "file", "geo", "computed")
 
 if TYPE_CHECKING:
     from specadmin.generator.build import Located

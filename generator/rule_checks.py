@@ -210,7 +210,7 @@ class RuleCheck:
         source_fields = self.ck.fields_of(self.raw["source"]["entity"]) if self.raw.get("source") else {}
         for name, value in mapping.items():
             f = fields.get(name)
-            if f is None or f.get("type") in ("lookup", "multi_ref") or name == "id":
+            if f is None or f.get("type") in ("lookup", "multi_ref", "computed") or name == "id":
                 self.err(sub + (name,), "SA121", f"'{name}' is not a stored field of '{entity}'")
                 continue
             if not isinstance(value, str) or not value.startswith("$"):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.errors import SpecError
 from specadmin.generator.handlers import handler_problem
-from specadmin.specs import expr, paths, relative_dates
+from specadmin.specs import computed, expr, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
 from specadmin.specs.physical import ROW_VERSION
 from specadmin.specs.unmask import UNMASK, offers_unmask
@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 
 ORG_SCOPES = ("own_unit", "own_and_sub", "sub_only", "self_only")
 WHERE_OPS = ("not", "in", "gte", "lte", "gt", "lt", "contains")
-FILTERABLE = ("string", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref")
+FILTERABLE = ("string", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref", "computed")
 SEARCHABLE = ("string", "text")
 SET_SPECIALS = ("$user", "$now", "$today", "$user.org")
-UNSTORED = ("lookup", "multi_ref")  # field types without a column of their own
-REQUIRED_BY_TYPE = {"dict": "dict", "ref": "to", "multi_ref": "to", "lookup": "path"}
+UNSTORED = ("lookup", "multi_ref", "computed")  # field types without a column of their own
+REQUIRED_BY_TYPE = {"dict": "dict", "ref": "to", "multi_ref": "to", "lookup": "path", "computed": "expr"}
 
 
 def set_param_problem(field: dict, param: dict | None) -> str | None:
@@ -102,6 +102,8 @@ class Checker:
         display = raw.get("display")
         if display and display not in fields:
             self.err(loc, ("display",), "SA100", f"display field '{display}' is not a field of '{loc.name}'")
+        elif display and fields[display]["type"] == "computed":
+            self.err(loc, ("display",), "SA179", f"display field '{display}' is computed: a row is named by a stored field")
         tree = raw.get("tree")
         if tree:
             f = fields.get(tree)
@@ -172,6 +174,8 @@ class Checker:
                     problem = "by needs a ref stored by id (a ref with key: is named by its key already)"
                 if problem:
                     self.err(loc, at + ("by",), "SA039", f"field '{name}': {problem}")
+        if ftype == "computed" or "expr" in f or "labels" in f:
+            self.check_computed(loc, name, f)
         if ftype == "lookup":
             final, problem = self.resolve(loc.name, f["path"])
             if final is None:
@@ -210,6 +214,36 @@ class Checker:
             problem = self.default_problem(f)
             if problem:
                 self.err(loc, at + ("default",), "SA072", f"field '{name}': default {f['default']!r} {problem}")
+
+    def check_computed(self, loc: "Located", name: str, f: dict) -> None:
+        """`type: computed`: a readable, well-typed expression (specs/computed.py), band labels that
+        fit, and none of the keys of a written value."""
+        at = ("fields", name)
+        if f["type"] != "computed":
+            key = "expr" if "expr" in f else "labels"
+            self.err(loc, at + (key,), "SA175", f"field '{name}': {key} belongs to a field of type computed")
+            return
+        for key in ("default", "required", "unique", "readonly", "system", "sensitive", "index"):
+            if key in f:
+                self.err(loc, at + (key,), "SA179", f"field '{name}': a computed field is never written, so it takes no {key}")
+        try:
+            tree = computed.parse(f["expr"])
+            catalog = paths.RawCatalog(self.fields_of, self.reg.entities)
+            for path in computed.paths(tree):
+                final, _ = self.resolve(loc.name, path)
+                if final is not None and final.get("type") == "computed":
+                    raise computed.ComputedError("SA176", f"'{path}' is a computed field: write its expression instead")
+            computed.type_of(tree, computed.field_typer(catalog, loc.name))
+        except computed.ComputedError as exc:
+            self.err(loc, at + ("expr",), exc.code, f"computed field '{name}': {exc.message}")
+            return
+        if "labels" in f:
+            bounds = computed.band_of(tree)
+            if bounds is None:
+                self.err(loc, at + ("labels",), "SA178", f"field '{name}': labels need an expression that is band(...)")
+            elif len(f["labels"]) != len(bounds) + 1:
+                self.err(loc, at + ("labels",), "SA178",
+                         f"field '{name}': {len(bounds)} bounds make {len(bounds) + 1} bands, but {len(f['labels'])} labels are given")
 
     def default_problem(self, f: dict) -> str | None:
         value, ftype = f["default"], f["type"]
@@ -314,6 +348,8 @@ class Checker:
             f = fields.get(name)
             if f is None:
                 self.err(loc, ("form", i), "SA041", f"form field '{name}' is not a field of '{entity}'")
+            elif f.get("type") == "computed":
+                self.err(loc, ("form", i), "SA179", f"form field '{name}' is computed: its value comes from its expression")
             elif f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or f.get("initials_of") or name == "id":
                 self.err(loc, ("form", i), "SA043", f"form field '{name}' is read-only, computed or set by the system")
         for section, allowed in (("filters", FILTERABLE), ("search", SEARCHABLE)):
@@ -344,7 +380,7 @@ class Checker:
                 check_action_params(self, loc, name, action)
             for field_name, value in (action.get("set") or {}).items():
                 f = fields.get(field_name)
-                if f is None or f.get("type") in ("lookup", "multi_ref"):
+                if f is None or f.get("type") in UNSTORED:
                     self.err(loc, ("custom_actions", name, "set", field_name), "SA081",
                              f"action '{name}' sets unknown field '{field_name}'")
                 elif isinstance(value, str) and value.startswith("$params."):
@@ -419,7 +455,9 @@ class Checker:
         for section in ("columns", "key"):
             for i, name in enumerate(spec.get(section, [])):
                 f = fields.get(name)
-                if f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
+                if f is not None and f.get("type") == "computed":
+                    self.err(loc, ("import", section, i), "SA179", f"import {section} '{name}' is computed, never written")
+                elif f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
                     self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is not a stored, typed-in field")
         for i, name in enumerate(spec.get("key", [])):
             if spec.get("columns") and name not in spec["columns"]:
@@ -484,7 +522,7 @@ class Checker:
                 continue
             editable = set(screen["form"]) if "form" in screen else {
                 n for n, f in self.fields_of(entity).items()
-                if f.get("type") not in ("lookup", "multi_ref") and not f.get("readonly") and not f.get("system") and n != "id"}
+                if f.get("type") not in UNSTORED and not f.get("readonly") and not f.get("system") and n != "id"}
             for i, name in enumerate(grant.get("fields", [])):
                 if name not in editable:
                     self.err(loc, at + ("fields", i), "SA061", f"grant on '{screen_name}' names field '{name}' that its form cannot edit")

@@ -59,11 +59,19 @@ class Field:
     ref_scope: str | None = None  # action params only: `plugin.name` of the rows a ref may point at
     choices: tuple[str, ...] = ()  # a string field's usual values (健康码状态): drop-downs in filters and forms
     renamed_from: str | None = None  # the former field name: migrate renames its columns (specs/physical.renames)
+    expr: str | None = None  # type computed: the expression (specs/computed.py), evaluated in SQL on every read
+    labels: tuple[str, ...] = ()  # type computed with a top-level band(): the band labels (else generated)
+    result: str | None = None  # type computed: the value's type (integer, decimal, string, date, datetime, boolean)
 
     @property
     def stored(self) -> bool:
         """True when the field is a column of its own table."""
         return self.type in STORED_TYPES
+
+    @property
+    def value_type(self) -> str:
+        """The type its values have: a computed field's result type, else its own type."""
+        return self.result or self.type if self.type == "computed" else self.type
 
     @property
     def editable(self) -> bool:

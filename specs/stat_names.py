@@ -38,7 +38,7 @@ def check_stat_spec(checker: Any, entity: str, stat: dict) -> Iterator[tuple[tup
             continue
         if fn and final.get("type") not in ("date", "datetime"):
             yield ("group_by", i), f"stat group '{g}': {fn}() needs a date or datetime field"
-        if not fn and "." not in path and final.get("type") not in ("lookup", "multi_ref"):
+        if not fn and "." not in path and final.get("type") not in ("lookup", "multi_ref", "computed"):
             stored_keys.add(path)
         keys.append(dim_key(g))
     for i, col in enumerate(stat.get("columns", [])):
@@ -71,7 +71,7 @@ def check_stat_spec(checker: Any, entity: str, stat: dict) -> Iterator[tuple[tup
         if source and not measure.get("match"):
             yield ("measures", name), f"measure '{name}': 'from' needs 'match' (its field: this stat's group key)"
         for theirs, ours in (measure.get("match") or {}).items():
-            if theirs not in src_fields or src_fields[theirs].get("type") in ("lookup", "multi_ref"):
+            if theirs not in src_fields or src_fields[theirs].get("type") in ("lookup", "multi_ref", "computed"):
                 yield ("measures", name, "match"), f"measure '{name}': '{theirs}' is not a stored field of '{source}'"
             if ours not in stored_keys:
                 yield ("measures", name, "match"), f"measure '{name}': '{ours}' is not a stored group key"

@@ -15,6 +15,76 @@ from sql_string_checker import check_source, looks_like_sql
 # (file, constant template) -> why it is safe. A template only ever receives Piccolo columns (quoted
 # identifiers) or parameters through its {} placeholders, never text from a request.
 REVIEWED_TEMPLATES = {
+    ("runtime/data/computed.py", '({} + {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} - {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} * {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} < {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} <= {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} > {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} >= {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} = {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} <> {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} <> {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} AND {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} OR {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{}'):
+        "计算字段：数字或文字常量作为参数传入，或包裹 Piccolo 写出的列名",
+    ("runtime/data/computed.py", '{} = {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} > {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} >= {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} < {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} <= {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} IS NULL'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} IS NOT NULL'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} IS NULL AND {} IS NOT NULL'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} ILIKE {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '{} LIKE {}'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '(0 - {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} * 1.0 / NULLIF({}, 0))'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({})'):
+        "计算字段经引用的路径：占位符只接收 Piccolo 生成的关联 select 查询",
+    ("runtime/data/computed.py", 'CAST(strftime({}, {}) AS INTEGER)'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", 'CAST(EXTRACT(YEAR FROM {}) AS INTEGER)'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", 'CAST(EXTRACT(MONTH FROM {}) AS INTEGER)'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", 'CAST(EXTRACT(DAY FROM {}) AS INTEGER)'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", '({} - {} - CASE WHEN {} * 100 + {} > {} THEN 1 ELSE 0 END)'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", 'CASE WHEN {} < {} THEN {} ELSE {} END'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", 'CASE WHEN {} IS NULL THEN NULL ELSE {} END'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", 'CASE WHEN {} THEN {} ELSE {} END'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
+    ("runtime/data/computed.py", 'COALESCE({}, {})'):
+        "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
     ("runtime/stats/query.py", "({})"):
         "统计的关联子查询：占位符只接收 Piccolo 生成的 select 查询（值均为参数）",
     ("runtime/stats/query.py", "EXISTS ({})"):

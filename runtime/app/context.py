@@ -13,7 +13,7 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.table import Table
-from specadmin.runtime.data import db
+from specadmin.runtime.data import computed, db
 from specadmin.runtime.data.private_files import open_private, private_dir, tighten
 from specadmin.runtime.keyring.keys import FieldKeys, load_field_keys
 from specadmin.runtime.keyring.sensitive import SensitiveFields
@@ -132,9 +132,11 @@ class AppContext:
         plugins = PluginSet.of(package.MODEL.plugins)
         runtime_tables = {t._meta.tablename: t for t in (make() for p in plugins for make in p.tables)}
         db.bind_tables(runtime_tables.values(), engine)
-        return cls(app_dir=app_dir, app=package.MODEL, package=package, engine=engine,
-                   sensitive=_sensitive(keys), session_secret=session_secret, plugins=plugins,
-                   runtime_tables=runtime_tables)
+        ctx = cls(app_dir=app_dir, app=package.MODEL, package=package, engine=engine,
+                  sensitive=_sensitive(keys), session_secret=session_secret, plugins=plugins,
+                  runtime_tables=runtime_tables)
+        computed.install(ctx)
+        return ctx
 
     # -- lookups ----------------------------------------------------------
     def table(self, entity: str) -> type[Table]:

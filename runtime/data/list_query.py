@@ -3,7 +3,8 @@
 The JSON API (/api/<entity>, typed by the generated controllers), the caller API (/ext/api),
 the export endpoints and the list and statistics pages all read a list request here. This is
 the one place that knows which query parameters an entity's screens filter on, how they are
-named (a date or datetime field is a range, `<field>_from` and `<field>_to`; a filter whose
+named (a date or datetime field, and a computed number such as an age, is a range, `<field>_from`
+and `<field>_to`; a filter whose
 name is a reserved parameter such as `page` is sent as `filter_page`), and how each is typed.
 A datetime field's range takes a day (`2026-11-01`: from its start, to its end) or a moment
 (`2026-11-01T08:30`, `2026-11-01 08:30:15`: from / up to and including it).
@@ -78,8 +79,8 @@ def filter_params(entity: Entity, screens: Iterable[Screen]) -> list[FilterParam
     params = []
     for n in names:
         f = entity.field(n)
-        ptype = str if f.type == "ref" and f.key else FIELD_TYPES[f.type]
-        if f.type in ("date", "datetime"):
+        ptype = str if f.type == "ref" and f.key else FIELD_TYPES[f.value_type]
+        if f.value_type in ("date", "datetime") or f.type == "computed" and f.value_type in ("integer", "decimal"):
             keys = [(f"{n}_from", f"{f.label}（起）"), (f"{n}_to", f"{f.label}（止）")]
         else:
             keys = [(n, f.label)]

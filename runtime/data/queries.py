@@ -11,7 +11,8 @@ from specadmin.specs.physical import blind_index_column
 
 from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range, fits_column
-from specadmin.runtime.data.where import combine_or, where_of
+from specadmin.runtime.data.computed import field_sql
+from specadmin.runtime.data.where import column_of, combine_or, where_of
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -41,14 +42,14 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
         if isinstance(value, dt.date) and not date_in_range(value):  # the end of a range adds a day
             raise BadRequest(f"查询条件 {name} 超出范围：{DATE_RANGE_PROBLEM}")
         if name.endswith("_from") and entity.has_field(name[:-5]):
-            f, column = entity.field(name[:-5]), getattr(table, name[:-5])
-            parts.append(column >= _start(value, f.type))
+            f, column = entity.field(name[:-5]), field_sql(ctx, entity, name[:-5], table)
+            parts.append(column >= _start(value, f.value_type))
         elif name.endswith("_to") and entity.has_field(name[:-3]):
-            f, column = entity.field(name[:-3]), getattr(table, name[:-3])
-            if f.type == "datetime" and isinstance(value, dt.datetime):  # a moment: up to and including it
+            f, column = entity.field(name[:-3]), field_sql(ctx, entity, name[:-3], table)
+            if f.value_type == "datetime" and isinstance(value, dt.datetime):  # a moment: up to and including it
                 parts.append(column <= value)
-            elif f.type == "datetime":  # a day: to its end
-                parts.append(column < _start(value, f.type) + dt.timedelta(days=1))
+            elif f.value_type == "datetime":  # a day: to its end
+                parts.append(column < _start(value, f.value_type) + dt.timedelta(days=1))
             else:
                 parts.append(column <= value)
         else:
@@ -56,7 +57,7 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
             if f.sensitive:
                 parts.append(getattr(table, blind_index_column(name)) == ctx.sensitive.index_of(str(value)))
             else:
-                parts.append(getattr(table, name) == value)
+                parts.append(field_sql(ctx, entity, name, table) == value)
     return parts
 
 
@@ -83,12 +84,14 @@ def keyword_condition(entity: Entity, screens: list[Screen], table, q: str | Non
 
 
 def ordering(entity: Entity, screens: list[Screen], table, sort: str | None) -> tuple[Any, bool]:
+    """(the column or computed field's SQL to order by, ascending)."""
     spec = sort or next((s.sort for s in screens if s.sort), None) or entity.order_by
     name = spec.lstrip("-")
     if name != "id":
-        if not entity.has_field(name) or not entity.field(name).stored or entity.field(name).sensitive:
+        f = entity.field(name) if entity.has_field(name) else None
+        if f is None or not (f.stored or f.type == "computed") or f.sensitive:
             raise BadRequest(f"不能按 {name} 排序")
-    return getattr(table, name), not spec.startswith("-")
+    return column_of(table, name), not spec.startswith("-")
 
 
 TOTAL = "specadmin_total"  # alias of the total carried on each page row; no field is named so

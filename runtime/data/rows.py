@@ -15,6 +15,7 @@ from specadmin.specs.model import Entity, Field
 from specadmin.specs.paths import ResolvedPath, resolve
 from specadmin.specs.physical import BASE_USER_NAMES, ROW_VERSION, versioned
 
+from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.paths import joined_column
 
 if TYPE_CHECKING:
@@ -51,10 +52,11 @@ class RowShape:
         self.entity = entity
         self.table = ctx.table(entity.name)
         self.visible = visible
-        self.columns: list = [self.table._meta.primary_key]
+        self._columns: list = [self.table._meta.primary_key]
+        self.computed: list[str] = []  # computed fields: their SQL is built for each query (the clock moves)
         self.version = with_version and versioned(entity)
         if self.version:
-            self.columns.append(getattr(self.table, ROW_VERSION))
+            self._columns.append(getattr(self.table, ROW_VERSION))
         self.fields: list[Field] = []
         self.post_lookups: list[tuple[Field, Field, ResolvedPath]] = []  # (lookup field, key-ref hop, rest of path)
         self._finals: dict[str, Field] = {}  # lookup field name -> the field it shows
@@ -67,6 +69,13 @@ class RowShape:
                 continue
             self._add(f)
 
+    @property
+    def columns(self) -> list:
+        """What a read selects: the stored columns and joins, and each computed field's SQL as of now."""
+        if not self.computed:
+            return self._columns
+        return self._columns + [field_sql(self.ctx, self.entity, n, self.table).as_alias(n) for n in self.computed]
+
     def _display_column(self, target_entity: str, base) -> Any:
         target = self.ctx.app.entity(target_entity)
         return getattr(base, target.display)
@@ -74,16 +83,18 @@ class RowShape:
     def _add(self, f: Field) -> None:
         t = self.table
         if f.type == "geo":
-            self.columns += [getattr(t, f"{f.name}_lng"), getattr(t, f"{f.name}_lat")]
+            self._columns += [getattr(t, f"{f.name}_lng"), getattr(t, f"{f.name}_lat")]
         elif f.type == "multi_ref":
             self.multi.append(f)
         elif f.type == "lookup":
             self._add_lookup(f)
             return
+        elif f.type == "computed":
+            self.computed.append(f.name)
         elif f.stored:
-            self.columns.append(getattr(t, f.name))
+            self._columns.append(getattr(t, f.name))
             if f.type == "ref" and not f.key:
-                self.columns.append(self._display_column(f.to, getattr(t, f.name)).as_alias(f"{f.name}_label"))
+                self._columns.append(self._display_column(f.to, getattr(t, f.name)).as_alias(f"{f.name}_label"))
             elif f.type == "ref":
                 self.soft.append(f)
         self.fields.append(f)
@@ -98,9 +109,9 @@ class RowShape:
                 return
         column = joined_column(self.table, path)
         final = path.field
-        self.columns.append(column.as_alias(f.name))
+        self._columns.append(column.as_alias(f.name))
         if final.type == "ref" and not final.key:
-            self.columns.append(self._display_column(final.to, column).as_alias(f"{f.name}_label"))
+            self._columns.append(self._display_column(final.to, column).as_alias(f"{f.name}_label"))
         self.fields.append(f)
 
     def final_field(self, f: Field) -> Field:

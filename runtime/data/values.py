@@ -171,7 +171,10 @@ def validate(entity: Entity, data: dict[str, Any], allowed: set[str], existing: 
     for name in data:
         if name not in allowed:
             label = entity.field(name).label if entity.has_field(name) else name
-            errors[name] = f"无权修改“{label}”" if entity.has_field(name) else f"未知字段 {name}"
+            if entity.has_field(name) and entity.field(name).type == "computed":
+                errors[name] = f"“{label}”由其他字段计算得出，不能填写"
+            else:
+                errors[name] = f"无权修改“{label}”" if entity.has_field(name) else f"未知字段 {name}"
     for name in allowed:
         if name not in data:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Mapping
+from weakref import WeakKeyDictionary
 
 from piccolo.columns import Date, Timestamp, Timestamptz
 from piccolo.columns.combination import And, Or
@@ -18,6 +19,16 @@ from specadmin.specs import relative_dates
 
 clock = dt.datetime.now  # the server's local wall clock, like every stamp; tests freeze it here
 DAY = dt.timedelta(days=1)
+# Per table: the names of its computed fields, and what gives one's SQL (runtime/data/computed.py installs it).
+EXPRESSIONS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def column_of(table: type[Table], name: str) -> Any:
+    """The column of a field, or the SQL of a computed field (compared, ordered and selected alike)."""
+    found = EXPRESSIONS.get(table)
+    if found is not None and name in found[0]:
+        return found[1](name)
+    return getattr(table, name)
 
 
 def now() -> dt.datetime:
@@ -56,7 +67,7 @@ def where_of(table: type[Table], clause: Mapping[str, Any], at: dt.datetime | No
         if key == "and":
             parts.append(combine_and([where_of(table, c, at) for c in cond]))
             continue
-        column = getattr(table, key)
+        column = column_of(table, key)
         if cond is None:
             parts.append(column.is_null())
         elif isinstance(cond, Mapping):

@@ -12,6 +12,7 @@ from specadmin.specs.model import Entity, Screen
 from specadmin.specs.physical import ROW_VERSION, versioned
 
 from specadmin.runtime.data import audit, unique
+from specadmin.runtime.data.computed import with_computed
 from specadmin.runtime.data.db import write_transaction
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
 from specadmin.runtime.plugin import Call, WriteEvent
@@ -173,7 +174,7 @@ class EntityService:
         if not fits_column(self.table._meta.primary_key, row_id):  # no such row; the driver would fail on it
             raise NotFound()
         pk = self.table._meta.primary_key
-        query = self.table.select().where(pk == row_id)
+        query = self.table.select(*with_computed(self.ctx, self.entity, self.table)).where(pk == row_id)
         scope = self.scope_of(principal, grants)
         if scope is not None:
             query = query.where(scope)

@@ -25,6 +25,10 @@ def _filter_widgets(options: Options, options_by_name: dict[str, Any], columns,
                         "from": _moment_input(echo.get(f"{name}_from", ""), ftype, False),
                         "to": _moment_input(echo.get(f"{name}_to", ""), ftype, True)})
             continue
+        if col.get("computed") and ftype in ("integer", "decimal"):  # a computed number (an age) is a range
+            out.append({"name": name, "label": col["label"], "kind": "numberrange",
+                        "from": echo.get(f"{name}_from", ""), "to": echo.get(f"{name}_to", "")})
+            continue
         opts = options_by_name.get(name)
         details = options.details_of(col)
         name = param_name(name)  # the query parameter (filter_<name> for a reserved name such as page)

@@ -6,7 +6,8 @@ Everything is built from Piccolo columns and QueryString arithmetic, with values
 - `date(x)` is `date(x)`; `month(x)` is year*100+month (Piccolo's portable Year/Month);
 - `coalesce: [a, b]` aggregates COALESCE(a, b); `from: E, match: {f: key}` aggregates another entity
   in a correlated subquery on the group keys, inside the same data scope;
-- `expr:` measures combine other measures (specs/measure_expr.py).
+- `expr:` measures combine other measures (specs/measure_expr.py);
+- a computed field (runtime/data/computed.py) groups by its SQL, selected and ordered as MIN of it.
 Builders return fresh objects each time: Piccolo keeps the alias on the object.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from specadmin.specs.stat_names import dim_key, dim_parts
 from specadmin.runtime.stats import expr as stats_expr
 from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.security.scope import scopes_condition
+from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.paths import key_column
 from specadmin.runtime.data.where import combine_and, never
 
@@ -67,16 +69,22 @@ class Dim:
     def __init__(self, ctx: AppContext, entity, group: str):
         self.group, self.key = group, dim_key(group)
         self.fn, path = dim_parts(group)
-        self.stored = self.fn is None and "." not in path and entity.field(path).type not in ("lookup", "multi_ref")
+        own = entity.field(path) if "." not in path and entity.has_field(path) else None
+        # A computed field's SQL holds parameters (an age's reference day): grouped by it, it is
+        # selected and ordered as MIN of itself, which PostgreSQL accepts without matching the two.
+        self.computed = self.fn is None and own is not None and own.type == "computed"
+        self.stored = self.fn is None and own is not None and own.type not in ("lookup", "multi_ref", "computed")
         self.column = getattr(ctx.table(entity.name), path) if self.stored else None
         self._ctx, self._entity, self._path = ctx, entity, path
-        self.field = path_expression(ctx, entity, path)[1]
+        self.field = own if self.computed else path_expression(ctx, entity, path)[1]
 
     def exprs(self) -> list[Any]:
         """The SQL expressions to group and order by (a month is its year and its month: no
         parameter may appear in a group expression, or PostgreSQL cannot match it to the select)."""
         if self.stored:
             return [self.column]
+        if self.computed:
+            return [field_sql(self._ctx, self._entity, self._path).fresh()]
         base = path_expression(self._ctx, self._entity, self._path)[0]
         if self.fn == "date":
             return [DateOf(base)]
@@ -84,9 +92,15 @@ class Dim:
             return [Year(base), Month(base)]
         return [base]
 
+    def orders(self) -> list[Any]:
+        """What to order the groups by: the group expressions (a computed key: MIN of it)."""
+        return [Min(e) for e in self.exprs()] if self.computed else self.exprs()
+
     def selects(self) -> list[Any]:
         if self.stored:
             return [self.column]
+        if self.computed:
+            return [Min(self.exprs()[0]).as_alias(self.key)]
         if self.fn == "month":
             year, month = self.exprs()
             return [year.as_alias(f"{self.key}__y"), month.as_alias(f"{self.key}__m")]
@@ -157,10 +171,10 @@ class StatQuery:
             if name in self.measures:
                 out.append((self.measure(name), asc))
             elif name in self.dim_by_key:
-                out += [(e, asc) for e in self.dim_by_key[name].exprs()]
+                out += [(e, asc) for e in self.dim_by_key[name].orders()]
             else:
                 raise BadRequest(f"不能按 {name} 排序")
-        return out + [(e, True) for d in self.dims for e in d.exprs()]
+        return out + [(e, True) for d in self.dims for e in d.orders()]
 
     # -- queries ----------------------------------------------------------
     def _grouped(self, *select: Any):

@@ -96,11 +96,17 @@ class StatsService:
                 "date_from": date_from.isoformat(), "date_to": date_to.isoformat()}
 
     async def _decorate(self, query: StatQuery, rows: list[dict]) -> list[dict]:
-        """Labels of ref keys (`<key>_label`) and the declared columns (paths through the first key)."""
+        """Labels of ref, dict and computed keys (`<key>_label`) and the declared columns (paths through
+        the first key)."""
         ctx, stat = self.ctx, query.stat
         out = [{k: json_value(v) for k, v in r.items()} for r in rows]
         for i, dim in enumerate(query.dims):
             f = dim.field
+            if not dim.fn and (f.type == "dict" or f.codes or dim.computed):  # a dict key's label (a60 → 60岁及以上)
+                for r in out:  # a computed band's value is its label already
+                    if dim.key in r:
+                        r[f"{dim.key}_label"] = r[dim.key] if dim.computed else ctx.dict_label(f.dict or f.codes, r[dim.key])
+                continue
             if dim.fn or f.type != "ref" or not rows or dim.key not in rows[0]:
                 continue  # (a chart's rows carry only its axis key)
             target_entity = ctx.app.entity(f.to)
