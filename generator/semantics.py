@@ -87,9 +87,9 @@ class Checker:
             if f.get("renamed_from") and f["renamed_from"] in fields:
                 self.err(loc, ("fields", name, "renamed_from"), "SA195", f"field '{loc.name}.{name}': renamed_from "
                          f"'{f['renamed_from']}' is a field in use; a former name must be free")
-            elif f.get("renamed_from") and f.get("type") in ("lookup",):
-                self.err(loc, ("fields", name, "renamed_from"), "SA195", f"field '{loc.name}.{name}': a lookup has no "
-                         "column to rename")
+            elif f.get("renamed_from") and f.get("type") in ("lookup", "computed"):
+                self.err(loc, ("fields", name, "renamed_from"), "SA195", f"field '{loc.name}.{name}': a "
+                         f"{f['type']} field has no column to rename")
 
     def check_entity(self, loc: "Located") -> None:
         raw = loc.raw
