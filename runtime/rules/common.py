@@ -41,6 +41,22 @@ def period_label(start: dt.date, end: dt.date) -> str:
     return f"{start.isoformat()}至{end.isoformat()}"
 
 
+def active_sides(reasons: Any) -> set[str]:
+    """The sides ("below", "above") a rule raises on: `no_data` refines `below` (a window without any
+    source row), so it makes the low side count even when `below` itself is not declared."""
+    declared = set(reasons or ())
+    return ({"below"} if declared & {"below", "no_data"} else set()) | (declared & {"above"})
+
+
+def reason_of(reasons: Any, side: str, had_rows: bool) -> str | None:
+    """The reason key of a breaching window: `no_data` for a low window without any source row when
+    declared, else the side's own reason (None: the rule does not raise this one)."""
+    reasons = reasons or {}
+    if side == "below" and not had_rows and "no_data" in reasons:
+        return reasons["no_data"]
+    return reasons.get(side)
+
+
 def token_field(mapping: Any, token: str) -> str | None:
     """The created field a token is mapped to (e.g. which field holds $start)."""
     return next((name for name, value in (mapping or {}).items() if value == token), None)
