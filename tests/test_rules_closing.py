@@ -16,6 +16,24 @@ from specadmin.generator.errors import SpecInvalid
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/site_watch.yaml"]
+# the app under test adds a threshold rule on shops (literal max, closes) to the documented example
+READING = """  reading:
+    label: 读数
+    fields:
+      place_code: {type: string, label: 场所编码}
+      read_at: {type: datetime, label: 时间}
+      level: {type: integer, label: 数值}
+"""
+HOT = """  hot_shop:
+    kind: threshold
+    source: {entity: reading, key: place_code, date: read_at, value: level}
+    bounds: {entity: place, key: code, where: {kind: shop}, max: 50}
+    reasons: {above: high}
+    creates: {entity: watch_alert, fields: {place: $bound, start: $date, end: $date, reason: $reason}}
+    closes: {field: state, value: closed, at: closed_at}
+"""
+TESTED = (MODULE.replace("low: 巡查偏少}", "low: 巡查偏少, high: 读数偏高}", 1).replace("screens:\n", READING + "screens:\n", 1)
+          .replace("notifications:\n", HOT + "notifications:\n", 1))
 APP = "app: watch\nlabel: 巡查\nmodules: [site_watch]\n"
 PASSWORD = "Watch@2026xx"
 D0 = dt.date(2026, 3, 2)
@@ -36,7 +54,7 @@ def write_app(app_dir: Path, module: str = MODULE) -> Path:
 async def env(request, tmp_path_factory):
     from specadmin.runtime.identity.users import ensure_user
 
-    app_dir = write_app(tmp_path_factory.mktemp(f"watch-{request.param}"))
+    app_dir = write_app(tmp_path_factory.mktemp(f"watch-{request.param}"), TESTED)
     async with spec_app(app_dir, request.param, PASSWORD) as (app, client, hq):
         ctx = app.state.ctx
         watcher = await ensure_user(ctx, "watcher", PASSWORD, name="巡查员", org_code="HQ", roles=("watcher",))
@@ -58,17 +76,19 @@ async def run(ctx, n: int) -> dict:
     return await evaluate(ctx, ctx.app.rule("school_visits"), day(n), day(n))
 
 
-async def alerts(ctx) -> list[tuple]:
+async def alerts(ctx, reasons=("none", "low")) -> list[tuple]:
     a = ctx.table("watch_alert")
-    rows = await a.select(a.place.code, a.start, a.end, a.reason, a.state, a.closed_at).order_by(a.id)
+    rows = await a.select(a.place.code, a.start, a.end, a.reason, a.state, a.closed_at).where(
+        a.reason.is_in(list(reasons))).order_by(a.id)
     return [(r["place.code"], str(r["start"])[:10], str(r["end"])[:10], r["reason"], r["state"],
              r["closed_at"] is not None) for r in rows]
 
 
-async def messages(ctx) -> list[tuple]:
+async def messages(ctx, place: str = "中") -> list[tuple]:
+    """The messages about the named place(s) (the schools by default: their names end in 中)."""
     m = ctx.table("message")
     return [(r["notification"], r["recipient"], r["title"], r["body"])
-            for r in await m.select(m.notification, m.recipient, m.title, m.body).order_by(m.id)]
+            for r in await m.select(m.notification, m.recipient, m.title, m.body).order_by(m.id) if place in r["title"]]
 
 
 @ASYNC
@@ -123,6 +143,32 @@ async def test_the_bound_set_is_the_rows_its_where_keeps_with_the_literal_bound(
     assert {r["min"] for r in await bound_rows(ctx, rule)} == {2}
     nobody = replace(rule, bounds=MappingProxyType({**rule.bounds, "where": {"code": "S9"}}))
     assert await bound_rows(ctx, nobody) == []
+
+
+@ASYNC
+async def test_a_threshold_alert_closes_when_the_newest_reading_is_back_within_bounds(env):
+    from specadmin.runtime.rules.engine import evaluate
+
+    ctx, watcher = env["ctx"], env["watcher"]
+    rule = ctx.app.rule("hot_shop")
+    reading = ctx.table("reading")
+    at = lambda n, h: dt.datetime.combine(day(n), dt.time(h))  # noqa: E731
+    # schools are outside this rule's bound set: their 90 raises nothing
+    await reading.insert(reading(place_code="M1", read_at=at(0, 9), level=80), reading(place_code="S1", read_at=at(0, 9), level=90))
+    assert (await evaluate(ctx, rule, day(0), day(0)))["created"] == 1
+    assert await alerts(ctx, ("high",)) == [("M1", str(day(0)), str(day(0)), "high", "open", False)]
+    assert [m[:3] for m in await messages(ctx, "商铺")] == [("watch_new", watcher, "巡查告警：商铺")]
+    # a newer reading still above raises its own alert and keeps the first open
+    await reading.insert(reading(place_code="M1", read_at=at(1, 9), level=70))
+    result = await evaluate(ctx, rule, day(0), day(1))
+    assert (result["created"], result["closed"]) == (1, 0)
+    # the newest reading back within bounds closes both, once
+    await reading.insert(reading(place_code="M1", read_at=at(1, 15), level=20))
+    result = await evaluate(ctx, rule, day(1), day(1))
+    assert (result["created"], result["closed"]) == (0, 2)
+    assert [(a[1], a[4], a[5]) for a in await alerts(ctx, ("high",))] == [(str(day(0)), "closed", True),
+                                                                         (str(day(1)), "closed", True)]
+    assert (await evaluate(ctx, rule, day(0), day(1)))["closed"] == 0
 
 
 def _make(tmp_path: Path, module: str) -> Path:
