@@ -12,7 +12,7 @@ from piccolo.querystring import QueryString
 from piccolo.table import Table
 from piccolo.utils.sql_values import convert_to_sql_value
 
-from specadmin.runtime.imports.bulk import _compiled, _placeholder_row
+from specadmin.runtime.data.compiled import compiled, placeholder_row
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Entity
@@ -160,14 +160,14 @@ def _insert_statement(table: type[Table]) -> tuple[str, _Plan]:
     engine_type = table._meta.db.engine_type
     key = (table, engine_type)
     if key not in _INSERTS:
-        sample = _placeholder_row(table)
+        sample = placeholder_row(table)
         query = table.insert(sample)
         _, args = query.querystrings[0].compile_string(engine_type=engine_type)
         columns = tuple(c for c in table._meta.columns
                         if not isinstance(convert_to_sql_value(value=sample[c._meta.name], column=c), QueryString))
         if len(columns) != len(args):
             raise ValueError(f"{table._meta.tablename}: parameters and columns of the compiled statement differ")
-        _INSERTS[key] = (_compiled(query, engine_type), _Plan(columns, table))
+        _INSERTS[key] = (compiled(query, engine_type), _Plan(columns, table))
     return _INSERTS[key]
 
 
