@@ -32,7 +32,9 @@ HOT = """  hot_shop:
     creates: {entity: watch_alert, fields: {place: $bound, start: $date, end: $date, reason: $reason}}
     closes: {field: state, value: closed, at: closed_at}
 """
-TESTED = (MODULE.replace("low: 巡查偏少}", "low: 巡查偏少, high: 读数偏高}", 1).replace("screens:\n", READING + "screens:\n", 1)
+TESTED = (MODULE.replace("low: 巡查偏少}", "low: 巡查偏少, high: 读数偏高}", 1)
+          .replace("      kind: {type: dict, dict: place_kind, label: 类型}\n",
+                   "      kind: {type: dict, dict: place_kind, label: 类型}\n      opened: {type: date, label: 开业日期}\n", 1).replace("screens:\n", READING + "screens:\n", 1)
           .replace("notifications:\n", HOT + "notifications:\n", 1))
 APP = "app: watch\nlabel: 巡查\nmodules: [site_watch]\n"
 PASSWORD = "Watch@2026xx"
@@ -60,7 +62,7 @@ async def env(request, tmp_path_factory):
         watcher = await ensure_user(ctx, "watcher", PASSWORD, name="巡查员", org_code="HQ", roles=("watcher",))
         place = ctx.table("place")
         await place.insert(place(code="S1", name="一中", kind="school"), place(code="S2", name="二中", kind="school"),
-                           place(code="M1", name="商铺", kind="shop"))
+                           place(code="M1", name="商铺", kind="shop", opened=dt.date.today() + dt.timedelta(days=30)))
         yield {"ctx": ctx, "watcher": watcher}
 
 
@@ -131,7 +133,8 @@ async def test_rule_alerts_open_close_and_notify_through_the_hooks(env):
 
 @ASYNC
 async def test_the_bound_set_is_the_rows_its_where_keeps_with_the_literal_bound(env):
-    """`where` of the bound set is a where clause as on screens; a literal side is every row's bound."""
+    """`where` of the bound set is a where clause as on screens (relative dates too); a literal side is
+    every row's bound."""
     from dataclasses import replace
     from types import MappingProxyType
 
@@ -143,6 +146,8 @@ async def test_the_bound_set_is_the_rows_its_where_keeps_with_the_literal_bound(
     assert {r["min"] for r in await bound_rows(ctx, rule)} == {2}
     nobody = replace(rule, bounds=MappingProxyType({**rule.bounds, "where": {"code": "S9"}}))
     assert await bound_rows(ctx, nobody) == []
+    not_yet = replace(rule, bounds=MappingProxyType({**rule.bounds, "where": {"opened": {"gt": "$today"}}}))
+    assert [r["k"] for r in await bound_rows(ctx, not_yet)] == ["M1"]
 
 
 @ASYNC
@@ -178,6 +183,8 @@ def _make(tmp_path: Path, module: str) -> Path:
 CASES = [
     ("literal min above max", "min: 2}", "min: 5, max: 3}", "SA180", "min: 5, max: 3"),
     ("bounds where on unknown field", "where: {kind: school}", "where: {sort: school}", "SA080", "where: {sort: school}"),
+    ("bounds where relative date on a dict field", "where: {kind: school}", "where: {kind: $today}", "SA083",
+     "where: {kind: $today}"),
     ("closes on a non-field", "closes: {field: state,", "closes: {field: status,", "SA182", "closes: {field: status"),
     ("closes value not in dictionary", "value: closed,", "value: done,", "SA182", "value: done,"),
     ("closes at not a date", "at: closed_at}", "at: period}", "SA182", "at: period}"),
