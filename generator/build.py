@@ -413,5 +413,5 @@ def _rule(loc: Located) -> m.Rule:
         measure_field=None if measure == "count" else measure["sum"], any_day=raw.get("any_day", False),
         bounds=m._freeze(raw.get("bounds")), target=m._freeze(raw.get("target")),
         reasons=m._freeze(raw.get("reasons")), creates=m._freeze(raw.get("creates")),
-        function=raw.get("function"),
+        function=raw.get("function"), closes=m._freeze(raw.get("closes")),
     )

@@ -144,6 +144,8 @@ class RuleCheck:
     def run(self) -> None:
         from specadmin.generator.handlers import handler_problem
 
+        if self.kind in ("custom", "missing_reference") and "closes" in self.raw:
+            self.err(("closes",), "SA181", "closes applies to consecutive_days and threshold rules only")
         if self.kind == "custom":
             if fn := self.need("function"):
                 if problem := handler_problem(fn, self.ck.reg.plugins):
@@ -181,12 +183,48 @@ class RuleCheck:
             self.err(("bounds", "key"), "SA120", f"bounds key '{bounds['key']}' must be unique in '{ent}'")
         if "min" not in bounds and "max" not in bounds:
             self.err(("bounds",), "SA012", "bounds need 'min' or 'max'")
-        for side in ("min", "max"):
-            self.field(("bounds", side), ent, bounds.get(side), NUMERIC, f"bounds {side}")
+        for side in ("min", "max"):  # a field of the bounds entity, or a literal number (SA180)
+            if isinstance(bounds.get(side), str):
+                self.field(("bounds", side), ent, bounds.get(side), NUMERIC, f"bounds {side}")
+        low, high = bounds.get("min"), bounds.get("max")
+        if all(isinstance(v, (int, float)) for v in (low, high)) and low > high:
+            self.err(("bounds", "min"), "SA180", f"bounds min {low} is above bounds max {high}")
+        if bounds.get("where") is not None:
+            self.ck.check_where(self.loc, ("bounds", "where"), ent, bounds["where"])
         reasons = self.need("reasons") or {}
         for reason, side in (("below", "min"), ("above", "max")):
             if reason in reasons and side not in bounds:
                 self.err(("reasons", reason), "SA121", f"reason '{reason}' needs bounds '{side}'")
+        if "no_data" in reasons and self.kind != "consecutive_days":
+            self.err(("reasons", "no_data"), "SA183", "reason 'no_data' applies to consecutive_days windows only")
+        elif "no_data" in reasons and "min" not in bounds:
+            self.err(("reasons", "no_data"), "SA183", "reason 'no_data' refines 'below': it needs bounds 'min'")
+        self.check_closes()
+
+    def check_closes(self) -> None:
+        """SA182: `closes` names a stored field of the created entity (and `at` a date or datetime one),
+        with a value that field can hold; SA184: the created rows need an owner and a day to close by."""
+        closes, creates = self.raw.get("closes"), self.raw.get("creates") or {}
+        if closes is None or creates.get("entity") not in self.ck.reg.entities:
+            return
+        ent = creates["entity"]
+        fields = self.ck.fields_of(ent)
+        f = fields.get(closes["field"])
+        if f is None or f.get("type") in ("lookup", "multi_ref") or closes["field"] == "id":
+            self.err(("closes", "field"), "SA182", f"closes field '{closes['field']}' is not a stored field of '{ent}'")
+        elif f.get("type") == "dict":
+            loc = self.ck.reg.dictionaries.get(f.get("dict"))
+            if loc and str(closes["value"]) not in (loc.raw.get("items") or {}):
+                self.err(("closes", "value"), "SA182",
+                         f"closes value '{closes['value']}' is not a key of dictionary '{f.get('dict')}'")
+        if "at" in closes:
+            at = fields.get(closes["at"])
+            if at is None or at.get("type") not in DATED:
+                self.err(("closes", "at"), "SA182", f"closes at '{closes['at']}' must be a date or datetime field of '{ent}'")
+        mapped = set((creates.get("fields") or {}).values())
+        day = "$end" if self.kind == "consecutive_days" else "$date"
+        if not mapped & {"$bound", "$key"} or day not in mapped or "$reason" not in mapped:
+            self.err(("closes",), "SA184", f"closes needs the created rows to keep $bound or $key, {day} and $reason")
 
     def check_creates(self) -> None:
         creates = self.need("creates")

@@ -315,8 +315,9 @@ class Rule:
     """A declarative rule (runtime/rules): consecutive_days, threshold, missing_reference or custom.
 
     Sub-mappings stay frozen mappings as written in the spec: source {entity, key, date, value,
-    newest}, bounds {entity, key, min, max}, target {entity, key}, reasons {below, above},
-    creates {entity, fields, days: {entity, fields}}."""
+    newest}, bounds {entity, key, where, min, max} (min/max: a field name or a literal number),
+    target {entity, key}, reasons {no_data, below, above}, creates {entity, fields, days: {entity,
+    fields}}, closes {field, value, at}."""
     name: str
     kind: str
     label: str
@@ -331,6 +332,7 @@ class Rule:
     reasons: Any = None
     creates: Any = None
     function: str | None = None  # custom: dotted path of an async function (ctx, rule, day) -> dict
+    closes: Any = None  # {field, value, at}: alerts whose condition no longer holds are closed
 
 
 @dataclass(frozen=True)

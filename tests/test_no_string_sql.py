@@ -131,8 +131,8 @@ REVIEWED_TEMPLATES = {
      "{} CROSS JOIN generate_series(0, {}) AS g(i) LEFT JOIN ({}) AS d ON CAST(d.k AS text) = b.k AND d.day = {}::date + g.i"):
         "同上：阈值行 × 日历，左连接按日聚合（嵌套的 Piccolo 查询），天数与起始日为参数",
     ("runtime/rules/breaches_pg.py",
-     "count(*) FILTER (WHERE COALESCE(d.n, 0) > b.hi) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts"):
-        "同上：窗口内高于上限的天数与逐日数值，无占位符",
+     "count(*) FILTER (WHERE COALESCE(d.n, 0) > b.hi) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts, count(d.k) OVER w AS present"):
+        "同上：窗口内高于上限的天数、逐日数值与有记录的天数，无占位符",
     ("runtime/rules/breaches_pg.py",
      "WINDOW w AS (PARTITION BY b.bid ORDER BY g.i ROWS BETWEEN {} PRECEDING AND CURRENT ROW)"):
         "同上：连续天数窗口，天数为参数",
@@ -140,7 +140,7 @@ REVIEWED_TEMPLATES = {
      "SELECT b.bid, g.i, count(*) FILTER (WHERE COALESCE(d.n, 0) < b.lo) OVER w AS lows, {} FROM {} {}"):
         "同上：占位符只接收本模块的常量 QueryString",
     ("runtime/rules/breaches_pg.py",
-     "SELECT x.bid, x.i, x.lows, x.highs, x.counts FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i"):
+     "SELECT x.bid, x.i, x.lows, x.highs, x.counts, x.present FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i"):
         "同上：只返回超限窗口，起始序号与天数为参数",
 }
 

@@ -23,26 +23,13 @@ from piccolo.columns import BigInt, ForeignKey, Integer
 from piccolo.querystring import QueryString
 from piccolo.table import Table, create_table_class
 
+from specadmin.runtime.data.compiled import compiled, placeholder_row
 from specadmin.runtime.data.db import is_sqlite
 from specadmin.specs.physical import ROW_VERSION
 
 STAGE = "stage"  # the schema name of the attached staging database
 STAGED_ROW = "stage_row_id"  # the staged updates' column naming the row to update
 STAGE_SEQ = "stage_seq"  # a staged row's place in the file
-
-def _compiled(query, engine_type: str) -> str:
-    sql, _ = query.querystrings[0].compile_string(engine_type=engine_type)
-    # executemany cannot return rows; the ids are not needed here.
-    return sql.rpartition(" RETURNING ")[0] or sql
-
-
-def _placeholder_row(table: type[Table]) -> Table:
-    """A row object with every column set, so the compiled INSERT names every column."""
-    values = {c._meta.name: None for c in table._meta.columns if c is not table._meta.primary_key}
-    row = table.__new__(table)
-    Table.__init__(row, _ignore_missing=True, **values)
-    return row
-
 
 _STAGED_CLASSES: dict[tuple, type[Table]] = {}  # built once per target: Piccolo keeps every Table class for good
 
@@ -168,7 +155,7 @@ class BulkWriter:
             self.conn.execute(sql, args)
         # The target and its column list as Piccolo compiles them for an INSERT of one row, the rows
         # from a Piccolo SELECT of the staging table (its `id` is empty: SQLite numbers the rows).
-        insert = _compiled(table.insert(_placeholder_row(table)), "sqlite").partition(" VALUES ")[0]
+        insert = compiled(table.insert(placeholder_row(table)), "sqlite").partition(" VALUES ")[0]
         order = [c._meta.db_column_name for c in table._meta.columns]
         select = staged.select(*[getattr(staged, c) for c in order]).order_by(getattr(staged, STAGE_SEQ))
         sql, args = QueryString("{} {}", QueryString(insert), select.querystrings[0]).compile_string(
@@ -225,7 +212,7 @@ class BulkWriter:
             return
         if self.sqlite:
             target = self._stage_of(table)
-            sql = _compiled(target.insert(_placeholder_row(target)), "sqlite")
+            sql = compiled(target.insert(placeholder_row(target)), "sqlite")
             if columns != self._all_columns(table):
                 # columns not given get their default, as COPY gives them on PostgreSQL (row version 1)
                 positions = {name: i for i, name in enumerate(columns)}
@@ -256,7 +243,7 @@ class BulkWriter:
     def _update_sql(self, names: list[str]) -> str:
         pk = self.table._meta.primary_key
         sample = self.table.update({getattr(self.table, n): None for n in names}, force=True).where(pk == 0)
-        return _compiled(sample, self.engine_type)
+        return compiled(sample, self.engine_type)
 
     async def update_rows(self, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """One parameterised UPDATE per changed row, sent as executemany (staged on SQLite)."""
@@ -279,7 +266,7 @@ class BulkWriter:
         if known != names:
             raise ValueError("one import updates the same columns in every row")
         order = self._all_columns(staged)
-        self.conn.executemany(_compiled(staged.insert(_placeholder_row(staged)), "sqlite"),
+        self.conn.executemany(compiled(staged.insert(placeholder_row(staged)), "sqlite"),
                               [tuple(row_id if c == STAGED_ROW else values[c] for c in order)
                                for row_id, values in updates])
 

@@ -20,7 +20,8 @@ from piccolo.columns.combination import WhereRaw
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
-from specadmin.runtime.imports.bulk import _compiled, _ddl, _placeholder_row, _staged_copy
+from specadmin.runtime.data.compiled import compiled, placeholder_row
+from specadmin.runtime.imports.bulk import _ddl, _staged_copy
 
 if TYPE_CHECKING:
     from specadmin.runtime.imports.bulk import BulkWriter
@@ -113,6 +114,6 @@ class KeyProbe:
         sql, args = staged.delete(force=True).querystrings[0].compile_string(engine_type="sqlite")
         conn.execute(sql, args)
         positions = [names.index(c) if c in names else None for c in self.cols]
-        conn.executemany(_compiled(staged.insert(_placeholder_row(staged)), "sqlite"),
+        conn.executemany(compiled(staged.insert(placeholder_row(staged)), "sqlite"),
                          [tuple(None if p is None else key[p] for p in positions) for key in keys])
         return staged.select(*[getattr(staged, n) for n in names]).querystrings[0]

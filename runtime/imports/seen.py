@@ -13,7 +13,8 @@ from piccolo.columns import BigInt
 from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table, create_table_class
 
-from specadmin.runtime.imports.bulk import STAGE, _compiled, _ddl
+from specadmin.runtime.data.compiled import compiled
+from specadmin.runtime.imports.bulk import STAGE, _ddl
 
 if TYPE_CHECKING:
     from specadmin.runtime.imports.bulk import BulkWriter
@@ -35,7 +36,7 @@ def _digest_table(name: str, schema: str, db) -> type[Table]:
 def _insert_sql(table: type[Table]) -> str:
     row = table.__new__(table)
     Table.__init__(row, _ignore_missing=True, digest=0)
-    return _compiled(table.insert(row), "sqlite")
+    return compiled(table.insert(row), "sqlite")
 
 
 class SeenKeys:

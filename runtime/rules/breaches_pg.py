@@ -16,14 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
+from specadmin.runtime.rules.bounds import literal
+from specadmin.runtime.rules.common import active_sides
+
 if TYPE_CHECKING:
     from specadmin.specs.model import Rule
 
     from specadmin.runtime.app.context import AppContext
 
 async def breaches(ctx: "AppContext", rule: "Rule", bounds: list[dict], daily: Any, span_first: dt.date,
-                   n_days: int) -> list[tuple[dict, int, str, list]]:
-    """(bound row, index of the window's last day, reason key, the window's daily values).
+                   n_days: int) -> list[tuple[dict, int, str, list, bool]]:
+    """(bound row, index of the window's last day, side reason, the window's daily values, whether
+    the window has any source row).
 
     `daily` is the grouped select (k, day, n) over the span; run inside a transaction that has
     set work_mem (see consecutive._work_mem). Hits are ordered by bound, day, reason key."""
@@ -47,28 +51,29 @@ async def breaches(ctx: "AppContext", rule: "Rule", bounds: list[dict], daily: A
     grid = QueryString(
         "{} CROSS JOIN generate_series(0, {}) AS g(i) LEFT JOIN ({}) AS d ON CAST(d.k AS text) = b.k AND d.day = {}::date + g.i",
         bound_rows, n_days - 1, daily, span_first)
-    per_day = QueryString(
-        "count(*) FILTER (WHERE COALESCE(d.n, 0) > b.hi) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts")
+    per_day = QueryString(  # present: the window's days with any source row (d.k is NULL on a day without)
+        "count(*) FILTER (WHERE COALESCE(d.n, 0) > b.hi) OVER w AS highs, array_agg(COALESCE(d.n, 0)) OVER w AS counts, count(d.k) OVER w AS present")
     window = QueryString(
         "WINDOW w AS (PARTITION BY b.bid ORDER BY g.i ROWS BETWEEN {} PRECEDING AND CURRENT ROW)", rule.days - 1)
     counted = QueryString(
         "SELECT b.bid, g.i, count(*) FILTER (WHERE COALESCE(d.n, 0) < b.lo) OVER w AS lows, {} FROM {} {}",
         per_day, grid, window)
     query = QueryString(
-        "SELECT x.bid, x.i, x.lows, x.highs, x.counts FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i",
+        "SELECT x.bid, x.i, x.lows, x.highs, x.counts, x.present FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i",
         counted, rule.days - 1, need, need)
     rows = await ctx.table(rule.source["entity"])._meta.db.run_querystring(query)
-    reasons = rule.reasons or {}
+    active = active_sides(rule.reasons)
     hits = []
     for r in rows:
         b = by_id[r["bid"]]
         for reason, side, breached in (("above", "max", r["highs"]), ("below", "min", r["lows"])):
-            if reason in reasons and b.get(side) is not None and breached >= need:
-                hits.append((b, r["i"], reason, [v or 0 for v in r["counts"]]))
+            if reason in active and b.get(side) is not None and breached >= need:
+                hits.append((b, r["i"], reason, [v or 0 for v in r["counts"]], r["present"] > 0))
     return hits
 
 
 def _integer_bounds(ctx: "AppContext", rule: "Rule") -> bool:
     """Whether every bound field of the rule is an integer field (else the bounds go as numeric)."""
     entity = ctx.app.entity(rule.bounds["entity"])
-    return all(entity.field(rule.bounds[side]).type == "integer" for side in ("min", "max") if rule.bounds.get(side))
+    return all(isinstance(v, int) if literal(v) else entity.field(v).type == "integer"
+               for v in (rule.bounds.get("min"), rule.bounds.get("max")) if v is not None)

@@ -12,7 +12,7 @@ from piccolo.querystring import QueryString
 from piccolo.table import Table
 from piccolo.utils.sql_values import convert_to_sql_value
 
-from specadmin.runtime.imports.bulk import _compiled, _placeholder_row
+from specadmin.runtime.data.compiled import compiled, placeholder_row
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Entity
@@ -39,6 +39,22 @@ def day_range(column: Column, field_type: str, first: dt.date, last: dt.date) ->
 
 def period_label(start: dt.date, end: dt.date) -> str:
     return f"{start.isoformat()}至{end.isoformat()}"
+
+
+def active_sides(reasons: Any) -> set[str]:
+    """The sides ("below", "above") a rule raises on: `no_data` refines `below` (a window without any
+    source row), so it makes the low side count even when `below` itself is not declared."""
+    declared = set(reasons or ())
+    return ({"below"} if declared & {"below", "no_data"} else set()) | (declared & {"above"})
+
+
+def reason_of(reasons: Any, side: str, had_rows: bool) -> str | None:
+    """The reason key of a breaching window: `no_data` for a low window without any source row when
+    declared, else the side's own reason (None: the rule does not raise this one)."""
+    reasons = reasons or {}
+    if side == "below" and not had_rows and "no_data" in reasons:
+        return reasons["no_data"]
+    return reasons.get(side)
 
 
 def token_field(mapping: Any, token: str) -> str | None:
@@ -144,14 +160,14 @@ def _insert_statement(table: type[Table]) -> tuple[str, _Plan]:
     engine_type = table._meta.db.engine_type
     key = (table, engine_type)
     if key not in _INSERTS:
-        sample = _placeholder_row(table)
+        sample = placeholder_row(table)
         query = table.insert(sample)
         _, args = query.querystrings[0].compile_string(engine_type=engine_type)
         columns = tuple(c for c in table._meta.columns
                         if not isinstance(convert_to_sql_value(value=sample[c._meta.name], column=c), QueryString))
         if len(columns) != len(args):
             raise ValueError(f"{table._meta.tablename}: parameters and columns of the compiled statement differ")
-        _INSERTS[key] = (_compiled(query, engine_type), _Plan(columns, table))
+        _INSERTS[key] = (compiled(query, engine_type), _Plan(columns, table))
     return _INSERTS[key]
 
 

@@ -20,8 +20,11 @@ from piccolo.querystring import QueryString
 from specadmin.runtime.data.db import is_sqlite
 from specadmin.runtime.stats.query import DateOf
 from specadmin.runtime.rules import breaches_pg
-from specadmin.runtime.rules.common import (as_date, day_range, insert_many, period_label, row_builder,
-                                            token_field)
+from specadmin.runtime.rules.bounds import bound_rows
+from specadmin.runtime.rules import written
+from specadmin.runtime.rules.closing import close_stale
+from specadmin.runtime.rules.common import (active_sides, as_date, day_range, insert_many, period_label, reason_of,
+                                            row_builder, token_field)
 
 if TYPE_CHECKING:
     from specadmin.specs.model import Rule
@@ -104,21 +107,6 @@ def _work_mem(first: dt.date, last: dt.date, keys: int) -> str:
     return f"{min(max(groups * 200 // 2**20, 64), 1024)}MB"
 
 
-async def bound_rows(ctx: "AppContext", rule: "Rule") -> list[dict]:
-    """Rows of the bounds entity with at least one bound set; rows without thresholds are skipped."""
-    b = rule.bounds
-    table = ctx.table(b["entity"])
-    cols = [table._meta.primary_key.as_alias("bid"), getattr(table, b["key"]).as_alias("k")]
-    present = []
-    for side in ("min", "max"):
-        if b.get(side):
-            col = getattr(table, b[side])
-            cols.append(col.as_alias(side))
-            present.append(col.is_not_null())
-    condition = present[0] if len(present) == 1 else present[0] | present[1]
-    return await table.select(*cols).where(condition)
-
-
 def windows(counts: list[float], days: int, low: float | None, high: float | None, any_day: bool,
             reasons: dict[str, str]) -> list[tuple[int, str]]:
     """(index of the window's last day, reason key) for each breaching window, in day order."""
@@ -168,46 +156,54 @@ async def evaluate(ctx: "AppContext", rule: "Rule", first_end: dt.date, last_end
             hits = await breaches_pg.breaches(ctx, rule, bounds, daily,
                                               span_first, n_days)
     existing = await existing_alerts(ctx, rule, span_first, last_end)
-    reasons = dict(rule.reasons or {})
     owner_token = "$bound" if token_field(rule.creates["fields"], "$bound") else "$key"
-    planned = []
-    for b, end, reason, values in hits:  # in day order per bound row: earlier windows win overlaps
+    planned, still = [], set()
+    for b, end, side, values, had_rows in hits:  # in day order per bound row: earlier windows win overlaps
+        reason = reason_of(rule.reasons, side, had_rows)
+        if reason is None:
+            continue
         owner = b["bid"] if owner_token == "$bound" else b["k"]
+        if end == n_days - 1:
+            still.add((owner, reason))
         start_day = span_first + dt.timedelta(days=end - rule.days + 1)
         end_day = span_first + dt.timedelta(days=end)
-        taken = existing[(owner, reasons[reason])]
+        taken = existing[(owner, reason)]
         if any(s <= end_day and e >= start_day for s, e in taken):
             continue
         taken.append((start_day, end_day))
-        planned.append((b, start_day, end_day, reasons[reason], values))
-    created = await _insert(ctx, rule, planned)
-    return {"created": created, "places": len(bounds), "days": n_days}
+        planned.append((b, start_day, end_day, reason, values))
+    latest = {b["bid"] if owner_token == "$bound" else b["k"]: last_end for b in bounds} if rule.closes else {}
+    created, closed = await _insert(ctx, rule, planned, latest, still)
+    return {"created": created, "closed": closed, "places": len(bounds), "days": n_days}
 
 
 async def _hits_in_python(ctx: "AppContext", rule: "Rule", bounds: list[dict], span_first: dt.date,
-                          last_end: dt.date, n_days: int) -> list[tuple[dict, int, str, list]]:
+                          last_end: dt.date, n_days: int) -> list[tuple[dict, int, str, list, bool]]:
     """SQLite: daily aggregates fetched, windows slid here (see breaches_pg for PostgreSQL)."""
     measures = await daily_measures(ctx, rule, span_first, last_end, sorted({b["k"] for b in bounds}))
-    reasons = dict(rule.reasons or {})
+    reasons = dict.fromkeys(active_sides(rule.reasons), "")
     calendar = [span_first + dt.timedelta(days=i) for i in range(n_days)]
     hits = []
     for b in bounds:
         per_day = measures.get(b["k"], {})
         counts = [per_day.get(day, 0) for day in calendar]
         for end, reason in windows(counts, rule.days, b.get("min"), b.get("max"), rule.any_day, reasons):
-            hits.append((b, end, reason, counts[end - rule.days + 1: end + 1]))
+            days = calendar[end - rule.days + 1: end + 1]
+            hits.append((b, end, reason, counts[end - rule.days + 1: end + 1], any(d in per_day for d in days)))
     return hits
 
 
-async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
-    """Alerts and their per-day rows in one transaction, in batches (tens of thousands on a backfill).
+async def _insert(ctx: "AppContext", rule: "Rule", planned: list, latest: dict, still: set) -> tuple[int, int]:
+    """Alerts and their per-day rows in one transaction, in batches (tens of thousands on a backfill),
+    then the closes (closing.close_stale); returns (created, closed).
 
     Each batch of alerts is one executemany of Piccolo's compiled INSERT (common.insert_many); their
     ids are then read back by (owner, start, reason), which identifies an alert raised here: no
     other alert of that owner and reason overlaps its window (see evaluate). Per-day rows follow,
-    one executemany per batch."""
-    if not planned:
-        return 0
+    one executemany per batch; then the alert entity's after_create hooks run for the batch's alerts
+    (runtime/rules/written.py; per-day rows are details written with their alert, without hooks)."""
+    if not planned and not latest:
+        return 0, 0
     creates = rule.creates
     entity = ctx.app.entity(creates["entity"])
     table = ctx.table(entity.name)
@@ -219,7 +215,9 @@ async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
     day_table = ctx.table(day_entity.name) if days_spec else None
     alert_values = row_builder(ctx, entity, fields)
     day_values = row_builder(ctx, day_entity, days_spec["fields"]) if days_spec else None
+    hooked = written.listened(ctx, entity.name)
     async with table._meta.db.transaction() as tx:
+        closed = await close_stale(ctx, rule, "$end", latest, still)
         for chunk in range(0, len(planned), BATCH):
             part = planned[chunk:chunk + BATCH]
             rows = []
@@ -228,17 +226,18 @@ async def _insert(ctx: "AppContext", rule: "Rule", planned: list) -> int:
                           "$period": period_label(start, end), "$reason": reason}
                 rows.append(alert_values(tokens))
             await insert_many(tx.connection, table, rows)
-            if not days_spec:
+            if not days_spec and not hooked:
                 continue
-            ids = await _new_ids(table, owner, start_f, reason_f, [
-                (b["bid"] if owner_is_bound(fields) else b["k"], start, reason) for b, start, _, reason, _ in part])
-            day_rows = []
-            for b, start, _, reason, counts in part:
-                parent = ids[(b["bid"] if owner_is_bound(fields) else b["k"], start, reason)]
-                day_rows += [day_values({"$parent": parent, "$date": start + dt.timedelta(days=i), "$value": value})
-                             for i, value in enumerate(counts)]
-            await insert_many(tx.connection, day_table, day_rows)
-    return len(planned)
+            keys = [(b["bid"] if owner_is_bound(fields) else b["k"], start, reason) for b, start, _, reason, _ in part]
+            ids = await _new_ids(table, owner, start_f, reason_f, keys)
+            if days_spec:
+                day_rows = []
+                for (b, start, _, reason, counts), key in zip(part, keys):
+                    day_rows += [day_values({"$parent": ids[key], "$date": start + dt.timedelta(days=i), "$value": value})
+                                 for i, value in enumerate(counts)]
+                await insert_many(tx.connection, day_table, day_rows)
+            await written.created(ctx, entity.name, [(ids[key], values) for key, values in zip(keys, rows)])
+    return len(planned), closed
 
 
 async def _new_ids(table, owner: str, start_f: str, reason_f: str, keys: list[tuple]) -> dict[tuple, int]:

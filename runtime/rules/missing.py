@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from specadmin.runtime.rules import written
 from specadmin.runtime.rules.common import build_values, decoded, insert_many
 
 if TYPE_CHECKING:
@@ -46,5 +47,8 @@ async def evaluate(ctx: "AppContext", rule: "Rule", first_end: dt.date | None = 
         rows.append(build_values(ctx, created_entity, rule.creates["fields"], {"$key": key}, row))
     if rows:
         async with table._meta.db.transaction() as tx:
+            after = await written.last_id(table) if written.listened(ctx, created_entity.name) else None
             await insert_many(tx.connection, table, rows)
+            if after is not None:
+                await written.created(ctx, created_entity.name, list(zip(await written.ids_after(table, after), rows)))
     return {"created": len(rows), "keys": keys[:50]}
