@@ -86,4 +86,8 @@ CODES = {
     "SA143": "outbound feed names a target missing from app.yaml feed_targets, or a bad where clause",
     "SA150": "a screen's lookup key is not a sensitive field among its filters, or its scope is wrong",
     "SA130": "bulk_query names an unknown entity, screen or field, or a field of the wrong type",
+    "SA170": "participated scope: `through` missing or naming an unknown entity, or through/and_sub on another mode",
+    "SA171": "participated scope: `through.ref` is not a ref of the through entity to the scoped entity",
+    "SA172": "participated scope: `through.field` does not lead to an org",
+    "SA173": "screen `levels: true` without a tree scope (own_and_sub) to narrow",
 }

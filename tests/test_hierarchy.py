@@ -1,0 +1,185 @@
+"""Hierarchy in data scope on SQLite and PostgreSQL, through the event hub of specs/REFERENCE.md run as
+written: the 本级 / 下级 / 本级及下级 switch (`scope_level`) narrows a tree-scoped screen's list, tab
+counts, exports, statistic and page without ever widening them, and the `participated` scope (我参与)
+shows the events a task of the user's org (or, with `and_sub`, of an org below it) points at.
+`specadmin check` names each broken key with its code, file and line.
+
+The orgs: 总部 (city) > 甲街道 > 甲社区, and 总部 > 乙街道. The street user 甲街道 sees 甲街道's and
+甲社区's events, never 总部's or 乙街道's."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from conftest import BACKENDS, api_login, reference_blocks, spec_app
+
+ASYNC = pytest.mark.asyncio(loop_scope="session")
+MODULE = reference_blocks()["modules/events.yaml"]
+APP = "app: events\nlabel: 事件中心\nmodules: [events]\n"
+PASSWORD = "Events@2026x"
+EVENTS = {  # title: (org code, status, people)
+    "市级事件": ("HQ", "已完成", 1),
+    "街道事件": ("JA", "处置中", 2),
+    "社区事件": ("JA1", "处置中", 4),
+    "他街事件": ("JB", "处置中", 8),
+}
+TASKS = [("他街事件", "JA1"), ("市级事件", "JA"), ("街道事件", "JB")]  # (event, acting org)
+
+
+def write_app(app_dir: Path, module: str = MODULE) -> Path:
+    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
+    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
+    (app_dir / "modules" / "events.yaml").write_text(module, encoding="utf-8")
+    return app_dir
+
+
+async def load(ctx, hq: int) -> dict[str, int]:
+    """The org tree, the street user, the events and the tasks; {code or title: id}."""
+    from specadmin.runtime.identity.seed import sync_roles
+    from specadmin.runtime.identity.users import ensure_user
+
+    org, event, task = ctx.table("org"), ctx.table("event"), ctx.table("task")
+    ids = {"HQ": hq}
+    for code, name, level, parent in (("JA", "甲街道", "street", "HQ"), ("JA1", "甲社区", "community", "JA"),
+                                      ("JB", "乙街道", "street", "HQ")):
+        new = (await org.insert(org(code=code, name=name, level=level, parent=ids[parent], org_type="department",
+                                    active=True)).returning(org.id))[0]["id"]
+        parent_path = (await org.select(org.path).where(org.id == ids[parent]))[0]["path"]
+        await org.update({org.path: f"{parent_path}{new}/"}).where(org.id == new)
+        ids[code] = new
+    await ctx.refresh_caches()
+    await sync_roles(ctx)
+    await ensure_user(ctx, "jie", PASSWORD, name="甲街道用户", org_code="JA", roles=("street",))
+    for title, (code, status, people) in EVENTS.items():
+        ids[title] = (await event.insert(event(title=title, org=ids[code], status=status, people=people))
+                      .returning(event.id))[0]["id"]
+    for title, code in TASKS:
+        await task.insert(task(event=ids[title], org=ids[code], note=f"{code}处置"))
+    return ids
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def env(request, tmp_path_factory):
+    app_dir = write_app(tmp_path_factory.mktemp(f"hierarchy-{request.param}"))
+    async with spec_app(app_dir, request.param, PASSWORD, "总部") as (app, root, hq):
+        ids = await load(app.state.ctx, hq)
+        jie = await api_login(app, "jie", PASSWORD)
+        try:
+            yield {"app": app, "root": root, "jie": jie, "ids": ids}
+        finally:
+            await jie.aclose()
+
+
+async def titles(client, screen: str, **params) -> set[str]:
+    r = await client.get("/api/event", params={"screen": screen, "page_size": 100, **params})
+    assert r.status_code == 200, r.text
+    return {item["title"] for item in r.json()["items"]}
+
+
+@ASYNC
+async def test_levels_narrow_the_street_users_list_to_own_or_below_and_never_beyond(env):
+    jie = env["jie"]
+    assert await titles(jie, "event_hub") == {"街道事件", "社区事件"}
+    assert await titles(jie, "event_hub", scope_level="all") == {"街道事件", "社区事件"}
+    assert await titles(jie, "event_hub", scope_level="self") == {"街道事件"}
+    assert await titles(jie, "event_hub", scope_level="sub") == {"社区事件"}
+    assert await titles(jie, "event_hub", scope_level="sub", tab="done") == set()
+    # a grant of `all` narrowed: the superuser's own org (总部) and the orgs below it
+    assert await titles(env["root"], "event_hub", scope_level="self") == {"市级事件"}
+    assert await titles(env["root"], "event_hub", scope_level="sub") == {"街道事件", "社区事件", "他街事件"}
+
+
+@ASYNC
+async def test_a_bad_level_or_a_level_on_a_screen_without_the_switch_is_a_400(env):
+    jie = env["jie"]
+    r = await jie.get("/api/event", params={"screen": "event_hub", "scope_level": "up"})
+    assert r.status_code == 400 and "scope_level" in r.text, r.text
+    r = await jie.get("/api/event", params={"screen": "event_mine", "scope_level": "self"})
+    assert r.status_code == 400 and "不分本级、下级" in r.text, r.text
+    r = await jie.get("/api/event/export.xlsx", params={"screen": "event_hub", "scope_level": "x"})
+    assert r.status_code == 400, r.text
+
+
+@ASYNC
+async def test_exports_follow_the_level(env):
+    from openpyxl import load_workbook
+
+    jie = env["jie"]
+    r = await jie.get("/api/event/export", params={"screen": "event_hub", "scope_level": "sub"})
+    assert r.status_code == 200, r.text
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [row[0] for row in rows[1:]] == ["社区事件"]
+    r = await jie.get("/api/event/export.xlsx", params={"screen": "event_hub", "scope_level": "self"})
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert [c for c in (row[0] for row in sheet.iter_rows(min_row=2, values_only=True)) if c] == ["街道事件"]
+
+
+@ASYNC
+async def test_statistic_by_level_sums_to_the_whole(env):
+    jie = env["jie"]
+
+    async def totals(**params) -> dict:
+        r = await jie.get("/api/stats/event_stat", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()["totals"]
+
+    whole, own, below = await totals(), await totals(scope_level="self"), await totals(scope_level="sub")
+    assert whole == {"events": 2, "people": 6}
+    assert (own, below) == ({"events": 1, "people": 2}, {"events": 1, "people": 4})
+    r = await jie.get("/api/stats/event_stat/export.csv", params={"scope_level": "sub"})
+    assert r.status_code == 200 and "甲社区" in r.content.decode("utf-8-sig") and "甲街道" not in r.content.decode("utf-8-sig")
+
+
+@ASYNC
+async def test_participated_shows_the_events_a_task_of_my_org_points_at(env):
+    jie, ids = env["jie"], env["ids"]
+    assert await titles(jie, "event_mine") == {"市级事件"}  # 甲街道 acted on it; 甲社区's act needs and_sub
+    assert await titles(jie, "event_mine_sub") == {"市级事件", "他街事件"}
+    r = await jie.get(f"/api/event/{ids['他街事件']}", params={"screen": "event_mine"})
+    assert r.status_code in (403, 404), r.text  # outside the scope: not readable either
+    r = await jie.get(f"/api/event/{ids['市级事件']}", params={"screen": "event_mine"})
+    assert r.status_code == 200 and r.json()["title"] == "市级事件"
+
+
+@ASYNC
+async def test_list_page_offers_the_three_levels_and_keeps_the_choice_through_tabs(env):
+    import re
+
+    page = await env["jie"].get("/s/event_hub", params={"scope_level": "sub", "tab": "doing"})
+    assert page.status_code == 200, page.text[:500]
+    assert "社区事件" in page.text and "街道事件" not in page.text
+    pressed = re.findall(r'data-level="(\w+)" aria-pressed="true"', page.text)
+    assert pressed == ["sub"]
+    assert re.search(r'data-tab="done" href="[^"]*scope_level=sub', page.text)
+    assert re.search(r'name="scope_level" value="sub"', page.text)  # the filter form keeps it
+    assert "export.xlsx?" in page.text and re.search(r'id="btn-export" href="[^"]*scope_level=sub', page.text)
+    plain = await env["jie"].get("/s/event_mine")
+    assert 'class="levels"' not in plain.text  # a participated screen has no switch
+
+
+def test_check_names_broken_hierarchy_keys_with_their_file_and_line(tmp_path, capsys):
+    from specadmin.cli import main
+
+    broken = (MODULE.replace("through: {entity: task, ref: event, field: org}}\n",
+                             "through: {entity: tsk, ref: event, field: org}}\n", 1)
+              .replace("through: {entity: task, ref: event, field: org}, and_sub",
+                       "through: {entity: task, ref: note, field: note}, and_sub")
+              .replace("    scope: {mode: own_and_sub}\n    stat:", "    scope: {mode: own_unit}\n    levels: true\n    stat:"))
+    write_app(tmp_path, broken)
+    assert main(["check", str(tmp_path)]) == 1
+    lines = broken.splitlines()
+
+    def line_of(text: str) -> int:
+        return next(i for i, line in enumerate(lines, 1) if text in line)
+
+    err = [e.removeprefix(f"{tmp_path.name}/") for e in capsys.readouterr().err.splitlines() if "[SA" in e]
+    assert err == [
+        f"modules/events.yaml:{line_of('entity: tsk')}: [SA170] scope participated: unknown entity 'tsk'",
+        f"modules/events.yaml:{line_of('ref: note')}: [SA171] scope participated: 'task.note' must be a ref (by id) "
+        "to 'event'",
+        f"modules/events.yaml:{line_of('ref: note')}: [SA172] scope participated: 'task.note' must lead to an org (string)",
+        f"modules/events.yaml:{line_of('levels: true')}: [SA173] levels: true needs a tree scope (own_and_sub) on the "
+        "screen to narrow to 本级 / 下级, not own_unit"]
