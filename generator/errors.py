@@ -90,4 +90,5 @@ CODES = {
     "SA171": "participated scope: `through.ref` is not a ref of the through entity to the scoped entity",
     "SA172": "participated scope: `through.field` does not lead to an org",
     "SA173": "screen `levels: true` without a tree scope (own_and_sub) to narrow",
+    "SA174": "stat group `<level>(path)`: path not a ref to org, unknown org level, or a clashing group key",
 }

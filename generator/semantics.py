@@ -472,6 +472,29 @@ class Checker:
 
         for at, text in check_stat_spec(self, entity, stat):
             self.err(loc, ("stat", *at), "SA090", text)
+        self.check_rollups(loc, entity, stat)
+
+    def check_rollups(self, loc: "Located", entity: str, stat: dict) -> None:
+        """SA174: `<level>(path)` (e.g. `street(org)`) rolls a path to an org up to a level of org_level,
+        and no other group key has the same name."""
+        from specadmin.specs.stat_names import dim_key, rollup_of
+
+        dictionary = self.reg.dictionaries.get("org_level")
+        levels = dict(dictionary.raw["items"]) if dictionary else {}
+        keys = [dim_key(g) for g in stat["group_by"]]
+        for i, group in enumerate(stat["group_by"]):
+            rolled = rollup_of(group)
+            if rolled is None:
+                continue
+            path, level = rolled
+            final, _ = self.resolve(entity, path)
+            if final is not None and (final.get("type") != "ref" or final.get("to") != "org"):
+                self.err(loc, ("stat", "group_by", i), "SA174", f"stat group '{group}': '{path}' is not a ref to org")
+            if level not in levels:
+                self.err(loc, ("stat", "group_by", i), "SA174", f"stat group '{group}': '{level}' is neither date, month nor an org level "
+                                                               f"(expected one of {', '.join(levels)})")
+            if keys.count(path) > 1:
+                self.err(loc, ("stat", "group_by", i), "SA174", f"stat group '{group}': another group key is also '{path}'")
 
     # -- roles ------------------------------------------------------------
     def check_role(self, loc: "Located") -> None:

@@ -2,7 +2,8 @@
 written: the 本级 / 下级 / 本级及下级 switch (`scope_level`) narrows a tree-scoped screen's list, tab
 counts, exports, statistic and page without ever widening them, and the `participated` scope (我参与)
 shows the events a task of the user's org (or, with `and_sub`, of an org below it) points at.
-`specadmin check` names each broken key with its code, file and line.
+A statistic grouped by `street(org)` rolls each event up to its street, and the street groups sum
+to the org groups below them. `specadmin check` names each broken key with its code, file and line.
 
 The orgs: 总部 (city) > 甲街道 > 甲社区, and 总部 > 乙街道. The street user 甲街道 sees 甲街道's and
 甲社区's events, never 总部's or 乙街道's."""
@@ -150,7 +151,7 @@ async def test_list_page_offers_the_three_levels_and_keeps_the_choice_through_ta
 
     page = await env["jie"].get("/s/event_hub", params={"scope_level": "sub", "tab": "doing"})
     assert page.status_code == 200, page.text[:500]
-    assert "社区事件" in page.text and "街道事件" not in page.text
+    assert ">社区事件<" in page.text and ">街道事件<" not in page.text  # the row links (the menu has 各街道事件)
     pressed = re.findall(r'data-level="(\w+)" aria-pressed="true"', page.text)
     assert pressed == ["sub"]
     assert re.search(r'data-tab="done" href="[^"]*scope_level=sub', page.text)
@@ -167,7 +168,9 @@ def test_check_names_broken_hierarchy_keys_with_their_file_and_line(tmp_path, ca
                              "through: {entity: tsk, ref: event, field: org}}\n", 1)
               .replace("through: {entity: task, ref: event, field: org}, and_sub",
                        "through: {entity: task, ref: note, field: note}, and_sub")
-              .replace("    scope: {mode: own_and_sub}\n    stat:", "    scope: {mode: own_unit}\n    levels: true\n    stat:"))
+              .replace("    actions: [export]\n    scope: {mode: own_and_sub}\n    stat:",
+                       "    actions: [export]\n    scope: {mode: own_unit}\n    levels: true\n    stat:")
+              .replace("group_by: [street(org)]", "group_by: [strete(org), street(title)]"))
     write_app(tmp_path, broken)
     assert main(["check", str(tmp_path)]) == 1
     lines = broken.splitlines()
@@ -182,4 +185,30 @@ def test_check_names_broken_hierarchy_keys_with_their_file_and_line(tmp_path, ca
         "to 'event'",
         f"modules/events.yaml:{line_of('ref: note')}: [SA172] scope participated: 'task.note' must lead to an org (string)",
         f"modules/events.yaml:{line_of('levels: true')}: [SA173] levels: true needs a tree scope (own_and_sub) on the "
-        "screen to narrow to 本级 / 下级, not own_unit"]
+        "screen to narrow to 本级 / 下级, not own_unit",
+        f"modules/events.yaml:{line_of('strete(org)')}: [SA174] stat group 'street(title)': 'title' is not a ref to org",
+        f"modules/events.yaml:{line_of('strete(org)')}: [SA174] stat group 'strete(org)': 'strete' is neither date, "
+        "month nor an org level (expected one of province, city, district, street, community, grid)"]
+
+
+@ASYNC
+async def test_rollup_groups_by_street_and_sums_to_the_leaf_groups(env):
+    async def groups(client, screen: str) -> dict:
+        r = await client.get(f"/api/stats/{screen}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return {item.get("org_label"): (item["events"], item["people"]) for item in body["items"]}, body["totals"]
+
+    root, jie = env["root"], env["jie"]
+    leaves, leaf_totals = await groups(root, "event_stat")
+    assert leaves == {"总部": (1, 1), "甲街道": (1, 2), "甲社区": (1, 4), "乙街道": (1, 8)}
+    streets, street_totals = await groups(root, "event_by_street")
+    assert streets == {None: (1, 1), "甲街道": (2, 6), "乙街道": (1, 8)}  # 总部 lies above every street
+    assert street_totals == leaf_totals == {"events": 4, "people": 15}
+    assert streets["甲街道"] == tuple(map(sum, zip(leaves["甲街道"], leaves["甲社区"])))
+    assert await groups(jie, "event_by_street") == ({"甲街道": (2, 6)}, {"events": 2, "people": 6})
+    r = await jie.get("/api/stats/event_by_street", params={"scope_level": "sub", "sort": "-people"})
+    assert r.status_code == 200 and [(i["org_label"], i["people"]) for i in r.json()["items"]] == [("甲街道", 4)]
+    page = await jie.get("/s/event_by_street", params={"scope_level": "self"})  # the page: buttons, 本级 only
+    assert page.status_code == 200 and 'data-level="self" aria-pressed="true"' in page.text, page.text[:300]
+    assert "甲街道" in page.text and '<td class="num">2</td>' in page.text and '<td class="num">6</td>' not in page.text

@@ -4,6 +4,10 @@ Everything is built from Piccolo columns and QueryString arithmetic, with values
 - a group key through refs (`site.street`, or a lookup field) is a correlated scalar subquery
   `(SELECT street FROM testing_site WHERE site_code = site_scan_stat.site)`, so no row is loaded;
 - `date(x)` is `date(x)`; `month(x)` is year*100+month (Piccolo's portable Year/Month);
+- `street(org)` (any org level) is the org of that level whose path the row's org path starts with:
+  `(SELECT id FROM org WHERE level = $1 AND <the org's path> LIKE path || '%' ORDER BY path LIMIT 1)`;
+  its parameters keep PostgreSQL from matching it to the select list, so the select and the order
+  take MIN() of it (one value per group);
 - `coalesce: [a, b]` aggregates COALESCE(a, b); `from: E, match: {f: key}` aggregates another entity
   in a correlated subquery on the group keys, inside the same data scope;
 - `expr:` measures combine other measures (specs/measure_expr.py).
@@ -21,7 +25,7 @@ from piccolo.query.functions.conditional import Coalesce
 from piccolo.query.functions.datetime import Month, Year
 from piccolo.querystring import QueryString
 from specadmin.specs.paths import resolve
-from specadmin.specs.stat_names import dim_key, dim_parts
+from specadmin.specs.stat_names import dim_key, dim_parts, rollup_of
 
 from specadmin.runtime.stats import expr as stats_expr
 from specadmin.runtime.errors import BadRequest
@@ -67,14 +71,33 @@ class Dim:
     def __init__(self, ctx: AppContext, entity, group: str):
         self.group, self.key = group, dim_key(group)
         self.fn, path = dim_parts(group)
-        self.stored = self.fn is None and "." not in path and entity.field(path).type not in ("lookup", "multi_ref")
+        rolled = rollup_of(group)
+        self.level = rolled[1] if rolled else None  # `street(org)`: the org level rolled up to
+        self.stored = (self.fn is None and self.level is None and "." not in path
+                       and entity.field(path).type not in ("lookup", "multi_ref"))
         self.column = getattr(ctx.table(entity.name), path) if self.stored else None
         self._ctx, self._entity, self._path = ctx, entity, path
         self.field = path_expression(ctx, entity, path)[1]
 
+    def _rolled_up(self) -> Any:
+        """The ancestor org (of `self.level`) of the org the path ends at; NULL above that level."""
+        org = self._ctx.table("org")
+        leaf = path_expression(self._ctx, self._entity, self._path)[0]
+        leaf_path = _wrap(org.select(org.path).where(org._meta.primary_key == leaf).limit(1))
+        below = WhereRaw("{} LIKE {} || {}", leaf_path, org.path, "%")
+        return _wrap(org.select(org._meta.primary_key).where((org.level == self.level) & below)
+                     .order_by(org.path).limit(1))
+
+    def group_exprs(self) -> list[Any]:
+        """The SQL expressions to group by."""
+        return [self._rolled_up()] if self.level else self.exprs()
+
     def exprs(self) -> list[Any]:
-        """The SQL expressions to group and order by (a month is its year and its month: no
-        parameter may appear in a group expression, or PostgreSQL cannot match it to the select)."""
+        """The SQL expressions to order by and select (a month is its year and its month: no
+        parameter may appear in a group expression, or PostgreSQL cannot match it to the select;
+        a roll-up, which has parameters, is taken as MIN over its group, where it is one value)."""
+        if self.level:
+            return [Min(self._rolled_up())]
         if self.stored:
             return [self.column]
         base = path_expression(self._ctx, self._entity, self._path)[0]
@@ -164,7 +187,7 @@ class StatQuery:
 
     # -- queries ----------------------------------------------------------
     def _grouped(self, *select: Any):
-        query = self.table.select(*select).group_by(*[e for d in self.dims for e in d.exprs()])
+        query = self.table.select(*select).group_by(*[e for d in self.dims for e in d.group_exprs()])
         return query.where(self.where) if self.where is not None else query
 
     async def count_groups(self) -> int:
@@ -192,7 +215,7 @@ class StatQuery:
             if self.measures[n].agg == "avg":
                 select += [self.measure(n, axis=dim, agg="sum").as_alias(f"{n}__sum"),
                            self.measure(n, axis=dim, agg="count").as_alias(f"{n}__n")]
-        query = self.table.select(*select).group_by(*dim.exprs())
+        query = self.table.select(*select).group_by(*dim.group_exprs())
         if self.where is not None:
             query = query.where(self.where)
         rows = await query.limit(MAX_GROUPS + 1)
