@@ -212,3 +212,35 @@ async def test_rollup_groups_by_street_and_sums_to_the_leaf_groups(env):
     page = await jie.get("/s/event_by_street", params={"scope_level": "self"})  # the page: buttons, 本级 only
     assert page.status_code == 200 and 'data-level="self" aria-pressed="true"' in page.text, page.text[:300]
     assert "甲街道" in page.text and '<td class="num">2</td>' in page.text and '<td class="num">6</td>' not in page.text
+
+
+@ASYNC
+async def test_tree_view_starts_at_the_users_own_tops_and_opens_children_on_demand(env):
+    ctx, root, jie = env["app"].state.ctx, env["root"], env["jie"]
+    area, ids = ctx.table("area"), env["ids"]
+    await area.delete(force=True)
+    made: dict[str, int] = {}
+    for name, org, parent in (("全市", "HQ", None), ("甲片区", "JA", "全市"), ("甲一网格", "JA1", "甲片区"),
+                              ("甲二网格", "JA1", "甲片区"), ("乙片区", "JB", "全市")):
+        made[name] = (await area.insert(area(name=name, org=ids[org], parent=made.get(parent)))
+                      .returning(area.id))[0]["id"]
+
+    async def level(client, **params) -> dict[str, int]:
+        r = await client.get("/api/area", params={"screen": "area_admin", "tree": "1", **params})
+        assert r.status_code == 200, r.text
+        return {item["name"]: item["children"] for item in r.json()["items"]}
+
+    assert await level(root) == {"全市": 2}
+    assert await level(root, parent=made["全市"]) == {"甲片区": 2, "乙片区": 0}
+    assert await level(jie) == {"甲片区": 2}  # 全市 lies outside the street's scope: its tree starts below
+    assert await level(jie, parent=made["甲片区"]) == {"甲一网格": 0, "甲二网格": 0}
+    assert await level(jie, parent=made["全市"]) == {"甲片区": 2}  # 乙片区 is not the street's
+    r = await jie.get("/api/area", params={"screen": "area_admin", "tree": "maybe"})
+    assert r.status_code == 400 and "tree" in r.text
+    r = await jie.get("/api/event", params={"screen": "event_hub", "tree": "1"})
+    assert r.status_code == 400 and "不是树形数据" in r.text
+    page = await jie.get("/s/area_admin", params={"tree": "1"})
+    assert page.status_code == 200 and 'data-children="2"' in page.text and "展开下级（2）" in page.text
+    assert f"parent={made['甲片区']}" in page.text and "tree=1" in page.text
+    opened = await jie.get("/s/area_admin", params={"tree": "1", "parent": made["甲片区"]})
+    assert ">甲一网格<" in opened.text and ">甲片区<" not in opened.text.split("<tbody>")[1] and 'id="tree-top"' in opened.text

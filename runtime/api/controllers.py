@@ -23,6 +23,7 @@ from specadmin.runtime.api.support import ActionRequest, ListPage, RowId, entity
 from specadmin.runtime.api.versions import body_version, if_match, stale_response, with_etag
 from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE, MAX_PAGE_SIZE, FilterParam, typed_filters
 from specadmin.runtime.errors import Stale
+from specadmin.runtime.data.tree_view import TREE_HELP
 from specadmin.runtime.security.levels import LEVEL_HELP
 
 Filter = FilterParam  # what generated code calls it: Filter("level", str, "区划级别")
@@ -97,11 +98,12 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
         page: int = Parameter(default=1, ge=1, le=MAX_PAGE),
         page_size: int = Parameter(default=20, ge=1, le=MAX_PAGE_SIZE),
         scope_level: Optional[str] = Parameter(default=None, max_length=8, description=LEVEL_HELP),
+        tree: Optional[str] = Parameter(default=None, max_length=8, description=TREE_HELP),
         **values: Any,
     ) -> ListPage:
         return await entity_service(request, entity).list_page(
             request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size,
-            filters=typed_filters(filters, values), level=scope_level)
+            filters=typed_filters(filters, values), level=scope_level, tree=tree)
 
     async def get_row(self, request: Request, row_id: RowId, screen: Optional[str] = None) -> Response:
         return with_etag(await entity_service(request, entity).get(request, row_id, screen=screen))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 from specadmin.specs.model import Entity, Screen
 from specadmin.specs.physical import ROW_VERSION, versioned
 
-from specadmin.runtime.data import audit, unique
+from specadmin.runtime.data import audit, tree_view, unique
 from specadmin.runtime.data.db import write_transaction
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
 from specadmin.runtime.plugin import Call, WriteEvent
@@ -133,12 +133,16 @@ class EntityService:
                                {"lookup": shown, "by": how, "screens": sorted(s.name for s, _ in grants if s.lookup)})
 
     async def list_page(self, request, *, screen=None, tab=None, q=None, sort=None, page=1, page_size=20,
-                        filters=None, level=None) -> dict[str, Any]:
+                        filters=None, level=None, tree=None) -> dict[str, Any]:
         principal: Principal = request.user
         grants = self.grants(principal, "list", screen)
         if (page - 1) * page_size > MAX_OFFSET:  # the databases' OFFSET is a 64-bit integer
             raise BadRequest("页码超出范围")
         where = self._conditions(principal, grants, tab, q, filters, level)  # per request: the data scope is in it
+        as_tree = tree_view.wanted(tree)  # one level of a tree entity, each row with its visible children
+        if as_tree:
+            scope = self._scope_for(principal, grants, filters)
+            where = combine_and([where, tree_view.level_condition(self.entity, self.table, scope, filters)])
         shape = self.shape(self.visible_fields(principal, grants), with_version=True)
         column, ascending = ordering(self.entity, [s for s, _ in grants], self.table, sort)
 
@@ -158,6 +162,8 @@ class EntityService:
         await self._log_lookup(principal, grants, filters, "list")
         clear = self.clear_view(grants)
         items = await shape.convert(rows, clear)
+        if as_tree:
+            await tree_view.with_children(self.ctx, self.entity, self.table, scope, items)
         if clear:
             await self._record_clear(principal, grants, shape, "list", items)
         return {"items": items, "total": total, "page": page, "page_size": page_size}
