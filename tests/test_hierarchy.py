@@ -235,6 +235,8 @@ async def test_tree_view_starts_at_the_users_own_tops_and_opens_children_on_dema
     assert await level(jie) == {"甲片区": 2}  # 全市 lies outside the street's scope: its tree starts below
     assert await level(jie, parent=made["甲片区"]) == {"甲一网格": 0, "甲二网格": 0}
     assert await level(jie, parent=made["全市"]) == {"甲片区": 2}  # 乙片区 is not the street's
+    r = await root.get("/api/org", params={"screen": "org_admin", "tree": "1"})  # the org tree itself
+    assert r.status_code == 200 and [(i["name"], i["children"]) for i in r.json()["items"]] == [("总部", 2)]
     r = await jie.get("/api/area", params={"screen": "area_admin", "tree": "maybe"})
     assert r.status_code == 400 and "tree" in r.text
     r = await jie.get("/api/event", params={"screen": "event_hub", "tree": "1"})
