@@ -182,7 +182,10 @@ def load_app(app_dir: Path) -> m.App:
 def _scope(raw: dict | None) -> m.Scope | None:
     if raw is None:
         return None
-    return m.Scope(mode=raw["mode"], field=raw.get("field"), user_attr=raw.get("user_attr"))
+    through = raw.get("through")
+    return m.Scope(mode=raw["mode"], field=raw.get("field"), user_attr=raw.get("user_attr"),
+                   through=m.Through(through["entity"], through["ref"], through.get("field", "org")) if through else None,
+                   and_sub=raw.get("and_sub", False))
 
 
 def _field(name: str, raw: dict) -> m.Field:
@@ -246,7 +249,7 @@ def _screen(loc: Located, entity: m.Entity, unmaskable: bool = False) -> m.Scree
         related=tuple(_related(n, r) for n, r in (raw.get("related") or {}).items()),
         lookup=m.Lookup(keys=tuple(raw["lookup"]["keys"]), scope=_scope(raw["lookup"].get("scope")) or m.Scope())
         if "lookup" in raw else None,
-        unmaskable=unmaskable,
+        unmaskable=unmaskable, levels=raw.get("levels"),
     )
 
 

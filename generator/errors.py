@@ -101,4 +101,9 @@ CODES = {
     "SA178": "a computed field's band bounds or labels are wrong",
     "SA179": "a computed field is placed where a value is written (form, import, default, required, unique)",
     "SA130": "bulk_query names an unknown entity, screen or field, or a field of the wrong type",
+    "SA170": "participated scope: `through` missing or naming an unknown entity, or through/and_sub on another mode",
+    "SA171": "participated scope: `through.ref` is not a ref of the through entity to the scoped entity",
+    "SA172": "participated scope: `through.field` does not lead to an org",
+    "SA173": "screen `levels: true` without a tree scope (own_and_sub) to narrow",
+    "SA174": "stat group `<level>(path)`: path not a ref to org, unknown org level, or a clashing group key",
 }

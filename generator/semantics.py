@@ -12,6 +12,7 @@ from specadmin.generator.errors import SpecError
 from specadmin.generator.handlers import handler_problem
 from specadmin.specs import computed, expr, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
+from specadmin.specs.model import TREE_SCOPES
 from specadmin.specs.physical import ROW_VERSION
 from specadmin.specs.unmask import UNMASK, offers_unmask
 
@@ -314,6 +315,12 @@ class Checker:
 
     def check_scope(self, loc: "Located", sub: tuple, entity: str, scope: dict) -> None:
         mode = scope["mode"]
+        if mode == "participated":
+            self.check_participated(loc, sub, entity, scope)
+            return
+        for key in ("through", "and_sub"):
+            if key in scope:
+                self.err(loc, sub + (key,), "SA170", f"scope {mode}: '{key}' belongs to mode participated only")
         if mode == "all":
             return
         default_field = {"own_records": "created_by"}.get(mode, "org")
@@ -330,6 +337,28 @@ class Checker:
             attr = scope.get("user_attr")
             if not attr or attr not in self.fields_of("user"):
                 self.err(loc, sub + ("user_attr",), "SA051", f"scope field_equals_user needs user_attr naming a user field, got {attr!r}")
+
+    def check_participated(self, loc: "Located", sub: tuple, entity: str, scope: dict) -> None:
+        """SA170–SA172: `through` names an entity with a ref to `entity` and a path to an org."""
+        through = scope.get("through")
+        if "field" in scope or "user_attr" in scope:
+            self.err(loc, sub, "SA170", "scope participated takes `through` (entity, ref, field), not field/user_attr")
+        if not through:
+            self.err(loc, sub, "SA170", f"scope participated on '{entity}' needs `through: {{entity, ref, field}}`")
+            return
+        other = through["entity"]
+        if other not in self.reg.entities:
+            self.err(loc, sub + ("through", "entity"), "SA170", f"scope participated: unknown entity '{other}'")
+            return
+        ref = self.fields_of(other).get(through["ref"])
+        if ref is None or ref.get("type") != "ref" or ref.get("to") != entity or ref.get("key"):
+            self.err(loc, sub + ("through", "ref"), "SA171",
+                     f"scope participated: '{other}.{through['ref']}' must be a ref (by id) to '{entity}'")
+        path = through.get("field", "org")
+        final, problem = self.resolve(other, path)
+        if final is None or final.get("type") != "ref" or final.get("to") != "org":
+            self.err(loc, sub + ("through", "field"), "SA172",
+                     f"scope participated: '{other}.{path}' must lead to an org ({problem or final.get('type')})")
 
     # -- screens ----------------------------------------------------------
     def check_screen(self, loc: "Located") -> None:
@@ -394,6 +423,9 @@ class Checker:
                              f"{', '.join(SET_SPECIALS)} or $params.<parameter>)")
         if "scope" in raw:
             self.check_scope(loc, ("scope",), entity, raw["scope"])
+        if raw.get("levels") and (raw.get("scope") or {}).get("mode") not in TREE_SCOPES:
+            self.err(loc, ("levels",), "SA173", f"levels: true needs a tree scope ({', '.join(TREE_SCOPES)}) on the "
+                                               f"screen to narrow to 本级 / 下级, not {(raw.get('scope') or {}).get('mode', 'all')}")
         if "lookup" in raw:
             self.check_lookup(loc, raw, entity, fields)
         self.check_transfer(loc, raw, fields)
@@ -493,6 +525,29 @@ class Checker:
 
         for at, text in check_stat_spec(self, entity, stat):
             self.err(loc, ("stat", *at), "SA090", text)
+        self.check_rollups(loc, entity, stat)
+
+    def check_rollups(self, loc: "Located", entity: str, stat: dict) -> None:
+        """SA174: `<level>(path)` (e.g. `street(org)`) rolls a path to an org up to a level of org_level,
+        and no other group key has the same name."""
+        from specadmin.specs.stat_names import dim_key, rollup_of
+
+        dictionary = self.reg.dictionaries.get("org_level")
+        levels = dict(dictionary.raw["items"]) if dictionary else {}
+        keys = [dim_key(g) for g in stat["group_by"]]
+        for i, group in enumerate(stat["group_by"]):
+            rolled = rollup_of(group)
+            if rolled is None:
+                continue
+            path, level = rolled
+            final, _ = self.resolve(entity, path)
+            if final is not None and (final.get("type") != "ref" or final.get("to") != "org"):
+                self.err(loc, ("stat", "group_by", i), "SA174", f"stat group '{group}': '{path}' is not a ref to org")
+            if level not in levels:
+                self.err(loc, ("stat", "group_by", i), "SA174", f"stat group '{group}': '{level}' is neither date, month nor an org level "
+                                                               f"(expected one of {', '.join(levels)})")
+            if keys.count(path) > 1:
+                self.err(loc, ("stat", "group_by", i), "SA174", f"stat group '{group}': another group key is also '{path}'")
 
     # -- roles ------------------------------------------------------------
     def check_role(self, loc: "Located") -> None:

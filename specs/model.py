@@ -114,11 +114,25 @@ class Entity:
         return tuple(f for f in self.fields if f.stored)
 
 
+TREE_SCOPES = ("own_and_sub",)  # scope modes a `level` switch narrows (本级 / 下级 / 本级及下级)
+
+
+@dataclass(frozen=True)
+class Through:
+    """`participated` scope: rows for which a row of `entity` exists whose ref `ref` points at the
+    row and whose `field` (a path to an org) is the user's org (or below it with `and_sub`)."""
+    entity: str
+    ref: str
+    field: str = "org"
+
+
 @dataclass(frozen=True)
 class Scope:
     mode: str = "all"
     field: str | None = None
     user_attr: str | None = None
+    through: Through | None = None  # `participated` only
+    and_sub: bool = False  # `participated` only: an act by an org below the user's counts too
 
 
 @dataclass(frozen=True)
@@ -271,6 +285,13 @@ class Screen:
     related: tuple["Related", ...] = ()
     lookup: Lookup | None = None
     unmaskable: bool = False  # the entity shows a sensitive value: grants may name `unmask` (specs/unmask.py)
+    levels: bool | None = None  # 本级 / 下级 / 本级及下级 switch (`level` parameter); None: on for a tree scope
+
+    @property
+    def level_switch(self) -> bool:
+        """Whether the screen offers the 本级 / 下级 / 本级及下级 switch: by default when its scope is
+        the tree mode own_and_sub (`levels: false` turns it off)."""
+        return self.scope.mode in TREE_SCOPES if self.levels is None else self.levels
 
     @property
     def offered_actions(self) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """Statistics spec helpers shared by the checker, the emitter and the runtime.
 
 A group key is a stored field, a path through refs (`site.street`), a lookup field (its path),
-`date(x)` or `month(x)`; its result column is named by `dim_key` (the path, `day`, `month`).
+`date(x)` or `month(x)`, or `<level>(path)` such as `street(org)`: a path ending at a ref to org,
+rolled up to its ancestor org of that level (a key of the org_level dictionary: district, street,
+community, grid, ...); its result column is named by `dim_key` (the path, `day`, `month`).
 """
 from __future__ import annotations
 
@@ -11,12 +13,22 @@ from typing import Any
 
 DATE_DIM = re.compile(r"^(date|month)\(([a-z][a-z0-9_]*)\)$")
 DIM_KEYS = {"date": "day", "month": "month"}
+ROLLUP = re.compile(r"^([a-z][a-z0-9_]*)\(([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\)$")
+
+
+def rollup_of(group: str) -> tuple[str, str] | None:
+    """(path, org level) of a `<level>(path)` group key (`street(org)`); None for any other key."""
+    m = ROLLUP.match(group)
+    return (m.group(2), m.group(1)) if m and m.group(1) not in DIM_KEYS else None
 
 
 def dim_parts(group: str) -> tuple[str | None, str]:
-    """('date'|'month'|None, field path)."""
+    """('date'|'month'|None, field path); a roll-up is its path (a ref to org, shown by its label)."""
     m = DATE_DIM.match(group)
-    return (m.group(1), m.group(2)) if m else (None, group)
+    if m:
+        return m.group(1), m.group(2)
+    rolled = rollup_of(group)
+    return None, rolled[0] if rolled else group
 
 
 def dim_key(group: str) -> str:
@@ -38,7 +50,7 @@ def check_stat_spec(checker: Any, entity: str, stat: dict) -> Iterator[tuple[tup
             continue
         if fn and final.get("type") not in ("date", "datetime"):
             yield ("group_by", i), f"stat group '{g}': {fn}() needs a date or datetime field"
-        if not fn and "." not in path and final.get("type") not in ("lookup", "multi_ref", "computed"):
+        if not fn and "." not in path and final.get("type") not in ("lookup", "multi_ref", "computed") and not rollup_of(g):
             stored_keys.add(path)
         keys.append(dim_key(g))
     for i, col in enumerate(stat.get("columns", [])):

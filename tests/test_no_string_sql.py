@@ -87,6 +87,9 @@ REVIEWED_TEMPLATES = {
         "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
     ("runtime/stats/query.py", "({})"):
         "统计的关联子查询：占位符只接收 Piccolo 生成的 select 查询（值均为参数）",
+    ("runtime/stats/query.py", "{} LIKE {} || {}"):
+        "统计按组织层级汇总（street(org)）：本行组织的层级路径以上级组织的路径开头；前两个占位符是 Piccolo 生成的子查询与 "
+        "path 列，第三个是作为参数传入的通配符 %",
     ("runtime/stats/query.py", "EXISTS ({})"):
         "合计行的跨实体度量：占位符只接收 Piccolo 生成的 select 查询",
     ("runtime/stats/expr.py", "{}"):

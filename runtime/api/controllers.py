@@ -23,6 +23,8 @@ from specadmin.runtime.api.support import ActionRequest, ListPage, RowId, entity
 from specadmin.runtime.api.versions import body_version, if_match, stale_response, with_etag
 from specadmin.runtime.data.list_query import KEYWORD_MAX, MAX_PAGE, MAX_PAGE_SIZE, FilterParam, typed_filters
 from specadmin.runtime.errors import Stale
+from specadmin.runtime.data.tree_view import TREE_HELP
+from specadmin.runtime.security.levels import LEVEL_HELP
 
 Filter = FilterParam  # what generated code calls it: Filter("level", str, "区划级别")
 
@@ -95,11 +97,13 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
         sort: Optional[str] = None,
         page: int = Parameter(default=1, ge=1, le=MAX_PAGE),
         page_size: int = Parameter(default=20, ge=1, le=MAX_PAGE_SIZE),
+        scope_level: Optional[str] = Parameter(default=None, max_length=8, description=LEVEL_HELP),
+        tree: Optional[str] = Parameter(default=None, max_length=8, description=TREE_HELP),
         **values: Any,
     ) -> ListPage:
         return await entity_service(request, entity).list_page(
             request, screen=screen, tab=tab, q=q, sort=sort, page=page, page_size=page_size,
-            filters=typed_filters(filters, values))
+            filters=typed_filters(filters, values), level=scope_level, tree=tree)
 
     async def get_row(self, request: Request, row_id: RowId, screen: Optional[str] = None) -> Response:
         return with_etag(await entity_service(request, entity).get(request, row_id, screen=screen))
@@ -111,10 +115,11 @@ def _read_handlers(entity: str, label: str, filters: Sequence[FilterParam]) -> d
         tab: Optional[str] = None,
         q: Optional[str] = Parameter(default=None, max_length=KEYWORD_MAX),
         sort: Optional[str] = None,
+        scope_level: Optional[str] = Parameter(default=None, max_length=8, description=LEVEL_HELP),
         **values: Any,
     ) -> Stream:
         return await entity_service(request, entity).export_csv(
-            request, screen=screen, tab=tab, q=q, sort=sort, filters=typed_filters(filters, values))
+            request, screen=screen, tab=tab, q=q, sort=sort, filters=typed_filters(filters, values), level=scope_level)
 
     return {
         "list_rows": get("/", operation_id=f"list_{entity}", summary=f"{label}：列表")(

@@ -45,8 +45,10 @@ async def ext_list(
     page_size: int = Parameter(default=20, ge=1, le=500),
 ) -> ListPage:
     service = _service(request, entity)
+    query = _query(request, entity)
     return await service.list_page(request, screen=screen, tab=tab, q=q, sort=sort, page=page,
-                                   page_size=page_size, filters=_query(request, entity).filters)
+                                   page_size=page_size, filters=query.filters, level=query.level,
+                                   tree=query.tree)
 
 
 @get("/{entity:str}/{row_id:int}", operation_id="ext_get", summary="外部调用：详情", tags=["外部接口"])

@@ -22,7 +22,7 @@ from specadmin.runtime.errors import BadRequest
 from specadmin.specs.model import Entity, Screen
 
 # Parameters of the list and export endpoints and handler arguments a filter must not shadow.
-LIST_PARAMS = ("screen", "tab", "q", "sort", "page", "page_size")
+LIST_PARAMS = ("screen", "tab", "q", "sort", "page", "page_size", "scope_level", "tree")
 RESERVED = frozenset({*LIST_PARAMS, "request", "data", "row_id", "action", "self", "r", "background"})
 KEYWORD_MAX = 100
 TEXT_MAX = 200
@@ -152,6 +152,8 @@ class ListQuery:
 
     screen: str | None = None
     tab: str | None = None
+    level: str | None = None  # 本级 self / 下级 sub / 本级及下级 all (runtime/security/levels.py)
+    tree: str | None = None  # `1`: one level of a tree entity (runtime/data/tree_view.py)
     q: str | None = None
     sort: str | None = None
     page: int = 1
@@ -176,11 +178,12 @@ class ListQuery:
     def list_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of EntityService.list_page."""
         return {"screen": self.screen, "tab": self.tab, "q": self.q, "sort": self.sort, "page": self.page,
-                "page_size": self.page_size, "filters": self.filters}
+                "page_size": self.page_size, "filters": self.filters, "level": self.level, "tree": self.tree}
 
     def export_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of EntityService.export_csv/export_rows (no paging)."""
-        return {"screen": self.screen, "tab": self.tab, "q": self.q, "sort": self.sort, "filters": self.filters}
+        return {"screen": self.screen, "tab": self.tab, "q": self.q, "sort": self.sort, "filters": self.filters,
+                "level": self.level}
 
 
 def typed_filters(params: Iterable[FilterParam], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,6 +225,8 @@ def parse(entity: Entity, screens: Iterable[Screen], params: Mapping[str, str], 
     """Read a list request's query parameters; the filters are those of `screens` (of `entity`)."""
     screens = list(screens)
     query = ListQuery(screen=params.get("screen") or None, tab=params.get("tab") or None,
+                      level=(params.get("scope_level") or "").strip()[:8] or None,
+                      tree=(params.get("tree") or "").strip()[:8] or None,
                       q=(params.get("q") or "").strip()[:KEYWORD_MAX] or None,
                       sort=(params.get("sort") or "").strip()[:64] or None)
     query.page = paging(params.get("page"), 1, max_page, "page", query.invalid)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 from specadmin.specs.model import Entity, Screen
 from specadmin.specs.physical import ROW_VERSION, versioned
 
-from specadmin.runtime.data import audit, unique
+from specadmin.runtime.data import audit, tree_view, unique
 from specadmin.runtime.data.computed import with_computed
 from specadmin.runtime.data.db import write_transaction
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound, Stale
@@ -24,6 +24,7 @@ from specadmin.runtime.data.queries import (filter_conditions, keyword_condition
                                             with_total)
 from specadmin.runtime.security.ref_scope import check_ref_values, check_refs
 from specadmin.runtime.data.rows import RowShape, ShapeKey, shape_key
+from specadmin.runtime.security.levels import level_condition
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.security import unmask
 from specadmin.runtime.data.values import Invalid, check_rules, fits_column, validate, validate_params
@@ -116,9 +117,10 @@ class EntityService:
         wider = scopes_condition(self.ctx, self.entity.name, reach, principal)
         return None if wider is None else combine_or([scope, wider])
 
-    def _conditions(self, principal, grants, tab, q, filters) -> Any:
+    def _conditions(self, principal, grants, tab, q, filters, level=None) -> Any:
         screens = [s for s, _ in grants]
         parts = [self._scope_for(principal, grants, filters), tab_condition(self.ctx, screens, tab, self.table),
+                 level_condition(self.ctx, self.entity.name, screens, level, principal),
                  keyword_condition(self.entity, screens, self.table, q)]
         parts += filter_conditions(self.ctx, self.entity, self.table, filters or {})
         return combine_and(parts)
@@ -132,12 +134,16 @@ class EntityService:
                                {"lookup": shown, "by": how, "screens": sorted(s.name for s, _ in grants if s.lookup)})
 
     async def list_page(self, request, *, screen=None, tab=None, q=None, sort=None, page=1, page_size=20,
-                        filters=None) -> dict[str, Any]:
+                        filters=None, level=None, tree=None) -> dict[str, Any]:
         principal: Principal = request.user
         grants = self.grants(principal, "list", screen)
         if (page - 1) * page_size > MAX_OFFSET:  # the databases' OFFSET is a 64-bit integer
             raise BadRequest("页码超出范围")
-        where = self._conditions(principal, grants, tab, q, filters)  # per request: the data scope is in it
+        where = self._conditions(principal, grants, tab, q, filters, level)  # per request: the data scope is in it
+        as_tree = tree_view.wanted(tree)  # one level of a tree entity, each row with its visible children
+        if as_tree:
+            scope = self._scope_for(principal, grants, filters)
+            where = combine_and([where, tree_view.level_condition(self.entity, self.table, scope, filters)])
         shape = self.shape(self.visible_fields(principal, grants), with_version=True)
         column, ascending = ordering(self.entity, [s for s, _ in grants], self.table, sort)
 
@@ -157,16 +163,18 @@ class EntityService:
         await self._log_lookup(principal, grants, filters, "list")
         clear = self.clear_view(grants)
         items = await shape.convert(rows, clear)
+        if as_tree:
+            await tree_view.with_children(self.ctx, self.entity, self.table, scope, items)
         if clear:
             await self._record_clear(principal, grants, shape, "list", items)
         return {"items": items, "total": total, "page": page, "page_size": page_size}
 
-    async def count(self, request, *, screen=None, tab=None, q=None, filters=None) -> int:
+    async def count(self, request, *, screen=None, tab=None, q=None, filters=None, level=None) -> int:
         """How many rows a list with these parameters holds (a tab's count beside its label): the
         same grant, scope, tab, keyword and filters as list_page, one COUNT."""
         principal: Principal = request.user
         grants = self.grants(principal, "list", screen)
-        where = self._conditions(principal, grants, tab, q, filters)
+        where = self._conditions(principal, grants, tab, q, filters, level)
         query = self.table.count()
         return await (query.where(where) if where is not None else query)
 
@@ -552,14 +560,14 @@ class EntityService:
         return rows[0]
 
     async def export_rows(self, principal: Principal, *, screen=None, tab=None, q=None, sort=None,
-                          filters=None, how: str = "export") -> tuple[list[dict], AsyncIterator[list[dict]]]:
+                          filters=None, how: str = "export", level=None) -> tuple[list[dict], AsyncIterator[list[dict]]]:
         """(columns, batches of items) of an export: the export grant, scope, tab, keyword, filters
         and sort apply; masked unless the grants hold `unmask` (runtime/security/unmask.py), and then
         the clear view is logged with the row count (`how`: export, or bulk_query_export)."""
         grants = self.grants(principal, "export", screen)
         chosen = self.export_screen(grants)
         grants = [(s, g) for s, g in grants if s.stat is None]  # a statistic's grant opens no raw rows
-        where = self._conditions(principal, grants, tab, q, filters)
+        where = self._conditions(principal, grants, tab, q, filters, level)
         visible = self.visible_fields(principal, grants)
         shape = self.shape(visible)
         column, ascending = ordering(self.entity, [chosen], self.table, sort)  # as the chosen screen's list
@@ -583,10 +591,11 @@ class EntityService:
         label = self.screens[screen].label if screen in self.screens else self.entity.label
         return f"{label}-{dt.date.today().isoformat()}.{fmt}"
 
-    async def export_csv(self, request, *, screen=None, tab=None, q=None, sort=None, filters=None):
+    async def export_csv(self, request, *, screen=None, tab=None, q=None, sort=None, filters=None, level=None):
         """The generated GET /api/<entity>/export: the export as a streamed csv."""
         principal: Principal = request.user
-        columns, batches = await self.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters)
+        columns, batches = await self.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters,
+                                                  level=level)
         await self.log_export(principal, screen, "csv", filters)
         return stream_response(csv_chunks(columns, batches), self.export_name(screen, "csv"))
 

@@ -34,7 +34,8 @@ def _covers_scope(held: tuple[Scope, ...], wanted: Scope) -> bool:
     for s in held:
         if scope_path(s) != scope_path(wanted):
             continue
-        if s.mode == wanted.mode and s.user_attr == wanted.user_attr:
+        if s.mode == wanted.mode and s.user_attr == wanted.user_attr and s.through == wanted.through and (
+                s.and_sub or not wanted.and_sub):
             return True
         if s.mode == "own_and_sub" and wanted.mode in ORG_MODES:
             return True  # the person acted on sits inside the actor's subtree (the identity scopes see to it)

@@ -105,8 +105,8 @@ async def allowed_values(ctx: AppContext, plan: Plan, principal: Principal, scop
         return None
     first_field, values = None, set()
     for scope in scopes:
-        if scope.mode == "all":
-            return None
+        if scope.mode in ("all", "participated"):
+            return None  # participated tests other rows (tasks), not a cell: no pre-check
         path = resolve(ctx.app, plan.entity, scope_path(scope))
         f = path.first
         if first_field not in (None, f.name):

@@ -25,6 +25,8 @@ from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.runtime.imports import ranges
 from specadmin.runtime.imports.engine import Job, execute, finish, prepare
 from specadmin.runtime.imports.template import build_template
+from specadmin.runtime.security import levels
+from specadmin.runtime.security.levels import LEVEL_PARAM
 from specadmin.runtime.sheets.writer import bytes_response, file_response
 
 INLINE_BYTES = 512 * 1024  # smaller uploads finish inside the request; larger ones run in the background
@@ -161,8 +163,9 @@ async def _export(request: Request, fmt: str) -> Any:
     screen, tab, q = params.pop("screen", None), params.pop("tab", None), params.pop("q", None)
     sort = (params.pop("sort", None) or "").strip()[:64] or None
     background = params.pop("background", None) in ("1", "true")
+    level = levels.chosen(params.pop(LEVEL_PARAM, None))  # a bad one is a 400 now, not a failed job
     filters = exports.typed_filters(service, screen, params)
-    kw = {"screen": screen, "tab": tab, "q": q, "sort": sort, "filters": filters}
+    kw = {"screen": screen, "tab": tab, "q": q, "sort": sort, "filters": filters, "level": level}
     if background:
         return exports.public(await exports.start_background(service, request.user, fmt, **kw))
     path = exports.temp_path(f".{fmt}")

@@ -13,6 +13,8 @@ from specadmin.runtime.pages.common import PAGE_ERRORS, applies, can, custom_act
 from specadmin.runtime.pages.support import SEARCH_MIN, Options, cell_text, ctx_of, layout, read_filters, with_params
 from specadmin.runtime.data.list_query import param_name
 from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.data.tree_view import TREE_PARAM
+from specadmin.runtime.security.levels import ALL, LEVEL_PARAM, LEVELS, page_level
 
 
 def _filter_widgets(options: Options, options_by_name: dict[str, Any], columns,
@@ -96,7 +98,7 @@ def pager(name: str, base: list[tuple[str, str]], page: int, page_size: int, def
 
 
 async def tab_counts(request: Request, name: str, screen: dict[str, Any], current: str | None, total: int,
-                     q: str | None, filters: dict[str, Any]) -> dict[str, int]:
+                     q: str | None, filters: dict[str, Any], level: str | None = None) -> dict[str, int]:
     """Rows under each tab with the same scope, filters and keyword (one COUNT per other tab)."""
     out: dict[str, int] = {}
     service = service_for(request, screen)
@@ -105,7 +107,7 @@ async def tab_counts(request: Request, name: str, screen: dict[str, Any], curren
             out[t["name"]] = total
             continue
         try:
-            out[t["name"]] = await service.count(request, screen=name, tab=t["name"], q=q, filters=filters)
+            out[t["name"]] = await service.count(request, screen=name, tab=t["name"], q=q, filters=filters, level=level)
         except (BadRequest, Conflict, Invalid):
             return {}
     return out
@@ -126,38 +128,48 @@ async def list_page(request: Request, name: str) -> Response:
     if tabs and tab not in {t["name"] for t in tabs}:
         tab = tabs[0]["name"]
     q = (params.get("q") or "").strip()[:100]
+    spec = ctx.app.screen(name)
+    level = page_level(spec, params.get(LEVEL_PARAM))
+    tree_field = _tree_field(ctx, spec)  # a tree entity whose screen filters on its tree field
+    as_tree = tree_field is not None and (params.get(TREE_PARAM) or "").strip() in ("1", "true")
     page = _page_number(params.get("page"))
     bar = await _filter_bar(request, name, screen, params)
     problems = list(bar["problems"])
     default_size = _page_size(request, name)
     page_size = chosen_page_size(params.get("page_size"), default_size)
-    base = ([("tab", tab)] if tab else []) + ([("q", q)] if q else []) + bar["echo"]
+    kept = ([("tab", tab)] if tab else []) + ([(LEVEL_PARAM, level)] if level not in (None, ALL) else []) \
+        + ([(TREE_PARAM, "1")] if as_tree else [])
+    base = kept + ([("q", q)] if q else []) + bar["echo"]
     result: dict[str, Any] = {"items": [], "total": 0}
     listed = False
     try:
         result = await service_for(request, screen).list_page(
-            request, screen=name, tab=tab, q=q or None, page=page, page_size=page_size, filters=bar["filters"])
+            request, screen=name, tab=tab, q=q or None, page=page, page_size=page_size, filters=bar["filters"],
+            level=level, tree="1" if as_tree else None)
         listed = True
     except (BadRequest, Conflict) as exc:
         problems.append(exc.message)
     except Invalid as exc:
         problems += list(exc.errors.values())
     total = int(result.get("total") or 0)
-    counts = await tab_counts(request, name, screen, tab, total, q or None, bar["filters"]) if tabs and listed else {}
+    counts = await tab_counts(request, name, screen, tab, total, q or None, bar["filters"], level) if tabs and listed else {}
     sized = base + ([("page_size", str(page_size))] if page_size != default_size else [])
     paging = pager(name, base, page, page_size, default_size, total)
     here = with_params(sized, page=page if page > 1 else None)
     actions = custom_actions(request, name, screen, grant)
     rows = []
+    parent_param = param_name(tree_field) if tree_field else None
     for item in result["items"]:
         rows.append({"id": item["id"],
                      "cells": [cell_text(item, c, key_label=True) for c in screen["list"]],
-                     "actions": [a for a in actions if applies(a, item)]})
+                     "actions": [a for a in actions if applies(a, item)],
+                     "children": item.get("children", 0),
+                     "open_url": f"/s/{name}?" + with_params(sized, page=None, **{parent_param: item["id"]})
+                     if as_tree else None})
     export_url = None
     if can(grant, "export") and "export" in screen.get("actions", []):
         # .xlsx named after the screen (场所信息管理-2026-12-02.xlsx), as the statistics pages export
         export_url = f"/api/{screen['entity']}/export.xlsx?" + with_params(base, screen=name)
-    spec = ctx.app.screen(name)
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, tab=tab,
         tabs=[{**t, "url": f"/s/{name}?" + with_params(sized, tab=t["name"]), "active": t["name"] == tab,
@@ -165,19 +177,37 @@ async def list_page(request: Request, name: str) -> Response:
         q=q, has_search=bool(screen.get("search")), filter_widgets=bar["widgets"],
         columns=screen["list"], rows=rows, total=total, page=page, pages=paging["pages"], pager_info=paging,
         prev_url=paging["prev_url"], next_url=paging["next_url"],
-        reset_url=f"/s/{name}" + (f"?tab={tab}" if tab else ""),
+        reset_url=f"/s/{name}" + (f"?{with_params(kept)}" if kept else ""),
+        level=level if level not in (None, ALL) else None, level_param=LEVEL_PARAM,
+        levels=[{"value": v, "label": label, "active": v == level,
+                 "url": f"/s/{name}?" + with_params(sized, **{LEVEL_PARAM: None if v == ALL else v})}
+                for v, label in LEVELS] if level else [],
         here_qs=here, r_param=(f"?r={quote_qs(here)}" if here else ""), page_size=page_size,
         page_size_param=str(page_size) if page_size != default_size else "",
         search_hint=_search_hint(ctx, screen), can_read=can(grant, "read"), can_create=can(grant, "create"),
         can_update=can(grant, "update"), can_delete=can(grant, "delete"), export_url=export_url,
         delete_range_url=(f"/s/{name}/delete-range" if spec.delete_by_range and can(grant, "delete")
                           and (spec.import_spec is None or spec.import_spec.enabled) else None),
+        tree_view=as_tree,
+        views=[{"label": "列表", "active": not as_tree,
+                "url": f"/s/{name}?" + with_params(sized, page=None, **{TREE_PARAM: None, parent_param: None})},
+               {"label": "树形", "active": as_tree, "url": f"/s/{name}?" + with_params(
+                   sized, page=None, **{TREE_PARAM: "1", parent_param: None})}] if tree_field else [],
+        tree_top_url=(f"/s/{name}?" + with_params(sized, page=None, **{parent_param: None})
+                      if as_tree and bar["filters"].get(tree_field) not in (None, "") else None),
         row_actions=actions, batch_actions=[a for a in actions if a.get("batch")], problems=problems,
         action_dialogs=await action_dialogs(request, name, actions))
     from specadmin.runtime.imports.page import list_extras
 
     context["transfer"] = await list_extras(request, name, grant)  # 导入 form, newest 采集时间
     return Template(template_name="list.html", context=context)
+
+
+def _tree_field(ctx, spec) -> str | None:
+    """The tree field of the screen's entity when the screen filters on it (the tree view opens a
+    row's children through that filter); None when the screen has no tree view."""
+    entity = ctx.app.entity(spec.entity)
+    return entity.tree if entity.tree and entity.tree in spec.filters else None
 
 
 def _search_hint(ctx, screen: dict[str, Any]) -> str:

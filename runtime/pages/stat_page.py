@@ -17,6 +17,7 @@ from litestar.response import Template
 
 from specadmin.runtime.errors import BadRequest, Conflict
 from specadmin.runtime.pages.support import cell_text, chart_assets, ctx_of, layout, with_params
+from specadmin.runtime.security.levels import ALL, LEVEL_PARAM, LEVELS, page_level
 
 
 
@@ -56,14 +57,16 @@ async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: di
     date_from, date_to = _dates(params, max(1, spec.stat.default_days), problems)
     page, page_size = _page_no(params.get("page")), max(1, min(int(spec.page_size or 20), 500))
     sort = (params.get("sort") or "").strip()[:64] or None
+    level = page_level(spec, params.get(LEVEL_PARAM))
     result: dict[str, Any] = {"items": [], "total": 0, "totals": {}}
     chart = None
     if date_from <= date_to:
         try:
             result = await request.app.state.stats.run(request, name, date_from, date_to, bar["filters"],
-                                                       page=page, page_size=page_size, sort=sort)
+                                                       page=page, page_size=page_size, sort=sort, level=level)
             if result["total"]:
-                chart = await request.app.state.stats.chart(request, name, date_from, date_to, bar["filters"])
+                chart = await request.app.state.stats.chart(request, name, date_from, date_to, bar["filters"],
+                                                            level=level)
         except (BadRequest, Conflict) as exc:
             problems.append(exc.message)
     columns = screen["list"]
@@ -74,7 +77,7 @@ async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: di
     totals = result.get("totals") or {}
     sums = [cell_text(totals, c) if c["name"] in totals else "" for c in columns] if items else None
     base = ([("date_from", date_from.isoformat()), ("date_to", date_to.isoformat())] if spec.stat.period else []) \
-        + bar["echo"] + ([("sort", sort)] if sort else [])
+        + bar["echo"] + ([("sort", sort)] if sort else []) + ([(LEVEL_PARAM, level)] if level not in (None, ALL) else [])
     export_urls = None
     if "export" in grant.actions:
         qs = with_params(base)
@@ -88,6 +91,9 @@ async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: di
         **chart_assets(ctx),
         prev_url=f"/s/{name}?" + with_params(base, page=page - 1 if page > 2 else None) if page > 1 else None,
         next_url=f"/s/{name}?" + with_params(base, page=page + 1) if page < pages else None,
-        reset_url=f"/s/{name}")
+        reset_url=f"/s/{name}", level=level if level not in (None, ALL) else None, level_param=LEVEL_PARAM,
+        levels=[{"value": v, "label": label, "active": v == level,
+                 "url": f"/s/{name}?" + with_params(base, **{LEVEL_PARAM: None if v == ALL else v})}
+                for v, label in LEVELS] if level else [])
     return Template(template_name="stat.html", context=context)
 

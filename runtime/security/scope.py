@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
     from specadmin.runtime.security.principal import Principal
 
-DEFAULT_FIELD = {"own_records": "created_by"}
+DEFAULT_FIELD = {"own_records": "created_by", "participated": "id"}  # participated tests the row itself
 
 
 def scope_path(scope: Scope) -> str:
@@ -64,11 +64,26 @@ def value_condition(ctx: "AppContext", column, scope: Scope, principal: "Princip
     return never(column._meta.table) if condition is None else condition
 
 
+def participated_condition(ctx: "AppContext", entity_name: str, scope: Scope, principal: "Principal") -> Any:
+    """我参与: `id IN (SELECT <ref> FROM <through> WHERE <field> is the user's org [or below])`, the
+    org test being the own_unit (own_and_sub with `and_sub`) scope on the through entity's path."""
+    through = scope.through
+    if through is None:
+        raise ValueError("scope participated needs `through`")
+    acted = ctx.table(through.entity)
+    by_org = scope_condition(ctx, through.entity, Scope(mode="own_and_sub" if scope.and_sub else "own_unit",
+                                                        field=through.field), principal)
+    ref = getattr(acted, through.ref)
+    return ctx.table(entity_name)._meta.primary_key.is_in(acted.select(ref).where(by_org))
+
+
 def scope_condition(ctx: "AppContext", entity_name: str, scope: Scope, principal: "Principal") -> Any:
     """A Piccolo condition for one scope; None means unrestricted (`all`)."""
     table = ctx.table(entity_name)
     if scope.mode == "all":
         return None
+    if scope.mode == "participated":
+        return participated_condition(ctx, entity_name, scope, principal)
     # Condition the last hop's table, then wrap outward in subqueries.
     path = resolve(ctx.app, entity_name, scope_path(scope))
     condition = _leaf_condition(ctx, leaf_column(ctx, path), scope, principal)

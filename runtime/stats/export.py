@@ -52,7 +52,8 @@ async def _export(request: Request, screen: str, fmt: str, date_from: dt.date | 
     p = stat_params(request, screen)
     service = request.app.state.stats
     # all groups (bounded by MAX_GROUPS), in the page's order
-    result = await service.run(request, screen, date_from, date_to, p["filters"], sort=p["sort"], action="export")
+    result = await service.run(request, screen, date_from, date_to, p["filters"], sort=p["sort"], action="export",
+                               level=p["level"])
     spec = request.app.state.ctx.app.screen(screen)
     columns = columns_of(request, screen)
     body = render(fmt, spec.label, columns, table_rows(columns, result))

@@ -7,6 +7,7 @@ from litestar import Request
 
 from specadmin.runtime.data.list_query import MAX_PAGE, paging
 from specadmin.runtime.errors import BadRequest
+from specadmin.runtime.security.levels import LEVEL_PARAM
 
 
 def stat_params(request: Request, screen_name: str) -> dict[str, Any]:
@@ -23,4 +24,5 @@ def stat_params(request: Request, screen_name: str) -> dict[str, Any]:
     problems = [*invalid.values(), *problems]
     if problems:
         raise BadRequest("；".join(problems))
-    return {"page": page, "page_size": page_size, "sort": (params.get("sort") or "")[:64] or None, "filters": filters}
+    return {"page": page, "page_size": page_size, "sort": (params.get("sort") or "")[:64] or None, "filters": filters,
+            "level": (params.get(LEVEL_PARAM) or "")[:8] or None}

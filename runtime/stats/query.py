@@ -4,6 +4,10 @@ Everything is built from Piccolo columns and QueryString arithmetic, with values
 - a group key through refs (`site.street`, or a lookup field) is a correlated scalar subquery
   `(SELECT street FROM testing_site WHERE site_code = site_scan_stat.site)`, so no row is loaded;
 - `date(x)` is `date(x)`; `month(x)` is year*100+month (Piccolo's portable Year/Month);
+- `street(org)` (any org level) is the org of that level whose path the row's org path starts with:
+  `(SELECT id FROM org WHERE level = $1 AND <the org's path> LIKE path || '%' ORDER BY path LIMIT 1)`;
+  its parameters keep PostgreSQL from matching it to the select list, so the select and the order
+  take MIN() of it (one value per group);
 - `coalesce: [a, b]` aggregates COALESCE(a, b); `from: E, match: {f: key}` aggregates another entity
   in a correlated subquery on the group keys, inside the same data scope;
 - `expr:` measures combine other measures (specs/measure_expr.py);
@@ -22,7 +26,7 @@ from piccolo.query.functions.conditional import Coalesce
 from piccolo.query.functions.datetime import Month, Year
 from piccolo.querystring import QueryString
 from specadmin.specs.paths import resolve
-from specadmin.specs.stat_names import dim_key, dim_parts
+from specadmin.specs.stat_names import dim_key, dim_parts, rollup_of
 
 from specadmin.runtime.stats import expr as stats_expr
 from specadmin.runtime.errors import BadRequest
@@ -69,18 +73,33 @@ class Dim:
     def __init__(self, ctx: AppContext, entity, group: str):
         self.group, self.key = group, dim_key(group)
         self.fn, path = dim_parts(group)
+        rolled = rollup_of(group)
+        self.level = rolled[1] if rolled else None  # `street(org)`: the org level rolled up to
         own = entity.field(path) if "." not in path and entity.has_field(path) else None
-        # A computed field's SQL holds parameters (an age's reference day): grouped by it, it is
-        # selected and ordered as MIN of itself, which PostgreSQL accepts without matching the two.
-        self.computed = self.fn is None and own is not None and own.type == "computed"
-        self.stored = self.fn is None and own is not None and own.type not in ("lookup", "multi_ref", "computed")
+        self.computed = self.fn is None and self.level is None and own is not None and own.type == "computed"
+        self.stored = (self.fn is None and self.level is None and own is not None
+                       and own.type not in ("lookup", "multi_ref", "computed"))
+        # A roll-up's or a computed field's SQL holds parameters (a level, an age's reference day):
+        # grouped by it, it is selected and ordered as MIN of itself (one value per group), which
+        # PostgreSQL accepts without matching the select list to the GROUP BY.
+        self.parametrised = self.level is not None or self.computed
         self.column = getattr(ctx.table(entity.name), path) if self.stored else None
         self._ctx, self._entity, self._path = ctx, entity, path
         self.field = own if self.computed else path_expression(ctx, entity, path)[1]
 
-    def exprs(self) -> list[Any]:
-        """The SQL expressions to group and order by (a month is its year and its month: no
-        parameter may appear in a group expression, or PostgreSQL cannot match it to the select)."""
+    def _rolled_up(self) -> Any:
+        """The ancestor org (of `self.level`) of the org the path ends at; NULL above that level."""
+        org = self._ctx.table("org")
+        leaf = path_expression(self._ctx, self._entity, self._path)[0]
+        leaf_path = _wrap(org.select(org.path).where(org._meta.primary_key == leaf).limit(1))
+        below = WhereRaw("{} LIKE {} || {}", leaf_path, org.path, "%")
+        return _wrap(org.select(org._meta.primary_key).where((org.level == self.level) & below)
+                     .order_by(org.path).limit(1))
+
+    def group_exprs(self) -> list[Any]:
+        """The SQL expressions to group by (a month is its year and its month)."""
+        if self.level:
+            return [self._rolled_up()]
         if self.stored:
             return [self.column]
         if self.computed:
@@ -92,15 +111,16 @@ class Dim:
             return [Year(base), Month(base)]
         return [base]
 
+    def exprs(self) -> list[Any]:
+        """The expressions to order by and select: the group's own, or MIN of a parametrised one."""
+        return [Min(e) for e in self.group_exprs()] if self.parametrised else self.group_exprs()
+
     def orders(self) -> list[Any]:
-        """What to order the groups by: the group expressions (a computed key: MIN of it)."""
-        return [Min(e) for e in self.exprs()] if self.computed else self.exprs()
+        return self.exprs()
 
     def selects(self) -> list[Any]:
         if self.stored:
             return [self.column]
-        if self.computed:
-            return [Min(self.exprs()[0]).as_alias(self.key)]
         if self.fn == "month":
             year, month = self.exprs()
             return [year.as_alias(f"{self.key}__y"), month.as_alias(f"{self.key}__m")]
@@ -178,7 +198,7 @@ class StatQuery:
 
     # -- queries ----------------------------------------------------------
     def _grouped(self, *select: Any):
-        query = self.table.select(*select).group_by(*[e for d in self.dims for e in d.exprs()])
+        query = self.table.select(*select).group_by(*[e for d in self.dims for e in d.group_exprs()])
         return query.where(self.where) if self.where is not None else query
 
     async def count_groups(self) -> int:
@@ -206,7 +226,7 @@ class StatQuery:
             if self.measures[n].agg == "avg":
                 select += [self.measure(n, axis=dim, agg="sum").as_alias(f"{n}__sum"),
                            self.measure(n, axis=dim, agg="count").as_alias(f"{n}__n")]
-        query = self.table.select(*select).group_by(*dim.exprs())
+        query = self.table.select(*select).group_by(*dim.group_exprs())
         if self.where is not None:
             query = query.where(self.where)
         rows = await query.limit(MAX_GROUPS + 1)

@@ -17,6 +17,7 @@ from specadmin.runtime.errors import BadRequest, Denied, NotFound
 from specadmin.runtime.data.queries import filter_conditions
 from specadmin.runtime.data.rows import RowShape, json_value
 from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range
+from specadmin.runtime.security.levels import level_condition
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.stats.params import stat_params
 from specadmin.runtime.stats.query import MAX_GROUPS, StatQuery, scope_for
@@ -56,14 +57,16 @@ class StatsService:
         return date_from, date_to
 
     def query(self, request: Request, screen_name: str, date_from: dt.date | None, date_to: dt.date | None,
-              filters: dict[str, Any] | None = None, action: str = "list") -> tuple[StatQuery, dt.date, dt.date]:
+              filters: dict[str, Any] | None = None, action: str = "list",
+              level: str | None = None) -> tuple[StatQuery, dt.date, dt.date]:
         """The statistic over the rows the user may count (scope, period, filters), and the period."""
         ctx, principal = self.ctx, request.user
         screen, grant = self.screen(principal, screen_name, action)
         stat, entity = screen.stat, ctx.app.entity(screen.entity)
         table = ctx.table(entity.name)
         date_from, date_to = self.period(screen, date_from, date_to)
-        parts = [scopes_condition(ctx, entity.name, grant.scopes, principal)]
+        parts = [scopes_condition(ctx, entity.name, grant.scopes, principal),
+                 level_condition(ctx, entity.name, [screen], level, principal)]  # 本级 / 下级 narrow it
         if stat.period:
             column = getattr(table, stat.period)
             start, end = date_from, date_to + dt.timedelta(days=1)
@@ -74,18 +77,18 @@ class StatsService:
         return StatQuery(ctx, screen, combine_and(parts), scope_for(ctx, grant, principal)), date_from, date_to
 
     async def chart(self, request: Request, screen_name: str, date_from: dt.date | None, date_to: dt.date | None,
-                    filters: dict[str, Any] | None = None) -> dict[str, Any] | None:
+                    filters: dict[str, Any] | None = None, level: str | None = None) -> dict[str, Any] | None:
         """The statistic's chart over every counted row (runtime/stats/chart.py); None when nothing is counted."""
         from specadmin.runtime.stats.chart import chart_data
 
-        query, date_from, date_to = self.query(request, screen_name, date_from, date_to, filters)
+        query, date_from, date_to = self.query(request, screen_name, date_from, date_to, filters, level=level)
         return await chart_data(self, screen_name, query, date_from, date_to)
 
     async def run(self, request: Request, screen_name: str, date_from: dt.date | None, date_to: dt.date | None,
                   filters: dict[str, Any] | None = None, *, page: int = 1, page_size: int | None = None,
-                  sort: str | None = None, action: str = "list") -> dict[str, Any]:
+                  sort: str | None = None, action: str = "list", level: str | None = None) -> dict[str, Any]:
         """One page of groups (all groups when page_size is None), the group count and the totals."""
-        query, date_from, date_to = self.query(request, screen_name, date_from, date_to, filters, action)
+        query, date_from, date_to = self.query(request, screen_name, date_from, date_to, filters, action, level)
         total = await query.count_groups()
         size = max(1, min(page_size or MAX_GROUPS, MAX_GROUPS))
         page = max(1, page)
@@ -137,14 +140,14 @@ async def stats_endpoint(request: Request, screen: str, date_from: dt.date | Non
                          date_to: dt.date | None = None) -> dict[str, Any]:
     p = stat_params(request, screen)
     return await request.app.state.stats.run(request, screen, date_from, date_to, p["filters"], page=p["page"],
-                                             page_size=p["page_size"], sort=p["sort"])
+                                             page_size=p["page_size"], sort=p["sort"], level=p["level"])
 
 
 @get("/api/stats/{screen:str}/chart", tags=["统计"], summary="统计图表数据（按图表横轴汇总全部结果）")
 async def stats_chart_endpoint(request: Request, screen: str, date_from: dt.date | None = None,
                                date_to: dt.date | None = None) -> dict[str, Any]:
     p = stat_params(request, screen)
-    chart = await request.app.state.stats.chart(request, screen, date_from, date_to, p["filters"])
+    chart = await request.app.state.stats.chart(request, screen, date_from, date_to, p["filters"], level=p["level"])
     return {"chart": chart}
 
 
