@@ -86,4 +86,8 @@ CODES = {
     "SA143": "outbound feed names a target missing from app.yaml feed_targets, or a bad where clause",
     "SA150": "a screen's lookup key is not a sensitive field among its filters, or its scope is wrong",
     "SA130": "bulk_query names an unknown entity, screen or field, or a field of the wrong type",
+    "SA165": "deadline on a field that is not a datetime, a bad from, or not exactly one amount unit",
+    "SA166": "deadline amount path is not a number field of the row or through a ref",
+    "SA167": "lights without a deadline, a done field or value that does not exist, or a clashing <field>_warn_at",
+    "SA168": "a where clause compares <field>_light with something other than green, yellow or red",
 }

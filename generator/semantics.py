@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.errors import SpecError
 from specadmin.generator.handlers import handler_problem
-from specadmin.specs import expr, paths, relative_dates
+from specadmin.generator.deadline_checks import check_deadline, check_light_condition, light_keys
+from specadmin.specs import expr, lights, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
 from specadmin.specs.physical import ROW_VERSION
 from specadmin.specs.unmask import UNMASK, offers_unmask
@@ -55,6 +56,10 @@ class Checker:
         loc = self.reg.entities.get(entity)
         fields = dict(loc.raw["fields"]) if loc else {}
         fields.setdefault("id", {"type": "integer", "label": "ID"})
+        for name, f in list(fields.items()):
+            if isinstance(f, dict) and "lights" in f:  # stored beside the deadline (specs/lights.py)
+                fields.setdefault(lights.warn_field(name), {"type": "datetime", "label": f"{f.get('label')}预警时间",
+                                                            "readonly": True})
         return fields
 
     def business_key_problem(self, target: str, name: str) -> str | None:
@@ -126,6 +131,7 @@ class Checker:
     def check_field(self, loc: "Located", name: str, f: dict) -> None:
         at = ("fields", name)
         ftype = f["type"]
+        check_deadline(self, loc, name, f)
         needed = REQUIRED_BY_TYPE.get(ftype)
         if needed and needed not in f:
             self.err(loc, at, "SA012", f"field '{name}' of type {ftype} needs '{needed}'")
@@ -229,6 +235,9 @@ class Checker:
                     continue
                 for i, part in enumerate(cond):
                     self.check_where(loc, sub + (key, i), entity, part)
+                continue
+            if key in light_keys(fields):
+                check_light_condition(self, loc, sub + (key,), key, cond)
                 continue
             f = fields.get(key)
             if f is None or f.get("type") in ("lookup", "multi_ref"):

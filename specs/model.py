@@ -58,6 +58,8 @@ class Field:
     multi: bool = False  # action params only: several keys of a dict or code list (a list value)
     ref_scope: str | None = None  # action params only: `plugin.name` of the rows a ref may point at
     choices: tuple[str, ...] = ()  # a string field's usual values (健康码状态): drop-downs in filters and forms
+    deadline: Any = None  # datetime: {from, working_days|working_hours|days|hours: N or path} (specs/lights.py)
+    lights: Any = None  # datetime with deadline: {yellow: {unit: N} | {ratio: r}, done: {field: values}}
 
     @property
     def stored(self) -> bool:

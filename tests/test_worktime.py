@@ -66,3 +66,11 @@ def test_out_of_range_amounts_are_refused():
         CAL.add_working_days(T(2026, 12, 4), -1)
     with pytest.raises(CalendarError, match="整数"):
         CAL.add_working_days(T(2026, 12, 4), 1.5)
+
+
+def test_working_time_back_from_a_deadline():
+    # 4 working hours before Monday 12:00 → Friday 16:30 (weekend and lunch skipped).
+    assert CAL.sub_working_hours(T(2026, 12, 7, 12, 0), 4) == T(2026, 12, 4, 16, 30)
+    # Before Thursday Oct 8 17:30 by 1 working day: back over the National Day holiday → Sep 30.
+    assert CAL.sub_working_days(T(2026, 10, 8, 17, 30), 1) == T(2026, 9, 30, 17, 30)
+    assert CAL.sub_working_days(T(2026, 10, 12, 17, 30), 1) == T(2026, 10, 10, 17, 30)

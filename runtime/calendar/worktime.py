@@ -86,6 +86,39 @@ class WorkCalendar:
                 left -= available
             day, at = self._next_working_day(day), dt.time.min
 
+    def _previous_working_day(self, day: dt.date) -> dt.date:
+        for _ in range(MAX_SCAN):
+            day -= dt.timedelta(days=1)
+            if self.is_working_day(day):
+                return day
+        raise CalendarError("工作日历中找不到工作日")
+
+    def sub_working_days(self, end: dt.datetime, n: int) -> dt.datetime:
+        """The same time of day n working days before `end`'s day (a warning n working days ahead)."""
+        _check(n)
+        day = end.date()
+        for _ in range(int(n)):
+            day = self._previous_working_day(day)
+        return dt.datetime.combine(day, end.time())
+
+    def sub_working_hours(self, end: dt.datetime, hours: float) -> dt.datetime:
+        """The moment from which `hours` of working time remain until `end`."""
+        _check(hours)
+        left = dt.timedelta(hours=hours)
+        day, at = end.date(), end.time().replace(tzinfo=None)
+        if not self.is_working_day(day):
+            day, at = self._previous_working_day(day), dt.time.max
+        while True:
+            for begin, finish in reversed(self.periods):
+                if at <= begin:
+                    continue
+                end_at = dt.datetime.combine(day, min(finish, at))
+                available = end_at - dt.datetime.combine(day, begin)
+                if left <= available:
+                    return end_at - left
+                left -= available
+            day, at = self._previous_working_day(day), dt.time.max
+
     def add(self, start: dt.datetime, unit: str, amount: float) -> dt.datetime:
         """`start` plus `amount` of `unit` (one of UNITS); plain days and hours ignore the calendar."""
         if unit == "working_days":

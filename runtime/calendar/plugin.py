@@ -1,0 +1,23 @@
+"""Built-in plugin `calendar`: the 工作日历 (calendar.yaml: holidays and adjusted working days,
+editable and importable), `specadmin calendar` and the job `calendar.load_year` that fill it from
+the chinesecalendar package, and deadline fields stored on every write (runtime/calendar/deadlines.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from specadmin.runtime.calendar.commands import CALENDAR, load_year_job
+from specadmin.runtime.calendar.days import APP_KEY
+from specadmin.runtime.calendar.deadlines import stamp_deadlines
+from specadmin.runtime.plugin import EntityHooks, Plugin
+
+APP_SCHEMA = {"type": "object", "additionalProperties": False,
+              "description": "working-day calendar settings",
+              "properties": {"working_hours": {
+                  "type": "array", "minItems": 1, "maxItems": 6,
+                  "items": {"type": "string", "pattern": "^\\d{2}:\\d{2}-\\d{2}:\\d{2}$"},
+                  "description": "working periods of a day, default [09:00-12:00, 13:30-17:30]"}}}
+
+plugin = Plugin(name="calendar", label="工作日历", builtin=True, order=55,
+                modules=(Path(__file__).with_name("calendar.yaml"),), app_keys={APP_KEY: APP_SCHEMA},
+                hooks={"*": EntityHooks(before_create=stamp_deadlines, before_update=stamp_deadlines)},
+                handlers={"load_year": load_year_job}, commands=(CALENDAR,))

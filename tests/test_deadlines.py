@@ -1,0 +1,198 @@
+"""Deadlines in working days and hours, the 工作日历 and warning lights on SQLite and PostgreSQL,
+through the example app of specs/REFERENCE.md (Chongzhou's event hub) run as written: a deadline is
+stored across a weekend, a holiday and an adjusted working Saturday loaded from chinesecalendar; an
+edit of the calendar wins and `recompute` applies it; changing the source recomputes on update; the
+light of each row and the 临期/超期 tab counts follow the test clock (runtime/data/where.py `clock`);
+`specadmin check` names each broken key with its code, file and line."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from conftest import BACKENDS, reference_blocks, spec_app
+
+ASYNC = pytest.mark.asyncio(loop_scope="session")
+MODULE = reference_blocks()["modules/events.yaml"]
+APP = "app: events\nlabel: 事件\nmodules: [events]\n"
+PASSWORD = "Events@2026x"
+D = dt.date
+T = dt.datetime
+
+
+def write_app(app_dir: Path, module: str = MODULE) -> Path:
+    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
+    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
+    (app_dir / "modules" / "events.yaml").write_text(module, encoding="utf-8")
+    return app_dir
+
+
+@contextlib.contextmanager
+def clock_at(moment: dt.datetime):
+    from specadmin.runtime.data import where
+
+    saved, where.clock = where.clock, lambda: moment
+    try:
+        yield
+    finally:
+        where.clock = saved
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def env(request, tmp_path_factory):
+    from specadmin.runtime.calendar.days import load_year
+
+    app_dir = write_app(tmp_path_factory.mktemp(f"deadlines-{request.param}"))
+    async with spec_app(app_dir, request.param, PASSWORD, "崇州市") as (app, client, _):
+        ctx = app.state.ctx
+        added = await load_year(ctx, 2026)
+        types = {}
+        for name, days in (("一般", 1), ("复杂", 2), ("疑难", 3)):
+            r = await client.post("/api/event_type", json={"name": name, "limit_days": days})
+            assert r.status_code in (200, 201), r.text
+            types[days] = r.json()["id"]
+        yield {"app": app, "ctx": ctx, "client": client, "types": types, "added": added}
+
+
+async def create_event(env, title: str, reported_at: dt.datetime, days: int) -> dict:
+    r = await env["client"].post("/api/event", json={"title": title, "event_type": env["types"][days],
+                                                      "reported_at": reported_at.isoformat()})
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def moment(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+@ASYNC
+async def test_loading_a_year_is_idempotent_and_keeps_edits(env):
+    from specadmin.runtime.calendar.days import load_year
+
+    ctx, client = env["ctx"], env["client"]
+    day = ctx.table("calendar_day")
+    rows = {r["day"]: (r["kind"], r["name"]) for r in await day.select(day.day, day.kind, day.name)}
+    assert env["added"] == len(rows) > 20
+    assert rows[D(2026, 10, 1)] == ("holiday", "国庆节") and rows[D(2026, 10, 10)] == ("workday", "国庆节调休上班")
+    assert D(2026, 10, 3) not in rows  # a holiday on a weekend is a day off anyway
+    listed = (await client.get("/api/calendar_day", params={"screen": "calendar_day_admin", "kind": "workday"})).json()
+    assert D(2026, 10, 10).isoformat() in [item["day"] for item in listed["items"]]
+    row_id = (await day.select(day.id).where(day.day == D(2026, 9, 25)))[0]["id"]
+    r = await client.patch(f"/api/calendar_day/{row_id}", json={"name": "中秋节（本地）"})
+    assert r.status_code == 200, r.text
+    assert await load_year(ctx, 2026) == 0
+    assert (await day.select(day.name).where(day.id == row_id))[0]["name"] == "中秋节（本地）"
+
+
+@ASYNC
+async def test_deadline_skips_a_weekend_a_holiday_and_counts_an_adjusted_saturday(env):
+    friday = await create_event(env, "周五上报", T(2026, 12, 4, 10, 0), 1)
+    assert moment(friday["due_at"]) == T(2026, 12, 7, 17, 30)  # over the weekend to Monday's close
+    assert moment(friday["reply_by"]) == T(2026, 12, 4, 12, 0)  # 2 working hours
+    late = await create_event(env, "周五傍晚上报", T(2026, 12, 4, 16, 30), 1)
+    assert moment(late["reply_by"]) == T(2026, 12, 7, 10, 0)  # 1 h on Friday, 1 h on Monday
+    holiday = await create_event(env, "节前上报", T(2026, 9, 30, 15, 0), 1)
+    assert moment(holiday["due_at"]) == T(2026, 10, 8, 17, 30)  # 10-01..07 off
+    saturday = await create_event(env, "节后上报", T(2026, 10, 8, 9, 0), 2)
+    assert moment(saturday["due_at"]) == T(2026, 10, 10, 17, 30)  # Saturday 10-10 is worked
+    # 4 working hours before the deadline: the light turns yellow at 13:30 on the due day
+    assert moment(friday["due_at_warn_at"]) == T(2026, 12, 7, 13, 30)
+
+
+@ASYNC
+async def test_an_update_of_the_source_and_a_calendar_edit_recompute_the_deadline(env):
+    from specadmin.runtime.calendar.deadlines import recompute
+
+    ctx, client = env["ctx"], env["client"]
+    event = await create_event(env, "延期事件", T(2026, 12, 9, 10, 0), 1)  # Wednesday → Thursday 17:30
+    assert moment(event["due_at"]) == T(2026, 12, 10, 17, 30)
+    r = await client.patch(f"/api/event/{event['id']}", json={"event_type": env["types"][3]})  # extended to 3 days
+    assert r.status_code == 200, r.text
+    assert moment(r.json()["due_at"]) == T(2026, 12, 14, 17, 30)  # Thu, Fri, (weekend), Mon
+    r = await client.post("/api/calendar_day", json={"day": "2026-12-11", "kind": "holiday", "name": "临时放假"})
+    assert r.status_code in (200, 201), r.text
+    try:
+        values = await recompute(ctx, "event", event["id"])
+        assert values["due_at"] == T(2026, 12, 15, 17, 30)
+        stored = (await client.get(f"/api/event/{event['id']}")).json()
+        assert moment(stored["due_at"]) == T(2026, 12, 15, 17, 30)
+    finally:
+        day = ctx.table("calendar_day")
+        await day.delete().where(day.day == D(2026, 12, 11))
+    r = await client.patch(f"/api/event/{event['id']}", json={"title": "延期事件（改名）"})
+    assert moment(r.json()["due_at"]) == T(2026, 12, 15, 17, 30)  # no source changed: kept as stored
+
+
+@ASYNC
+async def test_lights_and_their_tab_counts_follow_the_clock(env):
+    ctx, client = env["ctx"], env["client"]
+    event = ctx.table("event")
+    await event.delete(force=True)
+    ids = {}
+    for title, reported, days in (("甲", T(2026, 12, 4, 10, 0), 1),    # due 12-07 17:30, yellow from 13:30
+                                  ("乙", T(2026, 12, 4, 10, 0), 3),    # due 12-09 17:30
+                                  ("丙", T(2026, 12, 3, 10, 0), 1)):   # due 12-04 17:30
+        ids[title] = (await create_event(env, title, reported, days))["id"]
+    r = await client.post("/api/event/actions/close", json={"ids": [ids["丙"]], "params": {}})
+    assert r.status_code == 200 and r.json()["done"] == [ids["丙"]], r.text
+
+    async def lights() -> dict:
+        items = (await client.get("/api/event", params={"screen": "event_admin"})).json()["items"]
+        return {i["title"]: (i["due_at_light"], i["due_at_light_label"]) for i in items}
+
+    async def counts() -> dict:
+        out = {}
+        for tab in ("due_soon", "overdue", "warned"):
+            r = await client.get("/api/event", params={"screen": "event_admin", "tab": tab})
+            assert r.status_code == 200, r.text
+            out[tab] = sorted(i["title"] for i in r.json()["items"])
+            assert r.json()["total"] == len(out[tab])
+        return out
+
+    with clock_at(T(2026, 12, 7, 10, 0)):
+        assert await lights() == {"甲": ("green", "正常"), "乙": ("green", "正常"), "丙": (None, None)}
+        assert await counts() == {"due_soon": [], "overdue": [], "warned": []}
+    with clock_at(T(2026, 12, 7, 14, 0)):
+        assert await lights() == {"甲": ("yellow", "临期"), "乙": ("green", "正常"), "丙": (None, None)}
+        assert await counts() == {"due_soon": ["甲"], "overdue": [], "warned": ["甲"]}
+    with clock_at(T(2026, 12, 9, 15, 0)):  # 乙 has 2.5 working hours left; 甲 is overdue; 丙 closed
+        assert await lights() == {"甲": ("red", "超期"), "乙": ("yellow", "临期"), "丙": (None, None)}
+        assert await counts() == {"due_soon": ["乙"], "overdue": ["甲"], "warned": ["乙", "甲"]}
+
+
+def test_check_names_each_broken_key_with_its_code_file_and_line(tmp_path, capsys):
+    from specadmin.cli import main
+
+    broken = (MODULE.replace("deadline: {from: reported_at, working_days: event_type.limit_days}",
+                             "deadline: {from: title, working_days: event_type.name}")
+              .replace("deadline: {from: reported_at, working_hours: 2}",
+                       "deadline: {from: reported_at, working_hours: 2, days: 1}")
+              .replace("done: {status: [closed]}", "done: {status: [finished]}")
+              .replace("where: {due_at_light: red}", "where: {due_at_light: purple}")
+              .replace("reported_at: {type: datetime, label: 上报时间, required: true}",
+                       "reported_at: {type: datetime, label: 上报时间, required: true, lights: {yellow: {hours: 1}}}"))
+    write_app(tmp_path, broken)
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    lines = broken.splitlines()
+
+    def line_of(text: str) -> int:
+        return next(i for i, line in enumerate(lines, 1) if text in line)
+
+    found = sorted(e.removeprefix(f"{tmp_path.name}/") for e in err.splitlines() if "[SA" in e)
+    where = "modules/events.yaml"
+    assert found == sorted([
+        f"{where}:{line_of('lights: {yellow: {hours: 1}}')}: [SA167] field 'reported_at': lights needs a deadline "
+        "on the same field",
+        f"{where}:{line_of('from: title')}: [SA165] field 'due_at': deadline from 'title' must be $now or a date "
+        "or datetime field of 'event'",
+        f"{where}:{line_of('from: title')}: [SA166] field 'due_at': deadline working_days 'event_type.name' must be "
+        "a number field of 'event' or of a ref (e.g. event_type.limit_days)",
+        f"{where}:{line_of('days: 1}')}: [SA165] field 'reply_by': deadline needs exactly one of working_days, "
+        "working_hours, days, hours (found working_hours, days)",
+        f"{where}:{line_of('finished')}: [SA167] field 'due_at': lights done value 'finished' is not a key of "
+        "dictionary 'event_status'",
+        f"{where}:{line_of('purple')}: [SA168] where: 'due_at_light' takes green, yellow or red (red, "
+        "{in: [yellow, red]}), not 'purple'",
+    ]), err
