@@ -32,6 +32,14 @@ def light_key(name: str) -> str:
     return f"{name}_light"
 
 
+def lit_field(entity, key: str):
+    """The deadline field with lights whose light `key` names (`due_at_light` → due_at), or None."""
+    if not key.endswith("_light"):
+        return None
+    name = key[: -len("_light")]
+    return next((f for f in entity.fields if f.name == name and f.lights), None)
+
+
 def unit_of(spec: Mapping, units=AMOUNT_UNITS) -> tuple[str, Any] | None:
     """The one (unit, amount) of a deadline or yellow mapping; None when there is not exactly one."""
     found = [(u, spec[u]) for u in units if u in spec]

@@ -159,6 +159,15 @@ async def test_lights_and_their_tab_counts_follow_the_clock(env):
     with clock_at(T(2026, 12, 9, 15, 0)):  # 乙 has 2.5 working hours left; 甲 is overdue; 丙 closed
         assert await lights() == {"甲": ("red", "超期"), "乙": ("yellow", "临期"), "丙": (None, None)}
         assert await counts() == {"due_soon": ["乙"], "overdue": ["甲"], "warned": ["乙", "甲"]}
+        r = await client.get("/api/event", params={"screen": "event_admin", "due_at_light": "red"})
+        assert r.status_code == 200 and [i["title"] for i in r.json()["items"]] == ["甲"], r.text
+        r = await client.get("/api/event", params={"screen": "event_admin", "due_at_light": "green"})
+        assert r.json()["total"] == 0, r.text  # 丙 is closed: no light at all
+        r = await client.get("/api/event", params={"screen": "event_admin", "due_at_light": "purple"})
+        assert r.status_code == 400 and "due_at_light" in r.json()["detail"], r.text
+        page = await client.get("/s/event_admin", params={"due_at_light": "yellow"})
+        assert page.status_code == 200, page.text[:300]
+        assert '<span class="light light-yellow">临期</span>' in page.text and "超期</span>" not in page.text
 
 
 def test_check_names_each_broken_key_with_its_code_file_and_line(tmp_path, capsys):

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-from specadmin.runtime.calendar.days import load_year
+from specadmin.runtime.calendar.days import load_known_years, load_year
 from specadmin.runtime.plugin import Command
 
 
@@ -37,10 +37,4 @@ CALENDAR = Command("calendar", "load a year's holidays and adjusted working days
 
 async def load_year_job(call) -> dict:
     """Job handler: the years of the run's last day and the next one, as far as the package knows them."""
-    created, skipped = 0, []
-    for year in (call.last.year, call.last.year + 1):
-        try:
-            created += await load_year(call.ctx, year)
-        except ValueError:
-            skipped.append(year)
-    return {"created": created, "summary": f"未找到数据的年份：{skipped}" if skipped else ""}
+    return {"created": await load_known_years(call.ctx, (call.last.year, call.last.year + 1))}

@@ -71,3 +71,14 @@ async def load_year(ctx: "AppContext", year: int) -> int:
         if new:
             await table.insert(*new)
     return len(new)
+
+
+async def load_known_years(ctx: "AppContext", years) -> int:
+    """load_year for each of `years` the package has data for (a demo's this year and next)."""
+    added = 0
+    for year in years:
+        try:
+            added += await load_year(ctx, year)
+        except ValueError:
+            continue
+    return added
