@@ -44,7 +44,7 @@ async def env(request, tmp_path_factory):
     from specadmin.runtime.calendar.days import load_year
 
     app_dir = write_app(tmp_path_factory.mktemp(f"deadlines-{request.param}"))
-    async with spec_app(app_dir, request.param, PASSWORD, "崇州市") as (app, client, _):
+    async with spec_app(app_dir, request.param, PASSWORD, "崇州市") as (app, client, unit):
         ctx = app.state.ctx
         added = await load_year(ctx, 2026)
         types = {}
@@ -52,12 +52,12 @@ async def env(request, tmp_path_factory):
             r = await client.post("/api/event_type", json={"name": name, "limit_days": days})
             assert r.status_code in (200, 201), r.text
             types[days] = r.json()["id"]
-        yield {"app": app, "ctx": ctx, "client": client, "types": types, "added": added}
+        yield {"app": app, "ctx": ctx, "client": client, "types": types, "added": added, "unit": unit}
 
 
 async def create_event(env, title: str, reported_at: dt.datetime, days: int) -> dict:
     r = await env["client"].post("/api/event", json={"title": title, "event_type": env["types"][days],
-                                                      "reported_at": reported_at.isoformat()})
+                                                      "reported_at": reported_at.isoformat(), "unit": env["unit"]})
     assert r.status_code in (200, 201), r.text
     return r.json()
 
@@ -170,6 +170,25 @@ async def test_lights_and_their_tab_counts_follow_the_clock(env):
         assert '<span class="light light-yellow">临期</span>' in page.text and "超期</span>" not in page.text
 
 
+@ASYNC
+async def test_a_notification_counts_the_overdue_rows_by_their_light(env):
+    from specadmin.runtime.jobs.runner import run_job
+
+    ctx = env["ctx"]
+    event, message = ctx.table("event"), ctx.table("message")
+    await event.delete(force=True)
+    await message.delete(force=True)
+    for title, reported, days in (("甲", T(2026, 12, 4, 10, 0), 1), ("乙", T(2026, 12, 4, 10, 0), 3),
+                                  ("丙", T(2026, 12, 3, 10, 0), 1)):
+        await create_event(env, title, reported, days)
+    with clock_at(T(2026, 12, 7, 12, 0)):  # only 丙 (due 12-04 17:30) is overdue
+        assert (await run_job(ctx, "overdue_daily", date_from=D(2026, 12, 7)))["status"] == "succeeded"
+    with clock_at(T(2026, 12, 10, 9, 0)):  # all three are
+        assert (await run_job(ctx, "overdue_daily", date_from=D(2026, 12, 10)))["status"] == "succeeded"
+    assert [(r["day"], r["body"]) for r in await message.select(message.day, message.body).order_by(message.day)] == [
+        (D(2026, 12, 7), "你单位有 1 件事件超期未办结。"), (D(2026, 12, 10), "你单位有 3 件事件超期未办结。")]
+
+
 def test_check_names_each_broken_key_with_its_code_file_and_line(tmp_path, capsys):
     from specadmin.cli import main
 
@@ -178,7 +197,7 @@ def test_check_names_each_broken_key_with_its_code_file_and_line(tmp_path, capsy
               .replace("deadline: {from: reported_at, working_hours: 2}",
                        "deadline: {from: reported_at, working_hours: 2, days: 1}")
               .replace("done: {status: [closed]}", "done: {status: [finished]}")
-              .replace("where: {due_at_light: red}", "where: {due_at_light: purple}")
+              .replace("超期, where: {due_at_light: red}", "超期, where: {due_at_light: purple}")
               .replace("reported_at: {type: datetime, label: 上报时间, required: true}",
                        "reported_at: {type: datetime, label: 上报时间, required: true, lights: {yellow: {hours: 1}}}"))
     write_app(tmp_path, broken)
