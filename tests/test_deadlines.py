@@ -224,3 +224,22 @@ def test_check_names_each_broken_key_with_its_code_file_and_line(tmp_path, capsy
         f"{where}:{line_of('purple')}: [SA168] where: 'due_at_light' takes green, yellow or red (red, "
         "{in: [yellow, red]}), not 'purple'",
     ]), err
+
+
+@ASYNC
+async def test_calendar_days_import_through_the_screen_and_the_next_deadline_reads_them(env):
+    ctx, client = env["ctx"], env["client"]
+    day = ctx.table("calendar_day")
+    sheet = "日期,类型,名称\n2026-12-11,节假日,临时放假\n2026-10-10,节假日,改为放假\n".encode()
+    try:
+        r = await client.post("/api/calendar_day/import", params={"screen": "calendar_day_admin", "mode": "upsert"},
+                              files={"file": ("days.csv", sheet)})
+        assert r.status_code == 200, r.text
+        assert {(r["day"], r["kind"]) for r in await day.select(day.day, day.kind).where(
+            day.day.is_in([D(2026, 12, 11), D(2026, 10, 10)]))} == {(D(2026, 12, 11), "holiday"),
+                                                                   (D(2026, 10, 10), "holiday")}
+        thursday = await create_event(env, "导入后上报", T(2026, 12, 10, 9, 0), 1)
+        assert moment(thursday["due_at"]) == T(2026, 12, 14, 17, 30)  # Friday 12-11 is off now
+    finally:
+        await day.delete().where(day.day == D(2026, 12, 11))
+        await day.update({day.kind: "workday", day.name: "国庆节调休上班"}).where(day.day == D(2026, 10, 10))
