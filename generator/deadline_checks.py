@@ -46,10 +46,9 @@ def check_deadline(ck: "Checker", loc: "Located", name: str, f: dict) -> None:
                     ck.err(loc, at + ("deadline", found[0]), "SA166",
                            f"field '{name}': deadline {found[0]} '{amount}' must be a number field of '{loc.name}' "
                            f"or of a ref (e.g. event_type.limit_days){': ' + problem if problem else ''}")
-                elif "." in amount and any(ck.fields_of(loc.name).get(amount.split(".")[0], {}).get(k)
-                                           for k in ("key",)):
+                elif amount.count(".") > 1 or ("." in amount and fields[amount.split(".")[0]].get("key")):
                     ck.err(loc, at + ("deadline", found[0]), "SA166",
-                           f"field '{name}': deadline {found[0]} '{amount}' must go through a ref stored by id")
+                           f"field '{name}': deadline {found[0]} '{amount}' may go through one ref stored by id, no further")
             elif found[0] == "working_days" and int(amount) != amount:
                 ck.err(loc, at + ("deadline", found[0]), "SA165", f"field '{name}': working_days must be a whole number")
     if "lights" in f:

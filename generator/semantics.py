@@ -308,7 +308,8 @@ class Checker:
             f = fields.get(name)
             if f is None:
                 self.err(loc, ("form", i), "SA041", f"form field '{name}' is not a field of '{entity}'")
-            elif f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or f.get("initials_of") or name == "id":
+            elif (f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or f.get("initials_of")
+                  or f.get("deadline") or name == "id"):
                 self.err(loc, ("form", i), "SA043", f"form field '{name}' is read-only, computed or set by the system")
         for section, allowed in (("filters", FILTERABLE), ("search", SEARCHABLE)):
             for i, name in enumerate(raw.get(section, [])):
@@ -478,7 +479,8 @@ class Checker:
                 continue
             editable = set(screen["form"]) if "form" in screen else {
                 n for n, f in self.fields_of(entity).items()
-                if f.get("type") not in ("lookup", "multi_ref") and not f.get("readonly") and not f.get("system") and n != "id"}
+                if f.get("type") not in ("lookup", "multi_ref") and not f.get("readonly") and not f.get("system")
+                and not f.get("deadline") and n != "id"}
             for i, name in enumerate(grant.get("fields", [])):
                 if name not in editable:
                     self.err(loc, at + ("fields", i), "SA061", f"grant on '{screen_name}' names field '{name}' that its form cannot edit")

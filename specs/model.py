@@ -68,7 +68,8 @@ class Field:
 
     @property
     def editable(self) -> bool:
-        return self.stored and not self.readonly and self.system is None and self.initials_of is None
+        return (self.stored and not self.readonly and self.system is None and self.initials_of is None
+                and self.deadline is None)  # a deadline is computed when the row is written
 
 
 @dataclass(frozen=True)
