@@ -245,3 +245,20 @@ async def test_calendar_days_import_through_the_screen_and_the_next_deadline_rea
     finally:
         await day.delete().where(day.day == D(2026, 12, 11))
         await day.update({day.kind: "workday", day.name: "国庆节调休上班"}).where(day.day == D(2026, 10, 10))
+
+
+@ASYNC
+async def test_rows_written_in_bulk_get_their_deadlines_from_fill_missing(env):
+    from specadmin.runtime.calendar.deadlines import fill_missing
+
+    ctx = env["ctx"]
+    event = ctx.table("event")
+    await event.delete(force=True)
+    row_id = (await event.insert(event(title="批量写入", event_type=env["types"][1], reported_at=T(2026, 12, 4, 10, 0),
+                                       status="open")).returning(event.id))[0]["id"]  # as an import writes: no hooks
+    assert (await event.select(event.due_at).where(event.id == row_id))[0]["due_at"] is None
+    assert await fill_missing(ctx) == 1
+    row = (await event.select(event.due_at, event.due_at_warn_at, event.reply_by).where(event.id == row_id))[0]
+    assert (row["due_at"], row["due_at_warn_at"], row["reply_by"]) == (
+        T(2026, 12, 7, 17, 30), T(2026, 12, 7, 13, 30), T(2026, 12, 4, 12, 0))
+    assert await fill_missing(ctx) == 0

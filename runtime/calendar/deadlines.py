@@ -6,6 +6,8 @@ into the same statement as the row): on create, and on an update that changes th
 working-day calendar and, for a field with `lights:`, the moment its light turns yellow
 (`<field>_warn_at`). `recompute(ctx, entity, row_id)` does the same for a stored row (an extension
 handler changes the amount, then calls it; EntityService updates do it by themselves).
+Spreadsheet imports write in bulk without entity hooks: `fill_missing` (the job handler
+`calendar.fill_deadlines`) computes the deadlines such rows lack.
 """
 from __future__ import annotations
 
@@ -108,3 +110,41 @@ async def recompute(ctx: "AppContext", entity_name: str, row_id: int) -> dict[st
     values = await values_for(ctx, entity, rows[0])
     await table.update({getattr(table, k): v for k, v in values.items()}).where(table._meta.primary_key == row_id)
     return values
+
+
+FILL_BATCH = 500
+
+
+async def fill_missing(ctx: "AppContext") -> int:
+    """Compute every deadline left empty although its start is known (rows written in bulk); returns rows set."""
+    done = 0
+    calendar = None
+    for entity in ctx.app.entities:
+        fields = deadline_fields(entity)
+        if not fields:
+            continue
+        table = ctx.table(entity.name)
+        empty = [getattr(table, f.name).is_null() for f in fields]
+        condition = empty[0]
+        for part in empty[1:]:
+            condition = condition | part
+        last = 0
+        while True:
+            pk = table._meta.primary_key
+            rows = await table.select().where(condition & (pk > last)).order_by(pk).limit(FILL_BATCH)
+            if not rows:
+                break
+            calendar = calendar or await calendar_of(ctx)
+            async with ctx.engine.transaction():
+                for row in rows:
+                    values = await values_for(ctx, entity, row, calendar=calendar)
+                    missing = {k: v for k, v in values.items() if v is not None and row.get(k) is None}
+                    if missing:
+                        await table.update({getattr(table, k): v for k, v in missing.items()}).where(pk == row["id"])
+                        done += 1
+            last = rows[-1]["id"]
+    return done
+
+
+async def fill_deadlines_job(call) -> dict:
+    return {"created": 0, "summary": f"补算时限 {await fill_missing(call.ctx)} 条"}

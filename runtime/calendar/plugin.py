@@ -1,13 +1,14 @@
 """Built-in plugin `calendar`: the 工作日历 (calendar.yaml: holidays and adjusted working days,
 editable and importable), `specadmin calendar` and the job `calendar.load_year` that fill it from
-the chinesecalendar package, and deadline fields stored on every write (runtime/calendar/deadlines.py)."""
+the chinesecalendar package, and deadline fields stored on every write (runtime/calendar/deadlines.py);
+the job `calendar.fill_deadlines` computes those that rows written in bulk (imports) lack."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from specadmin.runtime.calendar.commands import CALENDAR, load_year_job
 from specadmin.runtime.calendar.days import APP_KEY
-from specadmin.runtime.calendar.deadlines import stamp_deadlines
+from specadmin.runtime.calendar.deadlines import fill_deadlines_job, stamp_deadlines
 from specadmin.runtime.plugin import EntityHooks, Plugin
 
 APP_SCHEMA = {"type": "object", "additionalProperties": False,
@@ -20,4 +21,4 @@ APP_SCHEMA = {"type": "object", "additionalProperties": False,
 plugin = Plugin(name="calendar", label="工作日历", builtin=True, order=55,
                 modules=(Path(__file__).with_name("calendar.yaml"),), app_keys={APP_KEY: APP_SCHEMA},
                 hooks={"*": EntityHooks(before_create=stamp_deadlines, before_update=stamp_deadlines)},
-                handlers={"load_year": load_year_job}, commands=(CALENDAR,))
+                handlers={"load_year": load_year_job, "fill_deadlines": fill_deadlines_job}, commands=(CALENDAR,))
