@@ -74,3 +74,14 @@ def test_working_time_back_from_a_deadline():
     # Before Thursday Oct 8 17:30 by 1 working day: back over the National Day holiday → Sep 30.
     assert CAL.sub_working_days(T(2026, 10, 8, 17, 30), 1) == T(2026, 9, 30, 17, 30)
     assert CAL.sub_working_days(T(2026, 10, 12, 17, 30), 1) == T(2026, 10, 10, 17, 30)
+
+
+def test_the_yellow_moment_of_each_kind_of_warning():
+    from specadmin.runtime.calendar.deadlines import warn_at
+
+    start, due = T(2026, 12, 4, 10, 0), T(2026, 12, 7, 17, 30)
+    assert warn_at(CAL, start, due, {"working_hours": 4}) == T(2026, 12, 7, 13, 30)
+    assert warn_at(CAL, start, due, {"working_days": 1}) == T(2026, 12, 4, 17, 30)  # back over the weekend
+    assert warn_at(CAL, start, due, {"hours": 24}) == T(2026, 12, 6, 17, 30)
+    assert warn_at(CAL, start, due, {"days": 1}) == T(2026, 12, 6, 17, 30)
+    assert warn_at(CAL, start, due, {"ratio": 0.25}) == due - (due - start) / 4
