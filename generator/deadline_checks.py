@@ -7,7 +7,7 @@ SA166: a per-row amount that is not a number field of the row or through a ref (
 SA167: lights without a deadline, a yellow of more than one unit, a `done` naming an unknown field
 or a value its dictionary does not know, or a field named `<field>_warn_at` already.
 SA168: a where clause naming `<field>_light` with something other than green, yellow or red
-(`red`, `{eq: red}`, `{in: [yellow, red]}`).
+(`red`, `{eq: red}`, `{in: [yellow, red]}`), or where it is not rewritten (feeds, chart lines).
 """
 from __future__ import annotations
 
@@ -76,6 +76,9 @@ def light_keys(fields: dict) -> set[str]:
     return {lights.light_key(n) for n, f in fields.items() if isinstance(f, dict) and "lights" in f}
 
 
-def check_light_condition(ck: "Checker", loc: "Located", at: tuple, key: str, cond: Any) -> None:
-    if lights.colors_of(cond) is None:
+def check_light_condition(ck: "Checker", loc: "Located", at: tuple, key: str, cond: Any, allowed: bool) -> None:
+    if not allowed:
+        ck.err(loc, at, "SA168", f"where: '{key}' is usable in tabs, action conditions and notifications only; "
+                                 f"compare the stored deadline and '{key[:-len('_light')]}_warn_at' here")
+    elif lights.colors_of(cond) is None:
         ck.err(loc, at, "SA168", f"where: '{key}' takes green, yellow or red (red, {{in: [yellow, red]}}), not {cond!r}")

@@ -223,7 +223,9 @@ class Checker:
         return None
 
     # -- where clauses, scopes --------------------------------------------
-    def check_where(self, loc: "Located", sub: tuple, entity: str, where: Any) -> None:
+    def check_where(self, loc: "Located", sub: tuple, entity: str, where: Any, lights_ok: bool = True) -> None:
+        """`lights_ok`: the clause may name `<deadline>_light` (tabs, action conditions, notifications:
+        the model builder rewrites it, specs/lights.py); feeds and chart lines may not."""
         if not isinstance(where, dict):
             self.err(loc, sub, "SA080", "a where clause must be a mapping of field: condition")
             return
@@ -234,10 +236,10 @@ class Checker:
                     self.err(loc, sub + (key,), "SA080", f"'{key}' needs a list of where clauses")
                     continue
                 for i, part in enumerate(cond):
-                    self.check_where(loc, sub + (key, i), entity, part)
+                    self.check_where(loc, sub + (key, i), entity, part, lights_ok)
                 continue
             if key in light_keys(fields):
-                check_light_condition(self, loc, sub + (key,), key, cond)
+                check_light_condition(self, loc, sub + (key,), key, cond, lights_ok)
                 continue
             f = fields.get(key)
             if f is None or f.get("type") in ("lookup", "multi_ref"):
@@ -395,7 +397,7 @@ class Checker:
                 self.err(loc, at, "SA044", f"related '{name}': chart line '{field_name}' is not a numeric field of "
                                            f"'{entity}' (the row the detail page shows)")
             if isinstance(line, dict) and "when" in line:
-                self.check_where(loc, at + ("when",), entity, line["when"])
+                self.check_where(loc, at + ("when",), entity, line["when"], lights_ok=False)
 
     def check_lookup(self, loc: "Located", raw: dict, entity: str, fields: dict) -> None:
         """SA150: look-up keys are sensitive fields the screen filters on (matched exactly by blind index)."""

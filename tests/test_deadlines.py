@@ -202,7 +202,11 @@ def test_check_names_each_broken_key_with_its_code_file_and_line(tmp_path, capsy
               .replace("超期, where: {due_at_light: red}", "超期, where: {due_at_light: purple}")
               .replace("reported_at: {type: datetime, label: 上报时间, required: true}",
                        "reported_at: {type: datetime, label: 上报时间, required: true, lights: {yellow: {hours: 1}}}"))
+    broken += ("feeds:\n  event_out:\n    kind: outbound\n    entity: event\n    events: [create]\n"
+               "    targets: [hub]\n    where: {due_at_light: red}\n")
     write_app(tmp_path, broken)
+    (tmp_path / "app.yaml").write_text(APP + "feed_targets:\n  hub: {label: 事件中心, url: 'http://127.0.0.1:9/x'}\n",
+                                       encoding="utf-8")
     assert main(["check", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     lines = broken.splitlines()
@@ -225,6 +229,8 @@ def test_check_names_each_broken_key_with_its_code_file_and_line(tmp_path, capsy
         "dictionary 'event_status'",
         f"{where}:{line_of('purple')}: [SA168] where: 'due_at_light' takes green, yellow or red (red, "
         "{in: [yellow, red]}), not 'purple'",
+        f"{where}:{len(lines)}: [SA168] where: 'due_at_light' is usable in tabs, action conditions and "
+        "notifications only; compare the stored deadline and 'due_at_warn_at' here",
     ]), err
 
 
