@@ -268,3 +268,18 @@ async def test_rows_written_in_bulk_get_their_deadlines_from_fill_missing(env):
     assert (row["due_at"], row["due_at_warn_at"], row["reply_by"]) == (
         T(2026, 12, 7, 17, 30), T(2026, 12, 7, 13, 30), T(2026, 12, 4, 12, 0))
     assert await fill_missing(ctx) == 0
+
+
+def test_working_hours_come_from_app_yaml_and_bad_ones_are_named(tmp_path, capsys):
+    from specadmin.cli import main
+    from specadmin.generator.build import load_app
+    from specadmin.runtime.calendar.days import working_hours
+
+    write_app(tmp_path)
+    hours = "calendar:\n  working_hours: ['08:30-12:00', '14:00-18:00']\n"
+    (tmp_path / "app.yaml").write_text(APP + hours, encoding="utf-8")
+    assert working_hours(load_app(tmp_path)) == ((dt.time(8, 30), dt.time(12)), (dt.time(14), dt.time(18)))
+    (tmp_path / "app.yaml").write_text(APP + hours.replace("14:00-18:00", "11:00-13:00"), encoding="utf-8")
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path.name}/app.yaml:5: [SA169] calendar working_hours: 工作时段 11:00-13:00 应晚于前一时段且结束晚于开始" in err, err

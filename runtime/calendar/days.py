@@ -14,8 +14,9 @@ ENTITY = "calendar_day"
 APP_KEY = "calendar"  # app.yaml `calendar: {working_hours: ["09:00-12:00", "13:30-17:30"]}`
 
 
-def working_hours(ctx: "AppContext") -> tuple:
-    settings = ctx.app.section(APP_KEY).get("app") or {}
+def working_hours(app) -> tuple:
+    """The working periods of a day from app.yaml `calendar: {working_hours: [...]}` (checked by SA169)."""
+    settings = app.section(APP_KEY).get("app") or {}
     return parse_periods(settings.get("working_hours") or DEFAULT_HOURS)
 
 
@@ -25,7 +26,7 @@ async def calendar_of(ctx: "AppContext") -> WorkCalendar:
     rows = await table.select(table.day, table.kind)
     return WorkCalendar(holidays=frozenset(r["day"] for r in rows if r["kind"] == "holiday"),
                         workdays=frozenset(r["day"] for r in rows if r["kind"] == "workday"),
-                        periods=working_hours(ctx))
+                        periods=working_hours(ctx.app))
 
 
 def year_days(year: int) -> list[dict]:
