@@ -122,6 +122,8 @@ async def test_an_update_of_the_source_and_a_calendar_edit_recompute_the_deadlin
         await day.delete().where(day.day == D(2026, 12, 11))
     r = await client.patch(f"/api/event/{event['id']}", json={"title": "延期事件（改名）"})
     assert moment(r.json()["due_at"]) == T(2026, 12, 15, 17, 30)  # no source changed: kept as stored
+    r = await client.patch(f"/api/event/{event['id']}", json={"reported_at": "9999-12-31T16:00:00"})
+    assert r.status_code == 422 and "超出日期范围" in r.json()["errors"]["reported_at"], r.text  # not a 500
     r = await client.patch(f"/api/event/{event['id']}", json={"reply_by": "2027-01-01T00:00:00"})
     assert r.status_code == 422 and "签收时限" in r.text, r.text  # computed, never written by hand
 

@@ -85,3 +85,8 @@ def test_the_yellow_moment_of_each_kind_of_warning():
     assert warn_at(CAL, start, due, {"hours": 24}) == T(2026, 12, 6, 17, 30)
     assert warn_at(CAL, start, due, {"days": 1}) == T(2026, 12, 6, 17, 30)
     assert warn_at(CAL, start, due, {"ratio": 0.25}) == due - (due - start) / 4
+
+
+def test_float_amounts_from_number_fields():
+    assert CAL.add(T(2026, 12, 4, 10, 0), "working_days", 1.0) == T(2026, 12, 7, 17, 30)
+    assert CAL.add(T(2026, 12, 7, 11, 0), "working_hours", 2.5) == T(2026, 12, 7, 15, 0)

@@ -63,6 +63,7 @@ async def values_for(ctx: "AppContext", entity: "Entity", row: Mapping, fields=N
             start = dt.datetime.combine(start, dt.time.min)
         unit, raw = lights.unit_of(spec)
         amount = await _amount(ctx, entity, row, raw)
+        amount = None if amount is None else float(amount)  # a decimal field's Decimal too
         due = warn = None
         if start is not None and amount is not None:
             calendar = calendar or await calendar_of(ctx)
@@ -72,6 +73,9 @@ async def values_for(ctx: "AppContext", entity: "Entity", row: Mapping, fields=N
                     warn = warn_at(calendar, start, due, f.lights["yellow"])
             except CalendarError as exc:
                 raise Invalid({f.name: f"{f.label}：{exc}"}) from None
+            except OverflowError:  # a start near 9999-12-31
+                raise Invalid({spec["from"] if spec["from"] != "$now" else f.name:
+                               f"{f.label}：按此时间计算的时限超出日期范围"}) from None
         out[f.name] = due
         if f.lights:
             out[lights.warn_field(f.name)] = warn
@@ -137,7 +141,10 @@ async def fill_missing(ctx: "AppContext") -> int:
             calendar = calendar or await calendar_of(ctx)
             async with ctx.engine.transaction():
                 for row in rows:
-                    values = await values_for(ctx, entity, row, calendar=calendar)
+                    try:
+                        values = await values_for(ctx, entity, row, calendar=calendar)
+                    except Invalid:  # a start or amount no deadline can follow from: left empty
+                        continue
                     missing = {k: v for k, v in values.items() if v is not None and row.get(k) is None}
                     if missing:
                         await table.update({getattr(table, k): v for k, v in missing.items()}).where(pk == row["id"])
