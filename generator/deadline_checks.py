@@ -60,9 +60,9 @@ def check_deadline(ck: "Checker", loc: "Located", name: str, f: dict) -> None:
             ck.err(loc, at + ("lights",), "SA167", f"field '{name}': lights stores '{warn}', which is a field already")
         for done, values in (spec.get("done") or {}).items():
             target = fields.get(done)
-            if target is None or target["type"] in ("lookup", "multi_ref"):
+            if target is None or target["type"] in ("lookup", "multi_ref", "geo") or target.get("sensitive"):
                 ck.err(loc, at + ("lights", "done", done), "SA167",
-                       f"field '{name}': lights done names '{done}', which is not a stored field of '{loc.name}'")
+                       f"field '{name}': lights done names '{done}', which is not a stored, unencrypted field of '{loc.name}'")
                 continue
             if target["type"] == "dict" and target.get("dict") in ck.reg.dictionaries:
                 items = ck.reg.dictionaries[target["dict"]].raw["items"]
