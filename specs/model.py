@@ -410,7 +410,8 @@ class App:
     sections: Any = field(default_factory=lambda: MappingProxyType({}))  # plugin key → module → value
 
     def section(self, key: str) -> dict[str, Any]:
-        """A plugin's module-file key, by module (empty when no module writes it)."""
+        """A plugin's module-file key, by module (empty when no module writes it); a plugin's app.yaml
+        key is there under "app"."""
         return dict(self.sections.get(key, {}))
 
     def entity(self, name: str) -> Entity:

@@ -95,7 +95,8 @@ class Plugin:
     """What one package adds to an app. Every field is optional but the name.
 
     - `app_keys` / `module_keys`: JSON Schema fragments for new top-level keys of app.yaml and of
-      module files; the values are in the model as `app.sections[key][module]`.
+      module files; the values are in the model as `app.sections[key][module]` (an app.yaml key's
+      under the module name "app").
     - `checks`: spec checks with their own codes.
     - `modules`: YAML module files (entities, screens, menus, roles) every app using the plugin gets.
     - `hooks`: entity name (or `"*"` for every entity) → `EntityHooks`.
