@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from specadmin.specs import computed, model as m
+from specadmin.specs import lights as lights_spec
 from specadmin.specs.paths import RawCatalog
 from specadmin.specs.unmask import UNMASK, offers_unmask
 from specadmin.generator.errors import SpecError, SpecInvalid
@@ -195,6 +196,8 @@ def _field(name: str, raw: dict) -> m.Field:
 def _entity(loc: Located) -> m.Entity:
     raw = loc.raw
     fields = tuple(_field(n, f) for n, f in raw["fields"].items())
+    fields += tuple(m.Field(name=lights_spec.warn_field(f.name), type="datetime", label=f"{f.label}预警时间",
+                            readonly=True) for f in fields if f.lights)  # stored beside the deadline
     display = raw.get("display") or next((f.name for f in fields if f.type == "string"), "id")
     return m.Entity(
         name=loc.name, label=raw["label"], table=raw.get("table", loc.name), fields=fields,
@@ -232,12 +235,12 @@ def _screen(loc: Located, entity: m.Entity, unmaskable: bool = False) -> m.Scree
     return m.Screen(
         name=loc.name, entity=raw["entity"], label=raw["label"], module=loc.module, menu=raw.get("menu"),
         order=raw.get("order", 0),
-        tabs=tuple(m.Tab(n, t["label"], m._freeze(t["where"])) for n, t in (raw.get("tabs") or {}).items()),
+        tabs=tuple(m.Tab(n, t["label"], _where(entity, t["where"])) for n, t in (raw.get("tabs") or {}).items()),
         list=list_cols, detail=detail, form=form, filters=tuple(raw.get("filters", [])),
         search=tuple(raw.get("search", [])), sort=raw.get("sort"), page_size=raw.get("page_size", 20),
         actions=actions,
         custom_actions=tuple(
-            m.CustomAction(name=n, label=a["label"], set=m._freeze(a.get("set", {})), when=m._freeze(a.get("when")),
+            m.CustomAction(name=n, label=a["label"], set=m._freeze(a.get("set", {})), when=_where(entity, a.get("when")),
                            batch=a.get("batch", False), confirm=a.get("confirm"), handler=a.get("handler"),
                            params=tuple(_field(p, f) for p, f in (a.get("params") or {}).items()),
                            result=m._freeze(a["result"]) if a.get("result") else None)
@@ -251,6 +254,11 @@ def _screen(loc: Located, entity: m.Entity, unmaskable: bool = False) -> m.Scree
         if "lookup" in raw else None,
         unmaskable=unmaskable, levels=raw.get("levels"),
     )
+
+
+def _where(entity: m.Entity, clause: Any) -> Any:
+    """A where clause of the entity, its `<field>_light` keys in terms of stored columns (specs/lights.py)."""
+    return m._freeze(lights_spec.expand(clause, {f.name: f.lights for f in entity.fields if f.lights}))
 
 
 def _related(name: str, spec: dict) -> m.Related:
@@ -354,7 +362,7 @@ def _to_model(reg: Registry) -> m.App:
                      for loc in reg.jobs.values()),
         notifications=tuple(m.Notification(
             name=loc.name, label=loc.raw.get("label", loc.name), module=loc.module, channel=loc.raw["channel"],
-            entity=loc.raw["when"]["entity"], where=m._freeze(loc.raw["when"].get("where")),
+            entity=loc.raw["when"]["entity"], where=_where(entities[loc.raw["when"]["entity"]], loc.raw["when"].get("where")),
             group_by=loc.raw.get("group_by"), to=loc.raw.get("to"), text=loc.raw["text"],
             once_per=loc.raw.get("once_per", "day"), to_users=loc.raw.get("to_users"),
             roles=tuple(loc.raw.get("roles", ())), title=loc.raw.get("title"), link=loc.raw.get("link"),

@@ -106,4 +106,9 @@ CODES = {
     "SA172": "participated scope: `through.field` does not lead to an org",
     "SA173": "screen `levels: true` without a tree scope (own_and_sub) to narrow",
     "SA174": "stat group `<level>(path)`: path not a ref to org, unknown org level, or a clashing group key",
+    "SA165": "deadline on a field that is not a datetime, a bad from, or not exactly one amount unit",
+    "SA166": "deadline amount path is not a number field of the row or through a ref",
+    "SA167": "lights without a deadline, a done field or value that does not exist, or a clashing <field>_warn_at",
+    "SA169": "app.yaml calendar working_hours out of order, overlapping or ending before they start",
+    "SA168": "a where clause compares <field>_light with something other than green, yellow or red, or names it in a feed or chart line",
 }

@@ -94,7 +94,7 @@ def _check_outbound(ck: "Checker", loc: "Located", entity: str) -> None:
             ck.err(loc, ("targets", i), "SA143", f"outbound feed '{loc.name}': target '{target}' is not in app.yaml "
                                                  f"feed_targets ({', '.join(sorted(declared)) or 'none declared'})")
     if raw.get("where"):
-        ck.check_where(loc, ("where",), entity, raw["where"])
+        ck.check_where(loc, ("where",), entity, raw["where"], lights_ok=False)
     for key_name in ("ops", "key", "screen", "caller_role", "ref_keys", "batch"):
         if key_name in raw:
             ck.err(loc, (key_name,), "SA140", f"outbound feed '{loc.name}': '{key_name}' belongs to inbound feeds")

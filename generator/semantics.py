@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.errors import SpecError
 from specadmin.generator.handlers import handler_problem
-from specadmin.specs import computed, expr, paths, relative_dates
+from specadmin.generator.deadline_checks import check_deadline, check_light_condition, light_keys
+from specadmin.specs import computed, expr, lights, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
 from specadmin.specs.model import TREE_SCOPES
 from specadmin.specs.physical import ROW_VERSION
@@ -56,6 +57,10 @@ class Checker:
         loc = self.reg.entities.get(entity)
         fields = dict(loc.raw["fields"]) if loc else {}
         fields.setdefault("id", {"type": "integer", "label": "ID"})
+        for name, f in list(fields.items()):
+            if isinstance(f, dict) and "lights" in f:  # stored beside the deadline (specs/lights.py)
+                fields.setdefault(lights.warn_field(name), {"type": "datetime", "label": f"{f.get('label')}预警时间",
+                                                            "readonly": True})
         return fields
 
     def business_key_problem(self, target: str, name: str) -> str | None:
@@ -144,6 +149,7 @@ class Checker:
     def check_field(self, loc: "Located", name: str, f: dict) -> None:
         at = ("fields", name)
         ftype = f["type"]
+        check_deadline(self, loc, name, f)
         needed = REQUIRED_BY_TYPE.get(ftype)
         if needed and needed not in f:
             self.err(loc, at, "SA012", f"field '{name}' of type {ftype} needs '{needed}'")
@@ -267,7 +273,9 @@ class Checker:
         return None
 
     # -- where clauses, scopes --------------------------------------------
-    def check_where(self, loc: "Located", sub: tuple, entity: str, where: Any) -> None:
+    def check_where(self, loc: "Located", sub: tuple, entity: str, where: Any, lights_ok: bool = True) -> None:
+        """`lights_ok`: the clause may name `<deadline>_light` (tabs, action conditions, notifications:
+        the model builder rewrites it, specs/lights.py); feeds and chart lines may not."""
         if not isinstance(where, dict):
             self.err(loc, sub, "SA080", "a where clause must be a mapping of field: condition")
             return
@@ -278,7 +286,10 @@ class Checker:
                     self.err(loc, sub + (key,), "SA080", f"'{key}' needs a list of where clauses")
                     continue
                 for i, part in enumerate(cond):
-                    self.check_where(loc, sub + (key, i), entity, part)
+                    self.check_where(loc, sub + (key, i), entity, part, lights_ok)
+                continue
+            if key in light_keys(fields):
+                check_light_condition(self, loc, sub + (key,), key, cond, lights_ok)
                 continue
             f = fields.get(key)
             if f is None or f.get("type") in ("lookup", "multi_ref"):
@@ -379,7 +390,8 @@ class Checker:
                 self.err(loc, ("form", i), "SA041", f"form field '{name}' is not a field of '{entity}'")
             elif f.get("type") == "computed":
                 self.err(loc, ("form", i), "SA179", f"form field '{name}' is computed: its value comes from its expression")
-            elif f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or f.get("initials_of") or name == "id":
+            elif (f.get("type") in ("lookup",) or f.get("readonly") or f.get("system") or f.get("initials_of")
+                  or f.get("deadline") or name == "id"):
                 self.err(loc, ("form", i), "SA043", f"form field '{name}' is read-only, computed or set by the system")
         for section, allowed in (("filters", FILTERABLE), ("search", SEARCHABLE)):
             for i, name in enumerate(raw.get(section, [])):
@@ -468,7 +480,7 @@ class Checker:
                 self.err(loc, at, "SA044", f"related '{name}': chart line '{field_name}' is not a numeric field of "
                                            f"'{entity}' (the row the detail page shows)")
             if isinstance(line, dict) and "when" in line:
-                self.check_where(loc, at + ("when",), entity, line["when"])
+                self.check_where(loc, at + ("when",), entity, line["when"], lights_ok=False)
 
     def check_lookup(self, loc: "Located", raw: dict, entity: str, fields: dict) -> None:
         """SA150: look-up keys are sensitive fields the screen filters on (matched exactly by blind index)."""
@@ -577,7 +589,8 @@ class Checker:
                 continue
             editable = set(screen["form"]) if "form" in screen else {
                 n for n, f in self.fields_of(entity).items()
-                if f.get("type") not in UNSTORED and not f.get("readonly") and not f.get("system") and n != "id"}
+                if f.get("type") not in UNSTORED and not f.get("readonly") and not f.get("system")
+                and not f.get("deadline") and n != "id"}
             for i, name in enumerate(grant.get("fields", [])):
                 if name not in editable:
                     self.err(loc, at + ("fields", i), "SA061", f"grant on '{screen_name}' names field '{name}' that its form cannot edit")

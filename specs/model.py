@@ -62,6 +62,8 @@ class Field:
     expr: str | None = None  # type computed: the expression (specs/computed.py), evaluated in SQL on every read
     labels: tuple[str, ...] = ()  # type computed with a top-level band(): the band labels (else generated)
     result: str | None = None  # type computed: the value's type (integer, decimal, string, date, datetime, boolean)
+    deadline: Any = None  # datetime: {from, working_days|working_hours|days|hours: N or path} (specs/lights.py)
+    lights: Any = None  # datetime with deadline: {yellow: {unit: N} | {ratio: r}, done: {field: values}}
 
     @property
     def stored(self) -> bool:
@@ -75,7 +77,8 @@ class Field:
 
     @property
     def editable(self) -> bool:
-        return self.stored and not self.readonly and self.system is None and self.initials_of is None
+        return (self.stored and not self.readonly and self.system is None and self.initials_of is None
+                and self.deadline is None)  # a deadline is computed when the row is written
 
 
 @dataclass(frozen=True)
@@ -441,7 +444,8 @@ class App:
     sections: Any = field(default_factory=lambda: MappingProxyType({}))  # plugin key → module → value
 
     def section(self, key: str) -> dict[str, Any]:
-        """A plugin's module-file key, by module (empty when no module writes it)."""
+        """A plugin's module-file key, by module (empty when no module writes it); a plugin's app.yaml
+        key is there under "app"."""
         return dict(self.sections.get(key, {}))
 
     def entity(self, name: str) -> Entity:

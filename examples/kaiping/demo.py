@@ -57,6 +57,7 @@ async def _orgs(ctx) -> dict[str, int]:
 
 
 async def load(ctx, size: str = "small") -> str:
+    from specadmin.runtime.calendar.days import load_known_years
     from specadmin.runtime.identity.seed import fill_initials
     from specadmin.runtime.identity.users import ensure_user
 
@@ -68,6 +69,8 @@ async def load(ctx, size: str = "small") -> str:
     await ensure_user(ctx, "ops", PASSWORD, name="专区运维", org_code="KP-ZSJ", roles=("ops",))
     await ensure_user(ctx, "unit1", PASSWORD, name="教育局监管员", org_code=UNITS[0][0], roles=("supervisor",))
     await ensure_user(ctx, "unit2", PASSWORD, name="卫健局监管员", org_code=UNITS[1][0], roles=("supervisor",))
+    # 工作日历: this year's and next year's holidays and adjusted working days (as far as chinesecalendar knows them)
+    await load_known_years(ctx, (dt.date.today().year, dt.date.today().year + 1))
     place = ctx.table("place")
     if not await place.count():
         await _load_data(ctx, rng, orgs, 200 if size == "small" else 10000, 60)

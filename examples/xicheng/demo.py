@@ -47,6 +47,7 @@ async def _orgs(ctx) -> dict[str, int]:
 
 
 async def load(ctx, size: str = "small") -> str:
+    from specadmin.runtime.calendar.days import load_known_years
     from specadmin.runtime.identity.seed import fill_initials
     from specadmin.runtime.identity.users import ensure_user
 
@@ -58,6 +59,8 @@ async def load(ctx, size: str = "small") -> str:
     await ensure_user(ctx, "district", PASSWORD, name="区级管理员", org_code="XC-YQB", roles=("district_admin",))
     await ensure_user(ctx, "street1", PASSWORD, name="西长安街街道用户", org_code=street_code(0), roles=("street_user",))
     await ensure_user(ctx, "street2", PASSWORD, name="新街口街道用户", org_code=street_code(1), roles=("street_user",))
+    # 工作日历: this year's and next year's holidays and adjusted working days (as far as chinesecalendar knows them)
+    await load_known_years(ctx, (dt.date.today().year, dt.date.today().year + 1))
     lines = []
     if not await ctx.table("testing_site").count():
         await _load_sites(ctx, rng, orgs)

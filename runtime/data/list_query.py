@@ -82,10 +82,12 @@ def filter_params(entity: Entity, screens: Iterable[Screen]) -> list[FilterParam
         ptype = str if f.type == "ref" and f.key else FIELD_TYPES[f.value_type]
         if f.value_type in ("date", "datetime") or f.type == "computed" and f.value_type in ("integer", "decimal"):
             keys = [(f"{n}_from", f"{f.label}（起）"), (f"{n}_to", f"{f.label}（止）")]
+            if f.lights:  # `<field>_light=green|yellow|red` (specs/lights.py)
+                keys.append((f"{n}_light", f"{f.label}（状态）"))
         else:
             keys = [(n, f.label)]
         for key, label in keys:
-            params.append(FilterParam(param_name(key), ptype, label, key))
+            params.append(FilterParam(param_name(key), str if key == f"{n}_light" else ptype, label, key))
     return params
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
+from specadmin.specs import lights
 from specadmin.specs.model import Entity, Screen
 from specadmin.specs.physical import blind_index_column
 
@@ -32,6 +33,12 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
     parts = []
     for name, value in filters.items():
         if value is None or value == "":
+            continue
+        lit = lights.lit_field(entity, name)
+        if lit is not None:  # `<deadline>_light=red`: the light's where clause on the stored columns
+            if value not in lights.COLORS:
+                raise BadRequest(f"查询条件 {name} 的值应为 green（正常）、yellow（临期）或 red（超期）")
+            parts.append(where_of(table, lights.color_clause(lit.name, lit.lights, value)))
             continue
         base = name[:-5] if name.endswith("_from") else name[:-3] if name.endswith("_to") else name
         column = getattr(table, base, None)

@@ -2,6 +2,9 @@
 
 Keys are stored, labels shown: every dict and ref value is returned with a `<name>_label`
 companion; sensitive values are decrypted and masked unless the grant allows clear view.
+A deadline field with `lights:` (specs/lights.py) comes with `<name>_light` (green, yellow, red, or
+None when done or without a deadline) and `<name>_light_label` (正常, 临期, 超期), read against the
+same clock as where clauses, from the same stored columns the light's where clause compares.
 With `with_version` a writable entity's row also carries its row `version` (what an edit sends
 back as `If-Match` or `version`, runtime/entities/service.py).
 """
@@ -11,10 +14,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from specadmin.specs import lights
 from specadmin.specs.model import Entity, Field
 from specadmin.specs.paths import ResolvedPath, resolve
 from specadmin.specs.physical import BASE_USER_NAMES, ROW_VERSION, versioned
 
+from specadmin.runtime.data import where
 from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.paths import joined_column
 
@@ -62,6 +67,7 @@ class RowShape:
         self._finals: dict[str, Field] = {}  # lookup field name -> the field it shows
         self.multi: list[Field] = []
         self.soft: list[Field] = []  # refs stored by business key: labels read after the rows (no foreign key)
+        self.lit: list[Field] = []  # deadline fields with lights
         for f in entity.fields:
             if visible is not None and f.name not in visible:
                 continue
@@ -93,6 +99,10 @@ class RowShape:
             self.computed.append(f.name)
         elif f.stored:
             self._columns.append(getattr(t, f.name))
+            if f.lights:
+                self.lit.append(f)
+                self._columns += [getattr(t, n).as_alias(f"_light_{n}")
+                                 for n in (lights.warn_field(f.name), *lights.done_values(f.lights))]
             if f.type == "ref" and not f.key:
                 self._columns.append(self._display_column(f.to, getattr(t, f.name)).as_alias(f"{f.name}_label"))
             elif f.type == "ref":
@@ -160,8 +170,19 @@ class RowShape:
                     item[f"{f.name}_label"] = label
                 elif f.type == "lookup" and value is None and f.empty_label:
                     item[f"{f.name}_label"] = f.empty_label
+            if self.lit:
+                self._add_lights(row, item)
             out.append(item)
         return out
+
+    def _add_lights(self, row: dict, item: dict) -> None:
+        now = where.now()
+        for f in self.lit:
+            done = {n: row.get(f"_light_{n}") for n in lights.done_values(f.lights)}
+            color = None if lights.is_done(done, f.lights) else lights.light_of(
+                row.get(f.name), row.get(f"_light_{lights.warn_field(f.name)}"), now)
+            item[lights.light_key(f.name)] = color
+            item[f"{lights.light_key(f.name)}_label"] = lights.LABELS.get(color)
 
     async def _fill_post_lookups(self, rows: list[dict]) -> None:
         for f, hop, rest in self.post_lookups:

@@ -10,7 +10,7 @@ from litestar.response import Template
 from specadmin.runtime.errors import BadRequest, Conflict
 from specadmin.runtime.pages.action_forms import action_dialogs
 from specadmin.runtime.pages.common import PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, screen_of, service_for
-from specadmin.runtime.pages.support import SEARCH_MIN, Options, cell_text, ctx_of, layout, read_filters, with_params
+from specadmin.runtime.pages.support import SEARCH_MIN, Options, cell_text, ctx_of, layout, light_of, read_filters, with_params
 from specadmin.runtime.data.list_query import param_name
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.tree_view import TREE_PARAM
@@ -162,6 +162,7 @@ async def list_page(request: Request, name: str) -> Response:
     for item in result["items"]:
         rows.append({"id": item["id"],
                      "cells": [cell_text(item, c, key_label=True) for c in screen["list"]],
+                     "lights": [light_of(item, c) for c in screen["list"]],
                      "actions": [a for a in actions if applies(a, item)],
                      "children": item.get("children", 0),
                      "open_url": f"/s/{name}?" + with_params(sized, page=None, **{parent_param: item["id"]})

@@ -192,6 +192,12 @@ def cell_text(item: dict[str, Any], column: dict[str, Any], key_label: bool = Fa
     return str(value)
 
 
+def light_of(item: dict[str, Any], column: dict[str, Any]) -> tuple[str, str] | None:
+    """A deadline column's light (specs/lights.py) as (colour, 正常/临期/超期), shown as a dot beside it."""
+    color = item.get(f"{column['name']}_light")
+    return (color, item.get(f"{column['name']}_light_label") or "") if color else None
+
+
 # -- list query strings ---------------------------------------------------------
 def clean_qs(raw: str | None) -> str:
     """A list page query string carried through forms, rebuilt so it cannot smuggle anything."""

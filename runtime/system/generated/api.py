@@ -395,6 +395,25 @@ TransferJobController = entity_controller(
 )
 
 
+class CalendarDayBody(Body):
+    """工作日历：新增和修改的字段（只传要写的字段）"""
+
+    day: Optional[Annotated[datetime.date, Meta(description="日期")]] | UnsetType = UNSET
+    kind: Optional[Annotated[str, Meta(description="类型")]] | UnsetType = UNSET
+    name: Optional[Annotated[str, Meta(description="名称")]] | UnsetType = UNSET
+
+
+CalendarDayController = entity_controller(
+    "calendar_day", "工作日历",
+    filters=[
+        Filter("day_from", datetime.date, "日期（起）"),
+        Filter("day_to", datetime.date, "日期（止）"),
+        Filter("kind", str, "类型"),
+    ],
+    body=CalendarDayBody,
+)
+
+
 class JobRunBody(Body):
     """任务运行记录：新增和修改的字段（只传要写的字段）"""
 
@@ -472,6 +491,7 @@ CONTROLLERS = [
     ApiNonceController,
     ImportBatchController,
     TransferJobController,
+    CalendarDayController,
     JobRunController,
     FeedDeliveryController,
     NotificationOutboxController,

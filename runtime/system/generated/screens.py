@@ -596,6 +596,38 @@ SCREENS = {
             {"name": "disable", "label": "停用", "batch": True, "confirm": None},
         ],
     },
+    "calendar_day_admin": {
+        "entity": "calendar_day",
+        "label": "工作日历",
+        "menu": "system",
+        "order": 90,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "day", "label": "日期", "type": "date", "required": True},
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "calendar_day_kind", "required": True},
+            {"name": "name", "label": "名称", "type": "string", "max_length": 50},
+        ],
+        "detail": [
+            {"name": "day", "label": "日期", "type": "date", "required": True},
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "calendar_day_kind", "required": True},
+            {"name": "name", "label": "名称", "type": "string", "max_length": 50},
+        ],
+        "form": [
+            {"name": "day", "label": "日期", "type": "date", "required": True},
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "calendar_day_kind", "required": True},
+            {"name": "name", "label": "名称", "type": "string", "max_length": 50},
+        ],
+        "filters": [
+            {"name": "day", "label": "日期", "type": "date", "required": True},
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "calendar_day_kind", "required": True},
+        ],
+        "search": [],
+        "actions": ["create", "update", "delete", "import", "export"],
+        "custom_actions": [
+        ],
+    },
     "job_run_admin": {
         "entity": "job_run",
         "label": "定时任务记录",
@@ -737,5 +769,5 @@ SCREENS = {
 }
 
 MENUS = [
-    {"name": "system", "label": "系统管理", "screens": ["division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
+    {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
 ]

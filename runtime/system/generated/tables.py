@@ -322,6 +322,18 @@ class TransferJob(Table, tablename="sys_transfer_job"):
     version = Integer(default=1, null=False, verbose_name="版本号")
 
 
+class CalendarDay(Table, tablename="sys_calendar_day"):
+    """工作日历"""
+
+    day = Date(default=None, index=True, null=False, unique=True, verbose_name="日期")
+    kind = Varchar(index=True, length=32, null=False, verbose_name="类型")
+    name = Varchar(default=None, length=50, null=True, verbose_name="名称")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
+
+
 class JobRun(Table, tablename="sys_job_run"):
     """任务运行记录"""
 
@@ -424,6 +436,7 @@ TABLES = [
     ApiNonce,
     ImportBatch,
     TransferJob,
+    CalendarDay,
     JobRun,
     FeedDelivery,
     NotificationOutbox,
@@ -446,6 +459,7 @@ ENTITY_TABLES = {
     "api_nonce": ApiNonce,
     "import_batch": ImportBatch,
     "transfer_job": TransferJob,
+    "calendar_day": CalendarDay,
     "job_run": JobRun,
     "feed_delivery": FeedDelivery,
     "notification_outbox": NotificationOutbox,

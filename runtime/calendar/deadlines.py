@@ -1,0 +1,157 @@
+"""Deadline fields (`deadline:` on a datetime field, specs/lights.py) stored when a row is written.
+
+`stamp_deadlines` is an entity hook on every entity (before create and update, so the values go
+into the same statement as the row): on create, and on an update that changes the deadline's
+`from` field or the field (or ref) its amount comes from, it computes the deadline with the app's
+working-day calendar and, for a field with `lights:`, the moment its light turns yellow
+(`<field>_warn_at`). `recompute(ctx, entity, row_id)` does the same for a stored row (an extension
+handler changes the amount, then calls it; EntityService updates do it by themselves).
+Spreadsheet imports write in bulk without entity hooks: `fill_missing` (the job handler
+`calendar.fill_deadlines`) computes the deadlines such rows lack.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Mapping
+
+from specadmin.runtime.calendar.days import calendar_of
+from specadmin.runtime.calendar.worktime import CalendarError, WorkCalendar
+from specadmin.runtime.data import where
+from specadmin.runtime.data.values import Invalid
+from specadmin.specs import lights
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.plugin import WriteEvent
+    from specadmin.specs.model import Entity, Field
+
+
+def deadline_fields(entity: "Entity") -> list["Field"]:
+    return [f for f in entity.fields if f.deadline]
+
+
+def sources(f: "Field") -> set[str]:
+    """The fields of the row a deadline depends on."""
+    spec = f.deadline
+    unit, amount = lights.unit_of(spec)
+    names = {spec["from"]} if spec["from"] != "$now" else set()
+    if isinstance(amount, str):
+        names.add(amount.split(".")[0])
+    return names
+
+
+async def _amount(ctx: "AppContext", entity: "Entity", row: Mapping, amount: Any) -> float | None:
+    if not isinstance(amount, str):
+        return amount
+    head, _, rest = amount.partition(".")
+    value = row.get(head)
+    if not rest or value is None:
+        return value
+    target = ctx.table(entity.field(head).to)  # a ref by id (SA166): one hop to the target's number
+    rows = await target.select(getattr(target, rest)).where(target._meta.primary_key == value)
+    return rows[0][rest] if rows else None
+
+
+async def values_for(ctx: "AppContext", entity: "Entity", row: Mapping, fields=None,
+                     calendar: WorkCalendar | None = None) -> dict[str, Any]:
+    """The deadline columns (and warning moments) of `row` as it stands: {column: value}."""
+    out: dict[str, Any] = {}
+    for f in fields if fields is not None else deadline_fields(entity):
+        spec = f.deadline
+        start = where.now() if spec["from"] == "$now" else row.get(spec["from"])
+        if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
+            start = dt.datetime.combine(start, dt.time.min)
+        unit, raw = lights.unit_of(spec)
+        amount = await _amount(ctx, entity, row, raw)
+        amount = None if amount is None else float(amount)  # a decimal field's Decimal too
+        due = warn = None
+        if start is not None and amount is not None:
+            calendar = calendar or await calendar_of(ctx)
+            try:
+                due = calendar.add(start, unit, amount)
+                if f.lights:
+                    warn = warn_at(calendar, start, due, f.lights["yellow"])
+            except CalendarError as exc:
+                raise Invalid({f.name: f"{f.label}：{exc}"}) from None
+            except OverflowError:  # a start near 9999-12-31
+                raise Invalid({spec["from"] if spec["from"] != "$now" else f.name:
+                               f"{f.label}：按此时间计算的时限超出日期范围"}) from None
+        out[f.name] = due
+        if f.lights:
+            out[lights.warn_field(f.name)] = warn
+    return out
+
+
+def warn_at(calendar: WorkCalendar, start: dt.datetime, due: dt.datetime, yellow: Mapping) -> dt.datetime:
+    """When the light turns yellow: `yellow` (working) time before the deadline, or the last `ratio` of it."""
+    unit, amount = lights.unit_of(yellow, lights.YELLOW_UNITS)
+    if unit == "ratio":
+        return due - (due - start) * amount
+    if unit == "working_hours":
+        return calendar.sub_working_hours(due, amount)
+    if unit == "working_days":
+        return calendar.sub_working_days(due, amount)
+    return due - dt.timedelta(**{unit: amount})
+
+
+async def stamp_deadlines(event: "WriteEvent") -> None:
+    fields = deadline_fields(event.entity)
+    if event.kind == "update":
+        fields = [f for f in fields if event.changes(*sources(f))]
+    if not fields:
+        return
+    row = {**(event.before or {}), **event.clean, **event.columns}
+    event.columns.update(await values_for(event.ctx, event.entity, row, fields))
+
+
+async def recompute(ctx: "AppContext", entity_name: str, row_id: int) -> dict[str, Any]:
+    """Compute and store the deadlines of one stored row again (after an extension); returns them."""
+    entity = ctx.app.entity(entity_name)
+    table = ctx.table(entity_name)
+    rows = await table.select().where(table._meta.primary_key == row_id)
+    if not rows or not deadline_fields(entity):
+        return {}
+    values = await values_for(ctx, entity, rows[0])
+    await table.update({getattr(table, k): v for k, v in values.items()}).where(table._meta.primary_key == row_id)
+    return values
+
+
+FILL_BATCH = 500
+
+
+async def fill_missing(ctx: "AppContext") -> int:
+    """Compute every deadline left empty although its start is known (rows written in bulk); returns rows set."""
+    done = 0
+    calendar = None
+    for entity in ctx.app.entities:
+        fields = deadline_fields(entity)
+        if not fields:
+            continue
+        table = ctx.table(entity.name)
+        empty = [getattr(table, f.name).is_null() for f in fields]
+        condition = empty[0]
+        for part in empty[1:]:
+            condition = condition | part
+        last = 0
+        while True:
+            pk = table._meta.primary_key
+            rows = await table.select().where(condition & (pk > last)).order_by(pk).limit(FILL_BATCH)
+            if not rows:
+                break
+            calendar = calendar or await calendar_of(ctx)
+            async with ctx.engine.transaction():
+                for row in rows:
+                    try:
+                        values = await values_for(ctx, entity, row, calendar=calendar)
+                    except Invalid:  # a start or amount no deadline can follow from: left empty
+                        continue
+                    missing = {k: v for k, v in values.items() if v is not None and row.get(k) is None}
+                    if missing:
+                        await table.update({getattr(table, k): v for k, v in missing.items()}).where(pk == row["id"])
+                        done += 1
+            last = rows[-1]["id"]
+    return done
+
+
+async def fill_deadlines_job(call) -> dict:
+    return {"created": 0, "summary": f"补算时限 {await fill_missing(call.ctx)} 条"}
