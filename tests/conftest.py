@@ -26,6 +26,40 @@ def reference_blocks() -> dict[str, str]:
     return {m[1]: m[2] for m in re.finditer(r'```\w+ title="([^"]+)"\n(.*?)```', text, re.S)}
 
 
+def write_spec_app(app_dir: Path, app_yaml: str, modules: dict[str, str]) -> Path:
+    """An app folder written from text: app.yaml and modules/<name>.yaml (a test's own small app)."""
+    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
+    (app_dir / "app.yaml").write_text(app_yaml, encoding="utf-8")
+    for name, text in modules.items():
+        (app_dir / "modules" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return app_dir
+
+
+@contextlib.contextmanager
+def clock_at(moment):
+    """Freeze the clock relative dates, deadlines and ages read (runtime/data/where.py `clock`)."""
+    from specadmin.runtime.data import where
+
+    saved, where.clock = where.clock, lambda: moment
+    try:
+        yield
+    finally:
+        where.clock = saved
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of `text` holding `needle` (where a broken-spec error must point)."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def check_errors(app_dir: Path, capsys) -> list[str]:
+    """`specadmin check DIR` must fail; its `file:line: [SAxxx] message` lines, paths relative to DIR."""
+    from specadmin.cli import main
+
+    assert main(["check", str(app_dir)]) == 1
+    return [e.removeprefix(f"{app_dir.name}/") for e in capsys.readouterr().err.splitlines() if "[SA" in e]
+
+
 def copy_app(name: str, target: Path) -> Path:
     source = EXAMPLES / name
     target.mkdir(parents=True, exist_ok=True)

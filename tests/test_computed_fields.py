@@ -5,14 +5,13 @@ safe division, a path through a ref, `if`; list, detail, filters, sort, tabs, ex
 write refused; and `specadmin check` naming each broken expression with its code, file and line."""
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, reference_blocks, spec_app
+from conftest import BACKENDS, clock_at, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/residents.yaml"]
@@ -29,21 +28,7 @@ PEOPLE = {  # name: (birth_date, gender, income, members, on the street)
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "residents.yaml").write_text(module, encoding="utf-8")
-    return app_dir
-
-
-@contextlib.contextmanager
-def clock_at(moment: dt.datetime):
-    from specadmin.runtime.data import where
-
-    saved, where.clock = where.clock, lambda: moment
-    try:
-        yield
-    finally:
-        where.clock = saved
+    return write_spec_app(app_dir, APP, {"residents": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -6,12 +6,11 @@ light of each row and the 临期/超期 tab counts follow the test clock (runtim
 `specadmin check` names each broken key with its code, file and line."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, reference_blocks, spec_app
+from conftest import BACKENDS, clock_at, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/events.yaml"]
@@ -22,21 +21,7 @@ T = dt.datetime
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "events.yaml").write_text(module, encoding="utf-8")
-    return app_dir
-
-
-@contextlib.contextmanager
-def clock_at(moment: dt.datetime):
-    from specadmin.runtime.data import where
-
-    saved, where.clock = where.clock, lambda: moment
-    try:
-        yield
-    finally:
-        where.clock = saved
+    return write_spec_app(app_dir, APP, {"events": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

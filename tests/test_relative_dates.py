@@ -6,12 +6,11 @@ names a malformed token with SA083 at its file and line. The clock seam (runtime
 `clock`) is frozen at moments well inside a day, so nothing depends on when the test runs."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, reference_blocks, spec_app
+from conftest import BACKENDS, clock_at, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/visits.yaml"]
@@ -28,21 +27,7 @@ ROWS = {  # person: (due_on, reported_at, status)
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "visits.yaml").write_text(module, encoding="utf-8")
-    return app_dir
-
-
-@contextlib.contextmanager
-def clock_at(moment: dt.datetime):
-    from specadmin.runtime.data import where
-
-    saved, where.clock = where.clock, lambda: moment
-    try:
-        yield
-    finally:
-        where.clock = saved
+    return write_spec_app(app_dir, APP, {"visits": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
