@@ -86,4 +86,8 @@ CODES = {
     "SA143": "outbound feed names a target missing from app.yaml feed_targets, or a bad where clause",
     "SA150": "a screen's lookup key is not a sensitive field among its filters, or its scope is wrong",
     "SA130": "bulk_query names an unknown entity, screen or field, or a field of the wrong type",
+    "SA160": "accept, max_mb, max_files or multi on a field that is not a file field",
+    "SA161": "a file field accepts an extension specadmin cannot recognise by content",
+    "SA162": "a file field's max_files without multi, or max_mb beyond security.max_upload_mb",
+    "SA163": "a file field declared required, unique, index, or sensitive other than true",
 }

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.errors import SpecError
+from specadmin.generator.file_checks import check_file_field
 from specadmin.generator.handlers import handler_problem
 from specadmin.specs import expr, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
@@ -40,6 +41,9 @@ def set_param_problem(field: dict, param: dict | None) -> str | None:
     if field["type"] == "dict" and param.get("dict") != field.get("dict"):
         return f"the parameter's dictionary '{param.get('dict')}' is not the field's '{field.get('dict')}'"
     return None
+
+
+DEFAULT_MAX_UPLOAD_MB = 1024  # runtime/data/uploads.py DEFAULT_MAX_MB
 
 
 class Checker:
@@ -187,8 +191,14 @@ class Checker:
                              f"field '{name}': stamp_on names '{other}', which is not an editable field of '{loc.name}'")
         if f.get("check") == "id_number" and ftype != "string":
             self.err(loc, at + ("check",), "SA111", f"field '{name}': check id_number needs a string field")
-        if "sensitive" in f and ftype not in ("string", "text"):
-            self.err(loc, at + ("sensitive",), "SA013", f"field '{name}': only string and text fields can be sensitive")
+        if "sensitive" in f and ftype not in ("string", "text", "file"):
+            self.err(loc, at + ("sensitive",), "SA013", f"field '{name}': only string, text and file fields can be sensitive")
+        elif "sensitive" in f and (ftype == "file") != (f["sensitive"] is True):
+            self.err(loc, at + ("sensitive",), "SA163" if ftype == "file" else "SA013",
+                     f"field '{name}': a file field is sensitive: true (its files encrypted at rest); "
+                     "string and text fields name a kind (id_number, phone, address, name, other)")
+        security = self.reg.app.raw.get("security") or {}
+        check_file_field(self, loc, name, f, float(security.get("max_upload_mb", DEFAULT_MAX_UPLOAD_MB)))
         if f.get("unique") and ftype in UNSTORED:
             self.err(loc, at + ("unique",), "SA038", f"field '{name}': a {ftype} field has no column of its own to be unique")
         if "default" in f:
