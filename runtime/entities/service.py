@@ -182,6 +182,16 @@ class EntityService:
             raise NotFound()
         return rows[0]
 
+    async def reach(self, principal: Principal, action: str, row_id: int, field: str, *, screen=None) -> dict[str, Any]:
+        """The stored row, when the user may `action` it under their grants and data scope and sees
+        `field` on a screen granting it (403 without a grant, 404 outside the scope or hidden):
+        how a feature reached through a row (its files) checks the row first."""
+        grants = self.grants(principal, action, screen)
+        visible = self.visible_fields(principal, grants)
+        if visible is not None and field not in visible:
+            raise NotFound()
+        return await self._fetch_raw(principal, grants, row_id)
+
     async def get(self, request, row_id: int, *, screen=None) -> dict[str, Any]:
         principal: Principal = request.user
         grants = self.grants(principal, "read", screen)

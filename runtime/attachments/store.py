@@ -1,0 +1,212 @@
+"""Attach, list, read and remove the files of a row's file field.
+
+An upload is streamed to `var/attachments/incoming/` (runtime/data/uploads.py, within the field's
+`max_mb`), its extension checked against the field's `accept` and its first bytes against that
+type (specs/attachments.py), encrypted with the app's SM4 keyring when the field is `sensitive`,
+stored (runtime/attachments/storage.py), then recorded in one transaction with the row's names
+column (the file names joined with 、: what lists and exports show) and the operation log. If the
+transaction fails the stored blob is deleted again; a blob whose record never committed is not
+served and is swept at start-up.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from specadmin.runtime.attachments.storage import incoming_dir, storage_for
+from specadmin.runtime.attachments.table import TABLE
+from specadmin.runtime.data import audit, uploads
+from specadmin.runtime.errors import BadRequest, NotFound
+from specadmin.specs import attachments as types
+from specadmin.specs.physical import ROW_VERSION, versioned
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.security.principal import Principal
+    from specadmin.specs.model import Entity, Field
+
+DEFAULT_MAX_FILES = 20
+SEPARATOR = "、"
+
+
+def file_field(entity: "Entity", name: str) -> "Field":
+    """The entity's file field `name` (404 when there is none)."""
+    if not entity.has_field(name) or entity.field(name).type != "file":
+        raise NotFound(f"“{entity.label}”没有名为 {name} 的附件字段")
+    return entity.field(name)
+
+
+def accepted(field: "Field") -> tuple[str, ...]:
+    return tuple(e.lower().lstrip(".") for e in field.accept) or types.DEFAULT_ACCEPT
+
+
+def describe(record: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of one file."""
+    return {"id": record["id"], "name": record["name"], "size": record["size"], "type": record["content_type"],
+            "uploaded_at": record["uploaded_at"].isoformat(sep=" ") if record["uploaded_at"] else None}
+
+
+async def files_of(ctx: "AppContext", entity: str, row_id: int, field: str) -> list[dict[str, Any]]:
+    t = ctx.runtime_table(TABLE)
+    return await t.select().where(t.entity == entity, t.row_id == row_id, t.field == field).order_by(t.id)
+
+
+def _check_content(field: "Field", name: str, path: Path) -> str:
+    """The file's extension when it is accepted and its content fits it; 400 naming the field otherwise."""
+    ext = types.extension(name)
+    allowed = accepted(field)
+    if ext not in allowed:
+        raise BadRequest(f"{field.label}：不支持“{name}”的文件类型，只能上传 {'、'.join(allowed)} 文件")
+    with path.open("rb") as fh:
+        head = fh.read(types.SNIFF_BYTES)
+    if not types.looks_like(ext, head):
+        raise BadRequest(f"{field.label}：文件“{name}”的内容不是 {ext} 文件")
+    return ext
+
+
+async def _names(ctx: "AppContext", entity: "Entity", row_id: int, field: "Field") -> str | None:
+    names = [r["name"] for r in await files_of(ctx, entity.name, row_id, field.name)]
+    return SEPARATOR.join(names) or None
+
+
+async def _set_names(ctx: "AppContext", entity: "Entity", row_id: int, field: "Field", names: str | None) -> None:
+    table = ctx.table(entity.name)
+    values: dict[Any, Any] = ctx.sensitive.encode(entity, {field.name: names})
+    update: dict[Any, Any] = {getattr(table, k): v for k, v in values.items()}
+    if versioned(entity):
+        column = getattr(table, ROW_VERSION)
+        update[column] = column + 1
+    await table.update(update).where(table._meta.primary_key == row_id)
+
+
+def _logged_names(ctx: "AppContext", field: "Field", names: str | None) -> dict[str, Any]:
+    if field.sensitive:  # the names of sensitive files are masked in the log as in lists
+        return {field.name: ctx.sensitive.masked(names, field.sensitive)}
+    return {field.name: names}
+
+
+async def attach(ctx: "AppContext", request: Any, principal: "Principal", entity: "Entity", row: dict[str, Any],
+                 field: "Field") -> dict[str, Any]:
+    """Receive one uploaded file for the row's field and record it; the file as the API shows it."""
+    row_id = row["id"]
+    limit = int(field.max_mb * (1 << 20)) if field.max_mb else None
+    key = uuid.uuid4().hex
+    incoming = incoming_dir(ctx.app_dir) / key
+    upload = await uploads.receive(request, ctx, key, dest=incoming, suffixes=None, limit=limit,
+                                   missing=f"请选择要上传的{field.label}")
+    storage = storage_for(ctx.app_dir)
+    try:
+        ext = _check_content(field, upload.filename, upload.path)
+        if field.sensitive:
+            sealed = ctx.sensitive.cipher.encrypt_bytes(upload.path.read_bytes())
+            with incoming.open("wb") as fh:
+                fh.write(sealed)
+        storage.put(key, incoming)
+    finally:
+        uploads.remove(incoming)
+    t = ctx.runtime_table(TABLE)
+    name = Path(upload.filename.replace("\\", "/")).name[:255]
+    try:
+        async with ctx.table(entity.name)._meta.db.transaction():
+            existing = await files_of(ctx, entity.name, row_id, field.name)
+            if field.multi and len(existing) >= (field.max_files or DEFAULT_MAX_FILES):
+                raise BadRequest(f"{field.label}：最多上传 {field.max_files or DEFAULT_MAX_FILES} 个文件")
+            replaced = [] if field.multi else existing  # one file: the new one replaces the old
+            if replaced:
+                await t.delete().where(t.id.is_in([r["id"] for r in replaced]))
+            before = SEPARATOR.join(r["name"] for r in existing) or None
+            record = (await t.insert(t(
+                entity=entity.name, row_id=row_id, field=field.name, name=name, size=upload.size,
+                content_type=types.content_type(ext), storage_key=key, sha256=upload.sha256,
+                encrypted=bool(field.sensitive), uploaded_by=principal.user_id or None,
+                uploaded_at=dt.datetime.now().replace(microsecond=0))).returning(*t.all_columns()))[0]
+            after = await _names(ctx, entity, row_id, field)
+            await _set_names(ctx, entity, row_id, field, after)
+            await audit.record(ctx, principal, "update", entity.name, row_id, _display(ctx, entity, row),
+                               _logged_names(ctx, field, before), _logged_names(ctx, field, after))
+    except BaseException:
+        storage.delete(key)
+        raise
+    for old in replaced:
+        storage.delete(old["storage_key"])
+    return describe(record)
+
+
+def _display(ctx: "AppContext", entity: "Entity", row: dict[str, Any]) -> Any:
+    value = row.get(entity.display)
+    if entity.has_field(entity.display) and entity.field(entity.display).sensitive and value is not None:
+        return ctx.sensitive.masked(ctx.sensitive.decode(value), entity.field(entity.display).sensitive)
+    return value
+
+
+async def record_of(ctx: "AppContext", entity: str, row_id: int, field: str, file_id: int) -> dict[str, Any]:
+    t = ctx.runtime_table(TABLE)
+    found = await t.select().where(t.id == file_id, t.entity == entity, t.row_id == row_id, t.field == field)
+    if not found:
+        raise NotFound("没有这个附件")
+    return found[0]
+
+
+def content(ctx: "AppContext", record: dict[str, Any]) -> bytes:
+    """The file's bytes, decrypted when it is stored encrypted; checked against its sha256."""
+    try:
+        data = storage_for(ctx.app_dir).read(record["storage_key"])
+    except FileNotFoundError:
+        raise NotFound("附件文件已不存在") from None
+    if record["encrypted"]:
+        data = ctx.sensitive.cipher.decrypt_bytes(data)
+    if hashlib.sha256(data).hexdigest() != record["sha256"]:
+        raise NotFound("附件文件已损坏")
+    return data
+
+
+async def detach(ctx: "AppContext", principal: "Principal", entity: "Entity", row: dict[str, Any], field: "Field",
+                 file_id: int) -> None:
+    """Remove one file of the row's field (record, names column and log in one transaction, then the blob)."""
+    t = ctx.runtime_table(TABLE)
+    async with ctx.table(entity.name)._meta.db.transaction():
+        record = await record_of(ctx, entity.name, row["id"], field.name, file_id)
+        before = await _names(ctx, entity, row["id"], field)
+        await t.delete().where(t.id == file_id)
+        after = await _names(ctx, entity, row["id"], field)
+        await _set_names(ctx, entity, row["id"], field, after)
+        await audit.record(ctx, principal, "update", entity.name, row["id"], _display(ctx, entity, row),
+                           _logged_names(ctx, field, before), _logged_names(ctx, field, after))
+    storage_for(ctx.app_dir).delete(record["storage_key"])
+
+
+async def forget_row(ctx: "AppContext", entity: "Entity", row_id: int) -> None:
+    """A deleted row's files: records deleted inside the row's transaction, then the blobs."""
+    if not any(f.type == "file" for f in entity.fields):
+        return
+    t = ctx.runtime_table(TABLE)
+    records = await t.select(t.id, t.storage_key).where(t.entity == entity.name, t.row_id == row_id)
+    if not records:
+        return
+    await t.delete().where(t.entity == entity.name, t.row_id == row_id)
+    storage = storage_for(ctx.app_dir)
+    for r in records:
+        storage.delete(r["storage_key"])
+
+
+async def sweep(ctx: "AppContext") -> int:
+    """At start-up: uploads left half-received are deleted, and so is every stored blob no record
+    names (a crash between storing and recording). Returns the number of blobs deleted."""
+    for leftover in incoming_dir(ctx.app_dir).iterdir():
+        leftover.unlink(missing_ok=True)
+    storage = storage_for(ctx.app_dir)
+    keys = list(storage.keys())
+    if not keys:
+        return 0
+    t = ctx.runtime_table(TABLE)
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        batch = keys[start:start + 500]
+        known |= {r["storage_key"] for r in await t.select(t.storage_key).where(t.storage_key.is_in(batch))}
+    orphans = [k for k in keys if k not in known]
+    for key in orphans:
+        storage.delete(key)
+    return len(orphans)

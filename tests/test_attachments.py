@@ -1,0 +1,232 @@
+"""Attachments (issue item 9): `type: file` fields with one or many files, allowed types checked
+against the content, size and count limits, upload, list, download/preview and delete only through
+a row the user may read or update under their data scope, SM4 at rest for `sensitive: true`, files
+removed with their row, names in the row's column (lists, exports) and in the operation log. On
+SQLite and PostgreSQL. The app is the example of specs/REFERENCE.md ("attachments"): the test runs the docs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import BACKENDS, api_login, reference_blocks, start_app
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+PASSWORD = "Attach@2026x"
+JPG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"photo-bytes" * 50
+PNG = b"\x89PNG\r\n\x1a\n" + b"png-bytes" * 20
+PDF = b"%PDF-1.7\n" + "评估依据 secret-basis-text".encode() * 40
+HTML = b"<html><script>alert(1)</script></html>"
+# Beside the documented example: a read-only role (may read rows, not change their files).
+EXTRA = """\
+  viewer:
+    label: 查看人员
+    grants:
+      case_admin: {actions: [list, read]}
+"""
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def env(request, tmp_path_factory):
+    from specadmin.generator.writer import generate
+    from specadmin.runtime.identity.users import ensure_user
+
+    app_dir = tmp_path_factory.mktemp(f"attach-{request.param}")
+    (app_dir / "modules").mkdir()
+    (app_dir / "app.yaml").write_text("app: demo\nlabel: 示例\nmodules: [cases]\n", encoding="utf-8")
+    (app_dir / "modules" / "cases.yaml").write_text(reference_blocks()["modules/cases.yaml"] + EXTRA, encoding="utf-8")
+    generate(app_dir)
+    app, _ = await start_app(app_dir, request.param)
+    ctx = app.state.ctx
+    org = ctx.table("org")
+    orgs = {}
+    for code in ("HQ", "U1", "U2"):
+        oid = (await org.insert(org(code=code, name=f"单位{code}", level="city", org_type="department", active=True))
+               .returning(org.id))[0]["id"]
+        await org.update({org.path: f"/{oid}/"}).where(org.id == oid)
+        orgs[code] = oid
+    await ctx.refresh_caches()
+    await ensure_user(ctx, "root", PASSWORD, name="管理员", org_code="HQ", superuser=True)
+    await ensure_user(ctx, "h1", PASSWORD, name="处置一", org_code="U1", roles=("handler",))
+    await ensure_user(ctx, "h2", PASSWORD, name="处置二", org_code="U2", roles=("handler",))
+    await ensure_user(ctx, "look", PASSWORD, name="查看", org_code="HQ", roles=("viewer",))
+    clients = {name: await api_login(app, name, PASSWORD) for name in ("root", "h1", "h2", "look")}
+    yield {"app": app, "ctx": ctx, "dir": app_dir, "orgs": orgs, **clients}
+    for client in clients.values():
+        await client.aclose()
+    for hook in app.on_shutdown:
+        await hook(app)
+
+
+async def new_case(env, title: str, unit: str = "U1") -> int:
+    r = await env["root"].post("/api/case", json={"title": title, "unit": env["orgs"][unit]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def upload(client, case_id: int, field: str, name: str, data: bytes):
+    return await client.post(f"/api/case/{case_id}/files/{field}", files={"file": (name, data)})
+
+
+def stored_blobs(env) -> list:
+    root = env["dir"] / "var" / "attachments" / "files"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def test_a_photo_is_uploaded_listed_named_in_the_row_and_previewed_inline(env):
+    case_id = await new_case(env, "井盖缺失")
+    r = await upload(env["h1"], case_id, "photos", "现场1.jpg", JPG)
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["name"] == "现场1.jpg" and first["size"] == len(JPG) and first["type"] == "image/jpeg"
+    r = await upload(env["h1"], case_id, "photos", "现场2.png", PNG)
+    assert r.status_code == 201, r.text
+    listed = (await env["h1"].get(f"/api/case/{case_id}/files/photos")).json()["items"]
+    assert [i["name"] for i in listed] == ["现场1.jpg", "现场2.png"]
+    assert (await env["h1"].get(f"/api/case/{case_id}")).json()["photos"] == "现场1.jpg、现场2.png"
+    r = await env["h1"].get(f"/api/case/{case_id}/files/photos/{first['id']}")
+    assert r.status_code == 200 and r.content == JPG
+    assert r.headers["content-type"] == "image/jpeg" and r.headers["content-disposition"].startswith("inline;")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    r = await env["h1"].get(f"/api/case/{case_id}/files/photos/{first['id']}", params={"download": "1"})
+    assert r.headers["content-disposition"].startswith("attachment;") and r.content == JPG
+    assert "filename*=UTF-8''%E7%8E%B0%E5%9C%BA1.jpg" in r.headers["content-disposition"]
+
+
+async def test_a_renamed_page_or_an_unaccepted_type_is_refused_naming_the_field_and_nothing_is_kept(env):
+    case_id = await new_case(env, "路灯损坏")
+    before = len(stored_blobs(env))
+    r = await upload(env["h1"], case_id, "photos", "photo.jpg", HTML)
+    assert r.status_code == 400 and "现场照片" in r.text and "不是 jpg 文件" in r.text, r.text
+    r = await upload(env["h1"], case_id, "photos", "page.html", HTML)
+    assert r.status_code == 400 and "现场照片" in r.text and "jpg、png" in r.text, r.text
+    r = await upload(env["h1"], case_id, "basis", "依据.jpg", JPG)
+    assert r.status_code == 400 and "评估依据" in r.text, r.text
+    r = await env["h1"].post(f"/api/case/{case_id}/files/photos", data={"note": "x"},
+                             files={"other": ("a.jpg", JPG)})
+    assert r.status_code == 400 and "请选择要上传的现场照片" in r.text, r.text
+    r = await upload(env["h1"], case_id, "title", "a.jpg", JPG)
+    assert r.status_code == 404 and "title" in r.text
+    assert len(stored_blobs(env)) == before
+    assert (await env["h1"].get(f"/api/case/{case_id}/files/photos")).json()["items"] == []
+    assert not list((env["dir"] / "var" / "attachments" / "incoming").iterdir())
+
+
+async def test_a_file_over_max_mb_is_refused_with_413_and_too_many_files_with_400(env):
+    case_id = await new_case(env, "违章搭建")
+    big = JPG + b"\x00" * (5 * (1 << 20))
+    r = await upload(env["h1"], case_id, "photos", "big.jpg", big)
+    assert r.status_code == 413 and "5 MB" in r.text, r.text
+    for n in range(9):
+        assert (await upload(env["h1"], case_id, "photos", f"p{n}.jpg", JPG)).status_code == 201
+    r = await upload(env["h1"], case_id, "photos", "p9.jpg", JPG)
+    assert r.status_code == 400 and "最多上传 9 个文件" in r.text, r.text
+    assert len((await env["h1"].get(f"/api/case/{case_id}/files/photos")).json()["items"]) == 9
+
+
+async def test_files_are_reached_only_through_a_row_in_the_users_scope_and_grant(env):
+    case_id = await new_case(env, "占道经营", unit="U1")
+    file_id = (await upload(env["h1"], case_id, "photos", "a.jpg", JPG)).json()["id"]
+    base = f"/api/case/{case_id}/files/photos"
+    h2 = env["h2"]  # a handler of another unit: the row is outside their scope
+    for r in (await h2.get(base), await h2.get(f"{base}/{file_id}"), await upload(h2, case_id, "photos", "b.jpg", JPG),
+              await h2.delete(f"{base}/{file_id}")):
+        assert r.status_code == 404, r.text
+        assert "a.jpg" not in r.text and "photo-bytes" not in r.text
+    look = env["look"]  # may read every case, may not change its files
+    assert (await look.get(f"{base}/{file_id}")).content == JPG
+    assert (await upload(look, case_id, "photos", "c.jpg", JPG)).status_code == 403
+    assert (await look.delete(f"{base}/{file_id}")).status_code == 403
+    # a file of another row is not reached through this one
+    other = await new_case(env, "另一个", unit="U1")
+    assert (await env["h1"].get(f"/api/case/{other}/files/photos/{file_id}")).status_code == 404
+    assert [i["name"] for i in (await env["h1"].get(base)).json()["items"]] == ["a.jpg"]
+
+
+async def test_sensitive_files_are_encrypted_at_rest_and_a_new_one_replaces_the_old(env):
+    case_id = await new_case(env, "评估")
+    first = (await upload(env["root"], case_id, "basis", "依据一.pdf", PDF)).json()
+    blobs = {p.name: p.read_bytes() for p in stored_blobs(env)}
+    record = (await env["ctx"].runtime_table("specadmin_attachment").select()
+              .where(env["ctx"].runtime_table("specadmin_attachment").id == first["id"]))[0]
+    blob = blobs[record["storage_key"]]
+    assert b"secret-basis-text" not in blob and b"%PDF" not in blob and record["encrypted"] is True
+    r = await env["root"].get(f"/api/case/{case_id}/files/basis/{first['id']}")
+    assert r.content == PDF and r.headers["content-type"] == "application/pdf"
+    table = env["ctx"].table("case")
+    raw = (await table.select(table.basis).where(table.id == case_id))[0]["basis"]
+    assert raw and "依据一" not in raw  # the names column of a sensitive field is encrypted too
+    second = (await upload(env["root"], case_id, "basis", "依据二.pdf", PDF)).json()
+    items = (await env["root"].get(f"/api/case/{case_id}/files/basis")).json()["items"]
+    assert [i["id"] for i in items] == [second["id"]]
+    assert record["storage_key"] not in {p.name for p in stored_blobs(env)}
+
+
+async def test_deleting_a_file_or_its_row_removes_it_and_the_log_names_it(env):
+    case_id = await new_case(env, "垃圾堆放")
+    a = (await upload(env["h1"], case_id, "photos", "甲.jpg", JPG)).json()
+    b = (await upload(env["h1"], case_id, "photos", "乙.png", PNG)).json()
+    r = await env["h1"].delete(f"/api/case/{case_id}/files/photos/{a['id']}")
+    assert r.status_code == 204, r.text
+    assert (await env["h1"].get(f"/api/case/{case_id}")).json()["photos"] == "乙.png"
+    assert (await env["h1"].get(f"/api/case/{case_id}/files/photos/{a['id']}")).status_code == 404
+    oplog = env["ctx"].table("oplog")
+    entries = await oplog.select(oplog.before, oplog.after).where(
+        oplog.subject_type == "case", oplog.subject_id == str(case_id), oplog.op_type == "update").order_by(oplog.id)
+    assert [json.loads(e["after"])["photos"] for e in entries] == ["甲.jpg", "甲.jpg、乙.png", "乙.png"]
+    t = env["ctx"].runtime_table("specadmin_attachment")
+    key = (await t.select(t.storage_key).where(t.id == b["id"]))[0]["storage_key"]
+    assert key in {p.name for p in stored_blobs(env)}
+    assert (await env["root"].delete(f"/api/case/{case_id}")).status_code == 204
+    assert not await t.exists().where(t.entity == "case", t.row_id == case_id)
+    assert key not in {p.name for p in stored_blobs(env)}
+
+
+async def test_exports_show_the_file_names_and_imports_leave_file_fields_out(env):
+    case_id = await new_case(env, "导出检查")
+    await upload(env["h1"], case_id, "photos", "一.jpg", JPG)
+    await upload(env["h1"], case_id, "photos", "二.png", PNG)
+    r = await env["root"].get("/api/case/export.csv", params={"screen": "case_admin", "title": "导出检查"})
+    assert r.status_code == 200, r.text
+    text = r.content.decode("utf-8-sig")
+    assert "现场照片" in text and "一.jpg、二.png" in text
+    screen = env["ctx"].app.screen("case_admin")
+    assert screen.import_spec is None or not {"photos", "basis"} & set(screen.import_spec.columns)
+    r = await env["root"].patch(f"/api/case/{case_id}", json={"photos": "x.jpg"})
+    assert r.status_code in (400, 422) and "photos" in r.text, r.text
+
+
+async def test_a_stored_blob_without_a_record_is_swept_at_start_up(env):
+    from specadmin.runtime.attachments.storage import storage_for
+    from specadmin.runtime.attachments.store import sweep
+
+    stray = env["dir"] / "stray"
+    stray.write_bytes(b"left by a crash")
+    storage_for(env["dir"]).put("ab" + "0" * 30, stray)
+    kept = {p.name for p in stored_blobs(env)} - {"ab" + "0" * 30}
+    assert await sweep(env["ctx"]) == 1
+    assert {p.name for p in stored_blobs(env)} == kept
+
+
+async def test_file_field_mistakes_are_reported_with_their_codes_and_lines(tmp_path):
+    from specadmin.generator.build import load_app
+    from specadmin.generator.errors import SpecInvalid
+
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "app.yaml").write_text("app: demo\nlabel: 示例\nmodules: [m]\n", encoding="utf-8")
+    (tmp_path / "modules" / "m.yaml").write_text(
+        "entities:\n"
+        "  doc:\n"
+        "    label: 文档\n"
+        "    display: title\n"
+        "    fields:\n"
+        "      title: {type: string, label: 标题, accept: [pdf]}\n"
+        "      scan: {type: file, label: 扫描件, accept: [pdf, exe]}\n"
+        "      pics: {type: file, label: 图片, max_files: 3, max_mb: 99999}\n"
+        "      must: {type: file, label: 必传, required: true}\n"
+        "      kind: {type: file, label: 身份, sensitive: id_number}\n", encoding="utf-8")
+    with pytest.raises(SpecInvalid) as info:
+        load_app(tmp_path)
+    found = {(e.code, e.line) for e in info.value.errors}
+    assert {("SA160", 6), ("SA161", 7), ("SA162", 8), ("SA163", 9), ("SA163", 10)} <= found, found
+    assert sum(1 for e in info.value.errors if e.code == "SA162") == 2
+    assert all(e.file.endswith("m.yaml") for e in info.value.errors)
