@@ -230,3 +230,18 @@ async def test_file_field_mistakes_are_reported_with_their_codes_and_lines(tmp_p
     assert {("SA160", 6), ("SA161", 7), ("SA162", 8), ("SA163", 9), ("SA163", 10)} <= found, found
     assert sum(1 for e in info.value.errors if e.code == "SA162") == 2
     assert all(e.file.endswith("m.yaml") for e in info.value.errors)
+
+
+async def test_the_detail_page_links_the_files_and_the_edit_page_uploads_them(env):
+    case_id = await new_case(env, "页面检查")
+    file_id = (await upload(env["h1"], case_id, "photos", "照片.jpg", JPG)).json()["id"]
+    r = await env["h1"].get(f"/s/case_admin/{case_id}")
+    assert r.status_code == 200, r.text
+    url = f"/api/case/{case_id}/files/photos/{file_id}?screen=case_admin"
+    assert f'href="{url}"' in r.text and f'href="{url}&amp;download=1"' in r.text and "照片.jpg" in r.text
+    assert "file-upload" not in r.text  # the detail page only links
+    r = await env["h1"].get(f"/s/case_admin/{case_id}/edit")
+    assert r.status_code == 200, r.text
+    assert 'id="file-input-photos" accept=".jpg,.png" multiple' in r.text
+    assert f'data-url="/api/case/{case_id}/files/photos?screen=case_admin"' in r.text
+    assert "attachments.js" in r.text
