@@ -90,4 +90,5 @@ CODES = {
     "SA161": "a file field accepts an extension specadmin cannot recognise by content",
     "SA162": "a file field's max_files without multi, or max_mb beyond security.max_upload_mb",
     "SA163": "a file field declared required, unique, index, or sensitive other than true",
+    "SA164": "a custom action's file parameter not attached by set to a file field, on a batch action, or a file field set otherwise",
 }

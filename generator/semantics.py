@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.errors import SpecError
-from specadmin.generator.file_checks import check_file_field
+from specadmin.generator.file_checks import check_file_field, check_file_params
 from specadmin.generator.handlers import handler_problem
 from specadmin.specs import expr, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
@@ -34,6 +34,8 @@ def set_param_problem(field: dict, param: dict | None) -> str | None:
         return "the action declares no such parameter"
     text = ("string", "text", "password")
     same = param["type"] == field["type"] or (param["type"] in text and field["type"] in ("string", "text"))
+    if param["type"] == "file" and field["type"] == "file":
+        return "a multi file parameter cannot fill a one-file field" if param.get("multi") and not field.get("multi") else None
     if param.get("multi") or param["type"] == "multi_ref" or not same:
         return f"a {param['type']}{' (multi)' if param.get('multi') else ''} parameter cannot fill a {field['type']} field"
     if field["type"] == "ref" and param.get("to") != field.get("to"):
@@ -337,6 +339,7 @@ class Checker:
                 from specadmin.generator.action_checks import check_action_params
 
                 check_action_params(self, loc, name, action)
+            check_file_params(self, loc, name, action, fields)
             for field_name, value in (action.get("set") or {}).items():
                 f = fields.get(field_name)
                 if f is None or f.get("type") in ("lookup", "multi_ref"):

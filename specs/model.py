@@ -15,9 +15,10 @@ from typing import Any
 STORED_TYPES = ("string", "text", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref", "file", "geo")
 ACTIONS = ("list", "read", "create", "update", "delete", "export", "import")
 # Types a custom action's parameter may have (`custom_actions.<name>.params`): the field types that
-# make sense in a form of their own, plus `password` (never logged). Files are field attachments only.
+# make sense in a form of their own, plus `password` (never logged) and `file` (uploaded first, then
+# attached by the action's `set` to a file field of the row: runtime/attachments).
 PARAM_TYPES = ("string", "text", "password", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref",
-               "multi_ref")
+               "multi_ref", "file")
 # Names a parameter cannot take: the action form's own fields (runtime/pages) and the API body's keys.
 RESERVED_PARAMS = ("ids", "params", "r", "detail", "params_form")
 

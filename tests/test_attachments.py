@@ -245,3 +245,52 @@ async def test_the_detail_page_links_the_files_and_the_edit_page_uploads_them(en
     assert 'id="file-input-photos" accept=".jpg,.png" multiple' in r.text
     assert f'data-url="/api/case/{case_id}/files/photos?screen=case_admin"' in r.text
     assert "attachments.js" in r.text
+
+
+async def stage(client, name: str, data: bytes, param: str = "files"):
+    return await client.post(f"/api/case/actions/send_back/files/{param}", files={"file": (name, data)})
+
+
+async def test_sending_back_attaches_the_files_uploaded_for_it_and_logs_them_by_name(env):
+    case_id = await new_case(env, "退回检查")
+    one = await stage(env["h1"], "退回1.pdf", PDF)
+    two = await stage(env["h1"], "退回2.jpg", JPG)
+    assert one.status_code == 201 and two.status_code == 201, one.text + two.text
+    ids = [one.json()["id"], two.json()["id"]]
+    r = await env["h1"].post("/api/case/actions/send_back",
+                             json={"ids": [case_id], "params": {"opinion": "材料不全", "files": ids}})
+    assert r.status_code == 200 and r.json()["done"] == [case_id], r.text
+    row = (await env["h1"].get(f"/api/case/{case_id}")).json()
+    assert row["status"] == "已退回" and row["back_note"] == "材料不全" and row["back_files"] == "退回1.pdf、退回2.jpg"
+    items = (await env["h1"].get(f"/api/case/{case_id}/files/back_files")).json()["items"]
+    assert [i["id"] for i in items] == ids
+    assert (await env["h1"].get(f"/api/case/{case_id}/files/back_files/{ids[0]}")).content == PDF
+    oplog = env["ctx"].table("oplog")
+    entries = await oplog.select(oplog.after).where(oplog.subject_type == "case", oplog.subject_id == str(case_id),
+                                                    oplog.op_type == "update")
+    assert [json.loads(e["after"]).get("back_files") for e in entries] == ["退回1.pdf、退回2.jpg"]
+    # the same files cannot be attached again, nor to another row
+    other = await new_case(env, "另一退回")
+    r = await env["h1"].post("/api/case/actions/send_back",
+                             json={"ids": [other], "params": {"opinion": "再退", "files": ids[:1]}})
+    assert r.status_code == 422 and "退回附件" in r.json()["errors"]["files"], r.text
+    assert (await env["h1"].get(f"/api/case/{other}")).json()["status"] is None
+
+
+async def test_action_files_of_another_user_or_of_the_wrong_kind_are_refused_naming_the_parameter(env):
+    case_id = await new_case(env, "退回拒绝")
+    theirs = (await stage(env["h2"], "别人的.pdf", PDF)).json()["id"]
+    r = await env["h1"].post("/api/case/actions/send_back",
+                             json={"ids": [case_id], "params": {"opinion": "x", "files": [theirs]}})
+    assert r.status_code == 422 and list(r.json()["errors"]) == ["files"], r.text
+    r = await env["h1"].post("/api/case/actions/send_back",
+                             json={"ids": [case_id], "params": {"opinion": "x", "files": ["abc"]}})
+    assert r.status_code in (400, 422) and "files" in r.text, r.text
+    r = await stage(env["h1"], "page.pdf", HTML)
+    assert r.status_code == 400 and "退回附件" in r.text, r.text
+    assert (await stage(env["h1"], "a.pdf", PDF, param="opinion")).status_code == 404
+    assert (await stage(env["look"], "a.pdf", PDF)).status_code == 403  # no grant of the action
+    r = await upload(env["root"], case_id, "back_files", "direct.pdf", PDF)
+    assert r.status_code == 403 and "只能由操作上传" in r.text, r.text
+    row = (await env["h1"].get(f"/api/case/{case_id}")).json()
+    assert row["status"] is None and row["back_files"] is None

@@ -40,5 +40,5 @@ async def file_panels(ctx: "AppContext", screen_name: str, entity_name: str, row
                           "download_url": f"{url}&download=1", "preview": types.previewable(types.extension(r["name"]))})
         out[name] = {"name": name, "label": field.label, "multi": field.multi, "items": items,
                      "accept": ",".join(f".{e}" for e in accepted(field)),
-                     "upload_url": f"{base}?screen={screen_name}" if writable else None}
+                     "upload_url": f"{base}?screen={screen_name}" if writable and not field.readonly else None}
     return out

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from litestar import Request, Response, delete, get, post
 
 from specadmin.runtime.attachments import store
-from specadmin.runtime.errors import NotFound
+from specadmin.runtime.errors import Denied, NotFound
 from specadmin.specs import attachments as types
 
 
@@ -40,7 +40,13 @@ async def list_files(request: Request, row_id: int, field: str) -> dict[str, Any
 
 async def upload_file(request: Request, row_id: int, field: str) -> dict[str, Any]:
     service, spec, row = await _reach(request, "update", row_id, field)
+    _writable(spec)
     return await store.attach(service.ctx, request, request.user, service.entity, row, spec)
+
+
+def _writable(spec) -> None:
+    if spec.readonly:
+        raise Denied(f"“{spec.label}”只能由操作上传，不能直接上传或删除")
 
 
 def disposition(name: str, inline: bool) -> str:
@@ -61,7 +67,33 @@ async def download_file(request: Request, row_id: int, field: str, file_id: int)
 
 async def delete_file(request: Request, row_id: int, field: str, file_id: int) -> None:
     service, spec, row = await _reach(request, "update", row_id, field)
+    _writable(spec)
     await store.detach(service.ctx, request.user, service.entity, row, spec, file_id)
+
+
+async def stage_file(request: Request, param: str) -> dict[str, Any]:
+    """A file for a custom action's file parameter, uploaded before the action runs (its id goes in
+    the action's `params`); the actor must hold the action (optionally `?screen=`)."""
+    parts = request.url.path.split("/")
+    service = request.app.state.services.get(parts[2])
+    if service is None:
+        raise NotFound()
+    action = parts[4]
+    grants = service.grants(request.user, action, request.query_params.get("screen") or None)
+    spec = next((a for s, _ in grants for a in s.custom_actions if a.name == action), None)
+    if spec is None:
+        raise NotFound(f"没有名为 {action} 的操作")
+    return await store.stage(service.ctx, request, request.user, service.entity, spec, param)
+
+
+def action_file_handlers(actions: list[tuple[str, str]]) -> list:
+    """POST /api/<entity>/actions/<action>/files/<param> for each (entity, action) with file parameters
+    (static paths beside the generated /actions/<action> routes)."""
+    if not actions:
+        return []
+    paths = [f"/api/{e}/actions/{a}/files/{{param:str}}" for e, a in actions]
+    return [post(paths, tags=["附件"], summary="上传操作的附件参数（multipart/form-data，字段 file）", status_code=201,
+                 request_max_body_size=None)(stage_file)]
 
 
 def file_handlers(entities: list[str]) -> list:

@@ -88,27 +88,34 @@ def _logged_names(ctx: "AppContext", field: "Field", names: str | None) -> dict[
     return {field.name: names}
 
 
+async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: bool) -> dict[str, Any]:
+    """Stream one uploaded file, check it against `rules` (a file field or parameter: accept, max_mb),
+    encrypt it when asked and store it; the record's values (no row yet). Nothing is kept on a refusal."""
+    limit = int(rules.max_mb * (1 << 20)) if rules.max_mb else None
+    key = uuid.uuid4().hex
+    incoming = incoming_dir(ctx.app_dir) / key
+    upload = await uploads.receive(request, ctx, key, dest=incoming, suffixes=None, limit=limit,
+                                   missing=f"请选择要上传的{rules.label}")
+    try:
+        ext = _check_content(rules, upload.filename, upload.path)
+        if encrypt:
+            sealed = ctx.sensitive.cipher.encrypt_bytes(upload.path.read_bytes())
+            with incoming.open("wb") as fh:
+                fh.write(sealed)
+        storage_for(ctx.app_dir).put(key, incoming)
+    finally:
+        uploads.remove(incoming)
+    return {"name": Path(upload.filename.replace("\\", "/")).name[:255], "size": upload.size,
+            "content_type": types.content_type(ext), "storage_key": key, "sha256": upload.sha256, "encrypted": encrypt,
+            "uploaded_at": dt.datetime.now().replace(microsecond=0)}
+
+
 async def attach(ctx: "AppContext", request: Any, principal: "Principal", entity: "Entity", row: dict[str, Any],
                  field: "Field") -> dict[str, Any]:
     """Receive one uploaded file for the row's field and record it; the file as the API shows it."""
     row_id = row["id"]
-    limit = int(field.max_mb * (1 << 20)) if field.max_mb else None
-    key = uuid.uuid4().hex
-    incoming = incoming_dir(ctx.app_dir) / key
-    upload = await uploads.receive(request, ctx, key, dest=incoming, suffixes=None, limit=limit,
-                                   missing=f"请选择要上传的{field.label}")
-    storage = storage_for(ctx.app_dir)
-    try:
-        ext = _check_content(field, upload.filename, upload.path)
-        if field.sensitive:
-            sealed = ctx.sensitive.cipher.encrypt_bytes(upload.path.read_bytes())
-            with incoming.open("wb") as fh:
-                fh.write(sealed)
-        storage.put(key, incoming)
-    finally:
-        uploads.remove(incoming)
+    values = await _receive(ctx, request, field, bool(field.sensitive))
     t = ctx.runtime_table(TABLE)
-    name = Path(upload.filename.replace("\\", "/")).name[:255]
     try:
         async with ctx.table(entity.name)._meta.db.transaction():
             existing = await files_of(ctx, entity.name, row_id, field.name)
@@ -117,22 +124,125 @@ async def attach(ctx: "AppContext", request: Any, principal: "Principal", entity
             replaced = [] if field.multi else existing  # one file: the new one replaces the old
             if replaced:
                 await t.delete().where(t.id.is_in([r["id"] for r in replaced]))
-            before = SEPARATOR.join(r["name"] for r in existing) or None
-            record = (await t.insert(t(
-                entity=entity.name, row_id=row_id, field=field.name, name=name, size=upload.size,
-                content_type=types.content_type(ext), storage_key=key, sha256=upload.sha256,
-                encrypted=bool(field.sensitive), uploaded_by=principal.user_id or None,
-                uploaded_at=dt.datetime.now().replace(microsecond=0))).returning(*t.all_columns()))[0]
-            after = await _names(ctx, entity, row_id, field)
-            await _set_names(ctx, entity, row_id, field, after)
-            await audit.record(ctx, principal, "update", entity.name, row_id, _display(ctx, entity, row),
-                               _logged_names(ctx, field, before), _logged_names(ctx, field, after))
+            record = (await t.insert(t(entity=entity.name, row_id=row_id, field=field.name,
+                                       uploaded_by=principal.user_id or None, **values))
+                      .returning(*t.all_columns()))[0]
+            await _renamed(ctx, principal, entity, row, field, existing)
     except BaseException:
-        storage.delete(key)
+        storage_for(ctx.app_dir).delete(values["storage_key"])
         raise
     for old in replaced:
-        storage.delete(old["storage_key"])
+        storage_for(ctx.app_dir).delete(old["storage_key"])
     return describe(record)
+
+
+async def _renamed(ctx: "AppContext", principal: "Principal", entity: "Entity", row: dict[str, Any], field: "Field",
+                   before_records: list[dict[str, Any]]) -> None:
+    """After the records changed: the row's names column, and the change in the operation log."""
+    before = SEPARATOR.join(r["name"] for r in before_records) or None
+    after = await _names(ctx, entity, row["id"], field)
+    await _set_names(ctx, entity, row["id"], field, after)
+    await audit.record(ctx, principal, "update", entity.name, row["id"], _display(ctx, entity, row),
+                       _logged_names(ctx, field, before), _logged_names(ctx, field, after))
+
+
+# -- files of custom-action parameters ---------------------------------------------------
+STAGED_ROW = 0  # a parameter's file before its action runs: no row yet
+STAGED_HOURS = 24  # kept this long for its action, then swept
+
+
+def staged_field(action: str, param: str) -> str:
+    return f"{action}.{param}"
+
+
+def file_targets(spec: Any) -> dict[str, str]:
+    """field -> file parameter of an action's `set: {<file field>: $params.<name>}`."""
+    out = {}
+    for field, value in (spec.set or {}).items():
+        if isinstance(value, str) and value.startswith("$params."):
+            name = value.removeprefix("$params.")
+            if any(p.name == name and p.type == "file" for p in spec.params):
+                out[field] = name
+    return out
+
+
+async def stage(ctx: "AppContext", request: Any, principal: "Principal", entity: "Entity", spec: Any,
+                param: str) -> dict[str, Any]:
+    """Receive a file for parameter `param` of custom action `spec`, before the action runs: recorded
+    for this user alone, to be attached when the action names its id (or swept after STAGED_HOURS)."""
+    target = next((f for f, p in file_targets(spec).items() if p == param), None)
+    if target is None:
+        raise NotFound(f"操作“{spec.label}”没有名为 {param} 的文件参数")
+    values = await _receive(ctx, request, spec.param(param), bool(entity.field(target).sensitive))
+    t = ctx.runtime_table(TABLE)
+    try:
+        record = (await t.insert(t(entity=entity.name, row_id=STAGED_ROW, field=staged_field(spec.name, param),
+                                   uploaded_by=principal.user_id or None, **values)).returning(*t.all_columns()))[0]
+    except BaseException:
+        storage_for(ctx.app_dir).delete(values["storage_key"])
+        raise
+    return describe(record)
+
+
+def _action_of(event: Any) -> Any:
+    return next((a for s in event.service.screens.values() for a in s.custom_actions if a.name == event.action), None)
+
+
+async def _staged(event: Any, spec: Any, param: str, ids: list[int]) -> list[dict[str, Any]]:
+    t = event.ctx.runtime_table(TABLE)
+    return await t.select().where(t.id.is_in(ids), t.entity == event.entity.name, t.row_id == STAGED_ROW,
+                                  t.field == staged_field(spec.name, param),
+                                  t.uploaded_by == (event.principal.user_id or None)).order_by(t.id)
+
+
+async def check_action_files(event: Any) -> None:
+    """before_update of a custom action: each file parameter names files this user uploaded for it,
+    not used yet, and the field keeps no more than its max_files (Invalid keyed by parameter)."""
+    spec = _action_of(event) if event.action else None
+    if spec is None:
+        return
+    errors = {}
+    for field_name, param in file_targets(spec).items():
+        ids = event.data.get(param) or []
+        if not ids:
+            continue
+        label = spec.param(param).label
+        if len(await _staged(event, spec, param, ids)) != len(ids):
+            errors[param] = f"{label}：文件不存在、已使用或不是您为此操作上传的，请重新上传"
+            continue
+        field = event.entity.field(field_name)
+        kept = len(await files_of(event.ctx, event.entity.name, event.row_id, field_name)) if field.multi else 0
+        most = field.max_files or DEFAULT_MAX_FILES
+        if kept + len(ids) > most:
+            errors[param] = f"{label}：{field.label}最多 {most} 个文件（已有 {kept} 个）"
+    if errors:
+        from specadmin.runtime.data.values import Invalid
+
+        raise Invalid(errors)
+
+
+async def attach_action_files(event: Any) -> None:
+    """after_update of a custom action: its parameters' files become the row's (appended to a multi
+    field, replacing a one-file field's), the names column and the operation log follow."""
+    spec = _action_of(event) if event.action else None
+    if spec is None:
+        return
+    ctx, entity, t = event.ctx, event.entity, event.ctx.runtime_table(TABLE)
+    row = {"id": event.row_id, **(event.before or {})}
+    for field_name, param in file_targets(spec).items():
+        ids = event.data.get(param) or []
+        if not ids:
+            continue
+        field = entity.field(field_name)
+        existing = await files_of(ctx, entity.name, event.row_id, field_name)
+        replaced = [] if field.multi else existing
+        if replaced:
+            await t.delete().where(t.id.is_in([r["id"] for r in replaced]))
+        chosen = [r["id"] for r in await _staged(event, spec, param, ids)][: 1 if not field.multi else None]
+        await t.update({t.row_id: event.row_id, t.field: field_name}).where(t.id.is_in(chosen))
+        await _renamed(ctx, event.principal, entity, row, field, existing)
+        for old in replaced:
+            storage_for(ctx.app_dir).delete(old["storage_key"])
 
 
 def _display(ctx: "AppContext", entity: "Entity", row: dict[str, Any]) -> Any:
@@ -169,12 +279,9 @@ async def detach(ctx: "AppContext", principal: "Principal", entity: "Entity", ro
     t = ctx.runtime_table(TABLE)
     async with ctx.table(entity.name)._meta.db.transaction():
         record = await record_of(ctx, entity.name, row["id"], field.name, file_id)
-        before = await _names(ctx, entity, row["id"], field)
+        existing = await files_of(ctx, entity.name, row["id"], field.name)
         await t.delete().where(t.id == file_id)
-        after = await _names(ctx, entity, row["id"], field)
-        await _set_names(ctx, entity, row["id"], field, after)
-        await audit.record(ctx, principal, "update", entity.name, row["id"], _display(ctx, entity, row),
-                           _logged_names(ctx, field, before), _logged_names(ctx, field, after))
+        await _renamed(ctx, principal, entity, row, field, existing)
     storage_for(ctx.app_dir).delete(record["storage_key"])
 
 
@@ -194,14 +301,17 @@ async def forget_row(ctx: "AppContext", entity: "Entity", row_id: int) -> None:
 
 async def sweep(ctx: "AppContext") -> int:
     """At start-up: uploads left half-received are deleted, and so is every stored blob no record
-    names (a crash between storing and recording). Returns the number of blobs deleted."""
+    names (a crash between storing and recording), after the files of action parameters never used
+within STAGED_HOURS lose their records. Returns the number of blobs deleted."""
     for leftover in incoming_dir(ctx.app_dir).iterdir():
         leftover.unlink(missing_ok=True)
+    t = ctx.runtime_table(TABLE)
+    stale = dt.datetime.now() - dt.timedelta(hours=STAGED_HOURS)
+    await t.delete().where(t.row_id == STAGED_ROW, t.uploaded_at < stale)  # action files never used
     storage = storage_for(ctx.app_dir)
     keys = list(storage.keys())
     if not keys:
         return 0
-    t = ctx.runtime_table(TABLE)
     known: set[str] = set()
     for start in range(0, len(keys), 500):
         batch = keys[start:start + 500]

@@ -470,8 +470,9 @@ class EntityService:
                             results[row_id] = outcome["result"]
                         if bump:  # the handler wrote the row its own way
                             await self.table.update(bump).where(pk == row_id)
-                    else:
-                        await self.table.update({**self.ctx.sensitive.encode(self.entity, values), **bump},
+                    else:  # file fields are attached by their plugin's after_update hook, not written here
+                        written = {k: v for k, v in values.items() if self.entity.field(k).type != "file"}
+                        await self.table.update({**self.ctx.sensitive.encode(self.entity, written), **bump},
                                                 force=True).where(pk == row_id)
                     await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
                     await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
@@ -508,7 +509,8 @@ class EntityService:
             if isinstance(value, str) and value.startswith("$params."):
                 key = value.removeprefix("$params.")
                 value = params.get(key)
-                problem = check_rules(self.entity.field(name), value) if value is not None else None
+                checked = value is not None and self.entity.field(name).type != "file"  # files: runtime/attachments
+                problem = check_rules(self.entity.field(name), value) if checked else None
                 if problem:
                     errors[key] = f"{spec.param(key).label}：{problem}"
             elif isinstance(value, str):
