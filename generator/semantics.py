@@ -417,7 +417,10 @@ class Checker:
         for section in ("columns", "key"):
             for i, name in enumerate(spec.get(section, [])):
                 f = fields.get(name)
-                if f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
+                if f is not None and f.get("type") == "file":
+                    self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is a file field: a "
+                             "spreadsheet cell cannot carry a file (upload it to /api/<entity>/<id>/files/<field>)")
+                elif f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
                     self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is not a stored, typed-in field")
         for i, name in enumerate(spec.get("key", [])):
             if spec.get("columns") and name not in spec["columns"]:
