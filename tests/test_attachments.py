@@ -201,7 +201,7 @@ async def test_a_stored_blob_without_a_record_is_swept_at_start_up(env):
 
     stray = env["dir"] / "stray"
     stray.write_bytes(b"left by a crash")
-    storage_for(env["dir"]).put("ab" + "0" * 30, stray)
+    await storage_for(env["dir"]).put("ab" + "0" * 30, stray)
     kept = {p.name for p in stored_blobs(env)} - {"ab" + "0" * 30}
     assert await sweep(env["ctx"]) == 1
     assert {p.name for p in stored_blobs(env)} == kept

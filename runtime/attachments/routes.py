@@ -57,7 +57,7 @@ def disposition(name: str, inline: bool) -> str:
 async def download_file(request: Request, row_id: int, field: str, file_id: int) -> Response:
     service, spec, row = await _reach(request, "read", row_id, field)
     record = await store.record_of(service.ctx, service.entity.name, row["id"], spec.name, file_id)
-    data = store.content(service.ctx, record)
+    data = await store.content(service.ctx, record)
     ext = types.extension(record["name"])
     inline = types.previewable(ext) and request.query_params.get("download") in (None, "", "0")
     return Response(data, media_type=types.content_type(ext) if inline else "application/octet-stream",

@@ -102,7 +102,7 @@ async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: boo
             sealed = ctx.sensitive.cipher.encrypt_bytes(upload.path.read_bytes())
             with incoming.open("wb") as fh:
                 fh.write(sealed)
-        storage_for(ctx.app_dir).put(key, incoming)
+        await storage_for(ctx.app_dir).put(key, incoming)
     finally:
         uploads.remove(incoming)
     return {"name": Path(upload.filename.replace("\\", "/")).name[:255], "size": upload.size,
@@ -129,10 +129,10 @@ async def attach(ctx: "AppContext", request: Any, principal: "Principal", entity
                       .returning(*t.all_columns()))[0]
             await _renamed(ctx, principal, entity, row, field, existing)
     except BaseException:
-        storage_for(ctx.app_dir).delete(values["storage_key"])
+        await storage_for(ctx.app_dir).delete(values["storage_key"])
         raise
     for old in replaced:
-        storage_for(ctx.app_dir).delete(old["storage_key"])
+        await storage_for(ctx.app_dir).delete(old["storage_key"])
     return describe(record)
 
 
@@ -179,7 +179,7 @@ async def stage(ctx: "AppContext", request: Any, principal: "Principal", entity:
         record = (await t.insert(t(entity=entity.name, row_id=STAGED_ROW, field=staged_field(spec.name, param),
                                    uploaded_by=principal.user_id or None, **values)).returning(*t.all_columns()))[0]
     except BaseException:
-        storage_for(ctx.app_dir).delete(values["storage_key"])
+        await storage_for(ctx.app_dir).delete(values["storage_key"])
         raise
     return describe(record)
 
@@ -242,7 +242,7 @@ async def attach_action_files(event: Any) -> None:
         await t.update({t.row_id: event.row_id, t.field: field_name}).where(t.id.is_in(chosen))
         await _renamed(ctx, event.principal, entity, row, field, existing)
         for old in replaced:
-            storage_for(ctx.app_dir).delete(old["storage_key"])
+            await storage_for(ctx.app_dir).delete(old["storage_key"])
 
 
 def _display(ctx: "AppContext", entity: "Entity", row: dict[str, Any]) -> Any:
@@ -260,10 +260,10 @@ async def record_of(ctx: "AppContext", entity: str, row_id: int, field: str, fil
     return found[0]
 
 
-def content(ctx: "AppContext", record: dict[str, Any]) -> bytes:
+async def content(ctx: "AppContext", record: dict[str, Any]) -> bytes:
     """The file's bytes, decrypted when it is stored encrypted; checked against its sha256."""
     try:
-        data = storage_for(ctx.app_dir).read(record["storage_key"])
+        data = await storage_for(ctx.app_dir).read(record["storage_key"])
     except FileNotFoundError:
         raise NotFound("附件文件已不存在") from None
     if record["encrypted"]:
@@ -282,7 +282,7 @@ async def detach(ctx: "AppContext", principal: "Principal", entity: "Entity", ro
         existing = await files_of(ctx, entity.name, row["id"], field.name)
         await t.delete().where(t.id == file_id)
         await _renamed(ctx, principal, entity, row, field, existing)
-    storage_for(ctx.app_dir).delete(record["storage_key"])
+    await storage_for(ctx.app_dir).delete(record["storage_key"])
 
 
 async def forget_row(ctx: "AppContext", entity: "Entity", row_id: int) -> None:
@@ -296,7 +296,7 @@ async def forget_row(ctx: "AppContext", entity: "Entity", row_id: int) -> None:
     await t.delete().where(t.entity == entity.name, t.row_id == row_id)
     storage = storage_for(ctx.app_dir)
     for r in records:
-        storage.delete(r["storage_key"])
+        await storage.delete(r["storage_key"])
 
 
 async def sweep(ctx: "AppContext") -> int:
@@ -309,7 +309,7 @@ within STAGED_HOURS lose their records. Returns the number of blobs deleted."""
     stale = dt.datetime.now() - dt.timedelta(hours=STAGED_HOURS)
     await t.delete().where(t.row_id == STAGED_ROW, t.uploaded_at < stale)  # action files never used
     storage = storage_for(ctx.app_dir)
-    keys = list(storage.keys())
+    keys = [key async for key in storage.keys()]
     if not keys:
         return 0
     known: set[str] = set()
@@ -318,5 +318,5 @@ within STAGED_HOURS lose their records. Returns the number of blobs deleted."""
         known |= {r["storage_key"] for r in await t.select(t.storage_key).where(t.storage_key.is_in(batch))}
     orphans = [k for k in keys if k not in known]
     for key in orphans:
-        storage.delete(key)
+        await storage.delete(key)
     return len(orphans)
