@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -37,7 +37,7 @@ def sign(method: str, url: str, payload_sha256: str, *, access_key: str, secret_
     now = now or dt.datetime.now(dt.timezone.utc)
     stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
     parts = urlsplit(url)
-    query = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~"))
+    query = sorted((quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~"))
                    for k, _, v in (p.partition("=") for p in parts.query.split("&") if p))
     headers = {"host": parts.netloc, "x-amz-content-sha256": payload_sha256, "x-amz-date": stamp}
     signed = ";".join(sorted(headers))
