@@ -82,7 +82,11 @@ async def test_a_photo_is_uploaded_listed_named_in_the_row_and_previewed_inline(
     assert r.status_code == 201, r.text
     listed = (await env["h1"].get(f"/api/case/{case_id}/files/photos")).json()["items"]
     assert [i["name"] for i in listed] == ["现场1.jpg", "现场2.png"]
-    assert (await env["h1"].get(f"/api/case/{case_id}")).json()["photos"] == "现场1.jpg、现场2.png"
+    row = (await env["h1"].get(f"/api/case/{case_id}")).json()
+    assert row["photos"] == "现场1.jpg、现场2.png"
+    assert [(f["id"], f["name"], f["size"], f["type"]) for f in row["photos_files"]] == \
+        [(i["id"], i["name"], i["size"], i["type"]) for i in listed]
+    assert row["basis_files"] == []
     r = await env["h1"].get(f"/api/case/{case_id}/files/photos/{first['id']}")
     assert r.status_code == 200 and r.content == JPG
     assert r.headers["content-type"] == "image/jpeg" and r.headers["content-disposition"].startswith("inline;")
@@ -155,6 +159,8 @@ async def test_sensitive_files_are_encrypted_at_rest_and_a_new_one_replaces_the_
     table = env["ctx"].table("case")
     raw = (await table.select(table.basis).where(table.id == case_id))[0]["basis"]
     assert raw and "依据一" not in raw  # the names column of a sensitive field is encrypted too
+    shown = (await env["h1"].get(f"/api/case/{case_id}")).json()["basis_files"]  # h1 sees sensitive values masked
+    assert len(shown) == 1 and "依据一" not in shown[0]["name"]
     second = (await upload(env["root"], case_id, "basis", "依据二.pdf", PDF)).json()
     items = (await env["root"].get(f"/api/case/{case_id}/files/basis")).json()["items"]
     assert [i["id"] for i in items] == [second["id"]]

@@ -49,6 +49,22 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
             "uploaded_at": record["uploaded_at"].isoformat(sep=" ") if record["uploaded_at"] else None}
 
 
+async def files_view(ctx: "AppContext", entity: "Entity", item: dict[str, Any], clear: bool) -> None:
+    """`<field>_files: [{id, name, size, type, uploaded_at}]` beside each file field the row shows
+    (the names of sensitive files masked unless the reader sees them in clear)."""
+    shown = [f for f in entity.fields if f.type == "file" and f.name in item]
+    if not shown:
+        return
+    t = ctx.runtime_table(TABLE)
+    records = await t.select().where(t.entity == entity.name, t.row_id == item["id"],
+                                     t.field.is_in([f.name for f in shown])).order_by(t.id)
+    for f in shown:
+        files = [describe(r) for r in records if r["field"] == f.name]
+        if f.sensitive and not clear:
+            files = [{**d, "name": ctx.sensitive.masked(d["name"], f.sensitive)} for d in files]
+        item[f"{f.name}_files"] = files
+
+
 async def files_of(ctx: "AppContext", entity: str, row_id: int, field: str) -> list[dict[str, Any]]:
     t = ctx.runtime_table(TABLE)
     return await t.select().where(t.entity == entity, t.row_id == row_id, t.field == field).order_by(t.id)

@@ -214,6 +214,7 @@ class EntityService:
         items = await shape.convert(rows, clear)
         if clear and viewed:
             await self._record_clear(principal, grants, shape, viewed, items)
+        await self.ctx.plugins.view_row(self.ctx, self.entity, items[0], clear)
         return items[0]
 
     # -- writes -----------------------------------------------------------

@@ -116,6 +116,9 @@ class Plugin:
     - `ref_scopes`: name → `(ctx, principal) -> condition | None` on a target table: the rows a ref
       parameter of a custom action declaring `ref_scope: <plugin>.<name>` may point at (and its
       drop-down lists), instead of the actor's grants on the target's screens; None: no limit.
+    - `row_views`: `async (ctx, entity, item, clear) -> None` functions that add keys to one row as
+      `GET /api/<entity>/<id>` (and a write's answer) shows it (e.g. `<field>_files`); `clear`: the reader
+      sees sensitive values in clear. Lists and exports do not call them.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -142,6 +145,7 @@ class Plugin:
     tables: Sequence[Callable[[], Any]] = ()
     org_admin_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     ref_scopes: Mapping[str, Callable[..., Any]] = field(default_factory=_empty)
+    row_views: Sequence[Callable[..., Awaitable[None]]] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
