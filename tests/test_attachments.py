@@ -317,3 +317,16 @@ async def test_action_files_of_another_user_or_of_the_wrong_kind_are_refused_nam
     assert r.status_code == 403 and "只能由操作上传" in r.text, r.text
     row = (await env["h1"].get(f"/api/case/{case_id}")).json()
     assert row["status"] is None and row["back_files"] is None
+
+
+async def test_a_file_name_keeps_no_folders_or_control_characters_and_downloads_with_a_safe_header(env):
+    from specadmin.runtime.attachments.store import clean_name
+
+    assert clean_name("..\\..\\现场\r\n照片.jpg") == "现场照片.jpg" and clean_name("a/b/\x00") == "未命名文件"
+    case_id = await new_case(env, "文件名")
+    file_id = (await upload(env["h1"], case_id, "photos", '我的"照片";x=1.jpg', JPG)).json()["id"]
+    r = await env["h1"].get(f"/api/case/{case_id}/files/photos/{file_id}", params={"download": "1"})
+    assert r.status_code == 200 and r.content == JPG
+    header = r.headers["content-disposition"]
+    assert header.startswith('attachment; filename="') and header.count('"') == 2, header
+    assert "filename*=UTF-8''%E6%88%91%E7%9A%84%22%E7%85%A7%E7%89%87%22%3Bx%3D1.jpg" in header

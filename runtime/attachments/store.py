@@ -104,6 +104,13 @@ def _logged_names(ctx: "AppContext", field: "Field", names: str | None) -> dict[
     return {field.name: names}
 
 
+def clean_name(filename: str) -> str:
+    """The file's own name as kept and shown: no folders, no control characters (it goes into headers)."""
+    name = Path(filename.replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[-255:] or "未命名文件"
+
+
 async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: bool) -> dict[str, Any]:
     """Stream one uploaded file, check it against `rules` (a file field or parameter: accept, max_mb),
     encrypt it when asked and store it; the record's values (no row yet). Nothing is kept on a refusal."""
@@ -112,8 +119,9 @@ async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: boo
     incoming = incoming_dir(ctx.app_dir) / key
     upload = await uploads.receive(request, ctx, key, dest=incoming, suffixes=None, limit=limit,
                                    missing=f"请选择要上传的{rules.label}")
+    name = clean_name(upload.filename)
     try:
-        ext = _check_content(rules, upload.filename, upload.path)
+        ext = _check_content(rules, name, upload.path)
         if encrypt:
             sealed = ctx.sensitive.cipher.encrypt_bytes(upload.path.read_bytes())
             with incoming.open("wb") as fh:
@@ -121,7 +129,7 @@ async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: boo
         await storage_for(ctx.app_dir).put(key, incoming)
     finally:
         uploads.remove(incoming)
-    return {"name": Path(upload.filename.replace("\\", "/")).name[:255], "size": upload.size,
+    return {"name": name, "size": upload.size,
             "content_type": types.content_type(ext), "storage_key": key, "sha256": upload.sha256, "encrypted": encrypt,
             "uploaded_at": dt.datetime.now().replace(microsecond=0)}
 
