@@ -213,7 +213,7 @@ async def test_a_stored_blob_without_a_record_is_swept_at_start_up(env):
     assert {p.name for p in stored_blobs(env)} == kept
 
 
-async def test_file_field_and_file_parameter_mistakes_are_reported_with_their_codes_and_lines(tmp_path):
+async def test_file_field_file_parameter_import_and_feed_mistakes_are_reported_with_their_codes_and_lines(tmp_path):
     from specadmin.generator.build import load_app
     from specadmin.generator.errors import SpecInvalid
 
@@ -244,12 +244,22 @@ async def test_file_field_and_file_parameter_mistakes_are_reported_with_their_co
         "          f1: {type: file, label: 附件一}\n"
         "          note: {type: string, label: 说明, max_mb: 3}\n"
         "    actions: [import]\n"
-        "    import: {columns: [title, scan]}\n", encoding="utf-8")
+        "    import: {columns: [title, scan]}\n"
+        "roles:\n"
+        "  hub: {label: 接入, grants: {}}\n"
+        "feeds:\n"
+        "  doc_in:\n"
+        "    kind: inbound\n"
+        "    label: 接收\n"
+        "    entity: doc\n"
+        "    ops: [create]\n"
+        "    fields: [title, scan]\n"
+        "    caller_role: hub\n", encoding="utf-8")
     with pytest.raises(SpecInvalid) as info:
         load_app(tmp_path)
     found = {(e.code, e.line) for e in info.value.errors}
     assert {("SA160", 6), ("SA161", 7), ("SA162", 8), ("SA163", 9), ("SA163", 10),
-            ("SA164", 20), ("SA164", 22), ("SA160", 23), ("SA110", 25)} <= found, found
+            ("SA164", 20), ("SA164", 22), ("SA160", 23), ("SA110", 25), ("SA140", 34)} <= found, found
     assert sum(1 for e in info.value.errors if (e.code, e.line) == ("SA164", 22)) == 2  # batch, and no set attaches it
     assert sum(1 for e in info.value.errors if e.code == "SA162") == 2
     assert all(e.file.endswith("m.yaml") for e in info.value.errors)
