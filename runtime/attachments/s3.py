@@ -85,7 +85,7 @@ class S3Storage:
         data = Path(source).read_bytes()
         r = await self._send("PUT", self._url(key), data)
         if r.status_code >= 300:
-            raise OSError(f"S3 PUT {key}: {r.status_code}")
+            raise OSError(f"附件存储写入失败（{r.status_code}）")
         Path(source).unlink(missing_ok=True)
 
     async def read(self, key: str) -> bytes:
@@ -93,13 +93,13 @@ class S3Storage:
         if r.status_code == 404:
             raise FileNotFoundError(key)
         if r.status_code >= 300:
-            raise OSError(f"S3 GET {key}: {r.status_code}")
+            raise OSError(f"附件存储读取失败（{r.status_code}）")
         return r.content
 
     async def delete(self, key: str) -> None:
         r = await self._send("DELETE", self._url(key))
         if r.status_code >= 300 and r.status_code != 404:
-            raise OSError(f"S3 DELETE {key}: {r.status_code}")
+            raise OSError(f"附件存储删除失败（{r.status_code}）")
 
     async def keys(self) -> AsyncIterator[str]:
         token = ""
@@ -109,7 +109,7 @@ class S3Storage:
                 query += f"&continuation-token={quote(token, safe='')}"
             r = await self._send("GET", self._url(query=query))
             if r.status_code >= 300:
-                raise OSError(f"S3 list: {r.status_code}")
+                raise OSError(f"附件存储列举失败（{r.status_code}）")
             root = ET.fromstring(r.content)
             ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
             for item in root.iter(f"{ns}Key"):
