@@ -340,3 +340,23 @@ async def test_a_file_name_keeps_no_folders_or_control_characters_and_downloads_
     header = r.headers["content-disposition"]
     assert header.startswith('attachment; filename="') and header.count('"') == 2, header
     assert "filename*=UTF-8''%E6%88%91%E7%9A%84%22%E7%85%A7%E7%89%87%22%3Bx%3D1.jpg" in header
+
+
+async def test_rotating_the_key_reencrypts_sensitive_files_before_the_old_key_goes(env):
+    import os
+
+    from specadmin.runtime.keyring.rotation import rotate_key
+
+    if os.environ.get("SPECADMIN_SM4_KEY"):
+        pytest.fail("the key must come from var/keys for rotate-key to rewrite it")
+    case_id = await new_case(env, "换密钥")
+    file_id = (await upload(env["root"], case_id, "basis", "依据.pdf", PDF)).json()["id"]
+    t = env["ctx"].runtime_table("specadmin_attachment")
+    key = (await t.select(t.storage_key).where(t.id == file_id))[0]["storage_key"]
+    old_blob = next(p for p in stored_blobs(env) if p.name == key).read_bytes()
+    report = await rotate_key(env["ctx"], os.urandom(16))
+    assert report.complete, report.summary()
+    assert not (env["dir"] / "var" / "keys" / "sm4.key.previous").exists()
+    new_blob = next(p for p in stored_blobs(env) if p.name == key).read_bytes()
+    assert new_blob[1:5] != old_blob[1:5] and b"secret-basis-text" not in new_blob
+    assert (await env["root"].get(f"/api/case/{case_id}/files/basis/{file_id}")).content == PDF

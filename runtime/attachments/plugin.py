@@ -8,7 +8,7 @@ import contextlib
 
 from specadmin.runtime.attachments.routes import action_file_handlers, file_handlers
 from specadmin.runtime.attachments.store import (attach_action_files, check_action_files, files_view, forget_row,
-                                                 sweep)
+                                                 rotate_files, sweep)
 from specadmin.runtime.attachments.table import attachment_table
 from specadmin.runtime.plugin import EntityHooks, Plugin
 
@@ -33,4 +33,4 @@ async def _swept(ctx, options):
 plugin = Plugin(name="attachments", label="附件", builtin=True, order=55, routes=_routes,
                 hooks={"*": EntityHooks(after_delete=_row_deleted, before_update=check_action_files,
                                        after_update=attach_action_files)}, tables=(attachment_table,),
-                lifespan=(_swept,), row_views=(files_view,))
+                lifespan=(_swept,), row_views=(files_view,), key_holders=(rotate_files,))

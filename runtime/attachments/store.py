@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.runtime.attachments.storage import incoming_dir, storage_for
 from specadmin.runtime.attachments.table import TABLE
 from specadmin.runtime.data import audit, uploads
+from specadmin.runtime.data.private_files import open_private
 from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.specs import attachments as types
 from specadmin.specs.physical import ROW_VERSION, versioned
@@ -307,6 +308,28 @@ async def detach(ctx: "AppContext", principal: "Principal", entity: "Entity", ro
         await t.delete().where(t.id == file_id)
         await _renamed(ctx, principal, entity, row, field, existing)
     await storage_for(ctx.app_dir).delete(record["storage_key"])
+
+
+async def rotate_files(ctx: "AppContext", cipher: Any) -> int:
+    """`specadmin rotate-key`: every encrypted file not under the current key is decrypted and stored
+    again under it (same storage key); returns how many are still under an old key or unreadable."""
+    t = ctx.runtime_table(TABLE)
+    storage, left = storage_for(ctx.app_dir), 0
+    for record in await t.select(t.storage_key).where(t.encrypted == True).order_by(t.id):  # noqa: E712
+        key = record["storage_key"]
+        try:
+            blob = await storage.read(key)
+            if not cipher.bytes_need_rotation(blob):
+                continue
+            sealed = cipher.encrypt_bytes(cipher.decrypt_bytes(blob))
+        except (FileNotFoundError, ValueError):  # CryptoError is a ValueError
+            left += 1
+            continue
+        temporary = incoming_dir(ctx.app_dir) / uuid.uuid4().hex
+        with open_private(temporary, "wb") as fh:
+            fh.write(sealed)
+        await storage.put(key, temporary)
+    return left
 
 
 async def forget_row(ctx: "AppContext", entity: "Entity", row_id: int) -> None:

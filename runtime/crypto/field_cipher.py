@@ -246,6 +246,10 @@ class FieldCipher:
         body = key.header + iv + enc.update(data + _PADDING[16 - (len(data) & 15)]) + enc.finalize()
         return body + key.mac.digest(body)[:TAG_SIZE]
 
+    def bytes_need_rotation(self, blob: bytes) -> bool:
+        """True when an :meth:`encrypt_bytes` blob is not under the current key."""
+        return blob[1:_HEADER_SIZE] != self._current.keys.key_id
+
     def decrypt_bytes(self, blob: bytes) -> bytes:
         """Inverse of :meth:`encrypt_bytes` under any configured key; raises :class:`CryptoError`."""
         if len(blob) < _MIN_BODY or (len(blob) - _MIN_BODY) % BLOCK_SIZE or blob[0] != VERSION:
