@@ -140,6 +140,10 @@ async def test_files_are_reached_only_through_a_row_in_the_users_scope_and_grant
     assert (await look.get(f"{base}/{file_id}")).content == JPG
     assert (await upload(look, case_id, "photos", "c.jpg", JPG)).status_code == 403
     assert (await look.delete(f"{base}/{file_id}")).status_code == 403
+    for bad in (f"{base}/99999999999999999999", f"{base}/0", "/api/case/99999999999999999999/files/photos",
+                f"{base}/{file_id}?screen=nosuch"):
+        r = await env["h1"].get(bad)
+        assert r.status_code == 404, (bad, r.text)
     # a file of another row is not reached through this one
     other = await new_case(env, "另一个", unit="U1")
     assert (await env["h1"].get(f"/api/case/{other}/files/photos/{file_id}")).status_code == 404

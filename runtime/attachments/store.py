@@ -278,6 +278,8 @@ def _display(ctx: "AppContext", entity: "Entity", row: dict[str, Any]) -> Any:
 
 
 async def record_of(ctx: "AppContext", entity: str, row_id: int, field: str, file_id: int) -> dict[str, Any]:
+    if not 0 < file_id < 2**63:  # no such record; the driver would refuse the number
+        raise NotFound("没有这个附件")
     t = ctx.runtime_table(TABLE)
     found = await t.select().where(t.id == file_id, t.entity == entity, t.row_id == row_id, t.field == field)
     if not found:
