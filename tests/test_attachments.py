@@ -364,3 +364,19 @@ async def test_rotating_the_key_reencrypts_sensitive_files_before_the_old_key_go
     new_blob = next(p for p in stored_blobs(env) if p.name == key).read_bytes()
     assert new_blob[1:5] != old_blob[1:5] and b"secret-basis-text" not in new_blob
     assert (await env["root"].get(f"/api/case/{case_id}/files/basis/{file_id}")).content == PDF
+
+
+async def test_the_send_back_dialog_uploads_its_files_through_the_page_and_the_action_takes_their_ids(env):
+    case_id = await new_case(env, "页面退回")
+    r = await env["h1"].get(f"/s/case_admin/{case_id}")
+    assert 'data-param="files" multiple' in r.text and "data-file-ids" in r.text and "attachments.js" in r.text
+    staged = await env["h1"].post("/s/case_admin/action/send_back/files/files", files={"file": ("退回.pdf", PDF)})
+    assert staged.status_code == 201, staged.text
+    assert (await env["look"].post("/s/case_admin/action/send_back/files/files",
+                                   files={"file": ("x.pdf", PDF)})).status_code == 403
+    r = await env["h1"].post("/s/case_admin/action/send_back", headers={"Accept": "application/json"},
+                             data={"ids": str(case_id), "params_form": "1", "opinion": "补充材料",
+                                   "files": str(staged.json()["id"])})
+    assert r.status_code == 200, r.text
+    row = (await env["h1"].get(f"/api/case/{case_id}")).json()
+    assert row["back_files"] == "退回.pdf" and row["back_note"] == "补充材料"

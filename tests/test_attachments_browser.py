@@ -57,3 +57,23 @@ def test_a_photo_uploaded_on_the_edit_page_shows_on_the_detail_page_and_download
     assert open(download.path(), "rb").read() == JPG
     assert csp_violations(page) == []
     page.context.close()
+
+
+def test_the_send_back_dialog_uploads_its_file_and_the_row_keeps_it(server, browser, tmp_path):
+    note = tmp_path / "退回说明.pdf"
+    note.write_bytes(b"%PDF-1.4\n" + b"send-back" * 30)
+    page = login(browser, server, "admin", PASSWORD)
+    watch_csp(page)
+    page.goto(f"{server}/s/case_admin/1")
+    page.locator("button[data-action=send_back]").click()
+    dialog = page.locator("dialog.sa-dialog[open]")
+    dialog.locator("textarea[name=opinion]").fill("材料不全")
+    dialog.locator("input[data-param=files]").set_input_files(str(note))
+    dialog.locator(".file-status", has_text="已上传 1 个文件").wait_for()
+    with page.expect_navigation():
+        dialog.locator("button.dialog-ok").click()
+    item = page.locator(".detail-item[data-field=back_files]")
+    assert "退回说明.pdf" in item.inner_text()
+    assert "材料不全" in page.locator(".detail-item[data-field=back_note]").inner_text()
+    assert csp_violations(page) == []
+    page.context.close()

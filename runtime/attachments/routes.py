@@ -75,11 +75,22 @@ async def stage_file(request: Request, param: str) -> dict[str, Any]:
     """A file for a custom action's file parameter, uploaded before the action runs (its id goes in
     the action's `params`); the actor must hold the action (optionally `?screen=`)."""
     parts = request.url.path.split("/")
-    service = request.app.state.services.get(parts[2])
+    return await _stage(request, parts[2], parts[4], request.query_params.get("screen") or None, param)
+
+
+async def stage_page_file(request: Request, name: str, action: str, param: str) -> dict[str, Any]:
+    """The same from an action's dialog on a page: `/s/<screen>/action/<action>/files/<param>`."""
+    screen = next((s for s in request.app.state.ctx.app.screens if s.name == name), None)
+    if screen is None:
+        raise NotFound(f"没有名为 {name} 的页面")
+    return await _stage(request, screen.entity, action, name, param)
+
+
+async def _stage(request: Request, entity: str, action: str, screen: str | None, param: str) -> dict[str, Any]:
+    service = request.app.state.services.get(entity)
     if service is None:
         raise NotFound()
-    action = parts[4]
-    grants = service.grants(request.user, action, request.query_params.get("screen") or None)
+    grants = service.grants(request.user, action, screen)
     spec = next((a for s, _ in grants for a in s.custom_actions if a.name == action), None)
     if spec is None:
         raise NotFound(f"没有名为 {action} 的操作")
@@ -93,7 +104,9 @@ def action_file_handlers(actions: list[tuple[str, str]]) -> list:
         return []
     paths = [f"/api/{e}/actions/{a}/files/{{param:str}}" for e, a in actions]
     return [post(paths, tags=["附件"], summary="上传操作的附件参数（multipart/form-data，字段 file）", status_code=201,
-                 request_max_body_size=None)(stage_file)]
+                 request_max_body_size=None)(stage_file),
+            post("/s/{name:str}/action/{action:str}/files/{param:str}", status_code=201, request_max_body_size=None,
+                 include_in_schema=False)(stage_page_file)]
 
 
 def file_handlers(entities: list[str]) -> list:

@@ -262,6 +262,8 @@ def _file_ids(param: Field, value: Any) -> list[int] | None:
     """A file parameter: the ids of files uploaded for it beforehand (runtime/attachments), a list
     (one id alone is taken as a list of one); several only when `multi`."""
     items = value if isinstance(value, list) else [value]
+    items = [part for item in items for part in (item.split(",") if isinstance(item, str) else [item])]
+    items = [item for item in items if not (isinstance(item, str) and not item.strip())]
     ids = []
     for item in items:
         text = str(item).strip()
