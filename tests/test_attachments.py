@@ -380,3 +380,23 @@ async def test_the_send_back_dialog_uploads_its_files_through_the_page_and_the_a
     assert r.status_code == 200, r.text
     row = (await env["h1"].get(f"/api/case/{case_id}")).json()
     assert row["back_files"] == "退回.pdf" and row["back_note"] == "补充材料"
+
+
+async def test_a_tampered_or_missing_file_answers_404_not_500(env):
+    case_id = await new_case(env, "篡改")
+    sealed = (await upload(env["root"], case_id, "basis", "依据.pdf", PDF)).json()["id"]
+    plain = (await upload(env["root"], case_id, "photos", "p.jpg", JPG)).json()["id"]
+    t = env["ctx"].runtime_table("specadmin_attachment")
+    keys = {r["id"]: r["storage_key"] for r in await t.select(t.id, t.storage_key).where(t.id.is_in([sealed, plain]))}
+    blobs = {p.name: p for p in stored_blobs(env)}
+    data = bytearray(blobs[keys[sealed]].read_bytes())
+    data[40] ^= 1
+    blobs[keys[sealed]].write_bytes(bytes(data))
+    r = await env["root"].get(f"/api/case/{case_id}/files/basis/{sealed}")
+    assert r.status_code == 404 and "无法解密" in r.text, r.text
+    blobs[keys[plain]].write_bytes(JPG + b"changed")
+    r = await env["root"].get(f"/api/case/{case_id}/files/photos/{plain}")
+    assert r.status_code == 404 and "已损坏" in r.text, r.text
+    blobs[keys[plain]].unlink()
+    r = await env["root"].get(f"/api/case/{case_id}/files/photos/{plain}")
+    assert r.status_code == 404 and "已不存在" in r.text, r.text

@@ -10,6 +10,7 @@ served and is swept at start-up.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import uuid
@@ -123,8 +124,8 @@ async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: boo
     name = clean_name(upload.filename)
     try:
         ext = _check_content(rules, name, upload.path)
-        if encrypt:
-            sealed = ctx.sensitive.cipher.encrypt_bytes(upload.path.read_bytes())
+        if encrypt:  # on a worker thread: a file of many MB
+            sealed = await asyncio.to_thread(ctx.sensitive.cipher.encrypt_bytes, upload.path.read_bytes())
             with incoming.open("wb") as fh:
                 fh.write(sealed)
         await storage_for(ctx.app_dir).put(key, incoming)
@@ -143,6 +144,9 @@ async def attach(ctx: "AppContext", request: Any, principal: "Principal", entity
     t = ctx.runtime_table(TABLE)
     try:
         async with ctx.table(entity.name)._meta.db.transaction():
+            table = ctx.table(entity.name)
+            if not await table.exists().where(table._meta.primary_key == row_id):  # deleted meanwhile
+                raise NotFound()
             existing = await files_of(ctx, entity.name, row_id, field.name)
             if field.multi and len(existing) >= (field.max_files or DEFAULT_MAX_FILES):
                 raise BadRequest(f"{field.label}：最多上传 {field.max_files or DEFAULT_MAX_FILES} 个文件")
@@ -294,7 +298,10 @@ async def content(ctx: "AppContext", record: dict[str, Any]) -> bytes:
     except FileNotFoundError:
         raise NotFound("附件文件已不存在") from None
     if record["encrypted"]:
-        data = ctx.sensitive.cipher.decrypt_bytes(data)
+        try:
+            data = await asyncio.to_thread(ctx.sensitive.cipher.decrypt_bytes, data)
+        except ValueError:  # CryptoError: tampered, or under a key no longer configured
+            raise NotFound("附件文件无法解密") from None
     if hashlib.sha256(data).hexdigest() != record["sha256"]:
         raise NotFound("附件文件已损坏")
     return data
