@@ -1,7 +1,7 @@
 """Meaning checks of a custom action's parameters (`custom_actions.<name>.params`), code SA082.
 
 A parameter is declared with the keys of an entity field that make sense in a form of its own:
-a type among PARAM_TYPES (files are not parameters yet: attachments come with their own feature),
+a type among PARAM_TYPES (a `file` parameter is also checked by generator/file_checks.py, SA160–SA164),
 a dictionary or code list that exists, a ref target that is an entity, a `ref_scope` one of the
 plugins in use provides, bounds that agree, a pattern that compiles, a default that fits, and a
 name that is not one of the action form's own fields.
@@ -25,9 +25,6 @@ CHOICE_MULTI = ("dict", "string")  # `multi: true`: several keys of a dict, or o
 def _type_problem(ftype: str) -> str | None:
     if ftype in PARAM_TYPES:
         return None
-    if ftype == "file":
-        return ("type 'file' is not supported for action parameters yet (attachments come with the attachments "
-                "feature); upload the file first and pass its key as a string")
     return f"unknown type '{ftype}' (expected one of {', '.join(PARAM_TYPES)})"
 
 
@@ -79,7 +76,7 @@ def _check_kind(ck: "Checker", loc: "Located", here: tuple, what: str, ftype: st
             known = ", ".join(sorted(CODE_LISTS))
             ck.err(loc, here + ("codes",), CODE,
                    f"{what}: codes '{p['codes']}' is neither a code list ({known}) nor a dictionary")
-    if p.get("multi") and not (ftype == "dict" or (ftype == "string" and "codes" in p)):
+    if p.get("multi") and not (ftype in ("dict", "file") or (ftype == "string" and "codes" in p)):
         ck.err(loc, here + ("multi",), CODE, f"{what}: multi needs a dict parameter or a string with codes "
                                             "(several records: multi_ref)")
     if "to" in p:
@@ -102,7 +99,7 @@ def _check_kind(ck: "Checker", loc: "Located", here: tuple, what: str, ftype: st
 
 def _default_problem(ck: "Checker", ftype: str, p: dict) -> str | None:
     value: Any = p["default"]
-    if ftype in ("ref", "multi_ref", "password"):
+    if ftype in ("ref", "multi_ref", "password", "file"):
         return f"is not allowed on a {ftype} parameter"
     if p.get("multi"):
         if not isinstance(value, list):

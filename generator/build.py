@@ -190,6 +190,8 @@ def _scope(raw: dict | None) -> m.Scope | None:
 
 
 def _field(name: str, raw: dict) -> m.Field:
+    if raw.get("sensitive") is True:  # a file field's `sensitive: true`: files encrypted, names masked as other
+        raw = {**raw, "sensitive": "other"}
     return m.Field(name=name, **{k: m._freeze(v) for k, v in raw.items()})
 
 

@@ -104,7 +104,10 @@ def body_fields(entity: Entity) -> list[dict]:
 
 
 def param_type(p: Field) -> str:
-    """The body type of a custom action's parameter (several choices: a list, or text with commas)."""
+    """The body type of a custom action's parameter (several choices: a list, or text with commas;
+    files: the ids of files uploaded for it, runtime/attachments)."""
+    if p.type == "file":
+        return "list[int] | int"
     if p.multi:
         return "list[str] | str"
     if p.type in ("password",) or p.sensitive:

@@ -111,4 +111,9 @@ CODES = {
     "SA167": "lights without a deadline, a done field or value that does not exist, or a clashing <field>_warn_at",
     "SA169": "app.yaml calendar working_hours out of order, overlapping or ending before they start",
     "SA168": "a where clause compares <field>_light with something other than green, yellow or red, or names it in a feed or chart line",
+    "SA160": "accept, max_mb, max_files or multi on a field that is not a file field",
+    "SA161": "a file field accepts an extension specadmin cannot recognise by content",
+    "SA162": "a file field's max_files without multi, or max_mb beyond security.max_upload_mb",
+    "SA163": "a file field declared required, unique, index, or sensitive other than true",
+    "SA164": "a custom action's file parameter not attached by set to a file field, on a batch action, or a file field set otherwise",
 }

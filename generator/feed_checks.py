@@ -30,6 +30,9 @@ def check_feeds(ck: "Checker") -> None:
             f = fields.get(name)
             if f is None:
                 ck.err(loc, ("fields", i), "SA140", f"feed '{loc.name}': '{name}' is not a field of '{entity}'")
+            elif raw["kind"] == "inbound" and f.get("type") == "file":
+                ck.err(loc, ("fields", i), "SA140", f"feed '{loc.name}': '{name}' is a file field: a feed does not carry "
+                       "files (they are uploaded through the row: /api/<entity>/<id>/files/<field>)")
             elif raw["kind"] == "inbound" and (f.get("type") in UNSENDABLE or f.get("system") or f.get("initials_of")
                                               or name == "id"):
                 ck.err(loc, ("fields", i), "SA140",

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from specadmin.generator.errors import SpecError
+from specadmin.generator.file_checks import check_file_field, check_file_params
 from specadmin.generator.handlers import handler_problem
 from specadmin.generator.deadline_checks import check_deadline, check_light_condition, light_keys
 from specadmin.specs import computed, expr, lights, paths, relative_dates
@@ -35,6 +36,8 @@ def set_param_problem(field: dict, param: dict | None) -> str | None:
         return "the action declares no such parameter"
     text = ("string", "text", "password")
     same = param["type"] == field["type"] or (param["type"] in text and field["type"] in ("string", "text"))
+    if param["type"] == "file" and field["type"] == "file":
+        return "a multi file parameter cannot fill a one-file field" if param.get("multi") and not field.get("multi") else None
     if param.get("multi") or param["type"] == "multi_ref" or not same:
         return f"a {param['type']}{' (multi)' if param.get('multi') else ''} parameter cannot fill a {field['type']} field"
     if field["type"] == "ref" and param.get("to") != field.get("to"):
@@ -42,6 +45,9 @@ def set_param_problem(field: dict, param: dict | None) -> str | None:
     if field["type"] == "dict" and param.get("dict") != field.get("dict"):
         return f"the parameter's dictionary '{param.get('dict')}' is not the field's '{field.get('dict')}'"
     return None
+
+
+DEFAULT_MAX_UPLOAD_MB = 1024  # runtime/data/uploads.py DEFAULT_MAX_MB
 
 
 class Checker:
@@ -213,8 +219,14 @@ class Checker:
                              f"field '{name}': stamp_on names '{other}', which is not an editable field of '{loc.name}'")
         if f.get("check") == "id_number" and ftype != "string":
             self.err(loc, at + ("check",), "SA111", f"field '{name}': check id_number needs a string field")
-        if "sensitive" in f and ftype not in ("string", "text"):
-            self.err(loc, at + ("sensitive",), "SA013", f"field '{name}': only string and text fields can be sensitive")
+        if "sensitive" in f and ftype not in ("string", "text", "file"):
+            self.err(loc, at + ("sensitive",), "SA013", f"field '{name}': only string, text and file fields can be sensitive")
+        elif "sensitive" in f and (ftype == "file") != (f["sensitive"] is True):
+            self.err(loc, at + ("sensitive",), "SA163" if ftype == "file" else "SA013",
+                     f"field '{name}': a file field is sensitive: true (its files encrypted at rest); "
+                     "string and text fields name a kind (id_number, phone, address, name, other)")
+        security = self.reg.app.raw.get("security") or {}
+        check_file_field(self, loc, name, f, float(security.get("max_upload_mb", DEFAULT_MAX_UPLOAD_MB)))
         if f.get("unique") and ftype in UNSTORED:
             self.err(loc, at + ("unique",), "SA038", f"field '{name}': a {ftype} field has no column of its own to be unique")
         if "default" in f:
@@ -419,6 +431,7 @@ class Checker:
                 from specadmin.generator.action_checks import check_action_params
 
                 check_action_params(self, loc, name, action)
+            check_file_params(self, loc, name, action, fields)
             for field_name, value in (action.get("set") or {}).items():
                 f = fields.get(field_name)
                 if f is None or f.get("type") in UNSTORED:
@@ -501,6 +514,9 @@ class Checker:
                 f = fields.get(name)
                 if f is not None and f.get("type") == "computed":
                     self.err(loc, ("import", section, i), "SA179", f"import {section} '{name}' is computed, never written")
+                elif f is not None and f.get("type") == "file":
+                    self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is a file field: a "
+                             "spreadsheet cell cannot carry a file (upload it to /api/<entity>/<id>/files/<field>)")
                 elif f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
                     self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is not a stored, typed-in field")
         for i, name in enumerate(spec.get("key", [])):

@@ -15,9 +15,10 @@ from typing import Any
 STORED_TYPES = ("string", "text", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref", "file", "geo")
 ACTIONS = ("list", "read", "create", "update", "delete", "export", "import")
 # Types a custom action's parameter may have (`custom_actions.<name>.params`): the field types that
-# make sense in a form of their own, plus `password` (never logged). Files come with attachments.
+# make sense in a form of their own, plus `password` (never logged) and `file` (uploaded first, then
+# attached by the action's `set` to a file field of the row: runtime/attachments).
 PARAM_TYPES = ("string", "text", "password", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref",
-               "multi_ref")
+               "multi_ref", "file")
 # Names a parameter cannot take: the action form's own fields (runtime/pages) and the API body's keys.
 RESERVED_PARAMS = ("ids", "params", "r", "detail", "params_form")
 
@@ -55,7 +56,10 @@ class Field:
     stamp_on: tuple[str, ...] = ()  # system current_user/now set when a user writes one of these fields
     check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
     codes: str | None = None  # a string of names: a code list (specs/codes.py) or a dictionary gives the labels
-    multi: bool = False  # action params only: several keys of a dict or code list (a list value)
+    multi: bool = False  # several keys of a dict or code list (action params); several files (a file field)
+    accept: tuple[str, ...] = ()  # file fields: allowed extensions (pdf, jpg, ...), checked against the content
+    max_mb: float | None = None  # file fields: the largest file
+    max_files: int | None = None  # file fields with multi: how many files a row keeps
     ref_scope: str | None = None  # action params only: `plugin.name` of the rows a ref may point at
     choices: tuple[str, ...] = ()  # a string field's usual values (健康码状态): drop-downs in filters and forms
     renamed_from: str | None = None  # the former field name: migrate renames its columns (specs/physical.renames)
@@ -78,7 +82,8 @@ class Field:
     @property
     def editable(self) -> bool:
         return (self.stored and not self.readonly and self.system is None and self.initials_of is None
-                and self.deadline is None)  # a deadline is computed when the row is written
+                and self.deadline is None  # a deadline is computed when the row is written
+                and self.type != "file")  # files are uploaded to their own route (runtime/attachments)
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,8 @@ def columns_for(field: Field, entity: Entity, app: App, indexed: set[str]) -> li
         return [Column(f.name, "Varchar", _params(length=f.max_length or 255, **base), label=f.label)]
     if t in ("dict",):
         return [Column(f.name, "Varchar", _params(length=32, **base), label=f.label)]
-    if t == "file":
-        return [Column(f.name, "Varchar", _params(length=255, **base), label=f.label)]
+    if t == "file":  # the names of the row's files (joined with 、), kept by runtime/attachments
+        return [Column(f.name, "Text", _params(null=True, default=None), label=f.label)]
     if t == "text":
         return [Column(f.name, "Text", _params(**base), label=f.label)]
     if t == "integer":

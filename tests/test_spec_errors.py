@@ -134,9 +134,9 @@ CASES = [
     ("a field named like the row version", "      high:   {type: integer, label: 最大值}\n",
      "      high:   {type: integer, label: 最大值}\n      version: {type: integer, label: 版本}\n", "SA035",
      "version: {type: integer"),
-    ("an action parameter that is a file (attachments are not parameters yet)", "    actions: [create, update]\n",
+    ("an action's file parameter that no set attaches to a file field", "    actions: [create, update]\n",
      "    actions: [create, update]\n    custom_actions:\n      note:\n        label: 备注\n        set: {name: 已备注}\n"
-     "        params:\n          attachment: {type: file, label: 附件}\n", "SA082", "attachment: {type: file"),
+     "        params:\n          attachment: {type: file, label: 附件}\n", "SA164", "attachment: {type: file"),
     ("an action parameter naming no dictionary", "    actions: [create, update]\n",
      "    actions: [create, update]\n    custom_actions:\n      paint:\n        label: 涂色\n        set: {name: 已涂色}\n"
      "        params:\n          shade: {type: dict, dict: colours, label: 颜色}\n", "SA082", "dict: colours"),

@@ -239,6 +239,30 @@ class FieldCipher:
                 append("v1:" + b64(body + o.digest()[:TAG_SIZE]).rstrip(b"=").decode("ascii"))
         return out
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """Encrypt a whole file's bytes (attachments): the token's body in binary, key id || IV || C || tag."""
+        key = self._current
+        enc = Cipher(key.alg, modes.CBC(iv := os.urandom(IV_SIZE))).encryptor()
+        body = key.header + iv + enc.update(data + _PADDING[16 - (len(data) & 15)]) + enc.finalize()
+        return body + key.mac.digest(body)[:TAG_SIZE]
+
+    def bytes_need_rotation(self, blob: bytes) -> bool:
+        """True when an :meth:`encrypt_bytes` blob is not under the current key."""
+        return blob[1:_HEADER_SIZE] != self._current.keys.key_id
+
+    def decrypt_bytes(self, blob: bytes) -> bytes:
+        """Inverse of :meth:`encrypt_bytes` under any configured key; raises :class:`CryptoError`."""
+        if len(blob) < _MIN_BODY or (len(blob) - _MIN_BODY) % BLOCK_SIZE or blob[0] != VERSION:
+            raise CryptoError("not an encrypted file")
+        key = self._keyring.get(blob[1:_HEADER_SIZE])
+        if key is None:
+            raise CryptoError("the file's key id matches no configured key")
+        if not hmac.compare_digest(key.mac.digest(blob[:-TAG_SIZE])[:TAG_SIZE], blob[-TAG_SIZE:]):
+            raise CryptoError("authentication failed: the file was tampered with or the key is wrong")
+        iv, ct = blob[_HEADER_SIZE:_HEADER_SIZE + IV_SIZE], blob[_HEADER_SIZE + IV_SIZE:-TAG_SIZE]
+        dec = Cipher(key.alg, modes.CBC(iv)).decryptor()
+        return pkcs7_unpad(dec.update(ct) + dec.finalize())
+
     # -- decryption ---------------------------------------------------------------------
 
     def _open(self, token: str, decryptors: dict) -> str:

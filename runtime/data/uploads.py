@@ -45,6 +45,10 @@ def max_bytes(ctx: AppContext) -> int:
     return int((ctx.app.security or {}).get("max_upload_mb", DEFAULT_MAX_MB)) << 20
 
 
+def _megabytes(limit: int) -> str:
+    return f"{limit / (1 << 20):g}"
+
+
 def too_large(ctx: AppContext) -> HTTPException:
     return HTTPException(status_code=413, detail=f"上传的文件过大：不能超过 {max_bytes(ctx) >> 20} MB")
 
@@ -87,15 +91,19 @@ class _Sink:
 
 
 async def receive(request: Request, ctx: AppContext, token: str, *, field: str = "file",
-                  missing: str = "请选择要上传的文件") -> Upload:
-    """Stream the body's `field` file part to the upload of job `token`; 400/413 on a bad body."""
+                  missing: str = "请选择要上传的文件", dest: Path | None = None,
+                  suffixes: tuple[str, ...] | None = SUFFIXES, limit: int | None = None) -> Upload:
+    """Stream the body's `field` file part to the upload of job `token` (or to `dest`, for other
+    callers such as attachments, with their own `suffixes` (None: any) and byte `limit`); 400/413 on a bad body."""
     content_type, options = request.content_type
     boundary = options.get("boundary")
     if content_type != "multipart/form-data" or not boundary:
         raise BadRequest(f"请以 multipart/form-data 方式上传文件（字段 {field}）")
-    limit = max_bytes(ctx)
-    if (request.content_length or 0) > limit:
+    body_limit = max_bytes(ctx)
+    if (request.content_length or 0) > body_limit:
         raise too_large(ctx)
+    limit = min(limit or body_limit, body_limit)
+    refusal = HTTPException(status_code=413, detail=f"上传的文件过大：不能超过 {_megabytes(limit)} MB")
     sink: _Sink | None = None
     filename: str | None = None
     fields: dict[str, str] = {}
@@ -106,7 +114,7 @@ async def receive(request: Request, ctx: AppContext, token: str, *, field: str =
             text, into = bytearray(), None  # into: where the part's bytes go ("file", "skip", None: a field)
             async for chunk in request.stream():
                 received += len(chunk)
-                if received > limit:
+                if received > body_limit:
                     raise too_large(ctx)
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
@@ -117,9 +125,9 @@ async def receive(request: Request, ctx: AppContext, token: str, *, field: str =
                                 if sink is not None:
                                     raise BadRequest(f"只能上传一个文件（字段 {field}）")
                                 suffix = Path(segment.filename).suffix.lower()
-                                if suffix not in SUFFIXES:
+                                if suffixes is not None and suffix not in suffixes:
                                     raise BadRequest("只支持 .xlsx 和 .csv 文件")
-                                sink = _Sink(upload_dir(ctx) / f"{token}{suffix}")
+                                sink = _Sink(dest or upload_dir(ctx) / f"{token}{suffix}")
                                 filename, into = segment.filename, "file"
                     elif event is None:  # the end of a part
                         if segment is not None and into is None:
@@ -127,6 +135,8 @@ async def receive(request: Request, ctx: AppContext, token: str, *, field: str =
                         segment = None
                     elif into == "file":
                         await sink.add(event)
+                        if sink.size > limit:
+                            raise refusal
                     elif into is None:
                         text += event
                         if len(text) > FIELD_LIMIT:

@@ -245,6 +245,8 @@ def _choices(param: Field, value: Any, keys: dict[str, str] | None) -> list[str]
 
 def coerce_param(param: Field, value: Any, keys: dict[str, str] | None) -> Any:
     """The typed value of one action parameter (coerce() for the field types, plus choices and passwords)."""
+    if param.type == "file":
+        return _file_ids(param, value)
     if param.multi:
         return _choices(param, value, keys) or None
     if param.type == "password":
@@ -257,6 +259,23 @@ def coerce_param(param: Field, value: Any, keys: dict[str, str] | None) -> Any:
     if param.codes and clean is not None and keys is not None and clean not in keys:
         raise ValueError(f"“{clean}”不是有效的选项")
     return clean
+
+
+def _file_ids(param: Field, value: Any) -> list[int] | None:
+    """A file parameter: the ids of files uploaded for it beforehand (runtime/attachments), a list
+    (one id alone is taken as a list of one); several only when `multi`."""
+    items = value if isinstance(value, list) else [value]
+    items = [part for item in items for part in (item.split(",") if isinstance(item, str) else [item])]
+    items = [item for item in items if not (isinstance(item, str) and not item.strip())]
+    ids = []
+    for item in items:
+        text = str(item).strip()
+        if isinstance(item, (bool, dict, list, float)) or not text.isdigit() or len(text) > 18:
+            raise ValueError("应为已上传文件的编号")
+        ids.append(int(text))
+    if len(ids) > 1 and not param.multi:
+        raise ValueError("只能上传一个文件")
+    return list(dict.fromkeys(ids)) or None
 
 
 def validate_params(params: tuple[Field, ...], data: Any, keys_of) -> dict[str, Any]:

@@ -191,6 +191,16 @@ class EntityService:
             raise NotFound()
         return rows[0]
 
+    async def reach(self, principal: Principal, action: str, row_id: int, field: str, *, screen=None) -> dict[str, Any]:
+        """The stored row, when the user may `action` it under their grants and data scope and sees
+        `field` on a screen granting it (403 without a grant, 404 outside the scope or hidden):
+        how a feature reached through a row (its files) checks the row first."""
+        grants = self.grants(principal, action, screen)
+        visible = self.visible_fields(principal, grants)
+        if visible is not None and field not in visible:
+            raise NotFound()
+        return await self._fetch_raw(principal, grants, row_id)
+
     async def get(self, request, row_id: int, *, screen=None) -> dict[str, Any]:
         principal: Principal = request.user
         grants = self.grants(principal, "read", screen)
@@ -213,6 +223,7 @@ class EntityService:
         items = await shape.convert(rows, clear)
         if clear and viewed:
             await self._record_clear(principal, grants, shape, viewed, items)
+        await self.ctx.plugins.view_row(self.ctx, self.entity, items[0], clear)
         return items[0]
 
     # -- writes -----------------------------------------------------------
@@ -469,8 +480,9 @@ class EntityService:
                             results[row_id] = outcome["result"]
                         if bump:  # the handler wrote the row its own way
                             await self.table.update(bump).where(pk == row_id)
-                    else:
-                        await self.table.update({**self.ctx.sensitive.encode(self.entity, values), **bump},
+                    else:  # file fields are attached by their plugin's after_update hook, not written here
+                        written = {k: v for k, v in values.items() if self.entity.field(k).type != "file"}
+                        await self.table.update({**self.ctx.sensitive.encode(self.entity, written), **bump},
                                                 force=True).where(pk == row_id)
                     await self._inside_scope(row_id, scope, "操作后的记录将超出数据权限范围")  # e.g. 调整组织 elsewhere
                     await audit.record(self.ctx, principal, "action", self.entity.name, row_id,
@@ -507,7 +519,8 @@ class EntityService:
             if isinstance(value, str) and value.startswith("$params."):
                 key = value.removeprefix("$params.")
                 value = params.get(key)
-                problem = check_rules(self.entity.field(name), value) if value is not None else None
+                checked = value is not None and self.entity.field(name).type != "file"  # files: runtime/attachments
+                problem = check_rules(self.entity.field(name), value) if checked else None
                 if problem:
                     errors[key] = f"{spec.param(key).label}：{problem}"
             elif isinstance(value, str):

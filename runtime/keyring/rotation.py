@@ -16,7 +16,8 @@ Protocol (each step leaves every row readable, so a crash anywhere is safe to re
    i.e. when it is derived from the master key (the default). With an explicit index key
    (SPECADMIN_SM4_INDEX_KEY or var/keys/sm4.index.key) indexes stay as they are. `reindex`
    recomputes every index (after setting or changing an explicit index key).
-4. When no row is left under an old key, sm4.key.previous is deleted.
+4. Plugins re-encrypt what they keep under the keyring elsewhere (`Plugin.key_holders`: attachment
+   files); when no row or item is left under an old key, sm4.key.previous is deleted.
 
 Until step 4, exact-match search on a sensitive field finds only rows already rotated when
 the index key changes; run it in a maintenance window and restart app processes after step 1
@@ -185,6 +186,9 @@ async def rotate_rows(ctx: "AppContext", keys: FieldKeys, *, batch_size: int = B
         if not conflicts:
             break
     report.remaining = await count_stale(ctx, cipher)
+    for plugin in ctx.plugins:  # what plugins keep under the keyring outside sensitive columns (files)
+        for holder in plugin.key_holders:
+            report.remaining += await holder(ctx, cipher)
     report.complete = report.remaining == 0 and not report.unreadable
     return report
 

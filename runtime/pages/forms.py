@@ -153,6 +153,8 @@ def _mine_text(col: dict[str, Any], kind: str, typed: Any, options: list | None,
 
 def _widget_kind(col: dict[str, Any], options: list | None) -> str:
     ftype = col.get("type")
+    if ftype == "file":  # an action's file parameter: uploaded by static/attachments.js, ids in a hidden input
+        return "file"
     if ftype == "password":
         return "password"
     if ftype == "boolean":
@@ -207,6 +209,7 @@ async def widgets(options: Options, columns: list[dict[str, Any]], values: dict[
             "min": col.get("min"),
             "max": col.get("max"),
             "decimal": col.get("type") == "decimal",
+            "multi": bool(col.get("multi")),
             "mine": _mine_text(col, kind, typed, opts, clear) if differs else None,
         })
     return out

@@ -29,6 +29,7 @@ from specadmin.runtime.pages.range_delete import RANGE_DELETE_HANDLERS
 from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, chart_assets,
                             clean_qs, ctx_of, flash, layout, list_url, record_label)
 from specadmin.runtime.related.routes import related_for
+from specadmin.runtime.attachments.panels import file_panels
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.security.unmask import may_unmask
 
@@ -58,6 +59,8 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
         related=[{**r, "rows": [[cell_text(i, c) for c in r["columns"]] for i in r["items"]]}
                  for r in await related_for(request, name, row_id, read_checked=True)])
     context.update(chart_assets(ctx_of(request)) if any(r["chart"] for r in context["related"]) else {})
+    context["files"] = await file_panels(ctx_of(request), name, screen["entity"], row_id, [f["name"] for f in fields],
+                                         writable=False)
     return Template(template_name="detail.html", context=context)
 
 
@@ -80,6 +83,9 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         except (NotFound, Denied):
             item = None
     shown = {c["name"] for c in columns}
+    files = await file_panels(ctx, name, entity.name, row_id, [c["name"] for c in screen.get("detail") or screen["list"]],
+                              writable=True) if editing and item else {}
+    shown |= set(files)  # file fields: their own panel with upload and delete
     context_fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c, key_label=True)}
                       for c in screen.get("detail") or screen["list"] if c["name"] not in shown] if item else []
     context = layout(
@@ -87,7 +93,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         record_url=back_url if editing and may_read else None, step="编辑" if editing else "新增",
         screen_url=list_url(name, back),
         title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
-        version=version, stale=mine is not None, context_fields=context_fields,
+        version=version, stale=mine is not None, context_fields=context_fields, files=files,
         fields=await widgets(Options(ctx, request.user, name), columns, values, errors, editing, mine, clear),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),

@@ -119,6 +119,12 @@ class Plugin:
       drop-down lists), instead of the actor's grants on the target's screens; None: no limit.
     - `withheld_actions(ctx)`: screen → actions nobody may use while the app runs as configured (an
       external source that owns a screen's data switches off its import and delete), superusers included.
+    - `row_views`: `async (ctx, entity, item, clear) -> None` functions that add keys to one row as
+      `GET /api/<entity>/<id>` (and a write's answer) shows it (e.g. `<field>_files`); `clear`: the reader
+      sees sensitive values in clear. Lists and exports do not call them.
+    - `key_holders`: `async (ctx, cipher) -> int` functions that re-encrypt, during `specadmin rotate-key`,
+      what the plugin keeps under the SM4 keyring outside sensitive columns (encrypted files), returning
+      how many items are still under an old key or unreadable (the old key is kept until none is).
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -146,6 +152,8 @@ class Plugin:
     org_admin_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     ref_scopes: Mapping[str, Callable[..., Any]] = field(default_factory=_empty)
     withheld_actions: Callable[["AppContext"], Mapping[str, Iterable[str]]] | None = None
+    row_views: Sequence[Callable[..., Awaitable[None]]] = ()
+    key_holders: Sequence[Callable[..., Awaitable[int]]] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

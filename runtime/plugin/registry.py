@@ -116,6 +116,12 @@ class PluginSet:
         for hook in self.hooks(event.entity.name, name):
             await hook(event)
 
+    async def view_row(self, ctx: Any, entity: Any, item: dict, clear: bool) -> None:
+        """Each plugin's `row_views` adds to one row the API shows, in plugin order."""
+        for plugin in self.plugins:
+            for view in plugin.row_views:
+                await view(ctx, entity, item, clear)
+
     # -- the rest ---------------------------------------------------------
     def scope_mode(self, mode: str):
         for plugin in self.plugins:

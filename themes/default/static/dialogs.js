@@ -217,6 +217,7 @@
     if (template) {
       fields = make("form", "dialog-form");
       fields.noValidate = true;
+      fields.setAttribute("data-url", url);  // where an action's file parameter uploads (static/attachments.js)
       fields.appendChild(document.importNode(template.content, true));
       d.body.appendChild(fields);
     }
