@@ -23,7 +23,11 @@ def reference_blocks() -> dict[str, str]:
     import re
 
     text = (ROOT / "specs" / "REFERENCE.md").read_text(encoding="utf-8")
-    return {m[1]: m[2] for m in re.finditer(r'```\w+ title="([^"]+)"\n(.*?)```', text, re.S)}
+    blocks: dict[str, str] = {}
+    for m in re.finditer(r'```\w+ title="([^"]+)"\n(.*?)```', text, re.S):
+        assert m[1] not in blocks, f"specs/REFERENCE.md: two examples titled {m[1]!r}; each test runs its own"
+        blocks[m[1]] = m[2]
+    return blocks
 
 
 def write_spec_app(app_dir: Path, app_yaml: str, modules: dict[str, str]) -> Path:

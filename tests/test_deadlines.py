@@ -13,7 +13,7 @@ import pytest
 from conftest import BACKENDS, clock_at, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
-MODULE = reference_blocks()["modules/events.yaml"]
+MODULE = reference_blocks()["modules/hub_events.yaml"]
 APP = "app: events\nlabel: 事件\nmodules: [events]\n"
 PASSWORD = "Events@2026x"
 D = dt.date

@@ -81,7 +81,7 @@ class Source:
 
 def write_app(app_dir, module: str | None = None) -> None:
     blocks = reference_blocks()
-    write_spec_app(app_dir, blocks["pulls/app.yaml"], {"readings": module or blocks["modules/readings.yaml"]})
+    write_spec_app(app_dir, blocks["pulls/app.yaml"], {"readings": module or blocks["modules/station_readings.yaml"]})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -188,7 +188,7 @@ async def test_while_the_database_is_configured_the_owned_screen_has_no_import_a
 
 
 def test_check_names_each_broken_pull_with_its_file_and_line(tmp_path, capsys):
-    module = reference_blocks()["modules/readings.yaml"]
+    module = reference_blocks()["modules/station_readings.yaml"]
     broken = (module.replace("database: station_db", "database: stations")
               .replace("station: ZDMC", "site: ZDMC")
               .replace("key: [code]                   #", "key: [read_on]                #")
