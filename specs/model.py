@@ -55,7 +55,7 @@ class Field:
     stamp_on: tuple[str, ...] = ()  # system current_user/now set when a user writes one of these fields
     check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
     codes: str | None = None  # a string of names: a code list (specs/codes.py) or a dictionary gives the labels
-    multi: bool = False  # action params only: several keys of a dict or code list (a list value)
+    multi: bool = False  # several keys of a dict (a list; a stored field: specs/multi_keys.py) or an action param's code list
     ref_scope: str | None = None  # action params only: `plugin.name` of the rows a ref may point at
     choices: tuple[str, ...] = ()  # a string field's usual values (健康码状态): drop-downs in filters and forms
     renamed_from: str | None = None  # the former field name: migrate renames its columns (specs/physical.renames)
