@@ -17,6 +17,21 @@ APP = "app: contacts\nlabel: 人员\nmodules: [contacts]\n"
 PASSWORD = "Contacts@2026x"
 
 
+# Beside the documented example: an inbound feed, another write path that checks each key.
+FEED = """\
+roles:
+  data_feed: {label: 数据接口接入, grants: {}}
+feeds:
+  person_push:
+    kind: inbound
+    label: 人员数据接收
+    entity: person
+    ops: [create]
+    fields: [name, tags]
+    caller_role: data_feed
+"""
+
+
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
     (app_dir / "modules").mkdir(parents=True, exist_ok=True)
     (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
@@ -26,9 +41,13 @@ def write_app(app_dir: Path, module: str = MODULE) -> Path:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 async def env(request, tmp_path_factory):
-    app_dir = write_app(tmp_path_factory.mktemp(f"multi-dict-{request.param}"))
+    from specadmin.runtime.api_callers.keys import issue_token, register_key
+
+    app_dir = write_app(tmp_path_factory.mktemp(f"multi-dict-{request.param}"), MODULE + FEED)
     async with spec_app(app_dir, request.param, PASSWORD) as (app, client, unit):
-        yield {"app": app, "ctx": app.state.ctx, "client": client}
+        ctx = app.state.ctx
+        await register_key(ctx, "hub", role="data_feed", name="人员数据中心")
+        yield {"app": app, "ctx": ctx, "client": client, "token": await issue_token(ctx, "hub")}
 
 
 @pytest.fixture
@@ -72,6 +91,21 @@ async def test_an_unknown_key_is_a_422_naming_it_and_writes_nothing(env, people)
     r = await env["client"].patch(f"/api/person/{people['甲']}", json={"tags": {"close": 1}})
     assert r.status_code in (400, 422), r.text
     assert await names(env) == ["丁", "丙", "乙", "甲"]
+
+
+@ASYNC
+async def test_an_inbound_feed_checks_every_key_and_stores_the_good_records(env, people):
+    batch = [{"name": "子", "tags": "fever、close"}, {"name": "丑", "tags": ["close", "zzz"]}]
+    r = await env["client"].post("/ext/feeds/person_push", json=batch,
+                                 headers={"Authorization": f"Bearer {env['token']}"})
+    assert r.status_code == 422, r.text
+    results = r.json()["results"]
+    assert (results[1]["status"], results[1]["errors"]) == ("error", {"tags": "“zzz”不是有效的选项"}), results
+    r = await env["client"].post("/ext/feeds/person_push", json=batch[:1],
+                                 headers={"Authorization": f"Bearer {env['token']}"})
+    assert r.status_code == 200, r.text
+    stored = (await env["client"].get("/api/person", params={"tags": "fever,close", "tags_match": "all"})).json()
+    assert sorted((i["name"], i["tags_label"]) for i in stored["items"]) == [("乙", "密接、发热"), ("子", "密接、发热")]
 
 
 @ASYNC
@@ -139,6 +173,8 @@ async def test_pages_show_labels_and_the_form_writes_checked_boxes(env, people):
     client = env["client"]
     listing = await client.get("/s/person_admin")
     assert listing.status_code == 200 and "密接、次密接" in listing.text
+    filtered = await client.get("/s/person_admin", params={"tags": "second"})
+    assert filtered.status_code == 200 and "密接、次密接" in filtered.text and "密接、发热" not in filtered.text
     form = await client.get(f"/s/person_admin/{people['甲']}/edit")
     assert form.status_code == 200
     assert 'type="checkbox"' in form.text and 'value="travel"' in form.text
