@@ -99,6 +99,8 @@ def body_fields(entity: Entity) -> list[dict]:
         if not (f.editable or f.type == "multi_ref"):
             continue
         ftype = "str" if f.sensitive or (f.type == "ref" and f.key) else BODY_TYPES[f.type]
+        if f.multi:  # several dictionary keys: a list, or text with commas (specs/multi_keys.py)
+            ftype = "list[str] | str"
         out.append({"name": f.name, "type": ftype, "label": f.label})
     return out
 
@@ -179,7 +181,7 @@ def column_def(app: App, entity: Entity, path: str) -> dict:
         d["choices"] = list(own.choices or final.choices)
     if final.type == "ref" and final.key:
         d["key"] = final.key
-    if final.type == "multi_ref":
+    if final.type == "multi_ref" or getattr(final, "multi", False):  # several records, or several dict keys
         d["multi"] = True
     return d
 

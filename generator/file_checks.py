@@ -1,7 +1,7 @@
 """Meaning checks of file fields and file parameters (attachments, runtime/attachments), codes SA160–SA164.
 
-SA160: `accept`, `max_mb` or `max_files` on a field that is not `type: file`, or `multi` on an entity
-field that is not a file; SA161: an `accept` extension specadmin cannot recognise by content;
+SA160: `accept`, `max_mb` or `max_files` on a field that is not `type: file` (`multi` elsewhere:
+generator/multi_checks.py); SA161: an `accept` extension specadmin cannot recognise by content;
 SA162: `max_files` without `multi: true`, or `max_mb` beyond the app's upload limit;
 SA163: a key a file field cannot have (`required`, `unique`, `index`, `sensitive` other than true);
 SA164: a custom action's file parameter that no `set` attaches to a file field, or on a batch action.
@@ -23,7 +23,7 @@ NOT_ON_FILES = ("required", "unique", "index")  # a default: SA072
 def check_file_field(ck: "Checker", loc: "Located", name: str, f: dict, max_upload_mb: float) -> None:
     at = ("fields", name)
     if f["type"] != "file":
-        for key in FILE_ONLY + ("multi",):
+        for key in FILE_ONLY:
             if key in f:
                 ck.err(loc, at + (key,), "SA160", f"field '{name}': {key} is for file fields only (type: file)")
         return

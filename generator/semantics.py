@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from specadmin.generator.errors import SpecError
 from specadmin.generator.file_checks import check_file_field, check_file_params
 from specadmin.generator.handlers import handler_problem
+from specadmin.generator.multi_checks import (check_multi_field, check_multi_group, check_multi_single,
+                                               check_multi_where, is_multi)
 from specadmin.generator.deadline_checks import check_deadline, check_light_condition, light_keys
 from specadmin.specs import computed, expr, lights, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
@@ -142,6 +144,8 @@ class Checker:
                 f = fields.get(name)
                 if f is None:
                     self.err(loc, at + (j,), "SA036", f"unique: '{name}' is not a field of '{loc.name}'")
+                elif is_multi(f):
+                    check_multi_single(self, loc, at + (j,), f"unique: '{name}'", f)
                 elif f["type"] in UNSTORED:
                     self.err(loc, at + (j,), "SA038",
                              f"unique: '{name}' is a {f['type']} field, which has no column of its own to be unique")
@@ -160,6 +164,7 @@ class Checker:
         if needed and needed not in f:
             self.err(loc, at, "SA012", f"field '{name}' of type {ftype} needs '{needed}'")
             return
+        check_multi_field(self, loc, name, f)
         if ftype == "dict" and f["dict"] not in self.reg.dictionaries:
             self.err(loc, at + ("dict",), "SA031", f"field '{name}': no dictionary named '{f['dict']}'")
         if "codes" in f:
@@ -307,6 +312,8 @@ class Checker:
             if f is None or f.get("type") in ("lookup", "multi_ref"):
                 self.err(loc, sub + (key,), "SA080", f"where: '{key}' is not a stored field of '{entity}'")
                 continue
+            if is_multi(f):
+                check_multi_where(self, loc, sub + (key,), key, cond)
             if isinstance(cond, dict):
                 for op, value in cond.items():
                     if op not in WHERE_OPS:
@@ -356,6 +363,7 @@ class Checker:
             self.err(loc, sub + ("field",), "SA051", f"scope {mode} needs a ref to org, but '{path}' is {final.get('type')}")
         if mode == "own_records" and (final.get("type") != "ref" or final.get("to") != "user"):
             self.err(loc, sub + ("field",), "SA051", f"scope own_records needs a ref to user, but '{path}' is not")
+        check_multi_single(self, loc, sub + ("field",), f"scope field '{path}'", final)
         if mode == "field_equals_user":
             attr = scope.get("user_attr")
             if not attr or attr not in self.fields_of("user"):
@@ -520,6 +528,7 @@ class Checker:
                 elif f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
                     self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is not a stored, typed-in field")
         for i, name in enumerate(spec.get("key", [])):
+            check_multi_single(self, loc, ("import", "key", i), f"import key '{name}'", fields.get(name))
             if spec.get("columns") and name not in spec["columns"]:
                 self.err(loc, ("import", "key", i), "SA110", f"import key '{name}' is not one of the import columns")
         if "import" in raw and "import" not in raw.get("actions", []):
@@ -554,6 +563,7 @@ class Checker:
         for at, text in check_stat_spec(self, entity, stat):
             self.err(loc, ("stat", *at), "SA090", text)
         self.check_rollups(loc, entity, stat)
+        check_multi_group(self, loc, entity, stat)
 
     def check_rollups(self, loc: "Located", entity: str, stat: dict) -> None:
         """SA174: `<level>(path)` (e.g. `street(org)`) rolls a path to an org up to a level of org_level,

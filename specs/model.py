@@ -56,7 +56,7 @@ class Field:
     stamp_on: tuple[str, ...] = ()  # system current_user/now set when a user writes one of these fields
     check: str | None = None  # "id_number": 15/18-digit 身份证号 with the GB 11643 checksum
     codes: str | None = None  # a string of names: a code list (specs/codes.py) or a dictionary gives the labels
-    multi: bool = False  # several keys of a dict or code list (action params); several files (a file field)
+    multi: bool = False  # several keys of a dict (a list; stored: specs/multi_keys.py) or of an action param's code list; several files (a file field)
     accept: tuple[str, ...] = ()  # file fields: allowed extensions (pdf, jpg, ...), checked against the content
     max_mb: float | None = None  # file fields: the largest file
     max_files: int | None = None  # file fields with multi: how many files a row keeps

@@ -124,6 +124,8 @@ def columns_for(field: Field, entity: Entity, app: App, indexed: set[str]) -> li
         ]
     if t == "string":
         return [Column(f.name, "Varchar", _params(length=f.max_length or 255, **base), label=f.label)]
+    if t == "dict" and f.multi:  # the keys between commas, `,a,b,` (specs/multi_keys.py)
+        return [Column(f.name, "Text", _params(**{**base, "default": None}), label=f.label)]
     if t in ("dict",):
         return [Column(f.name, "Varchar", _params(length=32, **base), label=f.label)]
     if t == "file":  # the names of the row's files (joined with 、), kept by runtime/attachments
@@ -168,7 +170,7 @@ def indexed_fields(app: App, entity: Entity) -> set[str]:
         for grant in role.grants:
             if grant.scope and grant.scope.field and app.screen(grant.screen).entity == entity.name:
                 names.add(grant.scope.field.split(".")[0])
-    return {n for n in names if entity.has_field(n) and entity.field(n).type in ("string", "dict", "integer", "date",
+    return {n for n in names if entity.has_field(n) and not entity.field(n).multi and entity.field(n).type in ("string", "dict", "integer", "date",
                                                                                  "datetime", "boolean", "decimal")}
 
 
@@ -207,7 +209,7 @@ def _plain_column(entity: Entity, name: str, names: set[str]) -> bool:
     if not entity.has_field(name):
         return False
     f = entity.field(name)
-    return f.stored and not f.sensitive and f.type in _ORDERABLE and name in names
+    return f.stored and not f.sensitive and not f.multi and f.type in _ORDERABLE and name in names
 
 
 def _screen_scope_leads(app: App, screen) -> list[str]:

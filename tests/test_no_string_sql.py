@@ -15,6 +15,10 @@ from sql_string_checker import check_source, looks_like_sql
 # (file, constant template) -> why it is safe. A template only ever receives Piccolo columns (quoted
 # identifiers) or parameters through its {} placeholders, never text from a request.
 REVIEWED_TEMPLATES = {
+    ("runtime/data/multi_dict.py", "{} LIKE {} ESCAPE {}"):
+        "多值字典字段“含有某键”：列由 Piccolo 写出，匹配模式与转义符作为参数传入",
+    ("runtime/data/multi_dict.py", "{} NOT LIKE {} ESCAPE {}"):
+        "多值字典字段“不含某键”：列由 Piccolo 写出，匹配模式与转义符作为参数传入",
     ("runtime/data/computed.py", '({} + {})'):
         "计算字段（specs/computed.py 的语法白名单）编译成的 SQL：占位符只接收 Piccolo 列、本模块的嵌套 QueryString 或作为参数传入的值",
     ("runtime/data/computed.py", '({} - {})'):

@@ -13,7 +13,7 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.table import Table
-from specadmin.runtime.data import computed, db
+from specadmin.runtime.data import computed, db, multi_dict
 from specadmin.runtime.data.private_files import open_private, private_dir, tighten
 from specadmin.runtime.keyring.keys import FieldKeys, load_field_keys
 from specadmin.runtime.keyring.sensitive import SensitiveFields
@@ -136,6 +136,7 @@ class AppContext:
                   sensitive=_sensitive(keys), session_secret=session_secret, plugins=plugins,
                   runtime_tables=runtime_tables)
         computed.install(ctx)
+        multi_dict.install(ctx)
         return ctx
 
     # -- lookups ----------------------------------------------------------

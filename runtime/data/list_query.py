@@ -84,6 +84,8 @@ def filter_params(entity: Entity, screens: Iterable[Screen]) -> list[FilterParam
             keys = [(f"{n}_from", f"{f.label}（起）"), (f"{n}_to", f"{f.label}（止）")]
             if f.lights:  # `<field>_light=green|yellow|red` (specs/lights.py)
                 keys.append((f"{n}_light", f"{f.label}（状态）"))
+        elif f.multi:  # `tags=a,b` (any of them), `tags_match=all` (all of them): runtime/data/multi_dict.py
+            keys = [(n, f.label), (f"{n}_match", f"{f.label}（匹配方式）")]
         else:
             keys = [(n, f.label)]
         for key, label in keys:

@@ -12,6 +12,7 @@ from specadmin.specs.physical import blind_index_column
 
 from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range, fits_column
+from specadmin.runtime.data import multi_dict
 from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.where import column_of, combine_or, where_of
 
@@ -33,6 +34,18 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
     parts = []
     for name, value in filters.items():
         if value is None or value == "":
+            continue
+        if name.endswith("_match") and entity.has_field(name[:-6]) and entity.field(name[:-6]).multi:
+            continue  # read with its field below
+        if entity.has_field(name) and entity.field(name).multi:  # `tags=a,b[&tags_match=all]`
+            f = entity.field(name)
+            try:
+                cond = multi_dict.filter_condition(getattr(table, name), f.label, name, value,
+                                                   filters.get(f"{name}_match"), ctx.dict_labels.get(f.dict or ""))
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from None
+            if cond is not None:
+                parts.append(cond)
             continue
         lit = lights.lit_field(entity, name)
         if lit is not None:  # `<deadline>_light=red`: the light's where clause on the stored columns

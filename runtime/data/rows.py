@@ -18,6 +18,7 @@ from specadmin.specs import lights
 from specadmin.specs.model import Entity, Field
 from specadmin.specs.paths import ResolvedPath, resolve
 from specadmin.specs.physical import BASE_USER_NAMES, ROW_VERSION, versioned
+from specadmin.specs.multi_keys import SEPARATOR, decode as decode_keys, is_multi_dict
 
 from specadmin.runtime.data import where
 from specadmin.runtime.data.computed import field_sql
@@ -158,6 +159,12 @@ class RowShape:
                     value = plain.get(value) if value is not None else None
                     if not clear_view:
                         value = self.ctx.sensitive.masked(value, final.sensitive)
+                if is_multi_dict(final):  # stored `,a,b,`: the keys, and their labels joined with 、
+                    keys = decode_keys(value)
+                    item[f.name] = keys
+                    item[f"{f.name}_label"] = SEPARATOR.join(str(self.ctx.dict_label(final.dict, k)) for k in keys) \
+                        or None
+                    continue
                 item[f.name] = json_value(value)
                 if final.type == "dict":
                     item[f"{f.name}_label"] = self.ctx.dict_label(final.dict, value)

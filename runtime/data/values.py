@@ -9,7 +9,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from specadmin.specs import expr
+from specadmin.specs import expr, multi_keys
 from specadmin.specs.model import Entity, Field
 
 
@@ -105,6 +105,8 @@ def coerce(field: Field, value: Any, dict_keys: dict[str, str] | None) -> Any:
             return dt.datetime.fromisoformat(str(value).strip().replace("T", " ")).replace(tzinfo=None)
         except ValueError:
             raise ValueError("时间格式应为 YYYY-MM-DD HH:MM:SS") from None
+    if t == "dict" and field.multi:
+        return _multi_keys(value, dict_keys)
     if t == "dict":
         key = str(value).strip()
         if dict_keys is not None and key not in dict_keys:
@@ -142,6 +144,25 @@ def coerce(field: Field, value: Any, dict_keys: dict[str, str] | None) -> Any:
             raise ValueError("坐标超出范围")
         return {"lng": lng, "lat": lat}
     raise ValueError(f"不支持的类型 {t}")
+
+
+def _multi_keys(value: Any, dict_keys: dict[str, str] | None) -> list[str] | None:
+    """A multi-valued dictionary field's keys (specs/multi_keys.py): a list, or text with 、 , ， ; ；
+    between them; in the dictionary's order, each once; None when there is none."""
+    if isinstance(value, dict):
+        raise ValueError("应为选项列表")
+    keys = multi_keys.split(value)
+    if any("\x00" in k for k in keys):
+        raise ValueError("不能包含空字符")
+    if dict_keys is not None:
+        bad = [k for k in keys if k not in dict_keys]
+        if bad:
+            raise ValueError("、".join(f"“{k}”" for k in dict.fromkeys(bad)) + "不是有效的选项")
+        order = {k: i for i, k in enumerate(dict_keys)}
+        keys = sorted(set(keys), key=order.__getitem__)
+    else:
+        keys = list(dict.fromkeys(keys))
+    return keys or None
 
 
 def check_rules(field: Field, value: Any) -> str | None:

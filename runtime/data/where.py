@@ -17,6 +17,8 @@ from piccolo.columns.combination import And, Or
 from piccolo.table import Table
 from specadmin.specs import relative_dates
 
+from specadmin.runtime.data import multi_dict
+
 clock = dt.datetime.now  # the server's local wall clock, like every stamp; tests freeze it here
 DAY = dt.timedelta(days=1)
 # Per table: the names of its computed fields, and what gives one's SQL (runtime/data/computed.py installs it).
@@ -68,13 +70,14 @@ def where_of(table: type[Table], clause: Mapping[str, Any], at: dt.datetime | No
             parts.append(combine_and([where_of(table, c, at) for c in cond]))
             continue
         column = column_of(table, key)
+        multi = multi_dict.is_multi(table, key)  # several keys in one column: "holds" (runtime/data/multi_dict.py)
         if cond is None:
             parts.append(column.is_null())
         elif isinstance(cond, Mapping):
             for op, value in cond.items():
-                parts.append(_op(column, op, value, at))
+                parts.append(multi_dict.where_condition(column, op, value) if multi else _op(column, op, value, at))
         else:
-            parts.append(_op(column, "eq", cond, at))
+            parts.append(multi_dict.where_condition(column, "eq", cond) if multi else _op(column, "eq", cond, at))
     return combine_and(parts)
 
 
@@ -147,6 +150,14 @@ def matches(row: Mapping[str, Any], clause: Mapping[str, Any] | None, at: dt.dat
 
 
 def _holds(value: Any, op: str, expected: Any, at: dt.datetime) -> bool:
+    if isinstance(value, (list, tuple)):  # a multi-valued field's keys: as its SQL (runtime/data/multi_dict.py)
+        keys = [str(v) for v in value]
+        if op in ("eq", "contains"):
+            return str(expected) in keys
+        if op == "in":
+            return any(str(v) in keys for v in expected)
+        if op == "not":
+            return bool(keys) if expected is None else str(expected) not in keys
     if op == "in" and any(relative_dates.is_token(v) for v in expected):
         return any(_holds(value, "eq", v, at) for v in expected)
     if relative_dates.is_token(expected) and op != "contains":

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from specadmin.specs.model import Entity, Screen
+from specadmin.specs.multi_keys import decode as decode_keys, encode as encode_keys, is_multi_dict
 from specadmin.specs.physical import ROW_VERSION, versioned
 
 from specadmin.runtime.data import audit, tree_view, unique
@@ -262,6 +263,8 @@ class EntityService:
             f = self.entity.field(name)
             if f.type == "multi_ref":
                 multi[name] = value or []
+            elif is_multi_dict(f):  # several keys in one text column (specs/multi_keys.py)
+                columns[name] = encode_keys(value)
             elif f.type == "geo":
                 columns[f"{name}_lng"] = value["lng"] if value else None
                 columns[f"{name}_lat"] = value["lat"] if value else None
@@ -385,6 +388,8 @@ class EntityService:
         for f in self.entity.fields:
             if f.sensitive and f.name in raw:
                 plain[f.name] = self.ctx.sensitive.decode(raw[f.name])
+            elif is_multi_dict(f) and f.name in raw:
+                plain[f.name] = decode_keys(raw[f.name]) or None
         return plain
 
     async def delete(self, request, row_id: int, *, screen=None) -> None:

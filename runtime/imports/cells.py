@@ -18,6 +18,7 @@ from collections.abc import Callable
 from operator import mul
 from typing import Any
 
+from specadmin.specs import multi_keys
 from specadmin.specs.model import Field
 
 from specadmin.runtime.data.values import check_rules, coerce
@@ -185,6 +186,9 @@ def converter(field: Field, dict_items: dict[str, str] | None) -> Callable[[Any]
 
         return convert_when
 
+    if field.type == "dict" and field.multi:
+        return _multi_converter(field, dict_items, by_label)
+
     normalise = text if is_code(field) else plain
     # Labels as typed, and folded to half-width (a label with full-width punctuation, typed either way).
     by_folded = {text(label) or label: key for label, key in by_label.items()}
@@ -212,3 +216,18 @@ def converter(field: Field, dict_items: dict[str, str] | None) -> Callable[[Any]
         return value
 
     return convert
+
+
+def _multi_converter(field: Field, dict_items: dict[str, str] | None, by_label: dict[str, str]) -> Callable[[Any], Any]:
+    """A multi-valued dictionary cell, `密接、次密接` (labels or keys, between 、 , ， ; ；) -> the
+    stored `,a,b,` (specs/multi_keys.py); the unknown ones named in the error."""
+    by_folded = {text(label) or label: key for label, key in by_label.items()}
+
+    def convert_multi(cell: Any) -> Any:
+        typed = plain(cell)
+        if typed is None:
+            return None
+        keys = [by_label.get(item) or by_folded.get(text(item) or "") or text(item) for item in multi_keys.split(typed)]
+        return multi_keys.encode(coerce(field, keys, dict_items))
+
+    return convert_multi

@@ -43,7 +43,7 @@ def build_template(ctx: AppContext, entity_name: str, screen: str | None) -> tup
     fields = [plan.entity.field(n) for n in plan.columns]
     columns = [Column(plan.headers[f.name], width=max(12, min(40, 2 * len(plan.headers[f.name]) + 4)),
                       note=notes(f, by_label(ctx, f, plan.ref_keys.get(f.name))),  # type and rules as cell comments, so no extra row can be mistaken for data
-                      choices=tuple(ctx.dict_labels.get(f.dict, {}).values()) if f.type == "dict" else None,
+                      choices=tuple(ctx.dict_labels.get(f.dict, {}).values()) if f.type == "dict" and not f.multi else None,
                       required=f.required, choice_error=f"请从下拉列表中选择“{f.label}”")
                for f in fields]
     data = write_sheet(None, "xlsx", columns, [], title=plan.entity.label)

@@ -70,7 +70,7 @@ def values_from_item(columns: list[dict[str, Any]], item: dict[str, Any], clear:
             values[name] = ""
         elif ftype == "boolean":
             values[name] = bool(value)
-        elif ftype == "multi_ref":
+        elif ftype == "multi_ref" or col.get("multi"):
             values[name] = [str(v) for v in (value or [])]
         elif value is None:
             values[name] = ""
@@ -95,6 +95,8 @@ def defaults_for_create(ctx: "AppContext", screen: dict[str, Any], columns: list
             values[col["name"]] = bool(field.default) if field.default is not None else False
         elif col.get("type") == "multi_ref":
             values[col["name"]] = []
+        elif col.get("multi"):  # several dictionary keys: checked boxes
+            values[col["name"]] = [str(v) for v in (field.default or ())]
         else:
             values[col["name"]] = "" if field.default is None else str(field.default)
     return values

@@ -20,9 +20,9 @@ def csv_text(value: str) -> str:
 
 
 def cell(value: Any) -> Any:
-    """Booleans 是/否, None empty, dates and times as ISO text (2026-11-01, 2026-11-01 08:00:00),
+    """Booleans 是/否, None and empty lists empty, dates and times as ISO text (2026-11-01, 2026-11-01 08:00:00),
     dicts and lists as JSON; text and numbers stay as they are."""
-    if value is None:
+    if value is None or (isinstance(value, (list, tuple)) and not value):  # no key of a multi-valued field
         return ""
     if isinstance(value, bool):
         return "是" if value else "否"
