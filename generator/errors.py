@@ -103,6 +103,8 @@ CODES = {
     "SA205": "an aggregate over child rows is on a field that is not computed, beside an expr, or names an unknown child entity",
     "SA206": "an aggregate's via is not a ref of the child entity to this entity (or is missing where the child has several or none)",
     "SA207": "an aggregate's agg and field do not fit (count/exists with a field, max/min/sum without one, a field it cannot read)",
+    "SA208": "a rule names an aggregate over child rows where it reads a stored field (source, bounds key/min/max)",
+    "SA209": "an aggregate over the entity's own rows (a tree's children), which is not supported",
     "SA130": "bulk_query names an unknown entity, screen or field, or a field of the wrong type",
     "SA170": "participated scope: `through` missing or naming an unknown entity, or through/and_sub on another mode",
     "SA171": "participated scope: `through.ref` is not a ref of the through entity to the scoped entity",

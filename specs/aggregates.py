@@ -36,11 +36,15 @@ def result_type(agg: str, field_type: str | None) -> str:
 def problems(spec: Mapping[str, Any], parent: str, fields_of: Callable[[str], Mapping[str, Mapping] | None]
              ) -> list[tuple[tuple, str, str]]:
     """(sub-path, code, message) for each problem of an `aggregate:` mapping (its where clause is
-    checked like every other, by the caller): SA205 the child, SA206 the link, SA207 agg and field."""
+    checked like every other, by the caller): SA205 the child, SA206 the link, SA207 agg and field,
+    SA209 an entity over its own rows (the correlated subquery could not tell the two apart)."""
     child = spec.get("of")
     child_fields = fields_of(child) if child else None
     if child_fields is None:
         return [(("of",), "SA205", f"aggregate: 'of' names no entity '{child}'")]
+    if child == parent:
+        return [(("of",), "SA209", f"aggregate: '{parent}' over its own rows (a tree's children) is not supported; "
+                                   "declare it on an entity the rows point at")]
     found = links(child_fields, parent)
     via = spec.get("via")
     out: list[tuple[tuple, str, str]] = []

@@ -17,6 +17,16 @@ from conftest import BACKENDS, api_login, reference_blocks, spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/places_tasks.yaml"]
+RULE = """rules:
+  quiet:
+    kind: consecutive_days
+    label: 扫码稀少
+    source: {entity: scan, key: place_code, date: scanned_at}
+    measure: count
+    bounds: {entity: place, key: place_code, min: 1, where: {last_scan: {lt: $today-7}}}
+    reasons: {below: open}
+    creates: {entity: task, fields: {title: $period, state: $reason}}
+"""
 APP = "app: places_tasks\nlabel: 场所与任务\nmodules: [places_tasks]\n"
 PASSWORD = "Aggregate@2026x"
 T = dt.datetime
@@ -26,7 +36,7 @@ SCANS = {"A": [T(2026, 12, 6, 9, 0), T(2026, 12, 1, 10, 0), T(2026, 11, 20, 8, 0
 TASKS = {"甲事件": [("open", "1.5"), ("open", "2"), ("done", "1")], "乙事件": [("done", "4")], "丙事件": []}
 
 
-def write_app(app_dir: Path, module: str = MODULE) -> Path:
+def write_app(app_dir: Path, module: str = MODULE + RULE) -> Path:
     (app_dir / "modules").mkdir(parents=True, exist_ok=True)
     (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
     (app_dir / "modules" / "places_tasks.yaml").write_text(module, encoding="utf-8")
@@ -127,6 +137,8 @@ async def test_a_tab_lists_the_rows_with_none_and_filters_read_the_aggregate(env
         assert [i["place_code"] for i in await places(client, scans_7d_from="1")] == ["A"]
     bad = await client.get("/api/event", params={"screen": "event_admin", "open_tasks_from": "许多"})
     assert bad.status_code == 400 and "open_tasks_from" in bad.text, bad.text
+    page = await client.get("/s/event_admin")
+    assert page.status_code == 200 and 'name="open_tasks_from"' in page.text and 'name="has_tasks"' in page.text
 
 
 @ASYNC
@@ -174,6 +186,18 @@ async def test_an_aggregate_is_never_written(env):
     assert r.status_code == 422 and "未完成任务数" in r.text, r.text
 
 
+@ASYNC
+async def test_a_rules_bound_set_is_filtered_by_an_aggregate(env):
+    """A rule's `bounds.where` keeps the places last scanned more than 7 days ago (B), as of the clock."""
+    from specadmin.runtime.rules.bounds import bound_rows
+
+    rule = env["ctx"].app.rule("quiet")
+    with clock_at(NOON):
+        assert [r["k"] for r in await bound_rows(env["ctx"], rule)] == ["B"]
+    with clock_at(T(2026, 12, 20, 12, 0)):
+        assert sorted(r["k"] for r in await bound_rows(env["ctx"], rule)) == ["A", "B"]
+
+
 BROKEN = [  # (replace, with, code, message fragment)
     ("aggregate: {of: task, via: event, agg: count, where: {state: open}}",
      "aggregate: {of: tasks, via: event, agg: count, where: {state: open}}", "SA205", "names no entity 'tasks'"),
@@ -183,6 +207,9 @@ BROKEN = [  # (replace, with, code, message fragment)
      "SA207", "exists counts rows and takes no 'field'"),
     ("agg: sum, field: hours}", "agg: sum, field: state}", "SA207", "sum needs integer or decimal"),
     ("where: {state: open}}", "where: {status: open}}", "SA080", "'status' is not a stored field of 'task'"),
+    ("aggregate: {of: task, via: event, agg: exists}", "aggregate: {of: event, agg: exists}",
+     "SA209", "'event' over its own rows"),
+    ("min: 1, where: {last_scan", "min: scans_7d, where: {last_scan", "SA208", "bounds min 'scans_7d' of 'place' is an aggregate"),
     ("hours: {type: computed, label: 工时合计, aggregate:", "hours: {type: decimal, label: 工时合计, aggregate:",
      "SA205", "aggregate belongs to a field of type computed"),
 ]
@@ -192,8 +219,8 @@ BROKEN = [  # (replace, with, code, message fragment)
 def test_check_names_a_broken_aggregate(tmp_path, capsys, old, new, code, fragment):
     from specadmin.cli import main
 
-    assert old in MODULE
-    broken = MODULE.replace(old, new, 1)
+    assert old in MODULE + RULE
+    broken = (MODULE + RULE).replace(old, new, 1)
     write_app(tmp_path, broken)
     assert main(["check", str(tmp_path)]) == 1
     errors = [e for e in capsys.readouterr().err.splitlines() if "[SA" in e]
