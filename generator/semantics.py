@@ -351,9 +351,9 @@ class Checker:
     def value_type(self, f: dict) -> str | None:
         """A field's own type, or the type of an aggregate's value (max of a datetime is a datetime)."""
         spec = f.get("aggregate") if f.get("type") == "computed" else None
-        if not isinstance(spec, dict) or spec.get("of") not in self.reg.entities:
+        if not isinstance(spec, dict):
             return f.get("type")
-        child = self.fields_of(spec["of"]).get(spec.get("field") or "", {})
+        child = self.fields_of(spec.get("of", "")).get(spec.get("field") or "", {})  # an unknown one: SA205 already
         return aggregates.result_type(spec.get("agg", "count"), child.get("type"))
 
     def check_scope(self, loc: "Located", sub: tuple, entity: str, scope: dict) -> None:

@@ -177,7 +177,7 @@ async def test_export_and_statistics_read_the_aggregate(env):
     assert [row[:2] for row in rows[1:]][0] == ["甲事件", "2"]
     stat = await client.get("/api/stats/event_stat")
     assert stat.status_code == 200, stat.text
-    assert sorted((bool(i["has_tasks"]), i["events"]) for i in stat.json()["items"]) == [(False, 1), (True, 2)]
+    assert sorted((bool(i["has_tasks"]), i["events"], i["open"]) for i in stat.json()["items"]) == [(False, 1, 0), (True, 2, 2)]
 
 
 @ASYNC

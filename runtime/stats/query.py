@@ -35,7 +35,7 @@ from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.paths import key_column
-from specadmin.runtime.data.where import combine_and, never
+from specadmin.runtime.data.where import column_of, combine_and, never
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -149,7 +149,7 @@ class StatQuery:
 
     # -- expressions ------------------------------------------------------
     def _operand(self, table, m) -> Any:
-        cols = [getattr(table, f) for f in (m.coalesce or ((m.field,) if m.field else ()))]
+        cols = [column_of(table, f) for f in (m.coalesce or ((m.field,) if m.field else ()))]
         return Coalesce(*cols) if len(cols) > 1 else (cols[0] if cols else None)
 
     def measure(self, name: str, grouped: bool = True, axis: Dim | None = None, agg: str | None = None) -> Any:
