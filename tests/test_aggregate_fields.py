@@ -198,6 +198,18 @@ async def test_a_rules_bound_set_is_filtered_by_an_aggregate(env):
         assert sorted(r["k"] for r in await bound_rows(env["ctx"], rule)) == ["A", "B"]
 
 
+def test_the_child_gets_an_index_for_the_latest_value(tmp_path):
+    """(via, field) for a max/min aggregate: a place's latest scan is one index seek; count and exists
+    use the ref's own index (every ref column has one)."""
+    from specadmin.generator.build import load_app
+    from specadmin.specs.physical import physical_tables
+
+    tables = {t.entity: t for t in physical_tables(load_app(write_app(tmp_path)))}
+    assert ("place_code", "scanned_at") in tables["scan"].indexes
+    assert next(c for c in tables["task"].columns if c.name == "event").param_dict.get("index") is True
+    assert next(c for c in tables["scan"].columns if c.name == "place_code").param_dict.get("index") is True
+
+
 BROKEN = [  # (replace, with, code, message fragment)
     ("aggregate: {of: task, via: event, agg: count, where: {state: open}}",
      "aggregate: {of: tasks, via: event, agg: count, where: {state: open}}", "SA205", "names no entity 'tasks'"),
