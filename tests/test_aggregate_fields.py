@@ -112,6 +112,18 @@ async def test_latest_and_windowed_count_through_a_soft_ref_by_business_key(env)
 
 
 @ASYNC
+async def test_list_and_detail_pages_show_the_aggregates(env):
+    client = env["client"]
+    with clock_at(NOON):
+        page = await client.get("/s/place_admin")
+        detail = await client.get(f"/s/event_admin/{env['ids']['甲事件']}")
+    # the first tab (近7日无扫码) opens: B, last scanned on 11-25, and C, never
+    assert page.status_code == 200 and "<td>2026-11-25 10:00:00</td>" in page.text and ">场所A<" not in page.text
+    assert detail.status_code == 200 and "未完成任务数" in detail.text and "工时合计" in detail.text
+    assert ">是<" in detail.text, detail.text  # exists is shown as 是/否
+
+
+@ASYNC
 async def test_the_relative_window_moves_with_the_clock(env):
     client = env["client"]
     with clock_at(T(2026, 12, 8, 12, 0)):  # from 12-02: the scan of 12-01 has left the window
