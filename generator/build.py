@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from specadmin.specs import computed, model as m
+from specadmin.specs import aggregates, computed, model as m
 from specadmin.specs import lights as lights_spec
 from specadmin.specs.paths import RawCatalog
 from specadmin.specs.unmask import UNMASK, offers_unmask
@@ -333,7 +333,11 @@ def _with_results(reg: Registry, entity: m.Entity) -> m.Entity:
     typed = computed.field_typer(catalog, entity.name)
     fields = []
     for f in entity.fields:
-        if f.type == "computed":
+        if f.type == "computed" and f.aggregate is not None:
+            agg = f.aggregate
+            child = reg.entities[agg["of"]].raw["fields"]
+            f = replace(f, result=aggregates.result_type(agg["agg"], child.get(agg.get("field"), {}).get("type")))
+        elif f.type == "computed":
             tree = computed.parse(f.expr)  # a band's labels are its filter's drop-down
             f = replace(f, result=computed.type_of(tree, typed), choices=computed.labels_of(tree, f.labels))
         fields.append(f)

@@ -131,6 +131,9 @@ class RuleCheck:
         f = fields.get(name)
         if f is None:
             self.err(sub, "SA120", f"{what} '{name}' is not a field of '{entity}'")
+        elif f.get("type") == "computed" and "aggregate" in f:
+            self.err(sub, "SA208", f"{what} '{name}' of '{entity}' is an aggregate over child rows: a rule reads "
+                                   "stored fields here, and an aggregate only in its bounds where clause")
         elif f.get("type") not in types:
             self.err(sub, "SA120", f"{what} '{name}' of '{entity}' must be {' or '.join(types)}, not {f.get('type')}")
         return f

@@ -14,7 +14,7 @@ from specadmin.generator.handlers import handler_problem
 from specadmin.generator.multi_checks import (check_multi_field, check_multi_group, check_multi_single,
                                                check_multi_where, is_multi)
 from specadmin.generator.deadline_checks import check_deadline, check_light_condition, light_keys
-from specadmin.specs import computed, expr, lights, paths, relative_dates
+from specadmin.specs import aggregates, computed, expr, lights, paths, relative_dates
 from specadmin.specs.codes import CODE_LISTS
 from specadmin.specs.model import TREE_SCOPES
 from specadmin.specs.physical import ROW_VERSION
@@ -161,6 +161,10 @@ class Checker:
         ftype = f["type"]
         check_deadline(self, loc, name, f)
         needed = REQUIRED_BY_TYPE.get(ftype)
+        if ftype == "computed" and "aggregate" in f:
+            needed = None
+            if "expr" in f:
+                self.err(loc, at + ("expr",), "SA205", f"field '{name}': a computed field has an expr or an aggregate, not both")
         if needed and needed not in f:
             self.err(loc, at, "SA012", f"field '{name}' of type {ftype} needs '{needed}'")
             return
@@ -192,7 +196,9 @@ class Checker:
                     problem = "by needs a ref stored by id (a ref with key: is named by its key already)"
                 if problem:
                     self.err(loc, at + ("by",), "SA039", f"field '{name}': {problem}")
-        if ftype == "computed" or "expr" in f or "labels" in f:
+        if "aggregate" in f:
+            self.check_aggregate(loc, name, f)
+        elif ftype == "computed" or "expr" in f or "labels" in f:
             self.check_computed(loc, name, f)
         if ftype == "lookup":
             final, problem = self.resolve(loc.name, f["path"])
@@ -238,6 +244,24 @@ class Checker:
             problem = self.default_problem(f)
             if problem:
                 self.err(loc, at + ("default",), "SA072", f"field '{name}': default {f['default']!r} {problem}")
+
+    def check_aggregate(self, loc: "Located", name: str, f: dict) -> None:
+        """`aggregate:` (specs/aggregates.py) on a computed field: a child entity, its ref here, an
+        agg that fits its field, a where clause on the child; none of the keys of a written value."""
+        at = ("fields", name)
+        if f["type"] != "computed" or "labels" in f:
+            key = "aggregate" if f["type"] != "computed" else "labels"
+            self.err(loc, at + (key,), "SA205", f"field '{name}': {key} belongs to a field of type computed without labels")
+            return
+        for key in ("default", "required", "unique", "readonly", "system", "sensitive", "index"):
+            if key in f:
+                self.err(loc, at + (key,), "SA179", f"field '{name}': a computed field is never written, so it takes no {key}")
+        spec = f["aggregate"]
+        found = aggregates.problems(spec, loc.name, lambda e: self.fields_of(e) if e in self.reg.entities else None)
+        for sub, code, message in found:
+            self.err(loc, at + ("aggregate",) + sub, code, f"computed field '{name}': {message}")
+        if not found and "where" in spec:
+            self.check_where(loc, at + ("aggregate", "where"), spec["of"], spec["where"], lights_ok=False)
 
     def check_computed(self, loc: "Located", name: str, f: dict) -> None:
         """`type: computed`: a readable, well-typed expression (specs/computed.py), band labels that
@@ -337,11 +361,19 @@ class Checker:
         except relative_dates.TokenError as exc:
             self.err(loc, at, "SA083", f"where: {exc}")
             return
-        if f.get("type") not in ("date", "datetime"):
+        if self.value_type(f) not in ("date", "datetime"):
             self.err(loc, at, "SA083", f"where: '{key}' is a {f.get('type')} field; relative dates such as "
                                        f"{value} compare only with date and datetime fields")
         elif op == "contains":
             self.err(loc, at, "SA083", f"where: 'contains' takes text, not the relative date {value}")
+
+    def value_type(self, f: dict) -> str | None:
+        """A field's own type, or the type of an aggregate's value (max of a datetime is a datetime)."""
+        spec = f.get("aggregate") if f.get("type") == "computed" else None
+        if not isinstance(spec, dict):
+            return f.get("type")
+        child = self.fields_of(spec.get("of", "")).get(spec.get("field") or "", {})  # an unknown one: SA205 already
+        return aggregates.result_type(spec.get("agg", "count"), child.get("type"))
 
     def check_scope(self, loc: "Located", sub: tuple, entity: str, scope: dict) -> None:
         mode = scope["mode"]

@@ -65,6 +65,7 @@ class Field:
     renamed_from: str | None = None  # the former field name: migrate renames its columns (specs/physical.renames)
     expr: str | None = None  # type computed: the expression (specs/computed.py), evaluated in SQL on every read
     labels: tuple[str, ...] = ()  # type computed with a top-level band(): the band labels (else generated)
+    aggregate: Any = None  # type computed over child rows: {of, via, agg, field, where} (specs/aggregates.py)
     result: str | None = None  # type computed: the value's type (integer, decimal, string, date, datetime, boolean)
     deadline: Any = None  # datetime: {from, working_days|working_hours|days|hours: N or path} (specs/lights.py)
     lights: Any = None  # datetime with deadline: {yellow: {unit: N} | {ratio: r}, done: {field: values}}

@@ -184,7 +184,7 @@ def composite_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()
     filter and sort ~6,700 rows) to well under 1 ms.
     """
     found = (screen_list_indexes(app, entity, columns) + _scope_filter_pairs(app, entity)
-             + import_key_indexes(app, entity, columns))
+             + import_key_indexes(app, entity, columns) + aggregate_indexes(app, entity, columns))
     return tuple(ix for ix in dict.fromkeys(found) if not any(_serves(other, ix) for other in found))
 
 
@@ -290,6 +290,25 @@ def import_key_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = (
                      [blind_index_column(f.name) for f in fields if f.sensitive])
         if cols and names.issuperset(cols) and not (len(cols) == 1 and cols[0] in indexed) and cols not in found:
             found.append(cols)
+    return found
+
+
+def aggregate_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()) -> list[tuple[str, ...]]:
+    """(via, field) for each max/min aggregate over this entity's rows (specs/aggregates.py), so a
+    parent's latest child value is one index seek, not a read of all its children; count and exists
+    need only the via column's own index, which every ref has. Kaiping's scan_record has
+    (place_code, scanned_at, …) already, which serves 最新扫码时间."""
+    names = {c.name for c in columns}
+    found: list[tuple[str, ...]] = []
+    for parent in app.entities:
+        for f in parent.fields:
+            spec = f.aggregate if f.type == "computed" else None
+            if not spec or spec["of"] != entity.name or spec["agg"] not in ("max", "min"):
+                continue
+            via = spec.get("via") or next((r.name for r in entity.fields if r.type == "ref" and r.to == parent.name), None)
+            cols = (via, spec["field"])
+            if via and names.issuperset(cols) and cols not in found:
+                found.append(cols)
     return found
 
 

@@ -95,7 +95,7 @@ def check_stat_spec(checker: Any, entity: str, stat: dict) -> Iterator[tuple[tup
             if not operands:
                 yield ("measures", name), f"measure '{name}': {measure['agg']} needs a numeric 'field' or 'coalesce'"
             for f in operands:
-                if own.get(f, {}).get("type") not in ("integer", "decimal"):
+                if checker.value_type(own.get(f, {})) not in ("integer", "decimal"):  # an aggregate's count counts
                     yield ("measures", name), f"measure '{name}': '{f}' is not a numeric field"
         seen.append(name)
     sort = (stat.get("sort") or "").lstrip("-")

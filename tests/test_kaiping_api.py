@@ -5,6 +5,7 @@ Supervising units see and edit only their own rows and only min/max; ops sees ev
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import httpx
@@ -213,3 +214,23 @@ async def test_writes_are_recorded_in_the_operation_log(kaiping):
     rows = await oplog.select().where(oplog.subject_type == "place", oplog.subject_id == str(own),
                                       oplog.op_type == "update").order_by(oplog.id, ascending=False).limit(1)
     assert rows and rows[0]["operator"] == kaiping["ids"]["user_unit1"] and '"max_daily": 61' in rows[0]["after"]
+
+
+async def test_place_detail_shows_the_latest_scan_and_the_scans_of_the_last_7_days(kaiping):
+    """最新扫码时间 / 近7日扫码量 (aggregates over scan_record, a soft ref by 公共场所ID), as of the clock."""
+    from specadmin.runtime.data import where
+
+    ops, ids = await login(kaiping, "ops"), kaiping["ids"]
+    saved = where.clock
+    try:
+        seen = {}
+        for today in (dt.datetime(2026, 11, 5, 12, 0), dt.datetime(2026, 11, 9, 12, 0)):
+            where.clock = lambda today=today: today
+            for code in ("P1", "P3"):
+                r = await ops.get(f"/api/place/{ids[code]}", params={"screen": "place_admin"})
+                assert r.status_code == 200, r.text
+                seen[(today.day, code)] = (r.json()["last_scan"], r.json()["scans_7d"])
+    finally:
+        where.clock = saved
+    assert seen == {(5, "P1"): ("2026-11-02 09:00:00", 3), (5, "P3"): (None, 0),
+                    (9, "P1"): ("2026-11-02 09:00:00", 0), (9, "P3"): (None, 0)}

@@ -94,6 +94,10 @@ REVIEWED_TEMPLATES = {
     ("runtime/stats/query.py", "{} LIKE {} || {}"):
         "统计按组织层级汇总（street(org)）：本行组织的层级路径以上级组织的路径开头；前两个占位符是 Piccolo 生成的子查询与 "
         "path 列，第三个是作为参数传入的通配符 %",
+    ("runtime/data/aggregates.py", "EXISTS ({})"):
+        "子表聚合（specs/aggregates.py）：占位符只接收 Piccolo 生成的子表 select 查询",
+    ("runtime/data/aggregates.py", "({})"):
+        "子表聚合（specs/aggregates.py）：把 Piccolo 生成的子表 select 查询包成标量子查询",
     ("runtime/stats/query.py", "EXISTS ({})"):
         "合计行的跨实体度量：占位符只接收 Piccolo 生成的 select 查询",
     ("runtime/stats/expr.py", "{}"):

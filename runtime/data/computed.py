@@ -26,6 +26,7 @@ from specadmin.specs.model import Entity, Field
 from specadmin.specs.paths import resolve
 
 from specadmin.runtime.data import where as where_mod
+from specadmin.runtime.data.aggregates import aggregate_sql
 from specadmin.runtime.data.paths import key_column
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def field_sql(ctx: "AppContext", entity: Entity, name: str, table=None) -> Any:
     """The column of field `name`, or its computed expression (a fresh `Computed` each call)."""
     table = table or ctx.table(entity.name)
     if is_computed(entity, name):
-        return Computed(name, lambda: expression(ctx, entity, entity.field(name), table), table._meta.db.engine_type)
+        return Computed(name, lambda: expression(ctx, entity, entity.field(name), table), table._meta.db.engine_type,
+                        entity.field(name).value_type)
     return getattr(table, name)
 
 
@@ -78,9 +80,9 @@ class Computed(QueryString):
     comparisons are Piccolo conditions (WhereRaw), so they combine with And/Or like a column's.
     Each use compiles the expression afresh: the reference day is read when the query is built."""
 
-    def __init__(self, name: str, make, engine: str):
+    def __init__(self, name: str, make, engine: str, value_type: str | None = None):
         super().__init__("{}", make())
-        self._make, self._engine, self._meta = make, engine, _Name(name)
+        self._make, self._engine, self._meta, self.value_type = make, engine, _Name(name), value_type
 
     def fresh(self) -> QueryString:
         return self._make()
@@ -133,6 +135,8 @@ def _tree(expr: str) -> Any:
 
 def expression(ctx: "AppContext", entity: Entity, f: Field, table=None) -> QueryString:
     """The field's SQL as of now (the reference day of `age` is read from the clock)."""
+    if f.aggregate is not None:
+        return aggregate_sql(ctx, entity, f, table or ctx.table(entity.name))
     tree = _tree(f.expr)
     compiler = _Compiler(ctx, entity, table or ctx.table(entity.name), where_mod.now().date())
     return compiler.build(tree, labels=computed.labels_of(tree, f.labels))

@@ -155,6 +155,8 @@ class RowShape:
                     item[f.name] = None if lng is None else {"lng": lng, "lat": lat}
                     continue
                 value = row.get(f.name)
+                if f.type == "computed" and f.value_type == "boolean" and value is not None:
+                    value = bool(value)  # SQLite gives a condition's truth as 0 or 1
                 if final.sensitive and f.type != "multi_ref":
                     value = plain.get(value) if value is not None else None
                     if not clear_view:

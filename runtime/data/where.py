@@ -109,15 +109,16 @@ def _op(column, op: str, value: Any, at: dt.datetime):
 
 def _relative(column, op: str, value: dt.date | dt.datetime):
     """A resolved relative date against a date or datetime column (`specadmin check` allows no other)."""
-    if isinstance(column, (Timestamp, Timestamptz)) and not isinstance(value, dt.datetime):
+    kind = getattr(column, "value_type", None)  # a computed field's SQL says what it gives
+    if (isinstance(column, (Timestamp, Timestamptz)) or kind == "datetime") and not isinstance(value, dt.datetime):
         start = dt.datetime.combine(value, dt.time.min)  # the field's day against a day: [start, end)
         end = start + DAY
         return {"eq": lambda: And(column >= start, column < end), "not": lambda: Or(column < start, column >= end),
                 "gte": lambda: column >= start, "gt": lambda: column >= end,
                 "lt": lambda: column < start, "lte": lambda: column < end}[op]()
-    if not isinstance(column, (Date, Timestamp, Timestamptz)):
+    if not isinstance(column, (Date, Timestamp, Timestamptz)) and kind not in ("date", "datetime"):
         raise ValueError(f"a relative date cannot be compared with {column._meta.name}")
-    if isinstance(column, Date) and isinstance(value, dt.datetime):
+    if (isinstance(column, Date) or kind == "date") and isinstance(value, dt.datetime):
         value = value.date()
     return _op(column, op, value, dt.datetime.min)
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from piccolo.columns import Integer
 from piccolo.columns.combination import WhereRaw
 from piccolo.query.functions.aggregate import Avg, Count, Max, Min, Sum
 from piccolo.query.functions.base import Function
 from piccolo.query.functions.conditional import Coalesce
 from piccolo.query.functions.datetime import Month, Year
+from piccolo.query.functions.type_conversion import Cast
 from piccolo.querystring import QueryString
 from specadmin.specs.paths import resolve
 from specadmin.specs.stat_names import dim_key, dim_parts, rollup_of
@@ -33,7 +35,7 @@ from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.paths import key_column
-from specadmin.runtime.data.where import combine_and, never
+from specadmin.runtime.data.where import column_of, combine_and, never
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -113,7 +115,11 @@ class Dim:
 
     def exprs(self) -> list[Any]:
         """The expressions to order by and select: the group's own, or MIN of a parametrised one."""
-        return [Min(e) for e in self.group_exprs()] if self.parametrised else self.group_exprs()
+        if not self.parametrised:
+            return self.group_exprs()
+        if self.computed and self.field.value_type == "boolean":  # PostgreSQL has no MIN of a boolean
+            return [Min(Cast(e, Integer())) for e in self.group_exprs()]
+        return [Min(e) for e in self.group_exprs()]
 
     def orders(self) -> list[Any]:
         return self.exprs()
@@ -143,7 +149,7 @@ class StatQuery:
 
     # -- expressions ------------------------------------------------------
     def _operand(self, table, m) -> Any:
-        cols = [getattr(table, f) for f in (m.coalesce or ((m.field,) if m.field else ()))]
+        cols = [column_of(table, f) for f in (m.coalesce or ((m.field,) if m.field else ()))]
         return Coalesce(*cols) if len(cols) > 1 else (cols[0] if cols else None)
 
     def measure(self, name: str, grouped: bool = True, axis: Dim | None = None, agg: str | None = None) -> Any:

@@ -41,6 +41,8 @@ SCREENS = {
             {"name": "supervisor_phone", "label": "监管单位负责人手机号", "type": "string", "sensitive": "phone", "pattern": "^1[3-9][0-9]{9}$"},
             {"name": "min_daily", "label": "场所日人流量阈值（最小值）", "type": "integer"},
             {"name": "max_daily", "label": "场所日人流量阈值（最大值）", "type": "integer"},
+            {"name": "last_scan", "label": "最新扫码时间", "type": "datetime", "computed": True},
+            {"name": "scans_7d", "label": "近7日扫码量", "type": "integer", "computed": True},
         ],
         "form": [
             {"name": "place_code", "label": "公共场所ID", "type": "string", "required": True, "max_length": 64},
