@@ -95,6 +95,11 @@ class StatsService:
         rows = await query.page(page, size, sort) if total else []
         items = await self._decorate(query, rows)
         totals = {k: json_value(v) for k, v in (await query.totals()).items()}
+        if query.stat.compare:  # 环比 / 同比: the same statistic over the shifted period (runtime/stats/compare.py)
+            from specadmin.runtime.stats import compare
+
+            await compare.add(self, request, screen_name, query, items, totals, date_from, date_to, filters,
+                              action, level)
         return {"items": items, "total": total, "totals": totals, "page": page, "page_size": size,
                 "date_from": date_from.isoformat(), "date_to": date_to.isoformat()}
 
