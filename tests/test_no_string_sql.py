@@ -110,6 +110,12 @@ REVIEWED_TEMPLATES = {
         "周分组（SQLite）：日期列与作为参数传入的固定修饰符（weekday 0, -6 days）得到 ISO 周一",
     ("runtime/stats/query.py", "CAST({} AS DATE) - (CAST(EXTRACT(ISODOW FROM {}) AS INTEGER) - 1)"):
         "周分组（PostgreSQL）：占位符只接收 Piccolo 列或其关联子查询，得到 ISO 周一",
+    ("runtime/stats/drill.py", "{} IS NULL"):
+        "统计下钻：分组键为空的组；占位符只接收 Piccolo 列或统计的分组表达式",
+    ("runtime/stats/drill.py", "{} >= {} AND {} < {}"):
+        "统计下钻：日期分组（日/周/月/季/年）换算成字段的起止范围，起止日期作为参数传入",
+    ("runtime/stats/drill.py", "CAST({} AS TEXT) = {}"):
+        "统计下钻：路径、上卷或计算字段分组键与 URL 中的值（作为参数传入）按文本比较",
     ("runtime/stats/expr.py", "{}"):
         "派生度量表达式中的整数常量：作为参数传入，语法白名单见 stats_expr.py",
     ("runtime/logs/charts.py", "date({})"):

@@ -217,3 +217,57 @@ def test_check_names_broken_ratios_filters_and_comparisons_at_their_lines(tmp_pa
         "quarter(x), year(x); it is 'week(reported_at)'",
         f"modules/hub.yaml:{line_of('drill: hub_weekly')}: [SA203] drill: 'hub_weekly' is not a list screen of 'hub_event'",
     ]), err
+
+
+async def drilled_total(client, **params) -> int:
+    r = await client.get("/api/hub_event", params={"screen": "hub_event_admin", "stat": "hub_monthly", **params})
+    assert r.status_code == 200, r.text
+    return r.json()["total"]
+
+
+@ASYNC
+async def test_drill_down_lists_exactly_the_rows_a_cell_counts_within_the_users_scope(env):
+    period = {"date_from": "2026-01-01", "date_to": "2026-03-31"}
+    for who in ("client", "viewer"):
+        body = await stat(env[who], "hub_monthly", **period)
+        assert body["items"]
+        for row in body["items"]:
+            for measure in ("total", "closed", "on_time"):
+                got = await drilled_total(env[who], measure=measure, k0=row["month"], k1=row["line"], **period)
+                assert got == row[measure], (who, row["month"], row["line"], measure)
+        assert await drilled_total(env[who], measure="closed", **period) == body["totals"]["closed"]
+    # the viewer (unit HQ) neither counts nor lists U2's 环保 events
+    assert await drilled_total(env["viewer"], measure="total", k0="2026-01", k1="环保", **period) == 0
+    assert await drilled_total(env["client"], measure="total", k0="2026-01", k1="环保", **period) == 2
+
+
+@ASYNC
+async def test_drill_down_refuses_bad_parameters_with_400_or_403(env):
+    base = {"screen": "hub_event_admin", "date_from": "2026-01-01", "date_to": "2026-03-31"}
+    cases = [({"stat": "hub_monthly", "measure": "rate"}, 400),   # a ratio lists no rows of its own
+             ({"stat": "hub_monthly", "measure": "nope"}, 400),
+             ({"stat": "hub_monthly", "measure": "total", "k0": "2026-13"}, 400),
+             ({"stat": "hub_monthly", "measure": "total", "k0": "'; drop table hub_event;--"}, 400),
+             ({"stat": "hub_quarterly", "measure": "total"}, 403),  # the viewer may not read that statistic
+             ({"stat": "no_such_stat", "measure": "total"}, 404)]
+    for extra, status in cases:
+        r = await env["viewer"].get("/api/hub_event", params={**base, **extra})
+        assert r.status_code == status, (extra, r.text)
+        assert "统计" in r.text or status == 403
+
+
+@ASYNC
+async def test_stat_page_cells_link_to_the_drilled_list_page(env):
+    import html
+    import re
+
+    r = await env["viewer"].get("/s/hub_monthly", params={"date_from": "2026-02-01", "date_to": "2026-02-28"})
+    assert r.status_code == 200, r.text[:300]
+    links = [html.unescape(h) for h in re.findall(r'<a class="drill" href="([^"]+)">', r.text)]
+    want = expected("2026-02", "城管", ("HQ",))
+    row_links = [u for u in links if "k0=2026-02" in u]
+    assert len(row_links) == 3  # total, closed, on_time of the one row (not the ratios)
+    closed = next(u for u in row_links if "measure=closed" in u)
+    page = await env["viewer"].get(closed)
+    assert page.status_code == 200, page.text[:300]
+    assert f"共 {want['closed']} 条" in page.text and want["closed"] > 0

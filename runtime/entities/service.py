@@ -140,6 +140,7 @@ class EntityService:
         if (page - 1) * page_size > MAX_OFFSET:  # the databases' OFFSET is a 64-bit integer
             raise BadRequest("页码超出范围")
         where = self._conditions(principal, grants, tab, q, filters, level)  # per request: the data scope is in it
+        where = combine_and([where, *self.ctx.plugins.list_narrowing(self.ctx, request, self.entity.name)])
         as_tree = tree_view.wanted(tree)  # one level of a tree entity, each row with its visible children
         if as_tree:
             scope = self._scope_for(principal, grants, filters)
@@ -175,6 +176,7 @@ class EntityService:
         principal: Principal = request.user
         grants = self.grants(principal, "list", screen)
         where = self._conditions(principal, grants, tab, q, filters, level)
+        where = combine_and([where, *self.ctx.plugins.list_narrowing(self.ctx, request, self.entity.name)])
         query = self.table.count()
         return await (query.where(where) if where is not None else query)
 

@@ -119,6 +119,10 @@ class Plugin:
       drop-down lists), instead of the actor's grants on the target's screens; None: no limit.
     - `withheld_actions(ctx)`: screen → actions nobody may use while the app runs as configured (an
       external source that owns a screen's data switches off its import and delete), superusers included.
+    - `list_narrowing(ctx, request, entity)`: a condition the plugin reads from its own query
+      parameters of a list request (page, API, tab counts) on `entity`, ANDed with everything else
+      (the stats plugin's drill-down `?stat=…&measure=…`); None when they are absent; a bad value
+      raises BadRequest / Denied.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -146,6 +150,7 @@ class Plugin:
     org_admin_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     ref_scopes: Mapping[str, Callable[..., Any]] = field(default_factory=_empty)
     withheld_actions: Callable[["AppContext"], Mapping[str, Iterable[str]]] | None = None
+    list_narrowing: Callable[["AppContext", Any, str], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
