@@ -271,3 +271,19 @@ async def test_stat_page_cells_link_to_the_drilled_list_page(env):
     page = await env["viewer"].get(closed)
     assert page.status_code == 200, page.text[:300]
     assert f"共 {want['closed']} 条" in page.text and want["closed"] > 0
+
+
+@ASYNC
+async def test_drilled_list_page_stays_narrowed_on_its_next_page(env):
+    import html
+    import re
+
+    want = expected("2026-12", "城管", ("HQ",))["total"]
+    first = await env["viewer"].get("/s/hub_event_admin", params={
+        "stat": "hub_monthly", "measure": "total", "k0": "2026-12", "k1": "城管", "date_from": "2026-12-01",
+        "date_to": "2026-12-31", "page_size": "10"})
+    assert f"共 {want} 条" in first.text and want > 10
+    nexts = [html.unescape(h) for h in re.findall(r'href="(/s/hub_event_admin\?[^"]*page=2[^"]*)"', first.text)]
+    assert nexts and all("stat=hub_monthly" in u and "k0=2026-12" in u for u in nexts)
+    second = await env["viewer"].get(nexts[0])
+    assert f"共 {want} 条" in second.text

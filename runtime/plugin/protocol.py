@@ -122,7 +122,8 @@ class Plugin:
     - `list_narrowing(ctx, request, entity)`: a condition the plugin reads from its own query
       parameters of a list request (page, API, tab counts) on `entity`, ANDed with everything else
       (the stats plugin's drill-down `?stat=…&measure=…`); None when they are absent; a bad value
-      raises BadRequest / Denied.
+      raises BadRequest / Denied. `list_kept(request)`: the (parameter, value) pairs of such a request
+      a list page keeps in its paging, tab and size links, so every page stays narrowed.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -151,6 +152,7 @@ class Plugin:
     ref_scopes: Mapping[str, Callable[..., Any]] = field(default_factory=_empty)
     withheld_actions: Callable[["AppContext"], Mapping[str, Iterable[str]]] | None = None
     list_narrowing: Callable[["AppContext", Any, str], Any] | None = None
+    list_kept: Callable[[Any], Sequence[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -145,3 +145,14 @@ def narrowing(ctx, request, entity: str) -> Any:
 def never_none(query) -> Any:
     """A condition every row meets (the stat had nothing to narrow: no scope, period nor filter)."""
     return query.table._meta.primary_key.is_not_null()
+
+
+LIST_OWN = ("screen", "tab", "q", "sort", "page", "page_size", "scope_level", "tree")
+
+
+def kept(request) -> list[tuple[str, str]]:
+    """A drilled list keeps `stat`, `measure`, the keys, the period and the stat's filters in its links."""
+    params = request.query_params
+    if not (params.get("stat") or "").strip():
+        return []
+    return [(k, v) for k, v in params.items() if k not in LIST_OWN]
