@@ -287,3 +287,22 @@ async def test_drilled_list_page_stays_narrowed_on_its_next_page(env):
     assert nexts and all("stat=hub_monthly" in u and "k0=2026-12" in u for u in nexts)
     second = await env["viewer"].get(nexts[0])
     assert f"共 {want} 条" in second.text
+
+
+@ASYNC
+async def test_export_writes_labelled_ratio_and_comparison_columns(env):
+    import csv
+    import io
+
+    r = await env["client"].get("/api/stats/hub_monthly/export.csv",
+                                params={"date_from": "2026-12-01", "date_to": "2026-12-31", "line": "城管"})
+    assert r.status_code == 200, r.text
+    header, row, total = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    cells = dict(zip(header, row))
+    now, mom, yoy = expected("2026-12", "城管"), expected("2026-11", "城管"), expected("2025-12", "城管")
+    assert cells["月份"] == "2026-12"
+    assert float(cells["办结率"]) == rate(now["closed"], now["total"], 1)
+    assert (int(cells["事件数上期"]), int(cells["事件数去年同期"])) == (mom["total"], yoy["total"])
+    assert float(cells["事件数同比(%)"]) == change(now["total"], yoy["total"])
+    assert float(cells["已办结环比(%)"]) == change(now["closed"], mom["closed"])
+    assert total[0] == "合计" and int(dict(zip(header, total))["事件数上期"]) == mom["total"]
