@@ -306,3 +306,19 @@ async def test_export_writes_labelled_ratio_and_comparison_columns(env):
     assert float(cells["事件数同比(%)"]) == change(now["total"], yoy["total"])
     assert float(cells["已办结环比(%)"]) == change(now["closed"], mom["closed"])
     assert total[0] == "合计" and int(dict(zip(header, total))["事件数上期"]) == mom["total"]
+
+
+@ASYNC
+async def test_drilled_list_exports_exactly_its_rows(env):
+    import csv
+    import io
+
+    body = await stat(env["viewer"], "hub_monthly", "2026-12-01", "2026-12-31", line="城管")
+    closed = body["items"][0]["closed"]
+    params = {"screen": "hub_event_admin", "stat": "hub_monthly", "measure": "closed", "k0": "2026-12", "k1": "城管",
+              "date_from": "2026-12-01", "date_to": "2026-12-31", "line": "城管"}
+    r = await env["viewer"].get("/api/hub_event/export.csv", params=params)
+    assert r.status_code == 200, r.text
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]
+    assert len(rows) == closed > 0
+    assert all("closed" in row for row in rows)
