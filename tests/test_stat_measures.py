@@ -322,3 +322,15 @@ async def test_drilled_list_exports_exactly_its_rows(env):
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]
     assert len(rows) == closed > 0
     assert all("closed" in row for row in rows)
+
+
+@ASYNC
+async def test_big_screen_feed_lists_ratios_and_comparisons_as_measures(env):
+    r = await env["client"].get("/api/bigscreen/hub_monthly", params={"date_from": "2026-12-01", "date_to": "2026-12-31"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [d["key"] for d in body["dimensions"]] == ["month", "line"]
+    keys = [m["key"] for m in body["measures"]]
+    assert keys[:5] == ["total", "closed", "on_time", "rate", "on_time_rate"]
+    assert {"total_mom", "total_mom_rate", "closed_yoy", "closed_yoy_rate"} <= set(keys)
+    assert body["items"][0]["total_yoy"] == expected("2025-12", body["items"][0]["line"])["total"]
