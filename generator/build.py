@@ -226,13 +226,19 @@ def _screen(loc: Located, entity: m.Entity, unmaskable: bool = False) -> m.Scree
         s = raw["stat"]
         stat = m.Stat(
             group_by=tuple(s["group_by"]),
-            measures=tuple(m.Measure(name=n, agg="expr" if "expr" in v else v["agg"], label=v["label"],
+            measures=tuple(m.Measure(name=n, agg="expr" if "expr" in v else "ratio" if "ratio" in v else v["agg"],
+                                     label=v["label"],
                                      field=v.get("field"), expr=v.get("expr"), coalesce=tuple(v.get("coalesce", [])),
-                                     source=v.get("from"), match=tuple((v.get("match") or {}).items()))
+                                     source=v.get("from"), match=tuple((v.get("match") or {}).items()),
+                                     where=m._freeze(v.get("where")) if v.get("from") else _where(entity, v.get("where")),
+                                     ratio=tuple(v.get("ratio", [])), percent=v.get("percent", False),
+                                     places=v.get("places"))
                            for n, v in s["measures"].items()),
             columns=tuple(s.get("columns", [])), period=s.get("period"), default_days=s.get("default_days", 7),
             sort=s.get("sort"), api=s.get("api", False),
             chart=_chart(s["chart"]) if "chart" in s else None,
+            compare=tuple(s.get("compare", [])), compare_measures=tuple(s.get("compare_measures", [])),
+            drill=s.get("drill"),
         )
     return m.Screen(
         name=loc.name, entity=raw["entity"], label=raw["label"], module=loc.module, menu=raw.get("menu"),

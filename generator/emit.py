@@ -187,7 +187,7 @@ def column_def(app: App, entity: Entity, path: str) -> dict:
 
 
 def screen_context(app: App, s: Screen) -> dict:
-    from specadmin.specs.stat_names import dim_key, dim_parts
+    from specadmin.specs.stat_names import DIM_LABELS, compare_columns, dim_key, dim_parts
 
     e = app.entity(s.entity)
     list_cols = s.list
@@ -198,9 +198,11 @@ def screen_context(app: App, s: Screen) -> dict:
         for g, col in zip(s.stat.group_by, listed):
             if dim_parts(g)[0]:
                 day = dim_key(g) == "day"
-                col.update({"name": dim_key(g), "label": "日期" if day else "月份", "type": "date" if day else "string"})
-        listed += [{"name": m.name, "label": m.label, "type": "decimal" if m.agg == "avg" else "integer"}
+                col.update({"name": dim_key(g), "label": DIM_LABELS[dim_key(g)], "type": "date" if day else "string"})
+        listed += [{"name": m.name, "label": m.label, "type": "decimal" if m.agg in ("avg", "ratio") else "integer"}
                    for m in s.stat.measures]
+        if s.stat.compare:
+            listed += compare_columns(s.stat)
     return {
         "name": s.name, "entity": s.entity, "label": s.label, "menu": s.menu, "order": s.order,
         "kind": "stat" if s.stat else "crud", "tabs": s.tabs,

@@ -589,11 +589,20 @@ class Checker:
             self.err(loc, ("delete_by_range",), "SA110", "delete_by_range needs 'delete' in actions")
 
     def check_stat(self, loc: "Located", entity: str, stat: dict) -> None:
-        """SA090: group keys (fields, ref paths, date()/month()), measures, derived expressions, chart, sort."""
-        from specadmin.specs.stat_names import check_stat_spec
+        """SA090: group keys (fields, ref paths, date()/week()/month()/quarter()/year()), measures, derived
+        expressions, chart, sort; SA200-SA203 ratios, measure filters, compare, drill; SA080 a measure's where."""
+        from specadmin.specs.stat_names import check_stat_extras, check_stat_spec
 
         for at, text in check_stat_spec(self, entity, stat):
             self.err(loc, ("stat", *at), "SA090", text)
+        for at, code, text in check_stat_extras(self, entity, stat):
+            self.err(loc, ("stat", *at), code, text)
+        for name, measure in stat["measures"].items():
+            if "where" in measure:
+                source = measure.get("from") or entity
+                if source in self.reg.entities:
+                    self.check_where(loc, ("stat", "measures", name, "where"), source, measure["where"],
+                                     lights_ok=source == entity)
         self.check_rollups(loc, entity, stat)
         check_multi_group(self, loc, entity, stat)
 

@@ -5,7 +5,8 @@
     factor := NAME | INTEGER | "(" expr ")"
 
 NAME is another measure of the same stat (declared before this one). Division is left out on
-purpose (a zero plan would make the whole statistic fail on PostgreSQL). runtime/stats/expr.py
+purpose (a zero plan would make the whole statistic fail on PostgreSQL): a `ratio: [a, b]` measure
+divides safely (NULL on a zero denominator, runtime/stats/query.py). runtime/stats/expr.py
 turns a parsed tree into SQL arithmetic and evaluates it on totals.
 """
 from __future__ import annotations

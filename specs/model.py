@@ -180,6 +180,10 @@ class Measure:
     coalesce: tuple[str, ...] = ()  # aggregate the first non-null of these fields (street-edited else original)
     source: str | None = None  # aggregate another entity, matched on this stat's group keys
     match: tuple[tuple[str, str], ...] = ()  # (field of source, group key of this stat)
+    where: Any = None  # count/sum only the rows matching this where clause (COUNT(CASE WHEN ...))
+    ratio: tuple[str, ...] = ()  # (numerator, denominator): earlier measures, NULL when the denominator is 0
+    percent: bool = False  # a ratio shown times 100
+    places: int | None = None  # a ratio's decimal places (default 2)
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,9 @@ class Stat:
     sort: str | None = None  # a group key or measure, "-" for descending
     chart: Chart | None = None
     api: bool = False  # also served as a big-screen feed: /api/bigscreen/<screen>, /ext/api/bigscreen/<screen>
+    compare: tuple[str, ...] = ()  # mom (环比) / yoy (同比) of the first key's period bucket (specs/stat_names.py)
+    compare_measures: tuple[str, ...] = ()  # the measures compared; empty: all
+    drill: str | None = None  # a list screen of the same entity each count/sum cell links to
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,30 @@ REVIEWED_TEMPLATES = {
         "子表聚合（specs/aggregates.py）：把 Piccolo 生成的子表 select 查询包成标量子查询",
     ("runtime/stats/query.py", "EXISTS ({})"):
         "合计行的跨实体度量：占位符只接收 Piccolo 生成的 select 查询",
+    ("runtime/stats/expr.py", "({} + {})"):
+        "派生度量表达式（specs/measure_expr.py 语法白名单）：占位符只接收其他度量的 QueryString 或参数，带括号保持运算顺序",
+    ("runtime/stats/expr.py", "({} - {})"):
+        "派生度量表达式（specs/measure_expr.py 语法白名单）：占位符只接收其他度量的 QueryString 或参数，带括号保持运算顺序",
+    ("runtime/stats/expr.py", "({} * {})"):
+        "派生度量表达式（specs/measure_expr.py 语法白名单）：占位符只接收其他度量的 QueryString 或参数，带括号保持运算顺序",
+    ("runtime/stats/query.py", "({} * 1.0 / NULLIF({}, 0))"):
+        "比率度量：两个占位符只接收本统计其他度量的 QueryString；分母为 0 时 NULLIF 得 NULL（不会除零报错）",
+    ("runtime/stats/query.py", "COUNT(CASE WHEN {} THEN 1 END)"):
+        "带条件的计数度量：占位符只接收 where_of 由 Piccolo 列与参数构建的条件",
+    ("runtime/stats/query.py", "CASE WHEN {} THEN {} END"):
+        "带条件的汇总度量：占位符只接收 where_of 构建的条件和 Piccolo 列",
+    ("runtime/stats/query.py", "({} + 2) / 3"):
+        "季度分组：月份（Piccolo Month，整数）换算为季度，整数除法在 SQLite 与 PostgreSQL 相同",
+    ("runtime/stats/query.py", "date({}, {}, {})"):
+        "周分组（SQLite）：日期列与作为参数传入的固定修饰符（weekday 0, -6 days）得到 ISO 周一",
+    ("runtime/stats/query.py", "CAST({} AS DATE) - (CAST(EXTRACT(ISODOW FROM {}) AS INTEGER) - 1)"):
+        "周分组（PostgreSQL）：占位符只接收 Piccolo 列或其关联子查询，得到 ISO 周一",
+    ("runtime/stats/drill.py", "{} IS NULL"):
+        "统计下钻：分组键为空的组；占位符只接收 Piccolo 列或统计的分组表达式",
+    ("runtime/stats/drill.py", "{} >= {} AND {} < {}"):
+        "统计下钻：日期分组（日/周/月/季/年）换算成字段的起止范围，起止日期作为参数传入",
+    ("runtime/stats/drill.py", "CAST({} AS TEXT) = {}"):
+        "统计下钻：路径、上卷或计算字段分组键与 URL 中的值（作为参数传入）按文本比较",
     ("runtime/stats/expr.py", "{}"):
         "派生度量表达式中的整数常量：作为参数传入，语法白名单见 stats_expr.py",
     ("runtime/logs/charts.py", "date({})"):

@@ -134,6 +134,10 @@ class EntityService:
             await audit.record(self.ctx, principal, "action", self.entity.name, None, self.entity.label, None,
                                {"lookup": shown, "by": how, "screens": sorted(s.name for s, _ in grants if s.lookup)})
 
+    def narrowing(self, request) -> Any:
+        """The plugins' condition read from the request's own parameters (Plugin.list_narrowing), or None."""
+        return combine_and(self.ctx.plugins.list_narrowing(self.ctx, request, self.entity.name))
+
     async def list_page(self, request, *, screen=None, tab=None, q=None, sort=None, page=1, page_size=20,
                         filters=None, level=None, tree=None) -> dict[str, Any]:
         principal: Principal = request.user
@@ -141,6 +145,7 @@ class EntityService:
         if (page - 1) * page_size > MAX_OFFSET:  # the databases' OFFSET is a 64-bit integer
             raise BadRequest("页码超出范围")
         where = self._conditions(principal, grants, tab, q, filters, level)  # per request: the data scope is in it
+        where = combine_and([where, self.narrowing(request)])
         as_tree = tree_view.wanted(tree)  # one level of a tree entity, each row with its visible children
         if as_tree:
             scope = self._scope_for(principal, grants, filters)
@@ -176,6 +181,7 @@ class EntityService:
         principal: Principal = request.user
         grants = self.grants(principal, "list", screen)
         where = self._conditions(principal, grants, tab, q, filters, level)
+        where = combine_and([where, self.narrowing(request)])
         query = self.table.count()
         return await (query.where(where) if where is not None else query)
 
@@ -578,14 +584,16 @@ class EntityService:
         return rows[0]
 
     async def export_rows(self, principal: Principal, *, screen=None, tab=None, q=None, sort=None,
-                          filters=None, how: str = "export", level=None) -> tuple[list[dict], AsyncIterator[list[dict]]]:
+                          filters=None, how: str = "export", level=None,
+                          narrow=None) -> tuple[list[dict], AsyncIterator[list[dict]]]:
         """(columns, batches of items) of an export: the export grant, scope, tab, keyword, filters
         and sort apply; masked unless the grants hold `unmask` (runtime/security/unmask.py), and then
-        the clear view is logged with the row count (`how`: export, or bulk_query_export)."""
+        the clear view is logged with the row count (`how`: export, or bulk_query_export). `narrow`:
+        the plugins' condition from the request (`list_narrowing`, e.g. a stat's drill-down)."""
         grants = self.grants(principal, "export", screen)
         chosen = self.export_screen(grants)
         grants = [(s, g) for s, g in grants if s.stat is None]  # a statistic's grant opens no raw rows
-        where = self._conditions(principal, grants, tab, q, filters, level)
+        where = combine_and([self._conditions(principal, grants, tab, q, filters, level), narrow])
         visible = self.visible_fields(principal, grants)
         shape = self.shape(visible)
         column, ascending = ordering(self.entity, [chosen], self.table, sort)  # as the chosen screen's list
@@ -613,7 +621,7 @@ class EntityService:
         """The generated GET /api/<entity>/export: the export as a streamed csv."""
         principal: Principal = request.user
         columns, batches = await self.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters,
-                                                  level=level)
+                                                  level=level, narrow=self.narrowing(request))
         await self.log_export(principal, screen, "csv", filters)
         return stream_response(csv_chunks(columns, batches), self.export_name(screen, "csv"))
 

@@ -38,10 +38,10 @@ def typed_filters(service: EntityService, screen: str | None, params: dict[str, 
 
 
 async def write_export(service: EntityService, principal: Principal, path: Path, *, screen=None, tab=None,
-                       q=None, sort=None, filters=None, progress=None, level=None) -> int:
+                       q=None, sort=None, filters=None, progress=None, level=None, narrow=None) -> int:
     """Write every visible row to `path` (.xlsx or .csv) in the list's order; returns the row count."""
     columns, batches = await service.export_rows(principal, screen=screen, tab=tab, q=q, sort=sort, filters=filters,
-                                                 level=level)
+                                                 level=level, narrow=narrow)
     fmt = "csv" if path.suffix.lower() == ".csv" else "xlsx"
     await service.log_export(principal, screen, fmt, filters)
     title = service.screens[screen].label if screen in service.screens else service.entity.label

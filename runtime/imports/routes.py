@@ -165,7 +165,8 @@ async def _export(request: Request, fmt: str) -> Any:
     background = params.pop("background", None) in ("1", "true")
     level = levels.chosen(params.pop(LEVEL_PARAM, None))  # a bad one is a 400 now, not a failed job
     filters = exports.typed_filters(service, screen, params)
-    kw = {"screen": screen, "tab": tab, "q": q, "sort": sort, "filters": filters, "level": level}
+    kw = {"screen": screen, "tab": tab, "q": q, "sort": sort, "filters": filters, "level": level,
+          "narrow": service.narrowing(request)}  # a drilled list exports what it lists
     if background:
         return exports.public(await exports.start_background(service, request.user, fmt, **kw))
     path = exports.temp_path(f".{fmt}")

@@ -140,6 +140,8 @@ async def list_page(request: Request, name: str) -> Response:
     kept = ([("tab", tab)] if tab else []) + ([(LEVEL_PARAM, level)] if level not in (None, ALL) else []) \
         + ([(TREE_PARAM, "1")] if as_tree else [])
     base = kept + ([("q", q)] if q else []) + bar["echo"]
+    given = {k for k, _ in base}  # a plugin's narrowing (a stat's drill-down) stays on every link
+    base += [(k, v) for k, v in ctx.plugins.list_kept(request) if k not in given]
     result: dict[str, Any] = {"items": [], "total": 0}
     listed = False
     try:

@@ -73,9 +73,11 @@ async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: di
     items = list(result.get("items", []))
     total = int(result.get("total") or 0)
     pages = max(1, math.ceil(total / page_size))
-    rows = [{"id": None, "cells": [cell_text(item, c) for c in columns]} for item in items]
+    links = request.app.state.stats.drill_links(spec, columns, date_from, date_to, bar["echo"])
+    rows = [{"id": None, "cells": [cell_text(item, c) for c in columns], "links": links(item)} for item in items]
     totals = result.get("totals") or {}
     sums = [cell_text(totals, c) if c["name"] in totals else "" for c in columns] if items else None
+    sum_links = links(None) if items else None
     base = ([("date_from", date_from.isoformat()), ("date_to", date_to.isoformat())] if spec.stat.period else []) \
         + bar["echo"] + ([("sort", sort)] if sort else []) + ([(LEVEL_PARAM, level)] if level not in (None, ALL) else [])
     export_urls = None
@@ -85,7 +87,7 @@ async def stat_page(request: Request, name: str, screen: dict[str, Any], bar: di
     context = layout(
         request, name, title=screen["label"], screen=screen, screen_name=name, has_period=bool(spec.stat.period),
         date_from=date_from.isoformat(), date_to=date_to.isoformat(), filter_widgets=bar["widgets"],
-        columns=columns, rows=rows, total=total, problems=problems, sums=sums,
+        columns=columns, rows=rows, total=total, problems=problems, sums=sums, sum_links=sum_links,
         page=page, pages=pages, page_size=page_size, export_urls=export_urls,
         chart=chart if chart_json(chart) else None, chart_json=chart_json(chart),
         **chart_assets(ctx),

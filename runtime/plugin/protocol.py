@@ -125,6 +125,11 @@ class Plugin:
     - `key_holders`: `async (ctx, cipher) -> int` functions that re-encrypt, during `specadmin rotate-key`,
       what the plugin keeps under the SM4 keyring outside sensitive columns (encrypted files), returning
       how many items are still under an old key or unreadable (the old key is kept until none is).
+    - `list_narrowing(ctx, request, entity)`: a condition the plugin reads from its own query
+      parameters of a list request (page, API, tab counts) on `entity`, ANDed with everything else
+      (the stats plugin's drill-down `?stat=…&measure=…`); None when they are absent; a bad value
+      raises BadRequest / Denied. `list_kept(request)`: the (parameter, value) pairs of such a request
+      a list page keeps in its paging, tab and size links, so every page stays narrowed.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -154,6 +159,8 @@ class Plugin:
     withheld_actions: Callable[["AppContext"], Mapping[str, Iterable[str]]] | None = None
     row_views: Sequence[Callable[..., Awaitable[None]]] = ()
     key_holders: Sequence[Callable[..., Awaitable[int]]] = ()
+    list_narrowing: Callable[["AppContext", Any, str], Any] | None = None
+    list_kept: Callable[[Any], Sequence[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -96,6 +96,15 @@ class PluginSet:
             raise PluginError(f"no ref scope {ref!r} (plugins in use: {', '.join(self.names())})")
         return plugin.ref_scopes[name]
 
+    def list_narrowing(self, ctx, request, entity: str) -> list:
+        """The conditions plugins read from a list request's own parameters (`Plugin.list_narrowing`)."""
+        found = (p.list_narrowing(ctx, request, entity) for p in self.plugins if p.list_narrowing is not None)
+        return [c for c in found if c is not None]
+
+    def list_kept(self, request) -> list[tuple[str, str]]:
+        """The parameters list pages keep in their links for the plugins' narrowing (`Plugin.list_kept`)."""
+        return [pair for p in self.plugins if p.list_kept is not None for pair in p.list_kept(request)]
+
     # -- entity hooks -----------------------------------------------------
     @cached_property
     def _hooks(self) -> dict[tuple[str, str], tuple[Hook, ...]]:

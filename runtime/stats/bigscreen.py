@@ -26,7 +26,9 @@ from specadmin.runtime.pages.common import PAGE_ERRORS
 def feed_columns(ctx, screen) -> dict[str, list[dict[str, str]]]:
     """The feed's dimensions and measures with their Chinese labels (from the generated screen)."""
     listed = ctx.screens[screen.name]["list"]
-    measures = {m.name for m in screen.stat.measures}
+    from specadmin.specs.stat_names import compare_columns
+
+    measures = {m.name for m in screen.stat.measures} | {c["name"] for c in compare_columns(screen.stat)}
     return {"dimensions": [{"key": c["name"], "label": c["label"]} for c in listed if c["name"] not in measures],
             "measures": [{"key": c["name"], "label": c["label"]} for c in listed if c["name"] in measures]}
 

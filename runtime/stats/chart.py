@@ -1,8 +1,8 @@
 """The chart of a statistic: its series over every counted row, aggregated in SQL along the chart's
 axis (`stat.chart.x`, default the first group key), never only the page the table shows.
 
-- A date key (`date(x)`, `month(x)` or a date field) is a time axis: every day (month) of the
-  period in order, a day without rows reading 0 for count/sum measures (empty for avg/min/max);
+- A date key (`date(x)`, `week(x)`, `month(x)`, `quarter(x)`, `year(x)` or a date field) is a time
+  axis: every day (week, month, ...) of the period in order, a day without rows reading 0 for count/sum measures (empty for avg/min/max);
   beyond MAX_FILL points only the days that have rows are drawn.
 - Any other key is a category axis, labelled with the key's label (a ref's display, a dict's
   label). With more than `chart.top` categories (default DEFAULT_TOP) the `top` largest by the
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.specs.stat_names import chart_measures
 
 from specadmin.runtime.stats import expr as stats_expr
+from specadmin.runtime.stats.query import ratio_value
 
 if TYPE_CHECKING:
     from specadmin.runtime.stats.query import Dim, StatQuery
@@ -66,13 +67,53 @@ def _months(start: dt.date, end: dt.date) -> list[str]:
     return out
 
 
+BUCKETS = ("week", "quarter", "year")
+
+
+def bucket_key(fn: str, day: dt.date) -> str:
+    """The key of the day's week (`YYYY-Www`), quarter (`YYYY-Qn`) or year (`YYYY`), as the query answers."""
+    if fn == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    if fn == "quarter":
+        return f"{day.year:04d}-Q{(day.month + 2) // 3}"
+    return f"{day.year:04d}"
+
+
+def bucket_start(key: str) -> dt.date:
+    """The first day of a week, quarter or year key."""
+    if "-W" in key:
+        return dt.date.fromisocalendar(int(key[:4]), int(key[6:8]), 1)
+    if "-Q" in key:
+        return dt.date(int(key[:4]), 3 * int(key[-1]) - 2, 1)
+    return dt.date(int(key[:4]), 1, 1)
+
+
+def _buckets(fn: str, start: dt.date, end: dt.date) -> list[str]:
+    """Every bucket from the one of `start` to the one of `end` (stepping a week at most)."""
+    out: list[str] = []
+    day = start
+    while day <= end and len(out) <= MAX_FILL:
+        key = bucket_key(fn, day)
+        if not out or out[-1] != key:
+            out.append(key)
+        day += dt.timedelta(days=7 if fn == "week" else 1)
+    if out and bucket_key(fn, end) != out[-1] and len(out) <= MAX_FILL:
+        out.append(bucket_key(fn, end))
+    return out
+
+
 def time_keys(dim: Dim, stat, present: list[str], date_from: dt.date, date_to: dt.date) -> list[str]:
     """Every day (month) from the period's first to its last, or between the first and last key
     present when the key is not the period's field; only the present keys beyond MAX_FILL."""
     if not present or (dim.fn is None and dim.field.type == "datetime"):
         return sorted(present)
-    on_period = stat.period is not None and dim.group in (f"date({stat.period})", f"month({stat.period})", stat.period)
-    if dim.fn == "month":
+    on_period = stat.period is not None and dim.group in (f"date({stat.period})", f"month({stat.period})", stat.period,
+                                                          *(f"{fn}({stat.period})" for fn in BUCKETS))
+    if dim.fn in BUCKETS:
+        start, end = (date_from, date_to) if on_period else (bucket_start(min(present)), bucket_start(max(present)))
+        keys = _buckets(dim.fn, start, end)
+    elif dim.fn == "month":
         start, end = (date_from, date_to) if on_period else \
             (dt.date.fromisoformat(min(present) + "-01"), dt.date.fromisoformat(max(present) + "-01"))
         keys = _months(start, end)
@@ -96,7 +137,7 @@ class Merger:
         out: dict[str, Any] = {}
         for n in self.names:
             m = self.query.measures[n]
-            if m.expr:
+            if m.expr or m.ratio:
                 continue
             values = [r.get(n) for r in rows if r.get(n) is not None]
             if m.agg in ADDITIVE:
@@ -110,8 +151,12 @@ class Merger:
                 count = sum(r.get(f"{n}__n") or 0 for r in rows)
                 out[n] = total / count if count else None
         for n in self.names:
+            m = self.query.measures[n]
             if n in self.query.trees:
                 out[n] = stats_expr.evaluate(self.query.trees[n], out)
+            elif m.ratio:
+                top, bottom = (out.get(o) for o in m.ratio)
+                out[n] = ratio_value(None if top is None or not bottom else float(top) / float(bottom), m)
         return out
 
 

@@ -1,6 +1,6 @@
 """Derived statistics measures in SQL and on totals: a parsed `expr:` tree (specs/measure_expr.py)
-becomes Piccolo QueryString arithmetic (`a - b` becomes QueryString's own `{} - {}`), integers
-travel as parameters; nothing from YAML ever becomes SQL text.
+becomes bracketed QueryString arithmetic (`a - (b - c)` stays `(a - (b - c))`), integers travel as
+parameters; nothing from YAML ever becomes SQL text.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def build(tree: Any, operand: Callable[[str], Any]) -> Any:
         return QueryString("{}", tree[1])
     left, right = build(tree[1], operand), build(tree[2], operand)
     if kind == "+":
-        return left + right
+        return QueryString("({} + {})", left, right)
     if kind == "-":
-        return left - right
-    return left * right
+        return QueryString("({} - {})", left, right)
+    return QueryString("({} * {})", left, right)
 
 
 def evaluate(tree: Any, values: dict[str, Any]) -> Any:

@@ -3,7 +3,12 @@
 Everything is built from Piccolo columns and QueryString arithmetic, with values as parameters:
 - a group key through refs (`site.street`, or a lookup field) is a correlated scalar subquery
   `(SELECT street FROM testing_site WHERE site_code = site_scan_stat.site)`, so no row is loaded;
-- `date(x)` is `date(x)`; `month(x)` is year*100+month (Piccolo's portable Year/Month);
+- `date(x)` is `date(x)`; `month(x)` is its year and month (Piccolo's portable Year/Month), `quarter(x)`
+  its year and (month + 2) / 3, `year(x)` its year, `week(x)` the Monday of its ISO week (answered
+  as `YYYY-Www`; SQLite's date modifiers are parameters, so it is selected as MIN like a roll-up);
+- a measure's own `where:` aggregates `CASE WHEN <where> THEN <operand> END` (COUNT of 1);
+  `ratio: [a, b]` is `a * 1.0 / NULLIF(b, 0)` (NULL on a zero denominator, scaled and rounded in
+  Python: `percent`, `places`);
 - `street(org)` (any org level) is the org of that level whose path the row's org path starts with:
   `(SELECT id FROM org WHERE level = $1 AND <the org's path> LIKE path || '%' ORDER BY path LIMIT 1)`;
   its parameters keep PostgreSQL from matching it to the select list, so the select and the order
@@ -16,6 +21,7 @@ Builders return fresh objects each time: Piccolo keeps the alias on the object.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +41,7 @@ from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.paths import key_column
-from specadmin.runtime.data.where import column_of, combine_and, never
+from specadmin.runtime.data.where import column_of, combine_and, never, where_of
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -84,7 +90,7 @@ class Dim:
         # A roll-up's or a computed field's SQL holds parameters (a level, an age's reference day):
         # grouped by it, it is selected and ordered as MIN of itself (one value per group), which
         # PostgreSQL accepts without matching the select list to the GROUP BY.
-        self.parametrised = self.level is not None or self.computed
+        self.parametrised = self.level is not None or self.computed or self.fn == "week"
         self.column = getattr(ctx.table(entity.name), path) if self.stored else None
         self._ctx, self._entity, self._path = ctx, entity, path
         self.field = own if self.computed else path_expression(ctx, entity, path)[1]
@@ -111,7 +117,19 @@ class Dim:
             return [DateOf(base)]
         if self.fn == "month":
             return [Year(base), Month(base)]
+        if self.fn == "quarter":
+            return [Year(base), QueryString("({} + 2) / 3", Month(base))]
+        if self.fn == "year":
+            return [Year(base)]
+        if self.fn == "week":
+            return [self._monday(base)]
         return [base]
+
+    def _monday(self, base: Any) -> Any:
+        """The Monday of the ISO week of a date or timestamp, as a date."""
+        if self._ctx.table(self._entity.name)._meta.db.engine_type == "sqlite":
+            return QueryString("date({}, {}, {})", base, "weekday 0", "-6 days")
+        return QueryString("CAST({} AS DATE) - (CAST(EXTRACT(ISODOW FROM {}) AS INTEGER) - 1)", base, base)
 
     def exprs(self) -> list[Any]:
         """The expressions to order by and select: the group's own, or MIN of a parametrised one."""
@@ -127,9 +145,9 @@ class Dim:
     def selects(self) -> list[Any]:
         if self.stored:
             return [self.column]
-        if self.fn == "month":
-            year, month = self.exprs()
-            return [year.as_alias(f"{self.key}__y"), month.as_alias(f"{self.key}__m")]
+        if self.fn in ("month", "quarter"):
+            year, part = self.exprs()
+            return [year.as_alias(f"{self.key}__y"), part.as_alias(f"{self.key}__m")]
         return [self.exprs()[0].as_alias(self.key)]
 
 
@@ -158,10 +176,22 @@ class StatQuery:
         m = self.measures[name]
         if m.expr:
             return stats_expr.build(self.trees[name], lambda n: self.measure(n, grouped, axis))
+        if m.ratio:
+            top, bottom = (self.measure(n, grouped, axis) for n in m.ratio)
+            return QueryString("({} * 1.0 / NULLIF({}, 0))", top, bottom)
         if m.source:
             return self._source_measure(m, grouped, axis, agg)
-        operand = self._operand(self.table, m)
-        fn = AGGREGATES[agg or m.agg]
+        return self._aggregate(self.table, m, agg or m.agg)
+
+    def _aggregate(self, table, m, agg: str) -> Any:
+        """The aggregate of the measure's operand over `table`'s rows, only those of its `where`."""
+        operand = self._operand(table, m)
+        fn = AGGREGATES[agg]
+        if m.where is not None:
+            cond = where_of(table, m.where).querystring
+            if operand is None:
+                return QueryString("COUNT(CASE WHEN {} THEN 1 END)", cond)
+            operand = QueryString("CASE WHEN {} THEN {} END", cond, operand)
         return fn() if operand is None else fn(operand)
 
     def _source_measure(self, m, grouped: bool, axis: Dim | None = None, agg: str | None = None) -> Any:
@@ -169,9 +199,7 @@ class StatQuery:
         Totals and chart bars take the rows whose keys occur among the counted rows (a bar: those
         with the bar's key, which the checker makes one of the match keys)."""
         src = self.ctx.table(m.source)
-        operand = self._operand(src, m)
         agg = agg or m.agg
-        fn = AGGREGATES[agg]
         conds = [self.scope_of(m.source)]
         if grouped and axis is None:
             conds += [getattr(src, theirs) == self.dim_by_key[ours].column for theirs, ours in m.match]
@@ -182,7 +210,7 @@ class StatQuery:
                                                 for theirs, ours in m.match])
             conds.append(WhereRaw("EXISTS ({})", self.table.select(self.table._meta.primary_key)
                                      .where(inner).querystrings[0]))
-        query = src.select(fn() if operand is None else fn(operand))
+        query = src.select(self._aggregate(src, m, agg))
         where = combine_and([c for c in conds if c is not None])
         if where is not None:
             query = query.where(where)
@@ -242,30 +270,50 @@ class StatQuery:
 
     async def totals(self) -> dict[str, Any]:
         """合计: every plain measure over all counted rows; derived ones recomputed from these."""
-        plain = [n for n, m in self.measures.items() if not m.expr]
+        plain = [n for n, m in self.measures.items() if not m.expr and not m.ratio]
         query = self.table.select(*[self.measure(n, grouped=False).as_alias(n) for n in plain])
         if self.where is not None:
             query = query.where(self.where)
-        row = self._clean((await query)[0])
-        for name in self.measures:
+        row = (await query)[0]
+        for name, m in self.measures.items():
             if name in self.trees:
                 row[name] = stats_expr.evaluate(self.trees[name], row)
-        return row
+            elif m.ratio:
+                top, bottom = (row.get(n) for n in m.ratio)
+                row[name] = None if top is None or not bottom else float(top) / float(bottom)
+        return self._clean(row)
 
     def _clean(self, row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
         for d in self.dims:
-            if d.fn == "month" and f"{d.key}__y" in out:
-                year, month = out.pop(f"{d.key}__y"), out.pop(f"{d.key}__m")
-                out[d.key] = None if year is None else f"{int(year):04d}-{int(month):02d}"
+            if d.fn in ("month", "quarter") and f"{d.key}__y" in out:
+                year, part = out.pop(f"{d.key}__y"), out.pop(f"{d.key}__m")
+                out[d.key] = None if year is None else (f"{int(year):04d}-{int(part):02d}" if d.fn == "month"
+                                                        else f"{int(year):04d}-Q{int(part)}")
+            elif d.fn == "year" and out.get(d.key) is not None:
+                out[d.key] = f"{int(out[d.key]):04d}"
+            elif d.fn == "week" and out.get(d.key) is not None:
+                year, week, _ = dt.date.fromisoformat(str(out[d.key])[:10]).isocalendar()
+                out[d.key] = f"{year:04d}-W{week:02d}"
         for n, m in self.measures.items():
             v = out.get(n)
+            if m.ratio:
+                out[n] = ratio_value(v, m)
+                continue
             if v is not None and m.agg != "avg" and not isinstance(v, int):
                 try:
                     out[n] = int(v) if int(v) == v else v
                 except (TypeError, ValueError):
                     pass
         return out
+
+
+def ratio_value(value: Any, m) -> float | None:
+    """A ratio as shown: times 100 when `percent`, rounded to `places` (default 2); None stays None."""
+    if value is None:
+        return None
+    value = float(value) * (100 if m.percent else 1)
+    return round(value, 2 if m.places is None else m.places)
 
 
 def scope_for(ctx: AppContext, grant, principal) -> Callable[[str], Any]:

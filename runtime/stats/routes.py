@@ -95,8 +95,24 @@ class StatsService:
         rows = await query.page(page, size, sort) if total else []
         items = await self._decorate(query, rows)
         totals = {k: json_value(v) for k, v in (await query.totals()).items()}
+        if query.stat.compare:  # 环比 / 同比: the same statistic over the shifted period (runtime/stats/compare.py)
+            from specadmin.runtime.stats import compare
+
+            await compare.add(self, request, screen_name, query, items, totals, date_from, date_to, filters,
+                              action, level)
         return {"items": items, "total": total, "totals": totals, "page": page, "page_size": size,
                 "date_from": date_from.isoformat(), "date_to": date_to.isoformat()}
+
+    def drill_links(self, spec, columns: list[dict[str, Any]], date_from: dt.date, date_to: dt.date,
+                    echo: list[tuple[str, str]]):
+        """item (None: 合计) → the drill-down URL of each column's cell, or None (runtime/stats/drill.py)."""
+        from specadmin.runtime.stats.drill import cell_url, drillable
+
+        if not spec.stat.drill:
+            return lambda item: None
+        measures = {m.name for m in spec.stat.measures if drillable(m)}
+        return lambda item: [cell_url(spec, item, c["name"], date_from, date_to, echo) if c["name"] in measures
+                             else None for c in columns]
 
     async def _decorate(self, query: StatQuery, rows: list[dict]) -> list[dict]:
         """Labels of ref, dict and computed keys (`<key>_label`) and the declared columns (paths through
