@@ -110,5 +110,8 @@ CODES = {
     "SA166": "deadline amount path is not a number field of the row or through a ref",
     "SA167": "lights without a deadline, a done field or value that does not exist, or a clashing <field>_warn_at",
     "SA169": "app.yaml calendar working_hours out of order, overlapping or ending before they start",
+    "SA215": "screen map: field is not a geo field of the entity",
+    "SA216": "screen map: label is not a stored, unencrypted field of the entity",
+    "SA217": "app.yaml map: tiles is not an http(s) URL template with {z}, {x} and {y}",
     "SA168": "a where clause compares <field>_light with something other than green, yellow or red, or names it in a feed or chart line",
 }
