@@ -1,5 +1,5 @@
-"""The map page and the form's point picker in headless Chromium (issue item 14): without tiles the map
-draws its coordinate grid, shows the rows as markers with a popup linking to the detail page, and a
+"""The map page and the form's point picker in headless Chromium (issue item 14): when the configured
+tile server is unreachable (a closed local port) the map falls back to its coordinate grid, shows the rows as markers with a popup linking to the detail page, and a
 click on the form's small map writes the point into the geo field's text input; no CSP violation.
 The app is the example of specs/REFERENCE.md ("maps"), served on SQLite."""
 from __future__ import annotations
@@ -12,6 +12,7 @@ from conftest import reference_blocks
 
 pytestmark = pytest.mark.browser
 PASSWORD = "Toilet@2026x"
+TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # nothing listens on the discard port: every tile fails
 
 
 async def _load(ctx) -> None:
@@ -33,7 +34,9 @@ def server(tmp_path_factory):
 
     app_dir = tmp_path_factory.mktemp("maps-browser")
     (app_dir / "modules").mkdir()
-    (app_dir / "app.yaml").write_text(reference_blocks()["maps/app.yaml"], encoding="utf-8")
+    app = reference_blocks()["maps/app.yaml"].replace("map: {center", f"map: {{tiles: '{TILES}', center")
+    assert TILES in app
+    (app_dir / "app.yaml").write_text(app, encoding="utf-8")
     (app_dir / "modules" / "toilets.yaml").write_text(reference_blocks()["modules/toilets.yaml"], encoding="utf-8")
     generate(app_dir)
     with serve(app_dir, _load) as base:
@@ -48,7 +51,8 @@ def test_the_map_page_shows_markers_on_the_grid_and_the_point_picker_sets_the_va
     page.wait_for_url(re.compile(r"/s/toilet_admin/map"))
     page.wait_for_selector("#map[data-points]")
     assert page.get_attribute("#map", "data-total") == "2"
-    assert page.locator("#map canvas.leaflet-tile").count() > 0  # the coordinate grid: no tiles configured
+    page.wait_for_selector("#map canvas.leaflet-tile")  # the tiles failed: the coordinate grid instead
+    assert page.locator("#map img.leaflet-tile").count() == 0
     assert page.locator("#map path.leaflet-interactive").count() == 2
     assert "视野内共 2 条" in page.inner_text("#map-status")
     page.locator("#map path.leaflet-interactive").first.click()
@@ -61,6 +65,7 @@ def test_the_map_page_shows_markers_on_the_grid_and_the_point_picker_sets_the_va
     page.goto(f"{server}/s/toilet_admin/new")
     picker = page.locator("#picker-location.leaflet-container")
     picker.wait_for()
+    page.wait_for_selector("#picker-location canvas.leaflet-tile")
     box = picker.bounding_box()
     picker.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
     value = page.input_value("#f-location")

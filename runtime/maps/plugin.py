@@ -1,11 +1,12 @@
 """Built-in plugin `maps`: a map page for screens with `map:` (points, clusters, a polygon-draw tool),
-the point picker on forms with a geo field, and app.yaml `map:` (tiles, attribution, center, zoom).
+the point picker on forms with a geo field, and app.yaml `map:` (tiles, attribution, center, zoom; the tiles' origin allowed as an image source).
 The radius and polygon filters themselves are list filters (runtime/data/geo_sql.py)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from specadmin.runtime.maps.csp import tile_middleware
 from specadmin.runtime.maps.routes import LEAFLET, map_api, map_page
 from specadmin.runtime.maps.settings import APP_KEY, APP_SCHEMA, check_tiles, map_settings
 from specadmin.runtime.pages.support import STATIC_DIRS, add_screen_tool
@@ -31,5 +32,5 @@ def _template_globals(engine, ctx) -> None:
 
 
 plugin = Plugin(name="maps", label="地图", builtin=True, order=92, app_keys={APP_KEY: APP_SCHEMA},
-                checks=(Check("SA217", check_tiles, "地图底图"),), routes=_routes,
+                checks=(Check("SA217", check_tiles, "地图底图"),), routes=_routes, middleware=tile_middleware,
                 templates=HERE / "templates", static=HERE / "static", template_globals=_template_globals)

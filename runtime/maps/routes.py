@@ -16,10 +16,9 @@ from litestar.response import Template
 
 from specadmin.runtime.errors import NotFound
 from specadmin.runtime.maps.query import map_rows
-from specadmin.runtime.maps.settings import map_settings, tile_origin
+from specadmin.runtime.maps.settings import map_settings
 from specadmin.runtime.pages.common import PAGE_ERRORS, grant_for, screen_of
 from specadmin.runtime.pages.support import ctx_of, layout
-from specadmin.runtime.security.headers import CSP
 
 LEAFLET = ("vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css")
 
@@ -50,8 +49,4 @@ async def map_page(request: Request, name: str) -> Response:
     context = layout(request, name, title=f"{screen['label']} 地图", screen=screen, screen_name=name,
                      step="地图", screen_url=f"/s/{name}", list_url=f"/s/{name}" + (f"?{query}" if query else ""),
                      field_label=field.label, map_config=json.dumps(config, ensure_ascii=False), leaflet=LEAFLET)
-    headers = {}
-    if settings["tiles"]:
-        headers["content-security-policy"] = CSP.replace("img-src 'self' data:",
-                                                         f"img-src 'self' data: {tile_origin(settings['tiles'])}")
-    return Template(template_name="map.html", context=context, headers=headers)
+    return Template(template_name="map.html", context=context)

@@ -2,7 +2,7 @@
 
 Without `tiles` (or when its tiles fail to load) the pages draw a plain coordinate grid, so they work
 offline. `tiles` is a Leaflet URL template (`https://.../{z}/{x}/{y}.png`); its origin is added to the
-map page's img-src (the CSP allows only the app's own images otherwise).
+pages' img-src (runtime/maps/csp.py; the CSP allows only the app's own images otherwise).
 """
 from __future__ import annotations
 
