@@ -101,6 +101,14 @@ async def test_within_a_concave_polygon_leaves_out_the_notch_and_the_outside(env
 
 
 @ASYNC
+async def test_a_polygon_of_200_vertices_far_longer_than_a_text_filter_is_used_whole(env):
+    circle = [(east(600 * math.cos(a)), north(600 * math.sin(a))) for a in (i * math.pi / 100 for i in range(200))]
+    text = ";".join(f"{lng:.6f},{lat:.6f}" for lng, lat in circle)
+    assert len(text) > 4000  # a plain text filter keeps 200 characters
+    assert await names(env["client"], location_within=text) == {"东490米", "东510米", "北495米", "北505米"}
+
+
+@ASYNC
 async def test_the_export_and_the_tab_free_count_apply_the_same_geo_filter(env):
     r = await env["client"].get("/api/toilet/export", params={"screen": "toilet_admin",
                                                               "location_near": f"{LNG0},{LAT0},500"})

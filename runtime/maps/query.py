@@ -5,7 +5,8 @@ list would show (grant, data scope, tab, level, keyword and filters through Enti
 condition) whose point lies in the view. Up to MAX_POINTS of them come back as points
 `{id, lng, lat, label}`; beyond that, as clusters `{lng, lat, count}`: the rows grouped on a grid of
 cells (a quarter of a 256-pixel tile at that zoom, and never more than GRID x GRID cells in the view),
-each at the mean of its points. `total` is always the number of rows in the view, and the counts of
+each at the mean of its points. (A cell number is CAST to an integer, which SQLite truncates and
+PostgreSQL rounds: the grid sits half a cell apart on the two, every row still in exactly one cell.) `total` is always the number of rows in the view, and the counts of
 the clusters add up to it: nothing is cut off silently.
 """
 from __future__ import annotations
