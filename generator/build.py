@@ -257,6 +257,7 @@ def _screen(loc: Located, entity: m.Entity, unmaskable: bool = False) -> m.Scree
         scope=_scope(raw.get("scope")) or m.Scope(), stat=stat,
         import_spec=_import_spec(raw, entity, list_cols), export_columns=tuple(raw.get("export_columns", [])),
         delete_by_range=tuple(raw.get("delete_by_range", [])), bulk_query=_bulk_query(raw.get("bulk_query")),
+        map=m.MapView(field=raw["map"]["field"], label=raw["map"]["label"]) if raw.get("map") else None,
         related=tuple(_related(n, r) for n, r in (raw.get("related") or {}).items()),
         lookup=m.Lookup(keys=tuple(raw["lookup"]["keys"]), scope=_scope(raw["lookup"].get("scope")) or m.Scope())
         if "lookup" in raw else None,

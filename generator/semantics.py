@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 ORG_SCOPES = ("own_unit", "own_and_sub", "sub_only", "self_only")
 WHERE_OPS = ("not", "in", "gte", "lte", "gt", "lt", "contains")
-FILTERABLE = ("string", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref", "computed")
+FILTERABLE = ("string", "integer", "decimal", "boolean", "date", "datetime", "dict", "ref", "computed", "geo")
 SEARCHABLE = ("string", "text")
 SET_SPECIALS = ("$user", "$now", "$today", "$user.org")
 UNSTORED = ("lookup", "multi_ref", "computed")  # field types without a column of their own
@@ -500,6 +500,10 @@ class Checker:
             from specadmin.generator.bulk_checks import check_bulk_query
 
             check_bulk_query(self, loc, raw)
+        if "map" in raw:
+            from specadmin.generator.map_checks import check_map
+
+            check_map(self, loc, raw)
         for name, rel in (raw.get("related") or {}).items():
             self.check_related(loc, entity, name, rel)
 

@@ -113,10 +113,11 @@ ensure_npm_files() {
 }
 
 # ECharts for the chart pages (statistics, related panels, /logs/*, the big screen); Swagger UI
-# for the API documentation at /schema (runtime/pages/apidocs.py).
+# for the API documentation at /schema (runtime/pages/apidocs.py); Leaflet for map pages (runtime/maps).
 ensure_browser_assets() {
     ensure_npm_files echarts@5 . dist/echarts.min.js
     ensure_npm_files swagger-ui-dist@5 swagger-ui swagger-ui-bundle.js swagger-ui.css
+    ensure_npm_files leaflet@1 leaflet dist/leaflet.js dist/leaflet.css
 }
 
 # Full set-up: optional apt packages, then venv and Python dependencies.

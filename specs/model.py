@@ -268,6 +268,13 @@ class BulkQuery:
 
 
 @dataclass(frozen=True)
+class MapView:
+    """A screen's map page (`map:`; runtime/maps): the geo field its rows are placed by, the label of a point."""
+    field: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Lookup:
     """Exact look-ups by a sensitive key that reach beyond the screen's list scope (`lookup:`)."""
     keys: tuple[str, ...]
@@ -298,6 +305,7 @@ class Screen:
     export_columns: tuple[str, ...] = ()  # empty: the list columns
     delete_by_range: tuple[str, ...] = ()  # date/datetime fields a range delete may use
     bulk_query: BulkQuery | None = None
+    map: MapView | None = None
     related: tuple["Related", ...] = ()
     lookup: Lookup | None = None
     unmaskable: bool = False  # the entity shows a sensitive value: grants may name `unmask` (specs/unmask.py)

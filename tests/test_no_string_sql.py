@@ -177,6 +177,19 @@ REVIEWED_TEMPLATES = {
     ("runtime/rules/breaches_pg.py",
      "SELECT x.bid, x.i, x.lows, x.highs, x.counts, x.present FROM ({}) AS x WHERE x.i >= {} AND (x.lows >= {} OR x.highs >= {}) ORDER BY x.bid, x.i"):
         "同上：只返回超限窗口，起始序号与天数为参数",
+    ("runtime/data/geo_sql.py", "(({} - {}) * {}) * (({} - {}) * {}) + (({} - {}) * {}) * (({} - {}) * {}) <= {}"):
+        "地理字段半径查询（_near）：平面近似距离的平方与半径平方比较；占位符只接收 Piccolo 写出的经纬度列和作为参数传入的数值",
+    ("runtime/data/geo_sql.py", "CASE WHEN ({} < {}) <> ({} < {}) AND {} < {} * ({} - {}) + {} THEN 1 ELSE 0 END"):
+        "地理字段多边形查询（_within）：射线法的一条边；占位符只接收 Piccolo 写出的经纬度列和作为参数传入的顶点数值",
+    ("runtime/data/geo_sql.py", "{} + {}"):
+        "同上：把各条边的 CASE 项相加，占位符只接收本模块的嵌套 QueryString",
+    ("runtime/data/geo_sql.py", "({}) % 2 = 1"):
+        "同上：穿过的边数为奇数即在多边形内，占位符只接收本模块的嵌套 QueryString",
+    ("runtime/maps/query.py", "CAST(({} - {}) / {} AS INTEGER)"):
+        "地图聚合的网格编号：占位符是 Piccolo 写出的经纬度列、作为参数传入的视野西/南边界和网格大小",
+    ("runtime/maps/query.py",
+     "SELECT cx, cy, COUNT(*) AS n, AVG(lng) AS lng, AVG(lat) AS lat FROM ({}) AS cells GROUP BY cx, cy"):
+        "地图聚合：按网格分组计数；占位符只接收 Piccolo 生成的 select 查询（数据范围与筛选条件在内，值均为参数）",
 }
 
 

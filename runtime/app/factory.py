@@ -6,6 +6,7 @@ app.yaml, bound here as a Litestar `InitPluginProtocol`.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -46,8 +47,9 @@ def _before_request(ctx: AppContext):
 def _template_globals(ctx: AppContext):
     def engine_callback(engine: JinjaTemplateEngine) -> None:
         for plugin in ctx.plugins:
-            if plugin.template_globals is not None:
-                plugin.template_globals(engine)
+            if plugin.template_globals is not None:  # `(engine)`, or `(engine, ctx)` for the app's own values
+                takes_ctx = len(inspect.signature(plugin.template_globals).parameters) > 1
+                plugin.template_globals(*((engine, ctx) if takes_ctx else (engine,)))
 
     return engine_callback
 

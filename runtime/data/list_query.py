@@ -8,6 +8,8 @@ and `<field>_to`; a filter whose
 name is a reserved parameter such as `page` is sent as `filter_page`), and how each is typed.
 A datetime field's range takes a day (`2026-11-01`: from its start, to its end) or a moment
 (`2026-11-01T08:30`, `2026-11-01 08:30:15`: from / up to and including it).
+A geo field is filtered by `<field>_near=lng,lat,meters` and `<field>_within=lng,lat;...` (specs/geo.py):
+checked here, never cut short (a polygon is longer than TEXT_MAX), a malformed one is a 400.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from specadmin.specs import geo
 from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range
 from specadmin.runtime.errors import BadRequest
 from specadmin.specs.model import Entity, Screen
@@ -79,13 +82,17 @@ def filter_params(entity: Entity, screens: Iterable[Screen]) -> list[FilterParam
     params = []
     for n in names:
         f = entity.field(n)
-        ptype = str if f.type == "ref" and f.key else FIELD_TYPES[f.value_type]
+        ptype = str if f.type == "ref" and f.key else FIELD_TYPES.get(f.value_type, str)
         if f.value_type in ("date", "datetime") or f.type == "computed" and f.value_type in ("integer", "decimal"):
             keys = [(f"{n}_from", f"{f.label}（起）"), (f"{n}_to", f"{f.label}（止）")]
             if f.lights:  # `<field>_light=green|yellow|red` (specs/lights.py)
                 keys.append((f"{n}_light", f"{f.label}（状态）"))
         elif f.multi:  # `tags=a,b` (any of them), `tags_match=all` (all of them): runtime/data/multi_dict.py
             keys = [(n, f.label), (f"{n}_match", f"{f.label}（匹配方式）")]
+        elif f.type == "geo":  # specs/geo.py
+            params += [FilterParam(param_name(f"{n}_near"), str, f"{f.label}（附近：经度,纬度,米）", f"{n}_near"),
+                       FilterParam(param_name(f"{n}_within"), str, f"{f.label}（多边形：经度,纬度;...）", f"{n}_within")]
+            continue
         else:
             keys = [(n, f.label)]
         for key, label in keys:
@@ -241,8 +248,9 @@ def parse(entity: Entity, screens: Iterable[Screen], params: Mapping[str, str], 
         raw = params.get(p.name)
         if raw is None or not raw.strip():
             continue
+        spot = geo.geo_filter(entity, p.key)
         try:
-            value = typed_value(p, raw)
+            value = geo.check(spot[1], raw) if spot else typed_value(p, raw)
         except ValueError as exc:
             query.invalid[p.name] = f"{p.label}：{exc}"
             continue

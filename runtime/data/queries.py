@@ -6,13 +6,13 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
-from specadmin.specs import lights
+from specadmin.specs import geo, lights
 from specadmin.specs.model import Entity, Screen
 from specadmin.specs.physical import blind_index_column
 
 from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range, fits_column
-from specadmin.runtime.data import multi_dict
+from specadmin.runtime.data import geo_sql, multi_dict
 from specadmin.runtime.data.computed import field_sql
 from specadmin.runtime.data.where import column_of, combine_or, where_of
 
@@ -53,6 +53,10 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
                 raise BadRequest(f"查询条件 {name} 的值应为 green（正常）、yellow（临期）或 red（超期）")
             parts.append(where_of(table, lights.color_clause(lit.name, lit.lights, value)))
             continue
+        spot = geo.geo_filter(entity, name)
+        if spot is not None:  # `<geo>_near=lng,lat,m` / `<geo>_within=lng,lat;...` (specs/geo.py)
+            parts.append(geo_condition(table, spot, name, value))
+            continue
         base = name[:-5] if name.endswith("_from") else name[:-3] if name.endswith("_to") else name
         column = getattr(table, base, None)
         if isinstance(value, int) and not isinstance(value, bool) and not fits_column(column, value):
@@ -79,6 +83,17 @@ def filter_conditions(ctx: "AppContext", entity: Entity, table, filters: dict[st
             else:
                 parts.append(field_sql(ctx, entity, name, table) == value)
     return parts
+
+
+def geo_condition(table, spot: tuple[str, str], name: str, value: Any) -> Any:
+    """The SQL of one geo filter; a malformed value (from any caller) is a 400 naming the parameter."""
+    field, kind = spot
+    try:
+        if kind == "near":
+            return geo_sql.near(table, field, *geo.parse_near(str(value)))
+        return geo_sql.within(table, field, geo.parse_within(str(value)))
+    except ValueError as exc:
+        raise BadRequest(f"查询条件 {name} 的值不正确（{exc}）") from None
 
 
 def _start(value: Any, ftype: str) -> Any:

@@ -126,6 +126,11 @@ class EntityService:
         parts += filter_conditions(self.ctx, self.entity, self.table, filters or {})
         return combine_and(parts)
 
+    def list_condition(self, principal, grants, *, tab=None, q=None, filters=None, level=None) -> Any:
+        """The condition of a list with these parameters (grant scope, tab, level, keyword, filters), for
+        a plugin that reads the same rows another way (the map page's points and clusters)."""
+        return self._conditions(principal, grants, tab, q, filters, level)
+
     async def _log_lookup(self, principal, grants, filters, how: str) -> None:
         """Every look-up that may reach beyond the list scope is on record (the key masked)."""
         keys = self.lookup_keys(grants, filters)

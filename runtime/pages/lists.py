@@ -27,6 +27,12 @@ def _filter_widgets(options: Options, options_by_name: dict[str, Any], columns,
                         "from": _moment_input(echo.get(f"{name}_from", ""), ftype, False),
                         "to": _moment_input(echo.get(f"{name}_to", ""), ftype, True)})
             continue
+        if ftype == "geo":  # near a point, inside a polygon (specs/geo.py); the map page draws the polygon
+            for kind, label in (("near", "附近（经度,纬度,米）"), ("within", "多边形内（经度,纬度;...）")):
+                key = param_name(f"{name}_{kind}")
+                out.append({"name": key, "label": f"{col['label']}{label}", "kind": "text", "options": [],
+                            "value": echo.get(key, ""), "details": {}, "searchable": False})
+            continue
         if col.get("computed") and ftype in ("integer", "decimal"):  # a computed number (an age) is a range
             out.append({"name": name, "label": col["label"], "kind": "numberrange",
                         "from": echo.get(f"{name}_from", ""), "to": echo.get(f"{name}_to", "")})

@@ -92,11 +92,12 @@ def pop_flash(request: "Request") -> list[dict[str, str]]:
 
 
 # -- layout -------------------------------------------------------------------
-def add_screen_tool(engine: Any, screen: str, label: str, url: str, tool_id: str) -> None:
+def add_screen_tool(engine: Any, screen: str, label: str, url: str, tool_id: str, keep_query: bool = False) -> None:
     """A plugin's link among a screen's list page tools (list.html reads the `screen_tools` global),
-    e.g. 统计图表 on the log lists, 菜单权限 on 菜单授权管理; from a plugin's `template_globals`."""
+    e.g. 统计图表 on the log lists, 菜单权限 on 菜单授权管理; from a plugin's `template_globals`.
+    `keep_query`: the link carries the list's tab and filters (地图 on a screen with `map:`)."""
     tools = engine.engine.globals.setdefault("screen_tools", {})
-    tools.setdefault(screen, []).append({"label": label, "url": url, "id": tool_id})
+    tools.setdefault(screen, []).append({"label": label, "url": url, "id": tool_id, "keep_query": keep_query})
 
 
 

@@ -107,7 +107,7 @@ class Plugin:
     - `configure(config, ctx, options)`: any other Litestar setting (CSRF, exception handlers, state).
     - `request_hooks`: `before_request` functions, run in plugin order.
     - `scope_modes`: data-scope mode name → `(ctx, column, scope, principal) -> condition`.
-    - `templates` / `static`: folders searched before the theme's; `template_globals(env)` adds to Jinja.
+    - `templates` / `static`: folders searched before the theme's; `template_globals(env)` (or `(env, ctx)`) adds to Jinja.
     - `commands`: extra `specadmin` subcommands.
     - `tables`: factories of Piccolo tables the plugin keeps outside the spec (a session store, login
       throttles): no API, screen or admin page. Each app makes its own classes, bound to its

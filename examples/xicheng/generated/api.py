@@ -257,6 +257,8 @@ LedgerPlaceController = entity_controller(
     filters=[
         Filter("kind", str, "场所类型"),
         Filter("street", int, "所属街道"),
+        Filter("location_near", str, "坐标（附近：经度,纬度,米）"),
+        Filter("location_within", str, "坐标（多边形：经度,纬度;...）"),
     ],
     body=LedgerPlaceBody,
 )
@@ -281,6 +283,8 @@ CameraController = entity_controller(
         Filter("source", str, "数据来源"),
         Filter("playable", bool, "可播放"),
         Filter("reconciled", bool, "已核对"),
+        Filter("location_near", str, "坐标（附近：经度,纬度,米）"),
+        Filter("location_within", str, "坐标（多边形：经度,纬度;...）"),
     ],
     body=CameraBody,
 )

@@ -943,6 +943,7 @@ SCREENS = {
         "filters": [
             {"name": "kind", "label": "场所类型", "type": "dict", "dict": "ledger_kind", "required": True},
             {"name": "street", "label": "所属街道", "type": "ref", "to": "org"},
+            {"name": "location", "label": "坐标", "type": "geo"},
         ],
         "search": ["name", "address"],
         "actions": ["create", "update", "delete", "export", "import"],
@@ -997,6 +998,7 @@ SCREENS = {
             {"name": "source", "label": "数据来源", "type": "dict", "dict": "camera_source"},
             {"name": "playable", "label": "可播放", "type": "boolean"},
             {"name": "reconciled", "label": "已核对", "type": "boolean"},
+            {"name": "location", "label": "坐标", "type": "geo"},
         ],
         "search": ["code", "name", "network_id"],
         "actions": ["create", "update", "delete", "export", "import"],

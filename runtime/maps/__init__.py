@@ -1,0 +1,1 @@
+"""Map pages of geo fields (built-in plugin `maps`)."""
