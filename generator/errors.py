@@ -133,4 +133,5 @@ CODES = {
     "SA162": "a file field's max_files without multi, or max_mb beyond security.max_upload_mb",
     "SA163": "a file field declared required, unique, index, or sensitive other than true",
     "SA164": "a custom action's file parameter not attached by set to a file field, on a batch action, or a file field set otherwise",
+    "SA220": "an import column that is a multi_ref whose targets are named by no business key (`by:` or import ref_keys)",
 }

@@ -192,7 +192,7 @@ class Checker:
                              f"field '{name}': key '{f['key']}' must be a unique field of '{target}'")
             if "by" in f and target in self.reg.entities:
                 problem = self.business_key_problem(target, f["by"])
-                if f.get("key") or ftype != "ref":
+                if f.get("key") or ftype not in ("ref", "multi_ref"):
                     problem = "by needs a ref stored by id (a ref with key: is named by its key already)"
                 if problem:
                     self.err(loc, at + ("by",), "SA039", f"field '{name}': {problem}")
@@ -561,6 +561,11 @@ class Checker:
                 elif f is not None and f.get("type") == "file":
                     self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is a file field: a "
                              "spreadsheet cell cannot carry a file (upload it to /api/<entity>/<id>/files/<field>)")
+                elif f is not None and f.get("type") == "multi_ref" and section == "columns":
+                    if not f.get("by") and name not in (spec.get("ref_keys") or {}):
+                        self.err(loc, ("import", section, i), "SA220", f"import column '{name}' is a multi_ref: its "
+                                 "cells name the targets by a unique field, so the field needs `by:` or the import "
+                                 "a `ref_keys` entry")
                 elif f is None or f.get("type") in ("lookup", "multi_ref", "geo") or f.get("system") or f.get("readonly"):
                     self.err(loc, ("import", section, i), "SA110", f"import {section} '{name}' is not a stored, typed-in field")
         for i, name in enumerate(spec.get("key", [])):
@@ -571,9 +576,9 @@ class Checker:
             self.err(loc, ("import",), "SA110", "an import block needs 'import' in actions")
         for name, target_field in (spec.get("ref_keys") or {}).items():
             f = fields.get(name) or {}
-            if f.get("type") != "ref" or f.get("key") or name not in spec.get("columns", [name]):
+            if f.get("type") not in ("ref", "multi_ref") or f.get("key") or name not in spec.get("columns", [name]):
                 self.err(loc, ("import", "ref_keys", name), "SA113",
-                         f"import ref_keys '{name}' is not an import column that is a ref by id")
+                         f"import ref_keys '{name}' is not an import column that is a ref by id or a multi_ref")
             elif f["to"] in self.reg.entities and self.business_key_problem(f["to"], target_field):
                 self.err(loc, ("import", "ref_keys", name), "SA113",
                          f"import ref_keys '{name}': {self.business_key_problem(f['to'], target_field)}")

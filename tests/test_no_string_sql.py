@@ -15,6 +15,8 @@ from sql_string_checker import check_source, looks_like_sql
 # (file, constant template) -> why it is safe. A template only ever receives Piccolo columns (quoted
 # identifiers) or parameters through its {} placeholders, never text from a request.
 REVIEWED_TEMPLATES = {
+    ("runtime/imports/bulk.py", "SELECT nextval(pg_get_serial_sequence({}, {})) FROM generate_series(1, {})"):
+        "PostgreSQL 批量导入预取新行的 id（多值引用的关联行要用）：表名、主键列名与行数均作为参数传入",
     ("runtime/data/multi_dict.py", "{} LIKE {} ESCAPE {}"):
         "多值字典字段“含有某键”：列由 Piccolo 写出，匹配模式与转义符作为参数传入",
     ("runtime/data/multi_dict.py", "{} NOT LIKE {} ESCAPE {}"):

@@ -54,6 +54,8 @@ def row_cell(item: dict[str, Any], column: dict[str, Any]) -> Any:
     """An item's value for a column as exports write it: the label of a dict or ref first (a business
     key is written as itself, so the export can be imported again)."""
     name = column["name"]
+    if f"{name}_keys" in item and column.get("type") == "multi_ref":  # the targets' business keys (`by:`)
+        return item[f"{name}_keys"]
     label = None if column.get("key") else item.get(f"{name}_label")
     return label if label is not None else item.get(name)
 

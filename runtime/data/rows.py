@@ -177,6 +177,8 @@ class RowShape:
                     if value is None and f.empty_label:
                         label = f.empty_label
                     item[f"{f.name}_label"] = label
+                    if f"{f.name}_keys" in row:
+                        item[f"{f.name}_keys"] = row[f"{f.name}_keys"]
                 elif f.type == "lookup" and value is None and f.empty_label:
                     item[f"{f.name}_label"] = f.empty_label
             if self.lit:
@@ -234,9 +236,14 @@ class RowShape:
             by_owner: dict[int, list[tuple[int, str]]] = {}
             if ids:
                 label_col = self._display_column(f.to, join.target).as_alias("label")
-                for r in await join.select(join.owner, join.target, label_col).where(join.owner.is_in(ids)).order_by(join.target):
-                    by_owner.setdefault(r["owner"], []).append((r["target"], r["label"]))
+                # a multi_ref named by a business key (`by:`): the keys too, as imports take them
+                select = [join.owner, join.target, label_col] + (
+                    [getattr(join.target, f.by).as_alias("key")] if f.by else [])
+                for r in await join.select(*select).where(join.owner.is_in(ids)).order_by(join.target):
+                    by_owner.setdefault(r["owner"], []).append((r["target"], r["label"], r.get("key")))
             for r in rows:
                 pairs = by_owner.get(r["id"], [])
                 r[f.name] = [p[0] for p in pairs]
                 r[f"{f.name}_label"] = "，".join(str(p[1]) for p in pairs)
+                if f.by:
+                    r[f"{f.name}_keys"] = SEPARATOR.join(str(p[2]) for p in pairs) or None

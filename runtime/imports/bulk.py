@@ -11,6 +11,12 @@ rows are staged in a private temporary database attached to the import's connect
 SQLite deletes it when the connection closes and, being unlinked at creation, when the process is
 killed), committed chunk by chunk without touching the app's database, and `publish` moves them
 into the real tables in one short final transaction. A crash before that leaves nothing.
+
+Join rows (a multi_ref column: `insert_links`) need the new rows' ids before they exist. On
+PostgreSQL `insert_rows(numbered=True)` takes the ids from the table's sequence first (one nextval
+query per chunk) and COPYs the rows with them. On SQLite a staged row's number is its STAGE_SEQ; the
+staged links name it, and `publish`, holding the write lock, gives the rows the ids max(id) + STAGE_SEQ
+and the links the same. Links of updated rows name real ids; `clear_links` drops their old ones first.
 """
 from __future__ import annotations
 
@@ -30,6 +36,9 @@ from specadmin.specs.physical import ROW_VERSION
 STAGE = "stage"  # the schema name of the attached staging database
 STAGED_ROW = "stage_row_id"  # the staged updates' column naming the row to update
 STAGE_SEQ = "stage_seq"  # a staged row's place in the file
+FRESH = "stage_fresh"  # a staged link's column: 1 when its owner is a STAGE_SEQ (a new row), 0 an id
+# PostgreSQL: n ids of a table taken ahead from its serial's sequence (table, column, n as parameters).
+RESERVE_IDS = "SELECT nextval(pg_get_serial_sequence({}, {})) FROM generate_series(1, {})"
 
 _STAGED_CLASSES: dict[tuple, type[Table]] = {}  # built once per target: Piccolo keeps every Table class for good
 
@@ -85,6 +94,9 @@ class BulkWriter:
         self.head_id: int | None = None
         self.staged: dict[type[Table], type[Table]] = {}  # target table -> its staging table, in first-use order
         self.staged_updates: tuple[type[Table], list[str]] | None = None
+        self.counts: dict[type[Table], int] = {}  # rows staged per table (SQLite): the next STAGE_SEQ - 1
+        self.links: dict[type[Table], type[Table]] = {}  # join table -> its staged links (SQLite)
+        self.numbered = False  # SQLite: some staged rows of the entity carry their STAGE_SEQ as id
 
     # -- connection ---------------------------------------------------------
     async def open(self, head: tuple[type[Table], dict[str, Any]] | None = None) -> None:
@@ -131,6 +143,7 @@ class BulkWriter:
         self.conn.execute("BEGIN IMMEDIATE")  # the one short write transaction on the app's database
         if self.head is not None:
             self.head_id = await self.insert_one(self.head[0], {**self.head[1], **(head_values or {})})
+        base = self._number_rows() if self.numbered else 0
         for table, staged in self.staged.items():
             self._move(table, staged, fill if table is self.table else None)
         if self.staged_updates is not None:
@@ -140,8 +153,38 @@ class BulkWriter:
             sql, args = select.querystrings[0].compile_string(engine_type="sqlite")
             self.conn.executemany(self._update_sql(names), self.conn.execute(sql, args))
             await self._bump_versions(staged.select(getattr(staged, STAGED_ROW)))
+        for join, staged in self.links.items():
+            self._move_links(join, staged, base)
         self.conn.execute("COMMIT")
         return self.head_id
+
+    def _run(self, query) -> list[tuple]:
+        sql, args = query.querystrings[0].compile_string(engine_type="sqlite")
+        return self.conn.execute(sql, args).fetchall()
+
+    def _number_rows(self) -> int:
+        """SQLite, inside publish's write transaction: the numbered staged rows of the entity (their
+        id holds their STAGE_SEQ, the number their staged links name) get the ids max(id) + that
+        number; returns that max(id). (One import numbers all its rows or none.)"""
+        from piccolo.query.functions.aggregate import Max
+
+        table, staged = self.table, self.staged.get(self.table)
+        pk = table._meta.primary_key
+        base = self._run(table.select(Max(pk)))[0][0] or 0
+        if staged is not None:
+            number = getattr(staged, pk._meta.db_column_name)
+            self._run(staged.update({number: number + base}, force=True))
+        return base
+
+    def _move_links(self, join: type[Table], staged: type[Table], base: int) -> None:
+        """The staged links into the join table: first the old links of the rows marked cleared
+        (target empty), then every link, a new row's owner turned from its STAGE_SEQ into its id."""
+        owner, target, fresh = staged.owner, staged.target, getattr(staged, FRESH)
+        cleared = staged.select(owner).where(target.is_null())
+        self._run(join.delete().where(join.owner.is_in(cleared)))
+        self._run(staged.delete().where(target.is_null()))
+        self._run(staged.update({owner: owner + base}, force=True).where(fresh == 1))
+        self._move(join, staged, None)
 
     async def commit(self) -> None:
         await self.publish()
@@ -204,12 +247,26 @@ class BulkWriter:
         return staged
 
     async def insert_rows(self, rows: list[tuple], table: type[Table] | None = None,
-                          columns: list[str] | None = None) -> None:
-        """rows: tuples in `columns` order (default: every column but the primary key)."""
+                          columns: list[str] | None = None, numbered: bool = False) -> list[int] | None:
+        """rows: tuples in `columns` order (default: every column but the primary key).
+
+        numbered: return each row's number for `insert_links` (PostgreSQL: its id, taken ahead from
+        the sequence; SQLite: its STAGE_SEQ, made an id by publish)."""
         table = table or self.table
         columns = columns or self.columns
         if not rows:
-            return
+            return [] if numbered else None
+        numbers = None
+        if self.sqlite:
+            done = self.counts.get(table, 0)
+            self.counts[table] = done + len(rows)
+            numbers = list(range(done + 1, done + len(rows) + 1))
+        elif numbered:
+            pk = table._meta.primary_key._meta.db_column_name
+            query = QueryString(RESERVE_IDS, table._meta.tablename, pk, len(rows))
+            numbers = [r[0] for r in await self.fetch(query)]
+            rows = [(n, *r) for n, r in zip(numbers, rows)]
+            columns = [pk, *columns]
         if self.sqlite:
             target = self._stage_of(table)
             sql = compiled(target.insert(placeholder_row(target)), "sqlite")
@@ -219,9 +276,54 @@ class BulkWriter:
                 defaults = {c._meta.db_column_name: c.get_default_value() for c in table._meta.columns}
                 rows = [tuple(r[positions[n]] if n in positions else defaults[n] for n in self._all_columns(table))
                         for r in rows]
-            self.conn.executemany(sql, [(*r, None) for r in rows])  # the staged row's empty id comes last
+            if numbered:  # the staged row's id (last) holds its number until publish
+                self.numbered = True
+                self.conn.executemany(sql, [(*r, n) for r, n in zip(rows, numbers)])
+            else:
+                self.conn.executemany(sql, [(*r, None) for r in rows])  # the staged row's empty id comes last
         else:
             await self.conn.copy_records_to_table(table._meta.tablename, records=rows, columns=columns)
+        return numbers if numbered else None
+
+    async def insert_links(self, join: type[Table], pairs: list[tuple[int, int]], fresh: bool) -> None:
+        """Join rows (owner, target). fresh: the owners are numbers insert_rows(numbered=True) gave
+        (new rows), else ids of stored rows."""
+        if not pairs:
+            return
+        if not self.sqlite:
+            await self.conn.copy_records_to_table(join._meta.tablename, records=pairs, columns=["owner", "target"])
+            return
+        staged = self._links_of(join)
+        order = self._all_columns(staged)
+        value = {FRESH: 1 if fresh else 0}
+        self.conn.executemany(compiled(staged.insert(placeholder_row(staged)), "sqlite"),
+                              [tuple(value.get(c, o if c == "owner" else t if c == "target" else None) for c in order)
+                               for o, t in pairs])
+
+    async def clear_links(self, join: type[Table], owners: list[int]) -> None:
+        """Drop the join rows of these stored rows (an upsert replaces them), in the same transaction."""
+        if not owners:
+            return
+        if not self.sqlite:
+            for start in range(0, len(owners), 6000):
+                query = join.delete().where(join.owner.is_in(owners[start:start + 6000]))
+                sql, args = query.querystrings[0].compile_string(engine_type="postgres")
+                await self.conn.execute(sql, *args)
+            return
+        staged = self._links_of(join)
+        order = self._all_columns(staged)
+        self.conn.executemany(compiled(staged.insert(placeholder_row(staged)), "sqlite"),
+                              [tuple(o if c == "owner" else 0 if c == FRESH else None for c in order) for o in owners])
+
+    def _links_of(self, join: type[Table]) -> type[Table]:
+        staged = self.links.get(join)
+        if staged is None:
+            pk = join._meta.primary_key._meta.db_column_name
+            staged = self.links[join] = _staged_copy(join, ["owner", "target"], f"{join._meta.tablename}_links",
+                                                     {pk: Integer(null=True), FRESH: Integer(null=True)})
+            for ddl in _ddl(staged):
+                self.conn.execute(ddl)
+        return staged
 
     @staticmethod
     def _all_columns(table: type[Table]) -> list[str]:

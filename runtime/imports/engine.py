@@ -133,6 +133,7 @@ class _Run:
         self.guard = UniqueGuard(self.plan, self.writer)
         self.refs = RefKeys(job.ctx, self.plan, job.principal, self.writer)  # refs named by a business key
         self.probe: KeyProbe | None = None
+        self.multi: list[str] = []  # the file's multi_ref columns (RowWork.multi): their join rows
         self.key_positions: list[int] = []
         # Key matching runs inside the importer's scope: a stored row outside it is never updated.
         self.scope = None if job.scopes is None else scopes_condition(job.ctx, self.plan.entity.name,
@@ -152,7 +153,7 @@ class _Run:
         bad = list(chunk.bad)
         good = chunk.good
         if self.refs and good:
-            good, unknown = await self.refs.resolve(good)
+            good, unknown = await self.refs.resolve(good, chunk.links, self.multi)
             bad += unknown
         if plan.spec.key:
             name = plan.spec.key[0]
@@ -190,18 +191,32 @@ class _Run:
             self.reject(number, errors, cells.get(number))
         if job.bad and plan.mode == "all_or_nothing":
             return  # the batch will be rolled back: only keep validating
-        await self.writer.insert_rows([item[1] for item in good])
+        numbers = await self.writer.insert_rows([item[1] for item in good], numbered=bool(self.multi))
         # Outbound data feeds (runtime/feeds): delivery rows commit with the imported rows.
         await self.writer.insert_rows(*import_deliveries(job.ctx, plan.entity.name, self.writer.columns,
                                                          [item[1] for item in good]))
         if updates:
             # Only what the file carries (and updated_at) changes; who first imported the row stays.
             names = self.writer.columns
-            cols = [n for n in self.mapped] + [blind_index_column(n) for n in self.mapped if n in self.sensitive]
+            cols = [n for n in self.mapped if n not in self.multi] + \
+                [blind_index_column(n) for n in self.mapped if n in self.sensitive]
             at = [(n, names.index(n)) for n in cols]
             extra = {"updated_at": job.system_values["updated_at"]} if "updated_at" in job.system_values else {}
             await self.writer.update_rows([(row_id, {n: row[i] for n, i in at} | extra) for _, row, row_id in updates])
+        await self.write_links(chunk.links, [(item[0], n) for item, n in zip(good, numbers or ())],
+                               [(number, row_id) for number, _, row_id in updates])
         job.ok += len(good) + len(updates)
+
+    async def write_links(self, links: dict[int, tuple[tuple, ...]], new: list[tuple[int, int]],
+                          updated: list[tuple[int, int]]) -> None:
+        """The join rows of the file's multi_ref columns: (row number, its number from insert_rows)
+        of new rows, (row number, id) of updated ones, whose join rows the file's replace."""
+        for i, name in enumerate(self.multi):
+            join = self.job.ctx.join_table(self.plan.entity.name, name)
+            await self.writer.insert_links(join, [(n, t) for number, n in new for t in links[number][i]], fresh=True)
+            await self.writer.clear_links(join, [row_id for _, row_id in updated])
+            await self.writer.insert_links(join, [(row_id, t) for number, row_id in updated for t in links[number][i]],
+                                           fresh=False)
 
     async def existing_keys(self, good: list[tuple[int, tuple, tuple, Any]]) -> tuple[dict[tuple, int], set[int]]:
         """Rows already stored under the chunk's keys, by key text, and the ids of those among
@@ -260,6 +275,7 @@ async def execute(job: Job) -> Job:
             raise ValueError(f"文件缺少必填列：{'、'.join(missing)}")
         run.probe_db = await writer.has_rows()
         work = RowWork(job.plan, mapping, writer.columns, job.system_values, job.allowed, job.ctx.sensitive.cipher)
+        run.multi = work.multi
         chunks = _chunks(itertools.chain(buffered, rows), CHUNK)
         workers = parallel.workers_for(job.path)
         if workers:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from specadmin.specs import multi_keys
 from specadmin.specs.model import Entity, ImportSpec, Scope, Screen
 from specadmin.specs.paths import resolve
 from specadmin.specs.physical import blind_index_column
@@ -79,7 +80,8 @@ def plan_for(ctx: AppContext, screen: Screen, spec: ImportSpec, mode: str | None
     converters = {n: converter(entity.field(n), ctx.dict_labels.get(entity.field(n).dict or "", None)
                                if entity.field(n).type == "dict" else None) for n in columns}
     for n, target_field in refs.items():  # the cell holds the target's business key (runtime/imports/refs.py)
-        converters[n] = converter(ctx.app.entity(entity.field(n).to).field(target_field), None)
+        one = converter(ctx.app.entity(entity.field(n).to).field(target_field), None)
+        converters[n] = several(one) if entity.field(n).type == "multi_ref" else one
     defaults = {f.name: f.default for f in entity.fields if f.default is not None and f.stored}
     names = {}
     for n in columns:
@@ -88,10 +90,23 @@ def plan_for(ctx: AppContext, screen: Screen, spec: ImportSpec, mode: str | None
     return Plan(entity, screen, spec, mode, columns, headers, converters, defaults, names=names, ref_keys=refs)
 
 
+def several(one: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A multi_ref cell (`A01、A02,A03`: specs/multi_keys.py's separators) -> its keys, each
+    converted as a single ref's cell is, in order, without repeats; None when empty."""
+    def convert(cell: Any) -> tuple | None:
+        items = multi_keys.split(cell) if isinstance(cell, str) else [] if cell is None else [cell]
+        keys = [one(item) for item in items]
+        keys = [k for k in dict.fromkeys(keys) if k is not None]
+        return tuple(keys) or None
+
+    return convert
+
+
 def ref_keys(entity: Entity, spec: ImportSpec, columns: list[str]) -> dict[str, str]:
-    """The ref columns whose cells name the target by a business key: the field's `by`, or the
-    import's `ref_keys` (which wins)."""
-    out = {n: entity.field(n).by for n in columns if entity.field(n).type == "ref" and entity.field(n).by}
+    """The ref and multi_ref columns whose cells name the target by a business key: the field's
+    `by`, or the import's `ref_keys` (which wins)."""
+    out = {n: entity.field(n).by for n in columns
+           if entity.field(n).type in ("ref", "multi_ref") and entity.field(n).by}
     out.update({n: t for n, t in (spec.ref_keys or {}).items() if n in columns})
     return out
 

@@ -25,6 +25,9 @@ class Chunk:
     rows: int = 0  # non-empty rows read
     good: list[tuple[int, tuple, tuple, Any]] = field(default_factory=list)  # number, insert row, key, shown key
     bad: list[tuple[int, Errors]] = field(default_factory=list)
+    # A good row's multi_ref cells (the columns RowWork.multi names), by row number: the keys it
+    # names, ids once runtime/imports/refs.py resolved them; written as join rows.
+    links: dict[int, tuple[tuple, ...]] = field(default_factory=dict)
     # The (row number, cells) the chunk was made from, set by the process that read them (never
     # sent to or from a worker): the error workbook repeats a rejected row's original cells.
     source: list[tuple[int, list[Any]]] | None = None
@@ -58,6 +61,8 @@ class RowWork:
         key = list(plan.spec.key or ())
         self.key_positions = [columns.index(plan.key_column(k)) for k in key]
         self.key_first = key[0] if key else None
+        # multi_ref columns in the file: no column of their own, their keys travel in Chunk.links
+        self.multi = [n for _, n, _ in self.cells if entity.field(n).type == "multi_ref"]
 
     def __call__(self, numbered: list[tuple[int, list[Any]]]) -> Chunk:
         out = Chunk()
@@ -81,6 +86,8 @@ class RowWork:
             key = tuple([key_text(row[p]) for p in positions]) if positions else ()
             shown = values.get("__plain_" + first, values.get(first)) if first else None
             out.good.append((number, row, key, shown))
+            if self.multi:
+                out.links[number] = tuple(values.get(n) or () for n in self.multi)
         return out
 
     def convert(self, cells: list[Any]) -> tuple[dict[str, Any], Errors]:

@@ -21,6 +21,8 @@ TYPE_NAMES = {"string": "文本", "text": "长文本", "integer": "整数", "dec
 def notes(field, names: str | None = None) -> str:
     """names: the label of the target field a ref column's cells name (a business key)."""
     parts = [f"填写{names}" if names else TYPE_NAMES.get(field.type, field.type)]
+    if field.type == "multi_ref" and names:  # several targets: the separators of specs/multi_keys.py
+        parts = [f"填写{names}，多个用、或逗号分号隔开（如 A01、A02）"]
     if field.required:
         parts.append("必填")
     if field.max_length:
