@@ -262,3 +262,20 @@ def test_a_mysql_url_passes_the_check_and_only_plain_names_reach_its_select(tmp_
     for bad in ("t`; DROP TABLE t_reading; --", "a b", "x.y.z", ""):
         with pytest.raises(SourceError, match="表名或列名不合规"):
             quoted(bad)
+
+
+@ASYNC
+async def test_a_missing_mysql_table_or_a_refused_login_is_a_clear_source_error():
+    import dataclasses
+
+    from specadmin.runtime.pulls.errors import SourceError
+    from specadmin.runtime.pulls.source import read
+    from specadmin.runtime.pulls.spec import Pull
+
+    pull = Pull("p", "p", "station_db", "t_no_such_table", "reading", (("code", "BH"),), "GXSJ")
+    with pytest.raises(SourceError, match="读取外部数据库失败：ProgrammingError.*t_no_such_table"):
+        await read(pull, mysql_url(), None, None)
+    wrong = mysql_url().replace("specadmin:specadmin@", "specadmin:wrong-secret@")
+    with pytest.raises(SourceError, match="读取外部数据库失败：OperationalError") as refused:
+        await read(dataclasses.replace(pull, table="t_reading"), wrong, None, None)
+    assert "wrong-secret" not in str(refused.value)
