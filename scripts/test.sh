@@ -4,15 +4,16 @@
 #   bash scripts/test.sh [pytest args...]
 #
 # Installs apt packages and the venv (scripts/setup.sh), starts a private
-# PostgreSQL cluster on 127.0.0.1 and redis-server on 127.0.0.1:6379 (reusing
-# them when already running), exports SPECADMIN_TEST_* and runs pytest.
+# PostgreSQL cluster on 127.0.0.1, a private MariaDB server on 127.0.0.1 (the
+# MySQL source of tests/test_pulls.py) and redis-server on 127.0.0.1:6379
+# (reusing them when already running), exports SPECADMIN_TEST_* and runs pytest.
 # Any service that cannot be started is a hard failure, never a skip.
 set -euo pipefail
 # shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$SPECADMIN_ROOT"
 
-specadmin_setup postgresql redis-server chromium fonts-wqy-zenhei
+specadmin_setup postgresql mariadb-server redis-server chromium fonts-wqy-zenhei
 
 PG_BASE="${SPECADMIN_PG_DIR:-/var/tmp/specadmin-pg}"   # socket dir + log
 TEST_DB="specadmin_test_$$"                             # this run's own database
@@ -98,6 +99,53 @@ EOF
         -d "$TEST_DB" -c 'select 1' >/dev/null || die "cannot log in to $TEST_DB over TCP"
 }
 
+# MariaDB: our own data dir (mariadb-install-db) and socket in the 0700 $MY_BASE, TCP on 127.0.0.1 only.
+MY_BASE="${SPECADMIN_MYSQL_DIR:-/var/tmp/specadmin-mysql}"
+MY_DATA="$MY_BASE/data"
+as_my() {
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u mysql -- "$@")
+    else "$@"; fi
+}
+my_su() { mariadb --no-defaults -S "$MY_BASE/mysqld.sock" -u "$([ "$(id -u)" = 0 ] && echo root || id -un)" "$@"; }
+my_up() { [ -S "$MY_BASE/mysqld.sock" ] && mariadb-admin --no-defaults -S "$MY_BASE/mysqld.sock" \
+              -u "$([ "$(id -u)" = 0 ] && echo root || id -un)" --connect-timeout=2 ping >/dev/null 2>&1; }
+start_mariadb() {
+    mkdir -p "$MY_BASE"
+    [ "$(id -u)" = 0 ] && chown mysql:mysql "$MY_BASE"
+    chmod 700 "$MY_BASE"
+    if [ ! -d "$MY_DATA/mysql" ]; then
+        log "mariadb-install-db $MY_DATA"
+        rm -rf "$MY_DATA"
+        as_my mariadb-install-db --no-defaults --datadir="$MY_DATA" --skip-test-db \
+            --auth-root-authentication-method=socket >"$MY_BASE/install.log" 2>&1 \
+            || { cat "$MY_BASE/install.log" >&2; die "mariadb-install-db failed"; }
+    fi
+    MY_PORT=""
+    if my_up && [ -s "$MY_BASE/port" ]; then
+        MY_PORT="$(cat "$MY_BASE/port")"; log "reusing MariaDB on 127.0.0.1:$MY_PORT"
+    else
+        [ -s "$MY_BASE/mysqld.pid" ] && kill "$(cat "$MY_BASE/mysqld.pid")" 2>/dev/null && sleep 1
+        for p in 3306 3307 3308 3309 33306; do port_busy "$p" || { MY_PORT=$p; break; }; done
+        [ -n "$MY_PORT" ] || die "no free port for MariaDB"
+        log "starting MariaDB on 127.0.0.1:$MY_PORT"
+        # A throw-away test server: small buffers, no durability, no name lookups.
+        as_my setsid mariadbd --no-defaults --datadir="$MY_DATA" --socket="$MY_BASE/mysqld.sock" \
+            --pid-file="$MY_BASE/mysqld.pid" --log-error="$MY_BASE/server.log" --port="$MY_PORT" \
+            --bind-address=127.0.0.1 --skip-name-resolve --innodb-buffer-pool-size=32M \
+            --innodb-flush-log-at-trx-commit=0 --character-set-server=utf8mb4 \
+            --collation-server=utf8mb4_unicode_ci </dev/null >/dev/null 2>&1 9>&- &
+        for _ in $(seq 60); do my_up && break; sleep 0.5; done
+        my_up || { tail -n 30 "$MY_BASE/server.log" >&2; die "MariaDB did not start"; }
+        echo "$MY_PORT" >"$MY_BASE/port"
+    fi
+    my_su -e "CREATE USER IF NOT EXISTS 'specadmin'@'127.0.0.1' IDENTIFIED BY 'specadmin';
+              GRANT ALL ON \`specadmin\\_test\\_%\`.* TO 'specadmin'@'127.0.0.1';
+              DROP DATABASE IF EXISTS $TEST_DB; CREATE DATABASE $TEST_DB;" || die "creating the MariaDB database failed"
+    # Prove the exact URL the tests get works: TCP + password auth.
+    mariadb --no-defaults -h 127.0.0.1 -P "$MY_PORT" -u specadmin -pspecadmin "$TEST_DB" -e 'select 1' >/dev/null \
+        || die "cannot log in to MariaDB $TEST_DB over TCP"
+}
+
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
 start_redis() {
     if redis_up; then log "reusing redis on 127.0.0.1:6379"; return 0; fi
@@ -116,18 +164,21 @@ start_redis() {
 exec 9>/var/tmp/specadmin-services.lock
 flock -w 300 9 || die "timed out waiting for the services lock"
 start_postgres
+start_mariadb
 start_redis
 exec 9>&-
 
 export SPECADMIN_TEST_DATABASE_URL="postgresql://specadmin:specadmin@127.0.0.1:$PG_PORT/$TEST_DB"
+export SPECADMIN_TEST_MYSQL_URL="mysql://specadmin:specadmin@127.0.0.1:$MY_PORT/$TEST_DB"
 export SPECADMIN_TEST_REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB"
 export SPECADMIN_CHROMIUM="${SPECADMIN_CHROMIUM:-/usr/bin/chromium}"
 [ -x "$SPECADMIN_CHROMIUM" ] || die "Chromium not found at $SPECADMIN_CHROMIUM"
-log "DB=$SPECADMIN_TEST_DATABASE_URL REDIS=$SPECADMIN_TEST_REDIS_URL CHROMIUM=$SPECADMIN_CHROMIUM"
+log "DB=$SPECADMIN_TEST_DATABASE_URL MYSQL=$SPECADMIN_TEST_MYSQL_URL REDIS=$SPECADMIN_TEST_REDIS_URL CHROMIUM=$SPECADMIN_CHROMIUM"
 
 drop_test_db() {
     as_pg "$PG_BIN/psql" -X -q -h "$PG_BASE" -p "$PG_PORT" -U postgres -d postgres \
         -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE);" >/dev/null 2>&1 || true
+    my_su -e "DROP DATABASE IF EXISTS $TEST_DB;" >/dev/null 2>&1 || true
 }
 trap drop_test_db EXIT
 

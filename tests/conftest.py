@@ -83,6 +83,14 @@ def postgres_url() -> str:
     return url
 
 
+def mysql_url() -> str:
+    """The per-run MariaDB database scripts/test.sh starts (an external MySQL source for pulls)."""
+    url = os.environ.get("SPECADMIN_TEST_MYSQL_URL")
+    if not url:
+        pytest.fail("SPECADMIN_TEST_MYSQL_URL is not set: run the suite with `bash scripts/test.sh`")
+    return url
+
+
 async def reset_postgres(url: str) -> None:
     import asyncpg
 

@@ -96,6 +96,10 @@ REVIEWED_TEMPLATES = {
     ("runtime/stats/query.py", "{} LIKE {} || {}"):
         "统计按组织层级汇总（street(org)）：本行组织的层级路径以上级组织的路径开头；前两个占位符是 Piccolo 生成的子查询与 "
         "path 列，第三个是作为参数传入的通配符 %",
+    ("runtime/pulls/mysql_source.py", "SELECT {} FROM {} WHERE {} IS NOT NULL ORDER BY {} LIMIT {}"):
+        "一次从 MySQL/MariaDB 外部数据库拉取（Piccolo 无 MySQL 引擎）：表名、列名只经 mysql_source.quoted 进入（规格模式已限为字母数字下划线，此处再校验后加反引号），水位与行数上限作为驱动参数传入",
+    ("runtime/pulls/mysql_source.py", "SELECT {} FROM {} WHERE {} > {} ORDER BY {} LIMIT {}"):
+        "一次从 MySQL/MariaDB 外部数据库拉取（Piccolo 无 MySQL 引擎）：表名、列名只经 mysql_source.quoted 进入（规格模式已限为字母数字下划线，此处再校验后加反引号），水位与行数上限作为驱动参数传入",
     ("runtime/data/aggregates.py", "EXISTS ({})"):
         "子表聚合（specs/aggregates.py）：占位符只接收 Piccolo 生成的子表 select 查询",
     ("runtime/data/aggregates.py", "({})"):

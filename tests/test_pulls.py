@@ -1,5 +1,6 @@
-"""Pulls from an external database (issue 12 item 15), on SQLite (the source: a second SQLite file)
-and PostgreSQL (the source: a second PostgreSQL database), through the example of specs/REFERENCE.md
+"""Pulls from an external database (issue 12 item 15), on SQLite (the source: a second SQLite file),
+PostgreSQL (the source: a second PostgreSQL database) and an app on SQLite pulling from MySQL (the
+source: the MariaDB database scripts/test.sh starts), through the example of specs/REFERENCE.md
 run as written: a job pulls new rows by watermark as one import batch (sensitive values encrypted,
 bad rows skipped and counted), running again adds nothing, a changed source row updates the stored
 one by its key, `specadmin pull` does the same from the command line, and while the database is
@@ -12,10 +13,11 @@ import os
 import re
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from conftest import BACKENDS, check_errors, line_of, postgres_url, reference_blocks, spec_app, write_spec_app
+from conftest import check_errors, line_of, mysql_url, postgres_url, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 PASSWORD = "Pulls@2026x"
@@ -29,14 +31,20 @@ ROWS = [("R1", "一号站", 10, T(2026, 12, 1, 8), GOOD_ID, T(2026, 12, 1, 9)),
         ("R3", "三号站", 30, T(2026, 12, 1, 8), None, T(2026, 12, 1, 10))]
 
 
+# (the app's database, the external source's kind): each source kind once, one app start each.
+SETUPS = [("sqlite", "sqlite"), ("postgres", "postgres"), ("sqlite", "mysql")]
+
+
 class Source:
-    """The external database: a second SQLite file, or a second PostgreSQL database."""
+    """The external database: a second SQLite file, a second PostgreSQL database, or MariaDB."""
 
     def __init__(self, backend: str, tmp_path):
         self.backend = backend
         if backend == "sqlite":
             self.path = tmp_path / "station.db"
             self.url = f"sqlite:///{self.path}"
+        elif backend == "mysql":
+            self.url = mysql_url()
         else:
             base = postgres_url()
             self.db = f"{base.rsplit('/', 1)[1]}_station"
@@ -48,6 +56,9 @@ class Source:
 
             with sqlite3.connect(self.path) as conn:
                 conn.execute(SOURCE_DDL)
+        elif self.backend == "mysql":
+            await self.execute("DROP TABLE IF EXISTS t_reading")
+            await self.execute(SOURCE_DDL.replace("timestamp", "datetime"))
         else:
             conn = await asyncpg.connect(self.admin_url)
             await conn.execute(f'DROP DATABASE IF EXISTS "{self.db}"')
@@ -62,6 +73,19 @@ class Source:
             rows = [tuple(str(v) if isinstance(v, dt.datetime) else v for v in row) for row in rows]
             with sqlite3.connect(self.path) as conn:
                 conn.executemany(re.sub(r"\$\d", "?", sql), rows) if rows else conn.execute(sql)
+        elif self.backend == "mysql":
+            import aiomysql
+
+            url = urlsplit(self.url)
+            conn = await aiomysql.connect(host=url.hostname, port=url.port, user=url.username, password=url.password,
+                                          db=url.path.lstrip("/"), charset="utf8mb4", autocommit=True)
+            try:
+                async with conn.cursor() as cur:
+                    await cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES'), sql_notes = 0")  # "BH" as in PG
+                    sql = re.sub(r"\$\d", "%s", sql)
+                    await (cur.executemany(sql, rows) if rows else cur.execute(sql))
+            finally:
+                conn.close()
         else:
             conn = await asyncpg.connect(self.url)
             try:
@@ -73,6 +97,8 @@ class Source:
         await self.execute("INSERT INTO t_reading VALUES ($1, $2, $3, $4, $5, $6)", *rows)
 
     async def drop(self) -> None:
+        if self.backend == "mysql":
+            await self.execute("DROP TABLE IF EXISTS t_reading")
         if self.backend == "postgres":
             conn = await asyncpg.connect(self.admin_url)
             await conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
@@ -84,19 +110,19 @@ def write_app(app_dir, module: str | None = None) -> None:
     write_spec_app(app_dir, blocks["pulls/app.yaml"], {"readings": module or blocks["modules/station_readings.yaml"]})
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=SETUPS, ids=[f"{app}-from-{src}" for app, src in SETUPS])
 async def env(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"pulls-{request.param}")
-    source = Source(request.param, tmp)
+    backend, kind = request.param
+    tmp = tmp_path_factory.mktemp(f"pulls-{backend}-{kind}")
+    source = Source(kind, tmp)
     await source.setup()
     app_dir = tmp / "app"
     app_dir.mkdir()
     write_app(app_dir)
     os.environ["STATION_DB_URL"] = source.url
     try:
-        async with spec_app(app_dir, request.param, PASSWORD) as (app, client, _):
-            yield {"ctx": app.state.ctx, "client": client, "source": source, "dir": app_dir,
-                   "backend": request.param}
+        async with spec_app(app_dir, backend, PASSWORD) as (app, client, _):
+            yield {"ctx": app.state.ctx, "client": client, "source": source, "dir": app_dir, "backend": backend}
     finally:
         os.environ.pop("STATION_DB_URL", None)
         await source.drop()
@@ -208,3 +234,48 @@ def test_check_names_each_broken_pull_with_its_file_and_line(tmp_path, capsys):
     write_app(tmp_path, module.replace("    function: pulls.run\n", "    rule: nothing\n"))
     assert any("[SA122] job 'pull_station_readings': 'args' are given to a 'function' only" in e
                for e in check_errors(tmp_path, capsys))
+
+
+def test_a_mysql_url_passes_the_check_and_only_plain_names_reach_its_select(tmp_path, capsys):
+    from specadmin.runtime.pulls.errors import SourceError
+    from specadmin.runtime.pulls.mysql_source import quoted, select
+    from specadmin.cli import main
+    from specadmin.generator.build import load_app
+    from specadmin.runtime.pulls.spec import pulls
+
+    app_yaml = reference_blocks()["pulls/app.yaml"]
+    for url in ("mysql://reader:pw@front.example:3306/qzk", "mariadb://reader:pw@front.example/qzk"):
+        write_spec_app(tmp_path, app_yaml.replace("${STATION_DB_URL:-}", url),
+                       {"readings": reference_blocks()["modules/station_readings.yaml"]})
+        assert main(["check", str(tmp_path)]) == 0, capsys.readouterr().err
+    pull = pulls(load_app(tmp_path))["station_readings"]
+    write_spec_app(tmp_path, app_yaml.replace("${STATION_DB_URL:-}", "oracle://front.example/qzk"),
+                   {"readings": reference_blocks()["modules/station_readings.yaml"]})
+    assert any("[SA190] external database 'station_db': the url must start with sqlite:///, postgresql://, "
+               "mysql://" in e for e in check_errors(tmp_path, capsys))
+
+    text, params = select(pull, T(2026, 12, 1, 10))
+    assert text == ("SELECT `BH`, `ZDMC`, `DS`, `JCSJ`, `SFZH`, `GXSJ` FROM `t_reading` WHERE `GXSJ` > %s "
+                    "ORDER BY `GXSJ` LIMIT %s")
+    assert params == [T(2026, 12, 1, 10), 100_000]
+    assert str(quoted("ods.t_reading")) == "`ods`.`t_reading`"
+    for bad in ("t`; DROP TABLE t_reading; --", "a b", "x.y.z", ""):
+        with pytest.raises(SourceError, match="表名或列名不合规"):
+            quoted(bad)
+
+
+@ASYNC
+async def test_a_missing_mysql_table_or_a_refused_login_is_a_clear_source_error():
+    import dataclasses
+
+    from specadmin.runtime.pulls.errors import SourceError
+    from specadmin.runtime.pulls.source import read
+    from specadmin.runtime.pulls.spec import Pull
+
+    pull = Pull("p", "p", "station_db", "t_no_such_table", "reading", (("code", "BH"),), "GXSJ")
+    with pytest.raises(SourceError, match="读取外部数据库失败：ProgrammingError.*t_no_such_table"):
+        await read(pull, mysql_url(), None, None)
+    wrong = mysql_url().replace("specadmin:specadmin@", "specadmin:wrong-secret@")
+    with pytest.raises(SourceError, match="读取外部数据库失败：OperationalError") as refused:
+        await read(dataclasses.replace(pull, table="t_reading"), wrong, None, None)
+    assert "wrong-secret" not in str(refused.value)

@@ -1,4 +1,4 @@
-"""Prove the test command really provides PostgreSQL, Redis and Chromium.
+"""Prove the test command really provides PostgreSQL, MariaDB, Redis and Chromium.
 
 scripts/test.sh starts the services and exports the SPECADMIN_TEST_* /
 SPECADMIN_CHROMIUM variables. If they are missing these tests FAIL (they do
@@ -26,7 +26,7 @@ def _env(name: str) -> str:
     if not value:
         pytest.fail(
             f"{name} is not set: run the suite via `bash scripts/test.sh`, "
-            "which starts PostgreSQL, Redis and Chromium and exports it",
+            "which starts PostgreSQL, MariaDB, Redis and Chromium and exports it",
             pytrace=False,
         )
     return value
@@ -41,6 +41,23 @@ async def test_postgres_answers() -> None:
         assert (await conn.fetchval("select current_database()")).startswith("specadmin_test")
     finally:
         await conn.close()
+
+
+async def test_mariadb_answers_with_utf8mb4() -> None:
+    from urllib.parse import urlsplit
+
+    import aiomysql
+
+    url = urlsplit(_env("SPECADMIN_TEST_MYSQL_URL"))
+    conn = await aiomysql.connect(host=url.hostname, port=url.port, user=url.username, password=url.password,
+                                  db=url.path.lstrip("/"), charset="utf8mb4", connect_timeout=10)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("select database(), @@character_set_server, %s", ("监测站",))
+            name, charset, echoed = await cur.fetchone()
+        assert name.startswith("specadmin_test") and charset == "utf8mb4" and echoed == "监测站"
+    finally:
+        conn.close()
 
 
 def test_redis_answers() -> None:

@@ -28,9 +28,9 @@ def _urls(spec) -> Iterator:
     for section in spec.sections(APP_KEY):
         for name, db in section.value.items():
             url = db["url"].split("${", 1)[0]
-            if url and not url.startswith(("sqlite:", "postgres:", "postgresql:")):
+            if url and not url.startswith(("sqlite:", "postgres:", "postgresql:", "mysql:", "mariadb:")):
                 yield spec.error(section, (name, "url"), f"external database '{name}': the url must start with "
-                                 "sqlite:///, postgresql:// (or be ${ENV} naming one)")
+                                 "sqlite:///, postgresql://, mysql:// (or be ${ENV} naming one)")
 
 
 def entity_fields(spec) -> Iterator:

@@ -1,8 +1,10 @@
-"""Reading a pull's rows from its external database through Piccolo (no SQL text is built here).
+"""Reading a pull's rows from its external database (no SQL text is built from the spec here).
 
-The source table is a Piccolo table class made for the pull: one column per mapped source
-column (`db_column_name`, so any spelling works) bound to an engine for the database's URL
-(`sqlite:///file` relative to the app folder, or `postgresql://`). Rows come in watermark order,
+SQLite and PostgreSQL: the source table is a Piccolo table class made for the pull: one column per
+mapped source column (`db_column_name`, so any spelling works) bound to an engine for the database's
+URL (`sqlite:///file` relative to the app folder, or `postgresql://`). MySQL / MariaDB
+(`mysql://user:pass@host:port/db`, Piccolo has no engine for it): runtime/pulls/mysql_source.py, one
+reviewed SELECT template through aiomysql. Rows come in watermark order,
 after the last watermark, at most `max_rows` per run. Watermarks keep the driver's own type
 (`encode`/`decode`), so the next run compares like with like.
 """
@@ -17,11 +19,14 @@ from urllib.parse import unquote, urlsplit
 from piccolo.columns import Varchar
 from piccolo.table import create_table_class
 
+from specadmin.runtime.pulls.errors import SourceError
+from specadmin.runtime.pulls.mysql_source import read_mysql
 from specadmin.runtime.pulls.spec import Pull
 
+__all__ = ["SourceError", "decode", "encode", "engine_for", "read"]
 
-class SourceError(Exception):
-    """The external database cannot be read as configured (said in Chinese, no secrets)."""
+
+MYSQL_SCHEMES = ("mysql", "mariadb")
 
 
 def engine_for(url: str, app_dir: Path):
@@ -39,7 +44,7 @@ def engine_for(url: str, app_dir: Path):
         from piccolo.engine.postgres import PostgresEngine
 
         return PostgresEngine(config={"dsn": url}, log_queries=False)
-    raise SourceError(f"不支持的外部数据库类型：{scheme}（可用 sqlite、postgresql）")
+    raise SourceError(f"不支持的外部数据库类型：{scheme}（可用 sqlite、postgresql、mysql）")
 
 
 def source_table(pull: Pull, engine):
@@ -56,6 +61,8 @@ def source_table(pull: Pull, engine):
 
 async def read(pull: Pull, url: str, app_dir: Path, after: Any) -> list[dict[str, Any]]:
     """Rows (source column → value) with a watermark beyond `after` (None: from the start)."""
+    if url.split(":", 1)[0].lower() in MYSQL_SCHEMES:
+        return await read_mysql(pull, url, after)
     table, columns = source_table(pull, engine_for(url, app_dir))
     mark = getattr(table, f"c{columns.index(pull.watermark)}")
     query = table.select(*[getattr(table, f"c{i}") for i in range(len(columns))]).order_by(mark).limit(pull.max_rows)
