@@ -22,8 +22,8 @@ def _entity(request: Request) -> str:
     return request.url.path.split("/")[2]
 
 
-async def _reach(request: Request, action: str, row_id: int, field: str):
-    service = request.app.state.services.get(_entity(request))
+async def _reach(request: Request, action: str, row_id: int, field: str, entity: str | None = None):
+    service = request.app.state.services.get(entity or _entity(request))
     if service is None:
         raise NotFound()
     spec = store.file_field(service.entity, field)
