@@ -19,6 +19,17 @@ PASSWORD = "ExtFiles@2026x"
 JPG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"photo-bytes" * 50
 PDF = b"%PDF-1.7\n" + "评估依据 secret-basis-text".encode() * 40
 HTML = b"<html><script>alert(1)</script></html>"
+# Beside the documented example: an all-or-nothing feed (a bad file rolls the whole batch back).
+EXTRA = """\
+feeds:
+  case_all:
+    kind: inbound
+    label: 事件整批接收
+    entity: case
+    ops: [create]
+    fields: [title, photos]
+    caller_role: case_feed
+"""
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -29,10 +40,11 @@ async def env(request, tmp_path_factory):
 
     app_dir = tmp_path_factory.mktemp(f"extfiles-{request.param}")
     (app_dir / "modules").mkdir()
-    (app_dir / "app.yaml").write_text("app: demo\nlabel: 示例\nmodules: [cases, case_feed]\n", encoding="utf-8")
+    (app_dir / "app.yaml").write_text("app: demo\nlabel: 示例\nmodules: [cases, case_feed, extra]\n", encoding="utf-8")
     blocks = reference_blocks()
     for name in ("cases", "case_feed"):
         (app_dir / "modules" / f"{name}.yaml").write_text(blocks[f"modules/{name}.yaml"], encoding="utf-8")
+    (app_dir / "modules" / "extra.yaml").write_text(EXTRA, encoding="utf-8")
     generate(app_dir)
     app, _ = await start_app(app_dir, request.param)
     ctx = app.state.ctx
@@ -170,3 +182,14 @@ async def test_a_feed_record_carries_its_files_encrypted_when_sensitive_and_a_ba
     new = [p for p in stored_blobs(env) if p not in before]
     assert len(new) == 2 and sum(JPG in p.read_bytes() for p in new) == 1
     assert not any(b"secret-basis-text" in p.read_bytes() for p in new)  # the sensitive PDF is stored encrypted
+
+
+async def test_an_all_or_nothing_feed_batch_with_a_bad_file_keeps_no_row_and_no_file(env):
+    before = stored_blobs(env)
+    records = [{"title": "整批一", "photos": [{"name": "a.jpg", "content_base64": b64(JPG)}]},
+               {"title": "整批二", "photos": [{"name": "b.jpg", "content_base64": b64(HTML)}]}]
+    r = await env["client"].post("/ext/feeds/case_all", json=records, headers=bearer(env, "feeder"))
+    assert r.status_code == 422, r.text
+    assert [x["status"] for x in r.json()["results"]] == ["not_written", "error"]
+    assert (await env["root"].get("/api/case", params={"q": "整批"})).json()["items"] == []
+    assert stored_blobs(env) == before
