@@ -148,6 +148,10 @@ async def test_a_signed_upload_is_accepted_only_for_the_file_whose_sha256_it_sig
     assert r.status_code == 401 and r.json()["detail"] == "签名无效", r.text
     r = await env["client"].post(path, files={"file": ("依据.pdf", PDF)}, headers=signed(env, "u1", "POST", path, b""))
     assert r.status_code == 400 and "X-SA-Content-SHA256" in r.text, r.text
+    feed = "/ext/feeds/case_in"  # only a file route signs by the file's digest; elsewhere the body is signed
+    headers = {**signed(env, "u1", "POST", feed, digest.encode()), "X-SA-Content-SHA256": digest}
+    r = await env["client"].post(feed, files={"file": ("依据.pdf", PDF)}, headers=headers)
+    assert r.status_code == 401 and r.json()["detail"] == "签名无效", r.text
     assert stored_blobs(env) == before
     items = (await env["root"].get(f"/api/case/{case_id}/files/basis")).json()["items"]
     assert len(items) == 1

@@ -4,7 +4,7 @@ Two ways in (docs/api-signing.md):
 - `Authorization: Bearer <token>`: the token's SM3 digest is looked up in api_caller.token_hash;
 - SM2 signature headers X-SA-Caller / X-SA-Timestamp / X-SA-Nonce / X-SA-Signature over
   `crypto.signing_string(method, path, query, body, timestamp, nonce)`; for a multipart file
-  upload (streamed, so never held whole) the body line is the SM3 of the ASCII header value
+  upload to `/ext/api/<entity>/<id>/files/<field>` (streamed, so never held whole) the body line is the SM3 of the ASCII header value
   `X-SA-Content-SHA256` (the file's SHA-256), which the upload route then checks against the file.
 
 The checks run cheapest-first, and nothing about a caller (enabled, expired) is revealed
@@ -72,8 +72,13 @@ class CallerIdentity:
     content_sha256: str | None = None  # a signed multipart upload: the file digest the signature covers
 
 
-def is_multipart(request: "Request") -> bool:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data"
+FILE_UPLOAD_PATH = re.compile(r"/ext/api/[^/]+/[0-9]+/files/[^/]+")
+
+
+def is_file_upload(request: "Request") -> bool:
+    """A multipart POST to a row's file route: the one body the signature covers by the file's digest."""
+    return (request.method == "POST" and FILE_UPLOAD_PATH.fullmatch(request.scope["path"]) is not None
+            and request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data")
 
 
 def new_token() -> str:
@@ -124,7 +129,7 @@ class CallerGate:
         if limit and not await self.limiter.hit(caller["id"], limit):
             raise Rejected(RATE_LIMITED, 429, caller)
         signed_digest = None
-        if method == "signature" and is_multipart(request):
+        if method == "signature" and is_file_upload(request):
             signed_digest = request.headers.get("x-sa-content-sha256", "").lower()
         return CallerIdentity(caller, await caller_principal(self.ctx, caller), method, signed_digest)
 
@@ -152,7 +157,7 @@ class CallerGate:
         if caller is None or not caller["public_key"]:
             raise Rejected(BAD_SIGNATURE, caller=caller, claimed=code)
         query = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        if is_multipart(request):  # a file upload is streamed: the signature covers the file's SHA-256
+        if is_file_upload(request):  # a file upload is streamed: the signature covers the file's SHA-256
             digest = headers.get("x-sa-content-sha256", "").lower()
             if not DIGEST_PATTERN.fullmatch(digest):
                 raise Rejected(BAD_CONTENT_DIGEST, 400, claimed=code)

@@ -29,7 +29,7 @@ TAGS = ["外部接口"]
 
 @get(MANY, operation_id="ext_files", summary="外部调用：记录的附件列表", tags=TAGS)
 async def ext_list_files(request: Request, entity: str, row_id: int, field: str) -> dict[str, Any]:
-    service, spec, row = await routes._reach(request, "read", row_id, field, entity)
+    service, spec, row = await routes.reach(request, "read", row_id, field, entity)
     records = await store.files_of(service.ctx, service.entity.name, row["id"], spec.name)
     return {"field": spec.name, "label": spec.label, "items": [store.describe(r) for r in records]}
 
@@ -37,8 +37,8 @@ async def ext_list_files(request: Request, entity: str, row_id: int, field: str)
 @post(MANY, operation_id="ext_file_upload", summary="外部调用：上传附件（multipart/form-data，字段 file）", tags=TAGS,
       status_code=201, request_max_body_size=None)
 async def ext_upload_file(request: Request, entity: str, row_id: int, field: str) -> dict[str, Any]:
-    service, spec, row = await routes._reach(request, "update", row_id, field, entity)
-    routes._writable(spec)
+    service, spec, row = await routes.reach(request, "update", row_id, field, entity)
+    routes.writable(spec)
     identity = request.scope.get("auth")
     signed = getattr(identity, "content_sha256", None)  # set for SM2-signed uploads only
     return await store.attach(service.ctx, request, request.user, service.entity, row, spec, sha256=signed)
@@ -46,7 +46,7 @@ async def ext_upload_file(request: Request, entity: str, row_id: int, field: str
 
 @get(ONE, operation_id="ext_file_download", summary="外部调用：下载附件", tags=TAGS)
 async def ext_download_file(request: Request, entity: str, row_id: int, field: str, file_id: int) -> Response:
-    service, spec, row = await routes._reach(request, "read", row_id, field, entity)
+    service, spec, row = await routes.reach(request, "read", row_id, field, entity)
     record = await store.record_of(service.ctx, service.entity.name, row["id"], spec.name, file_id)
     data = await store.content(service.ctx, record)
     return Response(data, media_type="application/octet-stream",
@@ -57,8 +57,8 @@ async def ext_download_file(request: Request, entity: str, row_id: int, field: s
 
 @delete(ONE, operation_id="ext_file_delete", summary="外部调用：删除附件", tags=TAGS, status_code=204)
 async def ext_delete_file(request: Request, entity: str, row_id: int, field: str, file_id: int) -> None:
-    service, spec, row = await routes._reach(request, "update", row_id, field, entity)
-    routes._writable(spec)
+    service, spec, row = await routes.reach(request, "update", row_id, field, entity)
+    routes.writable(spec)
     await store.detach(service.ctx, request.user, service.entity, row, spec, file_id)
 
 
