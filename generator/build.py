@@ -401,12 +401,13 @@ def _unmaskable(reg: Registry, screen: dict) -> bool:
 
 
 def _feed(loc: Located, entities: dict[str, m.Entity]) -> m.Feed:
-    """Inbound fields default to the entity's editable fields; outbound to every stored field."""
+    """Inbound fields default to the entity's editable fields but files (named to be carried); outbound
+    to every stored field."""
     raw, entity = loc.raw, entities[loc.raw["entity"]]
     key = raw.get("key") or ()
     key = (key,) if isinstance(key, str) else tuple(key)
     if raw["kind"] == "inbound":
-        default = [f.name for f in entity.fields if f.editable and f.type != "multi_ref"]
+        default = [f.name for f in entity.fields if f.editable and f.type not in ("multi_ref", "file")]
     else:
         default = [f.name for f in entity.fields if f.stored]
     return m.Feed(name=loc.name, kind=raw["kind"], label=raw.get("label", loc.name), module=loc.module,

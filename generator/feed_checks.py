@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from specadmin.generator.semantics import Checker
 
 UNSENDABLE = ("lookup", "multi_ref", "computed")
+FEED_FILE_MAX_MB = 7  # one feed call's JSON body is at most 10 MB (Litestar's limit); Base64 adds a third
 KEY_TYPES = ("string", "integer", "ref", "date")
 
 
@@ -30,9 +31,10 @@ def check_feeds(ck: "Checker") -> None:
             f = fields.get(name)
             if f is None:
                 ck.err(loc, ("fields", i), "SA140", f"feed '{loc.name}': '{name}' is not a field of '{entity}'")
-            elif raw["kind"] == "inbound" and f.get("type") == "file":
-                ck.err(loc, ("fields", i), "SA140", f"feed '{loc.name}': '{name}' is a file field: a feed does not carry "
-                       "files (they are uploaded through the row: /api/<entity>/<id>/files/<field>)")
+            elif raw["kind"] == "inbound" and f.get("type") == "file" and not (
+                    isinstance(f.get("max_mb"), (int, float)) and 0 < f["max_mb"] <= FEED_FILE_MAX_MB):
+                ck.err(loc, ("fields", i), "SA226", f"feed '{loc.name}': file field '{name}' needs max_mb of at most "
+                       f"{FEED_FILE_MAX_MB} to be carried in a feed record (larger files: /ext/api/<entity>/<id>/files/<field>)")
             elif raw["kind"] == "inbound" and (f.get("type") in UNSENDABLE or f.get("system") or f.get("initials_of")
                                               or name == "id"):
                 ck.err(loc, ("fields", i), "SA140",

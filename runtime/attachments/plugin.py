@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
+from specadmin.runtime.attachments.ext_routes import ext_file_router
 from specadmin.runtime.attachments.routes import action_file_handlers, file_handlers
 from specadmin.runtime.attachments.store import (attach_action_files, check_action_files, files_view, forget_row,
                                                  rotate_files, sweep)
@@ -16,8 +17,8 @@ from specadmin.runtime.plugin import EntityHooks, Plugin
 def _routes(ctx, options) -> list:
     actions = sorted({(s.entity, a.name) for s in ctx.app.screens for a in s.custom_actions
                       if any(p.type == "file" for p in a.params)})
-    return (file_handlers([e.name for e in ctx.app.entities if any(f.type == "file" for f in e.fields)])
-            + action_file_handlers(actions))
+    entities = [e.name for e in ctx.app.entities if any(f.type == "file" for f in e.fields)]
+    return file_handlers(entities) + action_file_handlers(actions) + ([ext_file_router()] if entities else [])
 
 
 async def _row_deleted(event) -> None:

@@ -22,8 +22,8 @@ def _entity(request: Request) -> str:
     return request.url.path.split("/")[2]
 
 
-async def _reach(request: Request, action: str, row_id: int, field: str):
-    service = request.app.state.services.get(_entity(request))
+async def reach(request: Request, action: str, row_id: int, field: str, entity: str | None = None):
+    service = request.app.state.services.get(entity or _entity(request))
     if service is None:
         raise NotFound()
     spec = store.file_field(service.entity, field)
@@ -33,18 +33,18 @@ async def _reach(request: Request, action: str, row_id: int, field: str):
 
 
 async def list_files(request: Request, row_id: int, field: str) -> dict[str, Any]:
-    service, spec, row = await _reach(request, "read", row_id, field)
+    service, spec, row = await reach(request, "read", row_id, field)
     records = await store.files_of(service.ctx, service.entity.name, row["id"], spec.name)
     return {"field": spec.name, "label": spec.label, "items": [store.describe(r) for r in records]}
 
 
 async def upload_file(request: Request, row_id: int, field: str) -> dict[str, Any]:
-    service, spec, row = await _reach(request, "update", row_id, field)
-    _writable(spec)
+    service, spec, row = await reach(request, "update", row_id, field)
+    writable(spec)
     return await store.attach(service.ctx, request, request.user, service.entity, row, spec)
 
 
-def _writable(spec) -> None:
+def writable(spec) -> None:
     if spec.readonly:
         raise Denied(f"“{spec.label}”只能由操作上传，不能直接上传或删除")
 
@@ -55,7 +55,7 @@ def disposition(name: str, inline: bool) -> str:
 
 
 async def download_file(request: Request, row_id: int, field: str, file_id: int) -> Response:
-    service, spec, row = await _reach(request, "read", row_id, field)
+    service, spec, row = await reach(request, "read", row_id, field)
     record = await store.record_of(service.ctx, service.entity.name, row["id"], spec.name, file_id)
     data = await store.content(service.ctx, record)
     ext = types.extension(record["name"])
@@ -66,8 +66,8 @@ async def download_file(request: Request, row_id: int, field: str, file_id: int)
 
 
 async def delete_file(request: Request, row_id: int, field: str, file_id: int) -> None:
-    service, spec, row = await _reach(request, "update", row_id, field)
-    _writable(spec)
+    service, spec, row = await reach(request, "update", row_id, field)
+    writable(spec)
     await store.detach(service.ctx, request.user, service.entity, row, spec, file_id)
 
 

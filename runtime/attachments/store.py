@@ -21,6 +21,8 @@ from specadmin.runtime.attachments.storage import incoming_dir, storage_for
 from specadmin.runtime.attachments.table import TABLE
 from specadmin.runtime.data import audit, uploads
 from specadmin.runtime.data.private_files import open_private
+from litestar.exceptions import NotAuthorizedException
+
 from specadmin.runtime.errors import BadRequest, NotFound
 from specadmin.specs import attachments as types
 from specadmin.specs.physical import ROW_VERSION, versioned
@@ -113,34 +115,109 @@ def clean_name(filename: str) -> str:
     return name[-255:] or "未命名文件"
 
 
-async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: bool) -> dict[str, Any]:
+async def _receive(ctx: "AppContext", request: Any, rules: "Field", encrypt: bool,
+                   sha256: str | None = None) -> dict[str, Any]:
     """Stream one uploaded file, check it against `rules` (a file field or parameter: accept, max_mb),
-    encrypt it when asked and store it; the record's values (no row yet). Nothing is kept on a refusal."""
+    encrypt it when asked and store it; the record's values (no row yet). Nothing is kept on a refusal.
+    `sha256`: the digest the caller signed (an SM2-signed /ext upload), which the file must match."""
     limit = int(rules.max_mb * (1 << 20)) if rules.max_mb else None
     key = uuid.uuid4().hex
     incoming = incoming_dir(ctx.app_dir) / key
     upload = await uploads.receive(request, ctx, key, dest=incoming, suffixes=None, limit=limit,
                                    missing=f"请选择要上传的{rules.label}")
-    name = clean_name(upload.filename)
     try:
-        ext = _check_content(rules, name, upload.path)
-        if encrypt:  # on a worker thread: a file of many MB
-            sealed = await asyncio.to_thread(ctx.sensitive.cipher.encrypt_bytes, upload.path.read_bytes())
-            with incoming.open("wb") as fh:
-                fh.write(sealed)
-        await storage_for(ctx.app_dir).put(key, incoming)
+        if sha256 is not None and upload.sha256 != sha256:
+            raise NotAuthorizedException("文件内容与签名的摘要（X-SA-Content-SHA256）不符")
+        return await _keep(ctx, key, incoming, clean_name(upload.filename), upload.size, upload.sha256, rules,
+                           encrypt)
     finally:
         uploads.remove(incoming)
-    return {"name": name, "size": upload.size,
-            "content_type": types.content_type(ext), "storage_key": key, "sha256": upload.sha256, "encrypted": encrypt,
+
+
+async def _keep(ctx: "AppContext", key: str, incoming: Path, name: str, size: int, sha256: str, rules: "Field",
+                encrypt: bool) -> dict[str, Any]:
+    """Check the received file at `incoming`, encrypt it when asked and store it as blob `key`."""
+    ext = _check_content(rules, name, incoming)
+    if encrypt:  # on a worker thread: a file of many MB
+        sealed = await asyncio.to_thread(ctx.sensitive.cipher.encrypt_bytes, incoming.read_bytes())
+        with incoming.open("wb") as fh:
+            fh.write(sealed)
+    await storage_for(ctx.app_dir).put(key, incoming)
+    return {"name": name, "size": size,
+            "content_type": types.content_type(ext), "storage_key": key, "sha256": sha256, "encrypted": encrypt,
             "uploaded_at": dt.datetime.now().replace(microsecond=0)}
 
 
+def check_bytes(field: "Field", name: str, data: bytes) -> str:
+    """A file carried in a record (an inbound feed): its clean name when it fits the field's accept,
+    content and max_mb; ValueError with the reason otherwise."""
+    name = clean_name(name)
+    limit = int(field.max_mb * (1 << 20)) if field.max_mb else None
+    if not data:
+        raise ValueError(f"{field.label}：文件“{name}”是空的")
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"{field.label}：文件“{name}”过大，不能超过 {field.max_mb:g} MB")
+    ext = types.extension(name)
+    allowed = accepted(field)
+    if ext not in allowed:
+        raise ValueError(f"{field.label}：不支持“{name}”的文件类型，只能上传 {'、'.join(allowed)} 文件")
+    if not types.looks_like(ext, data[:types.SNIFF_BYTES]):
+        raise ValueError(f"{field.label}：文件“{name}”的内容不是 {ext} 文件")
+    return name
+
+
+async def attach_bytes(ctx: "AppContext", principal: "Principal", entity: "Entity", row: dict[str, Any],
+                       field: "Field", files: list[tuple[str, bytes]]) -> tuple[list[str], list[str]]:
+    """Files carried in a record (checked by `check_bytes`) joined to the row's field inside the
+    caller's transaction (a one-file field keeps the last one; a multi field appends, within
+    max_files). Returns (storage keys written, storage keys replaced): the caller deletes the first
+    if its transaction rolls back, the second once it committed."""
+    t = ctx.runtime_table(TABLE)
+    existing = await files_of(ctx, entity.name, row["id"], field.name)
+    if field.multi:
+        most = field.max_files or DEFAULT_MAX_FILES
+        if len(existing) + len(files) > most:
+            raise ValueError(f"{field.label}：最多 {most} 个文件（已有 {len(existing)} 个）")
+    else:
+        files = files[-1:]
+    storage, keys = storage_for(ctx.app_dir), []
+    try:
+        for name, data in files:
+            key = uuid.uuid4().hex
+            incoming = incoming_dir(ctx.app_dir) / key
+            with open_private(incoming, "wb") as fh:
+                fh.write(data)
+            try:
+                values = await _keep(ctx, key, incoming, name, len(data), hashlib.sha256(data).hexdigest(), field,
+                                     bool(field.sensitive))
+            finally:
+                uploads.remove(incoming)
+            keys.append(key)
+            await t.insert(t(entity=entity.name, row_id=row["id"], field=field.name,
+                             uploaded_by=principal.user_id or None, **values))
+        replaced = [] if field.multi else existing
+        if replaced:
+            await t.delete().where(t.id.is_in([r["id"] for r in replaced]))
+        await _renamed(ctx, principal, entity, row, field, existing)
+    except BaseException:
+        for key in keys:
+            await storage.delete(key)
+        raise
+    return keys, [r["storage_key"] for r in replaced]
+
+
+async def delete_blobs(ctx: "AppContext", keys: list[str]) -> None:
+    storage = storage_for(ctx.app_dir)
+    for key in keys:
+        await storage.delete(key)
+
+
 async def attach(ctx: "AppContext", request: Any, principal: "Principal", entity: "Entity", row: dict[str, Any],
-                 field: "Field") -> dict[str, Any]:
-    """Receive one uploaded file for the row's field and record it; the file as the API shows it."""
+                 field: "Field", sha256: str | None = None) -> dict[str, Any]:
+    """Receive one uploaded file for the row's field and record it; the file as the API shows it
+    (`sha256`: the digest a signed caller signed, which the file must match)."""
     row_id = row["id"]
-    values = await _receive(ctx, request, field, bool(field.sensitive))
+    values = await _receive(ctx, request, field, bool(field.sensitive), sha256)
     t = ctx.runtime_table(TABLE)
     try:
         async with ctx.table(entity.name)._meta.db.transaction():

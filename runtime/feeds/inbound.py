@@ -9,15 +9,25 @@ sensitive fields, the operation log and the outbound-feed outbox.
 A batch is one transaction unless the feed says `batch: per_record`: each record runs in a
 savepoint so that all records are checked and reported, and when any is bad the whole batch
 rolls back (and with it any delivery rows its good records wrote).
+
+A file field in the feed's `fields` is sent as `{"name": "现场.jpg", "content_base64": "..."}` (a
+list of them for a `multi` field): decoded and checked like an upload (accept, content, max_mb,
+max_files) before the record is written, a bad one an error of that record naming the field, and
+recorded with the row in the same transaction (runtime/attachments/store.py: attach_bytes; SM4 when
+the field is sensitive). Blobs of records that roll back are deleted, and so are those a committed
+record replaced.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from specadmin.specs.model import Scope, Screen
 
+from specadmin.runtime.attachments import store as files_store
 from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
 from specadmin.runtime.security.principal import EffectiveGrant
@@ -103,6 +113,9 @@ class Intake:
         self.service = FeedService(ctx, feed)
         self.request = SimpleNamespace(user=principal)
         self.ref_keys = self._ref_keys()
+        self.file_fields = [f for f in self.service.entity.fields if f.type == "file" and f.name in feed.fields]
+        self.new_blobs: list[str] = []  # stored for records of this call: deleted if they roll back
+        self.old_blobs: list[str] = []  # replaced by records of this call: deleted once committed
 
     def authorize(self, op: str) -> None:
         """Refuse the whole call up front when the caller may not do the op at all (per-record
@@ -199,13 +212,84 @@ class Intake:
         rows = await table.select(table._meta.primary_key).where(*where).limit(1)
         return rows[0]["id"] if rows else None
 
+    def _files(self, data: dict[str, Any]) -> dict[str, list[tuple[str, bytes]]]:
+        """Take the record's file fields out of `data`: {field: [(name, bytes)]}, each file decoded
+        and checked (RecordError naming the field otherwise)."""
+        out, errors = {}, {}
+        for field in self.file_fields:
+            value = data.pop(field.name, None)
+            if value is None:
+                continue
+            items = value if isinstance(value, list) and field.multi else [value]
+            try:
+                out[field.name] = [self._file(field, item) for item in items]
+            except ValueError as exc:
+                errors[field.name] = str(exc)
+        if errors:
+            raise RecordError(errors)
+        return out
+
+    def _file(self, field, item: Any) -> tuple[str, bytes]:
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("content_base64"), str)):
+            shape = "[{name, content_base64}, ...]" if field.multi else "{name, content_base64}"
+            raise ValueError(f"{field.label}：应为 {shape}")
+        encoded = item["content_base64"]
+        if field.max_mb and len(encoded) * 3 // 4 > field.max_mb * (1 << 20) + 3:
+            raise ValueError(f"{field.label}：文件“{files_store.clean_name(item['name'])}”过大，不能超过 {field.max_mb:g} MB")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{field.label}：content_base64 不是有效的 Base64 编码") from None
+        return files_store.check_bytes(field, item["name"], data), data
+
     async def one(self, op: str, record: Any) -> dict[str, Any]:
         if not isinstance(record, dict):
             raise RecordError({"__all__": "记录应为 JSON 对象"})
         data = await self._translate(record)
+        files = self._files(data) if op != "delete" else {}
         row_id = await self._existing(data)
         if op == "upsert":
             op = "create" if row_id is None else "update"
+        if not files:
+            return await self._write(op, data, row_id)
+        action = "create" if op == "create" else "update"
+        allowed = self.service._editable(self.service.grants(self.request.user, action, None), op == "create")
+        if set(files) - allowed:
+            raise RecordError({name: "无权上传该附件" for name in set(files) - allowed})
+        new: list[str] = []
+        try:
+            async with self.service.table._meta.db.transaction():  # joins the batch's, if any
+                result = await self._write(op, data, row_id)
+                old = await self._attach(result["id"], files, new)
+        except BaseException:
+            await files_store.delete_blobs(self.ctx, new)
+            raise
+        self.new_blobs += new
+        if self.feed.batch == "per_record":  # committed
+            await files_store.delete_blobs(self.ctx, old)
+        else:
+            self.old_blobs += old
+        return result
+
+    async def _attach(self, row_id: int, files: dict[str, list[tuple[str, bytes]]], new: list[str]) -> list[str]:
+        entity = self.service.entity
+        table = self.service.table
+        display = getattr(table, entity.display, None) if entity.has_field(entity.display) else None
+        row = {"id": row_id}
+        if display is not None:
+            row.update((await table.select(display).where(table._meta.primary_key == row_id))[0])
+        old: list[str] = []
+        for name, items in files.items():
+            try:
+                written, replaced = await files_store.attach_bytes(self.ctx, self.request.user, entity, row,
+                                                                   entity.field(name), items)
+            except ValueError as exc:
+                raise RecordError({name: str(exc)}) from None
+            new += written
+            old += replaced
+        return old
+
+    async def _write(self, op: str, data: dict[str, Any], row_id: int | None) -> dict[str, Any]:
         if op == "create":
             if row_id is not None:
                 raise RecordError({"__all__": "记录已存在"})
@@ -270,7 +354,9 @@ class Intake:
                     results.append(result)
                 if any(r["status"] == "error" for r in results):
                     raise _Rollback()
+            await files_store.delete_blobs(self.ctx, self.old_blobs)
         except _Rollback:
+            await files_store.delete_blobs(self.ctx, self.new_blobs)
             for r in results:
                 if r["status"] != "error":
                     r.update(status="not_written", reason="批次中有错误记录，整批未写入")
