@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from specadmin.runtime.data.queries import sortable
 from specadmin.runtime.pages.support import with_params
-
-
-def sortable(entity, name: str) -> bool:
-    """Whether the list may be ordered by this column (a stored or computed field, not sensitive)."""
-    if name == "id":
-        return True
-    if not entity.has_field(name):
-        return False
-    f = entity.field(name)
-    return bool((f.stored or f.type == "computed") and not f.sensitive)
 
 
 def chosen_sort(entity, text: str | None) -> str | None:
