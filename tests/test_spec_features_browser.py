@@ -148,13 +148,25 @@ def server(tmp_path_factory):
         yield base
 
 
+PROBLEMS: list[str] = []  # CSP violations and script errors of every document the page loaded
+
+
 @pytest.fixture(scope="module")
 def page(server, browser):
     page = login(browser, server, "admin", PASSWORD)
-    watch_csp(page)
+    watch_csp(page)  # the current document's violations, as the browser reports them to the page
+    page.on("console", lambda m: PROBLEMS.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text else None)  # every earlier one
+    page.on("pageerror", lambda e: PROBLEMS.append(str(e)))
     yield page
-    assert csp_violations(page) == []
     page.context.close()
+
+
+@pytest.fixture(autouse=True)
+def no_page_problems(page):
+    """Each test ends with no CSP violation and no script error on any page it opened."""
+    yield
+    assert csp_violations(page) == [] and PROBLEMS == [], PROBLEMS
 
 
 def cells(page, column: str) -> dict[str, str]:
@@ -178,7 +190,7 @@ def tab_count(page, tab: str) -> int:
 
 def test_lights_show_as_dots_filter_the_list_and_count_the_overdue_tab(server, page):
     page.goto(f"{server}/s/case_admin")
-    lights = {title: text for title, text in cells(page, "办结时限").items()}
+    lights = cells(page, "办结时限")
     assert lights["甲"].endswith("超期") and lights["乙"].endswith("临期") and lights["丙"].endswith("正常"), lights
     assert page.locator("tr.row:has(a.row-link:text-is('甲')) .light.light-red").inner_text() == "超期"
     assert tab_count(page, "overdue") == 1  # 丁 is overdue too, but closed
