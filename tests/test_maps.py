@@ -192,6 +192,15 @@ async def test_a_bad_view_is_a_400_naming_the_parameter(env, params, named):
 
 
 @ASYNC
+async def test_sorting_by_a_geo_field_is_a_400_naming_it_and_the_page_keeps_its_own_order(env):
+    r = await env["client"].get("/api/toilet", params={"screen": "toilet_admin", "sort": "-location"})
+    assert r.status_code == 400 and "location" in r.text, r.text  # a point has no order (was a 500)
+    page = await env["client"].get("/s/toilet_admin", params={"sort": "location"})
+    assert page.status_code == 200 and 'class="row-link"' in page.text
+    assert 'name="sort"' not in page.text  # the unusable choice is dropped, not carried on
+
+
+@ASYNC
 async def test_the_list_page_links_to_the_map_keeping_its_filters_and_the_map_page_loads(env):
     page = await env["client"].get("/s/toilet_admin", params={"location_near": f"{LNG0},{LAT0},500"})
     assert page.status_code == 200

@@ -118,14 +118,21 @@ def keyword_condition(entity: Entity, screens: list[Screen], table, q: str | Non
     return combine_or([getattr(table, n).ilike(f"%{text}%") for n in names])
 
 
+def sortable(entity: Entity, name: str) -> bool:
+    """Whether rows may be ordered by this field: `id`, a stored one of one column, or a computed
+    one (aggregates included); never a sensitive one (its cipher text has no order) nor a geo point."""
+    if name == "id":
+        return True
+    f = entity.field(name) if entity.has_field(name) else None
+    return f is not None and (f.stored or f.type == "computed") and not f.sensitive and f.type != "geo"
+
+
 def ordering(entity: Entity, screens: list[Screen], table, sort: str | None) -> tuple[Any, bool]:
     """(the column or computed field's SQL to order by, ascending)."""
     spec = sort or next((s.sort for s in screens if s.sort), None) or entity.order_by
     name = spec.lstrip("-")
-    if name != "id":
-        f = entity.field(name) if entity.has_field(name) else None
-        if f is None or not (f.stored or f.type == "computed") or f.sensitive:
-            raise BadRequest(f"不能按 {name} 排序")
+    if not sortable(entity, name):
+        raise BadRequest(f"不能按 {name} 排序")
     return column_of(table, name), not spec.startswith("-")
 
 

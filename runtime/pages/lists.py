@@ -10,15 +10,17 @@ from litestar.response import Template
 from specadmin.runtime.errors import BadRequest, Conflict
 from specadmin.runtime.pages.action_forms import action_dialogs
 from specadmin.runtime.pages.common import PAGE_ERRORS, applies, can, custom_actions, grant_for, quote_qs, screen_of, service_for
+from specadmin.runtime.pages.sorting import chosen_sort, column_heads
 from specadmin.runtime.pages.support import SEARCH_MIN, Options, cell_text, ctx_of, layout, light_of, read_filters, with_params
 from specadmin.runtime.data.list_query import param_name
+from specadmin.specs.lights import LABELS as LIGHT_LABELS
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.tree_view import TREE_PARAM
 from specadmin.runtime.security.levels import ALL, LEVEL_PARAM, LEVELS, page_level
 
 
 def _filter_widgets(options: Options, options_by_name: dict[str, Any], columns,
-                    echo: dict[str, str]) -> list[dict[str, Any]]:
+                    echo: dict[str, str], lit: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     out = []
     for col in columns:
         name, ftype = col["name"], col.get("type")
@@ -26,6 +28,11 @@ def _filter_widgets(options: Options, options_by_name: dict[str, Any], columns,
             out.append({"name": name, "label": col["label"], "kind": "datetimerange" if ftype == "datetime" else "daterange",
                         "from": _moment_input(echo.get(f"{name}_from", ""), ftype, False),
                         "to": _moment_input(echo.get(f"{name}_to", ""), ftype, True)})
+            if name in lit:  # a deadline with lights: 正常 / 临期 / 超期 (`<field>_light`, specs/lights.py)
+                key = param_name(f"{name}_light")
+                out.append({"name": key, "label": f"{col['label']}（状态）", "kind": "select",
+                            "options": list(LIGHT_LABELS.items()), "value": echo.get(key, ""), "details": {},
+                            "searchable": False})
             continue
         if ftype == "geo":  # near a point, inside a polygon (specs/geo.py); the map page draws the polygon
             for kind, label in (("near", "附近（经度,纬度,米）"), ("within", "多边形内（经度,纬度;...）")):
@@ -64,10 +71,13 @@ def _moment_input(text: str, ftype: str, end: bool) -> str:
 async def _filter_bar(request: Request, name: str, screen: dict[str, Any], params) -> dict[str, Any]:
     filters, echo_pairs, problems = read_filters(ctx_of(request), name, params)
     options = Options(ctx_of(request), request.user, name)
+    entity = ctx_of(request).app.entity(screen["entity"])
+    lit = frozenset(c["name"] for c in screen.get("filters", [])
+                    if entity.has_field(c["name"]) and entity.field(c["name"]).lights)
     by_name = {c["name"]: await options.for_column(c) for c in screen.get("filters", [])
                if c.get("type") in ("dict", "ref") or c.get("codes") or c.get("choices")}
     return {"filters": filters, "echo": echo_pairs, "problems": problems,
-            "widgets": _filter_widgets(options, by_name, screen.get("filters", []), dict(echo_pairs))}
+            "widgets": _filter_widgets(options, by_name, screen.get("filters", []), dict(echo_pairs), lit)}
 
 
 def _page_number(raw: str | None) -> int:
@@ -143,8 +153,10 @@ async def list_page(request: Request, name: str) -> Response:
     problems = list(bar["problems"])
     default_size = _page_size(request, name)
     page_size = chosen_page_size(params.get("page_size"), default_size)
+    entity = ctx.app.entity(spec.entity)
+    sort = chosen_sort(entity, params.get("sort"))  # a column header clicked (runtime/pages/sorting.py)
     kept = ([("tab", tab)] if tab else []) + ([(LEVEL_PARAM, level)] if level not in (None, ALL) else []) \
-        + ([(TREE_PARAM, "1")] if as_tree else [])
+        + ([(TREE_PARAM, "1")] if as_tree else []) + ([("sort", sort)] if sort else [])
     base = kept + ([("q", q)] if q else []) + bar["echo"]
     given = {k for k, _ in base}  # a plugin's narrowing (a stat's drill-down) stays on every link
     base += [(k, v) for k, v in ctx.plugins.list_kept(request) if k not in given]
@@ -152,7 +164,7 @@ async def list_page(request: Request, name: str) -> Response:
     listed = False
     try:
         result = await service_for(request, screen).list_page(
-            request, screen=name, tab=tab, q=q or None, page=page, page_size=page_size, filters=bar["filters"],
+            request, screen=name, tab=tab, q=q or None, sort=sort, page=page, page_size=page_size, filters=bar["filters"],
             level=level, tree="1" if as_tree else None)
         listed = True
     except (BadRequest, Conflict) as exc:
@@ -184,7 +196,7 @@ async def list_page(request: Request, name: str) -> Response:
         tabs=[{**t, "url": f"/s/{name}?" + with_params(sized, tab=t["name"]), "active": t["name"] == tab,
                "count": counts.get(t["name"])} for t in tabs],
         q=q, has_search=bool(screen.get("search")), filter_widgets=bar["widgets"],
-        columns=screen["list"], rows=rows, total=total, page=page, pages=paging["pages"], pager_info=paging,
+        columns=column_heads(entity, name, screen["list"], sized, sort), sort=sort, rows=rows, total=total, page=page, pages=paging["pages"], pager_info=paging,
         prev_url=paging["prev_url"], next_url=paging["next_url"],
         reset_url=f"/s/{name}" + (f"?{with_params(kept)}" if kept else ""),
         level=level if level not in (None, ALL) else None, level_param=LEVEL_PARAM,
