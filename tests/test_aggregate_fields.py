@@ -6,14 +6,13 @@ clock (runtime/data/where.py `clock`); every child row counted whoever reads the
 scoped out of the children sees the same numbers); a write refused; broken specs named with code and line."""
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, api_login, reference_blocks, spec_app
+from conftest import BACKENDS, api_login, clock_at, reference_blocks, spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/places_tasks.yaml"]
@@ -41,17 +40,6 @@ def write_app(app_dir: Path, module: str = MODULE + RULE) -> Path:
     (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
     (app_dir / "modules" / "places_tasks.yaml").write_text(module, encoding="utf-8")
     return app_dir
-
-
-@contextlib.contextmanager
-def clock_at(moment: dt.datetime):
-    from specadmin.runtime.data import where
-
-    saved, where.clock = where.clock, lambda: moment
-    try:
-        yield
-    finally:
-        where.clock = saved
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

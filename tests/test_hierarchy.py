@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, api_login, reference_blocks, spec_app
+from conftest import BACKENDS, api_login, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/events.yaml"]
@@ -30,10 +30,7 @@ TASKS = [("他街事件", "JA1"), ("市级事件", "JA"), ("街道事件", "JB")
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "events.yaml").write_text(module, encoding="utf-8")
-    return app_dir
+    return write_spec_app(app_dir, APP, {"events": module})
 
 
 async def load(ctx, hq: int) -> dict[str, int]:

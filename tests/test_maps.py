@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, api_login, reference_blocks, spec_app
+from conftest import BACKENDS, api_login, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 APP = reference_blocks()["maps/app.yaml"]
@@ -49,10 +49,7 @@ PLACES = {  # name: (lng, lat, inside the unit U1)
 
 
 def write_app(app_dir: Path, module: str = MODULE, app: str = APP) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(app, encoding="utf-8")
-    (app_dir / "modules" / "toilets.yaml").write_text(module, encoding="utf-8")
-    return app_dir
+    return write_spec_app(app_dir, app, {"toilets": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

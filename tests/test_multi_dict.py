@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, reference_blocks, spec_app
+from conftest import BACKENDS, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/contacts.yaml"]
@@ -33,10 +33,7 @@ feeds:
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "contacts.yaml").write_text(module, encoding="utf-8")
-    return app_dir
+    return write_spec_app(app_dir, APP, {"contacts": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, reference_blocks, spec_app
+from conftest import BACKENDS, reference_blocks, spec_app, write_spec_app
 
 from specadmin.generator.build import load_app
 from specadmin.generator.errors import SpecInvalid
@@ -22,10 +22,7 @@ MODULE = reference_blocks()["modules/crews.yaml"]
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "crews.yaml").write_text(module, encoding="utf-8")
-    return app_dir
+    return write_spec_app(app_dir, APP, {"crews": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -10,7 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, reference_blocks, spec_app
+from conftest import BACKENDS, reference_blocks, spec_app, write_spec_app
 from specadmin.generator.build import load_app
 from specadmin.generator.errors import SpecInvalid
 
@@ -46,10 +46,7 @@ def day(n: int) -> dt.date:
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "site_watch.yaml").write_text(module, encoding="utf-8")
-    return app_dir
+    return write_spec_app(app_dir, APP, {"site_watch": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, reference_blocks, spec_app
+from conftest import BACKENDS, reference_blocks, spec_app, write_spec_app
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/hub.yaml"]
@@ -63,10 +63,7 @@ def change(now: int, before: int) -> float | None:
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
-    (app_dir / "modules").mkdir(parents=True, exist_ok=True)
-    (app_dir / "app.yaml").write_text(APP, encoding="utf-8")
-    (app_dir / "modules" / "hub.yaml").write_text(module, encoding="utf-8")
-    return app_dir
+    return write_spec_app(app_dir, APP, {"hub": module})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
