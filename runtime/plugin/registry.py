@@ -45,8 +45,25 @@ def installed(refresh: bool = False) -> dict[str, Plugin]:
             found[ep.name] = plugin
         if not any(p.builtin for p in found.values()):
             raise PluginError("specadmin's built-in plugins are not registered: reinstall it (pip install .)")
+        stale = sorted(set(_declared()) - set(found))
+        if stale:  # an install older than the source: its apps would silently lack these built-ins
+            raise PluginError(f"this installation of specadmin predates its source (no plugin {', '.join(stale)}): "
+                              "run `bash scripts/setup.sh` (or `pip install -e .`) again")
         _installed = found
     return _installed
+
+
+def _declared() -> list[str]:
+    """The plugins the source tree's pyproject.toml registers, when running from a checkout (an
+    editable install reads its entry points from metadata written at install time)."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    return list(project.get("entry-points", {}).get(ENTRY_POINT_GROUP, {}))
 
 
 def split_ref(ref: str) -> tuple[str, str]:
