@@ -27,6 +27,7 @@ BASE_USER_NAMES = {c[0] for c in BASE_USER_COLUMNS}
 # The row version of every writable (not append-only) table: 1 when inserted, raised by one in the
 # statement of every write (EntityService.update and custom actions, imports), so an update can be
 # compare-and-set (`... WHERE id = :id AND version = :read`) and a stale edit is refused.
+PRIMARY_KEY = "id"  # every table's serial key (Piccolo's default)
 ROW_VERSION = "version"
 
 

@@ -181,23 +181,31 @@ class _Compiler:
         return QueryString(template, of)
 
     def call(self, name: str, args: tuple, labels: tuple[str, ...]) -> QueryString:
+        """A function of the expression language (specs/computed.py FUNCTIONS) as SQL."""
         if name in ("year", "month", "day"):
             return self.part(self.build(args[0]), name)
-        if name == "age":
-            born = self.build(args[0])
-            return QueryString("({} - {} - CASE WHEN {} * 100 + {} > {} THEN 1 ELSE 0 END)",
-                               self.today.year, self.part(born, "year"), self.part(self.build(args[0]), "month"),
-                               self.part(self.build(args[0]), "day"), self.today.month * 100 + self.today.day)
-        if name == "band":
-            bounds = args[1][1]
-            names = labels or computed.default_labels(bounds)
-            inner: QueryString = QueryString("{}", names[-1])
-            for bound, label in reversed(list(zip(bounds, names))):
-                inner = QueryString("CASE WHEN {} < {} THEN {} ELSE {} END", self.build(args[0]), bound, label, inner)
-            return QueryString("CASE WHEN {} IS NULL THEN NULL ELSE {} END", self.build(args[0]), inner)
-        if name == "if":
-            return QueryString("CASE WHEN {} THEN {} ELSE {} END", *[self.build(a) for a in args])
-        result = self.build(args[-1])  # coalesce
+        return getattr(self, f"_{name}")(args, labels)
+
+    def _age(self, args: tuple, labels: tuple[str, ...]) -> QueryString:
+        """Whole years since a date on the reference day: the year difference, less one before the birthday."""
+        born = self.build(args[0])
+        return QueryString("({} - {} - CASE WHEN {} * 100 + {} > {} THEN 1 ELSE 0 END)",
+                           self.today.year, self.part(born, "year"), self.part(self.build(args[0]), "month"),
+                           self.part(self.build(args[0]), "day"), self.today.month * 100 + self.today.day)
+
+    def _band(self, args: tuple, labels: tuple[str, ...]) -> QueryString:
+        bounds = args[1][1]
+        names = labels or computed.default_labels(bounds)
+        inner: QueryString = QueryString("{}", names[-1])
+        for bound, label in reversed(list(zip(bounds, names))):
+            inner = QueryString("CASE WHEN {} < {} THEN {} ELSE {} END", self.build(args[0]), bound, label, inner)
+        return QueryString("CASE WHEN {} IS NULL THEN NULL ELSE {} END", self.build(args[0]), inner)
+
+    def _if(self, args: tuple, labels: tuple[str, ...]) -> QueryString:
+        return QueryString("CASE WHEN {} THEN {} ELSE {} END", *[self.build(a) for a in args])
+
+    def _coalesce(self, args: tuple, labels: tuple[str, ...]) -> QueryString:
+        result = self.build(args[-1])
         for a in reversed(args[:-1]):
             result = QueryString("COALESCE({}, {})", self.build(a), result)
         return result

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 from specadmin.specs import geo, lights
 from specadmin.specs.model import Entity, Screen
-from specadmin.specs.physical import blind_index_column
+from specadmin.specs.physical import PRIMARY_KEY, blind_index_column
 
 from specadmin.runtime.errors import BadRequest
 from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range, fits_column
@@ -121,7 +121,7 @@ def keyword_condition(entity: Entity, screens: list[Screen], table, q: str | Non
 def sortable(entity: Entity, name: str) -> bool:
     """Whether rows may be ordered by this field: `id`, a stored one of one column, or a computed
     one (aggregates included); never a sensitive one (its cipher text has no order) nor a geo point."""
-    if name == "id":
+    if name == PRIMARY_KEY:
         return True
     f = entity.field(name) if entity.has_field(name) else None
     return f is not None and (f.stored or f.type == "computed") and not f.sensitive and f.type != "geo"
