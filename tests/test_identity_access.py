@@ -10,8 +10,12 @@ from conftest import BACKENDS
 from identity_fixture import add_role, add_user, client, identity_env, login, try_login
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-TODAY = dt.date.today()
-YESTERDAY, TOMORROW = TODAY - dt.timedelta(days=1), TODAY + dt.timedelta(days=1)
+
+
+def days() -> tuple[dt.date, dt.date, dt.date]:
+    """Yesterday, today and tomorrow, read when a test runs (a run may cross midnight)."""
+    today = dt.date.today()
+    return today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -21,6 +25,7 @@ async def env(request, tmp_path_factory):
 
 
 async def test_expired_role_grants_nothing(env):
+    YESTERDAY, TODAY, TOMORROW = days()
     await add_role(env, "expired_ops", {"place_admin": "list,read"}, valid_to=YESTERDAY)
     await add_role(env, "current_ops", {"place_admin": "list,read"}, valid_from=YESTERDAY, valid_to=TOMORROW)
     await add_user(env, "expired", "S1", ("expired_ops",))
@@ -34,6 +39,7 @@ async def test_expired_role_grants_nothing(env):
 
 
 async def test_role_before_its_start_date_grants_nothing(env):
+    YESTERDAY, TODAY, TOMORROW = days()
     await add_role(env, "future_ops", {"place_admin": "list,read"}, valid_from=TOMORROW)
     await add_user(env, "future", "S1", ("future_ops",))
     future = await login(env, "future")
@@ -41,6 +47,7 @@ async def test_role_before_its_start_date_grants_nothing(env):
 
 
 async def test_expired_function_grant_is_ignored_while_others_hold(env):
+    YESTERDAY, TODAY, TOMORROW = days()
     await add_role(env, "mixed", {"place_admin": "list,read", "scan_query": "list,read"},
                    grant_until={"place_admin": YESTERDAY, "scan_query": TODAY})
     await add_user(env, "mixed", "S1", ("mixed",))
@@ -50,6 +57,7 @@ async def test_expired_function_grant_is_ignored_while_others_hold(env):
 
 
 async def test_copy_role_copies_its_grants(env):
+    YESTERDAY, TODAY, TOMORROW = days()
     source = await add_role(env, "copysrc", {"place_admin": "list,read", "scan_query": "list,read,export"},
                             grant_until={"scan_query": TOMORROW})
     root = await login(env, "root")

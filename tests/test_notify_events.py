@@ -16,7 +16,11 @@ ASYNC = pytest.mark.asyncio(loop_scope="session")
 MODULE = reference_blocks()["modules/tickets.yaml"]
 APP = "app: tickets\nlabel: 工单\nmodules: [tickets]\n"
 PASSWORD = "Tickets@2026x"
-TODAY = dt.date.today().isoformat()
+
+
+def today() -> str:
+    """The day the server stamps now (read at assertion time: a run may cross midnight)."""
+    return dt.date.today().isoformat()
 
 
 def write_app(app_dir: Path, module: str = MODULE) -> Path:
@@ -123,7 +127,7 @@ async def test_a_custom_action_leaves_an_sms_sent_after_the_commit(clean):
     assert ("ticket_status", env["users"]["worker"]) in [m[:2] for m in await messages(ctx)]  # a change by an action
     users = env["users"]
     assert sorted(m[1:4] for m in await messages(ctx) if m[0] == "ticket_closed") == sorted(
-        (users[u], f"城区中心办结了工单“{subject}”", f"办结日期 {TODAY}。")
+        (users[u], f"城区中心办结了工单“{subject}”", f"办结日期 {today()}。")
         for u in ("handler", "far") for subject in ("无电话", "漏水"))
     gateway = Gateway()
     assert await run_once(ctx, gateway) == {"sent": 1, "failed": 0}
@@ -168,7 +172,7 @@ async def test_the_sms_digest_fills_count(clean):
     gateway = Gateway()
     result = await send_notification(env["ctx"], "open_tickets", gateway=gateway)
     assert result["sent"] == 1
-    assert gateway.sent == [("13800000001", f"东门站：{TODAY} 有 2 张待处理工单。")]
+    assert gateway.sent == [("13800000001", f"东门站：{today()} 有 2 张待处理工单。")]
 
 
 def test_check_names_what_a_notification_cannot_do(tmp_path, capsys):
