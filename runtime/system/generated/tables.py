@@ -136,7 +136,7 @@ class Grant(Table, tablename="sys_grant"):
     role_group = ForeignKey(references=RoleGroup, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="角色组")
     user = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="人员")
     screen = Varchar(index=True, length=40, null=False, verbose_name="菜单")
-    actions = Varchar(length=200, null=False, verbose_name="操作权限")
+    actions = Varchar(length=2000, null=False, verbose_name="操作权限")
     scope = Varchar(default="default", length=32, null=True, verbose_name="数据范围")
     valid_until = Date(default=None, null=True, verbose_name="有效期至")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
