@@ -490,7 +490,8 @@ class EntityService:
                         columns={}, before=self._plain(before), action=action))
                     changed = dict(values)
                     if handler is not None:
-                        outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(cleaned)))
+                        outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(cleaned),
+                                                      action=action))
                         changed = (outcome or {}).get("changed", {})
                         if (outcome or {}).get("result") is not None:
                             results[row_id] = outcome["result"]
@@ -685,10 +686,12 @@ class ActionCall(Call):
     """What a custom-action handler (`handler: plugin.name`) gets for one row: the service (its
     scoped code path), who acts, their grants for the action, the row as stored (sensitive values
     decoded) and the params: validated and typed when the action declares them (`params:`), as sent
-    otherwise. The handler returns {"changed": {...}, "result": ...} or None."""
+    otherwise; `action`: the name of the custom action (one handler may serve several, e.g. a
+    workflow's). The handler returns {"changed": {...}, "result": ...} or None."""
 
     def __init__(self, service: "EntityService", principal: Principal, grants, row: dict[str, Any],
-                 params: dict[str, Any]):
+                 params: dict[str, Any], action: str = ""):
         self.service, self.principal, self.grants, self.row, self.params = service, principal, grants, row, params
+        self.action = action
         self.ctx = service.ctx
 

@@ -1,0 +1,419 @@
+"""Running one workflow action on one row: who may, from which state, guards, effects, the new state, the log.
+
+The action arrives as a custom action of the row's screen (`handler: workflow.act`), so the grant,
+the data scope, the declared parameters (422 by parameter), the row version and the operation log
+are the service's, inside its write transaction. Here the flow decides: the row's state must be one
+the action starts from (409 `当前状态“已办结”不能“交办”`), the actor must stand in one of the
+action's relations to the row (403), the stored row must meet its guard (409). Then the row is
+claimed by compare-and-set on its state (`UPDATE … WHERE id = :id AND state = :from`): a writer
+that lost the race re-reads the row and judges the action again. Effects run in order (tasks made,
+tasks moved by compare-and-set on their state, rows of other entities made or changed, fields set,
+deadlines recomputed, messages sent), the new state is written (given, or derived from the tasks),
+the effects of entering it run, and the log entity gets one row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from specadmin.plugins.workflow.model import Flow, flows
+from specadmin.plugins.workflow.runs import record_version, version_of
+from specadmin.runtime.calendar import deadlines
+from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.data.where import matches, now as clock_now, where_of
+from specadmin.runtime.errors import Conflict, Denied, NotFound
+from specadmin.specs.physical import ROW_VERSION, versioned
+
+if TYPE_CHECKING:
+    from specadmin.runtime.app.context import AppContext
+    from specadmin.runtime.entities.service import ActionCall
+
+ATTEMPTS = 5
+_FLOWS: dict[int, tuple[Any, dict[str, Flow]]] = {}
+
+
+def flow_for(app: Any, entity: str) -> Flow | None:
+    """The flow of an entity (parsed once per app model)."""
+    cached = _FLOWS.get(id(app))
+    if cached is None or cached[0] is not app:
+        cached = _FLOWS[id(app)] = (app, {f.entity: f for f in flows(app)})
+    return cached[1].get(entity)
+
+
+def now() -> dt.datetime:
+    return clock_now().replace(microsecond=0)
+
+
+def state_label(ctx: "AppContext", flow: Flow, state: Any) -> str:
+    d = ctx.app.entity(flow.entity).field(flow.state).dict
+    return ctx.dict_label(d, state) if d else str(state)
+
+
+def action_spec(service: Any, action: str) -> Any:
+    """The screen's custom action of that name (label, params)."""
+    return next((a for s in service.screens.values() for a in s.custom_actions if a.name == action), None)
+
+
+def action_label(service: Any, flow: Flow, action: str, spec: dict | None) -> str:
+    custom = action_spec(service, action)
+    return (spec or {}).get("label") or (custom.label if custom else action)
+
+
+class Run:
+    """One action by one actor on one row."""
+
+    def __init__(self, ctx: "AppContext", flow: Flow, service: Any, principal: Any, action: str, params: dict):
+        self.ctx, self.flow, self.service, self.principal = ctx, flow, service, principal
+        self.action, self.params = action, params or {}
+        self.table = service.table
+        self.pk = self.table._meta.primary_key
+        self.at = now()
+        self.mine: dict | None = None
+        self.spec: dict = {}
+        self.label = action
+        self.custom = action_spec(service, action)
+        self.created: list[int] = []
+
+    # -- values -------------------------------------------------------------
+    def value(self, expr: Any, row: dict, item: Any = None) -> Any:
+        if isinstance(expr, list):
+            return [self.value(e, row, item) for e in expr]
+        if not isinstance(expr, str) or not expr.startswith("$"):
+            return expr
+        head, _, rest = expr[1:].partition(".")
+        p = self.principal
+        if head == "user":
+            return p.org_id if rest == "org" else p.user_id
+        if head == "now":
+            return self.at
+        if head == "today":
+            return self.at.date()
+        source = {"params": self.params, "row": row, "task": self.mine or {}, "item": item}.get(head)
+        if head == "item" and not rest:
+            return item
+        if isinstance(source, dict):
+            return source.get(rest)
+        return expr
+
+    def values(self, mapping: dict | None, row: dict, item: Any = None) -> dict[str, Any]:
+        return {k: self.value(v, row, item) for k, v in (mapping or {}).items()}
+
+    # -- judging -------------------------------------------------------------
+    async def judge(self, row: dict) -> None:
+        version = await version_of(self.ctx, self.flow, row["id"])
+        spec = self.flow.actions(version).get(self.action)
+        self.label = action_label(self.service, self.flow, self.action, spec)
+        if spec is None:
+            raise Conflict(f"该记录按流程版本 {version or self.flow.published} 办理，没有“{self.label}”操作")
+        self.spec = spec
+        state = row.get(self.flow.state)
+        allowed = spec.get("from")
+        if allowed is not None and state not in allowed:
+            raise Conflict(f"当前状态“{state_label(self.ctx, self.flow, state)}”不能“{self.label}”")
+        await self.relation(row)
+        if spec.get("where") and not matches(row, spec["where"]):
+            raise Conflict(spec.get("refuse_where") or f"不符合“{self.label}”的条件")
+
+    async def relation(self, row: dict) -> None:
+        """The actor must stand in one of the action's relations to the row (`who:`), or 403."""
+        who = self.spec.get("who")
+        self.mine = None
+        if not who:
+            return
+        for rel in who:
+            if await self._holds(rel, row):
+                return
+        raise Denied(self.spec.get("refuse") or f"您不是该记录“{self.label}”的办理人")
+
+    async def _holds(self, rel: dict, row: dict) -> bool:
+        p = self.principal
+        if rel.get("roles") and not set(rel["roles"]) & set(p.roles):
+            return False
+        if "task" in rel:
+            task = await self.my_task(row["id"], rel["task"])
+            if task is not None and self.mine is None:
+                self.mine = task
+            return task is not None
+        if "user" in rel:
+            return row.get(rel["user"]) is not None and row.get(rel["user"]) == p.user_id
+        if "org" in rel:
+            return row.get(rel["org"]) is not None and row.get(rel["org"]) == p.org_id
+        if "org_above" in rel:
+            target = row.get(rel["org_above"])
+            path = self.ctx.org_path(target) if target is not None else None
+            return bool(p.org_id and path and f"/{p.org_id}/" in path)
+        if "org_tag" in rel:
+            return rel["org_tag"] in await self.org_tags(p.org_id)
+        return bool(rel.get("anyone"))
+
+    async def org_tags(self, org_id: int | None) -> set[str]:
+        if org_id is None:
+            return set()
+        org = self.ctx.table("org")
+        rows = await org.select(org.tags).where(org.id == org_id)
+        text = (rows[0]["tags"] if rows else "") or ""
+        return {t.strip() for t in text.replace("，", ",").replace("、", ",").split(",") if t.strip()}
+
+    async def my_task(self, row_id: int, want: dict) -> dict | None:
+        t = self.flow.tasks
+        tt = self.ctx.table(t.entity)
+        q = tt.select().where(getattr(tt, t.ref) == row_id, getattr(tt, t.org) == self.principal.org_id)
+        if want.get("roles"):
+            q = q.where(getattr(tt, t.role).is_in(list(want["roles"])))
+        states = want.get("states") or list(t.open)
+        if states:
+            q = q.where(getattr(tt, t.state).is_in(list(states)))
+        rows = await q.order_by(tt._meta.primary_key).limit(1)
+        return rows[0] if rows else None
+
+    # -- the transition -------------------------------------------------------
+    async def read(self, row_id: int) -> dict:
+        rows = await self.table.select().where(self.pk == row_id)
+        if not rows:
+            raise NotFound()
+        return self.service._plain(rows[0])
+
+    async def claim(self, row: dict) -> bool:
+        """Compare-and-set on the row's state: written (and locked until commit) only if unchanged."""
+        col = getattr(self.table, self.flow.state)
+        bump = {}
+        if versioned(self.service.entity):
+            counter = getattr(self.table, ROW_VERSION)
+            bump = {counter: counter + 1}
+        else:
+            bump = {col: col}
+        state = row.get(self.flow.state)
+        cond = col.is_null() if state is None else col == state
+        done = await self.table.update(bump).where(self.pk == row["id"], cond).returning(self.pk)
+        return bool(done)
+
+    async def execute(self, row: dict) -> dict[str, Any]:
+        for _ in range(ATTEMPTS):
+            await self.judge(row)
+            if await self.claim(row):
+                break
+            row = await self.read(row["id"])  # another action got there first: judge it again as it now is
+        else:
+            raise Conflict("记录状态已变化，请刷新后重试")
+        row = await self.read(row["id"])
+        before = row.get(self.flow.state)
+        await record_version(self.ctx, self.flow, row["id"])
+        changed: dict[str, Any] = {}
+        for effect in self.spec.get("effects") or ():
+            changed |= await self.effect(effect, row)
+            row.update(changed)
+        target = self.spec.get("to")
+        if target == "derive" or target is None and self.flow.derive and before in self.flow.derive.states:
+            target = await self.derived(row["id"], before)
+        if target is not None and target != before:
+            await self.set_state(row["id"], before, target)
+            row[self.flow.state] = changed[self.flow.state] = target
+            for effect in self.flow.enter.get(target) or ():
+                changed |= await self.effect(effect, row)
+                row.update(changed)
+        await self.write_log(row)
+        return {"changed": changed, "result": {"state": row.get(self.flow.state),
+                                               "state_label": state_label(self.ctx, self.flow, row.get(self.flow.state))}}
+
+    async def set_state(self, row_id: int, before: Any, target: Any) -> None:
+        col = getattr(self.table, self.flow.state)
+        cond = col.is_null() if before is None else col == before
+        if not await self.table.update({col: target}).where(self.pk == row_id, cond).returning(self.pk):
+            raise Conflict("记录状态已变化，请刷新后重试")
+
+    async def derived(self, row_id: int, current: Any) -> Any:
+        """The state the tasks say: none counted → `none`, any open → `outstanding`, all done → `all_done`."""
+        d, t = self.flow.derive, self.flow.tasks
+        if d is None or t is None:
+            return current
+        tt = self.ctx.table(t.entity)
+        rows = await tt.select(getattr(tt, t.state).as_alias("s")).where(
+            getattr(tt, t.ref) == row_id, getattr(tt, t.role).is_in(list(d.roles)))
+        states = [r["s"] for r in rows if r["s"] in t.open or r["s"] in t.done]
+        if not states:
+            return d.none or current
+        if any(s in t.open for s in states):
+            return d.outstanding or current
+        return d.all_done or current
+
+    # -- effects ------------------------------------------------------------------
+    async def effect(self, effect: dict, row: dict) -> dict[str, Any]:
+        (kind, body), = effect.items()
+        if kind == "set":
+            values = self.values(body, row)
+            entity = self.service.entity
+            written = {k: v for k, v in values.items() if entity.field(k).type != "file"}
+            encoded = self.ctx.sensitive.encode(entity, written)
+            await self.table.update({getattr(self.table, k): v for k, v in encoded.items()}).where(self.pk == row["id"])
+            return written
+        if kind == "deadline":
+            return await deadlines.recompute(self.ctx, self.flow.entity, row["id"])
+        if kind == "create_tasks":
+            await self.create_tasks(body, row)
+        elif kind == "tasks":
+            await self.move_tasks(body, row)
+        elif kind == "create":
+            await self.create_row(body, row)
+        elif kind == "update":
+            await self.update_rows(body, row)
+        elif kind == "notify":
+            orgs = self.value(body.get("orgs"), row)
+            await self.notify(orgs if isinstance(orgs, list) else [orgs], body, row)
+        return {}
+
+    def _items(self, expr: Any, row: dict) -> list:
+        value = self.value(expr, row)
+        name = expr[len("$params."):] if isinstance(expr, str) and expr.startswith("$params.") else None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else []
+            except ValueError:
+                raise Invalid({name or "params": f"{self._param_label(name)}：应为 JSON 列表"}) from None
+        if value is None:
+            return []
+        return value if isinstance(value, list) else [value]
+
+    def _param_label(self, name: str | None) -> str:
+        if self.custom is not None and name:
+            p = next((p for p in self.custom.params if p.name == name), None)
+            if p is not None:
+                return p.label
+        return name or "参数"
+
+    async def create_tasks(self, body: dict, row: dict) -> None:
+        t = self.flow.tasks
+        tt = self.ctx.table(t.entity)
+        org = self.ctx.table("org")
+        expr = body.get("each", "$item")
+        name = expr[len("$params."):] if isinstance(expr, str) and expr.startswith("$params.") else "params"
+        items = self._items(expr, row)
+        allowed_roles = body.get("roles")
+        for i, item in enumerate(items, 1):
+            org_id = self.value(body.get("org", "$item"), row, item)
+            role = self.value(body.get("role"), row, item)
+            if isinstance(org_id, bool) or not isinstance(org_id, int) or not await org.exists().where(org.id == org_id):
+                raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的单位不存在"})
+            if role is None or allowed_roles and role not in allowed_roles:
+                raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的角色不可选"})
+            open_states = list(t.open) or [t.initial]
+            if await tt.exists().where(getattr(tt, t.ref) == row["id"], getattr(tt, t.org) == org_id,
+                                       getattr(tt, t.role) == role, getattr(tt, t.state).is_in(open_states)):
+                continue  # that org already holds this open task
+            columns = {t.ref: row["id"], t.org: org_id, t.role: role, t.state: body.get("state", t.initial)}
+            if t.parent and self.mine:
+                columns[t.parent] = self.mine["id"]
+            if t.dispatcher:
+                columns[t.dispatcher] = self.principal.org_id
+            columns |= self.values(body.get("set"), row, item)
+            entity = self.ctx.app.entity(t.entity)
+            if versioned(entity):
+                columns[ROW_VERSION] = 1
+            encoded = self.ctx.sensitive.encode(entity, columns)
+            task_id = (await tt.insert(tt(**encoded)).returning(tt._meta.primary_key))[0]["id"]
+            self.created.append(task_id)
+            if deadlines.deadline_fields(entity):
+                await deadlines.recompute(self.ctx, t.entity, task_id)
+            if body.get("notify", True):
+                await self.notify([org_id], body.get("message") or {}, row)
+
+    async def move_tasks(self, body: dict, row: dict) -> None:
+        """Change task states by compare-and-set: `which: mine` (the actor's task), `open` (every open
+        task, `roles:` narrowing), `created` (made by this action), or `$params.<x>` (a task of this row)."""
+        t = self.flow.tasks
+        tt = self.ctx.table(t.entity)
+        tpk = tt._meta.primary_key
+        which = body.get("which", "mine")
+        if which == "mine":
+            if self.mine is None:
+                raise Conflict(f"您没有可“{self.label}”的待办")
+            targets = [self.mine]
+        else:
+            q = tt.select().where(getattr(tt, t.ref) == row["id"])
+            if which == "open":
+                q = q.where(getattr(tt, t.state).is_in(list(body.get("states") or t.open)))
+            elif isinstance(which, str) and which.startswith("$"):
+                task_id = self.value(which, row)
+                q = q.where(tpk == task_id) if isinstance(task_id, int) else q.where(tpk == -1)
+            if body.get("roles"):
+                q = q.where(getattr(tt, t.role).is_in(list(body["roles"])))
+            if body.get("states") and which != "open":
+                q = q.where(getattr(tt, t.state).is_in(list(body["states"])))
+            targets = await q.order_by(tpk)
+            if not targets and isinstance(which, str) and which.startswith("$params."):
+                param = which[len("$params."):]
+                raise Invalid({param: f"{self._param_label(param)}：不是该记录可“{self.label}”的待办"})
+        for task in targets:
+            cond = getattr(tt, t.state) == task[t.state]
+            if body.get("delete"):
+                done = await tt.delete().where(tpk == task["id"], cond).returning(tpk)
+            else:
+                values = self.values(body.get("set"), row, task)
+                if body.get("to"):
+                    values[t.state] = body["to"]
+                encoded = self.ctx.sensitive.encode(self.ctx.app.entity(t.entity), values)
+                done = await tt.update({getattr(tt, k): v for k, v in encoded.items()}).where(
+                    tpk == task["id"], cond).returning(tpk)
+            if not done:
+                raise Conflict("待办状态已变化，请刷新后重试")
+
+    async def create_row(self, body: dict, row: dict) -> None:
+        entity = self.ctx.app.entity(body["entity"])
+        t = self.ctx.table(entity.name)
+        columns = self.values(body.get("set"), row)
+        if versioned(entity):
+            columns[ROW_VERSION] = 1
+        await t.insert(t(**self.ctx.sensitive.encode(entity, columns)))
+
+    async def update_rows(self, body: dict, row: dict) -> None:
+        entity = self.ctx.app.entity(body["entity"])
+        t = self.ctx.table(entity.name)
+        q = t.update({getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, self.values(body.get("set"), row)).items()})
+        q = q.where(getattr(t, body["ref"]) == row["id"])
+        if body.get("where"):
+            q = q.where(where_of(t, body["where"]))
+        await q
+
+    async def notify(self, orgs: list, message: dict, row: dict) -> None:
+        """An in-app message (站内消息) to every active user of each org."""
+        user, msg = self.ctx.table("user"), self.ctx.table("message")
+        entity = self.service.entity
+        shown = row.get(entity.display) if entity.has_field(entity.display) else None
+        title = message.get("title") or f"待办：{self.label}"
+        text = message.get("text") or f"{entity.label}“{shown or row['id']}”需要您单位办理（{self.label}）。"
+        wanted = [o for o in orgs if isinstance(o, int)]
+        if not wanted:
+            return
+        people = await user.select(user.id).where(user.org.is_in(wanted), user.active == True)  # noqa: E712
+        for person in people:
+            key = f"workflow:{entity.name}:{row['id']}:{self.action}:{person['id']}:{secrets.token_hex(8)}"
+            await msg.insert(msg(recipient=person["id"], title=title[:200], body=text,
+                                 link=f"/workflow/{entity.name}/{row['id']}", sent_at=self.at,
+                                 notification="", day=self.at.date(), dedupe_key=key[:200]))
+
+    async def write_log(self, row: dict) -> None:
+        log = self.flow.log
+        if log is None:
+            return
+        lt = self.ctx.table(log.entity)
+        spec_log = self.spec.get("log") or {}
+        opinion = self.value(spec_log.get("opinion", "$params.opinion"), row)
+        what = {"at": self.at, "operator": self.principal.user_id, "operator_name": self.principal.name,
+                "org": self.principal.org_id, "action": self.action, "label": self.label,
+                "opinion": opinion if isinstance(opinion, str) else None,
+                "channel": self.value(spec_log.get("channel", "local"), row)}
+        columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
+        entity = self.ctx.app.entity(log.entity)
+        if versioned(entity):
+            columns[ROW_VERSION] = 1
+        await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns)))
+
+
+async def act(call: "ActionCall") -> dict[str, Any]:
+    """Handler `workflow.act`: the custom action `call.action` of the row's flow."""
+    flow = flow_for(call.ctx.app, call.service.entity.name)
+    if flow is None:
+        raise Conflict(f"“{call.service.entity.label}”没有声明流程")
+    run = Run(call.ctx, flow, call.service, call.principal, call.action, call.params)
+    return await run.execute(call.row)
