@@ -14,10 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import tempfile
 from pathlib import Path
 
 PASSWORD = "Chongzhou@2026"
-HERE = Path(__file__).parent
+# 崇州市 and the towns, villages and communities of the demo (national codes: 6, 9 and 12 digits)
+DIVISIONS = [("510000", "四川省"), ("510100", "成都市"), ("510184", "崇州市"), ("510184001", "崇阳街道"), ("510184002", "羊马街道"),
+             ("510184003", "三江街道"), ("510184001001", "永康社区"), ("510184001002", "蜀州社区"),
+             ("510184002001", "羊马社区"), ("510184002002", "金桥村"), ("510184003001", "三江社区"),
+             ("510184003002", "桤泉村")]
 
 DEPARTMENTS = [("CZ-ZJJ", "崇州市住房和城乡建设局", "建筑市场监管科"), ("CZ-CGJ", "崇州市城市管理局", "市容环卫科"),
                ("CZ-STJ", "成都市崇州生态环境局", "环境监察科")]
@@ -56,7 +61,10 @@ async def _orgs(ctx) -> dict[str, int]:
     from specadmin.runtime.identity.divisions import import_divisions
     from specadmin.runtime.identity.seed import ensure_org
 
-    await import_divisions(ctx, HERE / "data" / "divisions.csv")
+    with tempfile.TemporaryDirectory() as folder:  # the `specadmin divisions` loader: upsert by code, parents by prefix
+        path = Path(folder) / "divisions.csv"
+        path.write_text("code,name\n" + "".join(f"{c},{n}\n" for c, n in DIVISIONS), encoding="utf-8")
+        await import_divisions(ctx, path)
     division = ctx.table("division")
     divisions = {r["code"]: r["id"] for r in await division.select(division.id, division.code)}
     ids: dict[str, int] = {}
@@ -162,10 +170,10 @@ async def _load_config(ctx, orgs: dict[str, int]) -> None:
               "properties": {"stall_count": {"type": "integer", "title": "摊位数量", "minimum": 1},
                              "goods": {"type": "string", "title": "经营品类", "maxLength": 50}}}
     now = dt.datetime.now().replace(microsecond=0)
-    await form.insert(form(name="占道经营事件表单", event_type=ids["020101"], form_version=1, schema=json.dumps(schema, ensure_ascii=False),
+    await form.insert(form(name="占道经营事件表单", event_type=ids["020101"], form_version=1, form_schema=json.dumps(schema, ensure_ascii=False),
                            status="published", published_at=now - dt.timedelta(days=90)))
     schema["properties"]["photo_taken"] = {"type": "boolean", "title": "是否已拍照取证"}
-    await form.insert(form(name="占道经营事件表单", event_type=ids["020101"], form_version=2, schema=json.dumps(schema, ensure_ascii=False),
+    await form.insert(form(name="占道经营事件表单", event_type=ids["020101"], form_version=2, form_schema=json.dumps(schema, ensure_ascii=False),
                            status="draft"))
 
 
@@ -189,15 +197,15 @@ async def _load_events(ctx, rng: random.Random, orgs: dict[str, int], count: int
     city = orgs["CZ-CYZX"]
     for n in range(count):
         code = rng.choice(sorted(types))
-        town = TOWNS[n % len(TOWNS)]
-        village = town[4][n % 2]
+        town = TOWNS[(n // 2) % len(TOWNS)]
+        village = town[4][(n // 6) % 2]
         state = "in_process" if n < 4 else STATES[n % len(STATES)]
-        city_dispatched = n % 5 == 0
+        city_dispatched = n % 5 == 0 and state != "draft"
         if city_dispatched:
             owner, initiator = city, users["city"]
-        elif n % 3 == 0 and town[0] == "CZ-CY":
+        elif n % 4 == 0 and town[0] == "CZ-CY":
             owner, initiator = orgs[f"CZ-CY-{village[0]}-G01"], users["grid"]
-        elif n % 3 == 1 and town[0] == "CZ-CY":
+        elif n % 4 == 1 and town[0] == "CZ-CY":
             owner, initiator = orgs[f"CZ-CY-{village[0]}"], users["community"]
         else:
             owner, initiator = orgs[f"{town[0]}-ZX"], users["town" if town[0] == "CZ-CY" else "town2"]
@@ -260,12 +268,12 @@ async def _load_events(ctx, rng: random.Random, orgs: dict[str, int], count: int
             if state == "force_closed":
                 logs.append(dict(action="force_close", action_label="强制办结", org=actor_org, operator=initiator["id"],
                                  operator_name=initiator["name"], at=launched + dt.timedelta(days=2), opinion="事件已自然消除"))
-            if state == "in_process" and n % 3 == 2:
+            if state == "in_process" and n % 2 == 1:
                 await review.insert(review(event=eid, task=lead, kind="return", applicant_org=target, reviewer_org=owner,
                                            applied_at=dispatched + dt.timedelta(hours=3), reason="不属于本单位职责，申请退回",
                                            status="pending"))
                 await task.update({task.state: "return_pending"}).where(task.id == lead)
-            if state == "in_process" and n % 3 == 0:
+            if state == "in_process" and n % 2 == 0:
                 await review.insert(review(event=eid, task=lead, kind="extension", applicant_org=target, reviewer_org=owner,
                                            applied_at=dispatched + dt.timedelta(hours=5), reason="需协调第三方，申请延期",
                                            original_deadline=dispatched + dt.timedelta(days=3),

@@ -42,7 +42,7 @@ TABLE_CONFIGS = [
     TableConfig(
         EventForm,
         menu_group="事件枢纽平台",
-        visible_columns=[EventForm.id, EventForm.name, EventForm.event_type, EventForm.form_version, EventForm.schema, EventForm.status, EventForm.published_at],
+        visible_columns=[EventForm.id, EventForm.name, EventForm.event_type, EventForm.form_version, EventForm.form_schema, EventForm.status, EventForm.published_at],
         visible_filters=[EventForm.event_type, EventForm.status],
     ),
     TableConfig(

@@ -131,7 +131,7 @@ class EventFormBody(Body):
     name: Optional[Annotated[str, Meta(description="表单名称")]] | UnsetType = UNSET
     event_type: Optional[Annotated[int, Meta(description="事件类型")]] | UnsetType = UNSET
     form_version: Optional[Annotated[int, Meta(description="版本号")]] | UnsetType = UNSET
-    schema: Optional[Annotated[str, Meta(description="表单定义（JSON Schema）")]] | UnsetType = UNSET
+    form_schema: Optional[Annotated[str, Meta(description="表单定义（JSON Schema）")]] | UnsetType = UNSET
 
 
 EventFormController = entity_controller(
@@ -209,7 +209,7 @@ EventTaskController = entity_controller(
     "event_task", "待办任务",
     filters=[
         Filter("role", str, "任务角色"),
-        Filter("state", str, "任务状态"),
+        Filter("filter_state", str, "任务状态", key="state"),
         Filter("due_at_from", datetime.datetime, "办理期限（起）"),
         Filter("due_at_to", datetime.datetime, "办理期限（止）"),
         Filter("due_at_light", str, "办理期限（状态）"),

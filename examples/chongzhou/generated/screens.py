@@ -301,13 +301,13 @@ SCREENS = {
             {"name": "form_version", "label": "版本号", "type": "integer", "required": True, "min": 1},
             {"name": "status", "label": "状态", "type": "dict", "dict": "form_status"},
             {"name": "published_at", "label": "发布时间", "type": "datetime"},
-            {"name": "schema", "label": "表单定义（JSON Schema）", "type": "text", "help": "字段、分组与校验规则，JSON 格式"},
+            {"name": "form_schema", "label": "表单定义（JSON Schema）", "type": "text", "help": "字段、分组与校验规则，JSON 格式"},
         ],
         "form": [
             {"name": "name", "label": "表单名称", "type": "string", "required": True, "max_length": 100},
             {"name": "event_type", "label": "事件类型", "type": "ref", "to": "event_type", "required": True},
             {"name": "form_version", "label": "版本号", "type": "integer", "required": True, "min": 1},
-            {"name": "schema", "label": "表单定义（JSON Schema）", "type": "text", "help": "字段、分组与校验规则，JSON 格式"},
+            {"name": "form_schema", "label": "表单定义（JSON Schema）", "type": "text", "help": "字段、分组与校验规则，JSON 格式"},
         ],
         "filters": [
             {"name": "event_type", "label": "事件类型", "type": "ref", "to": "event_type", "required": True},

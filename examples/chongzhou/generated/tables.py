@@ -124,7 +124,7 @@ class EventForm(Table, tablename="event_form"):
     name = Varchar(length=100, null=False, verbose_name="表单名称")
     event_type = ForeignKey(references=EventType, default=None, index=True, null=False, on_delete=OnDelete.restrict, verbose_name="事件类型")
     form_version = Integer(default=1, null=False, verbose_name="版本号")
-    schema = Text(default=None, null=True, verbose_name="表单定义（JSON Schema）")
+    form_schema = Text(default=None, null=True, verbose_name="表单定义（JSON Schema）")
     status = Varchar(default="draft", index=True, length=32, null=True, verbose_name="状态")
     published_at = Timestamp(default=None, null=True, verbose_name="发布时间")
     created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
