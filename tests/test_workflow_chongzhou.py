@@ -79,14 +79,20 @@ async def test_town_dispatch_return_approval_handling_and_closing_through_each_o
     r = await act(hub, "town", event_id, "approve_return", opinion="同意退回")
     assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
     assert (await todo(hub, "town"))["badge"] == before["town"]
-    r = await act(hub, "dept2", event_id, "handle", opinion="已清理")
+    staged = await hub["c"]["dept2"].post("/api/event/actions/handle/files/files",
+                                          files={"file": ("清理后.pdf", b"%PDF-1.7\n" + b"cleaned" * 40)})
+    assert staged.status_code == 201, staged.text
+    r = await act(hub, "dept2", event_id, "handle", opinion="已清理", files=[staged.json()["id"]])
     assert r.status_code == 200 and r.json()["state"] == "handled", r.text
+    files = await hub["c"]["town"].get(f"/api/event/{event_id}/files/files_after", params={"screen": "event_handling"})
+    assert [f["name"] for f in files.json()["items"]] == ["清理后.pdf"], files.text  # the event's 处理后附件
     assert boxes_of(await todo(hub, "town"), event_id) == ["closing"]
     r = await act(hub, "town", event_id, "close", opinion="核验通过，办结")
     assert r.status_code == 200 and r.json()["state_label"] == "已办结", r.text
     assert boxes_of(await todo(hub, "town"), event_id) == [] and (await todo(hub, "dept2"))["badge"] == before["dept2"]
     detail = (await hub["c"]["town"].get(f"/api/workflow/event/{event_id}")).json()
     assert [e["action_label"] for e in detail["log"]] == ["发起", "交办", "退回", "同意退回", "处置", "结案"]
+    assert [e["files"] for e in detail["log"]] == [None, None, None, None, "清理后.pdf", None]
     assert [e["org_name"] for e in detail["log"]] == ["崇阳街道城运中心", "崇阳街道城运中心", "崇州市住房和城乡建设局",
                                                      "崇阳街道城运中心", "崇州市城市管理局", "崇阳街道城运中心"]
     tree = [(t["org_name"], t["role_label"], t["state_label"],

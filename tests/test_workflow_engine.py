@@ -122,6 +122,22 @@ async def test_bad_parameters_are_422_by_parameter_and_change_nothing(env):
     assert r.status_code == 422 and r.json()["errors"] == {"assignments": "交办单位：第 1 项的角色不可选"}, r.text
     r = await act(env, "town", event_id, "dispatch")
     assert r.status_code == 422 and "assignments" in r.json()["errors"], r.text
+    da = env["ids"]["DA"]
+    for item, error in (({"org": da, "role": ["lead"]}, "第 1 项的角色不可选"),
+                        ({"org": da, "role": "boss"}, "第 1 项的角色不可选"),
+                        ({"org": str(da), "role": "lead"}, "第 1 项的单位不存在"),
+                        ({"org": da, "role": "lead", "requirement": {"x": 1}}, "第 1 项的处置要求应为文字")):
+        r = await act(env, "town", event_id, "dispatch", assignments=json.dumps([item]))
+        assert r.status_code == 422 and r.json()["errors"] == {"assignments": f"交办单位：{error}"}, r.text
+    assert await snapshot(env, event_id) == before
+
+
+async def test_a_task_number_beyond_any_row_is_a_parameter_error_not_a_server_error(env):
+    event_id = await launched(env, ("DA", "lead"))
+    before = await snapshot(env, event_id)
+    for task in (2**70, -1, 0):
+        r = await act(env, "town", event_id, "withdraw", task=task)
+        assert r.status_code in (400, 422) and "task" in r.json()["errors"], r.text
     assert await snapshot(env, event_id) == before
 
 

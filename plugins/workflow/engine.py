@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.plugins.workflow.model import Flow, flows
 from specadmin.plugins.workflow.runs import record_version, version_of
+from specadmin.runtime.attachments.store import SEPARATOR
+from specadmin.runtime.attachments.table import TABLE as ATTACHMENTS
 from specadmin.runtime.calendar import deadlines
-from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.data.values import Invalid, check_rules, fits_column
 from specadmin.runtime.data.where import matches, now as clock_now, where_of
 from specadmin.runtime.errors import Conflict, Denied, NotFound
 from specadmin.specs.physical import ROW_VERSION, versioned
@@ -371,7 +373,9 @@ class Run:
             role = self.value(body.get("role"), row, item)
             if isinstance(org_id, bool) or not isinstance(org_id, int) or not await org.exists().where(org.id == org_id):
                 raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的单位不存在"})
-            if role is None or allowed_roles and role not in allowed_roles:
+            known = self.ctx.dict_labels.get(self.ctx.app.entity(t.entity).field(t.role).dict or "", None)
+            if (not isinstance(role, str) or allowed_roles and role not in allowed_roles
+                    or known is not None and role not in known):
                 raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的角色不可选"})
             open_states = list(t.open) or [t.initial]
             if await tt.exists().where(getattr(tt, t.ref) == row["id"], getattr(tt, t.org) == org_id,
@@ -382,8 +386,14 @@ class Run:
                 columns[t.parent] = self.mine["id"]
             if t.dispatcher:
                 columns[t.dispatcher] = self.principal.org_id
-            columns |= self.values(body.get("set"), row, item)
             entity = self.ctx.app.entity(t.entity)
+            given = self.values(body.get("set"), row, item)
+            for key, expr in (body.get("set") or {}).items():  # what the actor wrote in the list: held to the field
+                if isinstance(expr, str) and expr.startswith("$item.") and given[key] is not None:
+                    problem = self.item_problem(entity.field(key), given[key])
+                    if problem:
+                        raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的{entity.field(key).label}{problem}"})
+            columns |= given
             columns = self.stamped(entity, columns)
             encoded = self.ctx.sensitive.encode(entity, columns)
             task_id = (await tt.insert(tt(**encoded)).returning(tt._meta.primary_key))[0]["id"]
@@ -392,6 +402,15 @@ class Run:
                 await deadlines.recompute(self.ctx, t.entity, task_id)
             if body.get("notify", True):
                 await self.notify([org_id], body.get("message") or {}, row)
+
+    @staticmethod
+    def item_problem(field: Any, value: Any) -> str | None:
+        if field.type in ("string", "text"):
+            return "应为文字" if not isinstance(value, str) else check_rules(field, value) and f"：{check_rules(field, value)}"
+        if field.type == "integer":
+            return "应为整数" if isinstance(value, bool) or not isinstance(value, int) else (
+                check_rules(field, value) and f"：{check_rules(field, value)}")
+        return "不能由列表填写"
 
     async def move_tasks(self, body: dict, row: dict) -> None:
         """Change task states by compare-and-set: `which: mine` (the actor's task), `open` (every open
@@ -419,7 +438,8 @@ class Run:
                 q = q.where(getattr(tt, t.state).is_in(list(body.get("states") or t.open)))
             elif isinstance(which, str) and which.startswith("$"):
                 task_id = self.value(which, row)
-                q = q.where(tpk == task_id) if isinstance(task_id, int) else q.where(tpk == -1)
+                fits = isinstance(task_id, int) and not isinstance(task_id, bool) and fits_column(tpk, task_id)
+                q = q.where(tpk == task_id) if fits else q.where(tpk == -1)
             if body.get("roles"):
                 q = q.where(getattr(tt, t.role).is_in(list(body["roles"])))
             if body.get("states") and which != "open":
@@ -562,6 +582,17 @@ class Run:
             raise Denied(f"只有{'、'.join(allowed)}可以上报到{tag}")
         self.orgs["superior"] = superior
 
+    async def file_names(self) -> str | None:
+        """The names of the files this action's file parameters carry (they become the row's, through
+        runtime/attachments); the log row keeps their names."""
+        ids = [i for p in (self.custom.params if self.custom else ()) if p.type == "file"
+               for i in (self.params.get(p.name) or []) if isinstance(i, int)]
+        if not ids:
+            return None
+        t = self.ctx.runtime_table(ATTACHMENTS)
+        names = [r["name"] for r in await t.select(t.name).where(t.id.is_in(ids)).order_by(t.id)]
+        return SEPARATOR.join(names) or None
+
     async def write_log(self, row: dict) -> None:
         log = self.flow.log
         if log is None:
@@ -573,6 +604,8 @@ class Run:
                 "org": self.principal.org_id, "action": self.action, "label": self.label,
                 "opinion": opinion if isinstance(opinion, str) else None,
                 "channel": self.value(spec_log.get("channel", "local"), row)}
+        if "files" in log.fields:
+            what["files"] = await self.file_names()
         columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         entity = self.ctx.app.entity(log.entity)
         columns = self.stamped(entity, columns)

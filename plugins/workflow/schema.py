@@ -70,7 +70,7 @@ FLOW = {
         "log": {"type": "object", "additionalProperties": False, "required": ["entity", "ref"],
                 "properties": {k: {"type": "string"} for k in (
                     "entity", "ref", "at", "operator", "operator_name", "org", "action", "label", "opinion",
-                    "channel")}},
+                    "channel", "files")}},
         "derive": {"type": "object", "additionalProperties": False, "required": ["states", "roles"],
                    "properties": {"states": NAMES, "roles": NAMES, "none": {"type": "string"},
                                   "outstanding": {"type": "string"}, "all_done": {"type": "string"}}},

@@ -260,6 +260,7 @@ class EventHandleParams(ActionParams):
     """事件：处置的参数"""
 
     opinion: Optional[Annotated[str, Meta(description="处置意见（必填）")]] | UnsetType = UNSET
+    files: Optional[Annotated[list[int] | int, Meta(description="处理后附件")]] | UnsetType = UNSET
 
 
 class EventVerifyReturnParams(ActionParams):
