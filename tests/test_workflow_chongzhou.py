@@ -52,10 +52,10 @@ def boxes_of(body: dict, event_id: int) -> list[str]:
     return [i["box"] for i in body["items"] if i["id"] == event_id]
 
 
-async def launch(hub, who: str, title: str) -> int:
+async def launch(hub, who: str, title: str, type_code: str = "020101", state: str = "open") -> int:
     r = await hub["c"][who].post("/api/workflow/event", json={
-        "data": {"title": title, "event_type": hub["types"]["020101"]}, "action": "launch"})
-    assert r.status_code == 201, r.text
+        "data": {"title": title, "event_type": hub["types"][type_code]}, "action": "launch"})
+    assert r.status_code == 201 and r.json()["state"] == state, r.text
     return r.json()["id"]
 
 
@@ -124,3 +124,22 @@ async def test_escalation_climbs_the_chongzhou_tree_past_a_towns_government(hub)
     assert r.status_code == 403 and r.json()["detail"] == "只有本级及以上领导或抄送单位可以督办", r.text
     r = await act(hub, "leader", event_id, "supervise", content="限期办结")  # a leader of the city centre
     assert r.status_code == 200, r.text
+
+
+async def test_a_published_plan_dispatches_at_launch_for_its_org_and_another_is_opened_by_hand(hub):
+    orgs, ctx = hub["orgs"], hub["ctx"]
+    task, plan = ctx.table("event_task"), ctx.table("plan")
+    burning = await launch(hub, "town", "桤泉村秸秆焚烧", "030101", state="in_process")  # 崇阳街道's published plan
+    assert sorted((t["org"], t["role"]) for t in await task.select(task.org, task.role).where(
+        task.event == burning, task.role != "owner")) == sorted([(orgs["CZ-STJ"], "lead"), (orgs["CZ-CGJ"], "cc")])
+    other = await launch(hub, "community", "永康社区秸秆焚烧", "030101")  # the plan applies to 崇阳街道城运中心 only
+    inactive = (await plan.select(plan.id).where(plan.active == False))[0]["id"]  # noqa: E712
+    r = await act(hub, "community", other, "open_plan", plan=inactive)
+    assert r.status_code == 409 and r.json()["detail"] == "该预案未启用", r.text
+    active = (await plan.select(plan.id).where(plan.active == True))[0]["id"]  # noqa: E712
+    r = await act(hub, "community", other, "close_plan")
+    assert r.status_code == 409 and r.json()["detail"] == "该事件没有开启预案", r.text
+    r = await act(hub, "community", other, "open_plan", plan=active)
+    assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
+    r = await act(hub, "community", other, "close_plan")  # it flows now: too late
+    assert r.status_code == 409 and r.json()["detail"] == "当前状态“处置中”不能“关闭预案”", r.text

@@ -110,7 +110,7 @@ class Run:
         head, _, rest = expr[1:].partition(".")
         p = self.principal
         if head == "user":
-            return p.org_id if rest == "org" else p.user_id
+            return p.org_id if rest == "org" else (p.user_id or None)  # an API caller acts as no user
         if head == "now":
             return self.at
         if head == "today":
@@ -128,6 +128,14 @@ class Run:
     def values(self, mapping: dict | None, row: dict, item: Any = None) -> dict[str, Any]:
         return {k: self.value(v, row, item) for k, v in (mapping or {}).items()}
 
+    def clause(self, where: Any, row: dict, item: Any = None) -> Any:
+        """A where clause with its `$` values resolved at every depth (inside `or`, `in`, `not`, ...)."""
+        if isinstance(where, Mapping):
+            return {k: self.clause(v, row, item) for k, v in where.items()}
+        if isinstance(where, (list, tuple)):
+            return [self.clause(v, row, item) for v in where]
+        return self.value(where, row, item)
+
     def stamped(self, entity: Any, columns: dict[str, Any]) -> dict[str, Any]:
         """A new row's system fields (`system: created_at|now|updated_at|current_user`) the effect left unset,
         and its row version: rows the flow writes directly are stamped like rows written through the API."""
@@ -137,7 +145,7 @@ class Run:
             if f.system in ("created_at", "now", "updated_at"):
                 columns[f.name] = self.at
             elif f.system == "current_user":
-                columns[f.name] = self.principal.user_id
+                columns[f.name] = self.principal.user_id or None
         if versioned(entity):
             columns[ROW_VERSION] = 1
         return columns
@@ -296,9 +304,9 @@ class Run:
     def applies(self, effect: dict, row: dict) -> bool:
         """An effect's conditions: `if` / `unless` (where clauses on the row, `$` values resolved) and
         `if_params` (a where clause on the action's parameters)."""
-        if "if" in effect and not matches(row, self.values(effect["if"], row)):
+        if "if" in effect and not matches(row, self.clause(effect["if"], row)):
             return False
-        if "unless" in effect and matches(row, self.values(effect["unless"], row)):
+        if "unless" in effect and matches(row, self.clause(effect["unless"], row)):
             return False
         if "if_found" in effect and bool(self.found) != bool(effect["if_found"]):
             return False
@@ -428,7 +436,7 @@ class Run:
                 targets = await tt.select().where(tpk == parent, getattr(tt, t.ref) == row["id"]) if parent else []
             kept = [x for x in targets if (not body.get("roles") or x[t.role] in body["roles"])
                     and (not body.get("states") or x[t.state] in body["states"])
-                    and (not body.get("where") or matches(x, self.values(body["where"], row, x)))]
+                    and (not body.get("where") or matches(x, self.clause(body["where"], row, x)))]
             if which == "parent" and not kept:
                 raise Conflict(f"所审核的待办已变化，不能“{self.label}”")
             targets = kept  # one's own task of another role or state is left as it is
@@ -446,7 +454,7 @@ class Run:
                 q = q.where(getattr(tt, t.state).is_in(list(body["states"])))
             targets = await q.order_by(tpk)
             if body.get("where"):
-                targets = [x for x in targets if matches(x, self.values(body["where"], row, x))]
+                targets = [x for x in targets if matches(x, self.clause(body["where"], row, x))]
             if not targets and isinstance(which, str) and which.startswith("$params."):
                 param = which[len("$params."):]
                 raise Invalid({param: f"{self._param_label(param)}：不是该记录可“{self.label}”的待办"})
@@ -476,7 +484,7 @@ class Run:
         q = t.update({getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, self.values(body.get("set"), row)).items()})
         q = q.where(getattr(t, body["ref"]) == row["id"])
         if body.get("where"):
-            q = q.where(where_of(t, self.values(body["where"], row)))
+            q = q.where(where_of(t, self.clause(body["where"], row)))
         await q
 
     async def notify(self, orgs: list, message: dict, row: dict) -> None:
@@ -511,8 +519,10 @@ class Run:
         t = self.ctx.table(entity.name)
         q = t.select()
         if body.get("where"):
-            q = q.where(where_of(t, self.values(body["where"], row)))
+            q = q.where(where_of(t, self.clause(body["where"], row)))
         rows = await q.order_by(t._meta.primary_key, ascending=False).limit(1)
+        if not rows and body.get("missing"):
+            raise Conflict(body["missing"])
         self.found = None
         if rows:
             found = dict(rows[0])
@@ -600,7 +610,7 @@ class Run:
         lt = self.ctx.table(log.entity)
         spec_log = self.spec.get("log") or {}
         opinion = self.value(spec_log.get("opinion", "$params.opinion"), row)
-        what = {"at": self.at, "operator": self.principal.user_id, "operator_name": self.principal.name,
+        what = {"at": self.at, "operator": self.principal.user_id or None, "operator_name": self.principal.name,
                 "org": self.principal.org_id, "action": self.action, "label": self.label,
                 "opinion": opinion if isinstance(opinion, str) else None,
                 "channel": self.value(spec_log.get("channel", "local"), row)}

@@ -21,7 +21,7 @@ EFFECT = {
                                {"type": "object", "additionalProperties": False, "required": ["field", "value"],
                                 "properties": {"field": {"type": "string"}, "value": {}}}]},
         "find": {"type": "object", "additionalProperties": False, "required": ["entity"],
-                 "properties": {"entity": {"type": "string"}, "where": MAPPING}},
+                 "properties": {"entity": {"type": "string"}, "where": MAPPING, "missing": {"type": "string"}}},
         "create_tasks": {"type": "object", "additionalProperties": False, "properties": {
             "each": {}, "org": {}, "role": {}, "roles": NAMES, "state": {"type": "string"}, "set": MAPPING,
             "notify": {"type": "boolean"},

@@ -173,6 +173,12 @@ class EventDispatchParams(ActionParams):
     opinion: Optional[Annotated[str, Meta(description="交办意见")]] | UnsetType = UNSET
 
 
+class EventOpenPlanParams(ActionParams):
+    """事件：开启预案的参数"""
+
+    plan: Optional[Annotated[int, Meta(description="预案（必填）")]] | UnsetType = UNSET
+
+
 class EventWithdrawParams(ActionParams):
     """事件：撤回的参数"""
 
@@ -339,6 +345,7 @@ EventController = entity_controller(
     body=EventBody,
     actions={
         "dispatch": ("交办", EventDispatchParams),
+        "open_plan": ("开启预案", EventOpenPlanParams),
         "withdraw": ("撤回", EventWithdrawParams),
         "escalate": ("上报", EventEscalateParams),
         "escalate_city": ("上报市城运中心", EventEscalateCityParams),
