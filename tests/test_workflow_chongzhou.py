@@ -70,6 +70,11 @@ async def test_town_dispatch_return_approval_handling_and_closing_through_each_o
         {"org": orgs["CZ-ZJJ"], "role": "co", "requirement": "请住建局配合"}]))
     assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
     assert boxes_of(await todo(hub, "dept2"), event_id) == ["todo"] and boxes_of(await todo(hub, "dept1"), event_id) == ["todo"]
+    ctx = hub["ctx"]
+    task, delivery = ctx.table("event_task"), ctx.table("feed_delivery")
+    dispatched = [r["id"] for r in await task.select(task.id).where(task.event == event_id, task.role.is_in(["lead", "co"]))]
+    pushed = await delivery.select(delivery.row_id).where(delivery.feed == "task_to_dept", delivery.entity_name == "event_task")
+    assert set(dispatched) <= {r["row_id"] for r in pushed}  # the outbound feed of new tasks follows the flow's rows
     assert (await todo(hub, "dept2"))["badge"] == before["dept2"] + 1
     r = await act(hub, "dept1", event_id, "return", reason="不属住建职责")
     assert r.status_code == 200, r.text
@@ -78,6 +83,9 @@ async def test_town_dispatch_return_approval_handling_and_closing_through_each_o
     assert boxes_of(await todo(hub, "dept1"), event_id) == []  # waiting for the review: no longer in the todo box
     r = await act(hub, "town", event_id, "approve_return", opinion="同意退回")
     assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
+    returned = await delivery.select(delivery.row_id).where(delivery.feed == "task_returned_to_dept")
+    co_task = await task.select(task.id).where(task.event == event_id, task.org == orgs["CZ-ZJJ"], task.role == "co")
+    assert [r["row_id"] for r in returned] == [co_task[0]["id"]]  # 退回业务系统: the task the review returned
     assert (await todo(hub, "town"))["badge"] == before["town"]
     staged = await hub["c"]["dept2"].post("/api/event/actions/handle/files/files",
                                           files={"file": ("清理后.pdf", b"%PDF-1.7\n" + b"cleaned" * 40)})

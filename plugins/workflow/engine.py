@@ -26,7 +26,9 @@ from specadmin.runtime.attachments.table import TABLE as ATTACHMENTS
 from specadmin.runtime.calendar import deadlines
 from specadmin.runtime.data.values import Invalid, check_rules, fits_column
 from specadmin.runtime.data.where import matches, now as clock_now, where_of
+from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import Conflict, Denied, NotFound
+from specadmin.runtime.plugin import WriteEvent
 from specadmin.specs.physical import ROW_VERSION, versioned
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from specadmin.runtime.entities.service import ActionCall
 
 ATTEMPTS = 5
+_SERVICES: dict[tuple[int, str], Any] = {}
 CONDITIONS = ("if", "unless", "if_params", "if_found")
 _FLOWS: dict[int, tuple[Any, dict[str, Flow]]] = {}
 
@@ -300,6 +303,24 @@ class Run:
             return d.outstanding or current
         return d.all_done or current
 
+    # -- other rows' hooks -----------------------------------------------------------
+    def service_of(self, entity: str) -> Any:
+        if entity == self.service.entity.name:
+            return self.service
+        key = (id(self.ctx), entity)
+        found = _SERVICES.get(key)
+        if found is None or found.ctx is not self.ctx:
+            found = _SERVICES[key] = EntityService(self.ctx, entity)
+        return found
+
+    async def hooks(self, when: str, kind: str, entity: str, row_id: int, columns: dict | None = None,
+                    before: dict | None = None) -> None:
+        """The plugins' hooks around a row the flow writes directly (a task, a review, a log row), as around
+        any write: outbound feeds, event-driven notifications, attachments follow it."""
+        await self.ctx.plugins.run_hooks(f"{when}_{kind}", WriteEvent(
+            kind, self.service_of(entity), self.principal, row_id, data=dict(columns or {}),
+            clean=dict(columns or {}), columns=dict(columns or {}), before=before))
+
     # -- effects ------------------------------------------------------------------
     def applies(self, effect: dict, row: dict) -> bool:
         """An effect's conditions: `if` / `unless` (where clauses on the row, `$` values resolved) and
@@ -408,6 +429,7 @@ class Run:
             self.created.append(task_id)
             if deadlines.deadline_fields(entity):
                 await deadlines.recompute(self.ctx, t.entity, task_id)
+            await self.hooks("after", "create", t.entity, task_id, columns)
             if body.get("notify", True):
                 await self.notify([org_id], body.get("message") or {}, row)
 
@@ -461,7 +483,10 @@ class Run:
         for task in targets:
             cond = getattr(tt, t.state) == task[t.state]
             if body.get("delete"):
+                await self.hooks("before", "delete", t.entity, task["id"], before=task)
                 done = await tt.delete().where(tpk == task["id"], cond).returning(tpk)
+                if done:
+                    await self.hooks("after", "delete", t.entity, task["id"], before=task)
             else:
                 values = self.values(body.get("set"), row, task)
                 if body.get("to"):
@@ -469,6 +494,8 @@ class Run:
                 encoded = self.ctx.sensitive.encode(self.ctx.app.entity(t.entity), values)
                 done = await tt.update({getattr(tt, k): v for k, v in encoded.items()}).where(
                     tpk == task["id"], cond).returning(tpk)
+                if done:
+                    await self.hooks("after", "update", t.entity, task["id"], values, before=task)
             if not done:
                 raise Conflict("待办状态已变化，请刷新后重试")
 
@@ -476,7 +503,8 @@ class Run:
         entity = self.ctx.app.entity(body["entity"])
         t = self.ctx.table(entity.name)
         columns = self.stamped(entity, self.values(body.get("set"), row))
-        await t.insert(t(**self.ctx.sensitive.encode(entity, columns)))
+        new_id = (await t.insert(t(**self.ctx.sensitive.encode(entity, columns))).returning(t._meta.primary_key))[0]["id"]
+        await self.hooks("after", "create", entity.name, new_id, columns)
 
     async def update_rows(self, body: dict, row: dict) -> None:
         entity = self.ctx.app.entity(body["entity"])
@@ -619,7 +647,8 @@ class Run:
         columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         entity = self.ctx.app.entity(log.entity)
         columns = self.stamped(entity, columns)
-        await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns)))
+        log_id = (await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns))).returning(lt._meta.primary_key))[0]["id"]
+        await self.hooks("after", "create", log.entity, log_id, columns)
 
 
 async def act(call: "ActionCall") -> dict[str, Any]:
