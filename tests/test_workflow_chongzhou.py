@@ -118,11 +118,16 @@ async def test_town_dispatch_return_approval_handling_and_closing_through_each_o
 
 
 async def test_escalation_climbs_the_chongzhou_tree_past_a_towns_government(hub):
-    orgs = hub["orgs"]
+    orgs, ctx = hub["orgs"], hub["ctx"]
+    org, event, outbox = ctx.table("org"), ctx.table("event"), ctx.table("notification_outbox")
+    phone = ctx.sensitive.encode(ctx.app.entity("org"), {"head_phone": "13800138000"})["head_phone"]
+    await org.update({org.head_phone: phone}).where(org.id == orgs["CZ-CY-ZX"])
     event_id = await launch(hub, "community", "永康社区积水")
+    await event.update({event.level: "major"}).where(event.id == event_id)
     r = await act(hub, "community", event_id, "escalate", opinion="社区无法处置")
     assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
-    event = hub["ctx"].table("event")
+    sms = await outbox.select(outbox.notification, outbox.body).where(outbox.notification == "major_escalated_sms")
+    assert [m["body"] for m in sms] == ["重大事件“永康社区积水”已上报至贵单位，请及时处置。"]  # SMS by level and action
     assert (await event.select(event.closing_org).where(event.id == event_id))[0]["closing_org"] == orgs["CZ-CY-ZX"]
     r = await act(hub, "town", event_id, "escalate", opinion="请市城运中心协调")
     assert r.status_code == 200, r.text
