@@ -247,3 +247,11 @@ async def test_two_orgs_handling_at_once_lose_nothing_and_derive_the_state_once(
         snap = await snapshot(env, event_id)
         assert snap["event"][0]["status"] == "closed" and [e["action"] for e in snap["log"]].count("close") == 1
         assert await task.count().where(task.event == event_id, task.role == "closing") == 1
+
+
+async def test_the_flows_actions_are_buttons_of_the_screens_detail_page(env):
+    event_id = await launched(env, ("DA", "lead"))
+    r = await env["c"]["da"].get(f"/s/event_work/{event_id}")
+    assert r.status_code == 200, r.text
+    for action in ("handle", "return", "request_assist"):  # forms to the action, its parameter dialog on the page
+        assert f'action="/s/event_work/action/{action}"' in r.text, action
