@@ -74,6 +74,9 @@ async def test_detail_shows_state_actions_tree_log_and_summary(env):
         ("发起", "城运中心", "处理日志"), ("交办", "城运中心", "处理日志"), ("交办", "部门甲", "处理日志"),
         ("处置", "部门乙", "处理日志")]
     assert body["summary"]["in_progress"] == ["部门丙", "部门甲"] and "部门乙" in body["summary"]["done"]
+    assert {(o["org_name"], o["level"]) for o in body["summary"]["orgs"]} == {
+        ("城运中心", "street"), ("部门甲", "street"), ("部门乙", "street"), ("部门丙", "street")}
+    assert all(o["level_label"] not in (None, "", "street") for o in body["summary"]["orgs"])
     other = (await env["c"]["town"].get(f"/api/workflow/event/{event_id}")).json()
     assert [a["name"] for a in other["actions"]] == ["dispatch", "withdraw", "escalate", "extend", "track", "mark_key", "urge"]
 
