@@ -256,7 +256,7 @@ class Run:
                 break
             row = await self.read(row["id"])  # another action got there first: judge it again as it now is
         else:
-            raise Conflict("记录状态已变化，请刷新后重试")
+            raise Conflict(f"{self.service.entity.label}状态已变化，请刷新后重试")
         # Claimed: the row is locked until commit and its tasks change only under that lock, so who may
         # act and the guard are judged on what is stored now.
         row = await self.read(row["id"])
@@ -286,7 +286,7 @@ class Run:
         col = getattr(self.table, self.flow.state)
         cond = col.is_null() if before is None else col == before
         if not await self.table.update({col: target}).where(self.pk == row_id, cond).returning(self.pk):
-            raise Conflict("记录状态已变化，请刷新后重试")
+            raise Conflict(f"{self.service.entity.label}状态已变化，请刷新后重试")
 
     async def derived(self, row_id: int, current: Any) -> Any:
         """The state the tasks say: none counted → `none`, any open → `outstanding`, all done → `all_done`."""
