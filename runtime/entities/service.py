@@ -253,11 +253,12 @@ class EntityService:
         now = dt.datetime.now().replace(microsecond=0)
         values: dict[str, Any] = {}
         for f in self.entity.fields:
+            # An API caller's principal has no user row (its id is 0): its writes leave "who" empty.
             if f.stamp_on:  # who/when of a user's change to those fields only (e.g. 街道修改后实检人数)
                 if set(f.stamp_on) & set(written):
-                    values[f.name] = principal.user_id if f.system == "current_user" else now
+                    values[f.name] = (principal.user_id or None) if f.system == "current_user" else now
             elif f.system == "current_user" and creating:
-                values[f.name] = principal.user_id
+                values[f.name] = principal.user_id or None
             elif f.system in ("now", "created_at") and creating or f.system == "updated_at":
                 values[f.name] = now
         if creating and not self.entity.has_field("created_by"):
@@ -490,7 +491,8 @@ class EntityService:
                         columns={}, before=self._plain(before), action=action))
                     changed = dict(values)
                     if handler is not None:
-                        outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(cleaned)))
+                        outcome = await handler(ActionCall(self, principal, grants, self._plain(before), dict(cleaned),
+                                                      action=action))
                         changed = (outcome or {}).get("changed", {})
                         if (outcome or {}).get("result") is not None:
                             results[row_id] = outcome["result"]
@@ -685,10 +687,12 @@ class ActionCall(Call):
     """What a custom-action handler (`handler: plugin.name`) gets for one row: the service (its
     scoped code path), who acts, their grants for the action, the row as stored (sensitive values
     decoded) and the params: validated and typed when the action declares them (`params:`), as sent
-    otherwise. The handler returns {"changed": {...}, "result": ...} or None."""
+    otherwise; `action`: the name of the custom action (one handler may serve several, e.g. a
+    workflow's). The handler returns {"changed": {...}, "result": ...} or None."""
 
     def __init__(self, service: "EntityService", principal: Principal, grants, row: dict[str, Any],
-                 params: dict[str, Any]):
+                 params: dict[str, Any], action: str = ""):
         self.service, self.principal, self.grants, self.row, self.params = service, principal, grants, row, params
+        self.action = action
         self.ctx = service.ctx
 

@@ -1,0 +1,20 @@
+"""Plugin `workflow`: persisted, permissioned state machines declared under a module's `workflow:` key.
+
+Actions are custom actions of the entity's screens with `handler: workflow.act` (grant, scope,
+parameters, operation log as any action); the flow (plugins/workflow/engine.py) decides who may act
+from which state and what follows. State columns are guarded against every other write (guard.py),
+the version each row runs on is kept in `specadmin_workflow_run` (runs.py), and routes.py is the API.
+"""
+from __future__ import annotations
+
+from specadmin.plugins.workflow.checks import CHECKS
+from specadmin.plugins.workflow.engine import act
+from specadmin.plugins.workflow.guard import refuse_state_writes
+from specadmin.plugins.workflow.routes import HANDLERS
+from specadmin.plugins.workflow.runs import run_table
+from specadmin.plugins.workflow.schema import SCHEMA
+from specadmin.runtime.plugin import EntityHooks, Plugin
+
+plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA}, checks=CHECKS,
+                hooks={"*": EntityHooks(before_create=refuse_state_writes, before_update=refuse_state_writes)},
+                handlers={"act": act}, routes=lambda ctx, options: HANDLERS, tables=(run_table,))
