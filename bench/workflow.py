@@ -59,11 +59,13 @@ from api import (
     stop,
     wait_up,
 )
-from workflow_fixture import APP_YAML, FLOW_MODULE, GRANTS, PASSWORD
+from workflow_fixture import APP_YAML, FLOW_MODULE, PASSWORD
 
 PG_DB = "specadmin_wfbench"
 ORGS = ("TOWN", "DA", "DB", "DC")  # TOWN launches, dispatches and closes; the three departments handle
 HANDLERS = (("DA", "lead"), ("DB", "co"), ("DC", "assist"))
+# Only what the bench does (the fixture's full list is longer than a grant row holds on PostgreSQL).
+GRANTS = {"event_draft": "list,read,create,update,launch", "event_work": "list,read,update,dispatch,handle,close"}
 TARGET_CONNECTIONS = 200
 TARGET_API_P99_S = 5.0
 TARGET_SQL_P99_MS = 50.0
