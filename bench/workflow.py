@@ -174,6 +174,7 @@ class Driver:
         self.errors: dict[str, int] = {}
         self.error_texts: list[str] = []
         self.ok: dict[str, int] = {}
+        self.failed_handles: list[tuple[int, int]] = []  # (event, org) of every handle answered with an error
 
     async def login(self) -> None:
         limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
@@ -271,6 +272,8 @@ class Driver:
                     left["n"] -= 1
                     if left["n"] == 0:
                         queue.put_nowait(close(i, event_id))
+                else:
+                    self.failed_handles.append((event_id, org_ids[org]))
             return step
 
         def close(i: int, event_id: int):
@@ -344,6 +347,27 @@ async def verify_pg(url: str) -> dict:
         await con.close()
 
 
+def committed_sqlite(db: Path, failed: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The handles answered with an error whose task is submitted all the same."""
+    con = sqlite3.connect(db)
+    try:
+        return [(e, o) for e, o in failed if con.execute(
+            "SELECT count(*) FROM event_task WHERE event = ? AND org = ? AND state = 'submitted'", (e, o)).fetchone()[0]]
+    finally:
+        con.close()
+
+
+async def committed_pg(url: str, failed: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    import asyncpg
+
+    con = await asyncpg.connect(url)
+    try:
+        return [(e, o) for e, o in failed if await con.fetchval(
+            "SELECT count(*) FROM event_task WHERE event = $1 AND org = $2 AND state = 'submitted'", e, o)]
+    finally:
+        await con.close()
+
+
 def org_ids_sqlite(db: Path) -> dict:
     con = sqlite3.connect(db)
     try:
@@ -395,19 +419,25 @@ def bench_backend(backend: str, args, workdir: Path) -> dict:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([SPECADMIN, "serve", str(app), "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        wait_up(base, proc)
-        users = {o: [f"{o.lower()}{i}" for i in range(args.users_per_org)] for o in ORGS}
-        result = asyncio.run(drive(base, args, users, org_ids, pg_log))
-    finally:
-        stop(proc)
+    with open(workdir / f"server-{backend}.log", "wb") as server_log:  # a file: a pipe nobody reads would stall it
+        proc = subprocess.Popen([SPECADMIN, "serve", str(app), "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=server_log,
+                                start_new_session=True)
+        try:
+            wait_up(base, proc)
+            users = {o: [f"{o.lower()}{i}" for i in range(args.users_per_org)] for o in ORGS}
+            result = asyncio.run(drive(base, args, users, org_ids, pg_log))
+        finally:
+            stop(proc)
+    text = (workdir / f"server-{backend}.log").read_text(errors="replace")
+    result["busy_warnings"] = text.count("database busy on ")
+    result["tracebacks"] = text.count("Traceback (most recent call last)")
     if backend == "sqlite":
         result["counts"] = verify_sqlite(app / "var" / "app.sqlite3")
+        result["committed_anyway"] = committed_sqlite(app / "var" / "app.sqlite3", result["failed_handles"])
     else:
         result["counts"] = asyncio.run(verify_pg(url))
+        result["committed_anyway"] = asyncio.run(committed_pg(url, result["failed_handles"]))
         if not args.keep:
             try:
                 asyncio.run(pg_recreate_drop(args.pg_url, args.pg_db))
@@ -443,6 +473,7 @@ async def drive(base: str, args, users: dict, org_ids: dict, pg_log: Path | None
     finally:
         await driver.close()
     out.update(samples=driver.samples, errors=driver.errors, error_texts=driver.error_texts, ok=driver.ok,
+               failed_handles=driver.failed_handles,
                transitions=transitions)
     return out
 
@@ -514,6 +545,11 @@ def report(results: list[dict], args) -> bool:
         else:
             print(f"  target database operation p99 <= {TARGET_SQL_P99_MS:.0f}ms: not isolated on {r['backend']} "
                   "(no per-statement timing from the server; only the request latencies above)")
+        print(f"  server log: {r['busy_warnings']} 'database busy' warnings (answered 503), {r['tracebacks']} tracebacks")
+        if r["committed_anyway"]:
+            print(f"  ANSWERED AN ERROR BUT COMMITTED: {len(r['committed_anyway'])} of {len(r['failed_handles'])} failed "
+                  f"handles have their task submitted in the database (event, org): {r['committed_anyway'][:5]}")
+            misses.append("errors answered for committed writes")
         c = r["counts"]
         want = {"events": args.events, "events closed": args.events, "lead/co/assist tasks submitted": 3 * args.events,
                 "closing tasks submitted": args.events, "tasks not submitted": 0, "handle log entries": 3 * args.events}
