@@ -431,6 +431,11 @@ def bench_backend(backend: str, args, workdir: Path) -> dict:
             stop(proc)
     text = (workdir / f"server-{backend}.log").read_text(errors="replace")
     result["busy_warnings"] = text.count("database busy on ")
+    reasons: dict[str, int] = {}
+    for m in re.finditer(r"database busy on \S+ \S+: (.*)", text):
+        reason = re.sub(r"\d+", "N", m.group(1))[:160]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    result["busy_reasons"] = sorted(reasons.items(), key=lambda kv: -kv[1])[:4]
     result["tracebacks"] = text.count("Traceback (most recent call last)")
     if backend == "sqlite":
         result["counts"] = verify_sqlite(app / "var" / "app.sqlite3")
@@ -546,6 +551,8 @@ def report(results: list[dict], args) -> bool:
             print(f"  target database operation p99 <= {TARGET_SQL_P99_MS:.0f}ms: not isolated on {r['backend']} "
                   "(no per-statement timing from the server; only the request latencies above)")
         print(f"  server log: {r['busy_warnings']} 'database busy' warnings (answered 503), {r['tracebacks']} tracebacks")
+        for reason, n in r["busy_reasons"]:
+            print(f"    busy x{n}: {reason}")
         if r["committed_anyway"]:
             print(f"  ANSWERED AN ERROR BUT COMMITTED: {len(r['committed_anyway'])} of {len(r['failed_handles'])} failed "
                   f"handles have their task submitted in the database (event, org): {r['committed_anyway'][:5]}")
