@@ -437,6 +437,10 @@ def bench_backend(backend: str, args, workdir: Path) -> dict:
         reasons[reason] = reasons.get(reason, 0) + 1
     result["busy_reasons"] = sorted(reasons.items(), key=lambda kv: -kv[1])[:4]
     result["tracebacks"] = text.count("Traceback (most recent call last)")
+    ends: dict[str, int] = {}  # the exception line that ends each traceback
+    for m in re.finditer(r"Traceback \(most recent call last\):\n(?:[ \t].*\n|\n)*(\S.*)", text):
+        ends[m.group(1)[:160]] = ends.get(m.group(1)[:160], 0) + 1
+    result["traceback_ends"] = sorted(ends.items(), key=lambda kv: -kv[1])[:4]
     if backend == "sqlite":
         result["counts"] = verify_sqlite(app / "var" / "app.sqlite3")
         result["committed_anyway"] = committed_sqlite(app / "var" / "app.sqlite3", result["failed_handles"])
@@ -553,10 +557,13 @@ def report(results: list[dict], args) -> bool:
         print(f"  server log: {r['busy_warnings']} 'database busy' warnings (answered 503), {r['tracebacks']} tracebacks")
         for reason, n in r["busy_reasons"]:
             print(f"    busy x{n}: {reason}")
+        for end, n in r["traceback_ends"]:
+            print(f"    traceback x{n}: {end}")
         if r["committed_anyway"]:
-            print(f"  ANSWERED AN ERROR BUT COMMITTED: {len(r['committed_anyway'])} of {len(r['failed_handles'])} failed "
-                  f"handles have their task submitted in the database (event, org): {r['committed_anyway'][:5]}")
-            misses.append("errors answered for committed writes")
+            print(f"  FAILED BUT COMMITTED: {len(r['committed_anyway'])} of {len(r['failed_handles'])} failed handles "
+                  f"(an error answer or no answer within the client's 60 s) have their task submitted in the database "
+                  f"(event, org): {r['committed_anyway'][:5]}")
+            misses.append("failures reported for committed writes")
         c = r["counts"]
         want = {"events": args.events, "events closed": args.events, "lead/co/assist tasks submitted": 3 * args.events,
                 "closing tasks submitted": args.events, "tasks not submitted": 0, "handle log entries": 3 * args.events}
