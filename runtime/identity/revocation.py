@@ -1,7 +1,9 @@
 """What keeps a session valid: it is bound to its user's id, password hash and session stamp.
 
 The session holds an HMAC of the three; every request recomputes it from the user's row, read
-afresh from the database (so every worker sees a change at once). A new password, a new stamp
+afresh from the database (so every worker sees a change at once, whoever made it: the API, the
+console, the CLI or SQL). The same statement brings the shared cache generation (cache_state), so
+a request's checks cost one round trip. A new password, a new stamp
 (`revoke`: on disable, role or superuser change), a deleted user or another user who later got
 the same id all make the old sessions worthless.
 """
@@ -11,6 +13,8 @@ import hashlib
 import hmac
 import secrets
 from typing import TYPE_CHECKING, Any, Iterable
+
+from specadmin.runtime.identity import cache_state
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -44,8 +48,20 @@ async def login_digest(ctx: "AppContext", user_id: int) -> str:
 
 
 async def still_valid(ctx: "AppContext", user_id: int, digest: str | None) -> bool:
-    row = await current_row(ctx, user_id)
-    return bool(row and row["active"] and digest and hmac.compare_digest(digest, session_digest(ctx, user_id, row)))
+    return (await session_check(ctx, user_id, digest))[0]
+
+
+async def session_check(ctx: "AppContext", user_id: int, digest: str | None) -> tuple[bool, int | None]:
+    """(whether a session of this user carrying `digest` is still valid, the shared cache generation
+    or None when the user has no row), from one read of the user's row."""
+    user = ctx.table("user")
+    rows = await user.select(user.password, user.session_stamp, user.active,
+                             cache_state.generation_column(ctx)).where(user.id == user_id)
+    if not rows:
+        return False, None
+    row = rows[0]
+    valid = bool(row["active"] and digest and hmac.compare_digest(digest, session_digest(ctx, user_id, row)))
+    return valid, row[cache_state.GENERATION] or 0
 
 
 async def revoke(ctx: "AppContext", user_ids: Iterable[int]) -> None:

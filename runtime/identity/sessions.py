@@ -78,12 +78,13 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
         if now - int(session.get("seen", 0)) > idle_limit(ctx):
             connection.scope["session"] = {}
             raise NotAuthorizedException("登录已超时，请重新登录")
-        if not await revocation.still_valid(ctx, int(uid), session.get("auth")):
+        valid, generation = await revocation.session_check(ctx, int(uid), session.get("auth"))
+        if not valid:
             connection.scope["session"] = {}
             raise NotAuthorizedException("登录已失效，请重新登录")
         if now - int(session.get("seen", 0)) > SEEN_RESOLUTION:
             session["seen"] = now
-        await cache_state.sync(ctx)
+        await cache_state.sync(ctx, generation)
         principal = await load_principal(ctx, int(uid))
         if principal is None:
             connection.scope["session"] = {}
