@@ -14,7 +14,10 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING, Any, Iterable
 
+from specadmin.runtime.data.prepared import Prepared
 from specadmin.runtime.identity import cache_state
+
+_CHECK = "revocation.session_check"  # the compiled statement (ctx.extensions)
 
 if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
@@ -54,9 +57,12 @@ async def still_valid(ctx: "AppContext", user_id: int, digest: str | None) -> bo
 async def session_check(ctx: "AppContext", user_id: int, digest: str | None) -> tuple[bool, int | None]:
     """(whether a session of this user carrying `digest` is still valid, the shared cache generation
     or None when the user has no row), from one read of the user's row."""
-    user = ctx.table("user")
-    rows = await user.select(user.password, user.session_stamp, user.active,
-                             cache_state.generation_column(ctx)).where(user.id == user_id)
+    check = ctx.extensions.get(_CHECK)
+    if check is None:  # compiled once per app: every request runs it
+        user = ctx.table("user")
+        check = ctx.extensions[_CHECK] = Prepared(user, lambda uid: user.select(
+            user.password, user.session_stamp, user.active, cache_state.generation_column(ctx)).where(user.id == uid), 1)
+    rows = await check(user_id)
     if not rows:
         return False, None
     row = rows[0]

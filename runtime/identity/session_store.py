@@ -13,6 +13,7 @@ from litestar.stores.base import Store
 from piccolo.columns import Bytea, Timestamp, Varchar
 from piccolo.table import Table
 
+from specadmin.runtime.data.prepared import Prepared
 from specadmin.runtime.data.unique import is_unique_violation
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class DatabaseStore(Store):
 
     def __init__(self, table: type[Table]):
         self.table = table
+        # every request reads its session: the statement compiled once (runtime/data/prepared.py)
+        self._read = Prepared(table, lambda key: table.select(table.data, table.expires_at).where(table.key == key), 1)
 
     async def set(self, key: str, value: str | bytes, expires_in: int | dt.timedelta | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value
@@ -69,7 +72,7 @@ class DatabaseStore(Store):
 
     async def get(self, key: str, renew_for: int | dt.timedelta | None = None) -> bytes | None:
         t = self.table
-        rows = await t.select(t.data, t.expires_at).where(t.key == key)
+        rows = await self._read(key)
         if not rows:
             return None
         expires_at = rows[0]["expires_at"]
