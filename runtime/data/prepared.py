@@ -4,8 +4,8 @@ once, their values bound per call.
 Building a Piccolo select and compiling it costs ~30 µs, more than the rest of a one-row look-up's
 Python; the text never changes, only the values. `Prepared(table, build)` calls `build` once with a
 `Slot` per value, keeps Piccolo's compiled text as a template (a `{}` per argument) and, per call,
-returns a Piccolo `Raw` query of that template with the values in the slots: each value is still a
-bound parameter, and constants the statement holds of its own stay the parameters Piccolo made them.
+returns a Piccolo `Raw` query of that template with the values in the slots (a value may fill several):
+each value is still a bound parameter, and constants the statement holds of its own stay the parameters Piccolo made them.
 """
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ class Prepared:
         self.template = "".join(f.prefix.replace("{", "{{").replace("}", "}}") + ("" if f.no_arg else "{}")
                                 for f in fragments)
         self.args = args  # Slot, or a constant of the statement's own
-        found = sorted(a.index for a in args if isinstance(a, Slot))
+        found = sorted({a.index for a in args if isinstance(a, Slot)})
         if found != list(range(values)):
-            raise ValueError(f"each of the {values} values must appear once in the statement, found {found}")
+            raise ValueError(f"each of the {values} values must appear in the statement, found {found}")
 
     def __call__(self, *values: Any) -> Raw:
         bound = [values[a.index] if isinstance(a, Slot) else a for a in self.args]
