@@ -21,7 +21,8 @@ _NEW_ID = "specadmin.session_new_id"  # set at login: the session moves to a fre
 
 
 OWNER = "specadmin.session_owner"  # (user id, the owner's columns read with the session), see load_from_connection
-_ID_DIGITS = 18  # a user id in a session id: at most this many digits (a 64-bit integer)
+_ID_DIGITS = 9  # a user id in a session id: at most this many digits (inside a 32-bit id column; a
+# longer one, which no session of ours carries, is read the way an id without one is)
 
 
 def renew_id(scope: dict, owner: int) -> None:
@@ -45,7 +46,7 @@ class RevocableSessionBackend(ServerSideSessionBackend):
         session_id = connection.cookies.get(self.config.key)
         owner = owner_of(session_id)
         store = self.config.get_store_from_app(connection.scope["app"]) if owner is not None else None
-        read = getattr(store, "get_with_owner", None)
+        read = store.get_with_owner if getattr(store, "reads_owner", False) else None
         if read is None:
             data = await super().load_from_connection(connection)
         else:

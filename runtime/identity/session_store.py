@@ -81,6 +81,11 @@ class DatabaseStore(Store):
         row = await self._live(key, await self._read(key), renew_for)
         return None if row is None else bytes(row["data"])
 
+    @property
+    def reads_owner(self) -> bool:
+        """Whether `get_with_owner` reads anything (the store was given `owner_columns`)."""
+        return self._read_owned is not None
+
     async def get_with_owner(self, key: str, owner: int, renew_for: int | dt.timedelta | None = None
                              ) -> tuple[bytes, dict[str, Any]] | None:
         """The session's data and what `owner_columns` reads about the user `owner`, in one statement
