@@ -1,7 +1,8 @@
 """The list page's statement is compiled once per shape (runtime/data/page_query.py) and each request
 binds its own values: users with different data scopes, filters, pages and sorts reading the same
 screen in turn each get their own rows and totals, the data scope is applied on every request, and
-the cached statements are keyed by shape, never by a value. On SQLite and PostgreSQL."""
+the cached statements are keyed by shape, never by a value; the prepared statements of every request
+(its session, its user's row) bind each call's values. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
@@ -10,6 +11,7 @@ from kaiping_fixture import PASSWORD, build
 from piccolo.querystring import QueryString
 
 from specadmin.runtime.data.page_query import SLOT, flat_template, needs_joins
+from specadmin.runtime.data.prepared import Prepared
 from specadmin.runtime.data.queries import split_total, with_total
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -90,3 +92,18 @@ async def test_a_condition_on_a_joined_column_is_built_each_time(kaiping):
     rows, total = await split_total(await statements.page(("joined",), build, joined, 2, 1), place.count(), 1)
     assert [r["place_code"] for r in rows] == ["P10", "P11"] and total == 5
     assert statements._frames == before  # nothing compiled for it
+
+
+async def test_a_prepared_statement_binds_each_calls_values_and_keeps_its_own_constants(kaiping):
+    """runtime/data/prepared.py (the session and revocation reads): compiled once, each call's values
+    bound as parameters (a quote is a value, not SQL), a constant of the statement kept as Piccolo
+    bound it, and a value the statement does not use refused when it is built."""
+    place = kaiping["app"].state.ctx.table("place")
+    read = Prepared(place, lambda street, code: place.select(place.place_code).where(
+        place.street == street, place.place_code != code, place.city == "开平市").order_by(place.place_code), 2)
+    assert "开平市" not in read.template and "sanbu" not in read.template
+    assert [r["place_code"] for r in await read("sanbu", "P12")] == ["P10", "P11", "P13"]
+    assert [r["place_code"] for r in await read("changsha", "P2")] == ["P1", "P3"]
+    assert await read("sanbu' OR '1'='1", "x") == []
+    with pytest.raises(ValueError):
+        Prepared(place, lambda street, code: place.select().where(place.street == street), 2)

@@ -100,6 +100,10 @@ REVIEWED_TEMPLATES = {
         "一次从 MySQL/MariaDB 外部数据库拉取（Piccolo 无 MySQL 引擎）：表名、列名只经 mysql_source.quoted 进入（规格模式已限为字母数字下划线，此处再校验后加反引号），水位与行数上限作为驱动参数传入",
     ("runtime/pulls/mysql_source.py", "SELECT {} FROM {} WHERE {} > {} ORDER BY {} LIMIT {}"):
         "一次从 MySQL/MariaDB 外部数据库拉取（Piccolo 无 MySQL 引擎）：表名、列名只经 mysql_source.quoted 进入（规格模式已限为字母数字下划线，此处再校验后加反引号），水位与行数上限作为驱动参数传入",
+    ("runtime/identity/revocation.py", "({})"):
+        "会话与其用户行同一条查询读出（密码摘要、会话标识、是否启用）：占位符只接收 Piccolo 生成的按主键 select 查询（值均为参数）",
+    ("runtime/identity/cache_state.py", "({})"):
+        "缓存代号随会话检查的同一条查询读出：占位符只接收 Piccolo 生成的 select 查询（值均为参数）",
     ("runtime/data/aggregates.py", "EXISTS ({})"):
         "子表聚合（specs/aggregates.py）：占位符只接收 Piccolo 生成的子表 select 查询",
     ("runtime/data/aggregates.py", "({})"):

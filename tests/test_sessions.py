@@ -165,6 +165,72 @@ async def test_one_session_written_by_many_requests_at_once_stays_one_row(env):
         await store.delete(key)
 
 
+async def test_a_password_or_flag_changed_outside_the_api_ends_sessions_at_the_next_request(env, other_worker):
+    """The console, the CLI or SQL change a user's row without the API's hooks (no cache generation
+    bump): the session check reads the row on every request, so the very next one is refused."""
+    user = env["ctx"].table("user")
+    for username, change in (("sqlpass", {user.password: user.hash_password("Changed@2026x")}),
+                             ("sqloff", {user.active: False})):
+        user_id = await add_user(env, username, "S1")
+        cookie = (await login(env, username)).cookies[COOKIE]
+        assert await me(other_worker, cookie) == 200 and await me(env["app"], cookie) == 200
+        await user.update(change).where(user.id == user_id)
+        assert await me(other_worker, cookie) == 401
+        assert await me(env["app"], cookie) == 401
+
+
+async def test_a_grant_scope_change_reaches_an_open_session_at_its_next_request_on_every_worker(env, other_worker):
+    """No re-login: the same session's next list, on a worker that has its principal cached, sees
+    the new scope, then the withdrawn grant."""
+    from identity_fixture import add_role
+
+    role_id = await add_role(env, "scope_probe", {}, org_code="KP")
+    await add_user(env, "scopeprobe", "KP", ("scope_probe",))
+    root = await login(env, "root")
+
+    async def grant(scope: str | None) -> None:
+        screen = {"actions": ["list", "read"], "scope": scope} if scope else {"actions": []}
+        r = await root.post("/api/identity/grant-tree", json={"role": role_id, "screens": {"threshold_admin": screen}})
+        assert r.status_code == 200, r.text
+
+    async def listed(cookie: str) -> httpx.Response:
+        async with with_cookie(other_worker, cookie) as c:
+            return await c.get("/api/place", params={"screen": "threshold_admin"})
+
+    await grant("own_unit")
+    cookie = (await login(env, "scopeprobe")).cookies[COOKIE]
+    assert (await listed(cookie)).json()["total"] == 0  # no place is supervised by KP itself
+    await grant("own_and_sub")
+    place = env["ctx"].table("place")
+    supervised = await place.count().where(place.supervisor.is_in([env["ids"]["U1"], env["ids"]["U2"]]))
+    assert (await listed(cookie)).json()["total"] == supervised > 0
+    await grant(None)
+    assert (await listed(cookie)).status_code == 403
+
+
+async def test_a_session_id_names_its_owner_and_is_checked_against_the_session(env):
+    """The id starts with the owner's user id, so the database store reads the session and its owner's
+    row in one statement; an id without one (made before) still works, and an id whose number names
+    someone else (or no user at all, however large) is answered as the session's own user."""
+    from specadmin.runtime.identity.session_store import DatabaseStore
+
+    user_id = await add_user(env, "idowner", "S1")
+    other_id = await add_user(env, "idother", "S1")
+    cookie = (await login(env, "idowner")).cookies[COOKIE]
+    assert cookie.startswith(f"{user_id}.") and len(cookie.partition(".")[2]) == 64
+    store = DatabaseStore(env["ctx"].runtime_table("sys_session"))
+    data = await store.get(cookie)
+    for key in ("b" * 64, f"{other_id}.{'c' * 64}", f"{user_id}{other_id}.{'d' * 64}", f"{'9' * 18}.{'e' * 64}",
+                f"{2**31}.{'f' * 64}"):
+        await store.set(key, data, 600)
+        async with with_cookie(env["app"], key) as c:
+            r = await c.get("/api/auth/me")
+        assert r.status_code == 200 and r.json()["user"]["id"] == user_id, key
+        await store.delete(key)
+
+
+# Last: after its second app stops, the next write on SQLite waited for a lock and answered 503 (so it did
+# before the issue 14 changes too; not investigated yet).
 async def test_sessions_live_in_redis_when_redis_url_is_set(env, monkeypatch):
     import redis.asyncio as redis
     from specadmin.runtime.app.factory import create_app

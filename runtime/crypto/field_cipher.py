@@ -124,23 +124,36 @@ def _encode(body: bytes) -> str:
     return PREFIX + base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii")
 
 
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64_VALUE = {c: i for i, c in enumerate(_B64_ALPHABET)}
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+_UNUSED_BITS = {2: 0x0F, 3: 0x03}  # payload length % 4 -> the last character's bits that encode nothing
+
+
 def _parse(token: str) -> bytes:
-    """Decode a token's text into its body, rejecting anything non-canonical."""
+    """Decode a token's text into its body, rejecting anything non-canonical.
+
+    The hot path of every list with a sensitive column: no regex for the version, and canonical
+    base64 checked on the last character (with only base64url characters and no padding, a payload
+    decodes to one body, which encodes back to it exactly unless the unused low bits of the last
+    character are set) instead of encoding the body again."""
     if not isinstance(token, str):
         raise CryptoError(f"token must be str, not {type(token).__name__}")
-    version, sep, payload = token.partition(":")
-    if not sep or not re.fullmatch(r"v[0-9]{1,3}", version):
-        raise CryptoError("not a field-cipher token (expected 'v1:...')")
-    if version != PREFIX[:-1]:
+    if not token.startswith(PREFIX):
+        version, sep, _ = token.partition(":")
+        if not sep or not re.fullmatch(r"v[0-9]{1,3}", version):
+            raise CryptoError("not a field-cipher token (expected 'v1:...')")
         raise CryptoError(f"unsupported token version {version!r}")
-    if not _B64_URL.fullmatch(payload) or len(payload) % 4 == 1:
+    payload = token[len(PREFIX):]
+    rest = len(payload) % 4
+    if rest == 1 or not _B64_URL.fullmatch(payload):
         raise CryptoError("malformed token: payload is not base64url")
+    if rest and _B64_VALUE[payload[-1]] & _UNUSED_BITS[rest]:  # a tampered, non-canonical token
+        raise CryptoError("malformed token: non-canonical base64")
     try:
-        body = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        body = binascii.a2b_base64((payload + "=" * (-rest % 4)).encode("ascii").translate(_URL_TO_STD))
     except (binascii.Error, ValueError) as exc:
         raise CryptoError("malformed token: payload is not base64url") from exc
-    if _encode(body) != token:  # unused trailing bits set: a tampered, non-canonical token
-        raise CryptoError("malformed token: non-canonical base64")
     if len(body) < _MIN_BODY or (len(body) - _MIN_BODY) % BLOCK_SIZE:
         raise CryptoError("malformed token: bad length")
     if body[0] != VERSION:

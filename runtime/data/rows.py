@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
 HIDDEN_USER_COLUMNS = BASE_USER_NAMES - {"username", "active", "superuser"}
+_AS_IS = (str, int, float, bool, type(None))  # values JSON takes as they are (json_value leaves them)
+_GEO, _MULTI_DICT, _TRUTH, _PLAIN = "geo", "multi_dict", "truth", "plain"  # how `convert` reads a field
+_ROW_LABEL, _EMPTY_LABEL = object(), object()  # a label read from the row; only the empty label
 
 
 def json_value(value: Any) -> Any:
@@ -69,6 +72,7 @@ class RowShape:
         self.multi: list[Field] = []
         self.soft: list[Field] = []  # refs stored by business key: labels read after the rows (no foreign key)
         self.lit: list[Field] = []  # deadline fields with lights
+        self._conversions: list[tuple] | None = None  # what convert does per field (_plan), worked out once
         for f in entity.fields:
             if visible is not None and f.name not in visible:
                 continue
@@ -137,50 +141,81 @@ class RowShape:
         """The fields of this shape whose values are sensitive (masked unless clear view)."""
         return [f.name for f in self.fields if self.final_field(f).sensitive and f.type != "multi_ref"]
 
+    def _plan(self) -> list[tuple]:
+        """Per field, what `convert` does with its value, worked out once from the spec:
+        (field, name, kind, sensitive kind or None, label source, empty label, whether it has keys)."""
+        if self._conversions is None:
+            plan = []
+            for f in self.fields:
+                final = self.final_field(f)
+                if f.type == "geo":
+                    kind = _GEO
+                elif is_multi_dict(final):
+                    kind = _MULTI_DICT
+                elif f.type == "computed" and f.value_type == "boolean":
+                    kind = _TRUTH
+                else:
+                    kind = _PLAIN
+                sensitive = final.sensitive if final.sensitive and f.type != "multi_ref" else None
+                if final.type == "dict":
+                    label = final.dict
+                elif final.codes:  # a name the spec declares (specs/codes.py): shown by its label
+                    label = final.codes
+                elif final.type == "ref" or f.type == "multi_ref":
+                    label = _ROW_LABEL
+                elif f.type == "lookup" and f.empty_label:
+                    label = _EMPTY_LABEL
+                else:
+                    label = None
+                plan.append((f, f.name, kind, sensitive, label, f.empty_label, f"{f.name}_label", f"{f.name}_keys"))
+            self._conversions = plan
+        return self._conversions
+
     async def convert(self, rows: list[dict], clear_view: bool) -> list[dict]:
         await self._fill_post_lookups(rows)
         await self._fill_multi(rows)
         await self._fill_soft_labels(rows)
+        plan = self._plan()
         sensitive = self.sensitive_names()
         plain = self.ctx.sensitive.decode_many(r.get(n) for r in rows for n in sensitive) if sensitive else {}
+        dict_label, masked = self.ctx.dict_label, self.ctx.sensitive.masked
         out = []
         for row in rows:
             item: dict[str, Any] = {"id": row["id"]}
             if self.version:
                 item[ROW_VERSION] = row[ROW_VERSION]
-            for f in self.fields:
-                final = self.final_field(f)
-                if f.type == "geo":
-                    lng, lat = row.get(f"{f.name}_lng"), row.get(f"{f.name}_lat")
-                    item[f.name] = None if lng is None else {"lng": lng, "lat": lat}
+            for f, name, kind, secret, label, empty, label_key, keys_key in plan:
+                if kind is _GEO:
+                    lng, lat = row.get(f"{name}_lng"), row.get(f"{name}_lat")
+                    item[name] = None if lng is None else {"lng": lng, "lat": lat}
                     continue
-                value = row.get(f.name)
-                if f.type == "computed" and f.value_type == "boolean" and value is not None:
+                value = row.get(name)
+                if kind is _TRUTH and value is not None:
                     value = bool(value)  # SQLite gives a condition's truth as 0 or 1
-                if final.sensitive and f.type != "multi_ref":
+                if secret is not None:
                     value = plain.get(value) if value is not None else None
                     if not clear_view:
-                        value = self.ctx.sensitive.masked(value, final.sensitive)
-                if is_multi_dict(final):  # stored `,a,b,`: the keys, and their labels joined with 、
+                        value = masked(value, secret)
+                if kind is _MULTI_DICT:  # stored `,a,b,`: the keys, and their labels joined with 、
                     keys = decode_keys(value)
-                    item[f.name] = keys
-                    item[f"{f.name}_label"] = SEPARATOR.join(str(self.ctx.dict_label(final.dict, k)) for k in keys) \
-                        or None
+                    item[name] = keys
+                    item[label_key] = SEPARATOR.join(str(dict_label(label, k)) for k in keys) or None
                     continue
-                item[f.name] = json_value(value)
-                if final.type == "dict":
-                    item[f"{f.name}_label"] = self.ctx.dict_label(final.dict, value)
-                elif final.codes:  # a name the spec declares (specs/codes.py): shown by its label
-                    item[f"{f.name}_label"] = self.ctx.dict_label(final.codes, value)
-                elif final.type == "ref" or f.type == "multi_ref":
-                    label = row.get(f"{f.name}_label")
-                    if value is None and f.empty_label:
-                        label = f.empty_label
-                    item[f"{f.name}_label"] = label
-                    if f"{f.name}_keys" in row:
-                        item[f"{f.name}_keys"] = row[f"{f.name}_keys"]
-                elif f.type == "lookup" and value is None and f.empty_label:
-                    item[f"{f.name}_label"] = f.empty_label
+                item[name] = value if type(value) in _AS_IS else json_value(value)
+                if label is None:
+                    continue
+                if label is _ROW_LABEL:
+                    shown = row.get(label_key)
+                    if value is None and empty:
+                        shown = empty
+                    item[label_key] = shown
+                    if keys_key in row:
+                        item[keys_key] = row[keys_key]
+                elif label is _EMPTY_LABEL:
+                    if value is None:
+                        item[label_key] = empty
+                else:
+                    item[label_key] = dict_label(label, value)
             if self.lit:
                 self._add_lights(row, item)
             out.append(item)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from piccolo.columns import BigInt
+from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 if TYPE_CHECKING:
@@ -20,6 +21,22 @@ def cache_state_table() -> type[Table]:
         generation = BigInt(default=0)
 
     return CacheState
+
+
+GENERATION = "cache_generation"  # alias of the generation read beside another query's columns
+_COLUMN = "cache_state.generation_column"  # where the built column is kept (ctx.extensions)
+
+
+def generation_column(ctx: "AppContext") -> QueryString:
+    """The shared generation as a scalar subquery aliased GENERATION, for a request's first read to
+    carry (revocation.session_check): the generation costs no round trip of its own. NULL (no row
+    yet) counts as 0, as in `_generation`."""
+    found = ctx.extensions.get(_COLUMN)
+    if found is None:  # the same text and value every time: built once per app
+        t = ctx.runtime_table(TABLE)
+        found = ctx.extensions[_COLUMN] = QueryString("({})", t.select(t.generation).where(t.id == ROW)
+                                                      .querystrings[0]).as_alias(GENERATION)
+    return found
 
 
 async def _generation(ctx: "AppContext") -> int:
@@ -38,9 +55,11 @@ async def bump(ctx: "AppContext") -> None:
     ctx.cache_generation = await _generation(ctx)
 
 
-async def sync(ctx: "AppContext") -> None:
-    """Re-read this worker's caches if another worker (or a rolled-back write) changed the generation."""
-    generation = await _generation(ctx)
+async def sync(ctx: "AppContext", generation: int | None = None) -> None:
+    """Re-read this worker's caches if another worker (or a rolled-back write) changed the generation:
+    `generation` as just read with another query (generation_column), else read here."""
+    if generation is None:
+        generation = await _generation(ctx)
     if generation != ctx.cache_generation:
         await ctx.refresh_caches()
         ctx.cache_generation = generation

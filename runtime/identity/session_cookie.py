@@ -20,14 +20,41 @@ _LOADED = "specadmin.session_loaded"  # the session as loaded, to tell whether t
 _NEW_ID = "specadmin.session_new_id"  # set at login: the session moves to a fresh id
 
 
-def renew_id(scope: dict) -> None:
-    """Give the session a fresh id when the response is sent (the old one is deleted)."""
-    scope[_NEW_ID] = secrets.token_hex(32)
+OWNER = "specadmin.session_owner"  # (user id, the owner's columns read with the session), see load_from_connection
+_ID_DIGITS = 9  # a user id in a session id: at most this many digits (inside a 32-bit id column; a
+# longer one, which no session of ours carries, is read the way an id without one is)
+
+
+def renew_id(scope: dict, owner: int) -> None:
+    """Give the session a fresh id when the response is sent (the old one is deleted): the owner's
+    user id, a dot and 32 random bytes, so the store can read the owner's row with the session."""
+    scope[_NEW_ID] = f"{int(owner)}.{secrets.token_hex(32)}"
+
+
+def owner_of(session_id: str | None) -> int | None:
+    """The user id a session id starts with (None for an id without one, such as an older session's)."""
+    head, dot, _ = (session_id or "").partition(".")
+    if dot and head.isascii() and head.isdigit() and len(head) <= _ID_DIGITS:
+        return int(head)
+    return None
 
 
 class RevocableSessionBackend(ServerSideSessionBackend):
     async def load_from_connection(self, connection: "ASGIConnection") -> dict[str, Any]:
-        data = await super().load_from_connection(connection)
+        """The session, and with the database store its owner's row in the same statement (kept in
+        the scope under OWNER for the revocation check, runtime/identity/sessions.py)."""
+        session_id = connection.cookies.get(self.config.key)
+        owner = owner_of(session_id)
+        store = self.config.get_store_from_app(connection.scope["app"]) if owner is not None else None
+        read = store.get_with_owner if getattr(store, "reads_owner", False) else None
+        if read is None:
+            data = await super().load_from_connection(connection)
+        else:
+            max_age = int(self.config.max_age) if self.config.max_age is not None else None
+            found = await read(session_id, owner, renew_for=max_age if self.config.renew_on_access else None)
+            data = {} if found is None else self.deserialize_data(found[0])
+            if found is not None:
+                connection.scope[OWNER] = (owner, found[1])  # type: ignore[literal-required]
         connection.scope[_LOADED] = dict(data)  # type: ignore[literal-required]
         return data
 

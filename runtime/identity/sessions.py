@@ -22,7 +22,7 @@ from specadmin.runtime.identity import cache_state, revocation
 from specadmin.runtime.identity.access import build_principal
 from specadmin.runtime.identity.functions import anonymous_principal, check_address
 from specadmin.runtime.identity.lockout import FAILED, attempt_login
-from specadmin.runtime.identity.session_cookie import renew_id
+from specadmin.runtime.identity.session_cookie import OWNER, renew_id
 from specadmin.runtime.security.principal import Principal
 
 if TYPE_CHECKING:
@@ -78,12 +78,15 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
         if now - int(session.get("seen", 0)) > idle_limit(ctx):
             connection.scope["session"] = {}
             raise NotAuthorizedException("登录已超时，请重新登录")
-        if not await revocation.still_valid(ctx, int(uid), session.get("auth")):
+        read = connection.scope.get(OWNER)  # the owner's row, read with the session (session_cookie)
+        owner = read[1] if read is not None and read[0] == int(uid) else None
+        valid, generation = await revocation.session_check(ctx, int(uid), session.get("auth"), owner)
+        if not valid:
             connection.scope["session"] = {}
             raise NotAuthorizedException("登录已失效，请重新登录")
         if now - int(session.get("seen", 0)) > SEEN_RESOLUTION:
             session["seen"] = now
-        await cache_state.sync(ctx)
+        await cache_state.sync(ctx, generation)
         principal = await load_principal(ctx, int(uid))
         if principal is None:
             connection.scope["session"] = {}
@@ -116,7 +119,7 @@ async def verify_password(ctx: "AppContext", username: str, password: str) -> in
 async def start_session(request: Request, user_id: int) -> Principal | None:
     """A new server-side session under a fresh id, bound to the user (see revocation)."""
     ctx: AppContext = request.app.state.ctx
-    renew_id(request.scope)
+    renew_id(request.scope, user_id)
     request.scope["session"] = {"uid": user_id, "auth": await revocation.login_digest(ctx, user_id),
                                 "seen": int(clock())}
     principal = await load_principal(ctx, user_id)

@@ -7,7 +7,6 @@ a global-object shim inside try/catch, falls back to `window` when refused).
 """
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import MiddlewareProtocol
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +22,22 @@ HEADERS = {
 }
 
 
+_RAW = [(name.encode(), value.encode()) for name, value in HEADERS.items()]  # as ASGI sends them
+_RAW_ADMIN = [(n, ADMIN_CSP.encode() if n == b"content-security-policy" else v) for n, v in _RAW]
+
+
+def with_headers(headers: list, raw: list) -> list:
+    """The response's headers without `server`, plus each hardening header it does not set itself."""
+    own = {name.lower() for name, _ in headers}
+    if not own.isdisjoint(_NAMES):
+        headers = [(n, v) for n, v in headers if n.lower() != b"server"]
+        return headers + [(n, v) for n, v in raw if n not in own]
+    return headers + raw
+
+
+_NAMES = {b"server", *(n for n, _ in _RAW)}
+
+
 class SecurityHeadersMiddleware(MiddlewareProtocol):
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,17 +48,12 @@ class SecurityHeadersMiddleware(MiddlewareProtocol):
             return
         # Litestar runs this after routing: inside a mount the path is the mount's own, so the
         # raw path says whether the request is for the console.
-        raw = scope.get("raw_path") or scope.get("path", "").encode()
-        console = raw == b"/admin" or raw.startswith(b"/admin/")
+        path = scope.get("raw_path") or scope.get("path", "").encode()
+        raw = _RAW_ADMIN if path == b"/admin" or path.startswith(b"/admin/") else _RAW
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in HEADERS.items():
-                    if name not in headers:
-                        headers[name] = ADMIN_CSP if console and name == "content-security-policy" else value
-                if "server" in headers:
-                    del headers["server"]
+            if message["type"] == "http.response.start":  # the headers as bytes, built once (no parsing)
+                message["headers"] = with_headers(list(message.get("headers") or ()), raw)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
