@@ -3,12 +3,15 @@
 write; the id is replaced at login, so an id planted before login is worth nothing after it."""
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.types import Empty
+
+from specadmin.runtime.data.db import is_busy
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
@@ -18,6 +21,8 @@ COOKIE = "specadmin_session"
 STORE = "sessions"
 _LOADED = "specadmin.session_loaded"  # the session as loaded, to tell whether the request changed it
 _NEW_ID = "specadmin.session_new_id"  # set at login: the session moves to a fresh id
+STAMPS = ("seen",)  # what a request refreshes in a session on its own (runtime/identity/sessions.py)
+log = logging.getLogger(__name__)
 
 
 OWNER = "specadmin.session_owner"  # (user id, the owner's columns read with the session), see load_from_connection
@@ -74,7 +79,19 @@ class RevocableSessionBackend(ServerSideSessionBackend):
             return  # unchanged: no write
         if renewed and has_cookie:
             await self.delete(cookie_id, store=self.config.get_store_from_app(scope["app"]))
-        await super().store_in_message(Empty if empty else scope_session, message, connection)
+        try:
+            await super().store_in_message(Empty if empty else scope_session, message, connection)
+        except Exception as exc:
+            # The response's work is done (an action has committed); a refresh of the last-seen stamp
+            # that finds the database busy waits for a later request rather than answer 503 for it.
+            if not (is_busy(exc) and has_cookie and not empty and not renewed
+                    and _unstamped(scope_session) == _unstamped(scope.get(_LOADED))):
+                raise
+            log.warning("session stamp not refreshed, database busy: %s", exc)
+
+
+def _unstamped(session: Any) -> dict:
+    return {k: v for k, v in dict(session or {}).items() if k not in STAMPS}
 
 
 @dataclass
