@@ -26,7 +26,10 @@ from specadmin.specs.model import Entity, Screen
 
 # Parameters of the list and export endpoints and handler arguments a filter must not shadow.
 LIST_PARAMS = ("screen", "tab", "q", "sort", "page", "page_size", "scope_level", "tree")
-RESERVED = frozenset({*LIST_PARAMS, "request", "data", "row_id", "action", "self", "r", "background"})
+# List parameters, the handlers' own arguments and the names Litestar reserves for its injected values
+# (a filter on a field named `state`, e.g. a task's state, would otherwise stop the app from starting).
+RESERVED = frozenset({*LIST_PARAMS, "request", "data", "row_id", "action", "self", "r", "background",
+                      "state", "headers", "cookies", "query", "scope", "socket", "body"})
 KEYWORD_MAX = 100
 TEXT_MAX = 200
 MAX_PAGE_SIZE = 500
