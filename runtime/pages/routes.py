@@ -26,9 +26,8 @@ from specadmin.runtime.pages.forms import (STALE_FORM, defaults_for_create, form
                                            parse_form, values_from_item, widgets, with_initial_password)
 from specadmin.runtime.pages.lists import list_page
 from specadmin.runtime.pages.range_delete import RANGE_DELETE_HANDLERS
-from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, chart_assets,
+from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text,
                             clean_qs, ctx_of, flash, layout, list_url, record_label)
-from specadmin.runtime.related.routes import related_for
 from specadmin.runtime.attachments.panels import file_panels
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.security.unmask import may_unmask
@@ -56,9 +55,7 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
         back_qs=back, list_url=list_url(name, back), r_param=(f"?r={quote_qs(back)}" if back else ""),
         can_update=can(grant, "update") and bool(form_columns(ctx_of(request), screen, grant)),
         can_delete=can(grant, "delete"), row_actions=actions, action_dialogs=await action_dialogs(request, name, actions),
-        related=[{**r, "rows": [[cell_text(i, c) for c in r["columns"]] for i in r["items"]]}
-                 for r in await related_for(request, name, row_id, read_checked=True)])
-    context.update(chart_assets(ctx_of(request)) if any(r["chart"] for r in context["related"]) else {})
+        panels=await ctx_of(request).plugins.detail_panels(ctx_of(request), request, name, item))
     context["files"] = await file_panels(ctx_of(request), name, screen["entity"], row_id, [f["name"] for f in fields],
                                          writable=False)
     return Template(template_name="detail.html", context=context)

@@ -130,6 +130,14 @@ class Plugin:
       (the stats plugin's drill-down `?stat=…&measure=…`); None when they are absent; a bad value
       raises BadRequest / Denied. `list_kept(request)`: the (parameter, value) pairs of such a request
       a list page keeps in its paging, tab and size links, so every page stays narrowed.
+    - `detail_panels`: `async (ctx, request, screen, row) -> [(template name, context)]` functions: what a
+      detail page shows beyond the row's fields (related lists, a workflow's state, actions, handling tree
+      and timeline), rendered below the fields in plugin order; `screen` is the screen's name, `row` the
+      item as the page read it (grant and scope already applied). The template gets its context as `panel`.
+    - `menu_entries`: `(ctx, principal) -> [{menu, name, label, url}]` functions: pages of the plugin shown in
+      the menu group `menu` (a group of app.yaml `menus:`; a new group of that name when absent).
+    - `menu_badges`: `async (ctx, principal) -> {screen or menu entry name: count}` functions: a red count
+      beside the entry (待办数角标), read once per page request.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -161,6 +169,9 @@ class Plugin:
     key_holders: Sequence[Callable[..., Awaitable[int]]] = ()
     list_narrowing: Callable[["AppContext", Any, str], Any] | None = None
     list_kept: Callable[[Any], Sequence[tuple[str, str]]] | None = None
+    detail_panels: Sequence[Callable[..., Awaitable[list]]] = ()
+    menu_entries: Sequence[Callable[..., list]] = ()
+    menu_badges: Sequence[Callable[..., Awaitable[dict]]] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
