@@ -9,14 +9,15 @@ flows on one entity · WF010 an effect `set` that writes a state column.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Iterator
 
 from specadmin.plugins.workflow.model import flow_of, resolve_versions
 from specadmin.runtime.plugin import Check
 
 HANDLER = "workflow.act"
-TOKENS = ("$user", "$user.org", "$now", "$today", "$item")
-PREFIXES = ("$params.", "$row.", "$task.", "$item.")
+TOKENS = ("$user", "$user.org", "$now", "$today", "$item", "$superior", "$top")
+PREFIXES = ("$params.", "$row.", "$task.", "$item.", "$found.")
 
 
 def _entities(app: Any) -> set[str]:
@@ -40,7 +41,7 @@ def _dict_keys(app: Any, entity: str, field: str) -> set[str] | None:
 def _sections(spec: Any) -> Iterator[tuple[Any, str, dict]]:
     for section in spec.sections("workflow"):
         for name, value in (section.value or {}).items():
-            if isinstance(value, dict) and "entity" in value and "state" in value and "actions" in value:
+            if isinstance(value, Mapping) and "entity" in value and "state" in value and "actions" in value:
                 yield section, name, value
 
 
@@ -56,6 +57,10 @@ def _effects(value: dict) -> Iterator[tuple[tuple, str, dict, str | None]]:
         for action, body in ((vbody or {}).get("actions") or {}).items():
             for i, effect in enumerate((body or {}).get("effects") or ()):
                 yield ("versions", version, "actions", action, "effects", i), action, effect, version
+
+
+def _kind(effect: dict) -> tuple[str, Any]:
+    return next(((k, v) for k, v in effect.items() if k not in ("if", "unless", "if_params")), ("", None))
 
 
 def _actions(value: dict) -> Iterator[tuple[tuple, str, dict]]:
@@ -78,7 +83,7 @@ def unknown_entities(spec: Any) -> Iterator[Any]:
         for i, g in enumerate(value.get("guarded") or ()):
             wanted.append(((name, "guarded", i, "entity"), g["entity"]))
         for path, _, effect, _ in _effects(value):
-            for kind in ("create", "update"):
+            for kind in ("create", "update", "find"):
                 if kind in effect:
                     wanted.append(((name, *path, kind, "entity"), effect[kind]["entity"]))
         for path, entity in wanted:
@@ -114,12 +119,12 @@ def unknown_fields(spec: Any) -> Iterator[Any]:
                 if k not in ("or", "and"):
                     wanted.append(((name, *path, "where"), entity, k))
         for path, _, effect, _ in _effects(value):
-            (kind, body), = effect.items()
-            target = {"set": entity, "create": (body or {}).get("entity") if isinstance(body, dict) else None,
-                      "update": (body or {}).get("entity") if isinstance(body, dict) else None,
+            kind, body = _kind(effect)
+            target = {"set": entity, "create": (body or {}).get("entity") if isinstance(body, Mapping) else None,
+                      "update": (body or {}).get("entity") if isinstance(body, Mapping) else None,
                       "create_tasks": (value.get("tasks") or {}).get("entity"),
                       "tasks": (value.get("tasks") or {}).get("entity")}.get(kind)
-            values = body if kind == "set" else (body or {}).get("set") if isinstance(body, dict) else None
+            values = body if kind == "set" else (body or {}).get("set") if isinstance(body, Mapping) else None
             if target in names:
                 for k in values or {}:
                     wanted.append(((name, *path, kind), target, k))
@@ -179,7 +184,7 @@ def unknown_task_keys(spec: Any) -> Iterator[Any]:
                 if states is not None:
                     found += [((name, *path, "who", i), s, states, "状态") for s in task.get("states") or ()]
         for path, _, effect, _ in _effects(value):
-            (kind, body), = effect.items()
+            kind, body = _kind(effect)
             if kind == "create_tasks" and roles is not None:
                 role = body.get("role")
                 if isinstance(role, str) and not role.startswith("$"):
@@ -235,7 +240,7 @@ def _tokens(body: Any) -> Iterator[str]:
     if isinstance(body, str):
         if body.startswith("$"):
             yield body
-    elif isinstance(body, dict):
+    elif isinstance(body, Mapping):
         for v in body.values():
             yield from _tokens(v)
     elif isinstance(body, list):
@@ -255,7 +260,8 @@ def bad_tokens(spec: Any) -> Iterator[Any]:
                     continue
                 if not token.startswith(PREFIXES):
                     yield spec.error(section, path, f"流程 {name}：未知的取值 {token}（可用 $user、$user.org、$now、"
-                                                    f"$today、$params.<参数>、$row.<字段>、$task.<字段>、$item）")
+                                                    f"$today、$superior、$top、$params.<参数>、$row.<字段>、$task.<字段>、"
+                                                    f"$item、$found.<字段>）")
                 elif token.startswith("$params.") and action is not None:
                     a = custom.get(action)
                     param = token[len("$params."):]
@@ -287,7 +293,7 @@ def two_flows(spec: Any) -> Iterator[Any]:
 def state_sets(spec: Any) -> Iterator[Any]:
     for section, name, value in _sections(spec):
         for path, _, effect, _ in _effects(value):
-            if "set" in effect and value["state"] in (effect["set"] or {}):
+            if "set" in effect and isinstance(effect["set"], Mapping) and value["state"] in effect["set"]:
                 yield spec.error(section, (name, *path, "set"), f"流程 {name}：状态字段 {value['state']} 由 to/derive "
                                                                f"改变，不能在 set 中写")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from specadmin.plugins.workflow.model import Flow, flows
@@ -31,7 +32,19 @@ if TYPE_CHECKING:
     from specadmin.runtime.entities.service import ActionCall
 
 ATTEMPTS = 5
+CONDITIONS = ("if", "unless", "if_params")
 _FLOWS: dict[int, tuple[Any, dict[str, Flow]]] = {}
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string inside a (read-only) YAML value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in strings_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in strings_in(v)]
+    return []
 
 
 def flow_for(app: Any, entity: str) -> Flow | None:
@@ -75,6 +88,8 @@ class Run:
         self.label = action
         self.custom = action_spec(service, action)
         self.created: list[int] = []
+        self.found: dict | None = None
+        self.orgs: dict[str, int | None] = {}
 
     # -- values -------------------------------------------------------------
     def value(self, expr: Any, row: dict, item: Any = None) -> Any:
@@ -90,7 +105,10 @@ class Run:
             return self.at
         if head == "today":
             return self.at.date()
-        source = {"params": self.params, "row": row, "task": self.mine or {}, "item": item}.get(head)
+        if head in ("superior", "top"):
+            return self.orgs.get(head)
+        source = {"params": self.params, "row": row, "task": self.mine or {}, "item": item,
+                  "found": self.found or {}}.get(head)
         if head == "item" and not rest:
             return item
         if isinstance(source, dict):
@@ -200,6 +218,7 @@ class Run:
         row = await self.read(row["id"])
         before = row.get(self.flow.state)
         await record_version(self.ctx, self.flow, row["id"])
+        await self.escalation_targets()
         changed: dict[str, Any] = {}
         for effect in self.spec.get("effects") or ():
             changed |= await self.effect(effect, row)
@@ -239,8 +258,24 @@ class Run:
         return d.all_done or current
 
     # -- effects ------------------------------------------------------------------
+    def applies(self, effect: dict, row: dict) -> bool:
+        """An effect's conditions: `if` / `unless` (where clauses on the row, `$` values resolved) and
+        `if_params` (a where clause on the action's parameters)."""
+        if "if" in effect and not matches(row, self.values(effect["if"], row)):
+            return False
+        if "unless" in effect and matches(row, self.values(effect["unless"], row)):
+            return False
+        return "if_params" not in effect or matches(self.params, effect["if_params"])
+
     async def effect(self, effect: dict, row: dict) -> dict[str, Any]:
-        (kind, body), = effect.items()
+        if not self.applies(effect, row):
+            return {}
+        kind, body = next((k, v) for k, v in effect.items() if k not in CONDITIONS)
+        if kind == "deadline" and isinstance(body, Mapping):
+            return await self.set_deadline(body, row)
+        if kind == "find":
+            await self.find(body, row)
+            return {}
         if kind == "set":
             values = self.values(body, row)
             entity = self.service.entity
@@ -259,7 +294,13 @@ class Run:
         elif kind == "update":
             await self.update_rows(body, row)
         elif kind == "notify":
-            orgs = self.value(body.get("orgs"), row)
+            orgs = body.get("orgs")
+            if isinstance(orgs, Mapping):  # {tasks: {roles, states}}: the orgs holding such tasks
+                want = orgs.get("tasks") or {}
+                orgs = sorted({t[self.flow.tasks.org] for t in await self.tasks_of(row["id"], want.get("roles"),
+                                                                                   want.get("states"))})
+            else:
+                orgs = self.value(orgs, row)
             await self.notify(orgs if isinstance(orgs, list) else [orgs], body, row)
         return {}
 
@@ -325,10 +366,19 @@ class Run:
         tt = self.ctx.table(t.entity)
         tpk = tt._meta.primary_key
         which = body.get("which", "mine")
-        if which == "mine":
+        if which in ("mine", "parent"):
             if self.mine is None:
                 raise Conflict(f"您没有可“{self.label}”的待办")
             targets = [self.mine]
+            if which == "parent":
+                parent = self.mine.get(t.parent) if t.parent else None
+                targets = await tt.select().where(tpk == parent, getattr(tt, t.ref) == row["id"]) if parent else []
+            kept = [x for x in targets if (not body.get("roles") or x[t.role] in body["roles"])
+                    and (not body.get("states") or x[t.state] in body["states"])
+                    and (not body.get("where") or matches(x, self.values(body["where"], row, x)))]
+            if which == "parent" and not kept:
+                raise Conflict(f"所审核的待办已变化，不能“{self.label}”")
+            targets = kept  # one's own task of another role or state is left as it is
         else:
             q = tt.select().where(getattr(tt, t.ref) == row["id"])
             if which == "open":
@@ -341,6 +391,8 @@ class Run:
             if body.get("states") and which != "open":
                 q = q.where(getattr(tt, t.state).is_in(list(body["states"])))
             targets = await q.order_by(tpk)
+            if body.get("where"):
+                targets = [x for x in targets if matches(x, self.values(body["where"], row, x))]
             if not targets and isinstance(which, str) and which.startswith("$params."):
                 param = which[len("$params."):]
                 raise Invalid({param: f"{self._param_label(param)}：不是该记录可“{self.label}”的待办"})
@@ -372,7 +424,7 @@ class Run:
         q = t.update({getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, self.values(body.get("set"), row)).items()})
         q = q.where(getattr(t, body["ref"]) == row["id"])
         if body.get("where"):
-            q = q.where(where_of(t, body["where"]))
+            q = q.where(where_of(t, self.values(body["where"], row)))
         await q
 
     async def notify(self, orgs: list, message: dict, row: dict) -> None:
@@ -391,6 +443,78 @@ class Run:
             await msg.insert(msg(recipient=person["id"], title=title[:200], body=text,
                                  link=f"/workflow/{entity.name}/{row['id']}", sent_at=self.at,
                                  notification="", day=self.at.date(), dedupe_key=key[:200]))
+
+    async def tasks_of(self, row_id: int, roles=None, states=None) -> list[dict]:
+        t = self.flow.tasks
+        tt = self.ctx.table(t.entity)
+        q = tt.select().where(getattr(tt, t.ref) == row_id)
+        if roles:
+            q = q.where(getattr(tt, t.role).is_in(list(roles)))
+        q = q.where(getattr(tt, t.state).is_in(list(states or t.open)))
+        return await q.order_by(tt._meta.primary_key)
+
+    async def find(self, body: dict, row: dict) -> None:
+        """Load the newest row of `entity` meeting `where` (`$` values resolved) as `$found` (multi refs as id lists)."""
+        entity = self.ctx.app.entity(body["entity"])
+        t = self.ctx.table(entity.name)
+        q = t.select()
+        if body.get("where"):
+            q = q.where(where_of(t, self.values(body["where"], row)))
+        rows = await q.order_by(t._meta.primary_key, ascending=False).limit(1)
+        self.found = None
+        if rows:
+            found = dict(rows[0])
+            for f in entity.fields:
+                if f.type == "multi_ref":
+                    join = self.ctx.join_table(entity.name, f.name)
+                    found[f.name] = [r["target"] for r in await join.select(join.target).where(
+                        join.owner == found["id"]).order_by(join.target)]
+            self.found = found
+
+    async def set_deadline(self, body: dict, row: dict) -> dict[str, Any]:
+        """`deadline: {field, value}`: a deadline field set to a given moment (an approved extension), its
+        warning moment recomputed on the working-day calendar from the field's own start."""
+        entity = self.service.entity
+        f = entity.field(body["field"])
+        due = self.value(body.get("value"), row)
+        if isinstance(due, dt.date) and not isinstance(due, dt.datetime):
+            due = dt.datetime.combine(due, dt.time(23, 59, 59))
+        if not isinstance(due, dt.datetime):
+            raise Conflict(f"“{self.label}”没有新的{f.label}")
+        values: dict[str, Any] = {f.name: due}
+        if getattr(f, "lights", None):
+            spec = f.deadline or {}
+            start = row.get(spec.get("from")) if spec.get("from") not in (None, "$now") else None
+            calendar = await deadlines.calendar_of(self.ctx)
+            values[f"{f.name}_warn_at"] = deadlines.warn_at(calendar, start or self.at, due, f.lights["yellow"])
+        await self.table.update({getattr(self.table, k): v for k, v in values.items()}).where(self.pk == row["id"])
+        return {f.name: due}
+
+    async def escalation_targets(self) -> None:
+        """`$superior`: the parent of the actor's org, or the org tagged `top_tag` when that parent is the
+        root; `$top`: the org tagged `top_tag` (the city centre). Read only when the action names them."""
+        text = " ".join(strings_in(self.spec))
+        if "$superior" not in text and "$top" not in text:
+            return
+        org = self.ctx.table("org")
+        tag = (self.flow.escalation or {}).get("top_tag")
+        top = None
+        if tag:
+            for r in await org.select(org.id, org.tags).where(org.tags.like(f"%{tag}%")).order_by(org.id):
+                if tag in {x.strip() for x in (r["tags"] or "").replace("，", ",").replace("、", ",").split(",")}:
+                    top = r["id"]
+                    break
+        self.orgs["top"] = top
+        mine = await org.select(org.parent).where(org.id == self.principal.org_id) if self.principal.org_id else []
+        parent = mine[0]["parent"] if mine else None
+        grand = await org.select(org.parent).where(org.id == parent) if parent else []
+        superior = top if parent is not None and grand and grand[0]["parent"] is None and top else parent
+        if "$superior" in text and superior is None:
+            raise Conflict(f"没有可“{self.label}”的上级单位")
+        only = (self.flow.escalation or {}).get("top_from_tag")
+        if "$superior" in text and superior == top and only and only not in await self.org_tags(self.principal.org_id):
+            raise Denied(f"只有{only}可以上报到{tag}")
+        self.orgs["superior"] = superior
 
     async def write_log(self, row: dict) -> None:
         log = self.flow.log

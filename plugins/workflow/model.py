@@ -58,6 +58,7 @@ class Flow:
     final: tuple[str, ...]
     guarded: tuple[tuple[str, str], ...]  # (entity, field) written only by actions, beside the two state fields
     boxes: dict[str, dict]
+    escalation: dict
     base: str
     published: str
     versions: dict[str, dict[str, dict]] = field(default_factory=dict)  # version -> action -> spec
@@ -124,7 +125,7 @@ def flow_of(name: str, module: str, value: dict) -> Flow:
                 state=value["state"], tasks=tasks, log=log, derive=derive, enter=dict(value.get("enter") or {}),
                 final=tuple(value.get("final", ())),
                 guarded=tuple((g["entity"], g["field"]) for g in value.get("guarded", ())),
-                boxes=dict(value.get("boxes") or {}), base=base, published=published, versions=versions)
+                boxes=dict(value.get("boxes") or {}), escalation=dict(value.get("escalation") or {}), base=base, published=published, versions=versions)
 
 
 def flows(app: Any) -> list[Flow]:

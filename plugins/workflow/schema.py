@@ -13,10 +13,15 @@ RELATION = {
     },
 }
 EFFECT = {
-    "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+    "type": "object", "minProperties": 1, "additionalProperties": False,
     "properties": {
+        "if": MAPPING, "unless": MAPPING, "if_params": MAPPING,
         "set": MAPPING,
-        "deadline": {"enum": ["recompute"]},
+        "deadline": {"oneOf": [{"enum": ["recompute"]},
+                               {"type": "object", "additionalProperties": False, "required": ["field", "value"],
+                                "properties": {"field": {"type": "string"}, "value": {}}}]},
+        "find": {"type": "object", "additionalProperties": False, "required": ["entity"],
+                 "properties": {"entity": {"type": "string"}, "where": MAPPING}},
         "create_tasks": {"type": "object", "additionalProperties": False, "properties": {
             "each": {}, "org": {}, "role": {}, "roles": NAMES, "state": {"type": "string"}, "set": MAPPING,
             "notify": {"type": "boolean"},
@@ -24,7 +29,7 @@ EFFECT = {
                         "properties": {"title": {"type": "string"}, "text": {"type": "string"}}}}},
         "tasks": {"type": "object", "additionalProperties": False, "properties": {
             "which": {"type": "string"}, "roles": NAMES, "states": NAMES, "to": {"type": "string"},
-            "set": MAPPING, "delete": {"type": "boolean"}}},
+            "where": MAPPING, "set": MAPPING, "delete": {"type": "boolean"}}},
         "create": {"type": "object", "additionalProperties": False, "required": ["entity"],
                    "properties": {"entity": {"type": "string"}, "set": MAPPING}},
         "update": {"type": "object", "additionalProperties": False, "required": ["entity", "ref"],
@@ -74,6 +79,8 @@ FLOW = {
                                                "required": ["entity", "field"],
                                                "properties": {"entity": {"type": "string"},
                                                               "field": {"type": "string"}}}},
+        "escalation": {"type": "object", "additionalProperties": False,
+                       "properties": {"top_tag": {"type": "string"}, "top_from_tag": {"type": "string"}}},
         "boxes": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False,
             "properties": {"label": {"type": "string"}, "roles": NAMES}}},
