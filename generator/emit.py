@@ -286,8 +286,12 @@ def render(app: App, existing: dict[str, str], system: App | None = None) -> dic
         needs_on_delete=any(c.kind == "ForeignKey" for t in tables for c in t.columns))
     files["api.py"] = env.get_template("api.py.jinja").render(
         app=app, system=SYSTEM_PACKAGE if system else None, **api_context(own))
+    # The app's own screens, also those over a built-in entity (Chongzhou's 组织机构信息接口 over org): the
+    # system package ships only the built-in modules' screens, whose controllers serve both.
+    shipped_screens = {s.name for s in system.screens} if system else set()
+    screens = [s for s in app.screens if s.entity in own_entities or s.name not in shipped_screens]
     files["screens.py"] = env.get_template("screens.py.jinja").render(
-        app=app, system=SYSTEM_PACKAGE if system else None, screens=[screen_context(app, s) for s in own.screens],
+        app=app, system=SYSTEM_PACKAGE if system else None, screens=[screen_context(app, s) for s in screens],
         menus=menus_context(app))
     files["admin.py"] = env.get_template("admin.py.jinja").render(
         app=app, system=SYSTEM_PACKAGE if system else None, tables=admin_context(app, tables))

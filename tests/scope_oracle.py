@@ -35,10 +35,27 @@ async def _leaf_values(ctx, entity: str, path: list[str]) -> dict[int, Any]:
     return values
 
 
+async def _participated(ctx, scope, principal) -> set[int]:
+    """我参与: the rows a row of the through entity points at whose org (path) is the user's org (or below)."""
+    through = scope.through
+    org_id = principal.org_id
+    if org_id is None:
+        return set()
+    allowed = {org_id}
+    if scope.and_sub:
+        tree = await _org_tree(ctx)
+        own_path = tree.get(org_id)
+        allowed |= {oid for oid, p in tree.items() if own_path and p and p.startswith(own_path)}
+    orgs = await _leaf_values(ctx, through.entity, (through.field or "org").split("."))
+    return {r[through.ref] for r in await _rows(ctx, through.entity) if orgs.get(r["id"]) in allowed}
+
+
 async def ids_in_scope(ctx, entity: str, scope, principal) -> set[int]:
     all_rows = await _rows(ctx, entity)
     if scope.mode == "all":
         return {r["id"] for r in all_rows}
+    if scope.mode == "participated":
+        return await _participated(ctx, scope, principal) & {r["id"] for r in all_rows}
     path = (scope.field or DEFAULT_FIELD.get(scope.mode, "org")).split(".")
     leaf = await _leaf_values(ctx, entity, path)
     if scope.mode == "own_records":

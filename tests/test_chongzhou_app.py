@@ -216,3 +216,14 @@ async def test_the_division_sync_api_answers_a_division_with_its_descendants(hub
         r = await ext.get("/ext/api/event_type", params={"screen": "sync_event_type", "page_size": 100},
                           headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and {i["code"] for i in r.json()["items"]} >= {"01", "0101", "010101"}
+
+
+async def test_the_apps_own_screens_over_built_in_entities_have_pages(hub):
+    """组织机构信息接口 and 区域编码信息接口 are app screens over the built-in org and division entities: their
+    pages and exports are served like any other screen's (they used to be left out of the app's screens)."""
+    config = await client_of(hub, "config")
+    for screen, entity, code in (("sync_org", "org", "CZ-CY-ZX"), ("sync_division", "division", "510184001")):
+        page = await config.get(f"/s/{screen}", params={"q": code}, headers={"accept": "text/html"})
+        assert page.status_code == 200 and code in page.text, screen
+        r = await config.get(f"/api/{entity}/export.csv", params={"screen": screen, "q": code})
+        assert r.status_code == 200 and code in r.content.decode("utf-8-sig"), screen

@@ -117,7 +117,7 @@ async def _entity_payloads(env, root, entity: str, ops: list, known: dict) -> in
             growing = env.ctx.table(entity) if entity in UNCHANGED_EXCEPT else None
             sent += await _flood(root, path, op, base, None, "superuser", growing)
         for payload in PATH_PAYLOADS:
-            url = fill_path(path, {"row_id": quote(payload, safe=""), "action": "x"})
+            url = fill_path(path, {"row_id": quote(payload, safe=""), "action": "x", "field": "x", "file_id": 1, "param": "x"})
             await _probe(root, "GET", url, base, None, None, f"GET {url}")
             sent += 1
     for payload in PATH_PAYLOADS:  # action names and ids in the write paths

@@ -287,3 +287,14 @@ async def _load_events(ctx, rng: random.Random, orgs: dict[str, int], count: int
             await supervision.insert(supervision(event=eid, supervisor=users["leader"]["id"], dept=city, position="主任",
                                                  at=launched + dt.timedelta(hours=6), content="限期办结，及时反馈"))
     await fill_missing(ctx)  # 办结期限 and 办理期限 on the working-day calendar, as the create hooks would
+    track, group, members = ctx.table("event_track"), ctx.table("dispatch_group"), ctx.join_table("dispatch_group", "orgs")
+    doing = [r["id"] for r in await event.select(event.id).where(event.status == "in_process").order_by(event.id)]
+    for i, (username, org_code) in enumerate((("dept1", "CZ-ZJJ"), ("dept2", "CZ-CGJ"), ("town", "CZ-CY-ZX"),
+                                                ("community", "CZ-CY-C01"))):
+        await track.insert(track(event=doing[i % len(doing)], org=orgs[org_code], author=users[username]["id"],
+                                 at=now - dt.timedelta(hours=i + 1), content="已安排人员现场核实，正在处置"))
+    for username, name, codes in (("town", "崇阳街道常用承办单位", ("CZ-CY-K1", "CZ-CY-C01", "CZ-CY-C02")),
+                                  ("city", "市级执法部门", ("CZ-ZJJ", "CZ-CGJ", "CZ-STJ")),
+                                  ("dept1", "住建局科室", ("CZ-ZJJ-K1",))):
+        gid = (await group.insert(group(owner=users[username]["id"], name=name)).returning(group.id))[0]["id"]
+        await members.insert(*[members(owner=gid, target=orgs[c]) for c in codes])
