@@ -47,7 +47,8 @@ async def test_detail_page_shows_state_available_actions_tree_timeline_and_summa
     html = (await c["da"].get(f"/s/event_work/{event_id}")).text
     panel = html[html.index('id="workflow-panel"'):]
     assert '<span class="wf-state" id="wf-state">处置中</span>' in panel
-    assert re.findall(r'class="btn btn-primary op-action wf-action" data-action="(\w+)"', panel) == ["dispatch", "handle"]
+    mine = re.findall(r'class="btn btn-primary op-action wf-action" data-action="(\w+)"', panel)
+    assert {"dispatch", "handle", "return"} <= set(mine) and not {"close", "approve_return", "void", "launch"} & set(mine)
     assert '<template class="action-params" data-action="handle"' in html  # the same dialog as the toolbar's
     orgs = re.findall(r'<li class="wf-node" data-org="([^"]+)"', panel)
     assert orgs == ["城运中心", "部门甲", "部门乙"]
@@ -62,7 +63,9 @@ async def test_detail_page_shows_state_available_actions_tree_timeline_and_summa
     assert other == 404  # not a participant: the screen's scope keeps the page closed
     town = (await c["town"].get(f"/s/event_work/{event_id}")).text
     town_panel = town[town.index('id="workflow-panel"'):]
-    assert re.findall(r'op-action wf-action" data-action="(\w+)"', town_panel) == ["dispatch"]
+    theirs = re.findall(r'op-action wf-action" data-action="(\w+)"', town_panel)
+    assert "dispatch" in theirs and not {"handle", "return", "close"} & set(theirs)
+    assert '"dispatch": {"param": "assignments"' in town_panel.replace("&#34;", '"')  # the org picker of 交办
 
 
 async def test_my_todo_lists_the_orgs_open_tasks_with_lights_boxes_and_the_menu_badge(env):

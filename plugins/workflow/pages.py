@@ -11,6 +11,8 @@ and in progress with their level, a briefing text copied with one click). The re
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +22,7 @@ from litestar.response import Template
 from specadmin.plugins.workflow.engine import flow_for, state_label
 from specadmin.plugins.workflow.model import flows
 from specadmin.plugins.workflow.routes import _labels, _light, _log, _summary, _tasks, available
+from specadmin.plugins.workflow.runs import version_of
 from specadmin.runtime.data.where import now as clock_now
 from specadmin.runtime.errors import Denied
 
@@ -104,10 +107,46 @@ async def workflow_panels(ctx: Any, request: Any, screen: str, row: dict) -> lis
     summary_view = {"done_orgs": done_orgs, "going_orgs": going_orgs}
     state = state_label(ctx, flow, raw.get(flow.state))
     title = row.get(ctx.app.entity(entity).display) or f"#{row['id']}"
-    return [("workflow/_panel.html", {
+    version = await version_of(ctx, flow, row["id"])
+    pickers = await _pickers(ctx, flow, flow.actions(version), {a["name"] for a in actions}, request.user)
+    return [("workflow/_panel.html", {"pickers": pickers,
         "flow": flow.label, "state": raw.get(flow.state), "state_label": state, "screen": screen, "row_id": row["id"],
         "actions": actions, "tree": tree, "log": log, "channels": channels, "summary": summary_view, "levels": levels,
         "briefing": _briefing(str(title), state, summary_view, levels)})]
+
+
+def _picked_params(flow: Any, actions: dict, names: set) -> dict[str, dict]:
+    """action -> {param, roles, requirement}: the actions whose tasks are made from a list parameter of
+    `{org, role[, requirement]}` items (`create_tasks: {each: $params.x, org: $item.org, role: $item.role}`)."""
+    out = {}
+    for name, spec in actions.items():
+        if name not in names:
+            continue
+        for effect in spec.get("effects") or ():
+            body = effect.get("create_tasks") if isinstance(effect, Mapping) else None
+            each = (body or {}).get("each")
+            if isinstance(each, str) and each.startswith("$params.") and body.get("org") == "$item.org" \
+                    and body.get("role") == "$item.role":
+                out[name] = {"param": each[len("$params."):], "roles": list(body.get("roles") or ()),
+                             "requirement": "$item.requirement" in (body.get("set") or {}).values()}
+    return out
+
+
+async def _pickers(ctx: Any, flow: Any, actions: dict, names: set, principal: Any) -> str:
+    """JSON for static/workflow/workflow.js: an org-and-role picker in the dialogs of those actions,
+    writing the list parameter as a person picks (the text stays editable)."""
+    picked = _picked_params(flow, actions, names)
+    if not picked or flow.tasks is None:
+        return ""
+    task_entity = ctx.app.entity(flow.tasks.entity)
+    role_dict = task_entity.field(flow.tasks.role).dict
+    org = ctx.table("org")
+    rows = await org.select(org.id, org.name, org.path).where(org.active == True).order_by(org.path)  # noqa: E712
+    orgs = [[r["id"], "　" * max(0, (r["path"] or "").count("/") - 2) + r["name"]] for r in rows
+            if r["id"] != principal.org_id]
+    for spec in picked.values():
+        spec["roles"] = [[k, ctx.dict_label(role_dict, k) if role_dict else k] for k in spec["roles"]]
+    return json.dumps({"orgs": orgs, "actions": picked}, ensure_ascii=False)
 
 
 # -- 我的待办 -------------------------------------------------------------------------
