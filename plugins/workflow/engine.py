@@ -120,6 +120,11 @@ class Run:
 
     # -- judging -------------------------------------------------------------
     async def judge(self, row: dict) -> None:
+        """Whether the actor may take the action on the row as read (the detail's list of actions)."""
+        await self.judge_state(row)
+        await self.judge_actor(row)
+
+    async def judge_state(self, row: dict) -> None:
         version = await version_of(self.ctx, self.flow, row["id"])
         spec = self.flow.actions(version).get(self.action)
         self.label = action_label(self.service, self.flow, self.action, spec)
@@ -130,6 +135,9 @@ class Run:
         allowed = spec.get("from")
         if allowed is not None and state not in allowed:
             raise Conflict(f"当前状态“{state_label(self.ctx, self.flow, state)}”不能“{self.label}”")
+
+    async def judge_actor(self, row: dict) -> None:
+        spec = self.spec
         await self.relation(row)
         if spec.get("where") and not matches(row, spec["where"]):
             raise Conflict(spec.get("refuse_where") or f"不符合“{self.label}”的条件")
@@ -209,13 +217,16 @@ class Run:
 
     async def execute(self, row: dict) -> dict[str, Any]:
         for _ in range(ATTEMPTS):
-            await self.judge(row)
+            await self.judge_state(row)
             if await self.claim(row):
                 break
             row = await self.read(row["id"])  # another action got there first: judge it again as it now is
         else:
             raise Conflict("记录状态已变化，请刷新后重试")
+        # Claimed: the row is locked until commit and its tasks change only under that lock, so who may
+        # act and the guard are judged on what is stored now.
         row = await self.read(row["id"])
+        await self.judge_actor(row)
         before = row.get(self.flow.state)
         await record_version(self.ctx, self.flow, row["id"])
         await self.escalation_targets()
