@@ -49,7 +49,9 @@ async def test_detail_page_shows_state_available_actions_tree_timeline_and_summa
     assert '<span class="wf-state" id="wf-state">处置中</span>' in panel
     mine = re.findall(r'class="btn btn-primary op-action wf-action" data-action="(\w+)"', panel)
     assert {"dispatch", "handle", "return"} <= set(mine) and not {"close", "approve_return", "void", "launch"} & set(mine)
-    assert '<template class="action-params" data-action="handle"' in html  # the same dialog as the toolbar's
+    assert '<template class="action-params" data-action="handle"' in html  # the dialog custom actions use
+    tools = html[html.index('class="page-tools"'):html.index('<template class="action-params"')]
+    assert 'data-action="handle"' not in tools and 'data-action="close"' not in tools  # offered by the panel only
     orgs = re.findall(r'<li class="wf-node" data-org="([^"]+)"', panel)
     assert orgs == ["城运中心", "部门甲", "部门乙"]
     assert "请lead" in panel and "请co" in panel  # each node's requirement

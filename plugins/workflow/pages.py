@@ -149,6 +149,12 @@ async def _pickers(ctx: Any, flow: Any, actions: dict, names: set, principal: An
     return json.dumps({"orgs": orgs, "actions": picked}, ensure_ascii=False)
 
 
+def panel_actions(ctx: Any, screen: str) -> set[str]:
+    """The flow's actions declared on the screen: the panel offers those the row's state and the reader allow."""
+    flow = flow_for(ctx.app, ctx.screens[screen]["entity"]) if screen in ctx.screens else None
+    return flow.all_action_names() if flow is not None else set()
+
+
 # -- 我的待办 -------------------------------------------------------------------------
 def _task_flow(ctx: Any) -> Any:
     return next((f for f in flows(ctx.app) if f.tasks), None)

@@ -13,7 +13,8 @@ from pathlib import Path
 from specadmin.plugins.workflow.checks import CHECKS
 from specadmin.plugins.workflow.engine import act
 from specadmin.plugins.workflow.guard import refuse_state_writes
-from specadmin.plugins.workflow.pages import PAGE_HANDLERS, todo_badges, todo_entries, workflow_panels
+from specadmin.plugins.workflow.pages import (PAGE_HANDLERS, panel_actions, todo_badges, todo_entries,
+                                              workflow_panels)
 from specadmin.plugins.workflow.routes import HANDLERS
 from specadmin.plugins.workflow.runs import run_table
 from specadmin.plugins.workflow.schema import SCHEMA
@@ -25,4 +26,5 @@ plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA
                 hooks={"*": EntityHooks(before_create=refuse_state_writes, before_update=refuse_state_writes)},
                 handlers={"act": act}, routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS], tables=(run_table,),
                 templates=HERE / "templates", static=HERE / "static", detail_panels=(workflow_panels,),
+                panel_actions=(panel_actions,),
                 menu_entries=(todo_entries,), menu_badges=(todo_badges,))

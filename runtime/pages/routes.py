@@ -47,6 +47,7 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
     item = await service_for(request, screen).get(request, row_id, screen=name)
     back = clean_qs(request.query_params.get("r"))
     actions = [a for a in custom_actions(request, name, screen, grant) if applies(a, item)]
+    offered = ctx_of(request).plugins.panel_actions(ctx_of(request), name)  # in a plugin's panel instead
     fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c, key_label=True), "type": c.get("type")}
               for c in screen.get("detail") or screen["list"]]
     context = layout(
@@ -54,7 +55,8 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
         title=screen["label"], screen=screen, screen_name=name, row_id=row_id, fields=fields,
         back_qs=back, list_url=list_url(name, back), r_param=(f"?r={quote_qs(back)}" if back else ""),
         can_update=can(grant, "update") and bool(form_columns(ctx_of(request), screen, grant)),
-        can_delete=can(grant, "delete"), row_actions=actions, action_dialogs=await action_dialogs(request, name, actions),
+        can_delete=can(grant, "delete"), action_dialogs=await action_dialogs(request, name, actions),
+        row_actions=[a for a in actions if a["name"] not in offered],
         panels=await ctx_of(request).plugins.detail_panels(ctx_of(request), request, name, item))
     context["files"] = await file_panels(ctx_of(request), name, screen["entity"], row_id, [f["name"] for f in fields],
                                          writable=False)

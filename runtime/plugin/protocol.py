@@ -134,6 +134,9 @@ class Plugin:
       detail page shows beyond the row's fields (related lists, a workflow's state, actions, handling tree
       and timeline), rendered below the fields in plugin order; `screen` is the screen's name, `row` the
       item as the page read it (grant and scope already applied). The template gets its context as `panel`.
+    - `panel_actions`: `(ctx, screen) -> names` functions: the custom actions of a screen that a plugin's detail
+      panel offers itself (the workflow: its actions, as the row's state allows); the detail page's toolbar
+      leaves them out, their parameter dialogs stay on the page.
     - `menu_entries`: `(ctx, principal) -> [{menu, name, label, url}]` functions: pages of the plugin shown in
       the menu group `menu` (a group of app.yaml `menus:`; a new group of that name when absent).
     - `menu_badges`: `async (ctx, principal) -> {screen or menu entry name: count}` functions: a red count
@@ -170,6 +173,7 @@ class Plugin:
     list_narrowing: Callable[["AppContext", Any, str], Any] | None = None
     list_kept: Callable[[Any], Sequence[tuple[str, str]]] | None = None
     detail_panels: Sequence[Callable[..., Awaitable[list]]] = ()
+    panel_actions: Sequence[Callable[..., Iterable[str]]] = ()
     menu_entries: Sequence[Callable[..., list]] = ()
     menu_badges: Sequence[Callable[..., Awaitable[dict]]] = ()
 

@@ -130,6 +130,10 @@ class PluginSet:
                 out.extend({"template": t, "context": c} for t, c in await panels(ctx, request, screen, row))
         return out
 
+    def panel_actions(self, ctx, screen: str) -> set[str]:
+        """The custom actions of a screen the plugins' detail panels offer themselves (`Plugin.panel_actions`)."""
+        return {name for p in self.plugins for fn in p.panel_actions for name in fn(ctx, screen)}
+
     def menu_entries(self, ctx, principal) -> list[dict]:
         """The plugins' own pages in the menu (`Plugin.menu_entries`)."""
         return [e for p in self.plugins for fn in p.menu_entries for e in fn(ctx, principal)]
