@@ -28,7 +28,6 @@ from specadmin.runtime.pages.lists import list_page
 from specadmin.runtime.pages.range_delete import RANGE_DELETE_HANDLERS
 from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text,
                             clean_qs, ctx_of, flash, layout, list_url, record_label)
-from specadmin.runtime.attachments.panels import file_panels
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.security.unmask import may_unmask
 
@@ -58,8 +57,8 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
         can_delete=can(grant, "delete"), action_dialogs=await action_dialogs(request, name, actions),
         row_actions=[a for a in actions if a["name"] not in offered],
         panels=await ctx_of(request).plugins.detail_panels(ctx_of(request), request, name, item))
-    context["files"] = await file_panels(ctx_of(request), name, screen["entity"], row_id, [f["name"] for f in fields],
-                                         writable=False)
+    context["field_views"] = await ctx_of(request).plugins.field_views(
+        ctx_of(request), name, screen["entity"], row_id, [f["name"] for f in fields], writable=False)
     return Template(template_name="detail.html", context=context)
 
 
@@ -82,9 +81,10 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         except (NotFound, Denied):
             item = None
     shown = {c["name"] for c in columns}
-    files = await file_panels(ctx, name, entity.name, row_id, [c["name"] for c in screen.get("detail") or screen["list"]],
-                              writable=True) if editing and item else {}
-    shown |= set(files)  # file fields: their own panel with upload and delete
+    views = await ctx.plugins.field_views(ctx, name, entity.name, row_id,
+                                          [c["name"] for c in screen.get("detail") or screen["list"]],
+                                          writable=True) if editing and item else {}
+    shown |= set(views)  # fields plugins show with their own controls (files: upload and delete)
     context_fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c, key_label=True)}
                       for c in screen.get("detail") or screen["list"] if c["name"] not in shown] if item else []
     context = layout(
@@ -92,7 +92,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         record_url=back_url if editing and may_read else None, step="编辑" if editing else "新增",
         screen_url=list_url(name, back),
         title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
-        version=version, stale=mine is not None, context_fields=context_fields, files=files,
+        version=version, stale=mine is not None, context_fields=context_fields, field_views=views,
         fields=await widgets(Options(ctx, request.user, name), columns, values, errors, editing, mine, clear),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),

@@ -134,6 +134,10 @@ class Plugin:
       detail page shows beyond the row's fields (related lists, a workflow's state, actions, handling tree
       and timeline), rendered below the fields in plugin order; `screen` is the screen's name, `row` the
       item as the page read it (grant and scope already applied). The template gets its context as `panel`.
+    - `field_views`: `async (ctx, screen, entity, row_id, names, writable) -> {field: (template name, context)}`
+      functions: fields among `names` a plugin shows itself on the detail page (`writable=False`) and, with
+      its own controls, below the edit form (`writable=True`), e.g. a file field's files with preview and
+      upload; the template reads its context as `p`.
     - `panel_actions`: `(ctx, screen) -> names` functions: the custom actions of a screen that a plugin's detail
       panel offers itself (the workflow: its actions, as the row's state allows); the detail page's toolbar
       leaves them out, their parameter dialogs stay on the page.
@@ -173,6 +177,7 @@ class Plugin:
     list_narrowing: Callable[["AppContext", Any, str], Any] | None = None
     list_kept: Callable[[Any], Sequence[tuple[str, str]]] | None = None
     detail_panels: Sequence[Callable[..., Awaitable[list]]] = ()
+    field_views: Sequence[Callable[..., Awaitable[dict]]] = ()
     panel_actions: Sequence[Callable[..., Iterable[str]]] = ()
     menu_entries: Sequence[Callable[..., list]] = ()
     menu_badges: Sequence[Callable[..., Awaitable[dict]]] = ()

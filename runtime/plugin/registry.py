@@ -130,6 +130,16 @@ class PluginSet:
                 out.extend({"template": t, "context": c} for t, c in await panels(ctx, request, screen, row))
         return out
 
+    async def field_views(self, ctx, screen: str, entity: str, row_id: int, names: list[str],
+                          writable: bool) -> dict[str, dict]:
+        """field -> {template, context}: the fields plugins show themselves (`Plugin.field_views`), first plugin wins."""
+        out: dict[str, dict] = {}
+        for plugin in self.plugins:
+            for views in plugin.field_views:
+                for name, (template, context) in (await views(ctx, screen, entity, row_id, names, writable)).items():
+                    out.setdefault(name, {"template": template, "context": context})
+        return out
+
     def panel_actions(self, ctx, screen: str) -> set[str]:
         """The custom actions of a screen the plugins' detail panels offer themselves (`Plugin.panel_actions`)."""
         return {name for p in self.plugins for fn in p.panel_actions for name in fn(ctx, screen)}
