@@ -94,3 +94,19 @@ async def test_my_todo_lists_the_orgs_open_tasks_with_lights_boxes_and_the_menu_
     assert mine == ["部门甲", "部门乙"]
     assert (await c["da"].post(f"/api/workflow/event/{event_id}/handle", json={"params": {"opinion": "好"}})).status_code == 200
     assert badge((await c["da"].get("/")).text) == (before or None)
+
+
+async def test_a_city_log_splits_the_timeline_into_local_and_city_tabs(env):
+    c = env["c"]
+    event_id = await dispatched(env, "城市级办结")
+    hq = await api_login(env["app"], "hq", PASSWORD)
+    r = await hq.post(f"/api/workflow/event/{event_id}/force_close", json={"params": {"opinion": "市级强制办结"}})
+    assert r.status_code == 200, r.text
+    html = (await c["town"].get(f"/s/event_work/{event_id}")).text
+    assert re.findall(r'class="tab wf-log-tab[^"]*" data-channel="(\w+)" role="tab">([^<]+)<', html) == [
+        ("local", "处理日志"), ("city", "市级日志")]
+    rows = re.findall(r'<tr class="row wf-log-row" data-channel="(\w+)"( hidden)?>.*?<td class="wf-log-action">([^<]+)</td>',
+                      html, re.S)
+    assert rows == [("local", "", "发起"), ("local", "", "交办"), ("city", " hidden", "强制办结")]
+    plain = (await c["town"].get(f"/s/event_work/{await dispatched(env, '仅本级')}")).text
+    assert "wf-log-tab" not in plain  # no city log: one list, no tabs
