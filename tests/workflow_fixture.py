@@ -331,7 +331,7 @@ workflow:
       handled:
         - create_tasks: {each: $row.closing_org, role: closing, set: {created_at: $now, limit_days: 1}}
     guarded: [{entity: event_review, field: status}]
-    escalation: {top_tag: 市城运中心, top_from_tag: 镇街城运中心}
+    escalation: {top_tag: 市城运中心, top_from: [镇街城运中心]}
     boxes:
       todo: {label: 待办, roles: [lead, co, assist]}
       review: {label: 审核, roles: [review]}

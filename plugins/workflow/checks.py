@@ -60,7 +60,7 @@ def _effects(value: dict) -> Iterator[tuple[tuple, str, dict, str | None]]:
 
 
 def _kind(effect: dict) -> tuple[str, Any]:
-    return next(((k, v) for k, v in effect.items() if k not in ("if", "unless", "if_params")), ("", None))
+    return next(((k, v) for k, v in effect.items() if k not in ("if", "unless", "if_params", "if_found")), ("", None))
 
 
 def _actions(value: dict) -> Iterator[tuple[tuple, str, dict]]:
@@ -176,6 +176,8 @@ def unknown_task_keys(spec: Any) -> Iterator[Any]:
             found += [((name, "derive", "roles"), r, roles, "角色") for r in (value.get("derive") or {}).get("roles") or ()]
             for box, b in (value.get("boxes") or {}).items():
                 found += [((name, "boxes", box), r, roles, "角色") for r in (b or {}).get("roles") or ()]
+                if states is not None:
+                    found += [((name, "boxes", box), x, states, "状态") for x in (b or {}).get("states") or ()]
         for path, _, body in _actions(value):
             for i, rel in enumerate(body.get("who") or ()):
                 task = rel.get("task") or {}

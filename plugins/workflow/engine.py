@@ -32,8 +32,13 @@ if TYPE_CHECKING:
     from specadmin.runtime.entities.service import ActionCall
 
 ATTEMPTS = 5
-CONDITIONS = ("if", "unless", "if_params")
+CONDITIONS = ("if", "unless", "if_params", "if_found")
 _FLOWS: dict[int, tuple[Any, dict[str, Flow]]] = {}
+
+
+def split_tags(text: str | None) -> set[str]:
+    """The tags of `sys_org.tags` (separated by commas, Chinese commas or 、)."""
+    return {t.strip() for t in (text or "").replace("，", ",").replace("、", ",").split(",") if t.strip()}
 
 
 def strings_in(value: Any) -> list[str]:
@@ -89,12 +94,15 @@ class Run:
         self.custom = action_spec(service, action)
         self.created: list[int] = []
         self.found: dict | None = None
+        self.entering = False
         self.orgs: dict[str, int | None] = {}
 
     # -- values -------------------------------------------------------------
     def value(self, expr: Any, row: dict, item: Any = None) -> Any:
-        if isinstance(expr, list):
+        if isinstance(expr, (list, tuple)):
             return [self.value(e, row, item) for e in expr]
+        if isinstance(expr, Mapping) and set(expr) == {"format"}:  # e.g. an event number {format: "SJ{now:%Y%m%d}{id:06d}"}
+            return str(expr["format"]).format(now=self.at, id=row.get("id"), org=self.principal.org_id or 0)
         if not isinstance(expr, str) or not expr.startswith("$"):
             return expr
         head, _, rest = expr[1:].partition(".")
@@ -117,6 +125,20 @@ class Run:
 
     def values(self, mapping: dict | None, row: dict, item: Any = None) -> dict[str, Any]:
         return {k: self.value(v, row, item) for k, v in (mapping or {}).items()}
+
+    def stamped(self, entity: Any, columns: dict[str, Any]) -> dict[str, Any]:
+        """A new row's system fields (`system: created_at|now|updated_at|current_user`) the effect left unset,
+        and its row version: rows the flow writes directly are stamped like rows written through the API."""
+        for f in entity.fields:
+            if f.name in columns or not f.stored:
+                continue
+            if f.system in ("created_at", "now", "updated_at"):
+                columns[f.name] = self.at
+            elif f.system == "current_user":
+                columns[f.name] = self.principal.user_id
+        if versioned(entity):
+            columns[ROW_VERSION] = 1
+        return columns
 
     # -- judging -------------------------------------------------------------
     async def judge(self, row: dict) -> None:
@@ -179,8 +201,7 @@ class Run:
             return set()
         org = self.ctx.table("org")
         rows = await org.select(org.tags).where(org.id == org_id)
-        text = (rows[0]["tags"] if rows else "") or ""
-        return {t.strip() for t in text.replace("，", ",").replace("、", ",").split(",") if t.strip()}
+        return split_tags(rows[0]["tags"] if rows else "")
 
     async def my_task(self, row_id: int, want: dict) -> dict | None:
         t = self.flow.tasks
@@ -240,6 +261,7 @@ class Run:
         if target is not None and target != before:
             await self.set_state(row["id"], before, target)
             row[self.flow.state] = changed[self.flow.state] = target
+            self.entering = True
             for effect in self.flow.enter.get(target) or ():
                 changed |= await self.effect(effect, row)
                 row.update(changed)
@@ -275,6 +297,8 @@ class Run:
         if "if" in effect and not matches(row, self.values(effect["if"], row)):
             return False
         if "unless" in effect and matches(row, self.values(effect["unless"], row)):
+            return False
+        if "if_found" in effect and bool(self.found) != bool(effect["if_found"]):
             return False
         return "if_params" not in effect or matches(self.params, effect["if_params"])
 
@@ -354,14 +378,13 @@ class Run:
                                        getattr(tt, t.role) == role, getattr(tt, t.state).is_in(open_states)):
                 continue  # that org already holds this open task
             columns = {t.ref: row["id"], t.org: org_id, t.role: role, t.state: body.get("state", t.initial)}
-            if t.parent and self.mine:
+            if t.parent and self.mine and not self.entering:  # what a state's entry makes hangs from no task
                 columns[t.parent] = self.mine["id"]
             if t.dispatcher:
                 columns[t.dispatcher] = self.principal.org_id
             columns |= self.values(body.get("set"), row, item)
             entity = self.ctx.app.entity(t.entity)
-            if versioned(entity):
-                columns[ROW_VERSION] = 1
+            columns = self.stamped(entity, columns)
             encoded = self.ctx.sensitive.encode(entity, columns)
             task_id = (await tt.insert(tt(**encoded)).returning(tt._meta.primary_key))[0]["id"]
             self.created.append(task_id)
@@ -424,9 +447,7 @@ class Run:
     async def create_row(self, body: dict, row: dict) -> None:
         entity = self.ctx.app.entity(body["entity"])
         t = self.ctx.table(entity.name)
-        columns = self.values(body.get("set"), row)
-        if versioned(entity):
-            columns[ROW_VERSION] = 1
+        columns = self.stamped(entity, self.values(body.get("set"), row))
         await t.insert(t(**self.ctx.sensitive.encode(entity, columns)))
 
     async def update_rows(self, body: dict, row: dict) -> None:
@@ -502,29 +523,43 @@ class Run:
         return {f.name: due}
 
     async def escalation_targets(self) -> None:
-        """`$superior`: the parent of the actor's org, or the org tagged `top_tag` when that parent is the
-        root; `$top`: the org tagged `top_tag` (the city centre). Read only when the action names them."""
+        """`$superior`: the actor's org's parent, passing over orgs of `escalation.skip_types` (a town's
+        government above its ops centre), and the org tagged `top_tag` instead of the root; reaching that
+        top org is for orgs whose tag or org type is in `top_from` (else 403). `$top`: the top org.
+        Read only when the action names them."""
         text = " ".join(strings_in(self.spec))
         if "$superior" not in text and "$top" not in text:
             return
+        esc = self.flow.escalation or {}
         org = self.ctx.table("org")
-        tag = (self.flow.escalation or {}).get("top_tag")
+        tag = esc.get("top_tag")
         top = None
         if tag:
             for r in await org.select(org.id, org.tags).where(org.tags.like(f"%{tag}%")).order_by(org.id):
-                if tag in {x.strip() for x in (r["tags"] or "").replace("，", ",").replace("、", ",").split(",")}:
+                if tag in split_tags(r["tags"]):
                     top = r["id"]
                     break
         self.orgs["top"] = top
-        mine = await org.select(org.parent).where(org.id == self.principal.org_id) if self.principal.org_id else []
-        parent = mine[0]["parent"] if mine else None
-        grand = await org.select(org.parent).where(org.id == parent) if parent else []
-        superior = top if parent is not None and grand and grand[0]["parent"] is None and top else parent
-        if "$superior" in text and superior is None:
+        if "$superior" not in text:
+            return
+        rows = {}
+
+        async def get(org_id):
+            if org_id not in rows:
+                found = await org.select(org.id, org.parent, org.org_type, org.tags).where(org.id == org_id)
+                rows[org_id] = found[0] if found else None
+            return rows[org_id]
+
+        me = await get(self.principal.org_id) if self.principal.org_id else None
+        up = await get(me["parent"]) if me and me["parent"] else None
+        while up is not None and up["org_type"] in (esc.get("skip_types") or ()) and up["parent"]:
+            up = await get(up["parent"])
+        superior = None if up is None else top if up["parent"] is None and top else up["id"]
+        if superior is None or superior == self.principal.org_id:
             raise Conflict(f"没有可“{self.label}”的上级单位")
-        only = (self.flow.escalation or {}).get("top_from_tag")
-        if "$superior" in text and superior == top and only and only not in await self.org_tags(self.principal.org_id):
-            raise Denied(f"只有{only}可以上报到{tag}")
+        allowed = esc.get("top_from")
+        if superior == top and allowed and not ({me["org_type"]} | split_tags(me["tags"])) & set(allowed):
+            raise Denied(f"只有{'、'.join(allowed)}可以上报到{tag}")
         self.orgs["superior"] = superior
 
     async def write_log(self, row: dict) -> None:
@@ -540,8 +575,7 @@ class Run:
                 "channel": self.value(spec_log.get("channel", "local"), row)}
         columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         entity = self.ctx.app.entity(log.entity)
-        if versioned(entity):
-            columns[ROW_VERSION] = 1
+        columns = self.stamped(entity, columns)
         await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns)))
 
 

@@ -233,7 +233,8 @@ async def todo(request: Request, flow: str | None = None) -> dict:
     boxes = f.boxes or {"todo": {"label": "待办", "roles": []}}
     items, counts, lights = [], {b: 0 for b in boxes}, {"green": 0, "yellow": 0, "red": 0}
     for r in rows:
-        box = next((b for b, spec in boxes.items() if not spec.get("roles") or r[t.role] in spec["roles"]), None)
+        box = next((b for b, spec in boxes.items() if (not spec.get("roles") or r[t.role] in spec["roles"])
+                    and (not spec.get("states") or r[t.state] in spec["states"])), None)
         if box is None:
             continue
         light = _light(r, due, at)

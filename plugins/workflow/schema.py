@@ -15,7 +15,7 @@ RELATION = {
 EFFECT = {
     "type": "object", "minProperties": 1, "additionalProperties": False,
     "properties": {
-        "if": MAPPING, "unless": MAPPING, "if_params": MAPPING,
+        "if": MAPPING, "unless": MAPPING, "if_params": MAPPING, "if_found": {"type": "boolean"},
         "set": MAPPING,
         "deadline": {"oneOf": [{"enum": ["recompute"]},
                                {"type": "object", "additionalProperties": False, "required": ["field", "value"],
@@ -80,10 +80,10 @@ FLOW = {
                                                "properties": {"entity": {"type": "string"},
                                                               "field": {"type": "string"}}}},
         "escalation": {"type": "object", "additionalProperties": False,
-                       "properties": {"top_tag": {"type": "string"}, "top_from_tag": {"type": "string"}}},
+                       "properties": {"top_tag": {"type": "string"}, "top_from": NAMES, "skip_types": NAMES}},
         "boxes": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False,
-            "properties": {"label": {"type": "string"}, "roles": NAMES}}},
+            "properties": {"label": {"type": "string"}, "roles": NAMES, "states": NAMES}}},
         "version": {"type": ["string", "integer"]},
         "published": {"type": ["string", "integer"]},
         "actions": ACTIONS,

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 from msgspec import UNSET, Meta, UnsetType
 
-from specadmin.runtime.api.controllers import Body, Filter, GeoPoint, entity_controller
+from specadmin.runtime.api.controllers import ActionParams, Body, Filter, GeoPoint, entity_controller
 from specadmin.runtime.system.generated import api as system
 
 
@@ -164,6 +164,155 @@ class EventBody(Body):
     source_system_id: Optional[Annotated[str, Meta(description="来源系统标识")]] | UnsetType = UNSET
 
 
+class EventDispatchParams(ActionParams):
+    """事件：交办的参数"""
+
+    assignments: Optional[Annotated[str, Meta(description="交办单位（必填）：每个单位一项：[{\"org\": 单位ID, \"role\": \"lead|co|assist|cc\", \"requirement\": \"办理要求\"}]")]] | UnsetType = UNSET
+    limit_days: Optional[Annotated[int, Meta(description="办理时限（工作日）；默认 3")]] | UnsetType = UNSET
+    closing_org: Optional[Annotated[int, Meta(description="转移办结权限给")]] | UnsetType = UNSET
+    opinion: Optional[Annotated[str, Meta(description="交办意见")]] | UnsetType = UNSET
+
+
+class EventWithdrawParams(ActionParams):
+    """事件：撤回的参数"""
+
+    task: Optional[Annotated[int, Meta(description="撤回的任务（必填）")]] | UnsetType = UNSET
+    opinion: Optional[Annotated[str, Meta(description="撤回理由")]] | UnsetType = UNSET
+
+
+class EventEscalateParams(ActionParams):
+    """事件：上报的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="上报意见（必填）")]] | UnsetType = UNSET
+
+
+class EventEscalateCityParams(ActionParams):
+    """事件：上报市城运中心的参数"""
+
+    dept: Optional[Annotated[int, Meta(description="市级部门（必填）")]] | UnsetType = UNSET
+    opinion: Optional[Annotated[str, Meta(description="上报意见（必填）")]] | UnsetType = UNSET
+
+
+class EventSignParams(ActionParams):
+    """事件：签收的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="签收意见")]] | UnsetType = UNSET
+
+
+class EventReturnParams(ActionParams):
+    """事件：退回的参数"""
+
+    reason: Optional[Annotated[str, Meta(description="退回理由（必填）")]] | UnsetType = UNSET
+
+
+class EventApproveReturnParams(ActionParams):
+    """事件：同意退回的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="审核意见")]] | UnsetType = UNSET
+
+
+class EventRejectReturnParams(ActionParams):
+    """事件：驳回退回的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="驳回理由（必填）")]] | UnsetType = UNSET
+
+
+class EventExtendParams(ActionParams):
+    """事件：申请延期的参数"""
+
+    deadline: Optional[Annotated[datetime.datetime, Meta(description="申请办理期限（必填）")]] | UnsetType = UNSET
+    reason: Optional[Annotated[str, Meta(description="延期理由（必填）")]] | UnsetType = UNSET
+
+
+class EventApproveExtensionParams(ActionParams):
+    """事件：同意延期的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="审核意见")]] | UnsetType = UNSET
+
+
+class EventRejectExtensionParams(ActionParams):
+    """事件：驳回延期的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="驳回理由（必填）")]] | UnsetType = UNSET
+
+
+class EventPostponeReviewParams(ActionParams):
+    """事件：暂缓审核的参数"""
+
+    reason: Optional[Annotated[str, Meta(description="暂缓理由（必填）")]] | UnsetType = UNSET
+    expected: Optional[Annotated[datetime.datetime, Meta(description="预计审核时间")]] | UnsetType = UNSET
+
+
+class EventRequestAssistParams(ActionParams):
+    """事件：申请协助的参数"""
+
+    assignments: Optional[Annotated[str, Meta(description="协助单位（必填）：每个单位一项：[{\"org\": 单位ID, \"requirement\": \"协助要求\"}]")]] | UnsetType = UNSET
+    limit_days: Optional[Annotated[int, Meta(description="协助时限（工作日）；默认 3")]] | UnsetType = UNSET
+
+
+class EventTrackParams(ActionParams):
+    """事件：事件跟踪的参数"""
+
+    content: Optional[Annotated[str, Meta(description="跟踪内容（必填）")]] | UnsetType = UNSET
+
+
+class EventHandleParams(ActionParams):
+    """事件：处置的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="处置意见（必填）")]] | UnsetType = UNSET
+
+
+class EventVerifyReturnParams(ActionParams):
+    """事件：退回重新处理的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="退回意见（必填）")]] | UnsetType = UNSET
+
+
+class EventCloseParams(ActionParams):
+    """事件：结案的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="结案意见（必填）")]] | UnsetType = UNSET
+
+
+class EventForceCloseParams(ActionParams):
+    """事件：强制办结的参数"""
+
+    opinion: Optional[Annotated[str, Meta(description="办结理由（必填）")]] | UnsetType = UNSET
+
+
+class EventVoidParams(ActionParams):
+    """事件：作废的参数"""
+
+    reason: Optional[Annotated[str, Meta(description="作废理由（必填）")]] | UnsetType = UNSET
+
+
+class EventInstructParams(ActionParams):
+    """事件：批示的参数"""
+
+    content: Optional[Annotated[str, Meta(description="批示内容（必填）")]] | UnsetType = UNSET
+    position: Optional[Annotated[str, Meta(description="职务")]] | UnsetType = UNSET
+
+
+class EventSuperviseParams(ActionParams):
+    """事件：督办的参数"""
+
+    content: Optional[Annotated[str, Meta(description="督办内容（必填）")]] | UnsetType = UNSET
+    position: Optional[Annotated[str, Meta(description="职务")]] | UnsetType = UNSET
+
+
+class EventUrgeParams(ActionParams):
+    """事件：催办的参数"""
+
+    content: Optional[Annotated[str, Meta(description="催办内容")]] | UnsetType = UNSET
+
+
+class EventVisitParams(ActionParams):
+    """事件：回访的参数"""
+
+    satisfaction: Optional[Annotated[str, Meta(description="满意度（必填）；可选 satisfied=满意，fair=基本满意，unsatisfied=不满意")]] | UnsetType = UNSET
+    notes: Optional[Annotated[str, Meta(description="回访记录")]] | UnsetType = UNSET
+
+
 EventController = entity_controller(
     "event", "事件",
     filters=[
@@ -187,6 +336,31 @@ EventController = entity_controller(
         Filter("launched_at_to", datetime.datetime, "发起时间（止）"),
     ],
     body=EventBody,
+    actions={
+        "dispatch": ("交办", EventDispatchParams),
+        "withdraw": ("撤回", EventWithdrawParams),
+        "escalate": ("上报", EventEscalateParams),
+        "escalate_city": ("上报市城运中心", EventEscalateCityParams),
+        "sign": ("签收", EventSignParams),
+        "return": ("退回", EventReturnParams),
+        "approve_return": ("同意退回", EventApproveReturnParams),
+        "reject_return": ("驳回退回", EventRejectReturnParams),
+        "extend": ("申请延期", EventExtendParams),
+        "approve_extension": ("同意延期", EventApproveExtensionParams),
+        "reject_extension": ("驳回延期", EventRejectExtensionParams),
+        "postpone_review": ("暂缓审核", EventPostponeReviewParams),
+        "request_assist": ("申请协助", EventRequestAssistParams),
+        "track": ("事件跟踪", EventTrackParams),
+        "handle": ("处置", EventHandleParams),
+        "verify_return": ("退回重新处理", EventVerifyReturnParams),
+        "close": ("结案", EventCloseParams),
+        "force_close": ("强制办结", EventForceCloseParams),
+        "void": ("作废", EventVoidParams),
+        "instruct": ("批示", EventInstructParams),
+        "supervise": ("督办", EventSuperviseParams),
+        "urge": ("催办", EventUrgeParams),
+        "visit": ("回访", EventVisitParams),
+    },
 )
 
 
