@@ -4,6 +4,7 @@
 #   bash scripts/demo.sh                     # then open http://127.0.0.1:8000
 #   bash scripts/demo.sh --port 8080         # another port
 #   bash scripts/demo.sh examples/xicheng    # another example app, the same way (options combine)
+#   bash scripts/demo.sh examples/chongzhou  # the event hub (seed 003)
 #
 # SMS of the demo go to a loop-back gateway inside `specadmin serve` (--sms-sink): the outbox
 # (系统管理 › 短信发送记录) shows them sent, the messages are in <app>/var/sms_sink.jsonl, and no
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --port) [ $# -ge 2 ] || die "--port needs a number, e.g. --port 8080"; PORT="$2"; shift 2 ;;
         --port=*) PORT="${1#--port=}"; shift ;;
-        -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) die "unknown option $1 (usage: bash scripts/demo.sh [APP_DIR] [--port N])" ;;
         *) EXAMPLE="$1"; shift ;;
     esac

@@ -108,8 +108,9 @@ def keyword_condition(entity: Entity, screens: list[Screen], table, q: str | Non
     names: list[str] = []
     for s in screens:
         names += [n for n in s.search if n not in names]
-    if not names:
-        names = [entity.display] if entity.has_field(entity.display) else []
+    if not names and entity.has_field(entity.display):  # without `search:`, the display field when it is text
+        shown = entity.field(entity.display)
+        names = [shown.name] if shown.type in ("string", "text") and shown.stored and not shown.sensitive else []
     if not names:
         raise BadRequest("该列表不支持关键字查询")
     text = q.strip()

@@ -253,11 +253,12 @@ class EntityService:
         now = dt.datetime.now().replace(microsecond=0)
         values: dict[str, Any] = {}
         for f in self.entity.fields:
+            # An API caller's principal has no user row (its id is 0): its writes leave "who" empty.
             if f.stamp_on:  # who/when of a user's change to those fields only (e.g. 街道修改后实检人数)
                 if set(f.stamp_on) & set(written):
-                    values[f.name] = principal.user_id if f.system == "current_user" else now
+                    values[f.name] = (principal.user_id or None) if f.system == "current_user" else now
             elif f.system == "current_user" and creating:
-                values[f.name] = principal.user_id
+                values[f.name] = principal.user_id or None
             elif f.system in ("now", "created_at") and creating or f.system == "updated_at":
                 values[f.name] = now
         if creating and not self.entity.has_field("created_by"):

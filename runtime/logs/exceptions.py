@@ -95,7 +95,7 @@ def describe(request: "Request", exc: BaseException, error_id: str) -> dict[str,
         "exc_type": f"{type(exc).__module__}.{type(exc).__qualname__}"[:200],
         "method": (request.method or "")[:10],
         "url": request.url.path[:500],
-        "operator": getattr(user, "user_id", None),
+        "operator": getattr(user, "user_id", None) or None,  # an API caller's principal has no user row (id 0)
         "message": scrub(str(exc))[:MESSAGE_LIMIT],
         "detail": detail[-DETAIL_LIMIT:] if len(detail) > DETAIL_LIMIT else detail,
     }

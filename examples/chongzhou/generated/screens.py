@@ -100,6 +100,7 @@ SCREENS = {
             {"name": "code", "label": "事件类型编码", "type": "string", "required": True, "max_length": 40},
             {"name": "name", "label": "事件类型名称", "type": "string", "required": True, "max_length": 100},
             {"name": "parent", "label": "上级类型", "type": "ref", "to": "event_type"},
+            {"name": "parent_code", "label": "上级类型编码", "type": "string", "required": True, "max_length": 40},
             {"name": "level", "label": "层级", "type": "dict", "dict": "type_level", "required": True},
             {"name": "line", "label": "业务条线", "type": "string", "max_length": 40, "help": "大类对应的市级部门领域", "choices": ["住建", "城管", "生态环境", "应急", "社会治理"]},
             {"name": "sort", "label": "排序号", "type": "integer"},
@@ -915,7 +916,7 @@ SCREENS = {
         "entity": "event",
         "label": "全部事件",
         "menu": "queries",
-        "order": 6,
+        "order": 7,
         "kind": "crud",
         "tabs": [
             {"name": "all", "label": "全部"},
@@ -974,7 +975,7 @@ SCREENS = {
         "entity": "event",
         "label": "重点工单",
         "menu": "queries",
-        "order": 7,
+        "order": 8,
         "kind": "crud",
         "tabs": [
             {"name": "key", "label": "重点工单"},
@@ -1089,7 +1090,7 @@ SCREENS = {
         "entity": "event_review",
         "label": "审核查询（我的申请）",
         "menu": "queries",
-        "order": 5,
+        "order": 6,
         "kind": "crud",
         "tabs": [
         ],
@@ -1137,7 +1138,7 @@ SCREENS = {
         "entity": "event",
         "label": "统计事件列表",
         "menu": "statistics",
-        "order": 9,
+        "order": 20,
         "kind": "crud",
         "tabs": [
         ],
@@ -1614,7 +1615,7 @@ SCREENS = {
         "entity": "event_task",
         "label": "办件任务列表",
         "menu": "statistics",
-        "order": 19,
+        "order": 21,
         "kind": "crud",
         "tabs": [
         ],
@@ -1711,7 +1712,7 @@ SCREENS = {
         "entity": "event_task",
         "label": "镇街办件情况月度统计",
         "menu": "statistics",
-        "order": 9,
+        "order": 10,
         "kind": "stat",
         "tabs": [
         ],
@@ -1821,7 +1822,7 @@ SCREENS = {
         ],
         "list": [
             {"name": "code", "label": "事件类型编码", "type": "string", "required": True, "max_length": 40},
-            {"name": "parent.code", "label": "事件类型编码", "type": "string", "required": True, "max_length": 40},
+            {"name": "parent_code", "label": "上级类型编码", "type": "string", "required": True, "max_length": 40},
             {"name": "name", "label": "事件类型名称", "type": "string", "required": True, "max_length": 100},
             {"name": "level", "label": "层级", "type": "dict", "dict": "type_level", "required": True},
             {"name": "sort", "label": "排序号", "type": "integer"},
@@ -1830,6 +1831,7 @@ SCREENS = {
             {"name": "code", "label": "事件类型编码", "type": "string", "required": True, "max_length": 40},
             {"name": "name", "label": "事件类型名称", "type": "string", "required": True, "max_length": 100},
             {"name": "parent", "label": "上级类型", "type": "ref", "to": "event_type"},
+            {"name": "parent_code", "label": "上级类型编码", "type": "string", "required": True, "max_length": 40},
             {"name": "level", "label": "层级", "type": "dict", "dict": "type_level", "required": True},
             {"name": "line", "label": "业务条线", "type": "string", "max_length": 40, "help": "大类对应的市级部门领域", "choices": ["住建", "城管", "生态环境", "应急", "社会治理"]},
             {"name": "sort", "label": "排序号", "type": "integer"},
@@ -2243,8 +2245,8 @@ SCREENS = {
 
 MENUS = [
     {"name": "handling", "label": "事件综合处置", "screens": ["event_launch", "event_drafts", "my_todo", "dispatched_tasks", "instruction_admin", "supervision_admin", "track_admin", "return_visit_admin", "dispatch_group_admin", "event_handling", "event_oversight"]},
-    {"name": "queries", "label": "事件查询", "screens": ["event_in_process", "event_completed", "event_participated", "event_city_dispatched", "review_applied", "review_mine", "event_all", "event_key"]},
-    {"name": "statistics", "label": "数据统计", "screens": ["workbench", "stat_line_monthly", "stat_type_monthly", "stat_accepted_yearly", "stat_closed_yearly", "stat_area_towns", "stat_area_communities", "stat_area_grids", "stat_handling_monthly", "event_stat_list", "stat_handling_towns", "task_stat_list"]},
+    {"name": "queries", "label": "事件查询", "screens": ["event_in_process", "event_completed", "event_participated", "event_city_dispatched", "review_mine", "review_applied", "event_all", "event_key"]},
+    {"name": "statistics", "label": "数据统计", "screens": ["workbench", "stat_line_monthly", "stat_type_monthly", "stat_accepted_yearly", "stat_closed_yearly", "stat_area_towns", "stat_area_communities", "stat_area_grids", "stat_handling_monthly", "stat_handling_towns", "event_stat_list", "task_stat_list"]},
     {"name": "services", "label": "事件服务", "screens": ["sync_event_type", "sync_division", "sync_org", "event_query_api", "event_log_api"]},
     {"name": "config", "label": "配置中心", "screens": ["event_type_admin", "deadline_admin", "system_param_admin", "responsibility_admin", "dept_type_admin", "plan_admin", "event_form_admin"]},
     {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
