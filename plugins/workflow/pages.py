@@ -245,12 +245,12 @@ async def todo_page(request: Request, box: str | None = None, light: str | None 
     boxes = flow.boxes or {"todo": {"label": "待办", "roles": []}}
     counts = {b: sum(1 for r in own if r["box"] == b) for b in boxes}
     shown = [r for r in rows if dispatched or not box or r["box"] == box]
-    lights = [{"name": n, "label": label, "count": sum(1 for r in shown if r["light"] == n)} for n, label in LIGHTS]
-    if light in {n for n, _ in LIGHTS}:
-        shown = [r for r in shown if r["light"] == light]
     keyword = (q or "").strip()[:100]
     if keyword:
         shown = [r for r in shown if keyword in r["title"] or keyword in r["requirement"]]
+    lights = [{"name": n, "label": label, "count": sum(1 for r in shown if r["light"] == n)} for n, label in LIGHTS]
+    if light in {n for n, _ in LIGHTS}:
+        shown = [r for r in shown if r["light"] == light]
     screen = detail_screen(ctx, principal, flow)
     for r in shown:
         r["url"] = f"/s/{screen}/{r['id']}" if screen else None
@@ -261,7 +261,7 @@ async def todo_page(request: Request, box: str | None = None, light: str | None 
 
     tabs = [{"name": b, "label": spec.get("label", b), "count": counts[b], "active": not dispatched and box == b,
              "url": link(view=None, box=b, light=None)} for b, spec in boxes.items()]
-    context = layout(request, None, title="我的待办", crumbs=[{"label": "我的待办"}], items=shown[:PAGE_SIZE],
+    context = layout(request, TODO_ENTRY, title="我的待办", crumbs=[{"label": "我的待办"}], items=shown[:PAGE_SIZE],
                      total=len(shown), tabs=tabs, all_url=link(view=None, box=None, light=None),
                      all_active=not dispatched and not box, all_count=sum(counts.values()),
                      dispatched=dispatched, dispatched_url=link(view="dispatched", box=None, light=None),

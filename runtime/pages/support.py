@@ -129,7 +129,7 @@ def menu_groups(request: "Request", current: str | None = None) -> list[dict[str
             item["badge"] = badges.get(item["name"]) or 0
         if items:
             groups.append({"name": menu["name"], "label": menu["label"], "entries": items,
-                           "active": any(i["active"] for i in items)})
+                           "active": any(i["active"] for i in items), "badge": sum(i["badge"] for i in items)})
     return groups
 
 
