@@ -5,6 +5,8 @@ the state, only the actions the reader may take now, the handling tree, the time
 carries the badge count."""
 from __future__ import annotations
 
+import html as html_lib
+import json
 import re
 
 import pytest
@@ -52,6 +54,11 @@ async def test_detail_page_shows_state_available_actions_tree_timeline_and_summa
     assert '<template class="action-params" data-action="handle"' in html  # the dialog custom actions use
     tools = html[html.index('class="page-tools"'):html.index('<template class="action-params"')]
     assert 'data-action="handle"' not in tools and 'data-action="close"' not in tools  # offered by the panel only
+    pickers = json.loads(html_lib.unescape(re.search(r'data-pickers="([^"]+)"', panel).group(1)))
+    assert pickers["actions"]["dispatch"] == {"param": "assignments", "roles": [
+        ["lead", "主办"], ["co", "协办"], ["assist", "协助"], ["cc", "抄送"]], "requirement": True}
+    assert pickers["actions"]["request_assist"] == {"param": "assignments", "roles": [], "requirement": True}
+    assert [name.strip() for _, name in pickers["orgs"]] == ["总部", "城运中心", "部门乙", "部门丙"]  # not 部门甲 itself
     orgs = re.findall(r'<li class="wf-node" data-org="([^"]+)"', panel)
     assert orgs == ["城运中心", "部门甲", "部门乙"]
     assert "请lead" in panel and "请co" in panel  # each node's requirement

@@ -117,7 +117,8 @@ async def workflow_panels(ctx: Any, request: Any, screen: str, row: dict) -> lis
 
 def _picked_params(flow: Any, actions: dict, names: set) -> dict[str, dict]:
     """action -> {param, roles, requirement}: the actions whose tasks are made from a list parameter of
-    `{org, role[, requirement]}` items (`create_tasks: {each: $params.x, org: $item.org, role: $item.role}`)."""
+    `{org[, role][, requirement]}` items (`create_tasks: {each: $params.x, org: $item.org[, role: $item.role]}`);
+    `roles` is empty when the action gives every org the same role."""
     out = {}
     for name, spec in actions.items():
         if name not in names:
@@ -125,9 +126,9 @@ def _picked_params(flow: Any, actions: dict, names: set) -> dict[str, dict]:
         for effect in spec.get("effects") or ():
             body = effect.get("create_tasks") if isinstance(effect, Mapping) else None
             each = (body or {}).get("each")
-            if isinstance(each, str) and each.startswith("$params.") and body.get("org") == "$item.org" \
-                    and body.get("role") == "$item.role":
-                out[name] = {"param": each[len("$params."):], "roles": list(body.get("roles") or ()),
+            if isinstance(each, str) and each.startswith("$params.") and body.get("org") == "$item.org":
+                chosen = body.get("role") == "$item.role"  # else one role for every org (申请协助: assist)
+                out[name] = {"param": each[len("$params."):], "roles": list(body.get("roles") or ()) if chosen else [],
                              "requirement": "$item.requirement" in (body.get("set") or {}).values()}
     return out
 

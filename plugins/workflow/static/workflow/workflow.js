@@ -48,7 +48,9 @@
       list.querySelectorAll(".wf-picker-row").forEach(function (row) {
         var org = parseInt(row.querySelector(".wf-pick-org").value, 10);
         if (!org) return;
-        var item = {org: org, role: row.querySelector(".wf-pick-role").value};
+        var item = {org: org};
+        var role = row.querySelector(".wf-pick-role");
+        if (role) item.role = role.value;
         var req = row.querySelector(".wf-pick-req");
         if (req && req.value.trim()) item.requirement = req.value.trim();
         items.push(item);
@@ -61,11 +63,13 @@
       org.setAttribute("aria-label", "单位");
       org.appendChild(new Option("请选择单位", ""));
       orgs.forEach(function (o) { org.appendChild(new Option(o[1], String(o[0]))); });
-      var role = el("select", "wf-pick-role");
-      role.setAttribute("aria-label", "角色");
-      spec.roles.forEach(function (r) { role.appendChild(new Option(r[1], r[0])); });
       row.appendChild(org);
-      row.appendChild(role);
+      if (spec.roles.length) {
+        var role = el("select", "wf-pick-role");
+        role.setAttribute("aria-label", "角色");
+        spec.roles.forEach(function (r) { role.appendChild(new Option(r[1], r[0])); });
+        row.appendChild(role);
+      }
       if (spec.requirement) {
         var req = el("input", "wf-pick-req");
         req.type = "text";
