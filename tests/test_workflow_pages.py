@@ -21,6 +21,9 @@ async def env(request, tmp_path_factory):
     app_dir = write_app(tmp_path_factory.mktemp(f"workflow-pages-{request.param}"))
     async with spec_app(app_dir, request.param, PASSWORD) as (app, root, _):
         ids = await populate(app)
+        from specadmin.runtime.identity.users import ensure_user
+
+        await ensure_user(app.state.ctx, "nobody", PASSWORD, name="无权限用户", org_code="DA", roles=())
         clients = {name: await api_login(app, name, PASSWORD) for name in ("town", "da", "db", "dc")}
         yield {"app": app, "ids": ids, "c": clients}
 
@@ -117,3 +120,13 @@ async def test_a_city_log_splits_the_timeline_into_local_and_city_tabs(env):
     assert rows == [("local", "", "发起"), ("local", "", "交办"), ("city", " hidden", "强制办结")]
     plain = (await c["town"].get(f"/s/event_work/{await dispatched(env, '仅本级')}")).text
     assert "wf-log-tab" not in plain  # no city log: one list, no tabs
+
+
+async def test_my_todo_answers_odd_parameters_and_refuses_users_without_the_flows_screens(env):
+    c = env["c"]
+    for params in ({"box": "nope"}, {"light": "purple"}, {"view": "x" * 300}, {"q": "井" * 500}, {"box": ""}):
+        r = await c["da"].get("/workflow/todo", params=params)
+        assert r.status_code == 200 and "我的待办" in r.text, (params, r.status_code)
+    outsider = await api_login(env["app"], "nobody", PASSWORD)
+    r = await outsider.get("/workflow/todo")
+    assert r.status_code == 403 and "workflow_todo" not in (await outsider.get("/")).text

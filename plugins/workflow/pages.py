@@ -25,6 +25,7 @@ from specadmin.plugins.workflow.routes import _labels, _light, _log, _summary, _
 from specadmin.plugins.workflow.runs import version_of
 from specadmin.runtime.data.where import now as clock_now
 from specadmin.runtime.errors import Denied
+from specadmin.runtime.pages.common import PAGE_ERRORS
 
 TODO_ENTRY = "workflow_todo"
 TODO_URL = "/workflow/todo"
@@ -229,7 +230,7 @@ async def _todo_rows(ctx: Any, flow: Any, principal: Any, dispatched: bool) -> l
     return out
 
 
-@get(TODO_URL, name="workflow_todo_page")
+@get(TODO_URL, name="workflow_todo_page", exception_handlers=PAGE_ERRORS)
 async def todo_page(request: Request, box: str | None = None, light: str | None = None, q: str | None = None,
                     view: str | None = None) -> Template:
     """我的待办: boxes 待办 / 待审核 / 待结案 (the flow's `boxes`), lights with their legend and counts,
