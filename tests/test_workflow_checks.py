@@ -27,6 +27,9 @@ def test_each_broken_workflow_part_is_named_with_its_code_file_and_line(tmp_path
         assert old in broken, old
         broken = broken.replace(old, new, 1)
     broken += "  second_flow:\n    entity: event\n    state: status\n    actions: {}\n"  # WF009
+    broken = broken.replace("workflow:\n", "feeds:\n  task_push:\n    kind: inbound\n    label: 任务推送\n"
+                            "    entity: event_task\n    fields: [event, org, state]\n    ops: [create]\n"
+                            "    screen: event_task_list\n" "workflow:\n", 1)  # WF008 too
     write_app(tmp_path, broken)
     assert main(["check", str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -55,6 +58,7 @@ def test_each_broken_workflow_part_is_named_with_its_code_file_and_line(tmp_path
     assert "流程 event_flow：页面操作 reopen（handler: workflow.act）没有在任何流程版本中声明" in messages["WF006"]
     assert any("未知的取值 $tomorrow" in m for m in messages["WF007"])
     assert "流程 event_flow：页面 event_task_list 的导入列 state 是流程状态，只能由流程动作改变" in messages["WF008"]
+    assert "流程 event_flow：接收推送 task_push 的字段 state 是流程状态，只能由流程动作改变" in messages["WF008"]
     assert "流程 second_flow：实体 event 已有流程 event_flow" in messages["WF009"]
     assert "流程 event_flow：状态字段 status 由 to/derive 改变，不能在 set 中写" in messages["WF010"]
 

@@ -52,10 +52,10 @@ def boxes_of(body: dict, event_id: int) -> list[str]:
     return [i["box"] for i in body["items"] if i["id"] == event_id]
 
 
-async def launch(hub, who: str, title: str) -> int:
+async def launch(hub, who: str, title: str, type_code: str = "020101", state: str = "open") -> int:
     r = await hub["c"][who].post("/api/workflow/event", json={
-        "data": {"title": title, "event_type": hub["types"]["020101"]}, "action": "launch"})
-    assert r.status_code == 201, r.text
+        "data": {"title": title, "event_type": hub["types"][type_code]}, "action": "launch"})
+    assert r.status_code == 201 and r.json()["state"] == state, r.text
     return r.json()["id"]
 
 
@@ -70,6 +70,11 @@ async def test_town_dispatch_return_approval_handling_and_closing_through_each_o
         {"org": orgs["CZ-ZJJ"], "role": "co", "requirement": "请住建局配合"}]))
     assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
     assert boxes_of(await todo(hub, "dept2"), event_id) == ["todo"] and boxes_of(await todo(hub, "dept1"), event_id) == ["todo"]
+    ctx = hub["ctx"]
+    task, delivery = ctx.table("event_task"), ctx.table("feed_delivery")
+    dispatched = [r["id"] for r in await task.select(task.id).where(task.event == event_id, task.role.is_in(["lead", "co"]))]
+    pushed = await delivery.select(delivery.row_id).where(delivery.feed == "task_to_dept", delivery.entity_name == "event_task")
+    assert set(dispatched) <= {r["row_id"] for r in pushed}  # the outbound feed of new tasks follows the flow's rows
     assert (await todo(hub, "dept2"))["badge"] == before["dept2"] + 1
     r = await act(hub, "dept1", event_id, "return", reason="不属住建职责")
     assert r.status_code == 200, r.text
@@ -78,15 +83,24 @@ async def test_town_dispatch_return_approval_handling_and_closing_through_each_o
     assert boxes_of(await todo(hub, "dept1"), event_id) == []  # waiting for the review: no longer in the todo box
     r = await act(hub, "town", event_id, "approve_return", opinion="同意退回")
     assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
+    returned = await delivery.select(delivery.row_id).where(delivery.feed == "task_returned_to_dept")
+    co_task = await task.select(task.id).where(task.event == event_id, task.org == orgs["CZ-ZJJ"], task.role == "co")
+    assert [r["row_id"] for r in returned] == [co_task[0]["id"]]  # 退回业务系统: the task the review returned
     assert (await todo(hub, "town"))["badge"] == before["town"]
-    r = await act(hub, "dept2", event_id, "handle", opinion="已清理")
+    staged = await hub["c"]["dept2"].post("/api/event/actions/handle/files/files",
+                                          files={"file": ("清理后.pdf", b"%PDF-1.7\n" + b"cleaned" * 40)})
+    assert staged.status_code == 201, staged.text
+    r = await act(hub, "dept2", event_id, "handle", opinion="已清理", files=[staged.json()["id"]])
     assert r.status_code == 200 and r.json()["state"] == "handled", r.text
+    files = await hub["c"]["town"].get(f"/api/event/{event_id}/files/files_after", params={"screen": "event_handling"})
+    assert [f["name"] for f in files.json()["items"]] == ["清理后.pdf"], files.text  # the event's 处理后附件
     assert boxes_of(await todo(hub, "town"), event_id) == ["closing"]
     r = await act(hub, "town", event_id, "close", opinion="核验通过，办结")
     assert r.status_code == 200 and r.json()["state_label"] == "已办结", r.text
     assert boxes_of(await todo(hub, "town"), event_id) == [] and (await todo(hub, "dept2"))["badge"] == before["dept2"]
     detail = (await hub["c"]["town"].get(f"/api/workflow/event/{event_id}")).json()
     assert [e["action_label"] for e in detail["log"]] == ["发起", "交办", "退回", "同意退回", "处置", "结案"]
+    assert [e["files"] for e in detail["log"]] == [None, None, None, None, "清理后.pdf", None]
     assert [e["org_name"] for e in detail["log"]] == ["崇阳街道城运中心", "崇阳街道城运中心", "崇州市住房和城乡建设局",
                                                      "崇阳街道城运中心", "崇州市城市管理局", "崇阳街道城运中心"]
     tree = [(t["org_name"], t["role_label"], t["state_label"],
@@ -104,11 +118,16 @@ async def test_town_dispatch_return_approval_handling_and_closing_through_each_o
 
 
 async def test_escalation_climbs_the_chongzhou_tree_past_a_towns_government(hub):
-    orgs = hub["orgs"]
+    orgs, ctx = hub["orgs"], hub["ctx"]
+    org, event, outbox = ctx.table("org"), ctx.table("event"), ctx.table("notification_outbox")
+    phone = ctx.sensitive.encode(ctx.app.entity("org"), {"head_phone": "13800138000"})["head_phone"]
+    await org.update({org.head_phone: phone}).where(org.id == orgs["CZ-CY-ZX"])
     event_id = await launch(hub, "community", "永康社区积水")
+    await event.update({event.level: "major"}).where(event.id == event_id)
     r = await act(hub, "community", event_id, "escalate", opinion="社区无法处置")
     assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
-    event = hub["ctx"].table("event")
+    sms = await outbox.select(outbox.notification, outbox.body).where(outbox.notification == "major_escalated_sms")
+    assert [m["body"] for m in sms] == ["重大事件“永康社区积水”已上报至贵单位，请及时处置。"]  # SMS by level and action
     assert (await event.select(event.closing_org).where(event.id == event_id))[0]["closing_org"] == orgs["CZ-CY-ZX"]
     r = await act(hub, "town", event_id, "escalate", opinion="请市城运中心协调")
     assert r.status_code == 200, r.text
@@ -118,3 +137,22 @@ async def test_escalation_climbs_the_chongzhou_tree_past_a_towns_government(hub)
     assert r.status_code == 403 and r.json()["detail"] == "只有本级及以上领导或抄送单位可以督办", r.text
     r = await act(hub, "leader", event_id, "supervise", content="限期办结")  # a leader of the city centre
     assert r.status_code == 200, r.text
+
+
+async def test_a_published_plan_dispatches_at_launch_for_its_org_and_another_is_opened_by_hand(hub):
+    orgs, ctx = hub["orgs"], hub["ctx"]
+    task, plan = ctx.table("event_task"), ctx.table("plan")
+    burning = await launch(hub, "town", "桤泉村秸秆焚烧", "030101", state="in_process")  # 崇阳街道's published plan
+    assert sorted((t["org"], t["role"]) for t in await task.select(task.org, task.role).where(
+        task.event == burning, task.role != "owner")) == sorted([(orgs["CZ-STJ"], "lead"), (orgs["CZ-CGJ"], "cc")])
+    other = await launch(hub, "community", "永康社区秸秆焚烧", "030101")  # the plan applies to 崇阳街道城运中心 only
+    inactive = (await plan.select(plan.id).where(plan.active == False))[0]["id"]  # noqa: E712
+    r = await act(hub, "community", other, "open_plan", plan=inactive)
+    assert r.status_code == 409 and r.json()["detail"] == "该预案未启用", r.text
+    active = (await plan.select(plan.id).where(plan.active == True))[0]["id"]  # noqa: E712
+    r = await act(hub, "community", other, "close_plan")
+    assert r.status_code == 409 and r.json()["detail"] == "该事件没有开启预案", r.text
+    r = await act(hub, "community", other, "open_plan", plan=active)
+    assert r.status_code == 200 and r.json()["state"] == "in_process", r.text
+    r = await act(hub, "community", other, "close_plan")  # it flows now: too late
+    assert r.status_code == 409 and r.json()["detail"] == "当前状态“处置中”不能“关闭预案”", r.text

@@ -74,6 +74,9 @@ async def test_detail_shows_state_actions_tree_log_and_summary(env):
         ("发起", "城运中心", "处理日志"), ("交办", "城运中心", "处理日志"), ("交办", "部门甲", "处理日志"),
         ("处置", "部门乙", "处理日志")]
     assert body["summary"]["in_progress"] == ["部门丙", "部门甲"] and "部门乙" in body["summary"]["done"]
+    assert {(o["org_name"], o["level"]) for o in body["summary"]["orgs"]} == {
+        ("城运中心", "street"), ("部门甲", "street"), ("部门乙", "street"), ("部门丙", "street")}
+    assert all(o["level_label"] not in (None, "", "street") for o in body["summary"]["orgs"])
     other = (await env["c"]["town"].get(f"/api/workflow/event/{event_id}")).json()
     assert [a["name"] for a in other["actions"]] == ["dispatch", "withdraw", "escalate", "extend", "track", "mark_key", "urge"]
 
@@ -122,6 +125,22 @@ async def test_bad_parameters_are_422_by_parameter_and_change_nothing(env):
     assert r.status_code == 422 and r.json()["errors"] == {"assignments": "交办单位：第 1 项的角色不可选"}, r.text
     r = await act(env, "town", event_id, "dispatch")
     assert r.status_code == 422 and "assignments" in r.json()["errors"], r.text
+    da = env["ids"]["DA"]
+    for item, error in (({"org": da, "role": ["lead"]}, "第 1 项的角色不可选"),
+                        ({"org": da, "role": "boss"}, "第 1 项的角色不可选"),
+                        ({"org": str(da), "role": "lead"}, "第 1 项的单位不存在"),
+                        ({"org": da, "role": "lead", "requirement": {"x": 1}}, "第 1 项的处置要求应为文字")):
+        r = await act(env, "town", event_id, "dispatch", assignments=json.dumps([item]))
+        assert r.status_code == 422 and r.json()["errors"] == {"assignments": f"交办单位：{error}"}, r.text
+    assert await snapshot(env, event_id) == before
+
+
+async def test_a_task_number_beyond_any_row_is_a_parameter_error_not_a_server_error(env):
+    event_id = await launched(env, ("DA", "lead"))
+    before = await snapshot(env, event_id)
+    for task in (2**70, -1, 0):
+        r = await act(env, "town", event_id, "withdraw", task=task)
+        assert r.status_code in (400, 422) and "task" in r.json()["errors"], r.text
     assert await snapshot(env, event_id) == before
 
 
@@ -231,3 +250,11 @@ async def test_two_orgs_handling_at_once_lose_nothing_and_derive_the_state_once(
         snap = await snapshot(env, event_id)
         assert snap["event"][0]["status"] == "closed" and [e["action"] for e in snap["log"]].count("close") == 1
         assert await task.count().where(task.event == event_id, task.role == "closing") == 1
+
+
+async def test_the_flows_actions_are_buttons_of_the_screens_detail_page(env):
+    event_id = await launched(env, ("DA", "lead"))
+    r = await env["c"]["da"].get(f"/s/event_work/{event_id}")
+    assert r.status_code == 200, r.text
+    for action in ("handle", "return", "request_assist"):  # forms to the action, its parameter dialog on the page
+        assert f'action="/s/event_work/action/{action}"' in r.text, action

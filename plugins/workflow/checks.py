@@ -4,7 +4,7 @@ WF001 unknown entity · WF002 unknown field · WF003 a state not in the state fi
 state field that is not a dictionary) · WF004 a task role or state not in its dictionary · WF005 a
 version that inherits or publishes a version not declared · WF006 an action without its screen custom
 action (`handler: workflow.act`) or such a custom action no version declares · WF007 an unknown `$`
-value or a `$params.x` the action does not declare · WF008 a state column in an import · WF009 two
+value or a `$params.x` the action does not declare · WF008 a state column in an import or an inbound feed · WF009 two
 flows on one entity · WF010 an effect `set` that writes a state column.
 """
 from __future__ import annotations
@@ -281,6 +281,11 @@ def imported_states(spec: Any) -> Iterator[Any]:
             hit = sorted(columns.get(s.entity, set()) & set(imp.columns if imp else ()))
             if hit:
                 yield spec.error(section, (name, "state"), f"流程 {name}：页面 {s.name} 的导入列 {'、'.join(hit)} "
+                                                           f"是流程状态，只能由流程动作改变")
+        for feed in app.feeds:
+            hit = sorted(columns.get(feed.entity, set()) & set(feed.fields)) if feed.kind == "inbound" else []
+            if hit:
+                yield spec.error(section, (name, "state"), f"流程 {name}：接收推送 {feed.name} 的字段 {'、'.join(hit)} "
                                                            f"是流程状态，只能由流程动作改变")
 
 

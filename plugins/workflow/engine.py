@@ -21,10 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.plugins.workflow.model import Flow, flows
 from specadmin.plugins.workflow.runs import record_version, version_of
+from specadmin.runtime.attachments.store import SEPARATOR
+from specadmin.runtime.attachments.table import TABLE as ATTACHMENTS
 from specadmin.runtime.calendar import deadlines
-from specadmin.runtime.data.values import Invalid
+from specadmin.runtime.data.values import Invalid, check_rules, fits_column
 from specadmin.runtime.data.where import matches, now as clock_now, where_of
+from specadmin.runtime.entities.service import EntityService
 from specadmin.runtime.errors import Conflict, Denied, NotFound
+from specadmin.runtime.plugin import WriteEvent
 from specadmin.specs.physical import ROW_VERSION, versioned
 
 if TYPE_CHECKING:
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from specadmin.runtime.entities.service import ActionCall
 
 ATTEMPTS = 5
+_SERVICES: dict[tuple[int, str], Any] = {}
 CONDITIONS = ("if", "unless", "if_params", "if_found")
 _FLOWS: dict[int, tuple[Any, dict[str, Flow]]] = {}
 
@@ -108,7 +113,7 @@ class Run:
         head, _, rest = expr[1:].partition(".")
         p = self.principal
         if head == "user":
-            return p.org_id if rest == "org" else p.user_id
+            return p.org_id if rest == "org" else (p.user_id or None)  # an API caller acts as no user
         if head == "now":
             return self.at
         if head == "today":
@@ -126,6 +131,14 @@ class Run:
     def values(self, mapping: dict | None, row: dict, item: Any = None) -> dict[str, Any]:
         return {k: self.value(v, row, item) for k, v in (mapping or {}).items()}
 
+    def clause(self, where: Any, row: dict, item: Any = None) -> Any:
+        """A where clause with its `$` values resolved at every depth (inside `or`, `in`, `not`, ...)."""
+        if isinstance(where, Mapping):
+            return {k: self.clause(v, row, item) for k, v in where.items()}
+        if isinstance(where, (list, tuple)):
+            return [self.clause(v, row, item) for v in where]
+        return self.value(where, row, item)
+
     def stamped(self, entity: Any, columns: dict[str, Any]) -> dict[str, Any]:
         """A new row's system fields (`system: created_at|now|updated_at|current_user`) the effect left unset,
         and its row version: rows the flow writes directly are stamped like rows written through the API."""
@@ -135,7 +148,7 @@ class Run:
             if f.system in ("created_at", "now", "updated_at"):
                 columns[f.name] = self.at
             elif f.system == "current_user":
-                columns[f.name] = self.principal.user_id
+                columns[f.name] = self.principal.user_id or None
         if versioned(entity):
             columns[ROW_VERSION] = 1
         return columns
@@ -243,7 +256,7 @@ class Run:
                 break
             row = await self.read(row["id"])  # another action got there first: judge it again as it now is
         else:
-            raise Conflict("记录状态已变化，请刷新后重试")
+            raise Conflict(f"{self.service.entity.label}状态已变化，请刷新后重试")
         # Claimed: the row is locked until commit and its tasks change only under that lock, so who may
         # act and the guard are judged on what is stored now.
         row = await self.read(row["id"])
@@ -273,7 +286,7 @@ class Run:
         col = getattr(self.table, self.flow.state)
         cond = col.is_null() if before is None else col == before
         if not await self.table.update({col: target}).where(self.pk == row_id, cond).returning(self.pk):
-            raise Conflict("记录状态已变化，请刷新后重试")
+            raise Conflict(f"{self.service.entity.label}状态已变化，请刷新后重试")
 
     async def derived(self, row_id: int, current: Any) -> Any:
         """The state the tasks say: none counted → `none`, any open → `outstanding`, all done → `all_done`."""
@@ -290,13 +303,31 @@ class Run:
             return d.outstanding or current
         return d.all_done or current
 
+    # -- other rows' hooks -----------------------------------------------------------
+    def service_of(self, entity: str) -> Any:
+        if entity == self.service.entity.name:
+            return self.service
+        key = (id(self.ctx), entity)
+        found = _SERVICES.get(key)
+        if found is None or found.ctx is not self.ctx:
+            found = _SERVICES[key] = EntityService(self.ctx, entity)
+        return found
+
+    async def hooks(self, when: str, kind: str, entity: str, row_id: int, columns: dict | None = None,
+                    before: dict | None = None) -> None:
+        """The plugins' hooks around a row the flow writes directly (a task, a review, a log row), as around
+        any write: outbound feeds, event-driven notifications, attachments follow it."""
+        await self.ctx.plugins.run_hooks(f"{when}_{kind}", WriteEvent(
+            kind, self.service_of(entity), self.principal, row_id, data=dict(columns or {}),
+            clean=dict(columns or {}), columns=dict(columns or {}), before=before))
+
     # -- effects ------------------------------------------------------------------
     def applies(self, effect: dict, row: dict) -> bool:
         """An effect's conditions: `if` / `unless` (where clauses on the row, `$` values resolved) and
         `if_params` (a where clause on the action's parameters)."""
-        if "if" in effect and not matches(row, self.values(effect["if"], row)):
+        if "if" in effect and not matches(row, self.clause(effect["if"], row)):
             return False
-        if "unless" in effect and matches(row, self.values(effect["unless"], row)):
+        if "unless" in effect and matches(row, self.clause(effect["unless"], row)):
             return False
         if "if_found" in effect and bool(self.found) != bool(effect["if_found"]):
             return False
@@ -371,7 +402,9 @@ class Run:
             role = self.value(body.get("role"), row, item)
             if isinstance(org_id, bool) or not isinstance(org_id, int) or not await org.exists().where(org.id == org_id):
                 raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的单位不存在"})
-            if role is None or allowed_roles and role not in allowed_roles:
+            known = self.ctx.dict_labels.get(self.ctx.app.entity(t.entity).field(t.role).dict or "", None)
+            if (not isinstance(role, str) or allowed_roles and role not in allowed_roles
+                    or known is not None and role not in known):
                 raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的角色不可选"})
             open_states = list(t.open) or [t.initial]
             if await tt.exists().where(getattr(tt, t.ref) == row["id"], getattr(tt, t.org) == org_id,
@@ -382,16 +415,32 @@ class Run:
                 columns[t.parent] = self.mine["id"]
             if t.dispatcher:
                 columns[t.dispatcher] = self.principal.org_id
-            columns |= self.values(body.get("set"), row, item)
             entity = self.ctx.app.entity(t.entity)
+            given = self.values(body.get("set"), row, item)
+            for key, expr in (body.get("set") or {}).items():  # what the actor wrote in the list: held to the field
+                if isinstance(expr, str) and expr.startswith("$item.") and given[key] is not None:
+                    problem = self.item_problem(entity.field(key), given[key])
+                    if problem:
+                        raise Invalid({name: f"{self._param_label(name)}：第 {i} 项的{entity.field(key).label}{problem}"})
+            columns |= given
             columns = self.stamped(entity, columns)
             encoded = self.ctx.sensitive.encode(entity, columns)
             task_id = (await tt.insert(tt(**encoded)).returning(tt._meta.primary_key))[0]["id"]
             self.created.append(task_id)
             if deadlines.deadline_fields(entity):
                 await deadlines.recompute(self.ctx, t.entity, task_id)
+            await self.hooks("after", "create", t.entity, task_id, columns)
             if body.get("notify", True):
                 await self.notify([org_id], body.get("message") or {}, row)
+
+    @staticmethod
+    def item_problem(field: Any, value: Any) -> str | None:
+        if field.type in ("string", "text"):
+            return "应为文字" if not isinstance(value, str) else check_rules(field, value) and f"：{check_rules(field, value)}"
+        if field.type == "integer":
+            return "应为整数" if isinstance(value, bool) or not isinstance(value, int) else (
+                check_rules(field, value) and f"：{check_rules(field, value)}")
+        return "不能由列表填写"
 
     async def move_tasks(self, body: dict, row: dict) -> None:
         """Change task states by compare-and-set: `which: mine` (the actor's task), `open` (every open
@@ -409,7 +458,7 @@ class Run:
                 targets = await tt.select().where(tpk == parent, getattr(tt, t.ref) == row["id"]) if parent else []
             kept = [x for x in targets if (not body.get("roles") or x[t.role] in body["roles"])
                     and (not body.get("states") or x[t.state] in body["states"])
-                    and (not body.get("where") or matches(x, self.values(body["where"], row, x)))]
+                    and (not body.get("where") or matches(x, self.clause(body["where"], row, x)))]
             if which == "parent" and not kept:
                 raise Conflict(f"所审核的待办已变化，不能“{self.label}”")
             targets = kept  # one's own task of another role or state is left as it is
@@ -419,21 +468,25 @@ class Run:
                 q = q.where(getattr(tt, t.state).is_in(list(body.get("states") or t.open)))
             elif isinstance(which, str) and which.startswith("$"):
                 task_id = self.value(which, row)
-                q = q.where(tpk == task_id) if isinstance(task_id, int) else q.where(tpk == -1)
+                fits = isinstance(task_id, int) and not isinstance(task_id, bool) and fits_column(tpk, task_id)
+                q = q.where(tpk == task_id) if fits else q.where(tpk == -1)
             if body.get("roles"):
                 q = q.where(getattr(tt, t.role).is_in(list(body["roles"])))
             if body.get("states") and which != "open":
                 q = q.where(getattr(tt, t.state).is_in(list(body["states"])))
             targets = await q.order_by(tpk)
             if body.get("where"):
-                targets = [x for x in targets if matches(x, self.values(body["where"], row, x))]
+                targets = [x for x in targets if matches(x, self.clause(body["where"], row, x))]
             if not targets and isinstance(which, str) and which.startswith("$params."):
                 param = which[len("$params."):]
                 raise Invalid({param: f"{self._param_label(param)}：不是该记录可“{self.label}”的待办"})
         for task in targets:
             cond = getattr(tt, t.state) == task[t.state]
             if body.get("delete"):
+                await self.hooks("before", "delete", t.entity, task["id"], before=task)
                 done = await tt.delete().where(tpk == task["id"], cond).returning(tpk)
+                if done:
+                    await self.hooks("after", "delete", t.entity, task["id"], before=task)
             else:
                 values = self.values(body.get("set"), row, task)
                 if body.get("to"):
@@ -441,6 +494,8 @@ class Run:
                 encoded = self.ctx.sensitive.encode(self.ctx.app.entity(t.entity), values)
                 done = await tt.update({getattr(tt, k): v for k, v in encoded.items()}).where(
                     tpk == task["id"], cond).returning(tpk)
+                if done:
+                    await self.hooks("after", "update", t.entity, task["id"], values, before=task)
             if not done:
                 raise Conflict("待办状态已变化，请刷新后重试")
 
@@ -448,7 +503,8 @@ class Run:
         entity = self.ctx.app.entity(body["entity"])
         t = self.ctx.table(entity.name)
         columns = self.stamped(entity, self.values(body.get("set"), row))
-        await t.insert(t(**self.ctx.sensitive.encode(entity, columns)))
+        new_id = (await t.insert(t(**self.ctx.sensitive.encode(entity, columns))).returning(t._meta.primary_key))[0]["id"]
+        await self.hooks("after", "create", entity.name, new_id, columns)
 
     async def update_rows(self, body: dict, row: dict) -> None:
         entity = self.ctx.app.entity(body["entity"])
@@ -456,7 +512,7 @@ class Run:
         q = t.update({getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, self.values(body.get("set"), row)).items()})
         q = q.where(getattr(t, body["ref"]) == row["id"])
         if body.get("where"):
-            q = q.where(where_of(t, self.values(body["where"], row)))
+            q = q.where(where_of(t, self.clause(body["where"], row)))
         await q
 
     async def notify(self, orgs: list, message: dict, row: dict) -> None:
@@ -491,8 +547,10 @@ class Run:
         t = self.ctx.table(entity.name)
         q = t.select()
         if body.get("where"):
-            q = q.where(where_of(t, self.values(body["where"], row)))
+            q = q.where(where_of(t, self.clause(body["where"], row)))
         rows = await q.order_by(t._meta.primary_key, ascending=False).limit(1)
+        if not rows and body.get("missing"):
+            raise Conflict(body["missing"])
         self.found = None
         if rows:
             found = dict(rows[0])
@@ -562,6 +620,17 @@ class Run:
             raise Denied(f"只有{'、'.join(allowed)}可以上报到{tag}")
         self.orgs["superior"] = superior
 
+    async def file_names(self) -> str | None:
+        """The names of the files this action's file parameters carry (they become the row's, through
+        runtime/attachments); the log row keeps their names."""
+        ids = [i for p in (self.custom.params if self.custom else ()) if p.type == "file"
+               for i in (self.params.get(p.name) or []) if isinstance(i, int)]
+        if not ids:
+            return None
+        t = self.ctx.runtime_table(ATTACHMENTS)
+        names = [r["name"] for r in await t.select(t.name).where(t.id.is_in(ids)).order_by(t.id)]
+        return SEPARATOR.join(names) or None
+
     async def write_log(self, row: dict) -> None:
         log = self.flow.log
         if log is None:
@@ -569,14 +638,17 @@ class Run:
         lt = self.ctx.table(log.entity)
         spec_log = self.spec.get("log") or {}
         opinion = self.value(spec_log.get("opinion", "$params.opinion"), row)
-        what = {"at": self.at, "operator": self.principal.user_id, "operator_name": self.principal.name,
+        what = {"at": self.at, "operator": self.principal.user_id or None, "operator_name": self.principal.name,
                 "org": self.principal.org_id, "action": self.action, "label": self.label,
                 "opinion": opinion if isinstance(opinion, str) else None,
                 "channel": self.value(spec_log.get("channel", "local"), row)}
+        if "files" in log.fields:
+            what["files"] = await self.file_names()
         columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         entity = self.ctx.app.entity(log.entity)
         columns = self.stamped(entity, columns)
-        await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns)))
+        log_id = (await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns))).returning(lt._meta.primary_key))[0]["id"]
+        await self.hooks("after", "create", log.entity, log_id, columns)
 
 
 async def act(call: "ActionCall") -> dict[str, Any]:

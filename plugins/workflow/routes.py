@@ -175,23 +175,26 @@ async def _log(ctx: Any, flow: Any, row_id: int) -> list[dict]:
     return out
 
 
-def _summary(flow: Any, tree: list[dict], ctx: Any) -> dict:
+async def _summary(flow: Any, tree: list[dict], ctx: Any) -> dict:
+    """Orgs done and in progress (names, for a one-click copy) and each task's org with its level (级别)."""
     t = flow.tasks
+    if t is None:
+        return {"done": [], "in_progress": [], "orgs": []}
     flat: list[dict] = []
     stack = list(tree)
     while stack:
         i = stack.pop()
         flat.append(i)
         stack.extend(i["children"])
-    done = sorted({i["org_name"] or "" for i in flat if t and i[t.state] in t.done})
-    going = sorted({i["org_name"] or "" for i in flat if t and i[t.state] in t.open})
-    levels = {}
-    org_paths = {i[t.org]: ctx.org_path(i[t.org]) for i in flat} if t else {}
-    for org_id, path in org_paths.items():
-        levels[org_id] = (path or "").count("/") - 1 if path else None
+    org = ctx.table("org")
+    ids = sorted({i[t.org] for i in flat if isinstance(i[t.org], int)})
+    levels = {r["id"]: r["level"] for r in await org.select(org.id, org.level).where(org.id.is_in(ids))} if ids else {}
+    done = sorted({i["org_name"] or "" for i in flat if i[t.state] in t.done})
+    going = sorted({i["org_name"] or "" for i in flat if i[t.state] in t.open})
     return {"done": done, "in_progress": going,
             "orgs": [{"org": i[t.org], "org_name": i["org_name"], "role": i[t.role], "state": i[t.state],
-                      "level": levels.get(i[t.org])} for i in sorted(flat, key=lambda x: x["id"])] if t else []}
+                      "level": levels.get(i[t.org]), "level_label": _dict_label(ctx, "org", "level", levels.get(i[t.org]))}
+                     for i in sorted(flat, key=lambda x: x["id"])]}
 
 
 @get("/api/workflow/{entity:str}/{row_id:int}")
@@ -206,7 +209,7 @@ async def detail(request: Request, entity: str, row_id: int) -> dict:
             "state_label": state_label(ctx, flow, raw.get(flow.state)),
             "version": version or flow.published, "started": version is not None, "row": row,
             "actions": await available(request, service, flow, raw), "tasks": tree,
-            "log": await _log(ctx, flow, row_id), "summary": _summary(flow, tree, ctx)}
+            "log": await _log(ctx, flow, row_id), "summary": await _summary(flow, tree, ctx)}
 
 
 @get("/api/workflow/todo")

@@ -21,7 +21,7 @@ EFFECT = {
                                {"type": "object", "additionalProperties": False, "required": ["field", "value"],
                                 "properties": {"field": {"type": "string"}, "value": {}}}]},
         "find": {"type": "object", "additionalProperties": False, "required": ["entity"],
-                 "properties": {"entity": {"type": "string"}, "where": MAPPING}},
+                 "properties": {"entity": {"type": "string"}, "where": MAPPING, "missing": {"type": "string"}}},
         "create_tasks": {"type": "object", "additionalProperties": False, "properties": {
             "each": {}, "org": {}, "role": {}, "roles": NAMES, "state": {"type": "string"}, "set": MAPPING,
             "notify": {"type": "boolean"},
@@ -70,7 +70,7 @@ FLOW = {
         "log": {"type": "object", "additionalProperties": False, "required": ["entity", "ref"],
                 "properties": {k: {"type": "string"} for k in (
                     "entity", "ref", "at", "operator", "operator_name", "org", "action", "label", "opinion",
-                    "channel")}},
+                    "channel", "files")}},
         "derive": {"type": "object", "additionalProperties": False, "required": ["states", "roles"],
                    "properties": {"states": NAMES, "roles": NAMES, "none": {"type": "string"},
                                   "outstanding": {"type": "string"}, "all_done": {"type": "string"}}},

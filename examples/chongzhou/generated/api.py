@@ -173,6 +173,12 @@ class EventDispatchParams(ActionParams):
     opinion: Optional[Annotated[str, Meta(description="交办意见")]] | UnsetType = UNSET
 
 
+class EventOpenPlanParams(ActionParams):
+    """事件：开启预案的参数"""
+
+    plan: Optional[Annotated[int, Meta(description="预案（必填）")]] | UnsetType = UNSET
+
+
 class EventWithdrawParams(ActionParams):
     """事件：撤回的参数"""
 
@@ -260,6 +266,7 @@ class EventHandleParams(ActionParams):
     """事件：处置的参数"""
 
     opinion: Optional[Annotated[str, Meta(description="处置意见（必填）")]] | UnsetType = UNSET
+    files: Optional[Annotated[list[int] | int, Meta(description="处理后附件")]] | UnsetType = UNSET
 
 
 class EventVerifyReturnParams(ActionParams):
@@ -338,6 +345,7 @@ EventController = entity_controller(
     body=EventBody,
     actions={
         "dispatch": ("交办", EventDispatchParams),
+        "open_plan": ("开启预案", EventOpenPlanParams),
         "withdraw": ("撤回", EventWithdrawParams),
         "escalate": ("上报", EventEscalateParams),
         "escalate_city": ("上报市城运中心", EventEscalateCityParams),

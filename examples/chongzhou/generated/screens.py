@@ -2160,6 +2160,8 @@ SCREENS = {
         "actions": [],
         "custom_actions": [
             {"name": "dispatch", "label": "交办", "batch": False, "confirm": None},
+            {"name": "open_plan", "label": "开启预案", "batch": False, "confirm": None},
+            {"name": "close_plan", "label": "关闭预案", "batch": False, "confirm": "确定关闭该事件的预案吗？"},
             {"name": "withdraw", "label": "撤回", "batch": False, "confirm": None},
             {"name": "escalate", "label": "上报", "batch": False, "confirm": None},
             {"name": "escalate_city", "label": "上报市城运中心", "batch": False, "confirm": None},
