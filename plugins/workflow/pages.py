@@ -94,7 +94,7 @@ async def workflow_panels(ctx: Any, request: Any, screen: str, row: dict) -> lis
         entry["_label"] = entry.get(flow.log.fields.get("label", "")) or entry.get(flow.log.fields.get("action", ""))
         entry["_channel"] = entry.get(channel) or "local"
     channels = [("local", "处理日志")] + ([("city", "市级日志")] if any(e["_channel"] == "city" for e in log) else [])
-    summary = _summary(flow, tree, ctx)
+    summary = await _summary(flow, tree, ctx)
     levels = await _org_levels(ctx, {o["org"] for o in summary["orgs"]})
     done_orgs, going_orgs, seen = [], [], set()
     for o in summary["orgs"]:
