@@ -42,3 +42,10 @@ async def file_panels(ctx: "AppContext", screen_name: str, entity_name: str, row
                      "accept": ",".join(f".{e}" for e in accepted(field)),
                      "upload_url": f"{base}?screen={screen_name}" if writable and not field.readonly else None}
     return out
+
+
+async def file_views(ctx: "AppContext", screen_name: str, entity_name: str, row_id: int, names: list[str],
+                     writable: bool) -> dict[str, tuple[str, dict[str, Any]]]:
+    """`Plugin.field_views`: each file field among `names` drawn by _files.html."""
+    panels = await file_panels(ctx, screen_name, entity_name, row_id, names, writable)
+    return {name: ("_files.html", p) for name, p in panels.items()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 
 from specadmin.runtime.attachments.ext_routes import ext_file_router
+from specadmin.runtime.attachments.panels import file_views
 from specadmin.runtime.attachments.routes import action_file_handlers, file_handlers
 from specadmin.runtime.attachments.store import (attach_action_files, check_action_files, files_view, forget_row,
                                                  rotate_files, sweep)
@@ -34,4 +35,5 @@ async def _swept(ctx, options):
 plugin = Plugin(name="attachments", label="附件", builtin=True, order=55, routes=_routes,
                 hooks={"*": EntityHooks(after_delete=_row_deleted, before_update=check_action_files,
                                        after_update=attach_action_files)}, tables=(attachment_table,),
-                lifespan=(_swept,), row_views=(files_view,), key_holders=(rotate_files,))
+                lifespan=(_swept,), row_views=(files_view,), key_holders=(rotate_files,),
+                field_views=(file_views,))

@@ -1,5 +1,5 @@
 """Built-in plugin `pages`: the end-user HTML pages of every screen, the theme's static files and
-the API documentation page at /schema."""
+the API documentation page at /schema; the menu's plugin entries and badges (menu_extras.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +7,7 @@ import dataclasses
 from litestar.static_files import create_static_files_router
 
 from specadmin.runtime.pages.apidocs import LocalSwaggerUI
+from specadmin.runtime.pages.menu_extras import menu_extras
 from specadmin.runtime.pages.routes import PAGE_HANDLERS, STATIC_DIRS
 from specadmin.runtime.plugin import Plugin
 
@@ -22,4 +23,5 @@ def _configure(config, ctx, options) -> None:
                                                     render_plugins=[LocalSwaggerUI(ctx.app.theme)])
 
 
-plugin = Plugin(name="pages", label="业务页面", builtin=True, order=95, routes=_routes, configure=_configure)
+plugin = Plugin(name="pages", label="业务页面", builtin=True, order=95, routes=_routes, configure=_configure,
+                request_hooks=(menu_extras,))

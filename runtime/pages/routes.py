@@ -26,10 +26,8 @@ from specadmin.runtime.pages.forms import (STALE_FORM, defaults_for_create, form
                                            parse_form, values_from_item, widgets, with_initial_password)
 from specadmin.runtime.pages.lists import list_page
 from specadmin.runtime.pages.range_delete import RANGE_DELETE_HANDLERS
-from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text, chart_assets,
+from specadmin.runtime.pages.support import (STATIC_DIR, STATIC_DIRS, STATIC_URL, TEMPLATE_DIRS, Options, cell_text,
                             clean_qs, ctx_of, flash, layout, list_url, record_label)
-from specadmin.runtime.related.routes import related_for
-from specadmin.runtime.attachments.panels import file_panels
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.security.unmask import may_unmask
 
@@ -48,6 +46,7 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
     item = await service_for(request, screen).get(request, row_id, screen=name)
     back = clean_qs(request.query_params.get("r"))
     actions = [a for a in custom_actions(request, name, screen, grant) if applies(a, item)]
+    offered = ctx_of(request).plugins.panel_actions(ctx_of(request), name)  # in a plugin's panel instead
     fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c, key_label=True), "type": c.get("type")}
               for c in screen.get("detail") or screen["list"]]
     context = layout(
@@ -55,12 +54,11 @@ async def detail_page(request: Request, name: str, row_id: int) -> Response:
         title=screen["label"], screen=screen, screen_name=name, row_id=row_id, fields=fields,
         back_qs=back, list_url=list_url(name, back), r_param=(f"?r={quote_qs(back)}" if back else ""),
         can_update=can(grant, "update") and bool(form_columns(ctx_of(request), screen, grant)),
-        can_delete=can(grant, "delete"), row_actions=actions, action_dialogs=await action_dialogs(request, name, actions),
-        related=[{**r, "rows": [[cell_text(i, c) for c in r["columns"]] for i in r["items"]]}
-                 for r in await related_for(request, name, row_id, read_checked=True)])
-    context.update(chart_assets(ctx_of(request)) if any(r["chart"] for r in context["related"]) else {})
-    context["files"] = await file_panels(ctx_of(request), name, screen["entity"], row_id, [f["name"] for f in fields],
-                                         writable=False)
+        can_delete=can(grant, "delete"), action_dialogs=await action_dialogs(request, name, actions),
+        row_actions=[a for a in actions if a["name"] not in offered],
+        panels=await ctx_of(request).plugins.detail_panels(ctx_of(request), request, name, item))
+    context["field_views"] = await ctx_of(request).plugins.field_views(
+        ctx_of(request), name, screen["entity"], row_id, [f["name"] for f in fields], writable=False)
     return Template(template_name="detail.html", context=context)
 
 
@@ -83,9 +81,10 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         except (NotFound, Denied):
             item = None
     shown = {c["name"] for c in columns}
-    files = await file_panels(ctx, name, entity.name, row_id, [c["name"] for c in screen.get("detail") or screen["list"]],
-                              writable=True) if editing and item else {}
-    shown |= set(files)  # file fields: their own panel with upload and delete
+    views = await ctx.plugins.field_views(ctx, name, entity.name, row_id,
+                                          [c["name"] for c in screen.get("detail") or screen["list"]],
+                                          writable=True) if editing and item else {}
+    shown |= set(views)  # fields plugins show with their own controls (files: upload and delete)
     context_fields = [{"name": c["name"], "label": c["label"], "text": cell_text(item, c, key_label=True)}
                       for c in screen.get("detail") or screen["list"] if c["name"] not in shown] if item else []
     context = layout(
@@ -93,7 +92,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         record_url=back_url if editing and may_read else None, step="编辑" if editing else "新增",
         screen_url=list_url(name, back),
         title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
-        version=version, stale=mine is not None, context_fields=context_fields, files=files,
+        version=version, stale=mine is not None, context_fields=context_fields, field_views=views,
         fields=await widgets(Options(ctx, request.user, name), columns, values, errors, editing, mine, clear),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),

@@ -106,14 +106,30 @@ def ctx_of(request: "Request") -> "AppContext":
 
 
 def menu_groups(request: "Request", current: str | None = None) -> list[dict[str, Any]]:
+    """The menu groups the user sees: the screens they may list, the plugins' pages (menu_extras.py),
+    each with its badge count when a plugin gives one."""
     ctx, principal = ctx_of(request), request.user
+    state = getattr(request, "state", None)
+    badges = getattr(state, "menu_badges", None) or {}
+    extras = list(getattr(state, "menu_entries", None) or ())
+    path = request.url.path if hasattr(request, "url") else ""
     groups = []
-    for menu in ctx.menus:
+    menus = list(ctx.menus) + [{"name": e["menu"], "label": e["menu"], "screens": []} for e in extras
+                               if e["menu"] not in {m["name"] for m in ctx.menus}]
+    seen = set()
+    for menu in menus:
+        if menu["name"] in seen:
+            continue
+        seen.add(menu["name"])
         items = [{"name": s, "label": ctx.screens[s]["label"], "url": f"/s/{s}", "active": s == current}
                  for s in menu["screens"] if s in ctx.screens and principal.can(s, "list")]
+        items += [{"name": e["name"], "label": e["label"], "url": e["url"], "active": path == e["url"]}
+                  for e in extras if e["menu"] == menu["name"]]
+        for item in items:
+            item["badge"] = badges.get(item["name"]) or 0
         if items:
             groups.append({"name": menu["name"], "label": menu["label"], "entries": items,
-                           "active": any(i["active"] for i in items)})
+                           "active": any(i["active"] for i in items), "badge": sum(i["badge"] for i in items)})
     return groups
 
 

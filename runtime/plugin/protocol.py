@@ -130,6 +130,21 @@ class Plugin:
       (the stats plugin's drill-down `?stat=…&measure=…`); None when they are absent; a bad value
       raises BadRequest / Denied. `list_kept(request)`: the (parameter, value) pairs of such a request
       a list page keeps in its paging, tab and size links, so every page stays narrowed.
+    - `detail_panels`: `async (ctx, request, screen, row) -> [(template name, context)]` functions: what a
+      detail page shows beyond the row's fields (related lists, a workflow's state, actions, handling tree
+      and timeline), rendered below the fields in plugin order; `screen` is the screen's name, `row` the
+      item as the page read it (grant and scope already applied). The template gets its context as `panel`.
+    - `field_views`: `async (ctx, screen, entity, row_id, names, writable) -> {field: (template name, context)}`
+      functions: fields among `names` a plugin shows itself on the detail page (`writable=False`) and, with
+      its own controls, below the edit form (`writable=True`), e.g. a file field's files with preview and
+      upload; the template reads its context as `p`.
+    - `panel_actions`: `(ctx, screen) -> names` functions: the custom actions of a screen that a plugin's detail
+      panel offers itself (the workflow: its actions, as the row's state allows); the detail page's toolbar
+      leaves them out, their parameter dialogs stay on the page.
+    - `menu_entries`: `(ctx, principal) -> [{menu, name, label, url}]` functions: pages of the plugin shown in
+      the menu group `menu` (a group of app.yaml `menus:`; a new group of that name when absent).
+    - `menu_badges`: `async (ctx, principal) -> {screen or menu entry name: count}` functions: a red count
+      beside the entry (待办数角标), read once per page request.
     - `order`: where the plugin sits among others (middleware nesting, module order, route order).
     """
 
@@ -161,6 +176,11 @@ class Plugin:
     key_holders: Sequence[Callable[..., Awaitable[int]]] = ()
     list_narrowing: Callable[["AppContext", Any, str], Any] | None = None
     list_kept: Callable[[Any], Sequence[tuple[str, str]]] | None = None
+    detail_panels: Sequence[Callable[..., Awaitable[list]]] = ()
+    field_views: Sequence[Callable[..., Awaitable[dict]]] = ()
+    panel_actions: Sequence[Callable[..., Iterable[str]]] = ()
+    menu_entries: Sequence[Callable[..., list]] = ()
+    menu_badges: Sequence[Callable[..., Awaitable[dict]]] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -122,6 +122,41 @@ class PluginSet:
         """The parameters list pages keep in their links for the plugins' narrowing (`Plugin.list_kept`)."""
         return [pair for p in self.plugins if p.list_kept is not None for pair in p.list_kept(request)]
 
+    async def detail_panels(self, ctx, request, screen: str, row: dict) -> list[dict]:
+        """`[{template, context}]` of every plugin's `detail_panels` for one detail page, in plugin order."""
+        out = []
+        for plugin in self.plugins:
+            for panels in plugin.detail_panels:
+                out.extend({"template": t, "context": c} for t, c in await panels(ctx, request, screen, row))
+        return out
+
+    async def field_views(self, ctx, screen: str, entity: str, row_id: int, names: list[str],
+                          writable: bool) -> dict[str, dict]:
+        """field -> {template, context}: the fields plugins show themselves (`Plugin.field_views`), first plugin wins."""
+        out: dict[str, dict] = {}
+        for plugin in self.plugins:
+            for views in plugin.field_views:
+                for name, (template, context) in (await views(ctx, screen, entity, row_id, names, writable)).items():
+                    out.setdefault(name, {"template": template, "context": context})
+        return out
+
+    def panel_actions(self, ctx, screen: str) -> set[str]:
+        """The custom actions of a screen the plugins' detail panels offer themselves (`Plugin.panel_actions`)."""
+        return {name for p in self.plugins for fn in p.panel_actions for name in fn(ctx, screen)}
+
+    def menu_entries(self, ctx, principal) -> list[dict]:
+        """The plugins' own pages in the menu (`Plugin.menu_entries`)."""
+        return [e for p in self.plugins for fn in p.menu_entries for e in fn(ctx, principal)]
+
+    async def menu_badges(self, ctx, principal) -> dict[str, int]:
+        """Menu entry name -> count (`Plugin.menu_badges`), later plugins adding to earlier ones."""
+        out: dict[str, int] = {}
+        for plugin in self.plugins:
+            for badges in plugin.menu_badges:
+                for name, count in (await badges(ctx, principal)).items():
+                    out[name] = out.get(name, 0) + int(count)
+        return out
+
     # -- entity hooks -----------------------------------------------------
     @cached_property
     def _hooks(self) -> dict[tuple[str, str], tuple[Hook, ...]]:
