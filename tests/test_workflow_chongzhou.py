@@ -24,9 +24,11 @@ async def hub(request, tmp_path_factory):
         join = ctx.join_table("user", "roles")
         roles = {r["code"]: r["id"] for r in await role.select(role.id, role.code)}
         users = {r["username"]: r for r in await user.select(user.id, user.username, user.org)}
-        for name in HANDLERS:  # the flow's roles beside each demo user's own
-            await join.insert(join(owner=users[name]["id"], target=roles["event_handler"]),
-                              join(owner=users[name]["id"], target=roles["event_overseer"]))
+        held = {(r["owner"], r["target"]) for r in await join.select(join.owner, join.target)}
+        for name in HANDLERS:  # the flow's roles beside each demo user's own, where the demo did not give them
+            for code in ("event_handler", "event_overseer"):
+                if (users[name]["id"], roles[code]) not in held:
+                    await join.insert(join(owner=users[name]["id"], target=roles[code]))
         await ctx.refresh_caches()
         orgs = {r["code"]: r["id"] for r in await org.select(org.id, org.code)}
         et = ctx.table("event_type")

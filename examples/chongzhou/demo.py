@@ -45,14 +45,14 @@ TITLES = {"010101": "{place}工地夜间施工噪音扰民", "010102": "{place}�
           "020101": "{place}路口流动摊贩占道经营", "020102": "{place}小区门口建筑垃圾乱堆", "020201": "{place}垃圾桶满溢未清运",
           "030101": "{place}农田秸秆露天焚烧", "030201": "{place}河段疑似排污", "040101": "{place}邻里噪音纠纷"}
 USERS = [  # username, name, org code, roles
-    ("city", "市城运中心值班员", "CZ-CYZX", ("city_center",)),
-    ("town", "崇阳街道城运中心值班员", "CZ-CY-ZX", ("town_center",)),
-    ("town2", "羊马街道城运中心值班员", "CZ-YM-ZX", ("town_center",)),
-    ("dept1", "住建局办件员", "CZ-ZJJ", ("department",)),
-    ("dept2", "城管局办件员", "CZ-CGJ", ("department",)),
-    ("community", "永康社区办件员", "CZ-CY-C01", ("community",)),
-    ("grid", "永康社区第一网格员", "CZ-CY-C01-G01", ("grid",)),
-    ("leader", "市城运中心领导", "CZ-CYZX", ("leader",)),
+    ("city", "市城运中心值班员", "CZ-CYZX", ("city_center", "event_handler", "event_overseer")),
+    ("town", "崇阳街道城运中心值班员", "CZ-CY-ZX", ("town_center", "event_handler", "event_overseer")),
+    ("town2", "羊马街道城运中心值班员", "CZ-YM-ZX", ("town_center", "event_handler", "event_overseer")),
+    ("dept1", "住建局办件员", "CZ-ZJJ", ("department", "event_handler")),
+    ("dept2", "城管局办件员", "CZ-CGJ", ("department", "event_handler")),
+    ("community", "永康社区办件员", "CZ-CY-C01", ("community", "event_handler")),
+    ("grid", "永康社区第一网格员", "CZ-CY-C01-G01", ("grid", "event_handler")),
+    ("leader", "市城运中心领导", "CZ-CYZX", ("leader", "event_overseer")),
     ("config", "配置管理员", "CZ-CYZX", ("config_admin",)),
 ]
 
