@@ -115,6 +115,7 @@ def test_town_dispatches_a_return_is_approved_the_other_handles_and_the_town_clo
     town.fill("input[name=title]", TITLE)
     town.select_option("select[name=event_type]", label="占道经营")
     town.fill("input[name=address]", "崇阳大道东段")
+    town.fill("[name=form_data]", '{"stall_count": 3, "goods": "水果"}')  # 占道经营's published form
     town.click("form.edit-form button[type=submit]")
     town.goto(f"{server}/s/event_launch")
     town.click(f"tr.row a.row-link:has-text('{TITLE}')")

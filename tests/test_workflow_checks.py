@@ -78,3 +78,19 @@ def test_a_flow_action_without_its_screen_action_and_an_undeclared_parameter_are
     assert (f"modules/flow.yaml:{void}: [WF006] 流程 event_flow：动作 void 需要实体 event 的页面上有同名自定义操作"
             "（handler: workflow.act）") in err, err
     assert f"modules/flow.yaml:{comment}: [WF007] 流程 event_flow：动作 handle 没有声明参数 comment" in err, err
+
+
+def test_a_refuse_or_validate_json_effect_on_an_unknown_field_is_wf002(tmp_path, capsys):
+    from specadmin.cli import main
+
+    old = "          - set: {is_key: true}\n"
+    assert old in FLOW_MODULE
+    broken = FLOW_MODULE.replace(old, old + "          - refuse: {field: no_such_field, message: 不能办理}\n"
+                                 "          - validate_json: {field: no_such_form, schema: {}}\n", 1)
+    write_app(tmp_path, broken)
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    lines = broken.splitlines()
+    for name in ("no_such_field", "no_such_form"):
+        line = next(i for i, text in enumerate(lines, 1) if name in text)
+        assert f"modules/flow.yaml:{line}: [WF002] 流程 event_flow：实体 event 没有字段 {name}" in err, err

@@ -13,6 +13,7 @@ from test_chongzhou_app import DEMO, PASSWORD
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 HANDLERS = ("city", "town", "dept1", "dept2", "community", "leader")
+FORM = '{"stall_count": 2}'  # 占道经营's published form (demo.py) asks for the number of stalls
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -56,9 +57,27 @@ def boxes_of(body: dict, event_id: int) -> list[str]:
 
 async def launch(hub, who: str, title: str, type_code: str = "020101", state: str = "open") -> int:
     r = await hub["c"][who].post("/api/workflow/event", json={
-        "data": {"title": title, "event_type": hub["types"][type_code]}, "action": "launch"})
+        "data": {"title": title, "event_type": hub["types"][type_code], "form_data": FORM}, "action": "launch"})
     assert r.status_code == 201 and r.json()["state"] == state, r.text
     return r.json()["id"]
+
+
+async def test_launch_holds_the_type_to_the_orgs_configuration_and_the_data_to_the_published_form(hub):
+    event = hub["ctx"].table("event")
+    before = await event.count()
+    launch_as = hub["c"]["dept1"]  # 住建局's 部门类型配置 lists its own line's types, not 占道经营 (城管)
+    r = await launch_as.post("/api/workflow/event", json={
+        "data": {"title": "住建局发起占道经营", "event_type": hub["types"]["020101"], "form_data": FORM}, "action": "launch"})
+    assert r.status_code == 422, r.text
+    assert "部门类型配置中没有该事件类型" in r.json()["errors"]["event_type"]
+    town = hub["c"]["town"]
+    for form, problem in (('{"goods": "水果"}', "缺少必填项 stall_count"), ('{"stall_count": 0}', "stall_count：不能小于 1"),
+                          ('{"stall_count": "两个"}', "stall_count：应为整数"), ("不是 JSON", "应为 JSON")):
+        r = await town.post("/api/workflow/event", json={
+            "data": {"title": "表单不全", "event_type": hub["types"]["020101"], "form_data": form}, "action": "launch"})
+        assert r.status_code == 422, r.text
+        assert problem in r.json()["errors"]["form_data"], r.text
+    assert await event.count() == before  # create and launch are one transaction: nothing was left behind
 
 
 async def test_town_dispatch_return_approval_handling_and_closing_through_each_orgs_todo(hub):

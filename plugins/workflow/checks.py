@@ -130,6 +130,8 @@ def unknown_fields(spec: Any) -> Iterator[Any]:
                     wanted.append(((name, *path, kind), target, k))
                 if kind == "update" and target in names:
                     wanted.append(((name, *path, kind, "ref"), target, body["ref"]))
+            if kind in ("refuse", "validate_json") and isinstance(body, Mapping) and body.get("field"):
+                wanted.append(((name, *path, kind, "field"), entity, body["field"]))
         for path, ent, field in wanted:
             if ent in names and not app.entity(ent).has_field(field):
                 yield spec.error(section, path, f"流程 {name}：实体 {ent} 没有字段 {field}")

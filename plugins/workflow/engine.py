@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from specadmin.plugins.workflow.json_forms import validate_json
 from specadmin.plugins.workflow.model import Flow, flows
 from specadmin.plugins.workflow.runs import record_version, version_of
 from specadmin.runtime.attachments.store import SEPARATOR
@@ -325,11 +326,11 @@ class Run:
     def applies(self, effect: dict, row: dict) -> bool:
         """An effect's conditions: `if` / `unless` (where clauses on the row, `$` values resolved) and
         `if_params` (a where clause on the action's parameters)."""
+        if "if_found" in effect and bool(self.found) != bool(effect["if_found"]):
+            return False  # first: `if`/`unless` may read `$found`
         if "if" in effect and not matches(row, self.clause(effect["if"], row)):
             return False
         if "unless" in effect and matches(row, self.clause(effect["unless"], row)):
-            return False
-        if "if_found" in effect and bool(self.found) != bool(effect["if_found"]):
             return False
         return "if_params" not in effect or matches(self.params, effect["if_params"])
 
@@ -341,6 +342,14 @@ class Run:
             return await self.set_deadline(body, row)
         if kind == "find":
             await self.find(body, row)
+            return {}
+        if kind == "refuse":  # the effect's conditions say when: 422 on a field, else 409
+            if body.get("field"):
+                raise Invalid({body["field"]: body["message"]})
+            raise Conflict(body["message"])
+        if kind == "validate_json":
+            f = self.service.entity.field(body["field"])
+            validate_json(f.name, f.label, row.get(f.name), self.value(body["schema"], row))
             return {}
         if kind == "set":
             values = self.values(body, row)

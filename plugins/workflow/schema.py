@@ -22,6 +22,10 @@ EFFECT = {
                                 "properties": {"field": {"type": "string"}, "value": {}}}]},
         "find": {"type": "object", "additionalProperties": False, "required": ["entity"],
                  "properties": {"entity": {"type": "string"}, "where": MAPPING, "missing": {"type": "string"}}},
+        "refuse": {"type": "object", "additionalProperties": False, "required": ["message"],
+                   "properties": {"message": {"type": "string"}, "field": {"type": "string"}}},
+        "validate_json": {"type": "object", "additionalProperties": False, "required": ["field", "schema"],
+                          "properties": {"field": {"type": "string"}, "schema": {}}},
         "create_tasks": {"type": "object", "additionalProperties": False, "properties": {
             "each": {}, "org": {}, "role": {}, "roles": NAMES, "state": {"type": "string"}, "set": MAPPING,
             "notify": {"type": "boolean"},
