@@ -130,3 +130,24 @@ async def test_my_todo_answers_odd_parameters_and_refuses_users_without_the_flow
     outsider = await api_login(env["app"], "nobody", PASSWORD)
     r = await outsider.get("/workflow/todo")
     assert r.status_code == 403 and "workflow_todo" not in (await outsider.get("/")).text
+
+
+async def test_my_todo_pages_through_every_task_instead_of_cutting_the_list(env):
+    c, ids = env["c"], env["ids"]
+    before = len(re.findall(r'data-event="\d+"', (await c["dc"].get("/workflow/todo", params={"page_size": 100})).text))
+    for i in range(22):
+        r = await c["town"].post("/api/workflow/event", json={"data": {"title": f"分页{i:02d}", "event_type": ids["type"]},
+                                                               "action": "launch"})
+        assert r.status_code == 201, r.text
+        r = await c["town"].post(f"/api/workflow/event/{r.json()['id']}/dispatch",
+                                 json={"params": {"assignments": assignments((ids["DC"], "lead"))}})
+        assert r.status_code == 200, r.text
+    total = before + 22
+    seen = []
+    for page in range(1, -(-total // 20) + 1):
+        html = (await c["dc"].get("/workflow/todo", params={"page_size": 20, "page": page})).text
+        assert f"第 {page} 页 / 共 {total} 条" in html
+        seen += re.findall(r'data-event="(\d+)" data-task="(\d+)"', html)
+    assert len(seen) == total and len(set(seen)) == total  # every task once, none cut off
+    last = (await c["dc"].get("/workflow/todo", params={"page_size": 20, "page": 999})).text  # past the end: the last page
+    assert f"第 {-(-total // 20)} 页 / 共 {total} 条" in last

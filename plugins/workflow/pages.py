@@ -31,6 +31,7 @@ TODO_ENTRY = "workflow_todo"
 TODO_URL = "/workflow/todo"
 LIGHTS = (("red", "超期"), ("yellow", "临期"), ("green", "正常"))
 PAGE_SIZE = 50
+PAGE_SIZES = (20, 50, 100)
 
 
 def _text(value: Any) -> str:
@@ -232,7 +233,7 @@ async def _todo_rows(ctx: Any, flow: Any, principal: Any, dispatched: bool) -> l
 
 @get(TODO_URL, name="workflow_todo_page", exception_handlers=PAGE_ERRORS)
 async def todo_page(request: Request, box: str | None = None, light: str | None = None, q: str | None = None,
-                    view: str | None = None) -> Template:
+                    view: str | None = None, page: int = 1, page_size: int = PAGE_SIZE) -> Template:
     """我的待办: boxes 待办 / 待审核 / 待结案 (the flow's `boxes`), lights with their legend and counts,
     a search on the title, and 交办后任务 (`view=dispatched`: the open tasks my org dispatched)."""
     from specadmin.runtime.pages.support import layout
@@ -257,14 +258,25 @@ async def todo_page(request: Request, box: str | None = None, light: str | None 
     for r in shown:
         r["url"] = f"/s/{screen}/{r['id']}" if screen else None
 
+    size = page_size if page_size in PAGE_SIZES else PAGE_SIZE
+    pages = max(1, -(-len(shown) // size))
+    page = min(max(page, 1), pages)
+
     def link(**kw) -> str:
-        params = {"view": "dispatched" if dispatched else None, "box": box, "light": light, "q": keyword or None} | kw
+        params = {"view": "dispatched" if dispatched else None, "box": box, "light": light, "q": keyword or None,
+                  "page_size": size if size != PAGE_SIZE else None} | kw
         return TODO_URL + ("?" + urlencode({k: v for k, v in params.items() if v}) if any(params.values()) else "")
+
+    kept = {"view": "dispatched" if dispatched else None, "box": box, "light": light, "q": keyword or None}
+    pager_info = {"page": page, "pages": pages, "total": len(shown), "page_size": size, "page_sizes": PAGE_SIZES,
+                  "prev_url": link(page=page - 1) if page > 1 else None,
+                  "next_url": link(page=page + 1) if page < pages else None,
+                  "action": TODO_URL, "hidden": [(k, v) for k, v in kept.items() if v]}
 
     tabs = [{"name": b, "label": spec.get("label", b), "count": counts[b], "active": not dispatched and box == b,
              "url": link(view=None, box=b, light=None)} for b, spec in boxes.items()]
-    context = layout(request, TODO_ENTRY, title="我的待办", crumbs=[{"label": "我的待办"}], items=shown[:PAGE_SIZE],
-                     total=len(shown), tabs=tabs, all_url=link(view=None, box=None, light=None),
+    context = layout(request, TODO_ENTRY, title="我的待办", crumbs=[{"label": "我的待办"}], items=shown[(page - 1) * size:page * size],
+                     total=len(shown), pager_info=pager_info, tabs=tabs, all_url=link(view=None, box=None, light=None),
                      all_active=not dispatched and not box, all_count=sum(counts.values()),
                      dispatched=dispatched, dispatched_url=link(view="dispatched", box=None, light=None),
                      lights=lights, light=light, light_url={n: link(light=n) for n, _ in LIGHTS},
