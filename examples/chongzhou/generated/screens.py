@@ -378,7 +378,7 @@ SCREENS = {
     },
     "my_todo": {
         "entity": "event_task",
-        "label": "我的待办",
+        "label": "待办任务查询",
         "menu": "handling",
         "order": 2,
         "kind": "crud",
