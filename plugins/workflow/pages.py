@@ -21,8 +21,9 @@ from litestar.response import Template
 
 from specadmin.plugins.workflow.engine import flow_for, state_label
 from specadmin.plugins.workflow.model import flows
-from specadmin.plugins.workflow.routes import _labels, _light, _log, _summary, _tasks, available
+from specadmin.plugins.workflow.routes import available
 from specadmin.plugins.workflow.runs import version_of
+from specadmin.plugins.workflow.views import labels, light_of, log_rows, summary, task_tree
 from specadmin.runtime.data.where import now as clock_now
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.pages.common import PAGE_ERRORS
@@ -78,15 +79,15 @@ async def workflow_panels(ctx: Any, request: Any, screen: str, row: dict) -> lis
     declared = {a["name"] for a in ctx.screens[screen].get("custom_actions", [])}
     actions = [a for a in await available(request, service, flow, raw)
                if a["name"] in declared and request.user.can(screen, a["name"])]
-    tree = await _tasks(ctx, flow, row["id"])
+    tree = await task_tree(ctx, flow, row["id"])
     flat = _flat(tree)
     t = flow.tasks
-    users = await _labels(ctx, "user", {n.get("handler") for n in flat}) if t and flat and "handler" in flat[0] else {}
+    users = await labels(ctx, "user", {n.get("handler") for n in flat}) if t and flat and "handler" in flat[0] else {}
     for node in flat:
         node["created_text"] = _text(node.get("created_at"))
         node["due_text"] = _text(node.get("due_at"))
         node["handler_name"] = users.get(node.get("handler")) or ""
-    log = await _log(ctx, flow, row["id"])
+    log = await log_rows(ctx, flow, row["id"])
     channel = flow.log.fields.get("channel") if flow.log else None
     for entry in log:
         for what in ("at", "operator_name", "opinion"):
@@ -95,14 +96,14 @@ async def workflow_panels(ctx: Any, request: Any, screen: str, row: dict) -> lis
         entry["_label"] = entry.get(flow.log.fields.get("label", "")) or entry.get(flow.log.fields.get("action", ""))
         entry["_channel"] = entry.get(channel) or "local"
     channels = [("local", "处理日志")] + ([("city", "市级日志")] if any(e["_channel"] == "city" for e in log) else [])
-    summary = await _summary(flow, tree, ctx)
-    levels = await _org_levels(ctx, {o["org"] for o in summary["orgs"]})
+    by_org = await summary(flow, tree, ctx)
+    levels = await _org_levels(ctx, {o["org"] for o in by_org["orgs"]})
     done_orgs, going_orgs, seen = [], [], set()
-    for o in summary["orgs"]:
+    for o in by_org["orgs"]:
         if t and o["state"] in t.open and ("go", o["org"]) not in seen:
             seen.add(("go", o["org"]))
             going_orgs.append(o)
-    for o in summary["orgs"]:
+    for o in by_org["orgs"]:
         if t and o["state"] in t.done and ("done", o["org"]) not in seen and ("go", o["org"]) not in seen:
             seen.add(("done", o["org"]))
             done_orgs.append(o)
@@ -212,8 +213,8 @@ async def _todo_rows(ctx: Any, flow: Any, principal: Any, dispatched: bool) -> l
         return []
     rows = await tt.select().where(getattr(tt, column) == principal.org_id,
                                    getattr(tt, t.state).is_in(list(t.open))).order_by(tt._meta.primary_key)
-    titles = await _labels(ctx, flow.entity, {r[t.ref] for r in rows})
-    orgs = await _labels(ctx, "org", {r[t.org] for r in rows})
+    titles = await labels(ctx, flow.entity, {r[t.ref] for r in rows})
+    orgs = await labels(ctx, "org", {r[t.org] for r in rows})
     due = next((f.name for f in ctx.app.entity(t.entity).fields if getattr(f, "lights", None)), None)
     at = clock_now()
     ent = ctx.app.entity(t.entity)
@@ -227,7 +228,7 @@ async def _todo_rows(ctx: Any, flow: Any, principal: Any, dispatched: bool) -> l
                     "role_label": ctx.dict_label(ent.field(t.role).dict, r[t.role]) if ent.field(t.role).dict else r[t.role],
                     "state_label": ctx.dict_label(ent.field(t.state).dict, r[t.state]) if ent.field(t.state).dict else r[t.state],
                     "requirement": r.get("requirement") or "",
-                    "due_text": _text(r.get(due)) if due else "", "light": _light(r, due, at)})
+                    "due_text": _text(r.get(due)) if due else "", "light": light_of(r, due, at)})
     return out
 
 
