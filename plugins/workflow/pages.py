@@ -23,7 +23,7 @@ from specadmin.plugins.workflow.engine import flow_for, state_label
 from specadmin.plugins.workflow.model import flows
 from specadmin.plugins.workflow.routes import available
 from specadmin.plugins.workflow.runs import version_of
-from specadmin.plugins.workflow.views import labels, light_of, log_rows, summary, task_tree
+from specadmin.plugins.workflow.views import box_of, labels, light_of, log_rows, summary, task_tree
 from specadmin.runtime.data.where import now as clock_now
 from specadmin.runtime.errors import Denied
 from specadmin.runtime.pages.common import PAGE_ERRORS
@@ -177,13 +177,6 @@ def todo_entries(ctx: Any, principal: Any) -> list[dict]:
     return [{"menu": near[0] if near else "流程办理", "name": TODO_ENTRY, "label": "我的待办", "url": TODO_URL}]
 
 
-def _box_of(flow: Any, role: Any, state: Any) -> str | None:
-    """The first of the flow's boxes whose roles and states (each optional) the task has, as the API's todo."""
-    boxes = flow.boxes or {"todo": {"label": "待办", "roles": []}}
-    return next((b for b, spec in boxes.items() if (not spec.get("roles") or role in spec["roles"])
-                 and (not spec.get("states") or state in spec["states"])), None)
-
-
 async def todo_badges(ctx: Any, principal: Any) -> dict[str, int]:
     """The badge: the open tasks of the actor's org that fall in one of the flow's boxes."""
     flow = _task_flow(ctx)
@@ -193,7 +186,7 @@ async def todo_badges(ctx: Any, principal: Any) -> dict[str, int]:
     tt = ctx.table(t.entity)
     rows = await tt.select(getattr(tt, t.role).as_alias("r"), getattr(tt, t.state).as_alias("s")).where(
         getattr(tt, t.org) == principal.org_id, getattr(tt, t.state).is_in(list(t.open)))
-    return {TODO_ENTRY: sum(1 for r in rows if _box_of(flow, r["r"], r["s"]))}
+    return {TODO_ENTRY: sum(1 for r in rows if box_of(flow, r["r"], r["s"]))}
 
 
 def detail_screen(ctx: Any, principal: Any, flow: Any) -> str | None:
@@ -220,7 +213,7 @@ async def _todo_rows(ctx: Any, flow: Any, principal: Any, dispatched: bool) -> l
     ent = ctx.app.entity(t.entity)
     out = []
     for r in rows:
-        box = "dispatched" if dispatched else _box_of(flow, r[t.role], r[t.state])
+        box = "dispatched" if dispatched else box_of(flow, r[t.role], r[t.state])
         if box is None:
             continue
         out.append({"task": r["id"], "id": r[t.ref], "title": titles.get(r[t.ref]) or f"#{r[t.ref]}", "box": box,

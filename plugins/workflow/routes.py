@@ -18,7 +18,7 @@ from litestar import Request, get, post
 from specadmin.plugins.workflow.engine import Run, action_spec, flow_for, state_label
 from specadmin.plugins.workflow.model import flows
 from specadmin.plugins.workflow.runs import version_of
-from specadmin.plugins.workflow.views import dict_label, due_field, labels, light_of, log_rows, summary, task_tree
+from specadmin.plugins.workflow.views import box_of, dict_label, due_field, labels, light_of, log_rows, summary, task_tree
 from specadmin.runtime.data.db import write_transaction
 from specadmin.runtime.data.where import now as clock_now
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
@@ -140,8 +140,7 @@ async def todo(request: Request, flow: str | None = None) -> dict:
     boxes = f.boxes or {"todo": {"label": "待办", "roles": []}}
     items, counts, lights = [], {b: 0 for b in boxes}, {"green": 0, "yellow": 0, "red": 0}
     for r in rows:
-        box = next((b for b, spec in boxes.items() if (not spec.get("roles") or r[t.role] in spec["roles"])
-                    and (not spec.get("states") or r[t.state] in spec["states"])), None)
+        box = box_of(f, r[t.role], r[t.state])
         if box is None:
             continue
         light = light_of(r, due, at)

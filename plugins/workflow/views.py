@@ -102,3 +102,10 @@ async def summary(flow: Any, tree: list[dict], ctx: Any) -> dict:
             "orgs": [{"org": i[t.org], "org_name": i["org_name"], "role": i[t.role], "state": i[t.state],
                       "level": levels.get(i[t.org]), "level_label": dict_label(ctx, "org", "level", levels.get(i[t.org]))}
                      for i in sorted(flat, key=lambda x: x["id"])]}
+
+
+def box_of(flow: Any, role: Any, state: Any) -> str | None:
+    """The first of the flow's todo boxes whose roles and states (each optional) the task has (None: in no box)."""
+    boxes = flow.boxes or {"todo": {"label": "待办", "roles": []}}
+    return next((b for b, spec in boxes.items() if (not spec.get("roles") or role in spec["roles"])
+                 and (not spec.get("states") or state in spec["states"])), None)
