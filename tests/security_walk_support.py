@@ -86,7 +86,7 @@ async def check_own_messages(env, client, method: str, path: str) -> None:
         assert r.status_code in (200, 303), f"{method} {url}: {r.status_code}"
 
 
-GENERATED_OPS = ("list", "get", "create", "update", "delete", "action", "export")
+GENERATED_OPS = ("list", "get", "create", "update", "delete", "actions", "export")
 # Endpoints the runtime adds beside the generated controllers (imports, range deletes...) may check
 # their parameters before the grant; such a 400/422 carries no data and writes nothing.
 PARAMETER_ERRORS = (400, 422)

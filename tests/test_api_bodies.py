@@ -18,7 +18,7 @@ from specadmin.runtime.data.list_query import filter_params
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 ENVS = [pytest.param(app, backend, id=f"{app}-{backend}") for app in APPS for backend in BACKENDS]
-WRITES = ("create", "update", "delete", "action")
+WRITES = ("create", "update", "delete", "actions")
 # A value of the wrong type per body field type, and the Chinese word the answer must use.
 WRONG = {"integer": ("很多", "整数"), "boolean": ("也许", "是或否"), "ref": ("某人", "整数"),
          "multi_ref": ("某些人", "列表"), "date": ("昨天", "日期"), "geo": ("城东", "对象")}

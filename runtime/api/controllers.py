@@ -163,7 +163,7 @@ def _write_handlers(entity: str, label: str, create_body: type, update_body: typ
         "update_row": patch("/{row_id:int}", operation_id=f"update_{entity}", summary=f"{label}：修改")(update_row),
         "delete_row": delete("/{row_id:int}", operation_id=f"delete_{entity}", summary=f"{label}：删除",
                              status_code=204)(delete_row),
-        "run_action": post("/actions/{action:str}", operation_id=f"action_{entity}", summary=f"{label}：操作",
+        "run_action": post("/actions/{action:str}", operation_id=f"actions_{entity}", summary=f"{label}：操作",
                            status_code=200)(run_action),
     }
 
