@@ -260,3 +260,8 @@ async def first_id(ctx, entity: str) -> int:
     table = ctx.table(entity)
     rows = await table.select(table._meta.primary_key).order_by(table._meta.primary_key).limit(1)
     return rows[0]["id"] if rows else 1
+
+
+def flow_entities(model) -> list[str]:
+    """The entities a `workflow:` section drives (the workflow plugin's routes take one as {entity})."""
+    return [flow["entity"] for section in model.section("workflow").values() for flow in section.values()]

@@ -61,6 +61,8 @@ async def run_action(request: Request, entity: str, row_id: int, action: str, da
 @post("/api/workflow/{entity:str}", status_code=201)
 async def create_and_act(request: Request, entity: str, data: Any = None) -> dict:
     service, flow = _service(request, entity)
+    if not any(request.user.can(s.name, "create") for s in service.screens.values()):
+        raise Denied()  # before the body is read: nothing to learn about it without the grant
     body = _body(data)
     if not isinstance(body.get("data"), dict):
         raise BadRequest("data 应为 JSON 对象（新记录的字段）")
