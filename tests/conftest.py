@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 BACKENDS = ["sqlite", "postgres"]
 
+pytest_plugins = ["exit_watchdog"]
+
 
 def reference_blocks() -> dict[str, str]:
     """The titled code blocks of specs/REFERENCE.md (```lang title="path"), by title: tests run the docs."""
