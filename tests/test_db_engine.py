@@ -119,3 +119,20 @@ async def test_reads_go_on_while_another_connection_holds_the_write_lock(engine)
     await EngineNote.insert(EngineNote(text="after"))
     assert await EngineNote.select(EngineNote.text).output(as_list=True) == ["before", "importing", "after"]
     assert committed_texts(engine) == ["before", "importing", "after"]
+
+
+async def test_every_connection_thread_is_a_daemon_so_an_unclosed_one_cannot_hold_the_process(engine):
+    """aiosqlite's worker thread is not a daemon by default: a transaction's connection left open
+    (its task dropped with the event loop) kept the process from exiting after its work was done."""
+    import threading
+
+    before = set(threading.enumerate())
+    transaction = engine.transaction()
+    await transaction.__aenter__()          # opened and never closed: what a dropped task leaves
+    try:
+        opened = [t for t in threading.enumerate() if t not in before]
+        assert opened and all(t.daemon for t in opened)
+        assert (await engine._connection())._thread.daemon
+    finally:
+        await transaction.rollback()
+        await transaction.connection.close()

@@ -26,6 +26,16 @@ BUSY_TIMEOUT = 30  # seconds a statement waits for another connection's lock (SP
 SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 
 
+def _daemon_connect(kwargs: dict[str, Any]):
+    """aiosqlite.connect with a daemon worker thread. aiosqlite's thread is not a daemon: a
+    connection nobody closed (a query after the engine stopped, a transaction whose task was
+    dropped with its event loop) would keep the process from exiting, after its work was done.
+    SQLite's journal survives an unclosed connection."""
+    connecting = aiosqlite.connect(**kwargs)
+    connecting._thread.daemon = True
+    return connecting
+
+
 class SerializedSQLiteEngine(SQLiteEngine):
     """One shared aiosqlite connection per process, used by one query at a time."""
 
@@ -39,12 +49,7 @@ class SerializedSQLiteEngine(SQLiteEngine):
     async def _connection(self) -> aiosqlite.Connection:
         loop = asyncio.get_running_loop()
         if self._shared is None or self._loop is not loop:
-            connecting = aiosqlite.connect(**self.connection_kwargs)
-            # aiosqlite's worker thread is not a daemon: a connection nobody closed (a query after
-            # the engine stopped) would keep the process from exiting. Its work is done when the
-            # process ends, and SQLite's journal survives an unclosed connection.
-            connecting._thread.daemon = True
-            self._shared = await connecting
+            self._shared = await _daemon_connect(self.connection_kwargs)
             self._shared.row_factory = dict_factory  # type: ignore[assignment]
             await self._shared.execute("PRAGMA foreign_keys = 1")
             await self._shared.execute("PRAGMA journal_mode = WAL")
@@ -52,6 +57,13 @@ class SerializedSQLiteEngine(SQLiteEngine):
             self._lock = asyncio.Lock()
             self._loop = loop
         return self._shared
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        """A transaction's own connection (Piccolo's SQLiteTransaction asks the engine for one)."""
+        connection = await _daemon_connect(self.connection_kwargs)
+        connection.row_factory = dict_factory  # type: ignore[assignment]
+        await connection.execute("PRAGMA foreign_keys = 1")
+        return connection
 
     def transaction(self, transaction_type: TransactionType = TransactionType.immediate,
                     allow_nested: bool = True) -> SQLiteTransaction:
