@@ -438,6 +438,8 @@ class Feed:
     events: tuple[str, ...] = ()  # outbound: create, update, delete
     targets: tuple[str, ...] = ()  # outbound: names in app.yaml feed_targets
     where: Any = None  # outbound: only rows matching this clause
+    message_type: str | None = None  # outbound: `$type` of the target's envelope (runtime/feeds/formats.py)
+    map: Any = None  # outbound: {key sent: field path} the data of an envelope (instead of `fields`)
 
 
 @dataclass(frozen=True)
