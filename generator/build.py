@@ -416,7 +416,7 @@ def _feed(loc: Located, entities: dict[str, m.Entity]) -> m.Feed:
                   ref_keys=m._freeze(raw.get("ref_keys")), batch=raw.get("batch", "all_or_nothing"),
                   events=tuple(raw.get("events", ())), targets=tuple(raw.get("targets", ())),
                   where=m._freeze(raw.get("where")), message_type=raw.get("message_type"),
-                  map=m._freeze(raw.get("map")))
+                  map=m._freeze(raw.get("map")), action=raw.get("action"))
 
 
 def _trigger(on) -> dict:

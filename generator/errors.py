@@ -100,7 +100,7 @@ CODES = {
     "SA184": "rule closes: the created rows keep no owner, day or reason to close by",
     "SA027": "feed defined twice",
     "SA140": "feed names an unknown entity or field, or a field that cannot be used that way",
-    "SA141": "inbound feed key, ops or ref_keys do not fit the entity",
+    "SA141": "inbound feed key, ops, ref_keys or action do not fit the entity",
     "SA142": "inbound feed grant: screen of another entity, unknown role, or neither/both of screen and caller_role",
     "SA143": "outbound feed names a target missing from app.yaml feed_targets, or a bad where clause",
     "SA237": "feed message_type/map on an inbound feed, or a map path that does not reach a stored field",

@@ -52,6 +52,13 @@ def check_feeds(ck: "Checker") -> None:
 def _check_inbound(ck: "Checker", loc: "Located", fields: dict) -> None:
     raw = loc.raw
     ops = raw.get("ops") or []
+    action = raw.get("action")
+    if action:
+        declared = {a for sloc in ck.reg.screens.values() if sloc.raw.get("entity") == raw["entity"]
+                    for a in (sloc.raw.get("custom_actions") or {})}
+        if action not in declared or set(ops) - {"create"}:
+            ck.err(loc, ("action",), "SA141", f"inbound feed '{loc.name}': action '{action}' must be a custom action "
+                                             f"of a screen of '{raw['entity']}', on a feed whose ops are [create]")
     if not ops:
         ck.err(loc, ("ops",), "SA141", f"inbound feed '{loc.name}' needs ops (create, update, delete, upsert)")
     key = raw.get("key")
@@ -133,6 +140,8 @@ def _check_format(ck: "Checker", loc: "Located", entity: str) -> None:
     """SA237 `message_type` / `map` on an inbound feed, or a map path that does not reach a stored field;
     SA238 an outbound feed whose target's envelope sends `$type` without the feed's `message_type`."""
     raw = loc.raw
+    if raw["kind"] != "inbound" and "action" in raw:
+        ck.err(loc, ("action",), "SA141", f"outbound feed '{loc.name}': 'action' belongs to inbound feeds")
     if raw["kind"] == "inbound":
         for key in ("message_type", "map"):
             if key in raw:

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 from conftest import BACKENDS, EXAMPLES, api_login, reference_blocks, running_app
-from test_chongzhou_app import DEMO, PASSWORD
+from test_chongzhou_app import DEMO, PASSWORD, ext_client
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 FORM = '{"stall_count": 2}'
@@ -183,6 +183,37 @@ async def test_the_process_query_finds_an_event_by_source_id_and_number(hub):
     assert r.status_code == 200, r.text
     assert [i["id"] for i in r.json()["items"]] == [row["id"]]
     assert other.status_code == 200 and other.json()["items"] == []
+
+
+@ASYNC
+async def test_a_multispan_report_with_its_source_tag_lands_at_the_city_centre_dispatched_and_ccd_by_plan(hub):
+    ctx, orgs = hub["ctx"], hub["orgs"]
+    plan, lead, cc = ctx.table("plan"), ctx.join_table("plan", "dispatch_orgs"), ctx.join_table("plan", "cc_orgs")
+    pid = (await plan.insert(plan(name="工地噪音多跨预案", event_type=hub["types"]["010101"], active=True, published=True))
+           .returning(plan.id))[0]["id"]
+    await lead.insert(lead(owner=pid, target=orgs["CZ-ZJJ"]["id"]))
+    await cc.insert(cc(owner=pid, target=orgs["CZ-CGJ"]["id"]))
+    record = {"title": "多跨上报：工地夜间施工", "number": f"DS{hub['ctx'].app.name}0001", "event_type": "010101",
+              "area": "510184001", "level": "general", "source_system_id": "ZJ-SYS-0009"}
+    async with await ext_client(hub, "zj_report", "hub_push") as ext:
+        r = await ext.post("/ext/feeds/multispan_report", json=[record, {**record, "number": "DS-UNTAGGED",
+                                                                         "source_system_id": None}])
+    assert r.status_code == 200, r.text
+    good, untagged = r.json()["results"]
+    assert good["status"] == "created" and good["action"] == "report", good
+    assert untagged["status"] == "error" and "多跨上报须带来源系统标识" in untagged["errors"]["__all__"], untagged
+    event, task, log = ctx.table("event"), ctx.table("event_task"), ctx.table("event_log")
+    assert await event.count().where(event.number == "DS-UNTAGGED") == 0  # the record and its action, or neither
+    stored = (await event.select().where(event.id == good["id"]))[0]
+    assert (stored["status"], stored["owner_org"], stored["closing_org"], stored["plan"]) == (
+        "in_process", orgs["CZ-CYZX"]["id"], orgs["CZ-CYZX"]["id"], pid)
+    assert stored["launched_at"] is not None and stored["due_at"] is not None
+    tasks = await task.select(task.org, task.role, task.state).where(task.event == good["id"]).order_by(task.id)
+    assert [(t["org"], t["role"], t["state"]) for t in tasks] == [
+        (orgs["CZ-CYZX"]["id"], "owner", "submitted"), (orgs["CZ-ZJJ"]["id"], "lead", "todo"),
+        (orgs["CZ-CGJ"]["id"], "cc", "todo")]
+    logged = await log.select(log.action, log.channel).where(log.event == good["id"])
+    assert [(x["action"], x["channel"]) for x in logged] == [("report", "city")]
 
 
 BREAKS = (  # (code, text in app.yaml or services.yaml, broken text, message part)

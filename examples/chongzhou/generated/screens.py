@@ -2004,6 +2004,7 @@ SCREENS = {
         "search": ["title", "number"],
         "actions": ["export"],
         "custom_actions": [
+            {"name": "report", "label": "多跨上报", "batch": False, "confirm": None},
         ],
     },
     "event_log_api": {
