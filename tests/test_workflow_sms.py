@@ -85,6 +85,16 @@ async def test_a_major_dispatch_texts_each_dispatched_orgs_handlers_by_the_rule_
         (PHONES["dept2"], orgs["CZ-CGJ"], "重大事件“重大占道事件甲”已交办至崇州市城市管理局，请及时处置。", "pending", "sms"),
     ]
     assert PHONES["town"] not in {s["recipient"] for s in sent}  # the dispatching org gets no todo, so no SMS
+    box = hub["ctx"].table("notification_outbox")  # mobiles encrypted at rest (SM4), like every outbox row
+    stored = await box.select(box.recipient).where(box.id.is_in([s["id"] for s in sent]))
+    assert all(r["recipient"] and not r["recipient"].startswith("138") for r in stored)
+    admin = await api_login(hub["app"], "admin", PASSWORD)  # 短信发送记录 lists them (the demo's superuser)
+    try:
+        r = await admin.get("/api/notification_outbox", params={"screen": "notification_outbox_admin", "page_size": 500})
+    finally:
+        await admin.aclose()
+    assert r.status_code == 200, r.text
+    assert len([i for i in r.json()["items"] if i["id"] in {s["id"] for s in sent}]) == 2
 
 
 @ASYNC
