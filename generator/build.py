@@ -415,7 +415,8 @@ def _feed(loc: Located, entities: dict[str, m.Entity]) -> m.Feed:
                   ops=tuple(raw.get("ops", ())), screen=raw.get("screen"), caller_role=raw.get("caller_role"),
                   ref_keys=m._freeze(raw.get("ref_keys")), batch=raw.get("batch", "all_or_nothing"),
                   events=tuple(raw.get("events", ())), targets=tuple(raw.get("targets", ())),
-                  where=m._freeze(raw.get("where")))
+                  where=m._freeze(raw.get("where")), message_type=raw.get("message_type"),
+                  map=m._freeze(raw.get("map")), action=raw.get("action"))
 
 
 def _trigger(on) -> dict:

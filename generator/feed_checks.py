@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from specadmin.runtime.feeds.formats import TOKENS, tokens_in as _tokens
+
 if TYPE_CHECKING:
     from specadmin.generator.build import Located
     from specadmin.generator.semantics import Checker
@@ -20,6 +22,7 @@ KEY_TYPES = ("string", "integer", "ref", "date")
 
 
 def check_feeds(ck: "Checker") -> None:
+    _check_targets(ck)
     for loc in ck.reg.feeds.values():
         raw = loc.raw
         entity = raw["entity"]
@@ -43,11 +46,19 @@ def check_feeds(ck: "Checker") -> None:
             _check_inbound(ck, loc, fields)
         else:
             _check_outbound(ck, loc, entity)
+        _check_format(ck, loc, entity)
 
 
 def _check_inbound(ck: "Checker", loc: "Located", fields: dict) -> None:
     raw = loc.raw
     ops = raw.get("ops") or []
+    action = raw.get("action")
+    if action:
+        declared = {a for sloc in ck.reg.screens.values() if sloc.raw.get("entity") == raw["entity"]
+                    for a in (sloc.raw.get("custom_actions") or {})}
+        if action not in declared or set(ops) - {"create"}:
+            ck.err(loc, ("action",), "SA141", f"inbound feed '{loc.name}': action '{action}' must be a custom action "
+                                             f"of a screen of '{raw['entity']}', on a feed whose ops are [create]")
     if not ops:
         ck.err(loc, ("ops",), "SA141", f"inbound feed '{loc.name}' needs ops (create, update, delete, upsert)")
     key = raw.get("key")
@@ -103,3 +114,47 @@ def _check_outbound(ck: "Checker", loc: "Located", entity: str) -> None:
     for key_name in ("ops", "key", "screen", "caller_role", "ref_keys", "batch"):
         if key_name in raw:
             ck.err(loc, (key_name,), "SA140", f"outbound feed '{loc.name}': '{key_name}' belongs to inbound feeds")
+
+
+def _check_targets(ck: "Checker") -> None:
+    """SA238 an envelope token that is none of runtime/feeds/formats.py TOKENS; SA239 a `sign` secret written
+    in the spec instead of read from the environment, or a `time_format` without a % directive."""
+    for name, raw in (ck.reg.app.raw.get("feed_targets") or {}).items():
+        if not isinstance(raw, dict):
+            continue
+        for token in _tokens(raw.get("envelope")):
+            if token not in TOKENS:
+                ck.err(ck.reg.app, ("feed_targets", name, "envelope"), "SA238",
+                       f"feed target '{name}': envelope value '{token}' is not one of {', '.join(TOKENS)}")
+        secret = (raw.get("sign") or {}).get("secret")
+        if isinstance(secret, str) and secret and "${" not in secret:
+            ck.err(ck.reg.app, ("feed_targets", name, "sign", "secret"), "SA239",
+                   f"feed target '{name}': the sign secret must come from the environment (${{NAME}}), not the spec")
+        time_format = raw.get("time_format")
+        if isinstance(time_format, str) and "%" not in time_format:
+            ck.err(ck.reg.app, ("feed_targets", name, "time_format"), "SA239",
+                   f"feed target '{name}': time_format '{time_format}' has no % directive (e.g. %Y-%m-%d %H:%M:%S)")
+
+
+def _check_format(ck: "Checker", loc: "Located", entity: str) -> None:
+    """SA237 `message_type` / `map` on an inbound feed, or a map path that does not reach a stored field;
+    SA238 an outbound feed whose target's envelope sends `$type` without the feed's `message_type`."""
+    raw = loc.raw
+    if raw["kind"] != "inbound" and "action" in raw:
+        ck.err(loc, ("action",), "SA141", f"outbound feed '{loc.name}': 'action' belongs to inbound feeds")
+    if raw["kind"] == "inbound":
+        for key in ("message_type", "map"):
+            if key in raw:
+                ck.err(loc, (key,), "SA237", f"inbound feed '{loc.name}': '{key}' belongs to outbound feeds")
+        return
+    for key, path in (raw.get("map") or {}).items():
+        f, problem = ck.resolve(entity, path)
+        if f is None or f.get("type") in UNSENDABLE or f.get("type") == "file":
+            ck.err(loc, ("map", key), "SA237", f"outbound feed '{loc.name}': map '{key}: {path}' "
+                                               f"{problem or 'does not reach a stored field'}")
+    declared = ck.reg.app.raw.get("feed_targets") or {}
+    for i, target in enumerate(raw.get("targets") or []):
+        envelope = (declared.get(target) or {}).get("envelope") if isinstance(declared.get(target), dict) else None
+        if "$type" in _tokens(envelope) and not raw.get("message_type"):
+            ck.err(loc, ("targets", i), "SA238", f"outbound feed '{loc.name}': target '{target}' sends $type; "
+                                                 f"declare the feed's message_type")

@@ -438,6 +438,9 @@ class Feed:
     events: tuple[str, ...] = ()  # outbound: create, update, delete
     targets: tuple[str, ...] = ()  # outbound: names in app.yaml feed_targets
     where: Any = None  # outbound: only rows matching this clause
+    message_type: str | None = None  # outbound: `$type` of the target's envelope (runtime/feeds/formats.py)
+    map: Any = None  # outbound: {key sent: field path} the data of an envelope (instead of `fields`)
+    action: str | None = None  # inbound: a custom action of the entity run on each created record, in its transaction
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from specadmin.plugins.workflow.json_forms import validate_json
 from specadmin.plugins.workflow.model import Flow, flows
+from specadmin.plugins.workflow import sms
 from specadmin.plugins.workflow.runs import record_version, version_of
 from specadmin.runtime.attachments.store import SEPARATOR
 from specadmin.runtime.attachments.table import TABLE as ATTACHMENTS
@@ -102,6 +103,7 @@ class Run:
         self.found: dict | None = None
         self.entering = False
         self.orgs: dict[str, int | None] = {}
+        self.notified: set[int] = set()  # the orgs this action gave a todo (in-app message; SMS by sms.py)
 
     # -- values -------------------------------------------------------------
     def value(self, expr: Any, row: dict, item: Any = None) -> Any:
@@ -280,6 +282,7 @@ class Run:
                 changed |= await self.effect(effect, row)
                 row.update(changed)
         await self.write_log(row)
+        await sms.send(self, row)
         return {"changed": changed, "result": {"state": row.get(self.flow.state),
                                                "state_label": state_label(self.ctx, self.flow, row.get(self.flow.state))}}
 
@@ -532,6 +535,7 @@ class Run:
         title = message.get("title") or f"待办：{self.label}"
         text = message.get("text") or f"{entity.label}“{shown or row['id']}”需要您单位办理（{self.label}）。"
         wanted = [o for o in orgs if isinstance(o, int)]
+        self.notified.update(wanted)
         if not wanted:
             return
         people = await user.select(user.id).where(user.org.is_in(wanted), user.active == True)  # noqa: E712

@@ -18,13 +18,22 @@ from specadmin.plugins.workflow.pages import (PAGE_HANDLERS, panel_actions, todo
 from specadmin.plugins.workflow.routes import HANDLERS
 from specadmin.plugins.workflow.runs import run_table
 from specadmin.plugins.workflow.schema import SCHEMA
+from specadmin.plugins.workflow.sms import SMS_CHECKS, SmsRuleDispatcher, check_rule_text, dispatch_job
 from specadmin.runtime.plugin import EntityHooks, Plugin
+from specadmin.runtime.plugin.background import background_service
 
 HERE = Path(__file__).parent
+configure, sms_dispatcher = background_service("workflow_sms_dispatcher", SmsRuleDispatcher)
 
-plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA}, checks=CHECKS,
-                hooks={"*": EntityHooks(before_create=refuse_state_writes, before_update=refuse_state_writes)},
-                handlers={"act": act}, routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS], tables=(run_table,),
+
+async def _before_write(event) -> None:
+    await refuse_state_writes(event)
+    await check_rule_text(event)
+
+plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA}, checks=(*CHECKS, *SMS_CHECKS),
+                hooks={"*": EntityHooks(before_create=_before_write, before_update=_before_write)},
+                handlers={"act": act, "sms_dispatch": dispatch_job}, configure=configure, lifespan=(sms_dispatcher,),
+                routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS], tables=(run_table,),
                 templates=HERE / "templates", static=HERE / "static", detail_panels=(workflow_panels,),
                 panel_actions=(panel_actions,),
                 menu_entries=(todo_entries,), menu_badges=(todo_badges,))

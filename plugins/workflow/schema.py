@@ -88,6 +88,10 @@ FLOW = {
         "boxes": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": False,
             "properties": {"label": {"type": "string"}, "roles": NAMES, "states": NAMES}}},
+        "sms": {"type": "object", "additionalProperties": False, "required": ["rules", "actions", "text"],
+                "properties": {"rules": {"type": "string"}, "actions": {"type": "string"}, "text": {"type": "string"},
+                               "active": {"type": "string"}, "recipients": {"type": "string"},
+                               "match": {"type": "object", "additionalProperties": {"type": "string"}}}},
         "version": {"type": ["string", "integer"]},
         "published": {"type": ["string", "integer"]},
         "actions": ACTIONS,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from specadmin.runtime.plugin.background import BackgroundLoop
+from specadmin.runtime.feeds.formats import signed_headers
 from specadmin.runtime.feeds.targets import target
 
 if TYPE_CHECKING:
@@ -71,8 +72,9 @@ async def deliver_one(ctx: "AppContext", client: httpx.AsyncClient, row: dict[st
     attempts = (row["attempts"] or 0) + 1
     code, error = None, None
     try:
-        response = await client.post(dest.url, content=row["payload"].encode("utf-8"), headers=dest.headers,
-                                     timeout=dest.timeout)
+        body = row["payload"].encode("utf-8")
+        headers = dest.headers | signed_headers(ctx.app.feed_targets[row["target"]], body)
+        response = await client.post(dest.url, content=body, headers=headers, timeout=dest.timeout)
         code = response.status_code
         if not 200 <= code < 300:
             error = f"HTTP {code}: {response.text[:200]}"

@@ -61,8 +61,11 @@ class FeedService(EntityService):
         super().__init__(ctx, feed.entity)
         self.feed = feed
         names = tuple(dict.fromkeys(feed.fields + feed.key))
+        # `action:` the custom action (declared on a screen of the entity) each created record goes through
+        actions = tuple({a.name: a for sc in ctx.app.screens if sc.entity == feed.entity for a in sc.custom_actions
+                         if a.name == feed.action}.values())
         self.pseudo = Screen(name=f"feed:{feed.name}", entity=feed.entity, label=feed.label, module=feed.module,
-                             list=names, detail=names, form=names)
+                             list=names, detail=names, form=names, custom_actions=actions)
 
     def grants(self, principal: "Principal", action: str, screen: str | None):
         if self.feed.screen:
@@ -293,8 +296,17 @@ class Intake:
         if op == "create":
             if row_id is not None:
                 raise RecordError({"__all__": "记录已存在"})
-            row = await self.service.create(self.request, data)
-            return {"status": "created", "id": row["id"]}
+            if not self.feed.action:
+                row = await self.service.create(self.request, data)
+                return {"status": "created", "id": row["id"]}
+            async with self.service.table._meta.db.transaction():  # the record and its action, or neither
+                row = await self.service.create(self.request, data)
+                done = await self.service.run_action(self.request, self.feed.action, [row["id"]])
+                if row["id"] not in done.get("done", []):
+                    reasons = done.get("reasons") or {}
+                    raise RecordError({"__all__": str(reasons.get(row["id"]) or reasons.get(str(row["id"]))
+                                                      or f"未能执行“{self.feed.action}”")})
+            return {"status": "created", "id": row["id"], "action": self.feed.action}
         if row_id is None:
             raise RecordError({"__all__": "记录不存在"})
         if op == "update":

@@ -14,6 +14,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from specadmin.runtime.data.rows import RowShape
+from specadmin.runtime.feeds.formats import body_of, mapped
 from specadmin.runtime.data.where import matches
 
 if TYPE_CHECKING:
@@ -66,10 +67,12 @@ async def record_change(service, op: str, row_id: int) -> int:
     raw_rows = await table.select().where(pk == row_id)
     if not raw_rows:
         return 0
-    wanted = {name for feed in feeds for name in feed.fields}
-    shape = RowShape(ctx, service.entity, wanted)
-    # Masked like any list (clear_view False): sensitive values never leave in clear.
-    item = (await shape.convert(await table.select(*shape.columns).where(pk == row_id), False))[0]
+    item: dict[str, Any] = {}
+    wanted = {name for feed in feeds if not feed.map for name in feed.fields}  # a feed's map reads its own paths
+    if wanted:
+        shape = RowShape(ctx, service.entity, wanted)
+        # Masked like any list (clear_view False): sensitive values never leave in clear.
+        item = (await shape.convert(await table.select(*shape.columns).where(pk == row_id), False))[0]
     plain = service._plain(raw_rows[0])
     deliveries = ctx.table(DELIVERY)
     now = dt.datetime.now().replace(microsecond=0)
@@ -77,13 +80,14 @@ async def record_change(service, op: str, row_id: int) -> int:
     for feed in feeds:
         if feed.where and not matches(plain, feed.where):
             continue
+        data = await mapped(ctx, feed, table, row_id) if feed.map else payload_of(feed, item)
         body = json.dumps({"feed": feed.name, "entity": feed.entity, "op": op, "row_id": row_id,
-                           "changed_at": now.isoformat(), "data": payload_of(feed, item)},
-                          ensure_ascii=False, default=str)
+                           "changed_at": now.isoformat(), "data": data}, ensure_ascii=False, default=str)
         for target in feed.targets:
+            shaped = body_of(ctx.app, feed, target, op, row_id, now, data)  # the target's own format, if any
             rows.append(deliveries(feed=feed.name, target=target, entity_name=feed.entity, row_id=row_id, op=op,
-                                   payload=body, status="pending", attempts=0, next_try_at=now,
-                                   created_at=now, updated_at=now))
+                                   payload=body if shaped is None else json.dumps(shaped, ensure_ascii=False, default=str),
+                                   status="pending", attempts=0, next_try_at=now, created_at=now, updated_at=now))
     if rows:
         await deliveries.insert(*rows)
     return len(rows)
@@ -124,6 +128,8 @@ def import_deliveries(ctx: "AppContext", entity_name: str, columns: list[str], r
                 continue
             body = json.dumps({"feed": feed.name, "entity": feed.entity, "op": op, "row_id": None, "source": "import",
                                "changed_at": now.isoformat(), "data": data}, ensure_ascii=False, default=str)
-            out += [(feed.name, target, entity_name, None, op, body, "pending", 0, now, now, now)
-                    for target in feed.targets]
+            for target in feed.targets:
+                shaped = body_of(ctx.app, feed, target, op, None, now, data)
+                payload = body if shaped is None else json.dumps(shaped, ensure_ascii=False, default=str)
+                out.append((feed.name, target, entity_name, None, op, payload, "pending", 0, now, now, now))
     return out, table, DELIVERY_COLUMNS

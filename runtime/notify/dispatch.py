@@ -27,8 +27,11 @@ def event_sms(ctx: "AppContext") -> list[str]:
     return [n.name for n in ctx.app.notifications if n.trigger is not None and n.channel == "sms"]
 
 
-async def run_once(ctx: "AppContext", gateway: HttpGateway | None = None) -> dict[str, int]:
-    names = event_sms(ctx)
+async def run_once(ctx: "AppContext", gateway: HttpGateway | None = None,
+                   names: list[str] | None = None) -> dict[str, int]:
+    """Send the pending rows of `names` (default: the app's event-driven SMS notifications; a plugin
+    that writes its own pending SMS rows, e.g. the workflow's 短信配置, passes the name it writes)."""
+    names = event_sms(ctx) if names is None else names
     if not names:
         return {"sent": 0, "failed": 0}
     gateway = gateway or HttpGateway.from_config(ctx.app.sms)

@@ -6,7 +6,7 @@ from piccolo_admin.endpoints import TableConfig
 
 from specadmin.runtime.system.generated import admin as system
 
-from .tables import EventType, SystemParam, Responsibility, DeptEventType, Plan, EventForm, Event, EventTask, EventLog, EventReview, EventInstruction, EventSupervision, EventTrack, ReturnVisit, DispatchGroup
+from .tables import EventType, SystemParam, Responsibility, DeptEventType, Plan, EventForm, Event, EventTask, EventLog, EventReview, EventInstruction, EventSupervision, EventTrack, ReturnVisit, DispatchGroup, SmsRule
 
 TABLE_CONFIGS = [
     *system.TABLE_CONFIGS,
@@ -98,5 +98,11 @@ TABLE_CONFIGS = [
         menu_group="事件枢纽平台",
         visible_columns=[DispatchGroup.id, DispatchGroup.owner, DispatchGroup.name],
         visible_filters=[DispatchGroup.owner],
+    ),
+    TableConfig(
+        SmsRule,
+        menu_group="事件枢纽平台",
+        visible_columns=[SmsRule.id, SmsRule.name, SmsRule.event_type, SmsRule.levels, SmsRule.actions, SmsRule.recipients, SmsRule.text, SmsRule.active],
+        visible_filters=[SmsRule.event_type, SmsRule.levels, SmsRule.actions, SmsRule.recipients, SmsRule.active],
     ),
 ]

@@ -541,6 +541,28 @@ DispatchGroupController = entity_controller(
 )
 
 
+class SmsRuleBody(Body):
+    """短信配置：新增和修改的字段（只传要写的字段）"""
+
+    name: Optional[Annotated[str, Meta(description="配置名称")]] | UnsetType = UNSET
+    event_type: Optional[Annotated[int, Meta(description="事件类型")]] | UnsetType = UNSET
+    levels: Optional[Annotated[list[str] | str, Meta(description="事件等级")]] | UnsetType = UNSET
+    actions: Optional[Annotated[list[str] | str, Meta(description="动作类型")]] | UnsetType = UNSET
+    recipients: Optional[Annotated[list[str] | str, Meta(description="接收人")]] | UnsetType = UNSET
+    text: Optional[Annotated[str, Meta(description="短信内容")]] | UnsetType = UNSET
+    active: Optional[Annotated[bool, Meta(description="是否启用")]] | UnsetType = UNSET
+
+
+SmsRuleController = entity_controller(
+    "sms_rule", "短信配置",
+    filters=[
+        Filter("event_type", int, "事件类型"),
+        Filter("active", bool, "是否启用"),
+    ],
+    body=SmsRuleBody,
+)
+
+
 CONTROLLERS = [
     *system.CONTROLLERS,
     EventTypeController,
@@ -558,4 +580,5 @@ CONTROLLERS = [
     EventTrackController,
     ReturnVisitController,
     DispatchGroupController,
+    SmsRuleController,
 ]

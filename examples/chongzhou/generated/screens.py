@@ -2004,6 +2004,7 @@ SCREENS = {
         "search": ["title", "number"],
         "actions": ["export"],
         "custom_actions": [
+            {"name": "report", "label": "多跨上报", "batch": False, "confirm": None},
         ],
     },
     "event_log_api": {
@@ -2243,6 +2244,49 @@ SCREENS = {
             {"name": "visit", "label": "回访", "batch": False, "confirm": None},
         ],
     },
+    "sms_rule_admin": {
+        "entity": "sms_rule",
+        "label": "短信配置",
+        "menu": "config",
+        "order": 20,
+        "kind": "crud",
+        "tabs": [
+        ],
+        "list": [
+            {"name": "name", "label": "配置名称", "type": "string", "required": True, "max_length": 100},
+            {"name": "event_type", "label": "事件类型", "type": "ref", "to": "event_type", "help": "为空则适用全部类型；上级类型适用其下级类型"},
+            {"name": "levels", "label": "事件等级", "type": "dict", "dict": "event_level", "help": "为空则适用全部等级", "multi": True},
+            {"name": "actions", "label": "动作类型", "type": "dict", "dict": "sms_action", "required": True, "multi": True},
+            {"name": "recipients", "label": "接收人", "type": "dict", "dict": "sms_recipient", "help": "为空则发给承办单位人员", "multi": True},
+            {"name": "active", "label": "是否启用", "type": "boolean"},
+        ],
+        "detail": [
+            {"name": "name", "label": "配置名称", "type": "string", "required": True, "max_length": 100},
+            {"name": "event_type", "label": "事件类型", "type": "ref", "to": "event_type", "help": "为空则适用全部类型；上级类型适用其下级类型"},
+            {"name": "levels", "label": "事件等级", "type": "dict", "dict": "event_level", "help": "为空则适用全部等级", "multi": True},
+            {"name": "actions", "label": "动作类型", "type": "dict", "dict": "sms_action", "required": True, "multi": True},
+            {"name": "recipients", "label": "接收人", "type": "dict", "dict": "sms_recipient", "help": "为空则发给承办单位人员", "multi": True},
+            {"name": "text", "label": "短信内容", "type": "text", "required": True, "help": "可用占位符：{title} 标题、{number} 编号、{level} 等级、{event_type} 类型、{action} 动作、{org} 接收单位等事件字段"},
+            {"name": "active", "label": "是否启用", "type": "boolean"},
+        ],
+        "form": [
+            {"name": "name", "label": "配置名称", "type": "string", "required": True, "max_length": 100},
+            {"name": "event_type", "label": "事件类型", "type": "ref", "to": "event_type", "help": "为空则适用全部类型；上级类型适用其下级类型"},
+            {"name": "levels", "label": "事件等级", "type": "dict", "dict": "event_level", "help": "为空则适用全部等级", "multi": True},
+            {"name": "actions", "label": "动作类型", "type": "dict", "dict": "sms_action", "required": True, "multi": True},
+            {"name": "recipients", "label": "接收人", "type": "dict", "dict": "sms_recipient", "help": "为空则发给承办单位人员", "multi": True},
+            {"name": "text", "label": "短信内容", "type": "text", "required": True, "help": "可用占位符：{title} 标题、{number} 编号、{level} 等级、{event_type} 类型、{action} 动作、{org} 接收单位等事件字段"},
+            {"name": "active", "label": "是否启用", "type": "boolean"},
+        ],
+        "filters": [
+            {"name": "event_type", "label": "事件类型", "type": "ref", "to": "event_type", "help": "为空则适用全部类型；上级类型适用其下级类型"},
+            {"name": "active", "label": "是否启用", "type": "boolean"},
+        ],
+        "search": ["name"],
+        "actions": ["create", "update", "delete", "export"],
+        "custom_actions": [
+        ],
+    },
 }
 
 MENUS = [
@@ -2250,6 +2294,6 @@ MENUS = [
     {"name": "queries", "label": "事件查询", "screens": ["event_in_process", "event_completed", "event_participated", "event_city_dispatched", "review_mine", "review_applied", "event_all", "event_key"]},
     {"name": "statistics", "label": "数据统计", "screens": ["workbench", "stat_line_monthly", "stat_type_monthly", "stat_accepted_yearly", "stat_closed_yearly", "stat_area_towns", "stat_area_communities", "stat_area_grids", "stat_handling_monthly", "stat_handling_towns", "event_stat_list", "task_stat_list"]},
     {"name": "services", "label": "事件服务", "screens": ["sync_event_type", "sync_division", "sync_org", "event_query_api", "event_log_api"]},
-    {"name": "config", "label": "配置中心", "screens": ["event_type_admin", "deadline_admin", "system_param_admin", "responsibility_admin", "dept_type_admin", "plan_admin", "event_form_admin"]},
+    {"name": "config", "label": "配置中心", "screens": ["event_type_admin", "deadline_admin", "system_param_admin", "responsibility_admin", "dept_type_admin", "plan_admin", "event_form_admin", "sms_rule_admin"]},
     {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
 ]

@@ -318,6 +318,22 @@ class DispatchGroupOrgs(Table, tablename="dispatch_group_orgs"):
     target = ForeignKey(references=Org, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="分组单位")
 
 
+class SmsRule(Table, tablename="sms_rule"):
+    """短信配置"""
+
+    name = Varchar(length=100, null=False, verbose_name="配置名称")
+    event_type = ForeignKey(references=EventType, default=None, index=True, null=True, on_delete=OnDelete.cascade, verbose_name="事件类型")
+    levels = Text(default=None, null=True, verbose_name="事件等级")
+    actions = Text(default=None, null=False, verbose_name="动作类型")
+    recipients = Text(default=None, null=True, verbose_name="接收人")
+    text = Text(null=False, verbose_name="短信内容")
+    active = Boolean(default=True, null=False, verbose_name="是否启用")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
+
+
 TABLES = [
     *system.TABLES,
     EventType,
@@ -340,6 +356,7 @@ TABLES = [
     ReturnVisit,
     DispatchGroup,
     DispatchGroupOrgs,
+    SmsRule,
 ]
 ENTITY_TABLES = {
     **system.ENTITY_TABLES,
@@ -358,6 +375,7 @@ ENTITY_TABLES = {
     "event_track": EventTrack,
     "return_visit": ReturnVisit,
     "dispatch_group": DispatchGroup,
+    "sms_rule": SmsRule,
 }
 JOIN_TABLES = {
     **system.JOIN_TABLES,
