@@ -12,6 +12,7 @@ from pathlib import Path
 
 from specadmin.plugins.workflow.checks import CHECKS
 from specadmin.plugins.workflow.engine import act
+from specadmin.plugins.workflow import forms_admin
 from specadmin.plugins.workflow.guard import refuse_state_writes
 from specadmin.plugins.workflow.pages import (PAGE_HANDLERS, panel_actions, todo_badges, todo_entries,
                                               workflow_panels)
@@ -22,9 +23,17 @@ from specadmin.runtime.plugin import EntityHooks, Plugin
 
 HERE = Path(__file__).parent
 
-plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA}, checks=CHECKS,
-                hooks={"*": EntityHooks(before_create=refuse_state_writes, before_update=refuse_state_writes)},
-                handlers={"act": act}, routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS], tables=(run_table,),
-                templates=HERE / "templates", static=HERE / "static", detail_panels=(workflow_panels,),
+
+async def _before_write(event) -> None:
+    await refuse_state_writes(event)
+    await forms_admin.check_schema_field(event)  # form_versions: the JSON Schema text field
+
+plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA, forms_admin.KEY: forms_admin.SCHEMA},
+                checks=CHECKS + forms_admin.CHECKS,
+                hooks={"*": EntityHooks(before_create=_before_write, before_update=_before_write)},
+                handlers={"act": act, **forms_admin.HANDLERS},
+                routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS, *forms_admin.PREVIEW_HANDLERS], tables=(run_table,),
+                templates=HERE / "templates", static=HERE / "static",
+                detail_panels=(workflow_panels, forms_admin.preview_panels),
                 panel_actions=(panel_actions,),
                 menu_entries=(todo_entries,), menu_badges=(todo_badges,))
