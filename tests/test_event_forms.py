@@ -11,7 +11,7 @@ import json
 import shutil
 
 import pytest
-from conftest import BACKENDS, EXAMPLES, api_login, running_app
+from conftest import BACKENDS, EXAMPLES, api_login, reference_blocks, running_app
 from test_chongzhou_app import DEMO, PASSWORD
 
 aio = pytest.mark.asyncio(loop_scope="session")
@@ -110,7 +110,7 @@ async def test_the_preview_shows_the_fields_and_checks_what_is_filled_in(hub):
     html = page.text
     for text in ("噪音来源", "现场情况", "分贝", "是否夜间", '<option value="商铺"', 'name="site.decibel"'):
         assert text in html, text
-    assert html.count('class="required"') == 2  # 噪音来源 and 分贝
+    assert html.count('title="必填"') == 2  # 噪音来源 and 分贝
     detail = await hub["c"].get(f"/s/event_form_admin/{r.json()['id']}")
     assert url in detail.text  # the detail page links the preview
     token = hub["c"].headers["x-csrftoken"]
@@ -119,6 +119,19 @@ async def test_the_preview_shows_the_fields_and_checks_what_is_filled_in(hub):
     good = await hub["c"].post(url, data={"_csrf_token": token, "source": "商铺", "site.decibel": "70",
                                           "site.night": "true"})
     assert "填写内容符合表单定义" in good.text
+
+
+def test_the_reference_excerpt_is_chongzhous_declaration():
+    import yaml
+
+    excerpt = yaml.safe_load(reference_blocks()["excerpts/chongzhou_event_forms.yaml"])
+    config = yaml.safe_load((EXAMPLES / "chongzhou" / "modules" / "config.yaml").read_text(encoding="utf-8"))
+    assert excerpt["form_versions"] == config["form_versions"]
+    actions = config["screens"]["event_form_admin"]["custom_actions"]
+    for name, body in excerpt["screens"]["event_form_admin"]["custom_actions"].items():
+        for key in ("handler", "when", "set", "batch"):
+            assert body.get(key) == actions[name].get(key), (name, key)
+        assert set(body.get("params") or ()) == set(actions[name].get("params") or ()), name
 
 
 BROKEN = [
@@ -144,3 +157,4 @@ def test_check_names_a_broken_form_versions_declaration(tmp_path, capsys, old, n
     line = next(i for i, t in enumerate(broken.splitlines(), 1) if "form_versions:" in t) + 1
     assert errors and errors[0].startswith(f"chongzhou/modules/config.yaml:{line}: [{code}]"), errors
     assert fragment in errors[0], errors
+
