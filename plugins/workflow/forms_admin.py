@@ -59,13 +59,19 @@ class FormVersions:
     offline: str = "offline"
 
 
+_DECLARED: dict[int, tuple[Any, dict[str, FormVersions]]] = {}
+
+
 def declared(app: Any) -> dict[str, FormVersions]:
-    """entity -> its `form_versions:` declaration."""
-    out = {}
-    for _, section in app.section(KEY).items():
-        for entity, body in (section or {}).items():
-            out[entity] = FormVersions(entity=entity, **{k: tuple(v) if k == "group" else v for k, v in body.items()})
-    return out
+    """entity -> its `form_versions:` declaration (parsed once per app model: the save hook asks on every write)."""
+    cached = _DECLARED.get(id(app))
+    if cached is None or cached[0] is not app:
+        out = {}
+        for _, section in app.section(KEY).items():
+            for entity, body in (section or {}).items():
+                out[entity] = FormVersions(entity=entity, **{k: tuple(v) if k == "group" else v for k, v in body.items()})
+        cached = _DECLARED[id(app)] = (app, out)
+    return cached[1]
 
 
 def _of(service: Any) -> FormVersions:
