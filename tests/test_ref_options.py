@@ -125,3 +125,24 @@ def test_check_names_a_broken_options_declaration(tmp_path, capsys, old, new, co
     line = next(i for i, text in enumerate(broken.splitlines(), 1) if new in text)
     assert len(errors) == 1 and errors[0].startswith(f"{tmp_path.name}/modules/repairs.yaml:{line}: [{code}]"), errors
     assert fragment in errors[0], errors
+
+
+@aio
+async def test_a_draft_whose_type_left_the_orgs_configuration_is_not_launched(hub):
+    """The draft was written while 010102 was configured; after the configuration drops it, 发起 refuses."""
+    ctx, types, dept1 = hub["ctx"], hub["types"], hub["c"]["dept1"]
+    r = await dept1.post("/api/event", params={"screen": "event_launch"},
+                         json={"title": "住建局登记扬尘", "event_type": types["010102"]})
+    assert r.status_code == 201, r.text
+    row_id = r.json()["id"]
+    org, config, join = ctx.table("org"), ctx.table("dept_event_type"), ctx.join_table("dept_event_type", "event_types")
+    org_id = (await org.select(org.id).where(org.code == "CZ-ZJJ"))[0]["id"]
+    owner = (await config.select(config.id).where(config.org == org_id))[0]["id"]
+    await join.delete().where((join.owner == owner) & (join.target == types["010102"]))
+    try:
+        r = await dept1.post(f"/api/workflow/event/{row_id}/launch", json={"params": {}})
+        assert r.status_code == 422 and "部门类型配置中没有该事件类型" in r.json()["errors"]["event_type"], r.text
+        event = ctx.table("event")
+        assert (await event.select(event.status).where(event.id == row_id))[0]["status"] == "draft"
+    finally:
+        await join.insert(join(owner=owner, target=types["010102"]))
