@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.generator.errors import SpecError
 from specadmin.generator.file_checks import check_file_field, check_file_params
 from specadmin.generator.handlers import handler_problem
+from specadmin.generator.ref_option_checks import check_ref_options
 from specadmin.generator.multi_checks import (check_multi_field, check_multi_group, check_multi_single,
                                                check_multi_where, is_multi)
 from specadmin.generator.deadline_checks import check_deadline, check_light_condition, light_keys
@@ -169,6 +170,7 @@ class Checker:
             self.err(loc, at, "SA012", f"field '{name}' of type {ftype} needs '{needed}'")
             return
         check_multi_field(self, loc, name, f)
+        check_ref_options(self, loc, name, f)
         if ftype == "dict" and f["dict"] not in self.reg.dictionaries:
             self.err(loc, at + ("dict",), "SA031", f"field '{name}': no dictionary named '{f['dict']}'")
         if "codes" in f:

@@ -69,6 +69,7 @@ class Field:
     result: str | None = None  # type computed: the value's type (integer, decimal, string, date, datetime, boolean)
     deadline: Any = None  # datetime: {from, working_days|working_hours|days|hours: N or path} (specs/lights.py)
     lights: Any = None  # datetime with deadline: {yellow: {unit: N} | {ratio: r}, done: {field: values}}
+    options: Any = None  # ref fields: {from, where, values, otherwise}: the targets offered to the user (runtime/security/ref_options.py)
 
     @property
     def stored(self) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from specadmin.plugins.workflow.checks import CHECKS
 from specadmin.plugins.workflow.engine import act
+from specadmin.plugins.workflow import forms_admin
 from specadmin.plugins.workflow.guard import refuse_state_writes
 from specadmin.plugins.workflow.pages import (PAGE_HANDLERS, panel_actions, todo_badges, todo_entries,
                                               workflow_panels)
@@ -29,11 +30,16 @@ configure, sms_dispatcher = background_service("workflow_sms_dispatcher", SmsRul
 async def _before_write(event) -> None:
     await refuse_state_writes(event)
     await check_rule_text(event)
+    await forms_admin.check_schema_field(event)  # form_versions: the JSON Schema text field
 
-plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA}, checks=(*CHECKS, *SMS_CHECKS),
+
+plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA, forms_admin.KEY: forms_admin.SCHEMA},
+                checks=(*CHECKS, *SMS_CHECKS, *forms_admin.CHECKS),
                 hooks={"*": EntityHooks(before_create=_before_write, before_update=_before_write)},
-                handlers={"act": act, "sms_dispatch": dispatch_job}, configure=configure, lifespan=(sms_dispatcher,),
-                routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS], tables=(run_table,),
-                templates=HERE / "templates", static=HERE / "static", detail_panels=(workflow_panels,),
+                handlers={"act": act, "sms_dispatch": dispatch_job, **forms_admin.HANDLERS},
+                configure=configure, lifespan=(sms_dispatcher,),
+                routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS, *forms_admin.PREVIEW_HANDLERS],
+                tables=(run_table,), templates=HERE / "templates", static=HERE / "static",
+                detail_panels=(workflow_panels, forms_admin.preview_panels),
                 panel_actions=(panel_actions,),
                 menu_entries=(todo_entries,), menu_badges=(todo_badges,))

@@ -93,7 +93,7 @@ async def _form_page(request: Request, name: str, screen: dict[str, Any], column
         screen_url=list_url(name, back),
         title=screen["label"], screen=screen, screen_name=name, row_id=row_id, editing=editing,
         version=version, stale=mine is not None, context_fields=context_fields, field_views=views,
-        fields=await widgets(Options(ctx, request.user, name), columns, values, errors, editing, mine, clear),
+        fields=await widgets(Options(ctx, request.user, name, writing=True), columns, values, errors, editing, mine, clear),
         form_errors=([alert] if alert else []) + other_errors(columns, errors, labels),
         has_field_errors=any(c["name"] in errors for c in columns),
         action_url=(f"/s/{name}/{row_id}/edit" if editing else f"/s/{name}/new"),

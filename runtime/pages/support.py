@@ -15,8 +15,10 @@ from urllib.parse import parse_qsl, urlencode
 import specadmin.themes
 
 from specadmin.runtime.data.list_query import parse
+from specadmin.runtime.data.where import combine_and
 from specadmin.runtime.identity.pinyin import initials
 from specadmin.runtime.security.ref_scope import offered_condition, ref_condition, target_condition
+from specadmin.runtime.security.ref_options import options_condition
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -268,8 +270,9 @@ class Options:
     `screen`, a ref field's options are those its grant's scope allows (runtime/security/ref_scope.py).
     """
 
-    def __init__(self, ctx: "AppContext", principal: Any = None, screen: str | None = None):
+    def __init__(self, ctx: "AppContext", principal: Any = None, screen: str | None = None, writing: bool = False):
         self.ctx = ctx
+        self.writing = writing  # a form: ref fields declaring `options:` offer only those (runtime/security/ref_options.py)
         self.principal = principal  # options of refs are limited to the rows this user may reference
         self.screen = screen
         self._refs: dict[tuple, list[tuple[str, str]] | None] = {}
@@ -300,6 +303,18 @@ class Options:
                 return offered_condition(self.ctx, self.principal, self.screen, entity, field)
         return target_condition(self.ctx, self.principal, to)
 
+    def _narrowing(self, to: str, field: str | None) -> Any:
+        """The screen entity's field whose `options:` narrow this form's drop-down, or None."""
+        if not (self.writing and field and self.screen):
+            return None
+        try:
+            entity = self.ctx.app.entity(self.ctx.app.screen(self.screen).entity)
+        except KeyError:
+            return None
+        if not entity.has_field(field) or entity.field(field).to != to or not entity.field(field).options:
+            return None
+        return entity.field(field)
+
     async def _load(self, to: str, key: str | None, ref_scope: str | None = None,
                     field: str | None = None) -> list[tuple[str, str]] | None:
         ctx = self.ctx
@@ -328,6 +343,9 @@ class Options:
             columns.append(table.path.as_alias("p"))
         query = table.select(*columns).order_by(getattr(table, order_name) if order_name else pk)
         visible = self._visible(to, ref_scope, field)
+        narrowing = self._narrowing(to, field)
+        if narrowing is not None:
+            visible = combine_and([visible, await options_condition(ctx, self.principal, narrowing)])
         if visible is not None:
             query = query.where(visible)
         rows = await query.limit(REF_OPTIONS_LIMIT + 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from specadmin.runtime.security.ref_options import outside_options
 from specadmin.runtime.security.scope import scope_path, scopes_condition, value_condition
 from specadmin.runtime.data.values import Invalid
 from specadmin.runtime.data.where import combine_and, combine_or
@@ -111,5 +112,10 @@ async def check_ref_values(ctx: "AppContext", principal: "Principal", fields: "M
         expected = await table.count().where(column.is_in(sorted(wanted))) if field.key else len(wanted)
         if visible < expected:
             errors[name] = "所选记录不在您的数据权限范围内"
+    for name, value in clean.items():  # choices narrowed by the field's `options:` (runtime/security/ref_options.py)
+        if name in fields and name not in errors and fields[name].options:
+            problem = await outside_options(ctx, principal, fields[name], value)
+            if problem:
+                errors[name] = problem
     if errors:
         raise Invalid({name: f"{fields[name].label}：{text}" if labelled else text for name, text in errors.items()})

@@ -134,6 +134,13 @@ class EventFormBody(Body):
     form_schema: Optional[Annotated[str, Meta(description="表单定义（JSON Schema）")]] | UnsetType = UNSET
 
 
+class EventFormCopyParams(ActionParams):
+    """事件表单：复制的参数"""
+
+    event_type: Optional[Annotated[int, Meta(description="复制到事件类型：不选则复制为本类型的新版本")]] | UnsetType = UNSET
+    name: Optional[Annotated[str, Meta(description="新表单名称")]] | UnsetType = UNSET
+
+
 EventFormController = entity_controller(
     "event_form", "事件表单",
     filters=[
@@ -141,6 +148,9 @@ EventFormController = entity_controller(
         Filter("status", str, "状态"),
     ],
     body=EventFormBody,
+    actions={
+        "copy": ("复制", EventFormCopyParams),
+    },
 )
 
 

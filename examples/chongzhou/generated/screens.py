@@ -317,8 +317,10 @@ SCREENS = {
         "search": ["name"],
         "actions": ["create", "update", "delete", "export"],
         "custom_actions": [
-            {"name": "publish", "label": "发布", "batch": False, "confirm": "发布后该事件类型发起的事件使用此版本表单，确定发布吗？"},
+            {"name": "publish", "label": "发布", "batch": False, "confirm": "发布后该事件类型发起的事件使用此版本表单，原已发布的版本将下线，确定发布吗？"},
             {"name": "offline", "label": "下线", "batch": True, "confirm": None},
+            {"name": "new_version", "label": "新版本", "batch": False, "confirm": None},
+            {"name": "copy", "label": "复制", "batch": False, "confirm": None},
         ],
     },
     "event_drafts": {
