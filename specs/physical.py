@@ -185,7 +185,8 @@ def composite_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()
     filter and sort ~6,700 rows) to well under 1 ms.
     """
     found = (screen_list_indexes(app, entity, columns) + _scope_filter_pairs(app, entity)
-             + import_key_indexes(app, entity, columns) + aggregate_indexes(app, entity, columns))
+             + import_key_indexes(app, entity, columns) + aggregate_indexes(app, entity, columns)
+             + rule_indexes(app, entity, columns))
     return tuple(ix for ix in dict.fromkeys(found) if not any(_serves(other, ix) for other in found))
 
 
@@ -310,6 +311,25 @@ def aggregate_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()
             cols = (via, spec["field"])
             if via and names.issuperset(cols) and cols not in found:
                 found.append(cols)
+    return found
+
+
+def rule_indexes(app: App, entity: Entity, columns: tuple[Column, ...] = ()) -> list[tuple[str, ...]]:
+    """(key, date) for each `consecutive_days` or `threshold` rule reading this entity (runtime/rules),
+    so a rule's grouped read of a span is one index range per key, in (key, day) order, without a
+    visit of the table: SQLite groups the rows as the index yields them (no sort), and on a backfill
+    reads the span 500 keys at a time through it (consecutive.daily_measures). Kaiping's
+    scan_record is served by (place_code, scanned_at, …), which its screens and aggregates build."""
+    names = {c.name for c in columns} if columns else {f.name for f in entity.fields}
+    found: list[tuple[str, ...]] = []
+    for rule in app.rules:
+        source = rule.source if rule.kind in ("consecutive_days", "threshold") else None
+        if not source or source.get("entity") != entity.name:
+            continue
+        cols = (source.get("key"), source.get("date"))
+        if all(cols) and names.issuperset(cols) and not any(entity.field(n).sensitive for n in cols) \
+                and cols not in found:
+            found.append(cols)
     return found
 
 
