@@ -83,3 +83,32 @@ def test_bad_scope_lists_are_reported_with_their_codes_and_lines(tmp_path, capsy
         f"modules/desk.yaml:{first}: [SA240] a list of scopes with mode all is every row: write scope: {{mode: all}}",
         f"modules/desk.yaml:{first + 1}: [SA242] scopes 1 and 3 on the same field: own_and_sub already holds own_unit",
         f"modules/desk.yaml:{first + 2}: [SA241] scope 4 repeats scope 1"]
+
+
+async def test_an_import_writes_only_rows_inside_the_union(desk):
+    from openpyxl import load_workbook
+
+    def sheet(rows) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["事件标题", "发起单位", "状态"])
+        writer.writerows(rows)
+        return out.getvalue().encode("utf-8")
+
+    data = sheet([("甲自办", "D1", "已办结"), ("丙他办", "T", "已办结"), ("戊新建", "D1", "处置中"), ("己越权", "T", "处置中")])
+    r = await desk["d1"].post("/api/case/import", params={"screen": "case_all", "mode": "upsert"},
+                              files={"file": ("cases.csv", data)})
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert (result["ok"], result["bad"]) == (2, 2), result  # 甲自办 (own) updated, 戊新建 (own) created
+    report = await desk["d1"].get(result["error_file"])
+    rows = list(load_workbook(io.BytesIO(report.content)).active.iter_rows(min_row=2, values_only=True))
+    assert [(row[0], row[1]) for row in sorted(rows)] == [
+        (3, "发起单位：超出您的数据权限范围"),  # 丙他办: neither owned nor handled
+        (5, "发起单位：超出您的数据权限范围")], rows  # 己越权: a new row of another org lies in neither scope
+    case = desk["ctx"].table("case")
+    stored = {r["title"]: r["status"] for r in await case.select(case.title, case.status)}
+    assert stored["丙他办"] == "处置中" and "己越权" not in stored and stored["戊新建"] == "处置中"
+    assert stored["甲自办"] == "已办结"
+    await case.delete().where(case.title == "戊新建")  # as the other tests expect the table
+    await case.update({case.status: "处置中"}).where(case.title == "甲自办")

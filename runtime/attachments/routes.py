@@ -56,7 +56,7 @@ def disposition(name: str, inline: bool) -> str:
 
 
 # An inline PDF is shown in an <iframe> of the detail page (same origin only); nothing it holds may run script.
-FRAMED_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'none'; frame-ancestors 'self'"
+FRAMED_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'; frame-ancestors 'self'"
 
 
 def file_headers(name: str, inline: bool, framed: bool) -> dict[str, str]:
