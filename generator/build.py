@@ -189,6 +189,14 @@ def _scope(raw: dict | None) -> m.Scope | None:
                    and_sub=raw.get("and_sub", False))
 
 
+def _grant_scopes(raw: dict | list | None) -> dict:
+    """A grant's `scope:`, one mapping or a list of them (their union)."""
+    if isinstance(raw, list):
+        scopes = tuple(_scope(r) for r in raw)
+        return {"scope": scopes[0] if scopes else None, "scopes": scopes}
+    return {"scope": _scope(raw)}
+
+
 def _field(name: str, raw: dict) -> m.Field:
     if raw.get("sensitive") is True:  # a file field's `sensitive: true`: files encrypted, names masked as other
         raw = {**raw, "sensitive": "other"}
@@ -261,7 +269,7 @@ def _screen(loc: Located, entity: m.Entity, unmaskable: bool = False) -> m.Scree
         related=tuple(_related(n, r) for n, r in (raw.get("related") or {}).items()),
         lookup=m.Lookup(keys=tuple(raw["lookup"]["keys"]), scope=_scope(raw["lookup"].get("scope")) or m.Scope())
         if "lookup" in raw else None,
-        unmaskable=unmaskable, levels=raw.get("levels"),
+        unmaskable=unmaskable, levels=raw.get("levels"), where=_where(entity, raw.get("where")),
     )
 
 
@@ -324,8 +332,8 @@ def _role(loc: Located, screens: dict[str, m.Screen]) -> m.Role:
                 actions += (UNMASK,)  # clear_view: true is the synonym of `unmask` in actions
             grants.append(m.Grant(
                 screen=screen_name, actions=actions,
-                fields=tuple(g["fields"]) if "fields" in g else None, scope=_scope(g.get("scope")),
-                clear_view=g.get("clear_view", False),
+                fields=tuple(g["fields"]) if "fields" in g else None, clear_view=g.get("clear_view", False),
+                **_grant_scopes(g.get("scope")),
             ))
     return m.Role(name=loc.name, label=loc.raw["label"], module=loc.module,
                   superuser=loc.raw.get("superuser", False), grants=tuple(grants))

@@ -459,6 +459,8 @@ class Checker:
             self.err(loc, ("sort",), "SA041", f"sort field '{sort.lstrip('-')}' is not a field of '{entity}'")
         for tab, t in (raw.get("tabs") or {}).items():
             self.check_where(loc, ("tabs", tab, "where"), entity, t["where"])
+        if "where" in raw:
+            self.check_where(loc, ("where",), entity, raw["where"])
         for name, action in (raw.get("custom_actions") or {}).items():
             if name in ("list", "read", "create", "update", "delete", "export", "import", UNMASK):
                 self.err(loc, ("custom_actions", name), "SA081",
@@ -672,8 +674,32 @@ class Checker:
             for i, name in enumerate(grant.get("fields", [])):
                 if name not in editable:
                     self.err(loc, at + ("fields", i), "SA061", f"grant on '{screen_name}' names field '{name}' that its form cannot edit")
-            if "scope" in grant:
+            if isinstance(grant.get("scope"), list):
+                self.check_scope_union(loc, at + ("scope",), entity, grant["scope"])
+            elif "scope" in grant:
                 self.check_scope(loc, at + ("scope",), entity, grant["scope"])
+
+    def check_scope_union(self, loc: "Located", sub: tuple, entity: str, scopes: list) -> None:
+        """SA240–SA242: a grant's list of scopes (their union): each checked alone; none `all` (the
+        union would be every row), none twice, none inside another on the same field."""
+        seen: list[tuple[int, dict]] = []
+        for i, scope in enumerate(scopes):
+            self.check_scope(loc, sub + (i,), entity, scope)
+            mode = scope["mode"]
+            if mode == "all":
+                self.err(loc, sub + (i,), "SA240", "a list of scopes with mode all is every row: write scope: {mode: all}")
+                continue
+            for j, other in seen:
+                if other == scope:
+                    self.err(loc, sub + (i,), "SA241", f"scope {i + 1} repeats scope {j + 1}")
+                    break
+                same = other.get("field", "org") == scope.get("field", "org") and "through" not in scope
+                if same and {mode, other["mode"]} in ({"own_and_sub", "own_unit"}, {"own_and_sub", "self_only"},
+                                                      {"own_and_sub", "sub_only"}):
+                    self.err(loc, sub + (i,), "SA242", f"scopes {j + 1} and {i + 1} on the same field: "
+                             f"own_and_sub already holds {mode if mode != 'own_and_sub' else other['mode']}")
+                    break
+            seen.append((i, scope))
 
 
 def check_semantics(reg: "Registry") -> list[SpecError]:

@@ -311,6 +311,7 @@ class Screen:
     lookup: Lookup | None = None
     unmaskable: bool = False  # the entity shows a sensitive value: grants may name `unmask` (specs/unmask.py)
     levels: bool | None = None  # 本级 / 下级 / 本级及下级 switch (`level` parameter); None: on for a tree scope
+    where: Any = None  # a fixed condition on every read through the screen (a request cannot remove it)
 
     @property
     def level_switch(self) -> bool:
@@ -332,6 +333,12 @@ class Grant:
     fields: tuple[str, ...] | None = None  # None: every form field of the screen
     scope: Scope | None = None  # None: the screen's default scope
     clear_view: bool = False  # as written in the spec; `unmask` is then among the actions
+    scopes: tuple[Scope, ...] = ()  # `scope:` given as a list: the union (OR) of these; `scope` is the first
+
+    @property
+    def declared_scopes(self) -> tuple[Scope, ...]:
+        """The scopes the grant declares (several: a row in any of them is visible); () for the screen's."""
+        return self.scopes or ((self.scope,) if self.scope else ())
 
 
 @dataclass(frozen=True)

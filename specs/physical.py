@@ -169,8 +169,9 @@ def indexed_fields(app: App, entity: Entity) -> set[str]:
             names.add(screen.scope.field.split(".")[0])
     for role in app.roles:
         for grant in role.grants:
-            if grant.scope and grant.scope.field and app.screen(grant.screen).entity == entity.name:
-                names.add(grant.scope.field.split(".")[0])
+            for scope in grant.declared_scopes:
+                if scope.field and app.screen(grant.screen).entity == entity.name:
+                    names.add(scope.field.split(".")[0])
     return {n for n in names if entity.has_field(n) and not entity.field(n).multi and entity.field(n).type in ("string", "dict", "integer", "date",
                                                                                  "datetime", "boolean", "decimal")}
 
@@ -216,8 +217,8 @@ def _plain_column(entity: Entity, name: str, names: set[str]) -> bool:
 
 def _screen_scope_leads(app: App, screen) -> list[str]:
     """The first column of each data scope a screen's lists run under (its own, its grants')."""
-    scopes = [screen.scope] + [g.scope for role in app.roles for g in role.grants
-                               if g.screen == screen.name and g.scope]
+    scopes = [screen.scope] + [s for role in app.roles for g in role.grants
+                               if g.screen == screen.name for s in g.declared_scopes]
     fields = {s.field or ("created_by" if s.mode == "own_records" else None) for s in scopes if s.mode != "all"}
     return sorted(f.split(".")[0] for f in fields if f)
 
@@ -339,8 +340,8 @@ def _scope_filter_pairs(app: App, entity: Entity) -> list[tuple[str, ...]]:
         scope_fields = {screen.scope.field} if screen.scope.field else set()
         for role in app.roles:
             for grant in role.grants:
-                if grant.screen == screen.name and grant.scope and grant.scope.field:
-                    scope_fields.add(grant.scope.field)
+                if grant.screen == screen.name:
+                    scope_fields |= {s.field for s in grant.declared_scopes if s.field}
         leads = sorted({f.split(".")[0] for f in scope_fields})
         for lead in leads:
             for name in screen.filters:

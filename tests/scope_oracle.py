@@ -1,4 +1,5 @@
-"""Which rows a data scope should let a user see, computed independently of runtime/security/scope.py.
+"""Which rows a data scope should let a user see, computed independently of runtime/security/scope.py
+(and a screen's fixed `where`, of runtime/data/where.py).
 
 runtime/security/scope.py turns a scope into nested `IN (SELECT ...)` conditions. This oracle instead
 reads the raw rows with plain Piccolo selects and follows the scope's field path in Python,
@@ -88,13 +89,44 @@ async def ids_in_scopes(ctx, entity: str, scopes, principal) -> set[int]:
     return out
 
 
+def _holds(row: dict[str, Any], clause) -> bool:
+    """A screen's fixed `where` on a stored row, evaluated here in Python (literal values only)."""
+    for key, cond in clause.items():
+        if key in ("or", "and"):
+            results = [_holds(row, part) for part in cond]
+            if not (any(results) if key == "or" else all(results)):
+                return False
+            continue
+        value = row.get(key)
+        conds = dict(cond) if hasattr(cond, "items") else {"eq": cond}
+        for op, want in conds.items():
+            assert not (isinstance(want, str) and want.startswith("$")), "the oracle takes literal values only"
+            ok = {"eq": lambda: value == want if want is not None else value is None,
+                  "not": lambda: value is not None if want is None else value != want,
+                  "in": lambda: value in tuple(want),
+                  "gte": lambda: value is not None and value >= want, "lte": lambda: value is not None and value <= want,
+                  "gt": lambda: value is not None and value > want, "lt": lambda: value is not None and value < want,
+                  "contains": lambda: value is not None and str(want).lower() in str(value).lower()}[op]()
+            if not ok:
+                return False
+    return True
+
+
+async def ids_on_screen(ctx, screen, scopes, principal) -> set[int]:
+    """The rows a grant's scopes reach through `screen`: those inside the scopes that meet its fixed `where`."""
+    inside = await ids_in_scopes(ctx, screen.entity, scopes, principal)
+    if not screen.where:
+        return inside
+    return {r["id"] for r in await _rows(ctx, screen.entity) if r["id"] in inside and _holds(r, screen.where)}
+
+
 async def visible_on_entity(ctx, entity: str, principal, action: str = "read") -> set[int]:
     """Rows of the entity the user reaches through any screen granting `action` (the API without `screen`)."""
     out: set[int] = set()
     for screen in ctx.app.screens_of(entity):
         grant = principal.grant(screen.name)
         if grant and action in grant.actions:
-            out |= await ids_in_scopes(ctx, entity, grant.scopes, principal)
+            out |= await ids_on_screen(ctx, screen, grant.scopes, principal)
     return out
 
 

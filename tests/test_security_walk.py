@@ -17,7 +17,7 @@ from example_apps import (APPS, NOGRANT_USER, env_pool, diff_snapshots, entity_o
 from security_walk_support import (BASE_ACTIONS, CALLER_PREFIX, OTHER_ALLOWED, REFUSED, allowed_refusals,
                                    api_calls_for, assert_refused, cell, check_allowed_other, csv_rows, entity_values,
                                    operation_kind, page_calls_for, request_kwargs, required_query)
-from scope_oracle import ids_in_scopes, scoped_screens, visible_on_entity
+from scope_oracle import ids_in_scopes, ids_on_screen, scoped_screens, visible_on_entity
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -195,7 +195,7 @@ async def test_scoped_users_list_export_and_count_only_rows_inside_their_scope(p
     all_ids = await _all_ids(env, spec.entity)
     seen_any = hidden_any = False
     for username, principal, grant in await _scoped_users(env, screen):
-        expected = await ids_in_scopes(env.ctx, spec.entity, grant.scopes, principal)
+        expected = await ids_on_screen(env.ctx, spec, grant.scopes, principal)  # the screen's `where` too
         seen_any |= bool(expected)
         hidden_any |= bool(all_ids - expected)
         client = await env.client(username)

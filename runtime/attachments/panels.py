@@ -1,5 +1,6 @@
 """The files of a row on the end-user pages: on the detail page each file field lists its files
-with preview (images, PDF) and download links; on the edit page each also gets an upload input
+with preview (images as thumbnails opening a large view, PDF in an embedded viewer, video and audio
+in the browser's player) and download links; on the edit page each also gets an upload input
 (several files when `multi`) and a delete button per file, sent by static/attachments.js to the
 API routes (runtime/attachments/routes.py) with the CSRF header, then the page reloads.
 
@@ -24,7 +25,7 @@ def size_text(size: int) -> str:
 
 async def file_panels(ctx: "AppContext", screen_name: str, entity_name: str, row_id: int, names: list[str],
                       writable: bool) -> dict[str, dict[str, Any]]:
-    """field name -> {label, multi, accept, items: [{id, name, size, url, download_url, preview}], upload_url}
+    """field name -> {label, multi, accept, items: [{id, name, size, url, download_url, preview, kind}], upload_url}
     for each file field among `names`; `upload_url` only when `writable`."""
     entity = ctx.app.entity(entity_name)
     out: dict[str, dict[str, Any]] = {}
@@ -36,8 +37,9 @@ async def file_panels(ctx: "AppContext", screen_name: str, entity_name: str, row
         items = []
         for r in await files_of(ctx, entity_name, row_id, name):
             url = f"{base}/{r['id']}?screen={screen_name}"
+            kind = types.preview_kind(types.extension(r["name"]))
             items.append({"id": r["id"], "name": r["name"], "size": size_text(r["size"]), "url": url,
-                          "download_url": f"{url}&download=1", "preview": types.previewable(types.extension(r["name"]))})
+                          "download_url": f"{url}&download=1", "preview": bool(kind), "kind": kind})
         out[name] = {"name": name, "label": field.label, "multi": field.multi, "items": items,
                      "accept": ",".join(f".{e}" for e in accepted(field)),
                      "upload_url": f"{base}?screen={screen_name}" if writable and not field.readonly else None}

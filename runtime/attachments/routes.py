@@ -1,5 +1,6 @@
 """The API of a row's files: `/api/<entity>/<id>/files/<field>` lists (GET) and uploads (POST, multipart,
-field `file`); `.../files/<field>/<file id>` downloads (GET; images and PDF inline unless `?download=1`)
+field `file`); `.../files/<field>/<file id>` downloads (GET; images, PDF, video and audio inline with their own
+Content-Type unless `?download=1`; everything else, and never HTML or SVG, as an octet-stream attachment)
 and deletes (DELETE).
 
 Every route reaches the files through their row: listing and downloading need the row readable
@@ -54,6 +55,20 @@ def disposition(name: str, inline: bool) -> str:
     return f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
+# An inline PDF is shown in an <iframe> of the detail page (same origin only); nothing it holds may run script.
+FRAMED_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'; frame-ancestors 'self'"
+
+
+def file_headers(name: str, inline: bool, framed: bool) -> dict[str, str]:
+    """Headers of a served file: inline or attachment, never sniffed, never cached; a `framed` one
+    (an inline PDF) may be framed by the app's own pages and nothing else."""
+    headers = {"content-disposition": disposition(name, inline), "x-content-type-options": "nosniff",
+               "cache-control": "private, no-store"}
+    if framed:
+        headers |= {"x-frame-options": "SAMEORIGIN", "content-security-policy": FRAMED_CSP}
+    return headers
+
+
 async def download_file(request: Request, row_id: int, field: str, file_id: int) -> Response:
     service, spec, row = await reach(request, "read", row_id, field)
     record = await store.record_of(service.ctx, service.entity.name, row["id"], spec.name, file_id)
@@ -61,8 +76,7 @@ async def download_file(request: Request, row_id: int, field: str, file_id: int)
     ext = types.extension(record["name"])
     inline = types.previewable(ext) and request.query_params.get("download") in (None, "", "0")
     return Response(data, media_type=types.content_type(ext) if inline else "application/octet-stream",
-                    headers={"content-disposition": disposition(record["name"], inline),
-                             "x-content-type-options": "nosniff", "cache-control": "private, no-store"})
+                    headers=file_headers(record["name"], inline, inline and types.preview_kind(ext) == "pdf"))
 
 
 async def delete_file(request: Request, row_id: int, field: str, file_id: int) -> None:

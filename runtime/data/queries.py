@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from specadmin.runtime.app.context import AppContext
 
 
+def screen_where(table, screen: Screen) -> Any:
+    """The screen's fixed `where` (every read through it), or None."""
+    return where_of(table, screen.where) if screen.where else None
+
+
 def tab_condition(ctx: "AppContext", screens: list[Screen], tab: str | None, table) -> Any:
     if not tab:
         return None

@@ -21,8 +21,8 @@ from specadmin.runtime.security.principal import EffectiveGrant, Principal
 from specadmin.runtime.data.export import csv_chunks, export_columns, sorted_batches
 from specadmin.runtime.sheets.writer import stream_response
 from specadmin.runtime.data.page_query import PageStatements
-from specadmin.runtime.data.queries import (filter_conditions, keyword_condition, ordering, split_total, tab_condition,
-                                            with_total)
+from specadmin.runtime.data.queries import (filter_conditions, keyword_condition, ordering, screen_where, split_total,
+                                            tab_condition, with_total)
 from specadmin.runtime.security.ref_scope import check_ref_values, check_refs
 from specadmin.runtime.data.rows import RowShape, ShapeKey, shape_key
 from specadmin.runtime.security.levels import level_condition
@@ -71,9 +71,20 @@ class EntityService:
             raise Denied()
         return found
 
-    def scope_of(self, principal: Principal, grants: list[tuple[Screen, EffectiveGrant]]) -> Any:
-        scopes = tuple(s for _, g in grants for s in g.scopes)
-        return scopes_condition(self.ctx, self.entity.name, scopes, principal)
+    def scope_of(self, principal: Principal, grants: list[tuple[Screen, EffectiveGrant]], pinned: bool = True) -> Any:
+        """The rows these grants reach: their data scopes, each with its screen's fixed `where` (`pinned`,
+        every read); the scopes alone check where a write leaves a row (None: unrestricted)."""
+        if not pinned or not any(s.where for s, _ in grants):
+            scopes = tuple(s for _, g in grants for s in g.scopes)
+            return scopes_condition(self.ctx, self.entity.name, scopes, principal)
+        parts = []
+        for screen, g in grants:
+            cond = combine_and([scopes_condition(self.ctx, self.entity.name, g.scopes, principal),
+                                screen_where(self.table, screen)])
+            if cond is None:
+                return None
+            parts.append(cond)
+        return combine_or(parts)
 
     def visible_fields(self, principal: Principal, grants) -> set[str] | None:
         if principal.superuser:
@@ -218,14 +229,15 @@ class EntityService:
         grants = self.grants(principal, "read", screen)
         return await self._read(principal, grants, row_id, viewed="read")
 
-    async def _read(self, principal, grants, row_id, viewed: str | None = None) -> dict[str, Any]:
+    async def _read(self, principal, grants, row_id, viewed: str | None = None, pinned: bool = True) -> dict[str, Any]:
         """The row as the API shows it; `viewed` (how it is read) logs a clear view of it. The answer
-        to one's own write is not logged again: the write is on record already."""
+        to one's own write is not logged again: the write is on record already, and may have moved the
+        row out of the screen's `where` (`pinned=False`: the data scope alone)."""
         if not fits_column(self.table._meta.primary_key, row_id):
             raise NotFound()
         shape = self.shape(self.visible_fields(principal, grants), with_version=True)
         query = self.table.select(*shape.columns).where(self.table._meta.primary_key == row_id)
-        scope = self.scope_of(principal, grants)
+        scope = self.scope_of(principal, grants, pinned)
         if scope is not None:
             query = query.where(scope)
         rows = await query
@@ -325,12 +337,12 @@ class EntityService:
                 result = await self.table.insert(self.table(**columns)).returning(self.table._meta.primary_key)
                 row_id = event.row_id = result[0]["id"]
                 await self._write_multi(row_id, multi)
-                await self._inside_scope(row_id, self.scope_of(principal, grants), "不能在数据权限范围之外新增记录")
+                await self._inside_scope(row_id, self.scope_of(principal, grants, pinned=False), "不能在数据权限范围之外新增记录")
                 await self._tree_path(row_id, None, columns)
                 await self.ctx.plugins.run_hooks("after_create", event)
                 await audit.record(self.ctx, principal, "create", self.entity.name, row_id,
                                    clean.get(self.entity.display), None, self._audit_view(clean))
-        return await self._read(principal, grants, row_id)
+        return await self._read(principal, grants, row_id, pinned=False)
 
     async def update(self, request, row_id: int, data: dict[str, Any], *, screen=None,
                      expected_version: int | None = None) -> dict[str, Any]:
@@ -350,7 +362,7 @@ class EntityService:
                         covering = await self._update_once(principal, grants, row_id, data, expected_version)
             except _Moved:
                 continue
-            return await self._read(principal, covering, row_id)
+            return await self._read(principal, covering, row_id, pinned=False)
         raise Stale(await self._read(principal, grants, row_id, viewed="read"))
 
     async def _update_once(self, principal: Principal, grants, row_id: int, data: dict[str, Any],
@@ -387,7 +399,7 @@ class EntityService:
         elif columns:
             await self.table.update(columns, force=True).where(pk == row_id)
         await self._write_multi(row_id, multi)
-        await self._inside_scope(row_id, self.scope_of(principal, covering), "修改后的记录将超出数据权限范围")
+        await self._inside_scope(row_id, self.scope_of(principal, covering, pinned=False), "修改后的记录将超出数据权限范围")
         await self._tree_path(row_id, before, columns)
         await self.ctx.plugins.run_hooks("after_update", event)
         await audit.record(self.ctx, principal, "update", self.entity.name, row_id,
@@ -459,7 +471,7 @@ class EntityService:
             raise BadRequest(f"“{spec.label}”不支持批量操作")
         values: dict[str, Any] = {}
         handler = self.ctx.plugins.handler(spec.handler) if spec.handler else None
-        scope = self.scope_of(principal, grants)
+        scope = self.scope_of(principal, grants, pinned=False)  # where the action may leave the row
         results: dict[int, Any] = {}
         done, skipped, reasons = [], [], {}
         cleaned: dict[str, Any] | None = None

@@ -87,7 +87,7 @@ async def _spec_grants(ctx: "AppContext", holder: Holder) -> dict[str, dict[str,
         for code in filter(None, (r["code"], r["template"])):
             spec_role = spec_roles.get(code)
             for g in spec_role.grants if spec_role else ():
-                scope = g.scope.mode if g.scope else "default"
+                scope = "+".join(s.mode for s in g.declared_scopes) or "default"
                 add(g.screen, g.actions, scope, f"配置：{spec_role.label}")
     if holder.kind != "role":  # the roles' run-time grants reach the person or group too
         for g in await grant.select(grant.screen, grant.actions, grant.scope, grant.role).where(

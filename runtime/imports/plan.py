@@ -115,13 +115,18 @@ async def allowed_values(ctx: AppContext, plan: Plan, principal: Principal, scop
     """The values of the scope's first field that keep a row inside the importer's scope.
 
     Each grant's scope path (e.g. place_code.supervisor) is resolved on the ref's target, so
-    the check is one query per import instead of one per row. None: unrestricted."""
+    the check is one query per import instead of one per row. None: unrestricted. A `participated`
+    scope in a union adds nothing here (conservative: a handled row keeps its cells only inside the others)."""
     if principal.superuser:
         return None
     first_field, values = None, set()
     for scope in scopes:
-        if scope.mode in ("all", "participated"):
-            return None  # participated tests other rows (tasks), not a cell: no pre-check
+        if scope.mode == "all":
+            return None
+        if scope.mode == "participated":
+            # It tests other rows (tasks), not a cell, and a new row is inside it never: beside other
+            # scopes (a union) their cells decide; alone, there is no pre-check.
+            continue
         path = resolve(ctx.app, plan.entity, scope_path(scope))
         f = path.first
         if first_field not in (None, f.name):

@@ -18,6 +18,7 @@ from piccolo.querystring import QueryString
 from specadmin.runtime.errors import BadRequest, Denied
 from specadmin.runtime.security.scope import scopes_condition
 from specadmin.runtime.stats.query import DateOf
+from specadmin.runtime.data.queries import screen_where
 from specadmin.runtime.data.where import combine_and
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ def _grant_scope(ctx: "AppContext", principal: "Principal", screen: str, entity:
     grant = principal.grant(screen)
     if grant is None or "list" not in grant.actions:
         raise Denied()
-    return scopes_condition(ctx, entity, grant.scopes, principal)
+    return combine_and([scopes_condition(ctx, entity, grant.scopes, principal),
+                        screen_where(ctx.table(entity), ctx.app.screen(screen))])  # the screen's fixed `where` too
 
 
 def _days(today: dt.date) -> list[dt.date]:

@@ -109,7 +109,7 @@ def _from_spec(screen: Screen, grant: Grant, valid_until: dt.date | None) -> Eff
     actions = frozenset(grant.actions) | ({UNMASK} if grant.clear_view and screen.unmaskable else set())
     return EffectiveGrant(screen.name, actions,
                           frozenset(grant.fields) if grant.fields is not None else None,
-                          (grant.scope or screen.scope,), valid_until)
+                          grant.declared_scopes or (screen.scope,), valid_until)
 
 
 def confine(app: App, screen: Screen, grant: EffectiveGrant,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request, get
 
 from specadmin.runtime.errors import BadRequest, Denied, NotFound
-from specadmin.runtime.data.queries import filter_conditions
+from specadmin.runtime.data.queries import filter_conditions, screen_where
 from specadmin.runtime.data.rows import RowShape, json_value
 from specadmin.runtime.data.values import DATE_RANGE_PROBLEM, date_in_range
 from specadmin.runtime.security.levels import level_condition
@@ -65,7 +65,7 @@ class StatsService:
         stat, entity = screen.stat, ctx.app.entity(screen.entity)
         table = ctx.table(entity.name)
         date_from, date_to = self.period(screen, date_from, date_to)
-        parts = [scopes_condition(ctx, entity.name, grant.scopes, principal),
+        parts = [scopes_condition(ctx, entity.name, grant.scopes, principal), screen_where(table, screen),
                  level_condition(ctx, entity.name, [screen], level, principal)]  # 本级 / 下级 narrow it
         if stat.period:
             column = getattr(table, stat.period)

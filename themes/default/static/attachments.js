@@ -1,4 +1,4 @@
-// 附件: on the edit page, a chosen file (or several) is uploaded to the row's file API, one request
+// 附件: previews on the detail page (a thumbnail's large view, the PDF viewer); on the edit page, a chosen file (or several) is uploaded to the row's file API, one request
 // per file, with the CSRF header; a 删除 button deletes one file; then the page reloads. Errors
 // (type, size, count) are shown beside the input as the server words them.
 (function () {
@@ -61,6 +61,48 @@
     });
     chain.then(function () { hidden.value = ids.join(","); status.textContent = files.length ? "已上传 " + ids.length + " 个文件" : ""; },
                function (err) { hidden.value = ""; input.value = ""; status.textContent = err.message; });
+  });
+  // Previews (templates/_files.html): an image's thumbnail opens its large view in a dialog (Esc or 关闭
+  // closes it); a PDF's embedded viewer loads when its 预览 is opened.
+  var viewer = null;
+  function openLarge(url, name) {
+    if (!viewer) {
+      viewer = document.createElement("dialog");
+      viewer.className = "file-viewer";
+      viewer.setAttribute("aria-label", "查看大图");
+      var bar = document.createElement("div");
+      bar.className = "file-viewer-bar";
+      var title = document.createElement("span");
+      title.className = "file-viewer-name";
+      var close = document.createElement("button");
+      close.type = "button";
+      close.className = "btn file-viewer-close";
+      close.textContent = "关闭";
+      close.addEventListener("click", function () { viewer.close(); });
+      bar.appendChild(title);
+      bar.appendChild(close);
+      viewer.appendChild(bar);
+      viewer.appendChild(document.createElement("img"));
+      viewer.addEventListener("click", function (event) { if (event.target === viewer) viewer.close(); });
+      document.body.appendChild(viewer);
+    }
+    viewer.querySelector(".file-viewer-name").textContent = name;
+    var img = viewer.querySelector("img");
+    img.alt = name;
+    img.src = url;
+    viewer.showModal();
+  }
+  document.querySelectorAll(".file-thumb[data-large]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      openLarge(link.dataset.large, link.dataset.name || "");
+    });
+  });
+  document.querySelectorAll(".file-pdf").forEach(function (details) {
+    details.addEventListener("toggle", function () {
+      var frame = details.querySelector("iframe[data-src]");
+      if (details.open && frame && !frame.getAttribute("src")) frame.setAttribute("src", frame.dataset.src);
+    });
   });
   document.querySelectorAll(".file-delete").forEach(function (button) {
     button.addEventListener("click", function () {
