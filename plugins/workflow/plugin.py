@@ -18,6 +18,7 @@ from specadmin.plugins.workflow.pages import (PAGE_HANDLERS, panel_actions, todo
 from specadmin.plugins.workflow.routes import HANDLERS
 from specadmin.plugins.workflow.runs import run_table
 from specadmin.plugins.workflow.schema import SCHEMA
+from specadmin.plugins.workflow.views import row_condition
 from specadmin.runtime.plugin import EntityHooks, Plugin
 
 HERE = Path(__file__).parent
@@ -26,5 +27,5 @@ plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA
                 hooks={"*": EntityHooks(before_create=refuse_state_writes, before_update=refuse_state_writes)},
                 handlers={"act": act}, routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS], tables=(run_table,),
                 templates=HERE / "templates", static=HERE / "static", detail_panels=(workflow_panels,),
-                panel_actions=(panel_actions,),
+                panel_actions=(panel_actions,), action_conditions=(row_condition,),
                 menu_entries=(todo_entries,), menu_badges=(todo_badges,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from specadmin.plugins.workflow.engine import flow_for
 from specadmin.runtime.data.where import now as clock_now
 
 
@@ -109,3 +110,28 @@ def box_of(flow: Any, role: Any, state: Any) -> str | None:
     boxes = flow.boxes or {"todo": {"label": "待办", "roles": []}}
     return next((b for b, spec in boxes.items() if (not spec.get("roles") or role in spec["roles"])
                  and (not spec.get("states") or state in spec["states"])), None)
+
+
+def row_condition(ctx: Any, screen: str, action: str) -> dict | None:
+    """When a flow action shows as a row's button on a list page: the row's state is one the action starts
+    from in some version of the flow (`Plugin.action_conditions`). None for other actions, for an action
+    any state allows, and where the screen does not show the state (the action judges the row itself)."""
+    try:
+        spec = ctx.app.screen(screen)
+    except KeyError:
+        return None
+    flow = flow_for(ctx.app, spec.entity)
+    custom = next((a for a in spec.custom_actions if a.name == action), None)
+    if flow is None or custom is None or custom.handler != "workflow.act":
+        return None
+    if flow.state not in {p.split(".")[0] for p in (*spec.list, *spec.detail, *spec.form)}:
+        return None
+    states: list = []
+    for version in flow.versions.values():
+        body = version.get(action)
+        if body is None:
+            continue
+        if body.get("from") is None:
+            return None
+        states += [s for s in body["from"] if s not in states]
+    return {flow.state: {"in": states}}
