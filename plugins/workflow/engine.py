@@ -516,13 +516,19 @@ class Run:
         await self.hooks("after", "create", entity.name, new_id, columns)
 
     async def update_rows(self, body: dict, row: dict) -> None:
+        """`update: {entity, ref, where, set}`: the row's rows of another entity (its reviews) changed one by
+        one, each followed by the plugins' after-update hooks (feeds, notifications) as any flow write."""
         entity = self.ctx.app.entity(body["entity"])
         t = self.ctx.table(entity.name)
-        q = t.update({getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, self.values(body.get("set"), row)).items()})
-        q = q.where(getattr(t, body["ref"]) == row["id"])
+        pk = t._meta.primary_key
+        values = self.values(body.get("set"), row)
+        encoded = {getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, values).items()}
+        q = t.select().where(getattr(t, body["ref"]) == row["id"])
         if body.get("where"):
             q = q.where(where_of(t, self.clause(body["where"], row)))
-        await q
+        for before in await q.order_by(pk):
+            await t.update(encoded).where(pk == before["id"])
+            await self.hooks("after", "update", entity.name, before["id"], values, before=before)
 
     async def notify(self, orgs: list, message: dict, row: dict) -> None:
         """An in-app message (站内消息) to every active user of each org."""
