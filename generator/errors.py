@@ -128,6 +128,8 @@ CODES = {
     "SA216": "screen map: label is not a stored, unencrypted field of the entity",
     "SA217": "app.yaml map: tiles is not an http(s) URL template with {z}, {x} and {y}",
     "SA226": "an inbound feed carries a file field without max_mb, or with max_mb over what one feed call holds",
+    "SA235": "a lights yellow param names an entity that does not exist, or a key/value/fallback field it lacks",
+    "SA236": "a lights yellow param whose key is not a string field or value/fallback not a string or number field, or without exactly one unit",
     "SA168": "a where clause compares <field>_light with something other than green, yellow or red, or names it in a feed or chart line",
     "SA160": "accept, max_mb or max_files on a field that is not a file field",
     "SA161": "a file field accepts an extension specadmin cannot recognise by content",

@@ -591,7 +591,8 @@ class Run:
             spec = f.deadline or {}
             start = row.get(spec.get("from")) if spec.get("from") not in (None, "$now") else None
             calendar = await deadlines.calendar_of(self.ctx)
-            values[f"{f.name}_warn_at"] = deadlines.warn_at(calendar, start or self.at, due, f.lights["yellow"])
+            values[f"{f.name}_warn_at"] = deadlines.warn_at(calendar, start or self.at, due,
+                                                             await deadlines.yellow_of(self.ctx, f))
         await self.table.update({getattr(self.table, k): v for k, v in values.items()}).where(self.pk == row["id"])
         return {f.name: due}
 
