@@ -1,6 +1,7 @@
 """What the workflow writes beside the row's state, through the API of the small event app
 (tests/workflow_fixture.py, with a recording plugin and a 系统参数 entity), SQLite and PostgreSQL: review
-updates run the other plugins' after-update hooks like every other flow write; the 临期 threshold of the
+updates run the other plugins' after-update hooks like every other flow write; each handling step keeps its
+own files, downloaded through the event by its readers only; the 临期 threshold of the
 lights comes from a parameter row, and changing it re-stamps the open rows' lights and todo counters."""
 from __future__ import annotations
 
@@ -37,7 +38,18 @@ MODULE = (FLOW_MODULE.replace("lights: {yellow: {working_days: 1}", "lights: {ye
           .replace("entities:\n", "entities:\n" + PARAMS, 1)
           .replace("screens:\n", "screens:\n  param_admin:\n    entity: system_param\n    label: 系统参数配置\n"
                    "    list: [code, value, default_value]\n    form: [code, value, default_value]\n"
-                   "    actions: [create, update, delete]\n", 1))
+                   "    actions: [create, update, delete]\n", 1)
+          .replace("      city_dispatched_at: {type: datetime, label: 下派时间}\n",
+                   "      city_dispatched_at: {type: datetime, label: 下派时间}\n"
+                   "      files_after: {type: file, label: 处理后附件, multi: true, readonly: true}\n", 1)
+          .replace("      channel: {type: dict, dict: log_channel, label: 日志类型}\n",
+                   "      channel: {type: dict, dict: log_channel, label: 日志类型}\n"
+                   "      files: {type: file, label: 附件, multi: true}\n", 1)
+          .replace("action: action, label: action_label, opinion: opinion, channel: channel}",
+                   "action: action, label: action_label, opinion: opinion, channel: channel, files: files}", 1)
+          .replace("        label: 处置\n        handler: workflow.act\n        params:\n",
+                   "        label: 处置\n        handler: workflow.act\n        set: {files_after: $params.files}\n"
+                   "        params:\n          files: {type: file, label: 处理后附件, multi: true}\n", 1))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -134,3 +146,34 @@ def test_the_reference_example_of_a_parameter_threshold_checks_clean(tmp_path, c
     write_spec_app(tmp_path, "app: nearparam\nlabel: 临期参数\nmodules: [near_due_param]\n", {"near_due_param": bad})
     assert main(["check", str(tmp_path)]) == 1
     assert "[SA235] field 'due_at': lights yellow param value 'nothing' is not a field of 'system_param'" in capsys.readouterr().err
+
+
+@ASYNC
+async def test_a_steps_files_stay_on_its_log_row_and_download_through_the_readable_event(env):
+    for piece in ("files_after: {type: file", "channel: channel, files: files}", "set: {files_after: $params.files}",
+                  "files: {type: file, label: 附件"):
+        assert piece in MODULE, piece
+    event_id = await launched(env, ("DA", "lead"), ("DB", "co"))
+    pdf = b"%PDF-1.7\n" + b"step" * 50
+    staged = await env["c"]["da"].post("/api/event/actions/handle/files/files", files={"file": ("现场处置.pdf", pdf)})
+    assert staged.status_code == 201, staged.text
+    r = await act(env, "da", event_id, "handle", opinion="已修复", files=[staged.json()["id"]])
+    assert r.status_code == 200, r.text
+    assert (await act(env, "db", event_id, "handle", opinion="已配合")).status_code == 200  # a step without files
+    body = (await env["c"]["town"].get(f"/api/workflow/event/{event_id}")).json()
+    steps = {(e["action"], e["org"]): e for e in body["log"]}
+    mine = steps[("handle", env["ids"]["DA"])]
+    assert mine["files"] == "现场处置.pdf" and [f["name"] for f in mine["file_items"]] == ["现场处置.pdf"]
+    assert steps[("handle", env["ids"]["DB"])]["file_items"] == []
+    url = mine["file_items"][0]["url"]
+    for reader in ("town", "viewer", "db"):  # every org on the event, and a read-only user of the owning org
+        r = await env["c"][reader].get(url)
+        assert r.status_code == 200 and r.content == pdf, (reader, r.status_code)
+    r = await env["c"]["dc"].get(url)  # 部门丙 takes no part in this event: it cannot read it, nor its files
+    assert r.status_code in (403, 404), r.text
+    other = await launched(env, ("DC", "lead"))  # through an event the reader can read, not another's log
+    log_id, file_id = url.split("/")[-3], url.split("/")[-1]
+    r = await env["c"]["dc"].get(f"/api/workflow/event/{other}/log/{log_id}/files/{file_id}")
+    assert r.status_code == 404, r.text
+    page = await env["c"]["town"].get(f"/s/event_work/{event_id}")
+    assert f'href="{url}"' in page.text  # 处置过程 on the detail page links the step's file

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from specadmin.plugins.workflow.json_forms import validate_json
 from specadmin.plugins.workflow.model import Flow, flows
 from specadmin.plugins.workflow.runs import record_version, version_of
-from specadmin.runtime.attachments.store import SEPARATOR
+from specadmin.runtime.attachments.store import SEPARATOR, attach_bytes, content
 from specadmin.runtime.attachments.table import TABLE as ATTACHMENTS
 from specadmin.runtime.calendar import deadlines
 from specadmin.runtime.data.values import Invalid, check_rules, fits_column
@@ -636,16 +636,25 @@ class Run:
             raise Denied(f"只有{'、'.join(allowed)}可以上报到{tag}")
         self.orgs["superior"] = superior
 
-    async def file_names(self) -> str | None:
-        """The names of the files this action's file parameters carry (they become the row's, through
-        runtime/attachments); the log row keeps their names."""
+    async def action_files(self) -> list[dict]:
+        """The file records this action's file parameters carry, uploaded by the actor for this row's
+        entity (still staged, or already the row's through runtime/attachments), in upload order."""
         ids = [i for p in (self.custom.params if self.custom else ()) if p.type == "file"
-               for i in (self.params.get(p.name) or []) if isinstance(i, int)]
+               for i in (self.params.get(p.name) or []) if isinstance(i, int) and not isinstance(i, bool)]
         if not ids:
-            return None
+            return []
         t = self.ctx.runtime_table(ATTACHMENTS)
-        names = [r["name"] for r in await t.select(t.name).where(t.id.is_in(ids)).order_by(t.id)]
-        return SEPARATOR.join(names) or None
+        return await t.select().where(t.id.is_in(ids), t.entity == self.service.entity.name,
+                                      t.uploaded_by == (self.principal.user_id or None)).order_by(t.id)
+
+    async def keep_files(self, entity: Any, log_id: int, field: str, records: list[dict]) -> None:
+        """The action's files copied onto the log row's file field: each step keeps its own files,
+        read and downloaded through the flow's row (routes.py), whatever later happens to the row's."""
+        copies = [(r["name"], await content(self.ctx, r)) for r in records]
+        try:
+            await attach_bytes(self.ctx, self.principal, entity, {"id": log_id}, entity.field(field), copies)
+        except ValueError as exc:  # the log's field refuses what the action's parameter took (type, size, count)
+            raise Invalid({"files": str(exc)}) from None
 
     async def write_log(self, row: dict) -> None:
         log = self.flow.log
@@ -658,12 +667,15 @@ class Run:
                 "org": self.principal.org_id, "action": self.action, "label": self.label,
                 "opinion": opinion if isinstance(opinion, str) else None,
                 "channel": self.value(spec_log.get("channel", "local"), row)}
-        if "files" in log.fields:
-            what["files"] = await self.file_names()
-        columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         entity = self.ctx.app.entity(log.entity)
+        records = await self.action_files() if "files" in log.fields else []
+        if records:
+            what["files"] = SEPARATOR.join(r["name"] for r in records)
+        columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         columns = self.stamped(entity, columns)
         log_id = (await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns))).returning(lt._meta.primary_key))[0]["id"]
+        if records and entity.field(log.fields["files"]).type == "file":
+            await self.keep_files(entity, log_id, log.fields["files"], records)
         await self.hooks("after", "create", log.entity, log_id, columns)
 
 
