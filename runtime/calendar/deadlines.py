@@ -122,15 +122,22 @@ async def yellow_of(ctx: "AppContext", f: "Field") -> Mapping:
     return {unit: given}
 
 
+_PARAM_USERS: dict[int, tuple[Any, dict[str, list]]] = {}
+
+
 def param_users(app: Any, entity_name: str) -> list[tuple[Any, Any, dict]]:
-    """(entity, field, param) of every lights field whose yellow reads a row of `entity_name`."""
-    out = []
-    for entity in app.entities:
-        for f in entity.fields:
-            param = lights.param_of(f.lights["yellow"]) if f.lights else None
-            if param is not None and param["entity"] == entity_name:
-                out.append((entity, f, param))
-    return out
+    """(entity, field, param) of every lights field whose yellow reads a row of `entity_name` (once per model:
+    it is asked after every write)."""
+    cached = _PARAM_USERS.get(id(app))
+    if cached is None or cached[0] is not app:
+        by_entity: dict[str, list] = {}
+        for entity in app.entities:
+            for f in entity.fields:
+                param = lights.param_of(f.lights["yellow"]) if f.lights else None
+                if param is not None:
+                    by_entity.setdefault(param["entity"], []).append((entity, f, param))
+        cached = _PARAM_USERS[id(app)] = (app, by_entity)
+    return cached[1].get(entity_name, [])
 
 
 RESTAMP_BATCH = 500
