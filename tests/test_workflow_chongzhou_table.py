@@ -2,7 +2,8 @@
 §4.3 with 开启/关闭预案) in every state of an event, SQLite and PostgreSQL: outside its from-states the actor is
 refused with 409 and the Chinese reason (a draft, outside the handling screens' scope, with 404); inside them one who does not stand in the action's relation gets 403
 with the action's reason (or 404 when the row is outside their data scope), the actor succeeds, and a refusal
-changes nothing (event, tasks, log). One app start per database; events in a state are built through the API."""
+changes nothing (event, tasks, log). One app start per database; events in a state are built through the API.
+Also: the demo's 系统参数 near_due_working_days moves an event's light and the todo's 临期 counter."""
 from __future__ import annotations
 
 import json
@@ -169,3 +170,30 @@ async def test_each_chongzhou_action_in_each_state_succeeds_only_from_its_states
         assert r.status_code == 200, (state, r.text)
         after = await snapshot(hub, event_id)
         assert after["log"][-1]["action"] == action and len(after["log"]) == len(before["log"]) + 1, state
+
+
+async def test_chongzhous_near_due_parameter_moves_an_events_light_and_the_todo_counter(hub):
+    from conftest import api_login
+    from test_chongzhou_app import PASSWORD
+
+    from specadmin.runtime.data.where import now as clock_now
+
+    ctx = hub["ctx"]
+    param, ev = ctx.table("system_param"), ctx.table("event")
+    [row] = await param.select(param.id, param.value).where(param.code == "near_due_working_days")  # demo.py's
+    event_id = await in_state(hub, "in_process")  # 3 working days for 城管局's lead task
+    config = await api_login(hub["app"], "config", PASSWORD)
+    try:
+        lights = []
+        for value in ("30", row["value"]):  # 30 working days ahead of a 3-day deadline: 临期 at once; then back
+            r = await config.patch(f"/api/system_param/{row['id']}", params={"screen": "system_param_admin"},
+                                   json={"value": value})
+            assert r.status_code == 200, r.text
+            [stored] = await ev.select(ev.due_at, ev.due_at_warn_at).where(ev.id == event_id)
+            todo = (await hub["c"]["dept2"].get("/api/workflow/todo", params={"flow": "event_flow"})).json()
+            mine = next(i["light"] for i in todo["items"] if i["id"] == event_id)
+            lights.append((stored["due_at_warn_at"] <= clock_now(), mine, todo["lights"]["yellow"]))
+    finally:
+        await config.aclose()
+    assert [(near, light) for near, light, _ in lights] == [(True, "yellow"), (False, "green")]
+    assert lights[0][2] > lights[1][2]  # the 临期 counter of 城管局's todo follows the parameter (its open tasks)
