@@ -6,6 +6,9 @@ SA165: a deadline on a field that is not a datetime, a `from` that is no date/da
 SA166: a per-row amount that is not a number field of the row or through a ref (event_type.limit_days).
 SA167: lights without a deadline, a yellow of more than one unit, a `done` naming an unknown field
 or a value its dictionary does not know, or a field named `<field>_warn_at` already.
+SA235: a yellow `param:` naming an entity that does not exist, or a key/value/fallback field it lacks.
+SA236: a yellow `param:` whose key is not a string field or whose value/fallback is not a string or number
+field, or a yellow with `param` but no unit (or more than one).
 SA168: a where clause naming `<field>_light` with something other than green, yellow or red
 (`red`, `{eq: red}`, `{in: [yellow, red]}`), or where it is not rewritten (feeds, chart lines).
 """
@@ -58,6 +61,7 @@ def check_deadline(ck: "Checker", loc: "Located", name: str, f: dict) -> None:
         warn = lights.warn_field(name)
         if warn in fields:
             ck.err(loc, at + ("lights",), "SA167", f"field '{name}': lights stores '{warn}', which is a field already")
+        check_yellow_param(ck, loc, at + ("lights", "yellow"), name, spec.get("yellow") or {})
         for done, values in (spec.get("done") or {}).items():
             target = fields.get(done)
             if target is None or target["type"] in ("lookup", "multi_ref", "geo") or target.get("sensitive"):
@@ -70,6 +74,33 @@ def check_deadline(ck: "Checker", loc: "Located", name: str, f: dict) -> None:
                     if str(value) not in items:
                         ck.err(loc, at + ("lights", "done", done), "SA167",
                                f"field '{name}': lights done value '{value}' is not a key of dictionary '{target['dict']}'")
+
+
+def check_yellow_param(ck: "Checker", loc: "Located", at: tuple, name: str, yellow: dict) -> None:
+    param = lights.param_of(yellow)
+    units = [u for u in lights.YELLOW_UNITS if u in yellow]
+    if param is None:
+        return
+    if len(units) != 1:
+        ck.err(loc, at, "SA236", f"field '{name}': lights yellow with param needs exactly one unit beside it "
+                                 f"(the amount when the parameter is unset), found {', '.join(units) or 'none'}")
+    target = ck.reg.entities.get(param["entity"])
+    if target is None:
+        ck.err(loc, at + ("param", "entity"), "SA235",
+               f"field '{name}': lights yellow param names entity '{param['entity']}', which does not exist")
+        return
+    fields = target.raw["fields"]
+    for role, kinds in (("key", ("string",)), ("value", ("string", "integer", "decimal")),
+                        ("fallback", ("string", "integer", "decimal"))):
+        field = param[role]
+        if field not in fields:
+            if role != "fallback" or role in param["explicit"]:
+                ck.err(loc, at + ("param", role if role in param["explicit"] else "entity"), "SA235",
+                       f"field '{name}': lights yellow param {role} '{field}' is not a field of '{param['entity']}'")
+        elif fields[field].get("type") not in kinds or fields[field].get("sensitive"):
+            ck.err(loc, at + ("param", role if role in param["explicit"] else "entity"), "SA236",
+                   f"field '{name}': lights yellow param {role} '{field}' must be an unencrypted "
+                   f"{' or '.join(kinds)} field of '{param['entity']}'")
 
 
 def light_keys(fields: dict) -> set[str]:

@@ -138,6 +138,8 @@ CODES = {
     "SA240": "a grant's list of scopes names mode all (the union would be every row)",
     "SA241": "a grant's list of scopes names the same scope twice",
     "SA242": "a grant's list of scopes holds own_and_sub and a narrower org scope on the same field",
+    "SA235": "a lights yellow param names an entity that does not exist, or a key/value/fallback field it lacks",
+    "SA236": "a lights yellow param whose key is not a string field or value/fallback not a string or number field, or without exactly one unit",
     "SA168": "a where clause compares <field>_light with something other than green, yellow or red, or names it in a feed or chart line",
     "SA160": "accept, max_mb or max_files on a field that is not a file field",
     "SA161": "a file field accepts an extension specadmin cannot recognise by content",

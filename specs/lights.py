@@ -24,6 +24,17 @@ AMOUNT_UNITS = ("working_days", "working_hours", "days", "hours")
 YELLOW_UNITS = AMOUNT_UNITS + ("ratio",)
 
 
+PARAM_DEFAULTS = {"key": "code", "value": "value", "fallback": "default_value"}
+
+
+def param_of(yellow: Mapping) -> dict | None:
+    """`yellow: {working_days: 1, param: {entity: system_param, code: near_due_days}}`: the amount is the
+    `value` of the row of `entity` whose `key` field is `code` (else its `fallback`, else the amount given);
+    key/value/fallback default to code/value/default_value. None without `param`."""
+    given = yellow.get("param") if isinstance(yellow, Mapping) else None
+    return {**PARAM_DEFAULTS, **given, "explicit": set(given)} if given else None
+
+
 def warn_field(name: str) -> str:
     return f"{name}_warn_at"
 
@@ -65,6 +76,12 @@ def _not_done(lights: Mapping) -> list[dict]:
         return []
     return [{"or": [{"or": [{name: None}, {"and": [{name: {"not": v}} for v in values]}]}
                     for name, values in done.items()]}]
+
+
+def not_done_clause(lights: Mapping) -> dict | None:
+    """The where clause of the rows that are not done (None: `done` declares nothing)."""
+    parts = _not_done(lights)
+    return {"and": parts} if parts else None
 
 
 def color_clause(name: str, lights: Mapping, color: str) -> dict:

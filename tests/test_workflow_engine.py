@@ -258,3 +258,24 @@ async def test_the_flows_actions_are_buttons_of_the_screens_detail_page(env):
     assert r.status_code == 200, r.text
     for action in ("handle", "return", "request_assist"):  # forms to the action, its parameter dialog on the page
         assert f'action="/s/event_work/action/{action}"' in r.text, action
+
+
+def _row_buttons(html: str, row_id: int) -> list[str]:
+    import re
+
+    row = re.search(rf'<tr class="row" data-id="{row_id}">(.*?)</tr>', html, re.S)
+    assert row, f"row {row_id} not on the page"
+    return re.findall(r'data-action="([a-z_]+)"', row.group(1))
+
+
+async def test_list_rows_offer_only_the_flow_actions_their_state_starts(env):
+    closed = await launched(env, ("DA", "lead"), title="0列表按钮已办结")
+    assert (await act(env, "da", closed, "handle", opinion="好")).json()["state"] == "handled"
+    assert (await act(env, "town", closed, "close", opinion="好")).json()["state"] == "closed"
+    going = await launched(env, ("DA", "lead"), title="0列表按钮处置中")
+    r = await env["c"]["town"].get("/s/event_work", params={"sort": "title"})  # digits before Chinese: page 1
+    assert r.status_code == 200, r.text
+    assert "dispatch" not in _row_buttons(r.text, closed) and "handle" not in _row_buttons(r.text, closed)
+    assert {"dispatch", "handle"} <= set(_row_buttons(r.text, going))
+    detail = (await env["c"]["town"].get(f"/api/workflow/event/{closed}")).json()  # the detail panel judges as before
+    assert "dispatch" not in [a["name"] for a in detail["actions"]]

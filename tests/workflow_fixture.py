@@ -550,8 +550,8 @@ ORGS = (("TOWN", "城运中心", "street", "HQ", "镇街城运中心"), ("DA", "
 USERS = {"hq": "HQ", "town": "TOWN", "da": "DA", "db": "DB", "dc": "DC"}
 
 
-def write_app(app_dir: Path, module: str = FLOW_MODULE) -> Path:
-    return write_spec_app(app_dir, APP_YAML, {"flow": module})
+def write_app(app_dir: Path, module: str = FLOW_MODULE, app_yaml: str = APP_YAML) -> Path:
+    return write_spec_app(app_dir, app_yaml, {"flow": module})
 
 
 async def populate(app) -> dict:
@@ -595,9 +595,9 @@ MONDAY = dt.datetime(2026, 12, 7, 9, 0)
 
 
 @contextlib.asynccontextmanager
-async def flow_env(backend: str, tmp_path_factory, module: str = FLOW_MODULE):
+async def flow_env(backend: str, tmp_path_factory, module: str = FLOW_MODULE, app_yaml: str = APP_YAML):
     """The app started on `backend` with its orgs and users, a logged-in client per user (`c`) and `root`."""
-    app_dir = write_app(tmp_path_factory.mktemp(f"workflow-{backend}"), module)
+    app_dir = write_app(tmp_path_factory.mktemp(f"workflow-{backend}"), module, app_yaml)
     async with spec_app(app_dir, backend, PASSWORD) as (app, root, _):
         ids = await populate(app)
         clients = {name: await api_login(app, name, PASSWORD) for name in (*USERS, "viewer", "hqlead", "outsider")}

@@ -23,7 +23,7 @@ from specadmin.plugins.workflow.json_forms import validate_json
 from specadmin.plugins.workflow.model import Flow, flows
 from specadmin.plugins.workflow import sms
 from specadmin.plugins.workflow.runs import record_version, version_of
-from specadmin.runtime.attachments.store import SEPARATOR
+from specadmin.runtime.attachments.store import SEPARATOR, attach_bytes, content
 from specadmin.runtime.attachments.table import TABLE as ATTACHMENTS
 from specadmin.runtime.calendar import deadlines
 from specadmin.runtime.data.values import Invalid, check_rules, fits_column
@@ -519,13 +519,19 @@ class Run:
         await self.hooks("after", "create", entity.name, new_id, columns)
 
     async def update_rows(self, body: dict, row: dict) -> None:
+        """`update: {entity, ref, where, set}`: the row's rows of another entity (its reviews) changed one by
+        one, each followed by the plugins' after-update hooks (feeds, notifications) as any flow write."""
         entity = self.ctx.app.entity(body["entity"])
         t = self.ctx.table(entity.name)
-        q = t.update({getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, self.values(body.get("set"), row)).items()})
-        q = q.where(getattr(t, body["ref"]) == row["id"])
+        pk = t._meta.primary_key
+        values = self.values(body.get("set"), row)
+        encoded = {getattr(t, k): v for k, v in self.ctx.sensitive.encode(entity, values).items()}
+        q = t.select().where(getattr(t, body["ref"]) == row["id"])
         if body.get("where"):
             q = q.where(where_of(t, self.clause(body["where"], row)))
-        await q
+        for before in await q.order_by(pk):
+            await t.update(encoded).where(pk == before["id"])
+            await self.hooks("after", "update", entity.name, before["id"], values, before=before)
 
     async def notify(self, orgs: list, message: dict, row: dict) -> None:
         """An in-app message (站内消息) to every active user of each org."""
@@ -589,7 +595,8 @@ class Run:
             spec = f.deadline or {}
             start = row.get(spec.get("from")) if spec.get("from") not in (None, "$now") else None
             calendar = await deadlines.calendar_of(self.ctx)
-            values[f"{f.name}_warn_at"] = deadlines.warn_at(calendar, start or self.at, due, f.lights["yellow"])
+            values[f"{f.name}_warn_at"] = deadlines.warn_at(calendar, start or self.at, due,
+                                                             await deadlines.yellow_of(self.ctx, f))
         await self.table.update({getattr(self.table, k): v for k, v in values.items()}).where(self.pk == row["id"])
         return {f.name: due}
 
@@ -633,16 +640,25 @@ class Run:
             raise Denied(f"只有{'、'.join(allowed)}可以上报到{tag}")
         self.orgs["superior"] = superior
 
-    async def file_names(self) -> str | None:
-        """The names of the files this action's file parameters carry (they become the row's, through
-        runtime/attachments); the log row keeps their names."""
+    async def action_files(self) -> list[dict]:
+        """The file records this action's file parameters carry, uploaded by the actor for this row's
+        entity (still staged, or already the row's through runtime/attachments), in upload order."""
         ids = [i for p in (self.custom.params if self.custom else ()) if p.type == "file"
-               for i in (self.params.get(p.name) or []) if isinstance(i, int)]
+               for i in (self.params.get(p.name) or []) if isinstance(i, int) and not isinstance(i, bool)]
         if not ids:
-            return None
+            return []
         t = self.ctx.runtime_table(ATTACHMENTS)
-        names = [r["name"] for r in await t.select(t.name).where(t.id.is_in(ids)).order_by(t.id)]
-        return SEPARATOR.join(names) or None
+        return await t.select().where(t.id.is_in(ids), t.entity == self.service.entity.name,
+                                      t.uploaded_by == (self.principal.user_id or None)).order_by(t.id)
+
+    async def keep_files(self, entity: Any, log_id: int, field: str, records: list[dict]) -> None:
+        """The action's files copied onto the log row's file field: each step keeps its own files,
+        read and downloaded through the flow's row (routes.py), whatever later happens to the row's."""
+        copies = [(r["name"], await content(self.ctx, r)) for r in records]
+        try:
+            await attach_bytes(self.ctx, self.principal, entity, {"id": log_id}, entity.field(field), copies)
+        except ValueError as exc:  # the log's field refuses what the action's parameter took (type, size, count)
+            raise Invalid({"files": str(exc)}) from None
 
     async def write_log(self, row: dict) -> None:
         log = self.flow.log
@@ -655,12 +671,15 @@ class Run:
                 "org": self.principal.org_id, "action": self.action, "label": self.label,
                 "opinion": opinion if isinstance(opinion, str) else None,
                 "channel": self.value(spec_log.get("channel", "local"), row)}
-        if "files" in log.fields:
-            what["files"] = await self.file_names()
-        columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         entity = self.ctx.app.entity(log.entity)
+        records = await self.action_files() if "files" in log.fields else []
+        if records:
+            what["files"] = SEPARATOR.join(r["name"] for r in records)
+        columns = {log.ref: row["id"]} | {f: what[k] for k, f in log.fields.items() if k in what}
         columns = self.stamped(entity, columns)
         log_id = (await lt.insert(lt(**self.ctx.sensitive.encode(entity, columns))).returning(lt._meta.primary_key))[0]["id"]
+        if records and entity.field(log.fields["files"]).type == "file":
+            await self.keep_files(entity, log_id, log.fields["files"], records)
         await self.hooks("after", "create", log.entity, log_id, columns)
 
 

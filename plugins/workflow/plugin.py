@@ -20,6 +20,7 @@ from specadmin.plugins.workflow.routes import HANDLERS
 from specadmin.plugins.workflow.runs import run_table
 from specadmin.plugins.workflow.schema import SCHEMA
 from specadmin.plugins.workflow.sms import SMS_CHECKS, SmsRuleDispatcher, check_rule_text, dispatch_job
+from specadmin.plugins.workflow.views import row_condition
 from specadmin.runtime.plugin import EntityHooks, Plugin
 from specadmin.runtime.plugin.background import background_service
 
@@ -41,5 +42,5 @@ plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA
                 routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS, *forms_admin.PREVIEW_HANDLERS],
                 tables=(run_table,), templates=HERE / "templates", static=HERE / "static",
                 detail_panels=(workflow_panels, forms_admin.preview_panels),
-                panel_actions=(panel_actions,),
+                panel_actions=(panel_actions,), action_conditions=(row_condition,),
                 menu_entries=(todo_entries,), menu_badges=(todo_badges,))

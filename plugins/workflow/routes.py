@@ -6,6 +6,8 @@
   run its first action in one transaction (nothing stays behind when the action is refused).
 - `GET /api/workflow/<entity>/<id>`: state and label, version, the actor's available actions with their
   parameters, the tasks as a tree, the log (timeline with channel) and a summary by org.
+- `GET /api/workflow/<entity>/<id>/log/<log id>/files/<file id>`: a file of one handling step, for whoever
+  may read the row (its grant and data scope; 404 outside, as the row's own files); `?download=1` saves it.
 - `GET /api/workflow/todo?flow=<name>`: the open tasks of the actor's org with their lights, counts per
   box and per light colour (the badge).
 """
@@ -13,13 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 
 from specadmin.plugins.workflow.engine import Run, action_spec, flow_for, state_label
 from specadmin.plugins.workflow.model import flows
 from specadmin.plugins.workflow.runs import version_of
 from specadmin.plugins.workflow.views import box_of, dict_label, due_field, labels, light_of, log_rows, summary, task_tree
+from specadmin.runtime.attachments import store
+from specadmin.runtime.attachments.routes import disposition
 from specadmin.runtime.data.db import write_transaction
+from specadmin.runtime.data.values import fits_column
+from specadmin.specs import attachments as file_types
 from specadmin.runtime.data.where import now as clock_now
 from specadmin.runtime.errors import BadRequest, Conflict, Denied, NotFound
 
@@ -118,6 +124,28 @@ async def detail(request: Request, entity: str, row_id: int) -> dict:
             "log": await log_rows(ctx, flow, row_id), "summary": await summary(flow, tree, ctx)}
 
 
+@get("/api/workflow/{entity:str}/{row_id:int}/log/{log_id:int}/files/{file_id:int}")
+async def log_file(request: Request, entity: str, row_id: int, log_id: int, file_id: int) -> Response:
+    service, flow = _service(request, entity)
+    ctx = request.app.state.ctx
+    await service.get(request, row_id)  # the read grant and data scope of the row the log belongs to
+    log = flow.log
+    field = log.fields.get("files") if log else None
+    if field is None or ctx.app.entity(log.entity).field(field).type != "file":
+        raise NotFound("该流程的处置过程没有附件")
+    lt = ctx.table(log.entity)
+    if not fits_column(lt._meta.primary_key, log_id) or not await lt.exists().where(lt._meta.primary_key == log_id,
+                                                               getattr(lt, log.ref) == row_id):
+        raise NotFound("没有这条处置过程")
+    record = await store.record_of(ctx, log.entity, log_id, field, file_id)
+    data = await store.content(ctx, record)
+    ext = file_types.extension(record["name"])
+    inline = file_types.previewable(ext) and request.query_params.get("download") in (None, "", "0")
+    return Response(data, media_type=file_types.content_type(ext) if inline else "application/octet-stream",
+                    headers={"content-disposition": disposition(record["name"], inline),
+                             "x-content-type-options": "nosniff", "cache-control": "private, no-store"})
+
+
 @get("/api/workflow/todo")
 async def todo(request: Request, flow: str | None = None) -> dict:
     ctx, principal = request.app.state.ctx, request.user
@@ -158,4 +186,4 @@ async def todo(request: Request, flow: str | None = None) -> dict:
             "lights": lights, "badge": len(items)}
 
 
-HANDLERS = [todo, run_action, create_and_act, detail]
+HANDLERS = [todo, run_action, create_and_act, detail, log_file]

@@ -1,10 +1,13 @@
 """What the workflow shows of a row, read once for the API (routes.py) and the pages (pages.py): the
-tasks as a tree with their lights, the handling log, the summary by org, and the labels they need."""
+tasks as a tree with their lights, the handling log (each step with its own files, `file_items`, downloaded
+through the row), the summary by org, and the labels they need."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from specadmin.plugins.workflow.engine import flow_for
+from specadmin.runtime.attachments.table import TABLE as ATTACHMENTS
 from specadmin.runtime.data.where import now as clock_now
 
 
@@ -70,9 +73,19 @@ async def log_rows(ctx: Any, flow: Any, row_id: int) -> list[dict]:
     rows = await lt.select().where(getattr(lt, log.ref) == row_id).order_by(lt._meta.primary_key)
     org_field = log.fields.get("org")
     orgs = await labels(ctx, "org", {r.get(org_field) for r in rows}) if org_field else {}
+    files_field = log.fields.get("files")
+    kept: dict[int, list[dict]] = {}
+    if files_field and rows and ctx.app.entity(log.entity).field(files_field).type == "file":
+        t = ctx.runtime_table(ATTACHMENTS)
+        for rec in await t.select(t.id, t.row_id, t.name, t.size, t.content_type).where(
+                t.entity == log.entity, t.field == files_field, t.row_id.is_in([r["id"] for r in rows])).order_by(t.id):
+            kept.setdefault(rec["row_id"], []).append(
+                {"id": rec["id"], "name": rec["name"], "size": rec["size"], "type": rec["content_type"],
+                 "url": f"/api/workflow/{flow.entity}/{row_id}/log/{rec['row_id']}/files/{rec['id']}"})
     out = []
     for r in rows:
         item = {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in r.items()}
+        item["file_items"] = kept.get(r["id"], [])
         if org_field:
             item["org_name"] = orgs.get(r.get(org_field))
         channel = log.fields.get("channel")
@@ -109,3 +122,28 @@ def box_of(flow: Any, role: Any, state: Any) -> str | None:
     boxes = flow.boxes or {"todo": {"label": "待办", "roles": []}}
     return next((b for b, spec in boxes.items() if (not spec.get("roles") or role in spec["roles"])
                  and (not spec.get("states") or state in spec["states"])), None)
+
+
+def row_condition(ctx: Any, screen: str, action: str) -> dict | None:
+    """When a flow action shows as a row's button on a list page: the row's state is one the action starts
+    from in some version of the flow (`Plugin.action_conditions`). None for other actions, for an action
+    any state allows, and where the screen does not show the state (the action judges the row itself)."""
+    try:
+        spec = ctx.app.screen(screen)
+    except KeyError:
+        return None
+    flow = flow_for(ctx.app, spec.entity)
+    custom = next((a for a in spec.custom_actions if a.name == action), None)
+    if flow is None or custom is None or custom.handler != "workflow.act":
+        return None
+    if flow.state not in {p.split(".")[0] for p in (*spec.list, *spec.detail, *spec.form)}:
+        return None
+    states: list = []
+    for version in flow.versions.values():
+        body = version.get(action)
+        if body is None:
+            continue
+        if body.get("from") is None:
+            return None
+        states += [s for s in body["from"] if s not in states]
+    return {flow.state: {"in": states}}

@@ -6,6 +6,9 @@ into the same statement as the row): on create, and on an update that changes th
 working-day calendar and, for a field with `lights:`, the moment its light turns yellow
 (`<field>_warn_at`). `recompute(ctx, entity, row_id)` does the same for a stored row (an extension
 handler changes the amount, then calls it; EntityService updates do it by themselves).
+A yellow amount may come from a parameter row (`yellow: {working_days: 1, param: {entity, code}}`,
+`yellow_of`); `restamp_for_param` (after any write of that entity's row) recomputes the warning
+moments of every row not yet done, so the 临期 lights and counters follow the parameter.
 Spreadsheet imports write in bulk without entity hooks: `fill_missing` (the job handler
 `calendar.fill_deadlines`) computes the deadlines such rows lack.
 """
@@ -70,7 +73,7 @@ async def values_for(ctx: "AppContext", entity: "Entity", row: Mapping, fields=N
             try:
                 due = calendar.add(start, unit, amount)
                 if f.lights:
-                    warn = warn_at(calendar, start, due, f.lights["yellow"])
+                    warn = warn_at(calendar, start, due, await yellow_of(ctx, f))
             except CalendarError as exc:
                 raise Invalid({f.name: f"{f.label}：{exc}"}) from None
             except OverflowError:  # a start near 9999-12-31
@@ -80,6 +83,107 @@ async def values_for(ctx: "AppContext", entity: "Entity", row: Mapping, fields=N
         if f.lights:
             out[lights.warn_field(f.name)] = warn
     return out
+
+
+MAX_AMOUNT = 3650
+
+
+def _usable(raw: Any, unit: str) -> float | None:
+    """A parameter's text as an amount of `unit`, or None when it is not one (left to the next source)."""
+    try:
+        amount = float(str(raw).strip())
+    except (TypeError, ValueError):
+        return None
+    if not 0 <= amount <= MAX_AMOUNT or unit == "ratio" and not 0 < amount <= 1:
+        return None
+    if unit in ("working_days", "days") and not amount.is_integer():
+        return None
+    return amount
+
+
+async def yellow_of(ctx: "AppContext", f: "Field") -> Mapping:
+    """The field's `yellow` with its amount read from the parameter row it names: the row's value, else
+    its fallback (default value), else the amount written beside `param`."""
+    yellow = f.lights["yellow"]
+    param = lights.param_of(yellow)
+    found = lights.unit_of(yellow, lights.YELLOW_UNITS)
+    if param is None or found is None:
+        return yellow
+    unit, given = found
+    entity = ctx.app.entity(param["entity"])
+    table = ctx.table(entity.name)
+    names = [n for n in (param["value"], param["fallback"]) if entity.has_field(n)]
+    rows = await table.select(*(getattr(table, n) for n in names)).where(
+        getattr(table, param["key"]) == param["code"]).limit(1)
+    for name in names if rows else ():
+        amount = _usable(rows[0][name], unit)
+        if amount is not None:
+            return {unit: amount}
+    return {unit: given}
+
+
+_PARAM_USERS: dict[int, tuple[Any, dict[str, list]]] = {}
+
+
+def param_users(app: Any, entity_name: str) -> list[tuple[Any, Any, dict]]:
+    """(entity, field, param) of every lights field whose yellow reads a row of `entity_name` (once per model:
+    it is asked after every write)."""
+    cached = _PARAM_USERS.get(id(app))
+    if cached is None or cached[0] is not app:
+        by_entity: dict[str, list] = {}
+        for entity in app.entities:
+            for f in entity.fields:
+                param = lights.param_of(f.lights["yellow"]) if f.lights else None
+                if param is not None:
+                    by_entity.setdefault(param["entity"], []).append((entity, f, param))
+        cached = _PARAM_USERS[id(app)] = (app, by_entity)
+    return cached[1].get(entity_name, [])
+
+
+RESTAMP_BATCH = 500
+
+
+async def restamp(ctx: "AppContext", entity: "Entity", f: "Field") -> int:
+    """The warning moment of every row of `entity` with a deadline in `f` and not done, computed again
+    from its start and deadline with the yellow as it reads now; returns the rows changed."""
+    yellow = await yellow_of(ctx, f)
+    calendar = await calendar_of(ctx)
+    table = ctx.table(entity.name)
+    pk, due, warn = table._meta.primary_key, getattr(table, f.name), getattr(table, lights.warn_field(f.name))
+    source = f.deadline["from"] if f.deadline["from"] != "$now" else None
+    columns = [pk, due, warn] + ([getattr(table, source)] if source else [])
+    open_rows = lights.not_done_clause(f.lights)
+    changed, last = 0, 0
+    while True:
+        q = table.select(*columns).where(due.is_not_null(), pk > last)
+        if open_rows:
+            q = q.where(where.where_of(table, open_rows))
+        rows = await q.order_by(pk).limit(RESTAMP_BATCH)
+        if not rows:
+            return changed
+        for row in rows:
+            start = row.get(source) if source else None
+            if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
+                start = dt.datetime.combine(start, dt.time.min)
+            try:
+                moment = warn_at(calendar, start or row[f.name], row[f.name], yellow)
+            except (CalendarError, OverflowError):
+                continue
+            if moment != row[lights.warn_field(f.name)]:
+                await table.update({warn: moment}).where(pk == row["id"])
+                changed += 1
+        last = rows[-1]["id"]
+
+
+async def restamp_for_param(event: "WriteEvent") -> None:
+    """After a parameter row is written or deleted: the warning moments that read it follow it."""
+    users = param_users(event.ctx.app, event.entity.name)
+    if not users:
+        return
+    now_row = {**(event.before or {}), **event.clean, **event.columns}
+    for entity, f, param in users:
+        if param["code"] in (now_row.get(param["key"]), (event.before or {}).get(param["key"])):
+            await restamp(event.ctx, entity, f)
 
 
 def warn_at(calendar: WorkCalendar, start: dt.datetime, due: dt.datetime, yellow: Mapping) -> dt.datetime:

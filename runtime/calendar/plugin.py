@@ -9,7 +9,7 @@ from pathlib import Path
 from specadmin.runtime.calendar.commands import CALENDAR, load_year_job
 from specadmin.runtime.calendar.days import APP_KEY, working_hours
 from specadmin.runtime.calendar.worktime import CalendarError
-from specadmin.runtime.calendar.deadlines import fill_deadlines_job, stamp_deadlines
+from specadmin.runtime.calendar.deadlines import fill_deadlines_job, restamp_for_param, stamp_deadlines
 from specadmin.runtime.plugin import Check, EntityHooks, Plugin
 
 APP_SCHEMA = {"type": "object", "additionalProperties": False,
@@ -31,6 +31,8 @@ def check_working_hours(spec):
 
 plugin = Plugin(name="calendar", label="工作日历", builtin=True, order=55,
                 modules=(Path(__file__).with_name("calendar.yaml"),), app_keys={APP_KEY: APP_SCHEMA},
-                hooks={"*": EntityHooks(before_create=stamp_deadlines, before_update=stamp_deadlines)},
+                hooks={"*": EntityHooks(before_create=stamp_deadlines, before_update=stamp_deadlines,
+                                        after_create=restamp_for_param, after_update=restamp_for_param,
+                                        after_delete=restamp_for_param)},
                 checks=(Check("SA169", check_working_hours, "工作时段"),),
                 handlers={"load_year": load_year_job, "fill_deadlines": fill_deadlines_job}, commands=(CALENDAR,))

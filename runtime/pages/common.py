@@ -76,16 +76,20 @@ def can(grant, action: str) -> bool:
 
 
 def custom_actions(request: Request, name: str, screen: dict[str, Any], grant) -> list[dict[str, Any]]:
-    """Custom actions this grant allows, with their `when` condition from the model."""
+    """Custom actions this grant allows, with their `when` condition from the model and the plugins'
+    conditions on it (`Plugin.action_conditions`, e.g. a flow action's from-states)."""
+    ctx = ctx_of(request)
     try:
-        specs = {a.name: a for a in ctx_of(request).app.screen(name).custom_actions}
+        specs = {a.name: a for a in ctx.app.screen(name).custom_actions}
     except KeyError:
         specs = {}
     out = []
     for a in screen.get("custom_actions", []):
         if can(grant, a["name"]):
             spec = specs.get(a["name"])
-            out.append({**a, "when": spec.when if spec else None, "params": bool(spec and spec.params),
+            conds = [c for c in (spec.when if spec else None, *ctx.plugins.action_conditions(ctx, name, a["name"])) if c]
+            when = None if not conds else conds[0] if len(conds) == 1 else {"and": conds}
+            out.append({**a, "when": when, "params": bool(spec and spec.params),
                         "confirm_text": a.get("confirm") or f"确定要{a['label']}所选记录吗？"})
     return out
 

@@ -141,6 +141,9 @@ class Plugin:
     - `panel_actions`: `(ctx, screen) -> names` functions: the custom actions of a screen that a plugin's detail
       panel offers itself (the workflow: its actions, as the row's state allows); the detail page's toolbar
       leaves them out, their parameter dialogs stay on the page.
+    - `action_conditions`: `(ctx, screen, action) -> where clause or None` functions: when a custom action
+      shows as a row's button on list pages, beside its own `when:` (the workflow: the action's from-states);
+      the action itself still judges the row when it runs.
     - `menu_entries`: `(ctx, principal) -> [{menu, name, label, url}]` functions: pages of the plugin shown in
       the menu group `menu` (a group of app.yaml `menus:`; a new group of that name when absent).
     - `menu_badges`: `async (ctx, principal) -> {screen or menu entry name: count}` functions: a red count
@@ -179,6 +182,7 @@ class Plugin:
     detail_panels: Sequence[Callable[..., Awaitable[list]]] = ()
     field_views: Sequence[Callable[..., Awaitable[dict]]] = ()
     panel_actions: Sequence[Callable[..., Iterable[str]]] = ()
+    action_conditions: Sequence[Callable[..., Any]] = ()
     menu_entries: Sequence[Callable[..., list]] = ()
     menu_badges: Sequence[Callable[..., Awaitable[dict]]] = ()
 

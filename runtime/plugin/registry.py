@@ -144,6 +144,11 @@ class PluginSet:
         """The custom actions of a screen the plugins' detail panels offer themselves (`Plugin.panel_actions`)."""
         return {name for p in self.plugins for fn in p.panel_actions for name in fn(ctx, screen)}
 
+    def action_conditions(self, ctx, screen: str, action: str) -> list:
+        """Where clauses plugins add to a custom action's row visibility (`Plugin.action_conditions`)."""
+        found = (fn(ctx, screen, action) for p in self.plugins for fn in p.action_conditions)
+        return [c for c in found if c]
+
     def menu_entries(self, ctx, principal) -> list[dict]:
         """The plugins' own pages in the menu (`Plugin.menu_entries`)."""
         return [e for p in self.plugins for fn in p.menu_entries for e in fn(ctx, principal)]
