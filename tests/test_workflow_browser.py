@@ -70,10 +70,13 @@ def _open_from_todo(page, base, box: str) -> None:
     group = page.locator("nav details:has(a[data-screen=workflow_todo])")
     if group.get_attribute("open") is None:
         group.locator("summary").click()  # the menu group folds; its title carries the badge too
-    page.click("nav a[data-screen=workflow_todo]")
-    page.click(f".wf-boxes a[data-box={box}]")
+    with page.expect_navigation():
+        page.click("nav a[data-screen=workflow_todo]")
+    with page.expect_navigation():  # each box and the search are pages of their own: wait for each
+        page.click(f".wf-boxes a[data-box={box}]")
     page.fill(".wf-search input[name=q]", TITLE)
-    page.click("#wf-search")
+    with page.expect_navigation():
+        page.click("#wf-search")
     rows = page.locator("tr.wf-todo-row")
     assert rows.count() == 1 and rows.first.get_attribute("data-box") == box
     assert page.locator("#wf-legend [data-light=green] .wf-light-count").inner_text() == "1"
@@ -116,7 +119,8 @@ def test_town_dispatches_a_return_is_approved_the_other_handles_and_the_town_clo
     town.select_option("select[name=event_type]", label="占道经营")
     town.fill("input[name=address]", "崇阳大道东段")
     town.fill("[name=form_data]", '{"stall_count": 3, "goods": "水果"}')  # 占道经营's published form
-    town.click("form.edit-form button[type=submit]")
+    with town.expect_navigation():  # the draft is saved before the list is read
+        town.click("form.edit-form button[type=submit]")
     town.goto(f"{server}/s/event_launch")
     town.click(f"tr.row a.row-link:has-text('{TITLE}')")
     assert town.locator("#wf-state").inner_text() == "草稿"
