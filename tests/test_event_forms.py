@@ -99,6 +99,23 @@ async def test_a_definition_that_is_not_a_json_schema_is_refused_on_save_and_not
 
 
 @aio
+async def test_a_published_versions_definition_stays_as_events_were_checked_on_and_a_drafts_may_change(hub):
+    published = next(f for f in await forms(hub, "020101") if f["status"] == "published")
+    for change in ({"form_schema": json.dumps(GROUPED)}, {"form_version": published["form_version"] + 50}):
+        r = await hub["c"].patch(f"/api/event_form/{published['id']}", params=SCREEN, json=change)
+        assert r.status_code == 422, r.text
+        [(name, message)] = r.json()["errors"].items()
+        assert name in change and "请使用“新版本”" in message, r.text
+    again = next(f for f in await forms(hub, "020101") if f["id"] == published["id"])
+    assert (again["form_schema"], again["form_version"]) == (published["form_schema"], published["form_version"])
+    r = await hub["c"].patch(f"/api/event_form/{published['id']}", params=SCREEN, json={"name": "占道经营表单（修订说明）"})
+    assert r.status_code == 200, r.text  # its name is not what an event was checked on
+    draft = (await action(hub, "new_version", published["id"]))["results"][str(published["id"])]
+    r = await hub["c"].patch(f"/api/event_form/{draft['id']}", params=SCREEN, json={"form_schema": json.dumps(GROUPED)})
+    assert r.status_code == 200 and json.loads(r.json()["form_schema"]) == GROUPED, r.text
+
+
+@aio
 async def test_the_preview_shows_the_fields_and_checks_what_is_filled_in(hub):
     r = await hub["c"].post("/api/event_form", params=SCREEN, json={
         "name": "噪音投诉表单", "event_type": hub["types"]["010101"], "form_version": 9,

@@ -100,7 +100,10 @@ def schema_problem(text: Any) -> str | None:
 
 async def check_schema_field(event: Any) -> None:
     decl = declared(event.ctx.app).get(event.entity.name)
-    if decl is None or decl.schema not in (event.clean or {}):
+    if decl is None:
+        return
+    _refuse_changing_a_used_version(event, decl)
+    if decl.schema not in (event.clean or {}):
         return
     value = event.clean[decl.schema]
     if value in (None, ""):
@@ -108,6 +111,19 @@ async def check_schema_field(event: Any) -> None:
     problem = schema_problem(value)
     if problem:
         raise Invalid({decl.schema: f"{event.entity.field(decl.schema).label}{problem}"})
+
+
+def _refuse_changing_a_used_version(event: Any, decl: FormVersions) -> None:
+    """A version once published is what events were launched and checked on: its definition, number
+    and group stay as they were (status and dates still change); a change is a new version."""
+    before = event.before
+    if event.kind != "update" or not before or before.get(decl.status) == decl.draft:
+        return
+    changed = [n for n in (decl.schema, decl.version, *decl.group)
+               if n in (event.clean or {}) and event.clean[n] != before.get(n)]
+    if changed:
+        raise Invalid({n: f"“{event.entity.field(n).label}”在已发布或已下线的版本中不能修改，请使用“新版本”"
+                       for n in changed})
 
 
 # -- handlers -------------------------------------------------------------------
