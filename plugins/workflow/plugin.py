@@ -12,7 +12,7 @@ from pathlib import Path
 
 from specadmin.plugins.workflow.checks import CHECKS
 from specadmin.plugins.workflow.engine import act
-from specadmin.plugins.workflow import forms_admin
+from specadmin.plugins.workflow import forms_admin, plan_warnings
 from specadmin.plugins.workflow.guard import refuse_state_writes
 from specadmin.plugins.workflow.pages import (PAGE_HANDLERS, panel_actions, todo_badges, todo_entries,
                                               workflow_panels)
@@ -32,12 +32,14 @@ async def _before_write(event) -> None:
     await refuse_state_writes(event)
     await check_rule_text(event)
     await forms_admin.check_schema_field(event)  # form_versions: the JSON Schema text field
+    await plan_warnings.check_condition(event)  # plan_warnings: a plan's content-warning condition
 
 
 plugin = Plugin(name="workflow", label="流程", module_keys={"workflow": SCHEMA, forms_admin.KEY: forms_admin.SCHEMA},
-                checks=(*CHECKS, *SMS_CHECKS, *forms_admin.CHECKS),
-                hooks={"*": EntityHooks(before_create=_before_write, before_update=_before_write)},
-                handlers={"act": act, "sms_dispatch": dispatch_job, **forms_admin.HANDLERS},
+                checks=(*CHECKS, *SMS_CHECKS, *forms_admin.CHECKS, *plan_warnings.CHECKS),
+                hooks={"*": EntityHooks.on_write(_before_write, plan_warnings.content_warning)},
+                handlers={"act": act, "sms_dispatch": dispatch_job, "plan_warnings": plan_warnings.job,
+                          **forms_admin.HANDLERS},
                 configure=configure, lifespan=(sms_dispatcher,),
                 routes=lambda ctx, options: [*HANDLERS, *PAGE_HANDLERS, *forms_admin.PREVIEW_HANDLERS],
                 tables=(run_table,), templates=HERE / "templates", static=HERE / "static",

@@ -92,6 +92,9 @@ FLOW = {
                 "properties": {"rules": {"type": "string"}, "actions": {"type": "string"}, "text": {"type": "string"},
                                "active": {"type": "string"}, "recipients": {"type": "string"},
                                "match": {"type": "object", "additionalProperties": {"type": "string"}}}},
+        "plan_warnings": {"type": "object", "additionalProperties": False, "required": ["plan"], "properties": {
+            **{k: {"type": "string"} for k in ("plan", "warn_days", "due", "content", "org", "owner")},
+            "roles": NAMES, "states": NAMES}},  # plan_warnings.py
         "version": {"type": ["string", "integer"]},
         "published": {"type": ["string", "integer"]},
         "actions": ACTIONS,
