@@ -49,13 +49,22 @@ COMPARABLE = {"string": (str,), "text": (str,), "dict": (str,), "ref": (int,), "
               "decimal": (int, float), "boolean": (bool,)}
 
 
-def configs(app: Any) -> Iterator[tuple[Any, dict]]:
-    """(flow, plan_warnings config) of every flow that declares one."""
-    for flow in flows(app):
-        section = app.section("workflow").get(flow.module) or {}
-        cfg = (section.get(flow.name) or {}).get(KEY)
-        if isinstance(cfg, Mapping):
-            yield flow, cfg
+_CONFIGS: dict[int, tuple[Any, list]] = {}
+
+
+def configs(app: Any) -> list[tuple[Any, dict]]:
+    """(flow, plan_warnings config) of every flow that declares one (read once per app model: the hooks
+    run on every write)."""
+    cached = _CONFIGS.get(id(app))
+    if cached is None or cached[0] is not app:
+        found = []
+        for flow in flows(app):
+            section = app.section("workflow").get(flow.module) or {}
+            cfg = (section.get(flow.name) or {}).get(KEY)
+            if isinstance(cfg, Mapping):
+                found.append((flow, cfg))
+        cached = _CONFIGS[id(app)] = (app, found)
+    return cached[1]
 
 
 def plan_entity(app: Any, flow: Any, cfg: dict) -> Any:
