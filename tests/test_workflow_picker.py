@@ -7,7 +7,7 @@ from __future__ import annotations
 from test_workflow_chongzhou import hub, launch  # noqa: F401  (the module's app, its clients and a launch helper)
 import pytest
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+ASYNC = pytest.mark.asyncio(loop_scope="session")  # the app tests; the spec checks below are plain
 GROUPS = "/api/workflow/org-groups"
 
 
@@ -17,6 +17,7 @@ async def detail(hub, who: str, event_id: int) -> dict:
     return r.json()
 
 
+@ASYNC
 async def test_the_detail_recommends_the_responsibility_lists_orgs_for_the_events_type(hub):  # noqa: F811
     event_id = await launch(hub, "town", "推荐单位：占道经营")
     got = (await detail(hub, "town", event_id))["recommended"]
@@ -25,6 +26,7 @@ async def test_the_detail_recommends_the_responsibility_lists_orgs_for_the_event
     assert "占道经营" in got[0]["requirement"]
 
 
+@ASYNC
 async def test_a_parent_types_entry_applies_to_its_children_after_their_own(hub):  # noqa: F811
     ctx = hub["ctx"]
     resp, join = ctx.table("responsibility"), ctx.join_table("responsibility", "orgs")
@@ -42,6 +44,7 @@ async def test_a_parent_types_entry_applies_to_its_children_after_their_own(hub)
         await resp.delete().where(resp.id == rid)
 
 
+@ASYNC
 async def test_a_type_without_a_list_entry_gets_no_recommendation(hub):  # noqa: F811
     r = await hub["c"]["town"].post("/api/workflow/event", json={
         "data": {"title": "推荐单位：邻里纠纷", "event_type": hub["types"]["040101"]}})
@@ -49,6 +52,7 @@ async def test_a_type_without_a_list_entry_gets_no_recommendation(hub):  # noqa:
     assert (await detail(hub, "town", r.json()["id"]))["recommended"] == []
 
 
+@ASYNC
 async def test_the_picker_org_list_filters_by_keyword_initials_and_subordinates_only(hub):  # noqa: F811
     c, orgs = hub["c"]["town"], hub["orgs"]
     every = (await c.get("/api/workflow/picker-orgs")).json()["items"]
@@ -66,6 +70,7 @@ async def test_the_picker_org_list_filters_by_keyword_initials_and_subordinates_
     assert {o["id"] for o in grids} < {o["id"] for o in below}
 
 
+@ASYNC
 async def test_saved_org_groups_round_trip_and_stay_private_to_their_owner(hub):  # noqa: F811
     town, city, orgs = hub["c"]["town"], hub["c"]["city"], hub["orgs"]
     items = [{"org": orgs["CZ-CGJ"], "role": "lead", "requirement": "牵头处置"}, {"org": orgs["CZ-STJ"], "role": "co"}]
@@ -87,6 +92,7 @@ async def test_saved_org_groups_round_trip_and_stay_private_to_their_owner(hub):
     assert (await town.delete(f"{GROUPS}/{group['id']}")).status_code == 404
 
 
+@ASYNC
 @pytest.mark.parametrize("body, word", [
     ({"name": "", "items": [{"org": 1}]}, "name"),
     ({"name": "x" * 61, "items": [{"org": 1}]}, "name"),
@@ -101,3 +107,30 @@ async def test_a_bad_org_group_is_refused_naming_what_is_wrong(hub, body, word):
     r = await hub["c"]["town"].post(GROUPS, json=body)
     assert r.status_code == 400, r.text
     assert word in r.text
+
+
+def _check(tmp_path, recommend: str, capsys) -> tuple[list[str], int]:
+    from specadmin.cli import main
+    from workflow_fixture import FLOW_MODULE, write_app
+
+    module = FLOW_MODULE.replace("    version: v1\n", f"    version: v1\n    recommend: {recommend}\n", 1)
+    write_app(tmp_path, module)
+    code = main(["check", str(tmp_path)])
+    line = next(i for i, text in enumerate(module.splitlines(), 1) if text.startswith("    recommend:"))
+    return [e for e in capsys.readouterr().err.splitlines() if "[WF030]" in e and f"flow.yaml:{line}:" in e], code
+
+
+def test_a_recommend_on_a_list_entity_with_a_multi_ref_to_org_checks_clean(tmp_path, capsys):
+    found, code = _check(tmp_path, "{entity: plan, match: {event_type: event_type}, orgs: dispatch_orgs}", capsys)
+    assert found == [] and code == 0
+
+
+def test_a_broken_recommend_is_wf030_with_its_file_and_line(tmp_path, capsys):
+    found, _ = _check(tmp_path / "a", "{entity: plans, match: {event_type: event_type}, orgs: dispatch_orgs}", capsys)
+    assert len(found) == 1 and "没有名为 plans 的实体" in found[0], found
+    found, code = _check(tmp_path / "b", "{entity: plan, match: {event_type: title}, orgs: name, requirement: nothing}",
+                         capsys)
+    text = "\n".join(found)
+    assert code == 1 and len(found) == 3, found
+    assert "plan.name 应为指向 org 的多选引用" in text and "plan 没有字段 nothing" in text
+    assert "match 的 event_type 与 title 类型不同" in text
