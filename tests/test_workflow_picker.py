@@ -120,8 +120,11 @@ def _check(tmp_path, recommend: str, capsys) -> tuple[list[str], int]:
     return [e for e in capsys.readouterr().err.splitlines() if "[WF030]" in e and f"flow.yaml:{line}:" in e], code
 
 
-def test_a_recommend_on_a_list_entity_with_a_multi_ref_to_org_checks_clean(tmp_path, capsys):
-    found, code = _check(tmp_path, "{entity: plan, match: {event_type: event_type}, orgs: dispatch_orgs}", capsys)
+def test_the_references_recommend_example_checks_clean(tmp_path, capsys):
+    from conftest import reference_blocks
+
+    example = reference_blocks()["flow-recommend.yaml"].strip().removeprefix("recommend: ")
+    found, code = _check(tmp_path, example, capsys)
     assert found == [] and code == 0
 
 
