@@ -4,7 +4,7 @@
 - `POST /api/workflow/org-groups` `{"name": "...", "items": [{"org": 1, "role": "lead", "requirement": "..."}]}`
   saves (a name already used by that user is replaced) → 201 with the group.
 - `DELETE /api/workflow/org-groups/<id>` → 204; a group of another user is 404, as one that does not exist.
-Each item names an active org; a role and a requirement are kept as text for the picker to fill its row.
+Only a logged-in person who may list a flow's rows has groups (403 else). Each item names an active org; a role and a requirement are kept as text for the picker to fill its row.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from litestar import Request, delete, get, post
 from piccolo.columns import BigInt, Text, Varchar
 from piccolo.table import Table
 
+from specadmin.plugins.workflow.model import flows
 from specadmin.runtime.data.values import fits_column
 from specadmin.runtime.errors import BadRequest, Denied, NotFound
 
@@ -35,10 +36,14 @@ def org_group_table() -> type[Table]:
 
 
 def _owner(request: Request) -> int:
-    user = request.user.user_id
-    if not user:
+    """The caller's user id: a logged-in person who may list the rows of some flow with tasks (who dispatches)."""
+    ctx, principal = request.app.state.ctx, request.user
+    if not principal.user_id:
         raise Denied("常用单位组只属于登录的用户")
-    return user
+    entities = {f.entity for f in flows(ctx.app) if f.tasks}
+    if not any(principal.can(name, "list") for name, s in ctx.screens.items() if s["entity"] in entities):
+        raise Denied()
+    return principal.user_id
 
 
 def _view(row: dict) -> dict:
