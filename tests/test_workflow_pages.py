@@ -61,7 +61,7 @@ async def test_detail_page_shows_state_available_actions_tree_timeline_and_summa
     assert pickers["actions"]["dispatch"] == {"param": "assignments", "roles": [
         ["lead", "主办"], ["co", "协办"], ["assist", "协助"], ["cc", "抄送"]], "requirement": True}
     assert pickers["actions"]["request_assist"] == {"param": "assignments", "roles": [], "requirement": True}
-    assert [name.strip() for _, name in pickers["orgs"]] == ["总部", "城运中心", "部门乙", "部门丙"]  # not 部门甲 itself
+    assert [o[1].strip() for o in pickers["orgs"]] == ["总部", "城运中心", "部门乙", "部门丙"]  # not 部门甲 itself
     orgs = re.findall(r'<li class="wf-node" data-org="([^"]+)"', panel)
     assert orgs == ["城运中心", "部门甲", "部门乙"]
     assert "请lead" in panel and "请co" in panel  # each node's requirement

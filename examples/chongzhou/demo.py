@@ -141,7 +141,7 @@ async def _load_config(ctx, orgs: dict[str, int]) -> None:
     resp, resp_orgs = ctx.table("responsibility"), ctx.join_table("responsibility", "orgs")
     for major, dept in TYPE_DEPT.items():
         for code in [c for c in ids if c.startswith(major) and len(c) == 6]:
-            rid = (await resp.insert(resp(event_type=ids[code], requirement=f"按职责及时处置并反馈，{TITLES[code][6:]}类事件由牵头部门主办"))
+            rid = (await resp.insert(resp(event_type=ids[code], requirement=f"按职责及时处置并反馈，{TITLES[code].replace('{place}', '')}类事件由牵头部门主办"))
                    .returning(resp.id))[0]["id"]
             await resp_orgs.insert(resp_orgs(owner=rid, target=orgs[dept]))
     dept_types, dept_types_join = ctx.table("dept_event_type"), ctx.join_table("dept_event_type", "event_types")

@@ -5,7 +5,8 @@ state field that is not a dictionary) · WF004 a task role or state not in its d
 version that inherits or publishes a version not declared · WF006 an action without its screen custom
 action (`handler: workflow.act`) or such a custom action no version declares · WF007 an unknown `$`
 value or a `$params.x` the action does not declare · WF008 a state column in an import or an inbound feed · WF009 two
-flows on one entity · WF010 an effect `set` that writes a state column.
+flows on one entity · WF010 an effect `set` that writes a state column · WF030 a `recommend:` (推荐单位) whose
+entity or field is unknown, whose `orgs` is no multi_ref to org or whose `match` pairs fields of different kinds.
 """
 from __future__ import annotations
 
@@ -307,8 +308,41 @@ def state_sets(spec: Any) -> Iterator[Any]:
                                                                f"改变，不能在 set 中写")
 
 
+def bad_recommend(spec: Any) -> Iterator[Any]:
+    app = spec.app
+    names = _entities(app)
+    for section, name, value in _sections(spec):
+        rec = value.get("recommend")
+        if not isinstance(rec, Mapping) or value["entity"] not in names:
+            continue
+        entity = rec.get("entity")
+        if entity not in names:
+            yield spec.error(section, (name, "recommend", "entity"), f"流程 {name} 的推荐单位：没有名为 {entity} 的实体")
+            continue
+        target = app.entity(entity)
+        orgs = rec.get("orgs")
+        if not target.has_field(orgs) or target.field(orgs).type != "multi_ref" or target.field(orgs).to != "org":
+            yield spec.error(section, (name, "recommend", "orgs"),
+                             f"流程 {name} 的推荐单位：{entity}.{orgs} 应为指向 org 的多选引用（multi_ref）字段")
+        requirement = rec.get("requirement")
+        if requirement is not None and not target.has_field(requirement):
+            yield spec.error(section, (name, "recommend", "requirement"),
+                             f"流程 {name} 的推荐单位：{entity} 没有字段 {requirement}")
+        for theirs, mine in (rec.get("match") or {}).items():
+            if not target.has_field(theirs) or not app.entity(value["entity"]).has_field(mine):
+                yield spec.error(section, (name, "recommend", "match"),
+                                 f"流程 {name} 的推荐单位：match 的 {theirs}: {mine} 须为 {entity} 与 {value['entity']} 的字段")
+                continue
+            a, b = target.field(theirs), app.entity(value["entity"]).field(mine)
+            if (a.type, getattr(a, "to", None), getattr(a, "dict", None)) != (b.type, getattr(b, "to", None),
+                                                                               getattr(b, "dict", None)):
+                yield spec.error(section, (name, "recommend", "match"),
+                                 f"流程 {name} 的推荐单位：match 的 {theirs} 与 {mine} 类型不同（须指向同一实体或同一字典）")
+
+
 CHECKS = (Check("WF001", unknown_entities, "流程实体"), Check("WF002", unknown_fields, "流程字段"),
           Check("WF003", unknown_states, "流程状态"), Check("WF004", unknown_task_keys, "待办角色与状态"),
           Check("WF005", bad_versions, "流程版本"), Check("WF006", unbound_actions, "流程动作与页面操作"),
           Check("WF007", bad_tokens, "流程取值"), Check("WF008", imported_states, "导入流程状态"),
-          Check("WF009", two_flows, "一个实体一个流程"), Check("WF010", state_sets, "set 写状态"))
+          Check("WF009", two_flows, "一个实体一个流程"), Check("WF010", state_sets, "set 写状态"),
+          Check("WF030", bad_recommend, "推荐单位"))

@@ -62,6 +62,7 @@ class Flow:
     base: str
     published: str
     versions: dict[str, dict[str, dict]] = field(default_factory=dict)  # version -> action -> spec
+    recommend: dict = field(default_factory=dict)  # {entity, match, orgs, requirement}: 推荐单位 of the org picker
 
     def actions(self, version: str | None) -> dict[str, dict]:
         return self.versions.get(version or self.published) or self.versions[self.published]
@@ -125,7 +126,8 @@ def flow_of(name: str, module: str, value: dict) -> Flow:
                 state=value["state"], tasks=tasks, log=log, derive=derive, enter=dict(value.get("enter") or {}),
                 final=tuple(value.get("final", ())),
                 guarded=tuple((g["entity"], g["field"]) for g in value.get("guarded", ())),
-                boxes=dict(value.get("boxes") or {}), escalation=dict(value.get("escalation") or {}), base=base, published=published, versions=versions)
+                boxes=dict(value.get("boxes") or {}), escalation=dict(value.get("escalation") or {}), base=base, published=published, versions=versions,
+                recommend=dict(value.get("recommend") or {}))
 
 
 def flows(app: Any) -> list[Flow]:

@@ -21,6 +21,7 @@ from litestar.response import Template
 
 from specadmin.plugins.workflow.engine import flow_for, state_label
 from specadmin.plugins.workflow.model import flows
+from specadmin.plugins.workflow.recommend import recommended
 from specadmin.plugins.workflow.routes import available
 from specadmin.plugins.workflow.runs import version_of
 from specadmin.plugins.workflow.views import box_of, labels, light_of, log_rows, summary, task_tree
@@ -111,7 +112,7 @@ async def workflow_panels(ctx: Any, request: Any, screen: str, row: dict) -> lis
     state = state_label(ctx, flow, raw.get(flow.state))
     title = row.get(ctx.app.entity(entity).display) or f"#{row['id']}"
     version = await version_of(ctx, flow, row["id"])
-    pickers = await _pickers(ctx, flow, flow.actions(version), {a["name"] for a in actions}, request.user)
+    pickers = await _pickers(ctx, flow, flow.actions(version), {a["name"] for a in actions}, request.user, raw)
     return [("workflow/_panel.html", {"pickers": pickers,
         "flow": flow.label, "state": raw.get(flow.state), "state_label": state, "screen": screen, "row_id": row["id"],
         "actions": actions, "tree": tree, "log": log, "channels": channels, "summary": summary_view, "levels": levels,
@@ -136,21 +137,53 @@ def _picked_params(flow: Any, actions: dict, names: set) -> dict[str, dict]:
     return out
 
 
-async def _pickers(ctx: Any, flow: Any, actions: dict, names: set, principal: Any) -> str:
+async def picker_orgs(ctx: Any, principal: Any, keyword: str = "", below: bool = False) -> list[list]:
+    """The picker's orgs as `[id, indented name, initials, below]` (active, in tree order, the actor's own org left
+    out): `keyword` matches the name or the pinyin initials (`name_initials`, when the org entity has it), `below`
+    keeps only the orgs under the actor's org (仅下级)."""
+    org = ctx.table("org")
+    has_initials = ctx.app.entity("org").has_field("name_initials")
+    columns = [org.id, org.name, org.path] + ([org.name_initials] if has_initials else [])
+    rows = await org.select(*columns).where(org.active == True).order_by(org.path)  # noqa: E712
+    own = next((r["path"] for r in rows if r["id"] == principal.org_id), None) or ""
+    wanted = keyword.strip().lower()
+    out = []
+    for r in rows:
+        path, initials = r["path"] or "", (r.get("name_initials") or "")
+        under = bool(own) and path.startswith(own) and r["id"] != principal.org_id
+        if r["id"] == principal.org_id or (below and not under):
+            continue
+        if wanted and wanted not in r["name"].lower() and wanted not in initials.lower():
+            continue
+        out.append([r["id"], "　" * max(0, path.count("/") - 2) + r["name"], initials, under])
+    return out
+
+
+async def _pickers(ctx: Any, flow: Any, actions: dict, names: set, principal: Any, raw: dict) -> str:
     """JSON for static/workflow/workflow.js: an org-and-role picker in the dialogs of those actions,
-    writing the list parameter as a person picks (the text stays editable)."""
+    writing the list parameter as a person picks (the text stays editable), with a keyword and 仅下级 filter
+    on its org list, the flow's 推荐单位 (recommend.py) as one-click rows and the person's 常用单位组."""
     picked = _picked_params(flow, actions, names)
     if not picked or flow.tasks is None:
         return ""
     task_entity = ctx.app.entity(flow.tasks.entity)
     role_dict = task_entity.field(flow.tasks.role).dict
-    org = ctx.table("org")
-    rows = await org.select(org.id, org.name, org.path).where(org.active == True).order_by(org.path)  # noqa: E712
-    orgs = [[r["id"], "　" * max(0, (r["path"] or "").count("/") - 2) + r["name"]] for r in rows
-            if r["id"] != principal.org_id]
+    orgs = await picker_orgs(ctx, principal)
     for spec in picked.values():
         spec["roles"] = [[k, ctx.dict_label(role_dict, k) if role_dict else k] for k in spec["roles"]]
-    return json.dumps({"orgs": orgs, "actions": picked}, ensure_ascii=False)
+    return json.dumps({"orgs": orgs, "actions": picked, "recommended": await recommended(ctx, flow, raw),
+                       "groups": bool(principal.user_id)}, ensure_ascii=False)
+
+
+@get("/api/workflow/picker-orgs")
+async def picker_orgs_api(request: Request, q: str | None = None, below: bool = False) -> dict:
+    """The org list of the 交办 picker, filtered as the dialog's keyword box and 仅下级 switch ask."""
+    ctx = request.app.state.ctx
+    if not any(f.tasks for f in flows(ctx.app)) or not any(
+            _may_see(ctx, request.user, f) for f in flows(ctx.app) if f.tasks):
+        raise Denied()
+    return {"items": [{"id": i, "name": n.strip("　"), "initials": ini, "below": b}
+                      for i, n, ini, b in await picker_orgs(ctx, request.user, (q or "")[:50], below)]}
 
 
 def panel_actions(ctx: Any, screen: str) -> set[str]:
@@ -278,4 +311,4 @@ async def todo_page(request: Request, box: str | None = None, light: str | None 
     return Template(template_name="workflow/todo.html", context=context)
 
 
-PAGE_HANDLERS = [todo_page]
+PAGE_HANDLERS = [todo_page, picker_orgs_api]

@@ -5,7 +5,8 @@
 - `POST /api/workflow/<entity>` `{"data": {...}, "action": "launch", "params": {...}}`: create a row and
   run its first action in one transaction (nothing stays behind when the action is refused).
 - `GET /api/workflow/<entity>/<id>`: state and label, version, the actor's available actions with their
-  parameters, the tasks as a tree, the log (timeline with channel) and a summary by org.
+  parameters, the tasks as a tree, the log (timeline with channel), a summary by org and `recommended`
+  (推荐单位 of the flow's `recommend:`, recommend.py).
 - `GET /api/workflow/<entity>/<id>/log/<log id>/files/<file id>`: a file of one handling step, for whoever
   may read the row (its grant and data scope; 404 outside, as the row's own files); `?download=1` saves it.
 - `GET /api/workflow/todo?flow=<name>`: the open tasks of the actor's org with their lights, counts per
@@ -19,6 +20,7 @@ from litestar import Request, Response, get, post
 
 from specadmin.plugins.workflow.engine import Run, action_spec, flow_for, state_label
 from specadmin.plugins.workflow.model import flows
+from specadmin.plugins.workflow.recommend import recommended
 from specadmin.plugins.workflow.runs import version_of
 from specadmin.plugins.workflow.views import box_of, dict_label, due_field, labels, light_of, log_rows, summary, task_tree
 from specadmin.runtime.attachments import store
@@ -121,7 +123,8 @@ async def detail(request: Request, entity: str, row_id: int) -> dict:
             "state_label": state_label(ctx, flow, raw.get(flow.state)),
             "version": version or flow.published, "started": version is not None, "row": row,
             "actions": await available(request, service, flow, raw), "tasks": tree,
-            "log": await log_rows(ctx, flow, row_id), "summary": await summary(flow, tree, ctx)}
+            "log": await log_rows(ctx, flow, row_id), "summary": await summary(flow, tree, ctx),
+            "recommended": await recommended(ctx, flow, raw)}
 
 
 @get("/api/workflow/{entity:str}/{row_id:int}/log/{log_id:int}/files/{file_id:int}")

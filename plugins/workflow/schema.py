@@ -95,6 +95,11 @@ FLOW = {
         "plan_warnings": {"type": "object", "additionalProperties": False, "required": ["plan"], "properties": {
             **{k: {"type": "string"} for k in ("plan", "warn_days", "due", "content", "org", "owner")},
             "roles": NAMES, "states": NAMES}},  # plan_warnings.py
+        "recommend": {"type": "object", "additionalProperties": False, "required": ["entity", "match", "orgs"],
+                      "properties": {"entity": {"type": "string"}, "orgs": {"type": "string"},
+                                     "requirement": {"type": "string"},
+                                     "match": {"type": "object", "minProperties": 1,
+                                               "additionalProperties": {"type": "string"}}}},
         "version": {"type": ["string", "integer"]},
         "published": {"type": ["string", "integer"]},
         "actions": ACTIONS,
