@@ -73,3 +73,17 @@ async def test_page_offers_select_all_and_deletes_the_ticked_messages(env):  # n
     r = await nobody.post("/messages/delete", data={"ids": ["abc"]})
     assert r.status_code == 303 and "无效的消息编号" in (await nobody.get("/messages")).text
     assert await titles(env, "nobody") == ["删戊留"]
+
+
+@ASYNC
+async def test_unread_latest_gives_the_newest_own_unread_message_for_the_popup(env):  # noqa: F811
+    older = await put(env, "unit2", "删庚旧")
+    newer = await put(env, "unit2", "删庚新")
+    await put(env, "unit2", "删庚已读", read=True)
+    await put(env, "unit1", "删庚他人")
+    unit2 = await login(env, "unit2")
+    data = (await unit2.get("/api/messages/unread-latest")).json()
+    assert data["latest"]["id"] == newer and data["latest"]["title"] == "删庚新" and older < newer
+    assert data["unread"] == (await unit2.get("/api/messages/unread-count")).json()["unread"]
+    await unit2.post(f"/api/messages/{newer}/read")
+    assert (await unit2.get("/api/messages/unread-latest")).json()["latest"]["id"] == older
