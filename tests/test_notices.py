@@ -55,6 +55,8 @@ async def test_sending_to_an_org_tree_writes_one_message_per_active_user_dedupli
     assert (notice["status"], notice["recipients"], notice["sender"]) == ("sent", 5, env["ids"]["user_admin"])
     again = await send(admin, whole)  # 发送 applies to drafts only: nothing written twice
     assert await inbox(env, whole) == ["nobody", "ops", "unit1", "unit1b", "unit2"] and "results" not in again
+    r = await admin.patch(f"/api/notice/{whole}", json={"title": "改过的通知"})  # what was sent stays as sent
+    assert r.status_code == 422 and "已发送的通知公告不能修改" in r.text
     own = await write_notice(env, admin, "教育局通知", ["U1"], False)
     await send(admin, own)
     assert await inbox(env, own) == ["nobody", "unit1", "unit1b"]

@@ -76,6 +76,12 @@ async def send_notice(call: ActionCall) -> dict[str, Any]:
     return {"changed": changed, "result": {"recipients": len(users), "link": link}}
 
 
+async def keep_sent(event: Any) -> None:
+    """A sent notice is what its recipients received: an edit (not a custom action) is refused."""
+    if event.action is None and (event.before or {}).get("status") == "sent":
+        raise Invalid({"status": "已发送的通知公告不能修改"})
+
+
 # -- reading ------------------------------------------------------------------------
 async def readable(ctx: AppContext, notice_id: int, user_id: int) -> dict[str, Any]:
     """The sent notice if `user_id` sent or received it; NotFound otherwise (as for a missing one)."""
