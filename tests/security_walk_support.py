@@ -29,7 +29,8 @@ OTHER_ALLOWED = {
         ("GET", "/api/messages"), ("GET", "/api/messages/unread-count"), ("GET", "/api/messages/{message_id}"),
         ("POST", "/api/messages/{message_id}/read"), ("POST", "/api/messages/read-all"), ("GET", "/messages"),
         ("POST", "/messages/{message_id}/open"), ("POST", "/messages/{message_id}/read"),
-        ("POST", "/messages/read-all"))},
+        ("POST", "/messages/read-all"), ("GET", "/api/messages/unread-latest"),
+        ("DELETE", "/api/messages/{message_id}"), ("POST", "/api/messages/delete"), ("POST", "/messages/delete"))},
 }
 
 
@@ -73,7 +74,8 @@ async def check_own_messages(env, client, method: str, path: str) -> None:
     m = env.ctx.table("message")
     others = [r["id"] for r in await m.select(m.id).limit(1)] or [1]
     url = path.replace("{message_id}", str(others[0]))
-    r = await client.request(method, url)
+    body = {"/api/messages/delete": {"json": {"ids": others}}, "/messages/delete": {"data": {"ids": others}}}
+    r = await client.request(method, url, **body.get(path, {}))
     if "{message_id}" in path:
         assert r.status_code == 404, f"{method} {url}: {r.status_code}"
     elif path == "/api/messages":
@@ -82,6 +84,10 @@ async def check_own_messages(env, client, method: str, path: str) -> None:
         assert r.json() == {"unread": 0}, r.text
     elif path == "/api/messages/read-all":
         assert r.json() == {"updated": 0}, r.text
+    elif path == "/api/messages/unread-latest":
+        assert r.json() == {"unread": 0, "latest": None}, r.text
+    elif path == "/api/messages/delete":  # another user's message: not deleted, not counted
+        assert r.json() == {"deleted": 0}, r.text
     else:
         assert r.status_code in (200, 303), f"{method} {url}: {r.status_code}"
 

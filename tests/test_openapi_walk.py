@@ -108,7 +108,8 @@ async def _walk(env, walk: Walk) -> None:
             row_id = NO_ROW
         screens = _screens_for(model, path)
         filled = {"row_id": row_id, "message_id": NO_ROW, "screen": screens[0].name if screens else "x",
-                  "job_id": "x", "action": "x", "code": "x", "field": "x", "file_id": NO_ROW, "log_id": NO_ROW, "group_id": NO_ROW, "param": "x",
+                  "job_id": "x", "action": "x", "code": "x", "field": "x", "file_id": NO_ROW, "log_id": NO_ROW,
+                  "group_id": NO_ROW, "notice_id": NO_ROW, "param": "x",
                   "entity": next(iter(flow_entities(model)), "x")}  # /api/workflow/{entity}/...
         url = fill_path(path, filled)
         names = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]

@@ -75,6 +75,7 @@ async def test_user_without_roles_is_refused_by_every_other_endpoint(pool, app, 
     values = {"screen": [s.name for s in model.screens if s.stat] + ["sec_no_such_screen"],
               "code": ["440783"], "row_id": [1], "entity": [e.name for e in model.entities],
               "job_id": ["sec-no-such-job"], "field": ["x"], "file_id": [1], "log_id": [1], "group_id": [1],
+              "notice_id": [1],
               "action": sorted({a.name for s in model.screens for a in s.custom_actions})[:3] + ["sec_no_such_action"],
               "feed_name": [f.name for f in model.feeds if f.kind == "inbound"] + ["sec_no_such_feed"]}
     if any(e.name == "division" for e in model.entities):

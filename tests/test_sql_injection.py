@@ -155,7 +155,8 @@ async def _other_payloads(env, root) -> int:
             continue
         if path.startswith("/api/auth/"):
             continue  # login, logout, me: no data parameters
-        names = [n for n in ("screen", "code", "job_id", "row_id", "message_id", "entity") if "{" + n in path]
+        names = [n for n in ("screen", "code", "job_id", "row_id", "message_id", "notice_id", "entity", "log_id", "file_id",
+                               "group_id") if "{" + n in path]
         for payload in PATH_PAYLOADS:
             url = fill_path(path, {n: quote(payload, safe="") for n in names})
             await _probe(root, "GET", url, required_query(op), None, None, f"GET {url}")

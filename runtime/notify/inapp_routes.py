@@ -101,6 +101,15 @@ async def api_unread(request: Request) -> dict:
     return {"unread": await unread_count(ctx_of(request), _me(request))}
 
 
+@get("/api/messages/unread-latest", tags=TAGS, summary="未读消息数与最新一条未读消息（页面弹窗提醒用）")
+async def api_unread_latest(request: Request) -> dict:
+    user_id = _me(request)
+    m = _table(request)
+    latest = await m.select(m.id, m.title, m.sent_at).where(m.recipient == user_id, m.read_at.is_null()).order_by(
+        m.id, ascending=False).first()
+    return {"unread": await unread_count(ctx_of(request), user_id), "latest": latest}
+
+
 @get("/api/messages/{message_id:int}", tags=TAGS, summary="查看一条消息")
 async def api_get(request: Request, message_id: MessageId) -> dict:
     m = _table(request)
@@ -156,5 +165,5 @@ async def page_read_all(request: Request) -> Redirect:
     return Redirect("/messages", status_code=303)
 
 
-INAPP_HANDLERS = [api_list, api_unread, api_get, api_read, api_read_all, page_list, page_open, page_read,
+INAPP_HANDLERS = [api_list, api_unread, api_unread_latest, api_get, api_read, api_read_all, page_list, page_open, page_read,
                   page_read_all]

@@ -327,5 +327,5 @@ SCREENS = {
 
 MENUS = [
     {"name": "zone", "label": "疫情防控专区", "screens": ["place_admin", "threshold_admin", "scan_admin", "scan_query", "scan_stats", "alert_inbox"]},
-    {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
+    {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notice_admin", "notification_outbox_admin", "feed_delivery_admin"]},
 ]

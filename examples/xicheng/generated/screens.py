@@ -1121,5 +1121,5 @@ MENUS = [
     {"name": "results", "label": "核酸数据查询服务", "screens": ["personal_query", "batch_admin", "batch_items", "batch_stats"]},
     {"name": "data_services", "label": "疫情核酸数据服务", "screens": ["sampling_query", "transport_query", "site_match_admin", "bigscreen_mass_by_street", "hotline_category_admin", "bigscreen_mass_by_plan", "hotline_ticket_query", "bigscreen_emb_street", "bigscreen_sites_by_street", "bigscreen_checkins_by_street", "bigscreen_sampling_by_street"]},
     {"name": "video", "label": "疫情防控视频图像服务", "screens": ["ledger_admin", "camera_admin", "binding_admin"]},
-    {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
+    {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notice_admin", "notification_outbox_admin", "feed_delivery_admin"]},
 ]

@@ -474,6 +474,38 @@ MessageController = entity_controller(
 )
 
 
+class NoticeBody(Body):
+    """通知公告：新增和修改的字段（只传要写的字段）"""
+
+    title: Optional[Annotated[str, Meta(description="标题")]] | UnsetType = UNSET
+    kind: Optional[Annotated[str, Meta(description="类型")]] | UnsetType = UNSET
+    body: Optional[Annotated[str, Meta(description="正文")]] | UnsetType = UNSET
+    to_orgs: Optional[Annotated[list[int], Meta(description="接收单位")]] | UnsetType = UNSET
+    include_sub: Optional[Annotated[bool, Meta(description="含下级单位")]] | UnsetType = UNSET
+    to_users: Optional[Annotated[list[int], Meta(description="接收人员")]] | UnsetType = UNSET
+
+
+NoticeController = entity_controller(
+    "notice", "通知公告",
+    filters=[
+        Filter("kind", str, "类型"),
+        Filter("status", str, "状态"),
+    ],
+    body=NoticeBody,
+)
+
+
+class NoticeReceiptBody(Body):
+    """公告回执：新增和修改的字段（只传要写的字段）"""
+
+
+
+NoticeReceiptController = entity_controller(
+    "notice_receipt", "公告回执",
+    body=NoticeReceiptBody,
+)
+
+
 CONTROLLERS = [
     DivisionController,
     OrgController,
@@ -496,4 +528,6 @@ CONTROLLERS = [
     FeedDeliveryController,
     NotificationOutboxController,
     MessageController,
+    NoticeController,
+    NoticeReceiptController,
 ]

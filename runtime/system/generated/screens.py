@@ -724,6 +724,56 @@ SCREENS = {
             {"name": "replay", "label": "重新推送", "batch": True, "confirm": "确定重新推送选中的记录吗？"},
         ],
     },
+    "notice_admin": {
+        "entity": "notice",
+        "label": "通知公告",
+        "menu": "system",
+        "order": 97,
+        "kind": "crud",
+        "tabs": [
+            {"name": "draft", "label": "草稿"},
+            {"name": "sent", "label": "已发送"},
+        ],
+        "list": [
+            {"name": "title", "label": "标题", "type": "string", "required": True, "max_length": 200},
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "notice_kind", "required": True},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "notice_status"},
+            {"name": "sender", "label": "发送人", "type": "ref", "to": "user"},
+            {"name": "sent_at", "label": "发送时间", "type": "datetime"},
+            {"name": "recipients", "label": "接收人数", "type": "integer"},
+        ],
+        "detail": [
+            {"name": "title", "label": "标题", "type": "string", "required": True, "max_length": 200},
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "notice_kind", "required": True},
+            {"name": "body", "label": "正文", "type": "text"},
+            {"name": "files", "label": "附件", "type": "file", "multi": True},
+            {"name": "to_orgs", "label": "接收单位", "type": "multi_ref", "to": "org", "multi": True},
+            {"name": "include_sub", "label": "含下级单位", "type": "boolean"},
+            {"name": "to_users", "label": "接收人员", "type": "multi_ref", "to": "user", "multi": True},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "notice_status"},
+            {"name": "sender", "label": "发送人", "type": "ref", "to": "user"},
+            {"name": "sent_at", "label": "发送时间", "type": "datetime"},
+            {"name": "recipients", "label": "接收人数", "type": "integer"},
+        ],
+        "form": [
+            {"name": "title", "label": "标题", "type": "string", "required": True, "max_length": 200},
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "notice_kind", "required": True},
+            {"name": "body", "label": "正文", "type": "text"},
+            {"name": "files", "label": "附件", "type": "file", "multi": True},
+            {"name": "to_orgs", "label": "接收单位", "type": "multi_ref", "to": "org", "multi": True},
+            {"name": "include_sub", "label": "含下级单位", "type": "boolean"},
+            {"name": "to_users", "label": "接收人员", "type": "multi_ref", "to": "user", "multi": True},
+        ],
+        "filters": [
+            {"name": "kind", "label": "类型", "type": "dict", "dict": "notice_kind", "required": True},
+            {"name": "status", "label": "状态", "type": "dict", "dict": "notice_status"},
+        ],
+        "search": ["title"],
+        "actions": ["create", "update", "delete"],
+        "custom_actions": [
+            {"name": "send", "label": "发送", "batch": False, "confirm": "发送后不能再修改，确定发送该通知公告吗？"},
+        ],
+    },
     "notification_outbox_admin": {
         "entity": "notification_outbox",
         "label": "短信发送记录",
@@ -769,5 +819,5 @@ SCREENS = {
 }
 
 MENUS = [
-    {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notification_outbox_admin", "feed_delivery_admin"]},
+    {"name": "system", "label": "系统管理", "screens": ["calendar_day_admin", "division_admin", "org_admin", "user_admin", "role_admin", "role_group_admin", "api_resource_admin", "function_admin", "grant_admin", "dict_admin", "oplog_view", "api_caller_admin", "exception_view", "job_run_admin", "notice_admin", "notification_outbox_admin", "feed_delivery_admin"]},
 ]

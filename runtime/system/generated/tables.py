@@ -416,6 +416,51 @@ class Message(Table, tablename="sys_message"):
     version = Integer(default=1, null=False, verbose_name="版本号")
 
 
+class Notice(Table, tablename="sys_notice"):
+    """通知公告"""
+
+    title = Varchar(length=200, null=False, verbose_name="标题")
+    kind = Varchar(default="ordinary", index=True, length=32, null=False, verbose_name="类型")
+    body = Text(default=None, null=True, verbose_name="正文")
+    files = Text(default=None, null=True, verbose_name="附件")
+    include_sub = Boolean(default=True, null=False, verbose_name="含下级单位")
+    status = Varchar(default="draft", index=True, length=32, null=True, verbose_name="状态")
+    sender = ForeignKey(references=User, default=None, index=True, null=True, on_delete=OnDelete.set_null, verbose_name="发送人")
+    sent_at = Timestamp(default=None, null=True, verbose_name="发送时间")
+    recipients = Integer(default=None, null=True, verbose_name="接收人数")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
+
+
+class NoticeToOrgs(Table, tablename="sys_notice_to_orgs"):
+    """通知公告-接收单位"""
+
+    owner = ForeignKey(references=Notice, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="通知公告")
+    target = ForeignKey(references=Org, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="接收单位")
+
+
+class NoticeToUsers(Table, tablename="sys_notice_to_users"):
+    """通知公告-接收人员"""
+
+    owner = ForeignKey(references=Notice, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="通知公告")
+    target = ForeignKey(references=User, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="接收人员")
+
+
+class NoticeReceipt(Table, tablename="sys_notice_receipt"):
+    """公告回执"""
+
+    notice = ForeignKey(references=Notice, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="通知公告")
+    recipient = ForeignKey(references=User, default=None, index=True, null=False, on_delete=OnDelete.cascade, verbose_name="接收人")
+    confirmed_at = Timestamp(default=None, null=True, verbose_name="确认时间")
+    reply = Varchar(default=None, length=200, null=True, verbose_name="回复")
+    created_by = Integer(default=None, index=True, null=True, verbose_name="创建人")
+    created_at = Timestamp(default=None, null=True, verbose_name="创建时间")
+    updated_at = Timestamp(default=None, null=True, verbose_name="更新时间")
+    version = Integer(default=1, null=False, verbose_name="版本号")
+
+
 TABLES = [
     Division,
     Org,
@@ -441,6 +486,10 @@ TABLES = [
     FeedDelivery,
     NotificationOutbox,
     Message,
+    Notice,
+    NoticeToOrgs,
+    NoticeToUsers,
+    NoticeReceipt,
 ]
 ENTITY_TABLES = {
     "division": Division,
@@ -464,9 +513,13 @@ ENTITY_TABLES = {
     "feed_delivery": FeedDelivery,
     "notification_outbox": NotificationOutbox,
     "message": Message,
+    "notice": Notice,
+    "notice_receipt": NoticeReceipt,
 }
 JOIN_TABLES = {
     ("org", "superiors"): OrgSuperiors,
     ("role_group", "roles"): RoleGroupRoles,
     ("user", "roles"): UserRoles,
+    ("notice", "to_orgs"): NoticeToOrgs,
+    ("notice", "to_users"): NoticeToUsers,
 }
